@@ -1,0 +1,130 @@
+"""Canonical text of AST nodes: one way to write each construct.
+
+The formatter (``fmt``) lays out whole files with their comments; this module prints
+single nodes and is what rule ids, reports, traces and exporters' comments use, so every
+place shows a rule the same way.
+
+Canonical forms: shorthands expanded (``attachment name matches "*.pif"``, ``sender in
+trusted``); parentheses only where precedence needs them (``not`` > ``and`` > ``or``);
+modifiers in the order ``unless``, ``as``, ``reason``; strings in double quotes with ``\\``
+and ``"`` escaped.
+"""
+
+from __future__ import annotations
+
+from mailpolicy.policy import ast
+
+_PREC = {ast.Or: 1, ast.And: 2, ast.Not: 3}
+_ATOM = 4
+
+
+def quote(value: str) -> str:
+    """A policy string literal for ``value``."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def operand(node: ast.Operand) -> str:
+    if isinstance(node, ast.Str):
+        return quote(node.value)
+    if isinstance(node, ast.Number):
+        return node.text
+    if isinstance(node, ast.ListRef):
+        return node.name
+    return "[" + ", ".join(quote(i.value) for i in node.items) + "]"
+
+
+def _prec(node: ast.Cond) -> int:
+    return _PREC.get(type(node), _ATOM)
+
+
+def _wrap(node: ast.Cond, above: int) -> str:
+    text = cond(node)
+    return f"({text})" if _prec(node) <= above and _prec(node) != _ATOM else text
+
+
+def _att_single(node: ast.Cond) -> str:
+    """An attachment predicate as the single operand of ``attachment``/``archive contains``."""
+    text = cond(node)
+    return text if _prec(node) == _ATOM else f"({text})"
+
+
+def att_test(node: ast.AttTest) -> str:
+    f, op = node.field, node.op
+    arg = operand(node.operand) if node.operand is not None else ""
+    if f == "name":
+        return f"name {op} {arg}"
+    if f == "extension":
+        return f"extension in {arg}" if op == "in" else f"extension {arg}"
+    if f == "double_extension":
+        return f"double extension in {arg}"
+    if f == "type":
+        if op == "mismatch":
+            return "type mismatch"
+        assert isinstance(node.operand, ast.Str)
+        return f"type {node.operand.value}" if op == "class" else f"type {arg}"
+    if f == "declared_type":
+        return f"declared type {arg}"
+    if f == "size":
+        return f"size {op} {arg}"
+    if f == "archive":
+        return "archive encrypted" if op == "encrypted" else "archive exceeds limits"
+    if f == "evasive_name":
+        return "evasive name"
+    raise ValueError(f"unknown attachment field {f!r}")
+
+
+def test(node: ast.Test) -> str:
+    arg = operand(node.operand)
+    if node.field == "header":
+        return f"header {quote(node.header or '')} {node.op} {arg}"
+    return f"{node.field} {node.op} {arg}"
+
+
+def cond(node: ast.Cond) -> str:
+    """Canonical text of a condition."""
+    if isinstance(node, ast.Or):
+        return " or ".join(_wrap(i, 1) for i in node.items)
+    if isinstance(node, ast.And):
+        return " and ".join(_wrap(i, 2) for i in node.items)
+    if isinstance(node, ast.Not):
+        return "not " + _wrap(node.item, 2)
+    if isinstance(node, ast.AnyAttachment):
+        return "attachment " + _att_single(node.pred)
+    if isinstance(node, ast.ArchiveContains):
+        return "archive contains " + _att_single(node.pred)
+    if isinstance(node, ast.AttTest):
+        return att_test(node)
+    return test(node)
+
+
+def rule(node: ast.Rule) -> str:
+    """Canonical one-line text of a rule."""
+    parts = [node.action]
+    if node.header is not None:
+        parts.append(quote(node.header.value))
+        parts.append("when")
+    parts.append(cond(node.condition))
+    if node.unless is not None:
+        parts.append("unless " + cond(node.unless))
+    if node.id is not None:
+        parts.append("as " + quote(node.id.value))
+    if node.reason is not None:
+        parts.append("reason " + quote(node.reason.value))
+    return " ".join(parts)
+
+
+def list_def(node: ast.ListDef) -> str:
+    if node.file is not None:
+        return f"list {node.name} = file {quote(node.file.value)}"
+    items = node.items or ()
+    return f"list {node.name} = [" + ", ".join(quote(i.value) for i in items) + "]"
+
+
+def statement(node: ast.Statement) -> str:
+    if isinstance(node, ast.PolicyName):
+        return f"policy {quote(node.name)}"
+    if isinstance(node, ast.Default):
+        return f"default {node.action}"
+    if isinstance(node, ast.ListDef):
+        return list_def(node)
+    return rule(node)
