@@ -1,0 +1,20 @@
+"""Shared test fixtures: where the repository and the shared third-party corpus live."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Real messages written by other projects (see its SOURCES.md); never copied into the repo.
+THIRDPARTY = Path(os.environ.get("MAILPOLICY_THIRDPARTY", ROOT.parent / "shared" / "corpora" / "thirdparty"))
+SAMPLES = ROOT / "corpus" / "samples"
+
+
+@pytest.fixture
+def thirdparty() -> Path:
+    if not THIRDPARTY.is_dir():
+        pytest.skip(f"third-party corpus not found at {THIRDPARTY}")
+    return THIRDPARTY
