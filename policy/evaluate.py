@@ -177,7 +177,10 @@ class Evaluator:
     def test(self, node: ast.Test, msg: Message) -> Match:
         f, op = node.field, node.op
         if f in ("sender", "recipient"):
-            values = [msg.sender] if f == "sender" and msg.sender else list(msg.recipients)
+            if f == "sender":
+                values = [msg.sender] if msg.sender else []
+            else:
+                values = list(msg.recipients)
             if not values:
                 return Match(False, f"the message has no envelope {f}")
             entries = self.policy.entries(node.operand)
