@@ -1,0 +1,504 @@
+"""The checker: a parsed policy in, a ``CheckedPolicy`` or every error out.
+
+Contract:
+
+- ``check(tree)`` never raises for a tree the parser can produce. Names, types, globs,
+  list files, duplicates: each problem becomes a ``Diagnostic`` and the run goes on, so
+  one run reports all of them. Lint (``lint.LINTS``) runs too, on whatever resolved, so
+  warnings are reported next to errors.
+- ``CheckResult.policy`` is ``None`` when there is any error; otherwise the returned
+  policy's AST has ``ListDef.entries`` filled in and ``CheckedPolicy.lists`` maps every
+  list name to its entries.
+- ``load(path)`` = read + parse + check. ``OSError`` from reading the policy file itself
+  propagates (the CLI turns it into exit 2); anything wrong *in* it raises ``PolicyError``
+  carrying every diagnostic, warnings included.
+
+List files (``list x = file "lists/partners.txt"``) are read relative to ``base_dir``
+(default: the policy file's directory, or the working directory for ``<string>``): one
+entry a line, blank lines ignored, surrounding whitespace stripped, and ``#`` at the start
+of a line or after whitespace starts a comment (so ``a#b@example.com`` stays whole). Only
+regular files are read (a FIFO or ``/dev/zero`` would hang), at most ``MAX_LIST_BYTES``.
+
+Limits: types are checked per operand position, not inferred; list *contents* are checked
+for what their use needs (globs valid, extensions without a dot), not for meaning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from mailpolicy.corpus.types import CLASSES
+from mailpolicy.policy import ast, globs
+from mailpolicy.policy.checked import CheckedPolicy, assign_ids
+from mailpolicy.policy.diagnostics import (
+    Diagnostic,
+    PolicyError,
+    did_you_mean,
+    error,
+)
+from mailpolicy.policy.parse import decode_source, parse
+
+#: Largest list file read, in bytes.
+MAX_LIST_BYTES = 8 * 1024 * 1024
+#: Type classes a policy may name (``other`` is what is left, not something to ask for).
+TYPE_CLASSES = tuple(c for c in CLASSES if c != "other")
+#: Actions ``default`` may name: ``tag`` needs a header and ``strip`` needs attachments.
+DEFAULT_ACTIONS = ("allow", "block", "quarantine", "discard")
+
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII but ':'
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_COMMENT = re.compile(r"(?:^|\s)#.*$")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """What ``check`` found: the checked policy (None on any error) and every diagnostic."""
+
+    policy: CheckedPolicy | None
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity == "warning")
+
+
+# ---- entry points -----------------------------------------------------------------------
+def check(
+    policy: ast.Policy,
+    *,
+    base_dir: str | Path | None = None,
+    source: bytes | None = None,
+) -> CheckResult:
+    """Resolve and check ``policy``; never raises for a parsed tree.
+
+    ``source`` (the policy's bytes) gives ``CheckedPolicy.source_sha256``; without it the
+    digest is left empty.
+    """
+    checker = _Checker(policy, _base_dir(policy.path, base_dir))
+    checker.run()
+    tree = checker.resolved_tree()
+    provisional = CheckedPolicy(
+        ast=tree,
+        rules=assign_ids(tree.rules),
+        lists=dict(checker.lists),
+        source_sha256=hashlib.sha256(source).hexdigest() if source is not None else "",
+    )
+    from mailpolicy.policy import lint  # lint reads CheckedPolicy; imported late on purpose
+
+    warnings = tuple(lint.lint(provisional))
+    diags = tuple(sorted([*checker.diags, *warnings], key=Diagnostic.sort_key))
+    if any(d.severity == "error" for d in diags):
+        return CheckResult(policy=None, diagnostics=diags)
+    ordered = tuple(sorted(warnings, key=Diagnostic.sort_key))
+    return CheckResult(policy=dataclasses.replace(provisional, warnings=ordered), diagnostics=diags)
+
+
+def load_text(
+    text: str, path: str = "<string>", base_dir: str | Path | None = None
+) -> CheckedPolicy:
+    """Parse and check ``text``; raises ``PolicyError`` with every diagnostic on an error."""
+    result = check(parse(text, path), base_dir=base_dir, source=text.encode("utf-8"))
+    if result.policy is None:
+        raise PolicyError(result.diagnostics)
+    return result.policy
+
+
+def load(path: str | Path) -> CheckedPolicy:
+    """Read, parse and check the policy file ``path``.
+
+    Raises ``OSError`` when the file cannot be read and ``PolicyError`` (every diagnostic,
+    warnings included) when it is not a valid policy.
+    """
+    name = os.fspath(path)
+    data = Path(name).read_bytes()
+    text = decode_source(data, name)
+    result = check(parse(text, name), source=data)
+    if result.policy is None:
+        raise PolicyError(result.diagnostics)
+    return result.policy
+
+
+def _base_dir(path: str, base_dir: str | Path | None) -> str:
+    if base_dir is not None:
+        return os.fspath(base_dir)
+    if path.startswith("<") and path.endswith(">"):
+        return ""
+    return os.path.dirname(path)
+
+
+# ---- list files -------------------------------------------------------------------------
+def read_list_file(path: str) -> tuple[str, ...]:
+    """The entries of a list file, or ``ValueError`` saying why it cannot be used.
+
+    One entry a line; blank lines and ``#`` comments ignored; whitespace stripped.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ValueError("not found") from None
+    except OSError as exc:
+        raise ValueError(f"cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ValueError("is a directory, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError("is not a regular file")
+    if st.st_size > MAX_LIST_BYTES:
+        raise ValueError(f"is too large ({st.st_size / 1e6:.1f} MB; the limit is "
+                         f"{MAX_LIST_BYTES // (1024 * 1024)} MB)")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read(MAX_LIST_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"cannot be read ({exc.strerror or exc})") from None
+    if b"\0" in data:
+        raise ValueError("is a binary file (it contains NUL bytes), not a list")
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ValueError(f"is not UTF-8 text (invalid byte 0x{data[exc.start]:02x} "
+                         f"on line {line})") from None
+    out = []
+    for line in text.splitlines():
+        entry = _COMMENT.sub("", line).strip()
+        if entry.startswith("#"):
+            continue
+        if entry:
+            out.append(entry)
+    return tuple(out)
+
+
+# ---- the checker ------------------------------------------------------------------------
+class _Checker:
+    """One run over a policy: collects diagnostics and resolved lists."""
+
+    def __init__(self, policy: ast.Policy, base_dir: str) -> None:
+        self.policy = policy
+        self.base_dir = base_dir
+        self.diags: list[Diagnostic] = []
+        self.defs: dict[str, ast.ListDef] = {}  # first definition of each name
+        self.lists: dict[str, tuple[str, ...]] = {}  # names whose entries are known
+        self._glob_checked: set[str] = set()
+        self._ext_checked: set[str] = set()
+
+    def err(self, code: str, message: str, span: ast.Span) -> None:
+        self.diags.append(error(code, message, span))
+
+    # -- driver --------------------------------------------------------------------------
+    def run(self) -> None:
+        if not self.policy.statements:
+            self.err("E110", "the policy is empty: write at least one rule",
+                     ast.Span(self.policy.path, 1, 1, 1, 1))
+            return
+        self.statements()
+        ids: dict[str, ast.Str] = {}
+        for rule in self.policy.rules:
+            self.rule(rule)
+            if rule.id is not None:
+                first = ids.setdefault(rule.id.value, rule.id)
+                if first is not rule.id:
+                    self.err("E104", f"rule id {rule.id.value!r} is already used by the rule at "
+                             f"{_where(first.span)}", rule.id.span)
+
+    def statements(self) -> None:
+        seen: dict[type, ast.Statement] = {}
+        for stmt in self.policy.statements:
+            if isinstance(stmt, (ast.PolicyName, ast.Default)):
+                word = "policy" if isinstance(stmt, ast.PolicyName) else "default"
+                first = seen.setdefault(type(stmt), stmt)
+                if first is not stmt:
+                    self.err("E108", f"a second '{word}' statement (the first is at "
+                             f"{_where(first.span)})", _head(stmt.span, len(word)))
+                if isinstance(stmt, ast.Default) and stmt.action not in DEFAULT_ACTIONS:
+                    self.err("E102", f"'default {stmt.action}' makes no sense: the default is "
+                             f"one of {', '.join(DEFAULT_ACTIONS)}", stmt.span)
+            elif isinstance(stmt, ast.ListDef):
+                self.list_def(stmt)
+
+    def list_def(self, stmt: ast.ListDef) -> None:
+        first = self.defs.setdefault(stmt.name, stmt)
+        if first is not stmt:
+            self.err("E105", f"list '{stmt.name}' is already defined at {_where(first.span)}",
+                     _head(stmt.span, len("list ") + len(stmt.name)))
+            return
+        if stmt.file is None:
+            self.lists[stmt.name] = tuple(i.value for i in stmt.items or ())
+            return
+        written = stmt.file.value
+        full = os.path.join(self.base_dir, written) if self.base_dir else written
+        try:
+            self.lists[stmt.name] = read_list_file(full)
+        except ValueError as exc:
+            shown = written if full == written else f"{written}' ('{full}"
+            self.err("E103", f"list file '{shown}' {exc}", stmt.file.span)
+
+    def resolved_tree(self) -> ast.Policy:
+        """The policy with ``ListDef.entries`` filled in for every list that resolved."""
+        out: list[ast.Statement] = []
+        for stmt in self.policy.statements:
+            if isinstance(stmt, ast.ListDef) and self.defs.get(stmt.name) is stmt:
+                entries = self.lists.get(stmt.name)
+                if entries is not None:
+                    stmt = dataclasses.replace(stmt, entries=entries)
+            out.append(stmt)
+        return dataclasses.replace(self.policy, statements=tuple(out))
+
+    # -- rules ---------------------------------------------------------------------------
+    def rule(self, rule: ast.Rule) -> None:
+        if rule.action == "tag":
+            if rule.header is None:
+                self.err("E102", "'tag' needs the header to add: "
+                         "tag \"X-Name: value\" when ...", _head(rule.span, 3))
+            else:
+                self.header_text(rule.header)
+        elif rule.header is not None:
+            self.err("E102", f"only 'tag' takes a header text; '{rule.action}' does not "
+                     f"(remove the string, or write: tag {rule.header.value!r} when ...)",
+                     rule.header.span)
+        if rule.action == "strip" and not any(
+            isinstance(n, ast.AnyAttachment) for n in ast.walk(rule.condition)
+        ):
+            self.err("E102", "'strip' removes the matching attachments, but this condition "
+                     "names no attachment (use block or quarantine, or add attachment ...)",
+                     _head(rule.span, len("strip")))
+        if rule.id is not None and (not rule.id.value.strip() or _CONTROL.search(rule.id.value)):
+            self.err("E109", "a rule id must be non-empty text without control characters",
+                     rule.id.span)
+        for cond in (rule.condition, rule.unless):
+            if cond is not None:
+                for node in ast.walk(cond):
+                    if isinstance(node, ast.Test):
+                        self.test(node)
+                    elif isinstance(node, ast.AttTest):
+                        self.att_test(node)
+
+    def header_text(self, header: ast.Str) -> None:
+        name, colon, value = header.value.partition(":")
+        if not colon or not _HEADER_NAME.fullmatch(name) or not value.strip():
+            self.err("E102", f"the header to add must look like 'Name: value', not "
+                     f"{header.value!r}", header.span)
+        elif _CONTROL.search(header.value):
+            self.err("E102", "the header to add must be one line without control characters",
+                     header.span)
+
+    # -- message-level tests ---------------------------------------------------------------
+    def test(self, node: ast.Test) -> None:
+        f, op, arg = node.field, node.op, node.operand
+        if f in ("sender", "recipient"):
+            if op == "in":
+                self.need_list(node, arg, f"{f} in", glob=True,
+                               hint=f'{f} matches "{_text(arg)}"')
+            else:
+                self.need_glob(node, arg, f"{f} matches", in_form=f"{f} in")
+        elif f in ("from", "subject", "body", "header"):
+            if f == "header" and not _HEADER_NAME.fullmatch(node.header or ""):
+                self.err("E109", f"{node.header!r} is not a header name (printable ASCII, no "
+                         "spaces or ':')", node.span)
+            what = f'header "{node.header}"' if f == "header" else f
+            if op == "matches":
+                self.need_glob(node, arg, f"{what} matches", in_form=None)
+            elif not isinstance(arg, ast.Str):
+                self.err("E102", f"'{what} contains' needs a quoted string, not "
+                         f"{_kind(arg)}", _span(arg, node))
+        elif f == "size":
+            self.need_size(node, arg, "the message size")
+        elif f == "attachments":
+            self.need_count(node, arg)
+
+    # -- attachment-level tests ------------------------------------------------------------
+    def att_test(self, node: ast.AttTest) -> None:
+        f, op, arg = node.field, node.op, node.operand
+        if f == "name":
+            if op == "matches":
+                self.need_glob(node, arg, "name matches", in_form="name in")
+            else:
+                self.need_list(node, arg, "name in", glob=True,
+                               hint=f'name matches "{_text(arg)}"')
+        elif f in ("extension", "double_extension"):
+            word = "extension" if f == "extension" else "double extension"
+            if op == "is":
+                assert isinstance(arg, ast.Str)
+                self.extension_value(arg.value, arg.span)
+            else:
+                hint = f'extension "{_text(arg)}"' if f == "extension" else ""
+                if self.need_list(node, arg, f"{word} in", glob=False, hint=hint):
+                    self.extension_entries(arg)
+        elif f == "type" and op == "class":
+            assert isinstance(arg, ast.Str)
+            if arg.value not in TYPE_CLASSES:
+                self.err("E106", f"unknown type class '{arg.value}'"
+                         f"{did_you_mean(arg.value, TYPE_CLASSES)}; the classes are "
+                         f"{', '.join(TYPE_CLASSES)}, or a quoted MIME type",
+                         arg.span)
+        elif f == "type" and op == "mime":
+            assert isinstance(arg, ast.Str)
+            self.mime(arg, "type")
+        elif f == "declared_type":
+            if isinstance(arg, ast.Str):
+                self.mime(arg, "declared type")
+            else:
+                self.err("E102", f"'declared type' needs a quoted MIME type or glob such as "
+                         f'"audio/*", not {_kind(arg)}', _span(arg, node))
+        elif f == "size":
+            self.need_size(node, arg, "an attachment size")
+
+    # -- operand kinds --------------------------------------------------------------------
+    def need_list(self, node: ast.Test | ast.AttTest, arg: ast.Operand | None, what: str,
+                  *, glob: bool, hint: str) -> bool:
+        """A list name or inline list; True when it is one (known or not)."""
+        if isinstance(arg, ast.ListRef):
+            if self.known(arg) and glob:
+                self.list_globs(arg)
+            return True
+        if isinstance(arg, ast.ListLit):
+            if glob:
+                for item in arg.items:
+                    self.glob(item.value, item.span)
+            return True
+        tip = f" (did you mean {hint}?)" if hint and isinstance(arg, ast.Str) else ""
+        self.err("E102", f"'{what}' needs a list (a list name or [...]), not "
+                 f"{_kind(arg)}{tip}", _span(arg, node))
+        return False
+
+    def need_glob(self, node: ast.Test | ast.AttTest, arg: ast.Operand | None, what: str,
+                  *, in_form: str | None) -> None:
+        if isinstance(arg, ast.Str):
+            self.glob(arg.value, arg.span)
+            return
+        tip = ""
+        if in_form and isinstance(arg, ast.ListRef):
+            if arg.name in self.defs:
+                tip = f" (did you mean {in_form} {arg.name}?)"
+            else:
+                tip = f' (a glob is quoted: {what} "{arg.name}")'
+        elif in_form and isinstance(arg, ast.ListLit):
+            tip = f" (did you mean {in_form} [...]?)"
+        self.err("E102", f"'{what}' needs a quoted glob, not {_kind(arg)}{tip}",
+                 _span(arg, node))
+
+    def need_size(self, node: ast.Test | ast.AttTest, arg: ast.Operand | None,
+                  what: str) -> None:
+        if not isinstance(arg, ast.Number):
+            self.err("E102", f"{what} is compared with a number of bytes such as 10MB, not "
+                     f"{_kind(arg)}", _span(arg, node))
+
+    def need_count(self, node: ast.Test, arg: ast.Operand) -> None:
+        if not isinstance(arg, ast.Number):
+            self.err("E102", f"'attachments' counts attachments and is compared with a whole "
+                     f"number, not {_kind(arg)}", _span(arg, node))
+        elif arg.unit is not None:
+            self.err("E102", f"'attachments' counts attachments; {arg.text} is a size (did you "
+                     f"mean 'size {node.op} {arg.text}'?)", arg.span)
+        elif "." in arg.text:
+            self.err("E109", f"a count is a whole number, not {arg.text}", arg.span)
+
+    def known(self, ref: ast.ListRef) -> bool:
+        if ref.name in self.defs:
+            return True
+        self.err("E101", f"unknown list '{ref.name}'{did_you_mean(ref.name, self.defs)}",
+                 ref.span)
+        return False
+
+    # -- values ---------------------------------------------------------------------------
+    def glob(self, value: str, span: ast.Span) -> bool:
+        why = globs.validate(value)
+        if why is not None:
+            self.err("E107", f"malformed glob {value!r}: {why}", span)
+        return why is None
+
+    def list_globs(self, ref: ast.ListRef) -> None:
+        """Validate once the entries of a named list used where globs are needed."""
+        if ref.name in self._glob_checked:
+            return
+        self._glob_checked.add(ref.name)
+        stmt = self.defs[ref.name]
+        for value, span in self._entries_with_spans(stmt):
+            self.glob(value, span)
+
+    def extension_entries(self, arg: ast.Operand | None) -> None:
+        if isinstance(arg, ast.ListLit):
+            for item in arg.items:
+                self.extension_value(item.value, item.span)
+        elif isinstance(arg, ast.ListRef) and arg.name in self.defs:
+            if arg.name in self._ext_checked:
+                return
+            self._ext_checked.add(arg.name)
+            for value, span in self._entries_with_spans(self.defs[arg.name]):
+                self.extension_value(value, span)
+
+    def extension_value(self, value: str, span: ast.Span) -> None:
+        if value.startswith("."):
+            self.err("E109", f"an extension is written without the dot: "
+                     f"'{value.lstrip('.')}', not '{value}'", span)
+        elif not value or "." in value or "/" in value:
+            self.err("E109", f"'{value}' is not an extension (one part after the last dot, "
+                     "such as 'exe')", span)
+
+    def mime(self, arg: ast.Str, what: str) -> None:
+        if not self.glob(arg.value, arg.span):
+            return
+        if "/" not in arg.value:
+            tip = f" (did you mean type {arg.value}?)" if (
+                what == "type" and arg.value in TYPE_CLASSES) else ""
+            self.err("E109", f"'{what}' takes a MIME type such as \"application/x-dosexec\" "
+                     f"or \"audio/*\", not {arg.value!r}{tip}", arg.span)
+
+    def _entries_with_spans(self, stmt: ast.ListDef) -> Iterator[tuple[str, ast.Span]]:
+        if stmt.items is not None:
+            yield from ((i.value, i.span) for i in stmt.items)
+        elif stmt.file is not None:
+            for value in self.lists.get(stmt.name, ()):
+                yield value, stmt.file.span
+
+
+# ---- helpers ----------------------------------------------------------------------------
+def _where(span: ast.Span) -> str:
+    return f"line {span.line}, column {span.column}"
+
+
+def _head(span: ast.Span, width: int) -> ast.Span:
+    """The first ``width`` characters of ``span`` (a keyword, not a whole statement)."""
+    return dataclasses.replace(span, end_line=span.line, end_column=span.column + width,
+                               end=span.start + width)
+
+
+def _span(arg: ast.Operand | None, node: ast.Test | ast.AttTest) -> ast.Span:
+    return arg.span if arg is not None else node.span
+
+
+def _kind(arg: ast.Operand | None) -> str:
+    if isinstance(arg, ast.Str):
+        return f"the string {_short(arg.value)!r}"
+    if isinstance(arg, ast.Number):
+        return f"the {'size' if arg.unit else 'number'} {arg.text}"
+    if isinstance(arg, ast.ListRef):
+        return f"the list name '{arg.name}'"
+    if isinstance(arg, ast.ListLit):
+        return "a list"
+    return "nothing"
+
+
+def _text(arg: ast.Operand | None) -> str:
+    if isinstance(arg, ast.Str):
+        return _short(arg.value)
+    if isinstance(arg, ast.Number):
+        return arg.text
+    if isinstance(arg, ast.ListRef):
+        return arg.name
+    return "..."
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,416 @@
+"""Lint: warnings about policies that are valid but probably not what their author meant.
+
+A lint rule is a plain function taking a ``CheckedPolicy`` and yielding warnings; ``LINTS``
+pairs each with the one code it may emit (the issue) and fixes their order, in the manner
+of pySigma's validators. ``lint(policy)`` runs them all. Rules must tolerate a policy that
+also has errors: a list that did not resolve is simply absent from ``policy.lists``.
+
+Codes (never change meaning):
+
+- ``W201 shadowed-rule``: the rule can never fire; an earlier rule always decides first.
+- ``W202 unused-list``: a list no rule refers to.
+- ``W203 discard-loses-mail``: ``discard`` drops mail silently.
+- ``W204 broad-glob``: a stopping rule's glob or ``double extension`` list fires on common
+  benign multi-dot names (``test.tar.gz``), the 2001 double-extension mistake.
+- ``W205 empty-list``: a list without entries matches nothing.
+- ``W206 duplicate-entry``: the same entry twice in a list (case-insensitive).
+
+Limits: the shadowing test is a conservative implication check (it says "shadowed" only
+when sure, and misses cases that need real reasoning about globs or text).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Iterator
+
+from mailpolicy.policy import ast, globs
+from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
+from mailpolicy.policy.diagnostics import CODES, Diagnostic, warning
+
+LintRule = Callable[[CheckedPolicy], Iterator[Diagnostic]]
+
+#: Names that legitimate mail carries and a careless multi-dot rule catches.
+BENIGN_NAMES = (
+    "test.tar.gz", "archive.sit.bin", "test.2001.01.01", "backup.tar.bz2",
+    "setup.v2.1.zip", "report.final.pdf", "linux-2.4.7.tar.xz", "data.csv.gz",
+    "photo.2001-07-17.jpg", "minutes.draft.doc",
+)
+#: How many implication steps one pair of rules may cost before we give up (not shadowed).
+IMPLIES_BUDGET = 5000
+
+
+# ---- W201 shadowed-rule -------------------------------------------------------------------
+def shadowed_rule(policy: CheckedPolicy) -> Iterator[Diagnostic]:
+    """A rule that can never fire because an earlier rule always decides first.
+
+    Example::
+
+        block attachment extension in ["exe", "pif", "scr"]
+        quarantine attachment "*.pif"      # W201: the block rule on line 1 decides first
+
+    Earlier rule ``E`` shadows later rule ``L`` when ``L``'s condition implies ``E``'s and
+    ``E`` has no ``unless`` (or ``E``'s ``unless`` implies ``L``'s).
+    """
+    rules = policy.rules
+    for j, later in enumerate(rules):
+        for earlier in rules[:j]:
+            if _shadows(earlier.rule, later.rule, policy.lists):
+                yield _warn("W201", f"this rule can never fire: the rule at line {earlier.line} "
+                            f"('{earlier.id}') decides first whenever this one would match",
+                            _head(later.rule.span, len(later.action)))
+                break
+
+
+def _shadows(earlier: ast.Rule, later: ast.Rule, lists: dict[str, tuple[str, ...]]) -> bool:
+    if earlier.unless is not None and (
+        later.unless is None or not _Implies(lists).run(earlier.unless, later.unless)
+    ):
+        return False
+    return _Implies(lists).run(later.condition, earlier.condition)
+
+
+class _Implies:
+    """Conservative ``a => b`` over conditions, with resolved list entries."""
+
+    def __init__(self, lists: dict[str, tuple[str, ...]]) -> None:
+        self.lists = lists
+        self.budget = IMPLIES_BUDGET
+
+    def run(self, a: ast.Cond, b: ast.Cond) -> bool:
+        self.budget -= 1
+        if self.budget < 0:
+            return False
+        if a == b and not self._vacuous(a):
+            return True
+        if isinstance(b, ast.Or) and any(self.run(a, x) for x in b.items):
+            return True
+        if isinstance(a, ast.Or) and all(self.run(x, b) for x in a.items):
+            return True
+        if isinstance(b, ast.And) and all(self.run(a, x) for x in b.items):
+            return True
+        if isinstance(a, ast.And) and any(self.run(x, b) for x in a.items):
+            return True
+        if isinstance(a, ast.Not) and isinstance(b, ast.Not):
+            return self.run(b.item, a.item)
+        if isinstance(a, ast.AnyAttachment) and isinstance(b, ast.AnyAttachment):
+            return self.run(a.pred, b.pred)
+        if isinstance(a, ast.ArchiveContains) and isinstance(b, ast.ArchiveContains):
+            return self.run(a.pred, b.pred)
+        if isinstance(a, (ast.Test, ast.AttTest)) and isinstance(b, (ast.Test, ast.AttTest)):
+            return self.leaf(a, b)
+        return False
+
+    def _vacuous(self, node: ast.Cond) -> bool:
+        """A leaf over an empty list never holds; W205 reports it, not W201."""
+        operand = getattr(node, "operand", None)
+        return isinstance(operand, (ast.ListRef, ast.ListLit)) and not self.entries(operand)
+
+    def entries(self, operand: ast.Operand | None) -> tuple[str, ...]:
+        if isinstance(operand, ast.ListRef):
+            return self.lists.get(operand.name, ())
+        if isinstance(operand, ast.ListLit):
+            return tuple(i.value for i in operand.items)
+        if isinstance(operand, ast.Str):
+            return (operand.value,)
+        return ()
+
+    def leaf(self, a: ast.Test | ast.AttTest, b: ast.Test | ast.AttTest) -> bool:
+        ka, kb = _kind(a), _kind(b)
+        if ka is None or kb is None:
+            return False
+        if ka == "interval" or kb == "interval":
+            return ka == kb and _interval_implies(a, b)
+        sa, sb = self.entries(a.operand), self.entries(b.operand)
+        if not sa or not sb:
+            return False
+        field_a = _field(a)
+        if field_a != _field(b):
+            return False
+        if ka == "globs" and kb == "globs":
+            return all(any(_glob_covers(g2, g1) for g2 in sb) for g1 in sa)
+        if ka in ("ext", "dext") and kb in ("ext", "dext"):
+            return (kb == "ext" or ka == "dext") and {e.lower() for e in sa} <= {
+                e.lower() for e in sb}
+        if ka in ("ext", "dext") and kb == "globs":
+            return all(any(_glob_covers_ext(g, e) for g in sb) for e in sa)
+        if ka == "globs" and kb == "ext":
+            wanted = {e.lower() for e in sb}
+            return all(_glob_exts(g) is not None and _glob_exts(g) <= wanted  # type: ignore[operator]
+                       for g in sa)
+        return False
+
+
+def _kind(node: ast.Test | ast.AttTest) -> str | None:
+    if node.field in ("size", "attachments"):
+        return "interval" if isinstance(node.operand, ast.Number) else None
+    if isinstance(node, ast.AttTest) and node.field == "extension":
+        return "ext"
+    if isinstance(node, ast.AttTest) and node.field == "double_extension":
+        return "dext"
+    if node.field in ("name", "sender", "recipient", "declared_type") or (
+        node.field == "type" and node.op == "mime"
+    ):
+        return "globs"
+    return None
+
+
+def _field(node: ast.Test | ast.AttTest) -> str:
+    """Which value a leaf looks at (``name`` and ``extension`` look at the same name)."""
+    level = "att" if isinstance(node, ast.AttTest) else "msg"
+    name = "name" if node.field in ("name", "extension", "double_extension") else node.field
+    return f"{level}:{name}"
+
+
+def _interval(node: ast.Test | ast.AttTest) -> tuple[float, float] | None:
+    assert isinstance(node.operand, ast.Number)
+    n = node.operand.value
+    return {">": (n + 1, float("inf")), ">=": (n, float("inf")), "<": (float("-inf"), n - 1),
+            "<=": (float("-inf"), n), "==": (n, n)}.get(node.op)
+
+
+def _interval_implies(a: ast.Test | ast.AttTest, b: ast.Test | ast.AttTest) -> bool:
+    if type(a) is not type(b) or a.field != b.field:
+        return False
+    ia, ib = _interval(a), _interval(b)
+    if ia is None or ib is None or ia[0] > ia[1]:
+        return False
+    return ib[0] <= ia[0] and ia[1] <= ib[1]
+
+
+_STARS = re.compile(r"\*+")
+_SUFFIX = re.compile(r"\*\.(?:([A-Za-z0-9_~$-]+)|\{([A-Za-z0-9_~$-]+(?:,[A-Za-z0-9_~$-]+)*)\})")
+
+
+def _glob_covers(outer: str, inner: str) -> bool:
+    """True when every string ``inner`` matches, ``outer`` matches too (conservatively)."""
+    if outer.lower() == inner.lower() or _STARS.fullmatch(outer):
+        return True
+    return globs.is_literal(inner) and globs.match(outer, inner)
+
+
+def _glob_exts(glob: str) -> frozenset[str] | None:
+    """``{"pif"}`` for ``*.pif``, ``{"doc", "xls"}`` for ``*.{doc,xls}``, else None."""
+    m = _SUFFIX.fullmatch(glob)
+    if not m:
+        if globs.is_literal(glob) and "." in glob.strip(".") and not glob.startswith("."):
+            return frozenset({glob.rsplit(".", 1)[1].lower()})
+        return None
+    return frozenset(x.lower() for x in (m.group(1) or m.group(2)).split(","))
+
+
+def _glob_covers_ext(glob: str, ext: str) -> bool:
+    """True when ``glob`` matches every name whose last extension is ``ext``."""
+    if _STARS.fullmatch(glob):
+        return True
+    m = _SUFFIX.fullmatch(glob)
+    return bool(m) and ext.lower() in (_glob_exts(glob) or ())
+
+
+# ---- W202 unused-list ---------------------------------------------------------------------
+def unused_list(policy: CheckedPolicy) -> Iterator[Diagnostic]:
+    """A list that no rule refers to (a typo in a rule, or left over).
+
+    Example::
+
+        list executable = ["exe", "pif"]   # W202: no rule says `executable`
+        block attachment "*.exe"
+    """
+    used = {n.operand.name for r in policy.ast.rules for n in _leaves(r)
+            if isinstance(n.operand, ast.ListRef)}
+    for name, stmt in policy.ast.lists.items():
+        if name not in used:
+            yield _warn("W202", f"list '{name}' is never used",
+                        _head(stmt.span, len("list ") + len(name)))
+
+
+# ---- W203 discard-loses-mail --------------------------------------------------------------
+def discard_loses_mail(policy: CheckedPolicy) -> Iterator[Diagnostic]:
+    """``discard`` drops mail without a trace; ``quarantine`` keeps a copy.
+
+    Example::
+
+        discard attachment "*.scr"         # W203: use quarantine; no mail is ever lost
+    """
+    for stmt in policy.ast.statements:
+        if isinstance(stmt, ast.Default) and stmt.action == "discard":
+            yield _warn("W203", "'default discard' silently drops every message no rule "
+                        "decides (use quarantine to keep a copy)", stmt.span)
+        elif isinstance(stmt, ast.Rule) and stmt.action == "discard":
+            yield _warn("W203", "'discard' silently drops the message: nobody is told and "
+                        "nothing is kept (use quarantine to keep a copy)",
+                        _head(stmt.span, len("discard")))
+
+
+# ---- W204 broad-glob ----------------------------------------------------------------------
+def broad_glob(policy: CheckedPolicy) -> Iterator[Diagnostic]:
+    """A stopping rule whose multi-dot glob, or ``double extension`` list, catches benign names.
+
+    Example::
+
+        block attachment "*.*.*"                       # W204: matches test.tar.gz
+        block attachment double extension in ["gz"]    # W204: test.tar.gz fires
+
+    Single-extension globs (``*.gz``) are left alone: they clearly mean the last extension.
+    """
+    for crule in policy.rules:
+        if crule.action not in ast.STOPPING_ACTIONS:
+            continue
+        for node, span in _positive_name_tests(crule.rule.condition, policy.lists):
+            if isinstance(node, str):
+                hits = _broad_glob_hits(node)
+                if hits:
+                    yield _warn("W204", f"glob {node!r} also matches common benign names such "
+                                f"as {', '.join(hits)}; name the extensions you mean "
+                                "(\"*.{doc,xls}.{exe,pif}\")", span)
+            else:
+                exts = {e.lower() for e in node}
+                hits = [n for n in BENIGN_NAMES if len(_exts(n)) >= 2 and _exts(n)[-1] in exts]
+                if hits:
+                    yield _warn("W204", f"'double extension in' this list fires on common "
+                                f"benign names such as {', '.join(hits[:3])}; keep "
+                                "compression and numbering extensions out of it", span)
+
+
+def _positive_name_tests(
+    cond: ast.Cond, lists: dict[str, tuple[str, ...]]
+) -> Iterator[tuple[str | tuple[str, ...], ast.Span]]:
+    """Name globs (as str) and double-extension lists (as tuples) that make ``cond`` fire.
+
+    Globs under an odd number of ``not`` only make the rule fire less and are skipped.
+    """
+    stack: list[tuple[ast.Cond, bool]] = [(cond, True)]
+    while stack:
+        node, positive = stack.pop()
+        if isinstance(node, ast.Not):
+            stack.append((node.item, not positive))
+            continue
+        stack.extend((c, positive) for c in reversed(ast.children(node)))
+        if not positive or not isinstance(node, ast.AttTest):
+            continue
+        op = node.operand
+        values = (lists.get(op.name, ()) if isinstance(op, ast.ListRef) else
+                  tuple(i.value for i in op.items) if isinstance(op, ast.ListLit) else
+                  (op.value,) if isinstance(op, ast.Str) else ())
+        span = op.span if op is not None else node.span
+        if node.field == "name":
+            yield from ((v, span) for v in values)
+        elif node.field == "double_extension":
+            yield values, span
+
+
+def _dots(glob: str) -> int:
+    return re.sub(r"\[[^\]]*\]", "", glob).count(".")
+
+
+def _exts(name: str) -> list[str]:
+    return [p.lower() for p in name.split(".")[1:]]
+
+
+def _broad_glob_hits(glob: str) -> list[str]:
+    """Benign names ``glob`` matches because of a wildcard where an extension stands."""
+    if _dots(glob) < 2 or globs.validate(glob) is not None:
+        return []
+    hits = []
+    for name in BENIGN_NAMES:
+        if not globs.match(glob, name):
+            continue
+        stem, *exts = name.split(".")
+        for k in range(len(exts)):
+            mutated = ".".join([stem, *exts[:k], "zqx", *exts[k + 1:]])
+            if globs.match(glob, mutated):
+                hits.append(name)
+                break
+    return hits[:3]
+
+
+# ---- W205 empty-list / W206 duplicate-entry ------------------------------------------------
+def empty_list(policy: CheckedPolicy) -> Iterator[Diagnostic]:
+    """A list with no entries matches nothing, so the test using it is always false.
+
+    Example::
+
+        list blocked = []                  # W205 (also a list file with only comments)
+    """
+    for name, stmt in policy.ast.lists.items():
+        if name in policy.lists and not policy.lists[name]:
+            where = f"list file '{stmt.file.value}'" if stmt.file else f"list '{name}'"
+            yield _warn("W205", f"{where} has no entries, so it matches nothing",
+                        stmt.file.span if stmt.file else _head(stmt.span, 5 + len(name)))
+    for _, lit in _inline_lists(policy):
+        if not lit.items:
+            yield _warn("W205", "an empty list matches nothing", lit.span)
+
+
+def duplicate_entry(policy: CheckedPolicy) -> Iterator[Diagnostic]:
+    """The same entry twice in one list (entries compare case-insensitively).
+
+    Example::
+
+        list executable = ["exe", "pif", "EXE"]   # W206 on "EXE"
+    """
+    for name, stmt in policy.ast.lists.items():
+        if stmt.items is not None:
+            yield from _duplicates([(i.value, i.span) for i in stmt.items], f"list '{name}'")
+        elif stmt.file is not None and name in policy.lists:
+            yield from _duplicates([(e, stmt.file.span) for e in policy.lists[name]],
+                                   f"list file '{stmt.file.value}'")
+    for _, lit in _inline_lists(policy):
+        yield from _duplicates([(i.value, i.span) for i in lit.items], "this list")
+
+
+def _duplicates(items: list[tuple[str, ast.Span]], where: str) -> Iterator[Diagnostic]:
+    seen: set[str] = set()
+    for value, span in items:
+        key = value.lower()
+        if key in seen:
+            yield _warn("W206", f"{value!r} appears more than once in {where}", span)
+        seen.add(key)
+
+
+# ---- the pass -------------------------------------------------------------------------------
+#: (issue code, rule) in the order they run.
+LINTS: tuple[tuple[str, LintRule], ...] = (
+    ("W201", shadowed_rule),
+    ("W202", unused_list),
+    ("W203", discard_loses_mail),
+    ("W204", broad_glob),
+    ("W205", empty_list),
+    ("W206", duplicate_entry),
+)
+
+
+def lint(policy: CheckedPolicy) -> list[Diagnostic]:
+    """Every warning of every lint rule, sorted by position."""
+    out: list[Diagnostic] = []
+    for code, rule in LINTS:
+        for diag in rule(policy):
+            assert diag.code == code, (rule.__name__, diag.code)
+            out.append(diag)
+    return sorted(out, key=Diagnostic.sort_key)
+
+
+def _warn(code: str, message: str, span: ast.Span) -> Diagnostic:
+    assert code in CODES, code
+    return warning(code, message, span)
+
+
+def _head(span: ast.Span, width: int) -> ast.Span:
+    return dataclasses.replace(span, end_line=span.line, end_column=span.column + width,
+                               end=span.start + width)
+
+
+def _leaves(rule: ast.Rule) -> Iterator[ast.Test | ast.AttTest]:
+    for cond in (rule.condition, rule.unless):
+        if cond is not None:
+            for node in ast.walk(cond):
+                if isinstance(node, (ast.Test, ast.AttTest)):
+                    yield node
+
+
+def _inline_lists(policy: CheckedPolicy) -> Iterator[tuple[CheckedRule, ast.ListLit]]:
+    for crule in policy.rules:
+        for node in _leaves(crule.rule):
+            if isinstance(node.operand, ast.ListLit):
+                yield crule, node.operand
