@@ -80,6 +80,20 @@ def test(node: ast.Test) -> str:
     return f"{node.field} {node.op} {arg}"
 
 
+def split(node: ast.Cond) -> tuple[str, tuple[str, ...]]:
+    """A condition as its top-level operator and operand texts, for layout.
+
+    ``a and (b or c)`` -> ``("and", ("a", "(b or c)"))``; a condition that is not an
+    ``and``/``or`` -> ``("", (cond(node),))``. Joining the parts with the operator gives
+    ``cond(node)`` exactly.
+    """
+    if isinstance(node, ast.Or):
+        return "or", tuple(_wrap(i, 1) for i in node.items)
+    if isinstance(node, ast.And):
+        return "and", tuple(_wrap(i, 2) for i in node.items)
+    return "", (cond(node),)
+
+
 def cond(node: ast.Cond) -> str:
     """Canonical text of a condition."""
     if isinstance(node, ast.Or):
