@@ -1,0 +1,574 @@
+"""Corpus readers: every message of a mail spool, one at a time, each accounted for.
+
+Contract:
+- ``iter_raw(paths)`` yields a ``RawMessage`` or an ``Unreadable`` for everything it
+  finds, in a deterministic order: the paths in the order given, directory entries sorted
+  by name (MH messages by number). Nothing raises out of it for bad input: a missing
+  path, a file that is not mail, a corrupt compressed file or an unreadable directory is
+  an ``Unreadable`` with a reason. ``iter_messages`` adds ``mime.parse_message``.
+- **Formats are sniffed, not told.** A directory with ``cur/`` or ``new/`` is a Maildir
+  (``tmp/`` and plain files at its top, which are control files such as
+  ``dovecot-uidlist``, are skipped; ``.Folder`` subdirectories are read as Maildir++
+  folders); a directory with ``.mh_sequences`` or numbered files is an MH folder
+  (``.mh_sequences``, ``,N``/``#N`` deleted messages skipped); any other directory is a
+  tree whose files are sniffed one by one (names starting with ``.`` are skipped). A file
+  is gzip, bzip2 or xz by its magic bytes (then its content is sniffed again), an mbox
+  when it starts with ``From `` and a message when its first lines are RFC 5322 header
+  fields (``Name: value``) including at least one field mail carries (``From``,
+  ``Received``, ``Content-Type``, any ``X-`` field, ...). Anything else (JSON, images,
+  executables, an Outlook ``.msg``, a tar file) is ``Unreadable``, never guessed into a
+  message.
+- **mbox**: a message starts at a line beginning ``From `` at the start of the file or
+  after a blank line, or, without the blank line, when it carries an asctime date
+  (``From a@b Sun Jun 16 10:00:00 2002``). The ``From `` line is not part of the
+  message; the blank separator line is dropped; ``>From `` quoting is undone (mboxrd by
+  default: one ``>`` removed from ``>+From `` lines; the file does not say which variant
+  wrote it, and the two differ only on body lines that began ``>From `` originally). LF
+  and CRLF files both work. The key is the byte offset of the ``From `` line in the
+  (decompressed) file, as a decimal string.
+- **Keys**: mbox offset; Maildir file name or MH number (``path`` is then the folder); None
+  for a one-message file.
+- **Read-only**: files are opened ``rb`` and never written; FIFOs and devices are not
+  opened. Symlinks are followed, directory loops reported once.
+
+Limits: one message in memory at a time (the mbox reader reads ``CHUNK`` bytes at a time);
+a message larger than ``MAX_MESSAGE_BYTES`` is reported unreadable and skipped, never
+held. A tar of a mail folder is not unpacked (reported with the reason).
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+import re
+import stat
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+from mailpolicy.corpus.labels import Labels, folder_label
+
+if TYPE_CHECKING:
+    from mailpolicy.corpus.message import Message
+
+#: Bytes read per ``read`` call from an mbox.
+CHUNK = 1 << 20
+#: A single message larger than this is reported unreadable instead of being read.
+MAX_MESSAGE_BYTES = 256 << 20
+#: Bytes looked at to decide what a file is.
+SNIFF_BYTES = 16 << 10
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """The bytes of one message and where they came from."""
+
+    path: str
+    key: str | None
+    data: bytes
+    label: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """Something in the corpus that could not be read as mail, and why."""
+
+    path: str
+    key: str | None
+    reason: str
+    label: str | None
+
+
+class _Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+# -- sniffing ----------------------------------------------------------------------------
+
+_COMPRESSION = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+)
+_FIELD = re.compile(rb"([!-9;-~]+)[ \t]*:")
+#: Header fields that say "this is mail" (any ``X-`` field counts too).
+_MAIL_FIELDS = frozenset(
+    b"from to cc bcc subject date message-id received return-path mime-version content-type "
+    b"content-transfer-encoding content-disposition content-description content-id "
+    b"delivered-to x-original-to envelope-to reply-to sender references in-reply-to "
+    b"dkim-signature authentication-results arc-seal list-id list-unsubscribe user-agent "
+    b"path newsgroups organization importance thread-topic thread-index resent-from "
+    b"resent-to resent-date comments keywords received-spf precedence errors-to".split()
+)
+_DESCRIBE = (
+    (b"\x89PNG", "a PNG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"MZ", "a Windows executable"),
+    (b"\x7fELF", "an ELF executable"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an OLE2/CFB file (such as an Outlook .msg)"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7z archive"),
+    (b"Rar!", "a rar archive"),
+    (b"{", "JSON or other structured text"),
+    (b"[", "JSON or other structured text"),
+    (b"<", "XML/HTML markup"),
+)
+
+
+def _compression(head: bytes) -> str | None:
+    for magic, name in _COMPRESSION:
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def _is_tar(head: bytes) -> bool:
+    return len(head) >= 512 and head[257:262] == b"ustar"
+
+
+def _describe(head: bytes) -> str:
+    for magic, what in _DESCRIBE:
+        if head.startswith(magic):
+            return f"; it looks like {what}"
+    return ""
+
+
+def not_mail_reason(head: bytes) -> str | None:
+    """None when ``head`` starts like an RFC 5322 message, else why it does not.
+
+    Leading blank or whitespace-only lines are tolerated (they occur in real files); then
+    the first line must be a header field, the header block must consist of fields and
+    their continuation lines (a few stray lines are tolerated as defects), and at least
+    one field must be one that mail carries.
+    """
+    if not head:
+        return "empty file"
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    block = head.lstrip(b" \t\r\n")
+    if not block:
+        return "only whitespace"
+    end = block.find(b"\n\n")
+    end_crlf = block.find(b"\r\n\r\n")
+    ends = [e for e in (end, end_crlf) if e != -1]
+    block = block[: min(ends)] if ends else block
+    lines = block.split(b"\n")
+    if not ends and len(lines) > 1:
+        lines.pop()  # no end of header in sight: the last line may be cut by the sniff
+    first = lines[0]
+    if not _FIELD.match(first):
+        shown = first[:40].decode("latin-1").encode("unicode_escape").decode("ascii")
+        return f"not mail: the first line is not a header field ({shown!r}){_describe(block)}"
+    if b"\x00" in block:
+        return "not mail: binary data (NUL bytes) in the header block"
+    fields = 0
+    bad = 0
+    mail_like = False
+    for line in lines[:500]:
+        m = _FIELD.match(line)
+        if m:
+            fields += 1
+            name = m.group(1).lower()
+            if name in _MAIL_FIELDS or name.startswith(b"x-"):
+                mail_like = True
+        elif line[:1] not in (b" ", b"\t") and line.strip():
+            bad += 1
+    if bad > max(2, fields // 5):
+        return f"not mail: {bad} of the first {len(lines)} lines are not header fields"
+    if not mail_like:
+        return "not mail: header fields but none that mail carries (From, Received, ...)"
+    return None
+
+
+# -- mbox --------------------------------------------------------------------------------
+
+_ENVELOPE = re.compile(
+    rb"From \S+ +(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),? +"
+    rb"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d{1,2} +\d{1,2}:\d\d"
+)
+_LOOKAHEAD = 128
+_UNQUOTE = {
+    "mboxrd": re.compile(rb"^>(>*From )", re.M),
+    "mboxo": re.compile(rb"^>(From )", re.M),
+}
+
+
+def _is_separator(buf: bytes, pos: int) -> bool:
+    """``buf[pos]`` is the newline before a ``From `` line: does a message start there?"""
+    if pos >= 1 and buf[pos - 1] == 0x0A:
+        return True
+    if pos >= 2 and buf[pos - 1] == 0x0D and buf[pos - 2] == 0x0A:
+        return True
+    return _ENVELOPE.match(buf, pos + 1, pos + 1 + _LOOKAHEAD) is not None
+
+
+def _mbox_spans(
+    fileobj: _Readable, max_bytes: int
+) -> Iterator[tuple[int, bytes | None, int]]:
+    """Split an mbox stream: (offset of the ``From`` line, raw bytes or None if too big, size).
+
+    Reads ``CHUNK`` bytes at a time and searches with ``bytes.find``; a message that spans
+    reads is collected in pieces and joined once, so the cost is linear in the file size.
+    """
+    read = fileobj.read
+    buf = read(CHUNK)
+    if not buf:
+        return
+    base = 0  # file offset of buf[0]
+    start = 0  # index in buf of the current message
+    offset = 0  # file offset of the current message
+    parts: list[bytes] = []
+    size = 0  # bytes of the current message held in parts (or dropped, when too big)
+    too_big = False
+    scan = 0
+    eof = False
+    while True:
+        pos = buf.find(b"\nFrom ", scan)
+        if pos != -1 and (eof or pos + 1 + _LOOKAHEAD <= len(buf)):
+            scan = pos + 1
+            if pos + 1 > start and _is_separator(buf, pos):
+                end = pos + 1
+                total = size + end - start
+                if too_big or total > max_bytes:
+                    yield offset, None, total
+                else:
+                    data = buf[start:end]
+                    yield offset, (b"".join(parts) + data if parts else data), total
+                start, offset = end, base + end
+                parts, size, too_big = [], 0, False
+            continue
+        if eof:
+            if start < len(buf) or size:
+                total = size + len(buf) - start
+                if too_big or total > max_bytes:
+                    yield offset, None, total
+                else:
+                    data = buf[start:]
+                    yield offset, (b"".join(parts) + data if parts else data), total
+            return
+        # Keep what a separator may still need (the bytes before "\nFrom " and the
+        # lookahead), move the rest of the current message into ``parts``.
+        keep = max(start, (pos - 2) if pos != -1 else len(buf) - 8)
+        if keep > start:
+            size += keep - start
+            if too_big or size > max_bytes:
+                too_big, parts = True, []
+            else:
+                parts.append(buf[start:keep])
+        chunk = read(CHUNK)
+        eof = not chunk
+        buf = buf[keep:] + chunk
+        base += keep
+        scan = (pos - keep) if pos != -1 else 0
+        start = 0
+
+
+def _strip_envelope(raw: bytes, variant: str) -> bytes:
+    """Drop the ``From `` line and the blank separator line, undo ``>From `` quoting."""
+    nl = raw.find(b"\n")
+    data = raw[nl + 1:] if nl != -1 else b""
+    if data.endswith(b"\r\n\r\n"):
+        data = data[:-2]
+    elif data.endswith(b"\n\n"):
+        data = data[:-1]
+    if b">From " in data:
+        data = _UNQUOTE[variant].sub(rb"\1", data)
+    return data
+
+
+def iter_mbox(
+    fileobj: BinaryIO | _Readable, *, variant: str = "mboxrd"
+) -> Iterator[tuple[int, bytes]]:
+    """(offset, message bytes) for each message of an uncompressed binary mbox stream.
+
+    ``variant`` is ``"mboxrd"`` (default) or ``"mboxo"``; see the module docstring. Messages
+    larger than ``MAX_MESSAGE_BYTES`` are skipped here; ``iter_raw`` reports them.
+    """
+    if variant not in _UNQUOTE:
+        raise ValueError(f"unknown mbox variant {variant!r} (mboxrd or mboxo)")
+    for offset, raw, _size in _mbox_spans(fileobj, MAX_MESSAGE_BYTES):
+        if raw is not None:
+            yield offset, _strip_envelope(raw, variant)
+
+
+# -- files -------------------------------------------------------------------------------
+
+
+class _Chain:
+    """A read-only stream that returns ``head`` first, then the rest of ``rest``."""
+
+    def __init__(self, head: bytes, rest: _Readable) -> None:
+        self._head = head
+        self._rest = rest
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._head:
+            if size < 0:
+                out, self._head = self._head + self._rest.read(), b""
+                return out
+            out, self._head = self._head[:size], self._head[size:]
+            return out
+        return self._rest.read(size)
+
+
+def _read_up_to(stream: _Readable, limit: int) -> bytes:
+    pieces: list[bytes] = []
+    got = 0
+    while got < limit:
+        piece = stream.read(min(CHUNK, limit - got))
+        if not piece:
+            break
+        pieces.append(piece)
+        got += len(piece)
+    return b"".join(pieces)
+
+
+_DECOMPRESSORS = {
+    "gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
+    "bzip2": lambda f: bz2.BZ2File(f, "rb"),
+    "xz": lambda f: lzma.LZMAFile(f, "rb"),
+}
+_CORRUPT = (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError)
+
+
+class _Walker:
+    """One ``iter_raw`` run: the root being read, the labels, the directories seen."""
+
+    def __init__(self, labels: Labels | None) -> None:
+        self.labels = labels
+        self.seen_dirs: set[str] = set()
+        self.root = ""
+
+    def label(self, path: str, key: str | None) -> str | None:
+        folder = folder_label(path, self.root)
+        if self.labels is None:
+            return folder
+        return self.labels.label_for(path, key, None, folder)
+
+    def bad(self, path: str, key: str | None, reason: str) -> Unreadable:
+        return Unreadable(path, key, reason, self.label(path, key))
+
+    def raw(self, path: str, key: str | None, data: bytes) -> RawMessage:
+        return RawMessage(path, key, data, self.label(path, key))
+
+    # -- paths ---------------------------------------------------------------------------
+    def path(self, path: str) -> Iterator[RawMessage | Unreadable]:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            yield self.bad(path, None, "no such file or directory")
+            return
+        except OSError as exc:
+            yield self.bad(path, None, f"cannot stat: {exc.strerror or exc}")
+            return
+        if stat.S_ISDIR(st.st_mode):
+            yield from self.directory(path)
+        elif stat.S_ISREG(st.st_mode):
+            yield from self.file(path, None)
+        else:
+            yield self.bad(path, None, "not a regular file or directory (FIFO, socket, device)")
+
+    def _entries(self, path: str) -> list[os.DirEntry[str]] | Unreadable:
+        real = os.path.realpath(path)
+        if real in self.seen_dirs:
+            return self.bad(path, None, "directory already read (symbolic link loop)")
+        self.seen_dirs.add(real)
+        try:
+            with os.scandir(path) as it:
+                return sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            return self.bad(path, None, f"cannot list directory: {exc.strerror or exc}")
+
+    def directory(self, path: str) -> Iterator[RawMessage | Unreadable]:
+        entries = self._entries(path)
+        if isinstance(entries, Unreadable):
+            yield entries
+            return
+        names = {e.name: e for e in entries}
+        if any(n in names and _is_dir(names[n]) for n in ("cur", "new")):
+            yield from self.maildir(path, entries)
+        elif ".mh_sequences" in names or any(
+            _numbered(e) for e in entries
+        ):
+            yield from self.mh(path, entries)
+        else:
+            yield from self.tree(entries)
+
+    def tree(self, entries: list[os.DirEntry[str]]) -> Iterator[RawMessage | Unreadable]:
+        for e in entries:
+            if not e.name.startswith("."):
+                yield from self.path(e.path)
+
+    def maildir(
+        self, path: str, entries: list[os.DirEntry[str]]
+    ) -> Iterator[RawMessage | Unreadable]:
+        for sub in ("cur", "new"):
+            folder = os.path.join(path, sub)
+            if not os.path.isdir(folder):
+                continue
+            listed = self._entries(folder)
+            if isinstance(listed, Unreadable):
+                yield listed
+                continue
+            for e in listed:
+                if e.name.startswith("."):
+                    continue
+                if _is_file(e):
+                    yield from self.file(e.path, e.name, folder=path)
+                else:
+                    yield self.bad(path, e.name, f"not a message file in Maildir {sub}/")
+        for e in entries:
+            if e.name in ("cur", "new", "tmp") or not _is_dir(e):
+                continue  # plain files at the top of a Maildir are control files
+            yield from self.path(e.path)
+
+    def mh(self, path: str, entries: list[os.DirEntry[str]]) -> Iterator[RawMessage | Unreadable]:
+        numbered = sorted((e for e in entries if _numbered(e)),
+                          key=lambda e: int(e.name))
+        for e in numbered:
+            yield from self.file(e.path, e.name, folder=path)
+        for e in entries:
+            if _numbered(e):
+                continue
+            if e.name.startswith((".", ",", "#")):
+                continue  # .mh_sequences, .xmhcache, deleted (,N) and backup (#N) messages
+            yield from self.path(e.path)
+
+    # -- files ---------------------------------------------------------------------------
+    def file(
+        self, path: str, key: str | None, folder: str | None = None
+    ) -> Iterator[RawMessage | Unreadable]:
+        """One file: its messages, or why it has none. ``folder``/``key`` for Maildir/MH."""
+        where = folder if folder is not None else path
+        try:
+            f = open(path, "rb")  # noqa: SIM115 (closed below, generator-safe)
+        except OSError as exc:
+            yield self.bad(where, key, f"cannot open: {exc.strerror or exc}")
+            return
+        count = 0
+        try:
+            head = f.read(SNIFF_BYTES)
+            kind = _compression(head)
+            stream: _Readable = f
+            if kind is not None:
+                f.seek(0)
+                try:
+                    stream = _DECOMPRESSORS[kind](f)
+                    head = stream.read(SNIFF_BYTES)
+                except _CORRUPT as exc:
+                    yield self.bad(where, key, f"corrupt {kind} data: {exc}")
+                    return
+                if _compression(head):
+                    yield self.bad(where, key, f"{kind} file holding compressed data again "
+                                   "(nested compression is not read)")
+                    return
+            stream = _Chain(head, stream)
+            if head.startswith(b"From "):
+                for item in self._mbox(where, key, stream):
+                    count += isinstance(item, RawMessage)
+                    yield item
+                return
+            if _is_tar(head):
+                yield self.bad(where, key, "a tar archive: unpack it to read the mail inside")
+                return
+            reason = not_mail_reason(head)
+            if reason is not None:
+                yield self.bad(where, key, reason if kind is None else f"{kind}: {reason}")
+                return
+            try:
+                data = _read_up_to(stream, MAX_MESSAGE_BYTES + 1)
+            except _CORRUPT as exc:
+                yield self.bad(where, key, f"corrupt {kind} data: {exc}")
+                return
+            if len(data) > MAX_MESSAGE_BYTES:
+                yield self.bad(where, key, f"message larger than {MAX_MESSAGE_BYTES} bytes")
+                return
+            yield self.raw(where, key, data)
+        except _CORRUPT as exc:
+            yield self.bad(where, key, f"read error after {count} messages: {exc}")
+        finally:
+            f.close()
+
+    def _mbox(
+        self, path: str, key: str | None, stream: _Readable
+    ) -> Iterator[RawMessage | Unreadable]:
+        prefix = f"{key}:" if key is not None else ""  # an mbox file inside Maildir/MH
+        count = 0
+        try:
+            for offset, raw, size in _mbox_spans(stream, MAX_MESSAGE_BYTES):
+                k = f"{prefix}{offset}"
+                if raw is None:
+                    yield self.bad(path, k, f"message larger than {MAX_MESSAGE_BYTES} bytes "
+                                   f"({size} bytes)")
+                    continue
+                data = _strip_envelope(raw, "mboxrd")
+                head = data[:1024]
+                if not data.strip():
+                    yield self.bad(path, k, "empty message in mbox")
+                elif b"\x00" in head.split(b"\n\n", 1)[0]:
+                    yield self.bad(path, k, "not mail: binary data (NUL bytes) in the header "
+                                   "block")
+                else:
+                    count += 1
+                    yield self.raw(path, k, data)
+        except _CORRUPT as exc:
+            yield self.bad(path, key, f"corrupt data after {count} messages: {exc}")
+
+
+def _is_dir(e: os.DirEntry[str]) -> bool:
+    try:
+        return e.is_dir()
+    except OSError:
+        return False
+
+
+def _numbered(e: os.DirEntry[str]) -> bool:
+    return e.name.isascii() and e.name.isdigit() and _is_file(e)
+
+
+def _is_file(e: os.DirEntry[str]) -> bool:
+    try:
+        return e.is_file()
+    except OSError:
+        return False
+
+
+# -- public entry points -----------------------------------------------------------------
+
+
+def iter_raw(
+    paths: Iterable[str | Path], labels: Labels | None = None
+) -> Iterator[RawMessage | Unreadable]:
+    """Every message (or reason it cannot be read) under ``paths``, in corpus order."""
+    walker = _Walker(labels)
+    for p in paths:
+        walker.root = os.fspath(p)
+        yield from walker.path(walker.root)
+
+
+def iter_messages(
+    paths: Iterable[str | Path], labels: Labels | None = None
+) -> Iterator[Message | Unreadable]:
+    """``iter_raw`` parsed by ``mime.parse_message``, with Message-ID labels applied."""
+    from mailpolicy.corpus import mime
+
+    for item in iter_raw(paths, labels):
+        if isinstance(item, Unreadable):
+            yield item
+            continue
+        try:
+            msg = mime.parse_message(item.data, path=item.path, key=item.key, label=item.label)
+        except Exception as exc:  # noqa: BLE001 parse_message promises not to raise; a
+            # bug there must still leave the message accounted for in the report
+            yield Unreadable(item.path, item.key, f"parser failed: {type(exc).__name__}: {exc}",
+                             item.label)
+            continue
+        if labels is not None:
+            msg.label = labels.label_for(item.path, item.key, msg.message_id, item.label)
+        yield msg
