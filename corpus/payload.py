@@ -1,0 +1,205 @@
+"""Content-transfer decoders that never raise: base64, quoted-printable, uuencode, BinHex.
+
+Contract: each decoder takes the encoded bytes of one payload and returns the decoded bytes
+and whether the input was clean (``ok``); dirty input is decoded as far as it goes, the way
+mail clients do, and the caller records a defect. ``base64_size`` gives the exact decoded
+size of clean base64 without decoding it. ``find_uuencoded`` and ``find_binhex`` locate
+encoded files inside a text body, so a body is scanned once and decoded only on demand.
+
+Limits: BinHex 4.0 is decoded (6-bit, RLE, header) but CRCs are not checked; only the data
+fork is returned. Uuencoded files must use the classic ``begin MODE NAME`` ... ``end`` frame.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_B64_WHITESPACE = b" \t\r\n"
+#: Every byte that is not base64 (deleted with ``bytes.translate``).
+_B64_KEEP = bytes(range(256)).translate(None, _B64_ALPHABET)
+
+
+def base64_decode(raw: bytes) -> tuple[bytes, bool]:
+    """Decode base64, skipping garbage and fixing padding; ``ok`` False if anything was off."""
+    clean = raw.translate(None, _B64_KEEP)
+    ok = not raw.translate(None, _B64_ALPHABET + _B64_WHITESPACE)
+    body = clean.rstrip(b"=")
+    if b"=" in body:
+        # '=' inside the text: concatenated base64 files; decode them one by one.
+        return b"".join(_b64_chunk(c) for c in re.split(rb"=+", clean)), False
+    pad = len(clean) - len(body)
+    if pad > 2 or (len(body) + pad) % 4:
+        ok = False
+    return _b64_chunk(body), ok
+
+
+def _b64_chunk(body: bytes) -> bytes:
+    if len(body) % 4 == 1:
+        body = body[:-1]
+    body += b"=" * (-len(body) % 4)
+    try:
+        return binascii.a2b_base64(body)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def base64_size(data: bytes, start: int, end: int) -> int | None:
+    """Exact decoded size of the base64 text ``data[start:end]`` if it is clean (only the
+    alphabet, line breaks and final padding), else None. Costs a few ``bytes.count`` calls,
+    no copy and no decoding."""
+    n = end - start
+    pad = 0
+    tail = data[max(start, end - 8):end].rstrip(_B64_WHITESPACE)
+    while tail.endswith(b"="):
+        pad += 1
+        tail = tail[:-1]
+    ws = sum(data.count(c, start, end) for c in (b"\n", b"\r", b" ", b"\t"))
+    eq = data.count(b"=", start, end)
+    if eq != pad or pad > 2:
+        return None
+    chars = n - ws - pad
+    if (chars + pad) % 4 != 0 and pad:
+        return None
+    if chars % 4 == 1:
+        return None
+    return chars * 3 // 4
+
+
+def qp_decode(raw: bytes) -> tuple[bytes, bool]:
+    """Quoted-printable (RFC 2045 section 6.7), tolerant of CRLF and bad escapes."""
+    try:
+        return binascii.a2b_qp(raw), True
+    except (binascii.Error, ValueError):  # pragma: no cover - a2b_qp is lenient
+        return raw, False
+
+
+def uu_decode(raw: bytes) -> tuple[bytes, bool]:
+    """Lines of a uuencoded file (between ``begin`` and ``end``, exclusive)."""
+    out = bytearray()
+    ok = True
+    for line in raw.splitlines():
+        if not line.strip() or line.strip() == b"`":
+            continue
+        if line.startswith(b"begin ") or line.strip() == b"end":
+            continue
+        try:
+            out += binascii.a2b_uu(line)
+        except binascii.Error:
+            # Broken encoders write lines one char short or long: decode what fits.
+            ok = False
+            count = ((line[0] - 32) & 63) if line else 0
+            body = line[1:1 + (count * 4 + 2) // 3].ljust((count * 4 + 2) // 3, b" ")
+            try:
+                out += binascii.a2b_uu(bytes([line[0]]) + body)
+            except binascii.Error:
+                continue
+    return bytes(out), ok
+
+
+_UU_BEGIN = re.compile(rb"^begin(?:-base64)? +([0-7]{3,4}) +([^\r\n]+?)[ \t]*\r?$", re.M)
+_UU_END = re.compile(rb"^end[ \t]*\r?$", re.M)
+
+
+def find_uuencoded(text: bytes, limit: int = 1000) -> list[tuple[bytes, int, int, bool]]:
+    """Uuencoded files in ``text``: (raw name, start, end, closed) of each body.
+
+    ``start``..``end`` are the encoded lines (for ``uu_decode``); ``closed`` is False when
+    the ``end`` line is missing (the file runs to the end of the text).
+    """
+    found: list[tuple[bytes, int, int, bool]] = []
+    pos = 0
+    while len(found) < limit:
+        m = _UU_BEGIN.search(text, pos)
+        if m is None:
+            break
+        body_start = m.end() + 1
+        e = _UU_END.search(text, body_start)
+        if e is None:
+            found.append((m.group(2), body_start, len(text), False))
+            break
+        found.append((m.group(2), body_start, e.start(), True))
+        pos = e.end()
+    return found
+
+
+_HQX_MARK = b"(This file must be converted with BinHex"
+_HQX_ALPHABET = b"!\"#$%&'()*+,-012345689@ABCDEFGHIJKLMNPQRSTUVXYZ[`abcdefhijklmpqr"
+_HQX_VALUE = {c: i for i, c in enumerate(_HQX_ALPHABET)}
+
+
+def find_binhex(text: bytes) -> list[tuple[int, int]]:
+    """BinHex 4.0 blocks in ``text``: (start, end) of each ``:...:`` payload."""
+    found: list[tuple[int, int]] = []
+    pos = 0
+    while True:
+        mark = text.find(_HQX_MARK, pos)
+        if mark < 0:
+            return found
+        start = text.find(b":", text.find(b"\n", mark))
+        if start < 0:
+            return found
+        end = text.find(b":", start + 1)
+        if end < 0:
+            end = len(text)
+        found.append((start + 1, end))
+        pos = end + 1
+
+
+def _hqx_bytes(raw: bytes, need: int | None = None) -> bytes:
+    """6-bit decode then RLE-expand (0x90 is the repeat marker)."""
+    bits = 0
+    nbits = 0
+    packed = bytearray()
+    for c in raw:
+        v = _HQX_VALUE.get(c)
+        if v is None:
+            continue
+        bits = (bits << 6) | v
+        nbits += 6
+        if nbits >= 8:
+            nbits -= 8
+            packed.append((bits >> nbits) & 0xFF)
+        if need is not None and len(packed) > need + 8:
+            break
+    out = bytearray()
+    i = 0
+    while i < len(packed):
+        b = packed[i]
+        if b == 0x90 and i + 1 < len(packed):
+            count = packed[i + 1]
+            if count == 0:
+                out.append(0x90)
+            elif out:
+                out += bytes([out[-1]]) * (count - 1)
+            i += 2
+            continue
+        out.append(b)
+        i += 1
+    return bytes(out)
+
+
+def binhex_header(raw: bytes) -> tuple[bytes, int] | None:
+    """(file name, data fork length) from the start of a BinHex payload, or None."""
+    head = _hqx_bytes(raw[:400], need=200)
+    if not head:
+        return None
+    n = head[0]
+    if len(head) < 1 + n + 1 + 4 + 4 + 2 + 4 + 4:
+        return None
+    name = head[1:1 + n]
+    p = 1 + n + 1 + 10
+    return name, int.from_bytes(head[p:p + 4], "big")
+
+
+def binhex_data(raw: bytes) -> bytes:
+    """The data fork of a BinHex payload (header skipped, CRCs not checked)."""
+    out = _hqx_bytes(raw)
+    if not out:
+        return b""
+    n = out[0]
+    p = 1 + n + 1 + 10
+    length = int.from_bytes(out[p:p + 4], "big")
+    start = p + 4 + 4 + 2
+    return out[start:start + length]
