@@ -24,7 +24,7 @@ SENDERS = [None, "mallory@example.net", "build@partner.example.com", "x@sub.part
 GLOBS = ["*.pif", "*.PIF", "*.{doc,xls}.{bat,com,lnk,pif}", "*.*.*", "invoice*", "test.tar.gz",
          "*[0-9].*", "?.exe", "*.ex?", "書類*", "*.doc.bat", "*\u202e*", "*", "a\\*b"]
 LISTS = {
-    "executable": '["exe", "pif", "bat", "com", "lnk", "scr", ".HTA", "*.vbs"]',
+    "executable": '["exe", "pif", "bat", "com", "lnk", "scr", "HTA", "vbs"]',
     "trusted": '["*@partner.example.com", "example.ac.jp", "Weird", "post*@example.ac.jp"]',
     "globs": "[" + ", ".join('"' + g.replace("\\", "\\\\") + '"' for g in GLOBS) + "]",
 }
@@ -59,7 +59,7 @@ cond_st = st.one_of(
 )
 rule_st = st.builds(
     lambda action, cond, unless: f"{action} {cond}" + (f" unless {unless}" if unless else ""),
-    st.sampled_from(["block", "quarantine", "allow", "strip"]), cond_st,
+    st.sampled_from(["block", "quarantine", "allow", "discard"]), cond_st,
     st.one_of(st.none(), msg_pred),
 )
 policy_st = st.lists(rule_st, min_size=1, max_size=12).map(

@@ -46,7 +46,7 @@ CASES = [
     (msg(att("photo.jpg", PE)), "block", "exe-content", "photo.jpg"),
     (msg(att("installer.exe", PE), sender="build@partner.example.com"), "allow", None, None),
     (msg(att("installer.exe", PE), sender="pm@mail.example.ac.jp"), "allow", None, None),
-    (msg(att("INVOICE.PIF.")), "block", "evasive", "INVOICE.PIF"),
+    (msg(att("INVOICE.PIF.")), "block", "evasive", "INVOICE.PIF."),
     (msg(att("invoice.pif")), "block", "exe-name", "invoice.pif"),
     (msg(att("innocent.txt", b"x", "evil.bat")), "block", "evasive", "innocent.txt"),
     (msg(att("report.pdf", PDF), att("help.hta")), "strip", "strip-hta", "help.hta"),
