@@ -714,12 +714,15 @@ files are named `cur/TIMESTAMP.Pn.samples.mailpolicy.example:2,S` with `n` the k
 (`new/TIMESTAMP.Pn.samples.mailpolicy.example` for the unread `benign-26` and `malicious-30`).
 
 Labels are about intent, as an administrator judges it: the partner's installer
-(`benign-16`) is an executable but was wanted; the policy shipped with mailpolicy
-trusts `*@partner.example.com` and `postmaster@example.ac.jp`. Executables are harmless
+(`benign-16`) is an executable but was wanted, and a good policy trusts the senders
+`*@partner.example.com` and `postmaster@example.ac.jp` (the `trusted` list of the language
+sketch) so that `benign-16` and `benign-19` pass. Executables are harmless
 stubs: a PE header with no sections, an ELF header, a shell-link header, a two-line batch
 file, a one-line VBScript; nothing runs and nothing is a real virus (no EICAR either).
-The zip bomb (`malicious-25`) is 50 MB of zeros deflated to about 49 KB. `malicious-24`
-uses traditional PKWARE encryption, password `2001`.
+The zip bomb (`malicious-25`) is 50 MB of zeros deflated to about 50 KB (ratio 1028:1).
+`malicious-24` uses traditional PKWARE encryption, password `2001`. Deflate output
+(zip members, gzip) comes from zlib: stable across zlib 1.2.x/1.3.x, but a Python built
+on zlib-ng would write different bytes and the determinism test would say so.
 
 Names below are the decoded names a reader must report (Python `repr` where a name has
 invisible characters or padding). Where one part carries two names, both are listed.
