@@ -47,7 +47,7 @@ _SUPERSETS = {
     "x-user-defined": "", "default": "", "charset": "",
 }
 #: Strict fallbacks tried in order when the declared charset fails on the bytes.
-_FALLBACK = {"iso2022_jp_ext": ("iso2022_jp_2", "iso2022_jp_3", "cp932")}
+_FALLBACK = {"iso2022_jp_ext": ("iso2022_jp_2", "iso2022_jp_3")}
 #: Charsets charset-normalizer may choose among for raw 8-bit names.
 _COMMON = ["utf_8", "cp932", "euc_jp", "iso2022_jp", "cp1252", "iso8859_15", "cp1250", "cp1251",
            "koi8_r", "gb18030", "big5", "cp949", "iso8859_7", "cp1253", "cp1254", "cp1255",
@@ -153,6 +153,11 @@ def decode_bytes(raw: bytes, charset: str | None, hints: Sequence[str | None] = 
             text = _strict(raw, alt)
             if text is not None:
                 return text
+        if codec != "ascii":
+            # A known charset that does not fit: UTF-8 mislabelled, or really broken
+            # bytes, shown as U+FFFD like mikel/mail and MimeKit do.
+            text = _strict(raw, "utf-8")
+            return text if text is not None else raw.decode(codec, "replace")
     return guess_decode(raw, hints)
 
 

@@ -6,9 +6,10 @@ Contract:
   parts, an oversized header) becomes a short string in ``Message.defects`` and parsing
   goes on with a best-effort reading, the way mail clients read broken mail.
 - ``Message.attachments`` is flat, in part order: every leaf with a name, every non-text
-  leaf, every text leaf with ``Content-Disposition: attachment``; named attached messages
-  (message/rfc822) themselves and, recursively, their attachments (part ``2/1.1`` is part
-  1.1 of the message attached as part 2); uuencoded and BinHex files found in text bodies
+  leaf, every text leaf with ``Content-Disposition: attachment``; the attachments of
+  attached messages (message/rfc822), recursively (part ``2/1.1`` is part 1.1 of the
+  message attached as part 2; the container itself is not an attachment, as in mikel/mail
+  and MimeKit); uuencoded and BinHex files found in text bodies
   (part ``1.uu1``, ``1.hqx1``); the members of TNEF ``winmail.dat`` parts (``2.tnef1``).
 - Every name a part carries is kept: each Content-Disposition ``filename`` (RFC 2231 form
   first, RFC 6266 section 4.3), then each Content-Type ``name``, over duplicate headers too;
@@ -240,9 +241,6 @@ class _Walker:
             if depth >= MAX_DEPTH:
                 self.defect("nesting-too-deep", where)
                 return
-            # A named attached message is an attachment itself (``*.eml`` rules) as well.
-            self.leaf(buf, fields, start, end, leaf_path, ctype, cparams, cte,
-                      outer=False, only_named=True)
             if cte in ("base64", "quoted-printable"):
                 self.defect("encoded-message-rfc822", where)
                 inner = _decode(buf[start:end], cte)[0]
@@ -250,7 +248,7 @@ class _Walker:
             else:
                 self.message(buf, start, end, leaf_path + "/", depth + 1)
             return
-        self.leaf(buf, fields, start, end, leaf_path, ctype, cparams, cte, outer, False)
+        self.leaf(buf, fields, start, end, leaf_path, ctype, cparams, cte, outer)
 
     def multipart(self, buf: bytes, start: int, end: int, boundary: str, path: str,
                   depth: int, outer: bool, default: str) -> bool:
@@ -277,8 +275,7 @@ class _Walker:
         return True
 
     def leaf(self, buf: bytes, fields: list[tuple[str, bytes]], start: int, end: int,
-             path: str, ctype: str, cparams: list[H.Param], cte: str, outer: bool,
-             only_named: bool) -> bool:
+             path: str, ctype: str, cparams: list[H.Param], cte: str, outer: bool) -> bool:
         """One leaf entity: an attachment, body text, or both (uuencoded files)."""
         hints = (H.first_param(cparams, "charset"), self.top_charset)
         names: list[tuple[str, str]] = []
@@ -294,10 +291,8 @@ class _Walker:
         if len(names) > len({n for n, _ in names}):  # keep each decoded name once
             seen: set[str] = set()
             names = [x for x in names if not (x[0] in seen or seen.add(x[0]))]  # type: ignore[func-returns-value]
-        if only_named and not names:
-            return False
         main = ctype.split("/", 1)[0]
-        is_attachment = bool(names) or only_named or (
+        is_attachment = bool(names) or (
             main != "text" and ctype not in _NOT_ATTACHMENT) or disposition == "attachment"
         if cte and cte not in _IDENTITY and cte not in ("base64", "quoted-printable") \
                 and cte not in _UU_CTE:

@@ -1,12 +1,17 @@
 """Attachment names as the recipient's machine treats them.
 
-``normalize`` applies what Windows' file APIs do to a name before they use it: Unicode
-NFC, trailing dots and spaces dropped. ``extensions`` splits the normalised name the way
+``normalize`` applies what a mail client saving the file and Windows' file APIs do to a
+name before they use it: the path is dropped (clients save under the last component), the
+name ends at a NUL (C string APIs stop there), Unicode NFC, trailing dots and spaces
+dropped (Win32 path normalisation). ``extensions`` splits the normalised name the way
 Explorer does (the last dot decides what runs). ``tricks`` lists the ways a name hides its
 real extension from a human reader.
 
-Decoding wire names (RFC 2047, RFC 2231, raw 8-bit) lives in ``corpus.mime``; this module
-only ever sees decoded text.
+Decoding wire names (RFC 2047, RFC 2231, raw 8-bit) lives in ``corpus.headers``; this
+module only ever sees decoded text.
+
+Limits: Windows' other rewrites (reserved device names such as ``CON``, characters
+``<>:"|?*`` that clients replace) are not applied; they change no extension.
 """
 
 from __future__ import annotations
@@ -37,11 +42,19 @@ TRICKS = (
 
 
 def normalize(name: str) -> str:
-    """The name Windows would create: NFC, trailing dots and spaces removed.
+    r"""The name Windows would create from a decoded attachment name.
 
     >>> normalize("invoice.pif. . ")
     'invoice.pif'
+    >>> normalize("evil.bat\x00.txt")
+    'evil.bat'
+    >>> normalize("../../x/run.exe")
+    'run.exe'
     """
+    name = name.split("\0", 1)[0]
+    base = re.split(r"[\\/]", name)[-1]
+    if base.strip(". "):  # keep "dir/" or "..." as written rather than an empty name
+        name = base
     return unicodedata.normalize("NFC", name).rstrip(". ")
 
 
