@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install the real mail software the sieve and postfix exporters are verified with
+# (Dovecot Pigeonhole's sievec/sieve-test, Postfix's postmap with the pcre: map type).
+# Non-interactive, Debian/Ubuntu. No daemon is started or enabled: the verifiers run the
+# tools' own test modes. Safe to run twice.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+# Without this, postfix's postinst asks which mailer configuration to write.
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+if ! command -v sievec >/dev/null || ! command -v postmap >/dev/null \
+        || ! [ -e /usr/lib/postfix/postfix-pcre.so ] && ! ls /usr/lib/postfix/*pcre* >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends \
+        postfix postfix-pcre dovecot-core dovecot-sieve >/dev/null
+fi
+# setpriv (util-linux) runs sieve-test as nobody; it is part of every Debian base system.
+for tool in sievec sieve-test postmap setpriv; do
+    command -v "$tool" >/dev/null || { echo "install-mta: $tool missing after install" >&2; exit 1; }
+done

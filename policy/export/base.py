@@ -1,0 +1,672 @@
+"""The export framework: one ``Exporter`` subclass per target, capabilities as data.
+
+How to add a target (say ``exim``):
+
+1. Create ``policy/export/exim.py`` with ``class EximExporter(Exporter)``; set ``target``
+   (the ``--target`` name), ``caps`` (a ``Capabilities``: what the target can express,
+   as data) and ``filenames`` (the files it writes; one file is printed to stdout as
+   is, several are printed with ``==> name <==`` separators or written into the ``-o``
+   directory).
+2. Implement ``emit_rule(self, rule, cond, unless)``. It receives each rule already
+   reduced to what ``caps`` (and ``gap()``) allow: unsupported nodes were either
+   reported (``--strict``) or replaced soundly (``--approximate``, see ``relax``).
+   Translate the remaining nodes; for a structural limit only the target knows (an
+   ``and`` Postfix cannot express), call ``self.unsupported(rule, node, what, how=...)``
+   and fall back to what you can emit; never emit something weaker silently.
+3. Implement ``render(self) -> dict[str, str]``: the file texts, each starting with
+   ``self.header(comment="#")`` and carrying ``self.loss_comments("#")``.
+4. Quote every value that came from the policy through the target's quoting helper,
+   after ``self.safe(rule, value, what)`` (rejects newlines and control characters with
+   an error naming the rule). Names are matched through ``name_pattern`` (a small
+   regex tree: ``Pat``), rendered with ``to_pcre``/``to_ere`` or your own renderer.
+5. Optional ``--verify`` support: implement ``verifier(self, result, workdir)``
+   returning a ``verify.TargetRunner`` (see ``verify.py``).
+6. Register the class in ``TARGETS`` in ``policy/export/__init__.py``, add golden files
+   and a row to the support table in ``tests/export/``.
+
+Contracts:
+- ``Exporter(policy, approximate=False).export()`` returns an ``ExportResult`` (files,
+  losses, diagnostics). With errors (``result.ok`` false) nothing may be written.
+- Output is deterministic: the same policy file gives byte-identical output. The date in
+  the header is ``SOURCE_DATE_EPOCH`` when set (reproducible builds), else the policy
+  file's modification time, else 1970-01-01; never the clock.
+- Soundness of ``--approximate``: a rewritten rule stops at least what the policy stops.
+  Stopping rules (block, quarantine, strip, discard) may only match *more*: an
+  unsupported node in positive position becomes true, in negative position (``not``,
+  ``unless``) false. Non-stopping rules (allow, tag) may only match *less* (the reverse),
+  so that the stopping rules after them still apply. A stopping rule whose whole
+  condition vanished would stop every message: it is dropped instead, and its loss is
+  marked unsound ("UNSOUND: ... gets through").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from mailpolicy.policy import __version__, ast
+from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
+from mailpolicy.policy.diagnostics import Diagnostic, PolicyError
+
+#: Export diagnostics (the other stages use E1xx/W2xx).
+E_UNSUPPORTED = "E301"  # unsupported-construct
+E_UNSAFE = "E302"  # unsafe-value: a control character or newline in a value
+EXPORT_CODES = {E_UNSUPPORTED: "unsupported-construct", E_UNSAFE: "unsafe-value"}
+
+STOPPING = frozenset(ast.STOPPING_ACTIONS)
+#: Attachment fields that test the name (and so meet ``Capabilities.limits``).
+NAME_FIELDS = frozenset({"name", "extension", "double_extension"})
+#: Name encodings a target may decode before matching (``Capabilities.name_encodings``).
+ENCODINGS = ("rfc2047", "rfc2231", "rfc2231-continuations", "raw-8bit")
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a target can express, as data. ``gap()`` reads it; tests tabulate it.
+
+    ``message`` / ``attachment`` map a field to the ops it supports (the field and op
+    names of ``ast.MESSAGE_FIELDS`` / ``ast.ATTACHMENT_FIELDS``; ``type`` ops are
+    ``class``/``mime``/``mismatch``). ``all_filenames``: every name value of a part is
+    tested (CD ``filename``, ``filename*``, duplicates and the CT ``name``), not one
+    chosen value. ``archive_members``: ``archive contains``. ``true_types``: the type
+    detected from content. ``combinators``: ``and``/``or``/``not`` usable inside rules.
+    """
+
+    message: dict[str, frozenset[str]]
+    attachment: dict[str, frozenset[str]]
+    actions: frozenset[str]
+    name_encodings: frozenset[str]
+    all_filenames: bool
+    archive_members: bool
+    true_types: bool
+    combinators: frozenset[str] = frozenset({"and", "or", "not"})
+    #: limits of how the target sees names, stated for every rule that tests a name
+    limits: tuple[Limit, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """A limit of how a target sees names, whatever the pattern (Postfix: no decoding).
+
+    ``strict``: an error for every name rule in ``--strict`` mode (the limit changes
+    verdicts on ordinary mail); else it is stated once as a target-wide loss. ``how``:
+    what the approximate export does about it; ``sound``: whether that covers it. The
+    verifier uses ``key`` to explain disagreements (``TargetRunner.explain``).
+    """
+
+    key: str
+    what: str
+    how: str
+    strict: bool = True
+    sound: bool = False
+
+
+def ops(**fields: str) -> dict[str, frozenset[str]]:
+    """``ops(sender="in matches")`` -> ``{"sender": frozenset({"in", "matches"})}``."""
+    return {k: frozenset(v.split()) for k, v in fields.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Loss:
+    """One thing an approximate export does not do exactly as the policy says."""
+
+    rule: str  # rule id, or "*" for a target-wide limit
+    line: int
+    what: str  # what the target cannot express
+    how: str  # what was emitted instead
+    sound: bool = True  # True: the target stops at least what the policy stops
+
+    def text(self) -> str:
+        where = f"rule {self.rule} (line {self.line})" if self.rule != "*" else "all rules"
+        tag = "" if self.sound else "UNSOUND: "
+        return f"{tag}{where}: {self.what}; {self.how}"
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """What ``Exporter.gap`` says about one node the target cannot express exactly.
+
+    ``keep``: the node is still emitted (it is exact on most input, e.g. plain names in
+    Postfix) and ``how`` says what covers the rest; else it is replaced (``relax``).
+    """
+
+    what: str
+    keep: bool = False
+    how: str = ""
+    sound: bool = True
+
+
+@dataclass
+class ExportResult:
+    target: str
+    files: dict[str, str] = field(default_factory=dict)
+    losses: list[Loss] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: target-specific data the verifier needs (rule ids per emitted line, ...)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+    def stdout_text(self) -> str:
+        """One file as is; several concatenated with ``==> NAME <==`` separators."""
+        if len(self.files) == 1:
+            return next(iter(self.files.values()))
+        return "\n".join(f"==> {name} <==\n{text}" for name, text in self.files.items())
+
+    def write(self, path: str, *, multi: bool) -> list[str]:
+        """Write to ``path`` (a file, or a directory for multi-file targets)."""
+        written = []
+        if multi:
+            os.makedirs(path, exist_ok=True)
+            for name, text in self.files.items():
+                dest = os.path.join(path, name)
+                _atomic_write(dest, text)
+                written.append(dest)
+        else:
+            _atomic_write(path, self.stdout_text())
+            written.append(path)
+        return written
+
+
+def _atomic_write(path: str, text: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+# ---- constants used while relaxing a condition ------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Const:
+    """A truth value standing for an unsupported node that was relaxed away."""
+
+    value: bool
+
+
+TRUE, FALSE = Const(True), Const(False)
+RCond = ast.Cond | Const
+
+
+def _simplify(node: RCond) -> RCond:
+    if isinstance(node, (ast.And, ast.Or)):
+        items = [_simplify(i) for i in node.items]
+        absorbing = FALSE if isinstance(node, ast.And) else TRUE
+        if absorbing in items:
+            return absorbing
+        items = [i for i in items if not isinstance(i, Const)]
+        if not items:
+            return TRUE if isinstance(node, ast.And) else FALSE
+        if len(items) == 1:
+            return items[0]
+        return dataclasses.replace(node, items=tuple(items))  # type: ignore[arg-type]
+    if isinstance(node, ast.Not):
+        inner = _simplify(node.item)
+        if isinstance(inner, Const):
+            return Const(not inner.value)
+        return dataclasses.replace(node, item=inner)
+    if isinstance(node, (ast.AnyAttachment, ast.ArchiveContains)):
+        inner = _simplify(node.pred)
+        if inner == FALSE:
+            return FALSE
+        if inner == TRUE:  # only reached when widening: "any attachment" widened to true
+            return TRUE
+        return dataclasses.replace(node, pred=inner)
+    return node
+
+
+# ---- name patterns: a small regex tree every target renders -------------------------------
+@dataclass(frozen=True, slots=True)
+class Lit:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnyChar:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CharClass:
+    """``[...]``: ``items`` are single characters or ``(lo, hi)`` ranges."""
+
+    items: tuple[str | tuple[str, str], ...]
+    negated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Star:
+    """Zero or more of one character-level atom (never of a group: no nested quantifiers)."""
+
+    atom: AnyChar | CharClass
+
+
+@dataclass(frozen=True, slots=True)
+class Alt:
+    options: tuple[Pat, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Seq:
+    items: tuple[Pat, ...]
+
+
+Pat = Lit | AnyChar | CharClass | Star | Alt | Seq
+
+_WS = CharClass((" ", "\t"))
+
+
+def glob_pattern(glob: str) -> Pat:
+    """The ``Pat`` for a policy glob (same semantics as ``globs.translate``)."""
+    pat, _ = _glob(glob, 0, "")
+    return pat
+
+
+def _glob(glob: str, i: int, stop: str) -> tuple[Pat, int]:
+    from mailpolicy.policy.globs import _class_end
+
+    out: list[Pat] = []
+    while i < len(glob):
+        c = glob[i]
+        if c in stop:
+            break
+        if c == "\\" and i + 1 < len(glob):
+            out.append(Lit(glob[i + 1]))
+            i += 2
+        elif c == "*":
+            while i < len(glob) and glob[i] == "*":
+                i += 1
+            out.append(Star(AnyChar()))
+        elif c == "?":
+            out.append(AnyChar())
+            i += 1
+        elif c == "[" and _class_end(glob, i) > 0:
+            j = _class_end(glob, i)
+            body = glob[i + 1 : j]
+            neg = body[:1] in ("!", "^")
+            out.append(_char_class(body[1:] if neg else body, neg))
+            i = j + 1
+        elif c == "{":
+            alts: list[Pat] = []
+            i += 1
+            while True:
+                part, i = _glob(glob, i, ",}")
+                alts.append(part)
+                if i >= len(glob) or glob[i] == "}":
+                    i += 1
+                    break
+                i += 1
+            out.append(Alt(tuple(alts)))
+        else:
+            out.append(Lit(c))
+            i += 1
+    return _seq(out), i
+
+
+def _char_class(body: str, negated: bool) -> CharClass:
+    chars = list(body)  # a backslash in a class is a literal backslash (as globs.translate)
+    items: list[str | tuple[str, str]] = []
+    k = 0
+    while k < len(chars):
+        if k + 2 < len(chars) and chars[k + 1] == "-":
+            items.append((chars[k], chars[k + 2]))
+            k += 3
+        else:
+            items.append(chars[k])
+            k += 1
+    return CharClass(tuple(items), negated)
+
+
+def _seq(items: Iterable[Pat]) -> Pat:
+    flat: list[Pat] = []
+    for p in items:
+        parts = p.items if isinstance(p, Seq) else (p,)
+        for q in parts:
+            if isinstance(q, Lit) and flat and isinstance(flat[-1], Lit):
+                flat[-1] = Lit(flat[-1].text + q.text)
+            elif not (isinstance(q, Lit) and not q.text):
+                flat.append(q)
+    return flat[0] if len(flat) == 1 else Seq(tuple(flat))
+
+
+def extension_pattern(exts: Iterable[str], double: bool = False) -> Pat:
+    """Names whose last extension is in ``exts`` (``evaluate`` semantics).
+
+    ``extension``: some non-dot character of the base name before the last dot (a
+    leading-dot name such as ``.exe`` has no extension). ``double``: the extension before
+    it is 1 to 4 characters, not all digits. Exact for names without blank or
+    whitespace-padded extensions (``a.doc..bat``, ``a.doc .bat``): those are evasive
+    names the ``evasive name`` rule is for.
+    """
+    alts = Alt(tuple(Lit(e) for e in sorted(set(exts))))
+    tail: list[Pat] = [Lit("."), Star(_WS), alts, Star(_WS)]
+    base = [Star(AnyChar()), CharClass((".", "/", "\\"), negated=True),
+            Star(CharClass(("/", "\\"), negated=True))]
+    if not double:
+        return _seq([*base, *tail])
+    digit, other = CharClass((("0", "9"),)), CharClass((".", ("0", "9")), negated=True)
+    anyc = CharClass((".",), negated=True)
+    prev: list[Pat] = []
+    for length in range(1, 5):  # 1-4 chars, the first non-digit at position k
+        for k in range(length):
+            prev.append(_seq([*([digit] * k), other, *([anyc] * (length - k - 1))]))
+    return _seq([*base, Lit("."), Alt(tuple(prev)), *tail])
+
+
+def _rx_escape(text: str, special: str) -> str:
+    return "".join("\\" + c if c in special else c for c in text)
+
+
+def to_pcre(p: Pat, any_char: str = ".") -> str:
+    """PCRE/Python text for ``p`` (no anchors, no flags). ``any_char`` for ``?``/``*``."""
+    if isinstance(p, Lit):
+        return _rx_escape(p.text, r"\^$.|?*+()[]{}/#")
+    if isinstance(p, AnyChar):
+        return any_char
+    if isinstance(p, CharClass):
+        return _class_text(p, r"\]^-[")
+    if isinstance(p, Star):
+        return to_pcre(p.atom, any_char) + "*"
+    if isinstance(p, Alt):
+        return "(?:" + "|".join(to_pcre(o, any_char) for o in p.options) + ")"
+    return "".join(to_pcre(i, any_char) for i in p.items)
+
+
+def _class_text(p: CharClass, special: str) -> str:
+    parts = []
+    for it in p.items:
+        if isinstance(it, tuple):
+            parts.append(_rx_escape(it[0], special) + "-" + _rx_escape(it[1], special))
+        else:
+            parts.append(_rx_escape(it, special))
+    return "[" + ("^" if p.negated else "") + "".join(parts) + "]"
+
+
+def to_ere(p: Pat) -> str:
+    """POSIX ERE text for ``p`` (libc ``regcomp``: no ``(?:``, no ``\\d``; classes with
+    ``]`` first and ``-`` last, and ``\\`` literal inside brackets)."""
+    if isinstance(p, Lit):
+        return "".join("[" + c + "]" if c in ".*+?()|{}$^[" else ("\\\\" if c == "\\" else c)
+                       for c in p.text)
+    if isinstance(p, AnyChar):
+        return "."
+    if isinstance(p, CharClass):
+        singles = [i for i in p.items if isinstance(i, str)]
+        ranges = [i for i in p.items if isinstance(i, tuple)]
+        body = "]" if "]" in singles else ""
+        body += "".join(c for c in singles if c not in "]-^")
+        body += "".join(f"{lo}-{hi}" for lo, hi in ranges)
+        body += "^" if "^" in singles else ""
+        body += "-" if "-" in singles else ""
+        if not body:
+            return "[^\x01-\U0010ffff]" if not p.negated else "."
+        return "[" + ("^" if p.negated else "") + body + "]"
+    if isinstance(p, Star):
+        return to_ere(p.atom) + "*"
+    if isinstance(p, Alt):
+        return "(" + "|".join(to_ere(o) for o in p.options) + ")"
+    return "".join(to_ere(i) for i in p.items)
+
+
+# ---- the exporter base class ------------------------------------------------------------
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+
+
+class Exporter:
+    """Base class of every target; see the module docstring for how to add one."""
+
+    target: ClassVar[str] = ""
+    caps: ClassVar[Capabilities]
+    #: file names in output order; one name: a single-file target.
+    filenames: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = ""
+
+    def __init__(self, policy: CheckedPolicy, *, approximate: bool = False) -> None:
+        self.policy = policy
+        self.approximate = approximate
+        self.result = ExportResult(self.target)
+        self._loss_keys: set[tuple[str, str]] = set()
+
+    # -- the driver ------------------------------------------------------------------------
+    def export(self) -> ExportResult:
+        """Check, relax and emit every rule; render the files unless there were errors."""
+        self.safe(None, self.policy.name, "the policy name")
+        for crule in self.policy.rules:
+            self._check_values(crule)
+            self._name_limits(crule)
+            cond = self.relax(crule, crule.rule.condition, widen=crule.action in STOPPING)
+            unless: RCond | None = None
+            if crule.rule.unless is not None:
+                unless = self.relax(crule, crule.rule.unless, widen=crule.action not in STOPPING)
+            action = crule.action
+            if action not in self.caps.actions:
+                action = self.unsupported_action(crule)
+            if action is None or not self._keep_rule(crule, cond, unless):
+                continue
+            assert not isinstance(cond, Const)
+            self.emit_rule(crule, action, cond, None if isinstance(unless, Const) else unless)
+        if self.result.ok:
+            self.result.files = self.render()
+        return self.result
+
+    def _keep_rule(self, crule: CheckedRule, cond: RCond, unless: RCond | None) -> bool:
+        stopping = crule.action in STOPPING
+        if cond == FALSE or unless == TRUE:
+            if self.approximate:
+                self._record(Loss(crule.id, crule.line, "nothing of the rule is expressible",
+                                  "rule left out", sound=not stopping))
+            return False
+        if cond == TRUE:
+            if stopping:
+                if self.approximate:
+                    self._record(Loss(crule.id, crule.line, "none of the rule's conditions is "
+                                      "expressible", "rule left out rather than stopping every "
+                                      "message: what it stops now gets through", sound=False))
+                return False
+            return True  # a message-wide allow/tag: the target says "always" its own way
+        return True
+
+    def _name_limits(self, crule: CheckedRule) -> None:
+        nodes = ast.walk(crule.rule.condition) + (ast.walk(crule.rule.unless) if crule.rule.unless else [])
+        if not any(isinstance(n, ast.AttTest) and n.field in NAME_FIELDS for n in nodes):
+            return
+        for limit in self.caps.limits:
+            if limit.strict:
+                self.unsupported(crule, crule.rule, limit.what, how=limit.how, sound=limit.sound)
+            else:
+                self._record(Loss("*", 0, limit.what, limit.how, limit.sound))
+
+    def _check_values(self, crule: CheckedRule) -> None:
+        r = crule.rule
+        for s in (r.id, r.reason, r.header):
+            if s is not None:
+                self.safe(crule, s.value, "a rule id, reason or header")
+        for node in ast.walk(r.condition) + (ast.walk(r.unless) if r.unless else []):
+            operand = getattr(node, "operand", None)
+            if isinstance(operand, (ast.Str, ast.ListRef, ast.ListLit)):
+                for v in self.policy.entries(operand):
+                    self.safe(crule, v, "a pattern or list entry")
+            header = getattr(node, "header", None)
+            if isinstance(header, str):
+                self.safe(crule, header, "a header name")
+
+    # -- relaxing unsupported nodes ---------------------------------------------------------
+    def relax(self, crule: CheckedRule, node: ast.Cond, *, widen: bool) -> RCond:
+        """``node`` with every unsupported part reported and, in approximate mode,
+        replaced by true (``widen``) or false; polarity flips under ``not``."""
+        return _simplify(self._relax(crule, node, widen, False))
+
+    def _relax(self, crule: CheckedRule, node: ast.Cond, widen: bool, in_att: bool) -> RCond:
+        gap = self.gap(node, in_attachment=in_att)
+        if gap is not None:
+            how = gap.how or ("condition treated as always true" if widen
+                              else "condition treated as never true")
+            self.unsupported(crule, node, gap.what, how=how, sound=gap.sound)
+            if gap.keep:
+                return node
+            return Const(widen)
+        if isinstance(node, (ast.And, ast.Or)):
+            items = tuple(self._relax(crule, i, widen, in_att) for i in node.items)
+            return dataclasses.replace(node, items=items)  # type: ignore[arg-type]
+        if isinstance(node, ast.Not):
+            return dataclasses.replace(node, item=self._relax(crule, node.item, not widen, in_att))  # type: ignore[arg-type]
+        if isinstance(node, (ast.AnyAttachment, ast.ArchiveContains)):
+            return dataclasses.replace(node, pred=self._relax(crule, node.pred, widen, True))  # type: ignore[arg-type]
+        return node
+
+    def gap(self, node: ast.Cond, *, in_attachment: bool) -> Gap | None:
+        """Why this target cannot express ``node`` exactly, from ``caps``; or None.
+
+        Override to add structural limits, calling ``super().gap`` first."""
+        c = self.caps
+        if isinstance(node, (ast.And, ast.Or, ast.Not)):
+            word = type(node).__name__.lower()
+            return None if word in c.combinators else Gap(f"'{word}' cannot be expressed")
+        if isinstance(node, ast.ArchiveContains):
+            return None if c.archive_members else Gap(f"{self.target} cannot see archive members")
+        if isinstance(node, ast.Test):
+            if node.op in c.message.get(node.field, ()):
+                return None
+            return Gap(f"{self.target} cannot test the message {node.field} ({node.op})")
+        if isinstance(node, ast.AttTest):
+            if node.field == "type" and node.op in ("class", "mime", "mismatch") and not c.true_types:
+                return Gap(f"{self.target} cannot detect an attachment's true type from its content")
+            if node.op in c.attachment.get(node.field, ()):
+                return None
+            what = node.field.replace("_", " ")
+            return Gap(f"{self.target} cannot test attachment {what} ({node.op})")
+        return None
+
+    def unsupported_action(self, crule: CheckedRule) -> str | None:
+        """The action to emit instead of one the target lacks, or None to leave the rule out.
+
+        Default: ``strip`` becomes ``quarantine`` of the whole message (sound); any other
+        missing action leaves the rule out (sound for allow/tag, unsound otherwise)."""
+        action = crule.action
+        if action == "strip" and "quarantine" in self.caps.actions:
+            self.unsupported(crule, crule.rule, f"{self.target} cannot remove single attachments",
+                             how="the whole message is quarantined instead")
+            return "quarantine"
+        stopping = action in STOPPING
+        self.unsupported(crule, crule.rule, f"{self.target} has no '{action}' action",
+                         how="rule left out" + ("" if not stopping else ": what it stops gets through"),
+                         sound=not stopping)
+        return None
+
+    # -- the one funnel ---------------------------------------------------------------------
+    def unsupported(self, crule: CheckedRule | None, node: Any, what: str, *, how: str = "",
+                    sound: bool = True) -> None:
+        """Every construct the target cannot express comes here.
+
+        ``--strict``: an error naming the rule, its line and ``what`` (export fails).
+        ``--approximate``: a ``Loss`` recorded (``how`` says what was emitted instead).
+        ``crule`` None: a target-wide limit."""
+        span = getattr(node, "span", None) or (crule.rule.span if crule else ast.NOSPAN)
+        if span is ast.NOSPAN and crule is not None:
+            span = crule.rule.span
+        if self.approximate:
+            rid, line = (crule.id, crule.line) if crule else ("*", 0)
+            self._record(Loss(rid, line, what, how or "approximated", sound))
+            return
+        if crule is not None:
+            msg = (f"rule {crule.id} (line {crule.line}) cannot be exported to {self.target}: "
+                   f"{what} (use --approximate to emit the nearest sound rule"
+                   f"{'' if sound else ' or leave it out'})")
+        else:
+            msg = f"cannot export to {self.target}: {what} (use --approximate to accept this)"
+        self.result.diagnostics.append(Diagnostic(E_UNSUPPORTED, "error", msg, span))
+
+    def _record(self, loss: Loss) -> None:
+        key = (loss.rule, loss.what)
+        if key not in self._loss_keys:
+            self._loss_keys.add(key)
+            self.result.losses.append(loss)
+
+    def safe(self, crule: CheckedRule | None, value: str, what: str) -> str:
+        """``value`` unchanged, or an error (naming the rule) when it holds a newline or
+        another control character, which could break out of any target's syntax."""
+        m = _CONTROL.search(value)
+        if m is not None:
+            where = f"rule {crule.id} (line {crule.line})" if crule else "the policy"
+            span = crule.rule.span if crule else self.policy.ast.span
+            self.result.diagnostics.append(Diagnostic(
+                E_UNSAFE, "error", f"{where}: {what} {value[:40]!r} contains the control "
+                f"character U+{ord(m.group()):04X}; {self.target} output cannot carry it safely",
+                span))
+        return value
+
+    # -- helpers for targets -----------------------------------------------------------------
+    def name_pattern(self, node: ast.AttTest) -> Pat:
+        """The ``Pat`` (over a normalised name) of a name/extension/double-extension test."""
+        from mailpolicy.policy.evaluate import norm_extension
+
+        assert node.operand is not None
+        entries = self.policy.entries(node.operand)
+        if node.field == "name":
+            pats = [glob_pattern(g) for g in entries]
+            return pats[0] if len(pats) == 1 else Alt(tuple(pats))
+        exts = [norm_extension(e) for e in entries]
+        return extension_pattern(exts, double=node.field == "double_extension")
+
+    def header(self, comment: str = "#", extra: Iterable[str] = ()) -> str:
+        """The header comment every file starts with (values already checked by ``safe``)."""
+        p = self.policy
+        lines = [
+            f"Generated by mailpolicy {__version__} -- do not edit; edit the policy and re-export.",
+            f"policy:  {p.name}",
+            f"source:  sha256 {p.source_sha256 or '(unknown)'}",
+            f"target:  {self.target}" + (f" ({self.description})" if self.description else ""),
+            f"date:    {generation_date(p.path)}",
+            f"mode:    {'approximate' if self.approximate else 'strict'}",
+            *extra,
+        ]
+        return "".join(f"{comment} {ln}".rstrip() + "\n" for ln in lines)
+
+    def loss_comments(self, comment: str = "#") -> str:
+        if not self.result.losses:
+            return ""
+        out = [f"{comment} Loss report: what this export does not do exactly as the policy says"]
+        out += [f"{comment}   - {loss.text()}" for loss in self.result.losses]
+        return "\n".join(out) + "\n"
+
+    def rule_comment(self, crule: CheckedRule, comment: str = "#") -> str:
+        text = re.sub(r"\s+", " ", crule.text)
+        return f"{comment} rule {crule.id} (line {crule.line}): {text}"
+
+    # -- to implement ---------------------------------------------------------------------------
+    def emit_rule(self, crule: CheckedRule, action: str, cond: ast.Cond,
+                  unless: ast.Cond | None) -> None:
+        raise NotImplementedError
+
+    def render(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def verifier(self, result: ExportResult, workdir: str) -> Any:
+        """A ``verify.TargetRunner`` for ``--verify``; None when the target has none."""
+        return None
+
+
+def generation_date(path: str) -> str:
+    """``SOURCE_DATE_EPOCH`` if set, else the policy file's mtime, as a UTC ISO date."""
+    epoch: float = 0
+    env = os.environ.get("SOURCE_DATE_EPOCH")
+    if env and env.strip().isdigit():
+        epoch = int(env)
+    else:
+        try:
+            epoch = os.stat(path).st_mtime
+        except OSError:
+            epoch = 0
+    return time.strftime("%Y-%m-%d", time.gmtime(epoch))
+
+
+def raise_if_failed(result: ExportResult) -> None:
+    """Raise the result's diagnostics as a ``PolicyError`` when export failed."""
+    if not result.ok:
+        raise PolicyError([d for d in result.diagnostics if d.severity == "error"])
