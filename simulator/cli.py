@@ -90,11 +90,17 @@ def _workers(args: Any) -> int:
     return _replay.default_workers() if n is None else int(n)
 
 
-def _matcher(policy: Any, args: Any, err: TextIO) -> Any:
-    def warn(message: str) -> None:
-        print(f"mailpolicy: note: {message}", file=err)
+def _matchers(policies: Sequence[Any], args: Any, err: TextIO) -> list[Any]:
+    """One matcher per policy; a fallback note is printed once, not once per policy."""
+    said: set[str] = set()
 
-    return _replay.make_matcher(policy, getattr(args, "evaluator", None) or "reference", warn)
+    def warn(message: str) -> None:
+        if message not in said:
+            said.add(message)
+            print(f"mailpolicy: note: {message}", file=err)
+
+    evaluator = getattr(args, "evaluator", None) or "compiled"
+    return [_replay.make_matcher(p, evaluator, warn) for p in policies]
 
 
 # ---- progress --------------------------------------------------------------------------------
@@ -163,7 +169,7 @@ def simulate(policy: Any, args: Any, *, out: TextIO, err: TextIO) -> int:
     _writable(report_path, "report")
     workers = _workers(args)
     samples = getattr(args, "samples", 10)
-    matcher = _matcher(policy, args, err)
+    (matcher,) = _matchers([policy], args, err)
     score = Score.for_policy(policy, samples=samples if samples is not None else 10)
     progress = _replay.Progress()
     ticker = _ticker(err, progress, paths)
@@ -232,8 +238,13 @@ def _clip(text: str | None, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _where(s: dict[str, Any]) -> str:
-    return f"{s['path']}:{s['key']}" if s.get("key") is not None else str(s["path"])
+def _where(s: dict[str, Any], width: int = 0) -> str:
+    """``path:key``; clipped in the middle to ``width``, since both ends tell messages apart."""
+    text = f"{s['path']}:{s['key']}" if s.get("key") is not None else str(s["path"])
+    if width and len(text) > width:
+        half = (width - 1) // 2
+        text = text[:half] + "…" + text[len(text) - (width - 1 - half):]
+    return text
 
 
 def render_simulate(doc: dict[str, Any]) -> str:
@@ -275,7 +286,7 @@ def render_simulate(doc: dict[str, Any]) -> str:
         if not doc[key]:
             parts.append(f"{title}: none")
             continue
-        rows = [[_clip(_where(s), 50), _clip(s["attachment"] or ", ".join(s["attachments"]), 40),
+        rows = [[_where(s, 56), _clip(s["attachment"] or ", ".join(s["attachments"]), 40),
                  s["action"], s["rule"] or DEFAULT_RULE, _clip(s["reason"], 50)] for s in shown]
         more = f", first {len(shown)}" if len(shown) < doc[key] else ""
         parts.append(f"{title}: {doc[key]}{more}\n"
@@ -284,9 +295,14 @@ def render_simulate(doc: dict[str, Any]) -> str:
         parts.append("false positives by extension: " + ", ".join(
             f"{e} {n}" for e, n in doc["false_positives_by_extension"].items()))
     if doc["unreadable"]:
-        rows = [[_clip(_where(s), 60), _clip(s["reason"], 70)] for s in doc["samples"]["unreadable"]]
+        rows = [[_where(s, 60), _clip(s["reason"], 70)] for s in doc["samples"]["unreadable"]]
         parts.append(f"unreadable: {doc['unreadable']}\n"
                      + tabulate(rows, headers=["message", "reason"]))
+    if doc["defective"]:
+        rows = [[_where(s, 60), s["action"], _clip(", ".join(s["defects"]), 60)]
+                for s in doc["samples"]["defective"]]
+        parts.append(f"decided despite MIME defects: {doc['defective']}\n"
+                     + tabulate(rows, headers=["message", "action", "defects"]))
     return "\n\n".join(parts)
 
 
@@ -304,7 +320,7 @@ def diff(old: Any, new: Any, args: Any, *, out: TextIO, err: TextIO) -> int:
     paths = _corpus_paths(args.corpus)
     labels = _labels(getattr(args, "labels", None))
     workers = _workers(args)
-    matchers = [_matcher(old, args, err), _matcher(new, args, err)]
+    matchers = _matchers([old, new], args, err)
     progress = _replay.Progress()
     ticker = _ticker(err, progress, paths)
     total = unreadable = 0
@@ -402,7 +418,7 @@ def render_diff(doc: dict[str, Any]) -> str:
             labels = ", ".join(f"{k} {v}" for k, v in g["labels"].items())
             rows.append([f"{g['old']} -> {g['new']}", g["messages"], labels, rules])
         parts.append(tabulate(rows, headers=["change", "messages", "labels", "rules (old -> new)"]))
-        rows = [[_clip(_where(c), 50), c["label"] or "", _clip(c["new"]["attachment"]
+        rows = [[_where(c, 56), c["label"] or "", _clip(c["new"]["attachment"]
                                                                 or c["old"]["attachment"], 36),
                  f"{c['old']['action']} ({c['old']['rule'] or DEFAULT_RULE})",
                  f"{c['new']['action']} ({c['new']['rule'] or DEFAULT_RULE})"]

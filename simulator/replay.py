@@ -23,8 +23,8 @@ size). Worker processes ignore SIGINT: the parent owns Ctrl-C, stops reading, te
 the pool, and the caller reports what was decided so far.
 
 Evaluators: ``reference`` walks the AST (``policy.evaluate``). ``compiled`` uses
-``mailpolicy.policy.compile.compile(policy)`` when that module exists (an object with
-``evaluate(msg) -> Verdict``, picklable); until then it falls back to the reference
+``mailpolicy.policy.compile.compile_policy(policy)`` when that module exists (an object
+with ``evaluate(msg) -> Verdict``, picklable); without it it falls back to the reference
 evaluator and says so once (``make_matcher(..., warn=...)``).
 """
 
@@ -76,6 +76,8 @@ class Decision:
     #: last extension of every named attachment, in order, duplicates kept
     extensions: tuple[str, ...] = ()
     size: int = 0
+    #: what the MIME parser found wrong with the message (it was still decided)
+    defects: tuple[str, ...] = ()
 
     @property
     def location(self) -> str:
@@ -98,6 +100,7 @@ class Decision:
             "attachment": self.attachment,
             "reason": self.reason,
             "attachments": list(self.attachments),
+            "defects": list(self.defects),
         }
 
 
@@ -127,12 +130,12 @@ def make_matcher(policy: Any, evaluator: str = "reference",
         raise ValueError(f"unknown evaluator {evaluator!r}")
     if evaluator == "compiled":
         try:
-            from mailpolicy.policy import compile as _compile  # type: ignore[attr-defined]
+            from mailpolicy.policy.compile import compile_policy
         except ImportError:
             if warn is not None:
                 warn("the compiled evaluator is not available yet; using the reference evaluator")
         else:
-            compiled: Matcher = _compile.compile(policy)
+            compiled: Matcher = compile_policy(policy)
             return compiled
     return ReferenceMatcher(policy)
 
@@ -157,6 +160,8 @@ def decide(matcher: Matcher, msg: Any) -> Decision:
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop a replay
         return Decision(action=UNREADABLE, reason=f"evaluation failed: {type(exc).__name__}: {exc}",
                         **base)  # type: ignore[arg-type]
+    # Defects found while decoding a payload on demand appear only after evaluation.
+    base["defects"] = tuple(msg.defects)[:MAX_NAMES]
     shown = v.name or (v.attachment.name if v.attachment is not None else None)
     ext = _ext(shown) if shown else None
     if ext is None and v.attachment is not None:
@@ -177,10 +182,16 @@ def _parse(raw: Any) -> Any:
     return parse_message(raw.data, path=raw.path, key=raw.key, label=raw.label)
 
 
-def decide_raw(matchers: Sequence[Matcher], raw: Any) -> tuple[Decision, ...]:
-    """Parse one raw message and decide it with every matcher; never raises."""
+def decide_raw(matchers: Sequence[Matcher], raw: Any, labels: Any = None) -> tuple[Decision, ...]:
+    """Parse one raw message and decide it with every matcher; never raises.
+
+    ``labels`` (a ``corpus.labels.Labels``) relabels the message once its Message-ID is
+    known, as ``readers.iter_messages`` does.
+    """
     try:
         msg = _parse(raw)
+        if labels is not None:
+            msg.label = labels.label_for(raw.path, raw.key, msg.message_id, raw.label)
     except Exception as exc:  # noqa: BLE001 - parse_message promises not to raise; belt and braces
         d = Decision(path=raw.path, key=raw.key, message_id=None, label=raw.label,
                      action=UNREADABLE, reason=f"parse failed: {type(exc).__name__}: {exc}",
@@ -191,17 +202,18 @@ def decide_raw(matchers: Sequence[Matcher], raw: Any) -> tuple[Decision, ...]:
 
 # ---- worker side -----------------------------------------------------------------------------
 _MATCHERS: Sequence[Matcher] = ()
+_LABELS: Any = None
 
 
-def _init_worker(matchers: Sequence[Matcher]) -> None:
-    global _MATCHERS
+def _init_worker(matchers: Sequence[Matcher], labels: Any) -> None:
+    global _MATCHERS, _LABELS
     # The parent owns Ctrl-C: a worker killed mid-batch would leave the pool waiting forever.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _MATCHERS = matchers
+    _MATCHERS, _LABELS = matchers, labels
 
 
 def _work(batch: list[Any]) -> list[tuple[Decision, ...]]:
-    return [decide_raw(_MATCHERS, raw) for raw in batch]
+    return [decide_raw(_MATCHERS, raw, _LABELS) for raw in batch]
 
 
 # ---- parent side -----------------------------------------------------------------------------
@@ -285,12 +297,12 @@ def replay(matchers: Sequence[Matcher], paths: Sequence[str], labels: Any = None
     if workers == 1:
         for batch in batches:
             raws, slots = _split(batch)
-            for row in _merge(n, slots, [decide_raw(matchers, r) for r in raws]):
+            for row in _merge(n, slots, [decide_raw(matchers, r, labels) for r in raws]):
                 progress.messages += 1
                 yield row
         return
 
-    pool = _context().Pool(workers, initializer=_init_worker, initargs=(tuple(matchers),))
+    pool = _context().Pool(workers, initializer=_init_worker, initargs=(tuple(matchers), labels))
     pending: deque[tuple[list[Decision | None], Any]] = deque()
     limit = INFLIGHT_PER_WORKER * workers
     clean = False

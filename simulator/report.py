@@ -192,6 +192,13 @@ def render(doc: dict[str, Any]) -> str:
         more = f" (first {len(items)})" if len(items) < doc["unreadable"] else ""
         p.append(f"<p>{doc['unreadable']} messages could not be read{esc(more)}.</p>")
         p.append(table(["message", "reason"], [[_where(s), s["reason"]] for s in items]))
+    if doc.get("defective"):
+        p.append("<h2>Messages with MIME defects</h2>")
+        p.append(f'<p><span data-figure="defective">{esc(doc["defective"])}</span> messages were '
+                 "decided although the parser found defects in them.</p>")
+        p.append(table(["message", "action", "defects"],
+                       [[_where(s), s["action"], ", ".join(s["defects"])]
+                        for s in doc["samples"]["defective"]]))
 
     csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -94,6 +94,9 @@ class Score:
     false_positive_samples: list[dict[str, Any]] = field(default_factory=list)
     false_negative_samples: list[dict[str, Any]] = field(default_factory=list)
     unreadable_samples: list[dict[str, Any]] = field(default_factory=list)
+    #: messages decided although the parser found defects (broken MIME, bad base64, ...)
+    defective: int = 0
+    defective_samples: list[dict[str, Any]] = field(default_factory=list)
     bytes: int = 0
 
     @classmethod
@@ -115,6 +118,11 @@ class Score:
             return
         self.messages += 1
         self.actions[d.action] += 1
+        if d.defects:
+            self.defective += 1
+            if len(self.defective_samples) < self.samples_limit:
+                self.defective_samples.append({"path": d.path, "key": d.key, "action": d.action,
+                                               "defects": list(d.defects)})
         rid = d.rule or DEFAULT_RULE
         stats = self.rules.get(rid)
         if stats is None:
@@ -178,7 +186,9 @@ class Score:
             "false_positives_by_extension": dict(self.fp_by_extension.most_common()),
             "samples": {"false_positives": self.false_positive_samples,
                         "false_negatives": self.false_negative_samples,
-                        "unreadable": self.unreadable_samples},
+                        "unreadable": self.unreadable_samples,
+                        "defective": self.defective_samples},
+            "defective": self.defective,
             "bytes": self.bytes,
         }
 
