@@ -107,13 +107,13 @@ def _plausibility(text: str) -> int:
 
 def guess_decode(raw: bytes, hints: Sequence[str | None] = ()) -> str:
     """Decode raw 8-bit text of unknown charset (see the module docstring)."""
-    if raw.isascii():
-        return raw.decode("ascii")
-    if b"\x1b$" in raw or b"\x1b(" in raw:
+    if b"\x1b$" in raw or b"\x1b(" in raw:  # ISO-2022-JP is 7-bit: test before ASCII
         for codec in ("iso2022_jp_ext", "iso2022_jp_2", "iso2022_jp_3"):
             text = _strict(raw, codec)
             if text is not None:
                 return text
+    if raw.isascii():
+        return raw.decode("ascii")
     text = _strict(raw, "utf-8")  # non-ASCII that is valid UTF-8 is UTF-8 in practice
     if text is not None:
         return text
@@ -225,7 +225,7 @@ def decode_words(text: str, hints: Sequence[str | None] = ()) -> str:
 
 def decode_header(raw: bytes, hints: Sequence[str | None] = ()) -> str:
     """An unstructured header value: unfolded, 8-bit decoded, encoded-words decoded."""
-    text = guess_decode(raw, hints) if not raw.isascii() else raw.decode("ascii")
+    text = guess_decode(raw, hints)
     text = re.sub(r"\r?\n(?=[ \t])", "", text)
     return decode_words(text.strip(), hints)
 
