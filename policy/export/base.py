@@ -87,6 +87,8 @@ class Capabilities:
     combinators: frozenset[str] = frozenset({"and", "or", "not"})
     #: limits of how the target sees names, stated for every rule that tests a name
     limits: tuple[Limit, ...] = ()
+    #: free-text facts about the target for the header comment and the support table
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +235,11 @@ class AnyChar:
 
 
 @dataclass(frozen=True, slots=True)
+class Blank:
+    """One whitespace character (``\\s`` / ``[[:space:]]``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class CharClass:
     """``[...]``: ``items`` are single characters or ``(lo, hi)`` ranges."""
 
@@ -244,7 +251,7 @@ class CharClass:
 class Star:
     """Zero or more of one character-level atom (never of a group: no nested quantifiers)."""
 
-    atom: AnyChar | CharClass
+    atom: AnyChar | CharClass | Blank
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,9 +264,9 @@ class Seq:
     items: tuple[Pat, ...]
 
 
-Pat = Lit | AnyChar | CharClass | Star | Alt | Seq
+Pat = Lit | AnyChar | Blank | CharClass | Star | Alt | Seq
 
-_WS = CharClass((" ", "\t"))
+_WS = Blank()
 
 
 def glob_pattern(glob: str) -> Pat:
@@ -369,8 +376,10 @@ def to_pcre(p: Pat, any_char: str = ".") -> str:
         return _rx_escape(p.text, r"\^$.|?*+()[]{}/#")
     if isinstance(p, AnyChar):
         return any_char
+    if isinstance(p, Blank):
+        return "\\s"
     if isinstance(p, CharClass):
-        return _class_text(p, r"\]^-[")
+        return _class_text(p, r"\]^-[/")
     if isinstance(p, Star):
         return to_pcre(p.atom, any_char) + "*"
     if isinstance(p, Alt):
@@ -396,6 +405,8 @@ def to_ere(p: Pat) -> str:
                        for c in p.text)
     if isinstance(p, AnyChar):
         return "."
+    if isinstance(p, Blank):
+        return "[[:space:]]"
     if isinstance(p, CharClass):
         singles = [i for i in p.items if isinstance(i, str)]
         ranges = [i for i in p.items if isinstance(i, tuple)]
@@ -443,7 +454,8 @@ class Exporter:
             cond = self.relax(crule, crule.rule.condition, widen=crule.action in STOPPING)
             unless: RCond | None = None
             if crule.rule.unless is not None:
-                unless = self.relax(crule, crule.rule.unless, widen=crule.action not in STOPPING)
+                unless = self.relax(crule, crule.rule.unless, widen=crule.action not in STOPPING,
+                                    unless=True)
             action = crule.action
             if action not in self.caps.actions:
                 action = self.unsupported_action(crule)
@@ -457,20 +469,16 @@ class Exporter:
 
     def _keep_rule(self, crule: CheckedRule, cond: RCond, unless: RCond | None) -> bool:
         stopping = crule.action in STOPPING
-        if cond == FALSE or unless == TRUE:
-            if self.approximate:
-                self._record(Loss(crule.id, crule.line, "nothing of the rule is expressible",
-                                  "rule left out", sound=not stopping))
+        if cond == FALSE or unless == TRUE or (cond == TRUE and stopping):
+            if self.approximate:  # one loss for the whole rule, replacing the per-node ones
+                whats = [x.what for x in self.result.losses if x.rule == crule.id]
+                self.result.losses = [x for x in self.result.losses if x.rule != crule.id]
+                how = ("rule left out: what it stops gets through" if stopping
+                       else "rule left out (later rules decide instead)")
+                self._record(Loss(crule.id, crule.line, "; ".join(whats) or "not expressible",
+                                  how, sound=not stopping))
             return False
-        if cond == TRUE:
-            if stopping:
-                if self.approximate:
-                    self._record(Loss(crule.id, crule.line, "none of the rule's conditions is "
-                                      "expressible", "rule left out rather than stopping every "
-                                      "message: what it stops now gets through", sound=False))
-                return False
-            return True  # a message-wide allow/tag: the target says "always" its own way
-        return True
+        return True  # cond TRUE for allow/tag: a message-wide rule, emitted as such
 
     def _name_limits(self, crule: CheckedRule) -> None:
         nodes = ast.walk(crule.rule.condition) + (ast.walk(crule.rule.unless) if crule.rule.unless else [])
@@ -497,13 +505,16 @@ class Exporter:
                 self.safe(crule, header, "a header name")
 
     # -- relaxing unsupported nodes ---------------------------------------------------------
-    def relax(self, crule: CheckedRule, node: ast.Cond, *, widen: bool) -> RCond:
+    def relax(self, crule: CheckedRule, node: ast.Cond, *, widen: bool,
+              unless: bool = False) -> RCond:
         """``node`` with every unsupported part reported and, in approximate mode,
-        replaced by true (``widen``) or false; polarity flips under ``not``."""
-        return _simplify(self._relax(crule, node, widen, False))
+        replaced by true (``widen``) or false; polarity flips under ``not``.
+        ``unless``: ``node`` is the rule's whole ``unless`` condition."""
+        return _simplify(self._relax(crule, node, widen, False, unless))
 
-    def _relax(self, crule: CheckedRule, node: ast.Cond, widen: bool, in_att: bool) -> RCond:
-        gap = self.gap(node, in_attachment=in_att)
+    def _relax(self, crule: CheckedRule, node: ast.Cond, widen: bool, in_att: bool,
+               unless_root: bool = False) -> RCond:
+        gap = self.gap(node, in_attachment=in_att, unless_root=unless_root)
         if gap is not None:
             how = gap.how or ("condition treated as always true" if widen
                               else "condition treated as never true")
@@ -520,10 +531,12 @@ class Exporter:
             return dataclasses.replace(node, pred=self._relax(crule, node.pred, widen, True))  # type: ignore[arg-type]
         return node
 
-    def gap(self, node: ast.Cond, *, in_attachment: bool) -> Gap | None:
+    def gap(self, node: ast.Cond, *, in_attachment: bool, unless_root: bool = False
+            ) -> Gap | None:
         """Why this target cannot express ``node`` exactly, from ``caps``; or None.
 
-        Override to add structural limits, calling ``super().gap`` first."""
+        ``unless_root``: ``node`` is a rule's whole ``unless``. Override to add structural
+        limits, falling back to ``super().gap``."""
         c = self.caps
         if isinstance(node, (ast.And, ast.Or, ast.Not)):
             word = type(node).__name__.lower()

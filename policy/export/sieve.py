@@ -1,17 +1,102 @@
-"""The ``sieve`` target (Dovecot Pigeonhole). Work in progress: capabilities only."""
+"""The ``sieve`` target: one Sieve script for Dovecot Pigeonhole (RFC 5228, RFC 5703).
+
+What the script does: each rule becomes ``if TEST { ACTION; stop; }`` in policy order,
+then the default action. Attachment names are tested with ``header :mime :anychild
+:param "filename" "Content-Disposition"`` *and* ``:param "name" "Content-Type"``: Pigeonhole
+decodes RFC 2047 and RFC 2231 (continuations included) and returns every value of every
+part, so no ``filename``/``filename*``/duplicate-header trick hides a name (see
+``MTA-VERIFICATION.md``). Name patterns are POSIX regexes (``:regex`` with
+``:comparator "i;ascii-casemap"``) anchored as ``^(.*[/\\])?PATTERN[. ]*$``: trailing
+dots and spaces and a path before the base name are tolerated, as the engine's
+normalisation does.
+
+Actions: block -> ``reject "reason"``; quarantine -> ``fileinto "Quarantine"``
+(``QUARANTINE_FOLDER``; the folder must exist or Dovecot must autocreate it); tag ->
+``addheader`` (the ``editheader`` extension, which Pigeonhole only enables with
+``sieve_extensions = +editheader``) then ``keep``; discard -> ``discard``; allow ->
+``keep; stop;``; strip -> not expressible (approximate: quarantine the whole message).
+Sender exceptions: ``envelope :all :comparator "i;ascii-casemap" :matches "from"``, a
+domain entry becoming ``*@domain`` and ``*@*.domain``.
+
+Not expressible (``--strict`` fails, ``--approximate`` relaxes soundly): true types,
+``type mismatch``, archive members and limits, ``evasive name``, attachment size and
+declared type, message size and attachment count, ``and``/``not`` between predicates of
+one attachment (``:anychild`` tests parts independently). Target-wide limit, stated in
+the loss report: names of uuencoded/BinHex files in bodies and TNEF members are not seen.
+Known differences on exotic names: ``?`` matches one byte for non-ASCII text, and case
+folding is ASCII only.
+
+Escaping: the script never requires ``variables`` or ``encoded-character``, so ``${``
+in a policy value is literal text; strings escape ``\\`` and ``"``; ``:matches`` keys
+escape ``*``, ``?`` and ``\\``; regex keys escape every ERE metacharacter; control
+characters are rejected before anything is emitted (``Exporter.safe``).
+"""
 
 from __future__ import annotations
 
-from mailpolicy.policy.export.base import Capabilities, Exporter, Limit, ops
+import re
+from typing import Any
+
+from mailpolicy.policy import ast
+from mailpolicy.policy.checked import CheckedRule
+from mailpolicy.policy.export.base import (
+    AnyChar,
+    Capabilities,
+    CharClass,
+    Exporter,
+    ExportResult,
+    Gap,
+    Limit,
+    Lit,
+    Pat,
+    Star,
+    glob_pattern,
+    ops,
+    to_ere,
+)
+
+#: The folder ``quarantine`` files messages into.
+QUARANTINE_FOLDER = "Quarantine"
+_HEADER_NAME = re.compile(r"^[!-9;-~]+$")
+
+
+def quote(value: str) -> str:
+    """A Sieve quoted string: ``\\`` and ``"`` escaped (values are checked by ``safe``)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def string_list(values: list[str]) -> str:
+    return quote(values[0]) if len(values) == 1 else "[" + ", ".join(quote(v) for v in values) + "]"
+
+
+def _matches_key(p: Pat) -> str | None:
+    """A ``:matches`` key for ``p``, or None when it needs classes or alternatives."""
+    items = p.items if hasattr(p, "items") and not isinstance(p, CharClass) else (p,)
+    out = []
+    for it in items:
+        if isinstance(it, Lit):
+            out.append(re.sub(r"([*?\\])", r"\\\1", it.text))
+        elif isinstance(it, AnyChar):
+            out.append("?")
+        elif isinstance(it, Star) and isinstance(it.atom, AnyChar):
+            out.append("*")
+        else:
+            return None
+    return "".join(out)
+
+
+def name_regex(p: Pat) -> str:
+    """The anchored ERE a decoded name must match for pattern ``p``."""
+    return "^(.*[/\\\\])?" + to_ere(p) + "[. ]*$"
 
 
 class SieveExporter(Exporter):
     target = "sieve"
-    description = "Dovecot Pigeonhole Sieve, RFC 5228 + RFC 5703 mime/foreverypart"
+    description = "Dovecot Pigeonhole Sieve, RFC 5228 + RFC 5703 mime"
     filenames = ("policy.sieve",)
     caps = Capabilities(
         message=ops(sender="in matches", recipient="in matches", subject="contains matches",
-                    header="contains matches", body="contains", size="> < >= <= == !="),
+                    header="contains matches", body="contains", **{"from": "contains matches"}),
         attachment=ops(name="matches in", extension="in is", double_extension="in"),
         actions=frozenset({"allow", "block", "quarantine", "tag", "discard"}),
         name_encodings=frozenset({"rfc2047", "rfc2231", "rfc2231-continuations"}),
@@ -19,6 +104,172 @@ class SieveExporter(Exporter):
         archive_members=False,
         true_types=False,
         limits=(Limit("embedded", "Sieve does not see the names of uuencoded or BinHex files "
-                      "inside text bodies nor winmail.dat (TNEF) members",
+                      "inside text bodies, nor winmail.dat (TNEF) members",
                       "those names are not tested", strict=False, sound=False),),
     )
+    #: extensions the verifier must enable (Pigeonhole disables editheader by default)
+    extra_extensions = ("editheader",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.requires: set[str] = set()
+        self.blocks: list[tuple[CheckedRule | None, list[str]]] = []
+
+    def gap(self, node: ast.Cond, *, in_attachment: bool) -> Gap | None:
+        if in_attachment and isinstance(node, (ast.And, ast.Not)):
+            return Gap("Sieve tests each name on its own ('header :mime :anychild'): "
+                       f"'{type(node).__name__.lower()}' between predicates of one "
+                       "attachment cannot be expressed")
+        return super().gap(node, in_attachment=in_attachment)
+
+    # -- tests --------------------------------------------------------------------------------
+    def _cond(self, crule: CheckedRule, node: ast.Cond) -> str:
+        if isinstance(node, ast.And):
+            return "allof(" + ", ".join(self._cond(crule, i) for i in node.items) + ")"
+        if isinstance(node, ast.Or):
+            return "anyof(" + ", ".join(self._cond(crule, i) for i in node.items) + ")"
+        if isinstance(node, ast.Not):
+            return "not " + self._cond(crule, node.item)
+        if isinstance(node, ast.AnyAttachment):
+            return self._att(crule, node.pred)
+        if isinstance(node, ast.Test):
+            return self._test(crule, node)
+        raise TypeError(f"unexpected node {node!r}")  # relax() removed everything else
+
+    def _att(self, crule: CheckedRule, node: ast.Cond) -> str:
+        if isinstance(node, ast.Or):
+            return "anyof(" + ", ".join(self._att(crule, i) for i in node.items) + ")"
+        assert isinstance(node, ast.AttTest)
+        self.requires.update(("mime", "regex"))
+        keys = [name_regex(self.name_pattern(node))]
+        tests = [
+            (f'header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex '
+             f'"Content-Disposition" {string_list(keys)}'),
+            (f'header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex '
+             f'"Content-Type" {string_list(keys)}'),
+        ]
+        return "anyof(" + ", ".join(tests) + ")"
+
+    def _test(self, crule: CheckedRule, node: ast.Test) -> str:
+        f, op = node.field, node.op
+        if f in ("sender", "recipient"):
+            self.requires.add("envelope")
+            part = "from" if f == "sender" else "to"
+            entries = self.policy.entries(node.operand)
+            pats: list[Pat] = []
+            for e in entries:
+                if op == "in" and "@" not in e:
+                    domain = glob_pattern(e.strip().lower().lstrip("@"))
+                    pats.append(_seq_of(Star(AnyChar()), Lit("@"), domain))
+                    if not re.search(r"[*?\[{\\]", e):
+                        pats.append(_seq_of(Star(AnyChar()), Lit("@"), Star(AnyChar()), Lit("."),
+                                            domain))
+                else:
+                    pats.append(glob_pattern(e))
+            return self._keyed('envelope :all :comparator "i;ascii-casemap"', quote(part), pats)
+        name = {"subject": "Subject", "from": "From"}.get(f, node.header or "")
+        assert isinstance(node.operand, ast.Str)
+        value = node.operand.value
+        if f == "body":
+            self.requires.add("body")
+            return f'body :text :comparator "i;ascii-casemap" :contains {quote(value)}'
+        if op == "contains":
+            return f'header :comparator "i;ascii-casemap" :contains {quote(name)} {quote(value)}'
+        return self._keyed('header :comparator "i;ascii-casemap"', quote(name),
+                           [glob_pattern(value)])
+
+    def _keyed(self, head: str, what: str, pats: list[Pat]) -> str:
+        """``head :matches what [keys]`` (or ``:regex`` for patterns :matches cannot say)."""
+        plain = [k for k in (_matches_key(p) for p in pats) if k is not None]
+        regex = ["^" + to_ere(p) + "$" for p in pats if _matches_key(p) is None]
+        tests = []
+        if plain:
+            tests.append(f"{head} :matches {what} {string_list(plain)}")
+        if regex:
+            self.requires.add("regex")
+            tests.append(f"{head} :regex {what} {string_list(regex)}")
+        return tests[0] if len(tests) == 1 else "anyof(" + ", ".join(tests) + ")"
+
+    # -- actions ------------------------------------------------------------------------------
+    def _action(self, crule: CheckedRule | None, action: str) -> list[str]:
+        reason = crule.rule.reason.value if crule and crule.rule.reason else None
+        if action == "block":
+            self.requires.add("reject")
+            text = reason or (f"message refused by mail policy (rule {crule.id})" if crule
+                              else "message refused by mail policy (default)")
+            return [f"reject {quote(text)};"]
+        if action == "quarantine":
+            self.requires.add("fileinto")
+            return [f"fileinto {quote(QUARANTINE_FOLDER)};"]
+        if action == "discard":
+            return ["discard;"]
+        if action == "tag":
+            assert crule is not None and crule.rule.header is not None
+            self.requires.add("editheader")
+            name, _, value = crule.rule.header.value.partition(":")
+            if not _HEADER_NAME.match(name.strip()):
+                self.result.diagnostics.append(self._bad_header(crule))
+            return [f"addheader {quote(name.strip())} {quote(value.strip())};", "keep;"]
+        return ["keep;"]
+
+    def _bad_header(self, crule: CheckedRule) -> Any:
+        from mailpolicy.policy.diagnostics import Diagnostic
+        from mailpolicy.policy.export.base import E_UNSAFE
+
+        return Diagnostic(E_UNSAFE, "error", f"rule {crule.id} (line {crule.line}): tag header "
+                          f"{crule.rule.header.value!r} is not 'Name: value' with a valid "  # type: ignore[union-attr]
+                          "header name", crule.rule.span)
+
+    def emit_rule(self, crule: CheckedRule, action: str, cond: ast.Cond,
+                  unless: ast.Cond | None) -> None:
+        test = self._cond(crule, cond)
+        if unless is not None:
+            test = f"allof({test}, not {self._cond(crule, unless)})"
+        self.blocks.append((crule, [f"if {test} {{", *("  " + a for a in self._action(
+            crule, action)), "  stop;", "}"]))
+
+    def render(self) -> dict[str, str]:
+        default = self.policy.default
+        if default not in ("allow", "block", "quarantine", "discard"):
+            self.unsupported(None, self.policy.ast, f"default {default} cannot be expressed",
+                             how="default allow (keep)", sound=default not in ("strip",))
+            default = "allow"
+        tail = self._action(None, default)
+        lines: list[str] = []
+        extra = [f"requires: Pigeonhole with {', '.join(sorted(self.requires))}"]
+        if "editheader" in self.requires:
+            extra.append("          (editheader needs 'sieve_extensions = +editheader')")
+        if "fileinto" in self.requires:
+            extra.append(f"quarantine: messages are filed into the folder '{QUARANTINE_FOLDER}'")
+        extra.append("verify before deploying: sievec POLICY.sieve (a script that does not "
+                     "compile means every message is kept)")
+        lines.append(self.header("#", extra).rstrip("\n"))
+        losses = self.loss_comments("#").rstrip("\n")
+        if losses:
+            lines.append(losses)
+        lines.append(f"require {string_list(sorted(self.requires))};" if self.requires else "")
+        rule_lines: dict[int, str] = {}
+        for crule, block in self.blocks:
+            lines.append("")
+            assert crule is not None
+            lines.append(self.rule_comment(crule, "#"))
+            first = len("\n".join(lines).split("\n")) + 1
+            for k in range(len(block)):
+                rule_lines[first + k] = crule.id
+            lines.extend(block)
+        lines.append("")
+        lines.append(f"# default: {default}")
+        lines.extend(tail)
+        self.result.meta["rule_lines"] = rule_lines
+        return {"policy.sieve": "\n".join(lines) + "\n"}
+
+    def verifier(self, result: ExportResult, workdir: str) -> Any:
+        from mailpolicy.policy.export.verify import SieveRunner
+
+        return SieveRunner(self, result, workdir)
+
+
+def _seq_of(*items: Pat) -> Pat:
+    from mailpolicy.policy.export.base import _seq
+
+    return _seq(items)
