@@ -134,7 +134,7 @@ def guess_decode(raw: bytes, hints: Sequence[str | None] = ()) -> str:
         best = from_bytes(raw, cp_isolation=_COMMON).best()
         if best is not None:
             candidates.append(str(best))
-    except Exception:  # noqa: BLE001 - a detector failure must not lose the name
+    except Exception:  # noqa: BLE001, S110 - a detector failure must not lose the name
         pass
     if not candidates:
         return raw.decode("latin-1")
@@ -242,10 +242,10 @@ class Param:
 
 
 _PARAM = re.compile(
-    rb"""\s*([^=;\s"]*)\s*(?:(=)\s*(?:("(?:[^"\\]|\\.)*(?:"|\Z))[^;]*|([^;]*)))?(?:;|\Z)""", re.S
+    rb"""\s*([^=;\s"]*)\s*(?:(=)\s*(?:("(?:[^"\\]|\\.)*(?:"|\Z))[^;]*|([^;]*)))?(?:;|\Z)""", re.DOTALL
 )
 _SECTION = re.compile(r"^(.*?)(?:\*(\d+))?(\*)?$")
-_QUOTED_PAIR = re.compile(rb"\\(.)", re.S)
+_QUOTED_PAIR = re.compile(rb"\\(.)", re.DOTALL)
 
 
 def parse_params(value: bytes) -> tuple[str, list[Param]]:
@@ -257,7 +257,7 @@ def parse_params(value: bytes) -> tuple[str, list[Param]]:
     """
     value = re.sub(rb"\r?\n[ \t]*", b" ", value) if b"\n" in value else value
     head, _, rest = value.partition(b";")
-    m = re.match(rb"\s*(\S+)\s+([^\s=]+\s*=.*)$", head, re.S)
+    m = re.match(rb"\s*(\S+)\s+([^\s=]+\s*=.*)$", head, re.DOTALL)
     if m is not None:  # "application/pdf name=x.pdf": a missing ';' (seen from Outlook)
         head, rest = m.group(1), m.group(2) + b";" + rest
     main = head.strip().decode("latin-1").lower()

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tabulate import tabulate
-
 from mailpolicy.corpus.message import Attachment, Message
+from tabulate import tabulate
 
 
 def attachment_json(att: Attachment) -> dict[str, Any]:

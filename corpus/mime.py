@@ -43,7 +43,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from itertools import pairwise
+from datetime import UTC, datetime
 from email.utils import getaddresses, parsedate_to_datetime
 
 from mailpolicy.corpus import headers as H
@@ -451,7 +452,7 @@ def split_multipart(buf: bytes, start: int, end: int, boundary: bytes
         marks.append((i, line_end, is_close))
         pos = line_end
     spans = []
-    for (_, body_start, close), (next_start, _, _) in zip(marks, marks[1:]):
+    for (_, body_start, close), (next_start, _, _) in pairwise(marks):
         if close:
             continue
         e = next_start
@@ -562,5 +563,5 @@ def _date(values: tuple[str, ...] | list[str], after_semicolon: bool = False) ->
             continue
         if dt is None:
             continue
-        return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
     return None

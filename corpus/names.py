@@ -24,7 +24,7 @@ import unicodedata
 BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c")
 #: Zero-width and invisible characters that hide or split an extension.
 INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
-_CLSID = re.compile(r"\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}$", re.I)
+_CLSID = re.compile(r"\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}$", re.IGNORECASE)
 #: Whitespace padding before the last extension: "report.pdf          .exe".
 _SPACE = "[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]"
 _PADDING = re.compile(rf"{_SPACE}{{3,}}\.[^.]*$|{_SPACE}+\.[^.\s]+$")

@@ -88,8 +88,8 @@ def uu_decode(raw: bytes) -> tuple[bytes, bool]:
     return bytes(out), ok
 
 
-_UU_BEGIN = re.compile(rb"^begin(?:-base64)? +([0-7]{3,4}) +([^\r\n]+?)[ \t]*\r?$", re.M)
-_UU_END = re.compile(rb"^end[ \t]*\r?$", re.M)
+_UU_BEGIN = re.compile(rb"^begin(?:-base64)? +([0-7]{3,4}) +([^\r\n]+?)[ \t]*\r?$", re.MULTILINE)
+_UU_END = re.compile(rb"^end[ \t]*\r?$", re.MULTILINE)
 
 
 def find_uuencoded(text: bytes, limit: int = 1000) -> list[tuple[bytes, int, int, bool]]:

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from mailpolicy.corpus import mime
 from mailpolicy.corpus.message import BODY_LIMIT, Attachment
 from mailpolicy.corpus.mime import parse_message
@@ -66,8 +65,8 @@ MTA_CASES = [
     ("04", ['Content-Type: application/x-gzip', 'Content-Disposition: attachment; filename="test.tar.gz"'],
      ("test.tar.gz",)),
     ("05", ["Content-Type: application/octet-stream",
-            "Content-Disposition: attachment; filename*0*=UTF-8''%E5%90%8C%E7%AA%93; "
-            "filename*1*=%E4%BC%9A.xls; filename*2=.lnk"], ("同窓会.xls.lnk",)),
+            ("Content-Disposition: attachment; filename*0*=UTF-8''%E5%90%8C%E7%AA%93; "
+             "filename*1*=%E4%BC%9A.xls; filename*2=.lnk")], ("同窓会.xls.lnk",)),
     ("06", ['Content-Type: application/octet-stream; name="invoice.pif"'], ("invoice.pif",)),
     ("07", ['Content-Type: application/octet-stream; name="SETUP.COM"'], ("SETUP.COM",)),
     ("08", ["Content-Type: application/octet-stream",

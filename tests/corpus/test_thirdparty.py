@@ -14,7 +14,6 @@ import types
 from pathlib import Path
 
 import pytest
-
 from mailpolicy.corpus.message import ArchiveListing
 from mailpolicy.corpus.mime import parse_message
 

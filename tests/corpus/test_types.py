@@ -11,7 +11,6 @@ import tarfile
 import zipfile
 
 import pytest
-
 from mailpolicy.corpus.types import classify, detect, mismatch
 
 
