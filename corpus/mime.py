@@ -43,9 +43,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from itertools import pairwise
 from datetime import UTC, datetime
 from email.utils import getaddresses, parsedate_to_datetime
+from itertools import pairwise
 
 from mailpolicy.corpus import headers as H
 from mailpolicy.corpus import payload as P
