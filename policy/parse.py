@@ -25,7 +25,9 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from mailpolicy.policy import ast
 from mailpolicy.policy.diagnostics import Diagnostic, PolicyError, did_you_mean, error
 
-MAX_BYTES = 8 * 1024 * 1024
+#: Largest policy file accepted. lark parses about 150 KB a second; large sets of names
+#: belong in list files (`list x = file "..."`), which are read without the parser.
+MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_ERRORS = 50
 
@@ -343,54 +345,49 @@ def decode_source(data: bytes, path: str) -> str:
     return text.removeprefix("\ufeff")
 
 
+_NEST_TOKEN = re.compile(r'#[^\n]*|"(?:[^"\\\n]|\\.)*"?|[(\[]|[)\]]|[A-Za-z0-9_]+')
+
+
 def _depth_check(text: str, path: str) -> None:
-    depth = 0
-    in_str = in_comment = False
-    line = col = 1
-    prev = ""
-    for ch in text:
-        if in_comment:
-            in_comment = ch != "\n"
-        elif in_str:
-            in_str = not (ch == '"' and prev != "\\") and ch != "\n"
-        elif ch == "#":
-            in_comment = True
-        elif ch == '"':
-            in_str = True
-        elif ch in "([":
+    """Refuse nesting deeper than ``MAX_DEPTH`` brackets or ``MAX_DEPTH`` stacked ``not``s.
+
+    Later stages walk conditions recursively; this bound keeps them far from Python's
+    recursion limit (``not not ... not x`` nests without any bracket)."""
+    depth = nots = 0
+    for m in _NEST_TOKEN.finditer(text):
+        tok = m.group()
+        if tok in ("(", "["):
             depth += 1
             if depth > MAX_DEPTH:
+                line, col = _line_col(text, m.start())
                 raise PolicyError([error("E100", f"brackets nested more than {MAX_DEPTH} deep",
                                          ast.Span(path, line, col, line, col + 1))])
-        elif ch in ")]":
+        elif tok in (")", "]"):
             depth = max(0, depth - 1)
-        prev = ch if prev != "\\" or ch != "\\" else ""
-        if ch == "\n":
-            line, col = line + 1, 1
-        else:
-            col += 1
+            nots = 0
+        elif tok == "not":
+            nots += 1
+            if nots > MAX_DEPTH:
+                line, col = _line_col(text, m.start())
+                raise PolicyError([error("E100", f"more than {MAX_DEPTH} 'not' in a row",
+                                         ast.Span(path, line, col, line, col + 3))])
+        elif tok[0] != "#":
+            nots = 0
 
 
 # ---- syntax errors ----------------------------------------------------------------------
+_BRACKET_TOKEN = re.compile(r'#[^\n]*|"(?:[^"\\\n]|\\.)*"?|[()\[\]]')
+
+
 def _open_bracket(text: str, upto: int) -> tuple[int, str] | None:
     """Offset and kind of the innermost bracket still open at ``upto``."""
     stack: list[tuple[int, str]] = []
-    i = 0
-    while i < upto:
-        ch = text[i]
-        if ch == "#":
-            j = text.find("\n", i)
-            i = upto if j < 0 else j
-            continue
-        if ch == '"':
-            m = re.compile(r'"([^"\\\n]|\\.)*"?').match(text, i)
-            i = m.end() if m else i + 1
-            continue
+    for m in _BRACKET_TOKEN.finditer(text, 0, upto):
+        ch = m.group()
         if ch in "([":
-            stack.append((i, ch))
+            stack.append((m.start(), ch))
         elif ch in ")]" and stack:
             stack.pop()
-        i += 1
     return stack[-1] if stack else None
 
 
@@ -399,7 +396,12 @@ def _line_col(text: str, pos: int) -> tuple[int, int]:
     return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
 
 
+_BAD_NUMBER = re.compile(r"\d+(?:\.\d+)?[A-Za-z_][A-Za-z0-9_]*")
+
+
 def _syntax_diag(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
+    """One E100 diagnostic for a lark error in ``text`` (the text lark saw: statements
+    blanked by recovery are spaces, so an earlier unclosed bracket is not blamed twice)."""
     pos = getattr(exc, "pos_in_stream", None) or 0
     if isinstance(exc, UnexpectedToken) and exc.token.type == "$END":
         pos = len(text)
@@ -408,8 +410,14 @@ def _syntax_diag(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
                        if not t.startswith("__")})
     width = 1
     if isinstance(exc, UnexpectedCharacters):
+        bad_number = _BAD_NUMBER.match(text, pos) if exc.char.isdigit() else None
         if exc.char == '"':
             msg = "unterminated string (a string ends with \" on the same line)"
+        elif bad_number:
+            width = len(bad_number.group())
+            msg = (f"invalid number {bad_number.group()!r} (a size is a number with an optional"
+                   " unit: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)")
+            expected = []
         else:
             msg = f"unexpected character {exc.char!r}"
             expected = sorted({token_text(t) for t in exc.allowed or ()})
@@ -428,8 +436,10 @@ def _syntax_diag(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
         shown = ", ".join(e if re.fullmatch(r"[a-z/ ]+|a .*|end of file", e) else f"'{e}'"
                           for e in expected[:12]) + (", ..." if len(expected) > 12 else "")
         msg += f"; expected {shown}"
-    opened = _open_bracket(text, min(len(text), pos if pos else len(text)))
-    if opened and any(e in ("]", ")") for e in expected):
+    opened = None
+    if any(e in ("]", ")") for e in expected):
+        opened = _open_bracket(text, min(len(text), pos if pos else len(text)))
+    if opened:
         oline, ocol = _line_col(text, opened[0])
         closer = "]" if opened[1] == "[" else ")"
         what = "list" if opened[1] == "[" else "parenthesis"
@@ -438,18 +448,22 @@ def _syntax_diag(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
 
 
 def _blank_statement(text: str, line: int, column: int) -> str:
-    """Replace the statement holding the error at ``line``:``column`` with spaces, keeping
-    newlines. An error on the first word of a statement (lark reports a missing ``]`` at
-    the next token) belongs to the statement before it."""
-    starts = [text.count("\n", 0, m.start()) + 1 for m in STATEMENT_START.finditer(text)]
+    """Replace the statement holding the error at ``line``:``column``, and everything
+    before it, with spaces, keeping newlines (so positions stay true). An error on the first
+    word of a statement (lark reports a missing ``]`` at the next token) belongs to the
+    statement before it.
+
+    Once there is an error the tree is thrown away, so the statements before it need not be
+    parsed again: blanking them keeps recovery linear in the size of the file."""
     lines = text.split("\n")
+    starts = [i + 1 for i, ln in enumerate(lines) if STATEMENT_START.match(ln)]
     at_start = line in starts and line <= len(lines) and not lines[line - 1][: column - 1].strip()
     if at_start and line > 1:
         line -= 1
     begin = max((s for s in starts if s <= line), default=1)
     end = min((s for s in starts if s > line), default=None)
     stop = (end - 1) if end else len(lines)
-    for i in range(begin - 1, stop):
+    for i in range(0, stop):
         lines[i] = " " * len(lines[i])
     if begin - 1 >= stop:  # nothing to blank: give up rather than loop
         return ""
@@ -458,6 +472,10 @@ def _blank_statement(text: str, line: int, column: int) -> str:
 
 def parse(text: str, path: str = "<string>") -> ast.Policy:
     """Parse policy text into an AST, or raise PolicyError with every syntax error."""
+    if len(text) > MAX_BYTES:
+        raise PolicyError([error("E111", f"policy is too large ({len(text) / 1e6:.1f} MB; the "
+                                 f"limit is {MAX_BYTES // (1024 * 1024)} MB)",
+                                 ast.Span(path, 1, 1, 1, 1))])
     _depth_check(text, path)
     diags: list[Diagnostic] = []
     current = text
@@ -466,7 +484,7 @@ def parse(text: str, path: str = "<string>") -> ast.Policy:
             tree = parser().parse(current)
             break
         except UnexpectedInput as exc:
-            diag = _syntax_diag(exc, text, path)
+            diag = _syntax_diag(exc, current, path)
             diags.append(diag)
             if len(diags) >= MAX_ERRORS:
                 raise PolicyError(diags) from None
@@ -480,6 +498,9 @@ def parse(text: str, path: str = "<string>") -> ast.Policy:
         return _build(tree, path)
     except _BuildError as exc:
         raise PolicyError([exc.diag]) from None
+    except RecursionError:  # a safety net: _depth_check keeps nesting far below the limit
+        raise PolicyError([error("E100", "the policy is nested too deeply",
+                                 ast.Span(path, 1, 1, 1, 1))]) from None
 
 
 def _build(tree: Tree[Token], path: str) -> ast.Policy:
