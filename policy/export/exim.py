@@ -1,0 +1,536 @@
+"""The ``exim`` target: an ``acl_smtp_mime`` + ``acl_smtp_data`` pair for Exim 4.96+.
+
+Design (first match over all attachments, not per part):
+  Exim runs the MIME ACL once per MIME part, and an ``accept`` there ends the ACL for
+  that part only, so rules written as per-part ``deny``/``accept`` statements decide on
+  the first *part* that matches some rule, not on the first *rule* that matches some
+  attachment (``allow *.exe`` then ``block *.pif`` would reject ``[x.pif, y.exe]``). So the
+  MIME ACL only records facts: for every ``attachment P`` of the policy one ``warn``
+  statement sets ``$acl_m_mpN`` to the first part's name that satisfies ``P``. The DATA
+  ACL, which runs once after every MIME part, then walks the rules top to bottom exactly
+  like the reference evaluator: the first statement whose condition holds decides
+  (``deny`` for block, ``accept`` for allow and tag, ``discard``, and ``accept`` +
+  ``control = freeze`` for quarantine), and the last statement is the policy default.
+  Each deciding statement writes ``mailpolicy: rule=ID action=ACTION`` to the main log,
+  which is also what ``--verify`` reads.
+
+What is exact: the rule order, ``and``/``or``/``not``/``unless``, several predicates
+about one attachment, envelope sender and recipient lists (every entry becomes an
+anchored, case-insensitive regex item, so ``^``, ``:``, ``!``, ``+``, ``*``, ``;`` or
+``lsearch;`` in an entry can never change its meaning), the name normalisation Windows
+applies (trailing dots and spaces; a regex ``(?<![. ])[. ]*\\z`` tail), ASCII case,
+non-ASCII case (literal alternatives), allow/block/tag/discard and the default.
+
+What Exim cannot do (reported per rule; ``--strict`` refuses, ``--approximate`` records a
+``Loss``): one filename per part (``$mime_filename``: the *last* ``filename``/``filename*``
+parameter; the Content-Type ``name`` only when there is no Content-Disposition filename),
+RFC 2047 names decoded but not charset-converted, no NFC normalisation; no true types,
+sizes, archive members, encrypted archives, body text, uuencoded or TNEF attachments;
+no quarantine (a frozen message is deleted after ``timeout_frozen_after``, 7 days on
+Debian) and no strip (the whole message is frozen instead).
+
+Escaping: regexes go inside ``\\N...\\N`` and never contain ``\\N`` (a literal backslash
+is written ``\\x5c``); strings that Exim expands (``message``, ``add_header``) have ``\\``,
+``$``, ``{`` and ``}`` written as ``\\xHH`` escapes; control characters are refused by
+``Exporter.safe``; regexes run without ``(*UTF)`` (PCRE2 then fails silently on a
+Latin-1 name) and spell every non-ASCII character as its UTF-8 bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+from mailpolicy.policy import ast
+from mailpolicy.policy.checked import CheckedRule
+from mailpolicy.policy.evaluate import norm_extension
+from mailpolicy.policy.export.base import (
+    Alt,
+    AnyChar,
+    Capabilities,
+    CharClass,
+    Exporter,
+    ExportResult,
+    Limit,
+    Lit,
+    Pat,
+    Seq,
+    Star,
+    glob_pattern,
+    ops,
+)
+
+#: Where ``.ci/install-exim.sh`` unpacks exim4-daemon-heavy; ``MAILPOLICY_EXIM`` overrides.
+EXIM_CANDIDATES = ("/opt/mailpolicy-exim/usr/sbin/exim4", "/usr/sbin/exim4", "/usr/sbin/exim")
+
+_UTF8_CHAR = r"(?:[\x00-\x7f]|[\xc0-\xff][\x80-\xbf]*+|[\x80-\xbf])"
+#: ``str.strip()`` whitespace, as UTF-8 byte sequences.
+_WS = (r"(?:[\t-\r\x1c-\x20]|\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]"
+       r"|\xe2\x81\x9f|\xe3\x80\x80)")
+_REGEX_SPECIAL = set(r"^$.|?*+()[]{}#/-")
+_NAME_RE = re.compile(r"^[!-9;-~]+$")  # an RFC 5322 header field name
+
+
+# ---- regex and string quoting --------------------------------------------------------------
+def _byte_lit(ch: str) -> str:
+    """One character as a PCRE byte-mode literal (never producing ``\\N``)."""
+    if ch == "\\":
+        return r"\x5c"
+    if ch == ";":  # the list separator of the address lists below
+        return r"\x3b"
+    if ch == " ":
+        return r"\x20"  # leading/trailing spaces of an Exim option value are dropped
+    if ord(ch) < 0x80:
+        return "\\" + ch if ch in _REGEX_SPECIAL else ch
+    return "".join(f"\\x{b:02x}" for b in ch.encode("utf-8"))
+
+
+def _case_variants(ch: str) -> list[str]:
+    """``ch`` and the single characters Python's ``re.IGNORECASE`` treats as equal to it."""
+    cands = {ch, ch.lower(), ch.upper(), ch.swapcase(), ch.title(), ch.casefold()}
+    out = sorted(c for c in cands if len(c) == 1 and re.fullmatch(re.escape(ch), c, re.IGNORECASE))
+    return out or [ch]
+
+
+def _char(ch: str) -> str:
+    """A literal character, case-insensitive (ASCII through ``(?i)``, the rest spelled out)."""
+    if ord(ch) < 0x80:
+        return _byte_lit(ch)
+    variants = _case_variants(ch)
+    if len(variants) == 1:
+        return _byte_lit(ch)
+    return "(?:" + "|".join(_byte_lit(v) for v in variants) + ")"
+
+
+def _class_members(p: CharClass) -> tuple[list[str], list[str]]:
+    """ASCII class items (regex text) and non-ASCII alternatives of a character class."""
+    ascii_items: list[str] = []
+    other: list[str] = []
+    for it in p.items:
+        lo, hi = it if isinstance(it, tuple) else (it, it)
+        if ord(lo) > ord(hi):
+            continue  # an empty range, as in Python
+        if ord(hi) < 0x80:
+            esc = (lambda c: r"\x5c" if c == "\\" else ("\\" + c if c in "]^-[" else c))
+            ascii_items.append(esc(lo) if lo == hi else f"{esc(lo)}-{esc(hi)}")
+            continue
+        if ord(hi) - ord(lo) > 512:
+            raise ValueError(f"character range {lo}-{hi} is too wide to spell out in bytes")
+        for cp in range(ord(lo), ord(hi) + 1):
+            if cp < 0x80:
+                ascii_items.append(_byte_lit(chr(cp)).replace("\\", "\\", 1))
+            else:
+                other.extend(_byte_lit(v) for v in _case_variants(chr(cp)))
+    return ascii_items, sorted(set(other))
+
+
+def _class(p: CharClass, *, starred: bool) -> str:
+    ascii_items, other = _class_members(p)
+    alts = (["[" + "".join(ascii_items) + "]"] if ascii_items else []) + other
+    positive = "(?:" + "|".join(alts) + ")" if alts else "(?!)"
+    if not p.negated:
+        return positive + ("*" if starred else "")
+    one = f"(?!{positive}){_UTF8_CHAR}"
+    return f"(?:{one})*" if starred else one
+
+
+def pcre_bytes(p: Pat) -> str:
+    """PCRE text (byte mode, under ``(?i)``) for a ``Pat``; raises ValueError when too big."""
+    if isinstance(p, Lit):
+        return "".join(_char(c) for c in p.text)
+    if isinstance(p, AnyChar):
+        return _UTF8_CHAR
+    if isinstance(p, CharClass):
+        return _class(p, starred=False)
+    if isinstance(p, Star):
+        if isinstance(p.atom, AnyChar):
+            return r"(?s:.)*(?![\x80-\xbf])"  # never stop inside a UTF-8 sequence
+        return _class(p.atom, starred=True)
+    if isinstance(p, Alt):
+        return "(?:" + "|".join(pcre_bytes(o) for o in p.options) + ")"
+    assert isinstance(p, Seq)
+    return "".join(pcre_bytes(i) for i in p.items)
+
+
+def name_regex(p: Pat) -> str:
+    """Anchored regex over a raw ``$mime_filename`` for a ``Pat`` over the normalised name:
+    the pattern must end where the trailing dots and spaces Windows drops begin."""
+    return rf"(?i)\A(?:{pcre_bytes(p)})(?<![. ])[. ]*\z"
+
+
+def ext_regex(exts: list[str], *, double: bool) -> str:
+    """Anchored regex over a raw ``$mime_filename``: last extension in ``exts`` (after
+    ``names.extensions``: whitespace around an extension and blank parts are ignored)."""
+    alts = "(?:" + "|".join(pcre_bytes(Lit(e)) for e in sorted(set(exts))) + ")"
+    stem = r"(?:\A|[/\x5c])\.*[^./\x5c][^/\x5c]*"
+    blank = rf"(?:\.{_WS}*)*"  # blank parts between two extensions
+    tail = rf"\.{_WS}*{alts}{_WS}*(?:\.|{_WS})*\z"
+    if not double:
+        return rf"(?i){stem}{tail}"
+    sep = r"[./\x5c]"
+    # at least one of the (at most 4) characters is neither an ASCII digit nor blank
+    nondigit = rf"(?![0-9\x80-\xbf]|{_WS}){_UTF8_CHAR}"
+    edge = rf"(?!{_WS}|{sep}){_UTF8_CHAR}"  # first and last character: not blank
+    mid = rf"(?!{sep}){_UTF8_CHAR}"
+    prev = rf"(?=(?:(?!{sep})[\x00-\xff]){{0,3}}{nondigit}){edge}(?:(?:{mid}){{0,2}}{edge})?"
+    return rf"(?i){stem}\.{_WS}*{prev}{_WS}*{blank}{tail}"
+
+
+def expand_text(value: str) -> str:
+    """A literal string inside an Exim option that is expanded (``message``, ``add_header``):
+    ``\\``, ``$``, ``{``, ``}`` and outer spaces written as hex escapes."""
+    out = []
+    for i, c in enumerate(value):
+        if c in "\\${}" or (c == " " and (i == 0 or i == len(value) - 1)):
+            out.append(f"\\x{ord(c):02x}")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def smtp_text(value: str) -> str:
+    """Text for an SMTP response line: printable ASCII only (non-ASCII becomes ``?``)."""
+    return "".join(c if " " <= c <= "~" else "?" for c in value)
+
+
+def address_regex(entry: str, *, domain_rule: bool) -> str:
+    """An anchored regex list item for one address-list entry (``evaluate.address_in``):
+    an entry with ``@`` is a glob over the whole address; without one (``domain_rule``) a
+    domain glob, a literal domain also covering its subdomains."""
+    from mailpolicy.policy import globs
+
+    if "@" in entry or not domain_rule:
+        body = pcre_bytes(glob_pattern(entry))
+    else:
+        dom = entry.lower().lstrip("@")
+        body = r"(?s:.)*@" + (r"(?:(?s:.)*\.)?" if globs.is_literal(dom) else "")
+        body += pcre_bytes(glob_pattern(dom))
+    return rf"\N(?i)\A(?:{body})\z\N"
+
+
+# ---- the exporter ----------------------------------------------------------------------------
+@dataclass
+class _Statement:
+    crule: CheckedRule | None
+    action: str
+    cond: str
+
+
+class EximExporter(Exporter):
+    """``mailpolicy export --target exim``: ``main.conf`` (lists, ACL names) + ``acl.conf``."""
+
+    target = "exim"
+    description = "Exim 4.96+ exim4-daemon-heavy: acl_smtp_mime records, acl_smtp_data decides"
+    filenames = ("main.conf", "acl.conf")
+    caps = Capabilities(
+        message=ops(sender="in matches", recipient="in matches", subject="contains matches"),
+        attachment=ops(name="matches in", extension="in is", double_extension="in",
+                       declared_type="matches"),
+        actions=frozenset({"allow", "block", "tag", "discard", "quarantine"}),
+        name_encodings=frozenset({"rfc2231", "rfc2231-continuations"}),
+        all_filenames=False,
+        archive_members=False,
+        true_types=False,
+        limits=(
+            Limit("one-filename",
+                  "Exim sees one filename per part ($mime_filename: the last filename or "
+                  "filename* parameter; the Content-Type name only when there is no "
+                  "Content-Disposition filename)",
+                  "each name test is matched against that one name: a part that carries a "
+                  "second, different name is judged by the one Exim chose", strict=False),
+            Limit("rfc2047-charset",
+                  "Exim decodes RFC 2047 names without converting their charset and does no "
+                  "Unicode NFC normalisation",
+                  "non-ASCII characters of a pattern match UTF-8 (RFC 2231) names only; "
+                  "ASCII extensions match in every charset", strict=False),
+            Limit("mime-parts-only",
+                  "Exim's MIME ACL sees MIME parts only: uuencoded or BinHex files inside a "
+                  "text body and the members of a TNEF winmail.dat are not attachments to it",
+                  "those attachments are not tested", strict=False),
+        ),
+    )
+
+    def __init__(self, policy, *, approximate: bool = False) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(policy, approximate=approximate)
+        self._lists: dict[str, list[str]] = {}
+        self._parts: dict[str, tuple[str, bool]] = {}  # MIME ACL condition -> (variable, guard)
+        self._statements: list[_Statement] = []
+        self._headers: dict[int, str] = {}
+        self._messages: dict[int, str] = {}
+
+    # -- rules ------------------------------------------------------------------------------
+    def emit_rule(self, crule: CheckedRule, action: str, cond: ast.Cond,
+                  unless: ast.Cond | None) -> None:
+        try:
+            text = self._cond(crule, cond)
+            if unless is not None:
+                text = f"and{{{{{text}}}{{!{self._cond(crule, unless)}}}}}"
+        except ValueError as exc:
+            self.unsupported(crule, crule.rule, str(exc), how="rule left out",
+                             sound=crule.action not in ("block", "quarantine", "strip", "discard"))
+            return
+        if action == "quarantine":
+            self.unsupported(
+                crule, crule.rule, "Exim has no quarantine in an ACL",
+                how="the message is frozen on the spool (control = freeze/no_tell, header "
+                    "X-Mailpolicy-Quarantine); release with exim -Mt, delete with exim -Mrm; "
+                    "frozen mail is deleted after timeout_frozen_after (7d on Debian)")
+        if action == "tag":
+            hdr = crule.rule.header.value if crule.rule.header is not None else ""
+            name, sep, value = hdr.partition(":")
+            if not sep or not _NAME_RE.match(name.strip()):
+                self.unsupported(crule, crule.rule, f"tag header {hdr!r} is not 'Name: value'",
+                                 how="rule left out", sound=True)
+                return
+            self._headers[len(self._statements)] = f"{name.strip()}: {value.strip()}"
+        self._statements.append(_Statement(crule, action, text))
+
+    def _cond(self, crule: CheckedRule, node: ast.Cond) -> str:
+        """An Exim ``${if}`` condition (without ``${if``) for a message-level node."""
+        if isinstance(node, (ast.And, ast.Or)):
+            word = "and" if isinstance(node, ast.And) else "or"
+            return word + "{" + "".join("{" + self._cond(crule, i) + "}" for i in node.items) + "}"
+        if isinstance(node, ast.Not):
+            return "!" + self._cond(crule, node.item)
+        if isinstance(node, ast.AnyAttachment):
+            part = self._part(crule, node.pred)
+            # a name test implies a named part; a negation or a declared type needs the
+            # policy's notion of an attachment (not the body text, not a container)
+            guard = any(isinstance(n, ast.Not) or getattr(n, "field", "") == "declared_type"
+                        for n in ast.walk(node.pred))
+            var, _ = self._parts.setdefault(part, (f"acl_m_mp{len(self._parts) + 1}", guard))
+            return f"def:{var}"
+        assert isinstance(node, ast.Test), node
+        f, op = node.field, node.op
+        if f in ("sender", "recipient"):
+            lst = self._list(crule, node.operand, domain_rule=op == "in")
+            if f == "sender":
+                return f"match_address{{$sender_address}}{{+{lst}}}"
+            return f"forany{{<, $recipients}}{{match_address{{$item}}{{+{lst}}}}}"
+        assert isinstance(node.operand, ast.Str) and f == "subject"
+        if op == "contains":
+            rx = rf"(?i){pcre_bytes(Lit(node.operand.value))}"
+        else:
+            rx = rf"(?i)\A(?:{pcre_bytes(glob_pattern(node.operand.value))})\z"
+        return rf"match{{$h_subject:}}{{\N{rx}\N}}"
+
+    def _part(self, crule: CheckedRule, node: ast.Cond) -> str:
+        """A MIME-ACL condition for one part, for an attachment-level node."""
+        if isinstance(node, (ast.And, ast.Or)):
+            word = "and" if isinstance(node, ast.And) else "or"
+            return word + "{" + "".join("{" + self._part(crule, i) + "}" for i in node.items) + "}"
+        if isinstance(node, ast.Not):
+            return "!" + self._part(crule, node.item)
+        assert isinstance(node, ast.AttTest), node
+        assert node.operand is not None
+        if node.field == "declared_type":
+            assert isinstance(node.operand, ast.Str)
+            rx = rf"(?i)\A(?:{pcre_bytes(glob_pattern(node.operand.value))})\z"
+            return rf"match{{$mime_content_type}}{{\N{rx}\N}}"
+        entries = self.policy.entries(node.operand)
+        if node.field == "name":
+            pats = [glob_pattern(g) for g in entries]
+            rx = name_regex(pats[0] if len(pats) == 1 else Alt(tuple(pats)))
+        else:
+            exts = [e for e in (norm_extension(x) for x in entries)
+                    if e and not re.search(r"[./\\]", e) and e == e.strip()]
+            if not exts:
+                return "eq{1}{0}"  # no entry can ever be an extension
+            rx = ext_regex(exts, double=node.field == "double_extension")
+        return rf"and{{{{def:mime_filename}}{{match{{$mime_filename}}{{\N{rx}\N}}}}}}"
+
+    def _list(self, crule: CheckedRule, operand: ast.Operand, *, domain_rule: bool) -> str:
+        base = operand.name if isinstance(operand, ast.ListRef) else f"r{crule.index + 1}"
+        name = re.sub(r"[^A-Za-z0-9_]", "_", f"mp_{base}{'' if domain_rule else '_glob'}")
+        if name not in self._lists:
+            items = []
+            for entry in self.policy.entries(operand):
+                self.safe(crule, entry, "an address list entry")
+                from mailpolicy.policy import globs
+
+                why = globs.validate(entry)
+                if why is not None:
+                    raise ValueError(f"address list entry {entry!r} is not a valid glob: {why}")
+                items.append(address_regex(entry, domain_rule=domain_rule))
+            self._lists[name] = items
+        return name
+
+    # -- output -----------------------------------------------------------------------------
+    _GUARD = (r"or{{def:mime_filename}{eq{$mime_content_disposition}{attachment}}"
+              r"{and{{eq{$mime_is_multipart}{0}}{def:mime_content_type}"
+              r"{!match{$mime_content_type}{\N\A(?:text|message|multipart)/\N}}}}}")
+
+    def render(self) -> dict[str, str]:
+        extra = [f"limit:   {lim.what}" for lim in self.caps.limits]
+        main = [self.header("#", extra).rstrip("\n"), self.loss_comments("#").rstrip("\n"),
+                "# Main section (Debian split config: conf.d/main/; else before 'begin acl').",
+                "# The DATA ACL replaces the site's own: merge by hand if you have one.",
+                "# Debian: MAIN_ACL_CHECK_DATA = acl_mailpolicy_data", ""]
+        for name, items in self._lists.items():
+            main.append(f"addresslist {name} = <; " + " ; ".join(items))
+        main += ["acl_smtp_mime = acl_mailpolicy_mime", "acl_smtp_data = acl_mailpolicy_data", ""]
+        acl = [self.header("#").rstrip("\n"),
+               "# ACL section: .include this file after 'begin acl'.", "",
+               "# Once per MIME part: record the first part each attachment test holds for.",
+               "acl_mailpolicy_mime:"]
+        for cond, (var, needs_guard) in self._parts.items():
+            guard = f"{{{self._GUARD}}}" if needs_guard else ""
+            acl += [f"  warn    condition = ${{if and{{{{!def:{var}}}{guard}{{{cond}}}}}}}",
+                    f"          set {var} = ${{if def:mime_filename{{$mime_filename}}"
+                    f"{{[part $mime_part_count]}}}}"]
+        acl += ["  accept", "",
+                "# Once per message, after the MIME ACL: the first rule that holds decides.",
+                "acl_mailpolicy_data:"]
+        for i, st in enumerate(self._statements):
+            acl += self._statement(i, st)
+        acl += self._statement(-1, _Statement(None, self.policy.default, ""))
+        return {"main.conf": "\n".join(x for x in main if x is not None) + "\n",
+                "acl.conf": "\n".join(acl) + "\n"}
+
+    def _statement(self, i: int, st: _Statement) -> list[str]:
+        rid = st.crule.id if st.crule else "-"
+        out = [self.rule_comment(st.crule, "  #") if st.crule else "  # the policy default"]
+        verb = {"block": "deny", "discard": "discard"}.get(st.action, "accept")
+        head = f"  {verb:<7} "
+        if st.cond:
+            out.append(f"{head}condition = ${{if {st.cond}}}")
+            head = " " * 10
+        if st.action == "block":
+            reason = (st.crule.rule.reason.value if st.crule and st.crule.rule.reason
+                      else f"attachment blocked by policy rule {rid}")
+            out.append(f"{head}message = 5.7.1 {expand_text(smtp_text(reason))}")
+            head = " " * 10
+        elif st.action == "quarantine":
+            out.append(f"{head}control = freeze/no_tell")
+            out.append(f"{' ' * 10}add_header = X-Mailpolicy-Quarantine: {expand_text(rid)}")
+            head = " " * 10
+        elif st.action == "tag" and i in self._headers:
+            out.append(f"{head}add_header = {expand_text(self._headers[i])}")
+            head = " " * 10
+        out.append(f"{head}logwrite = mailpolicy: rule={expand_text(rid)} action={st.action}")
+        return out
+
+    def verifier(self, result: ExportResult, workdir: str) -> EximRunner:
+        return EximRunner(result, workdir)
+
+
+# ---- running the real Exim -----------------------------------------------------------------
+def find_exim() -> str | None:
+    """The exim4-daemon-heavy binary (``MAILPOLICY_EXIM``, the CI unpack dir, or PATH)."""
+    env = os.environ.get("MAILPOLICY_EXIM")
+    for path in ((env,) if env else EXIM_CANDIDATES):
+        if path and os.access(path, os.X_OK):
+            return path
+    return shutil.which("exim4") if not env else None
+
+
+_TEST_MAIN = """\
+primary_hostname = mx.mailpolicy.invalid
+keep_environment =
+message_body_visible = 65536
+spool_directory = {spool}
+log_file_path = {spool}/%slog
+headers_charset = UTF-8
+acl_smtp_rcpt = acl_mailpolicy_rcpt
+"""
+_TEST_TAIL = """
+acl_mailpolicy_rcpt:
+  accept
+
+begin routers
+mailpolicy_sink:
+  driver = accept
+  transport = mailpolicy_null
+
+begin transports
+mailpolicy_null:
+  driver = appendfile
+  file = /dev/null
+"""
+_LOG_RULE = re.compile(r"mailpolicy: rule=(\S+) action=(\w+)")
+
+
+@dataclass(frozen=True)
+class EximVerdict:
+    action: str  # allow, block, quarantine, tag, discard, or "error"
+    rule: str | None
+    code: str  # the SMTP reply code after the data
+    detail: str
+
+
+class EximRunner:
+    """Runs exported rules through ``exim -C CONF -bh 127.0.0.1`` (no daemon, nothing queued).
+
+    ``check()`` runs ``-bV`` (syntax) and returns an error text or None; ``run(data,
+    sender, recipients)`` feeds one SMTP dialogue and reads the verdict: the reply after
+    the data plus the ``mailpolicy: rule=`` log line. A ``451`` or a missing log line is an
+    ``error`` verdict (a broken expansion is only found at run time).
+    """
+
+    def __init__(self, result: ExportResult, workdir: str, exim: str | None = None) -> None:
+        self.exim = exim or find_exim()
+        # Exim drops to its own user (Debian-exim) before it touches the spool, so the spool
+        # must be reachable from / for that user: a fresh directory in the system temp dir,
+        # not under ``workdir`` (which may be private); ``close()`` removes it.
+        self.dir = tempfile.mkdtemp(prefix="mailpolicy-exim-")
+        spool = os.path.join(self.dir, "spool")
+        os.makedirs(spool)
+        os.chmod(self.dir, 0o755)
+        os.chmod(spool, 0o1777)  # exim drops to Debian-exim before it writes the spool
+        self.conf = os.path.join(self.dir, "exim.conf")
+        with open(self.conf, "w", encoding="utf-8") as fh:
+            fh.write(_TEST_MAIN.format(spool=spool) + result.files["main.conf"]
+                     + "\nbegin acl\n" + result.files["acl.conf"] + _TEST_TAIL)
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def available(self) -> str | None:
+        """None when Exim with Content_Scanning can run here, else the reason it cannot."""
+        if self.exim is None:
+            return "exim4-daemon-heavy not found (run .ci/install-exim.sh or set MAILPOLICY_EXIM)"
+        return None
+
+    def check(self) -> str | None:
+        assert self.exim is not None
+        p = subprocess.run([self.exim, "-C", self.conf, "-bV"], capture_output=True, text=True, check=False,
+                           timeout=60)
+        if p.returncode != 0:
+            return (p.stdout + p.stderr).strip()
+        if "Content_Scanning" not in p.stdout:
+            return "this Exim has no Content_Scanning (install exim4-daemon-heavy)"
+        return None
+
+    def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]) -> EximVerdict:
+        assert self.exim is not None
+        body = data.replace(b"\r\n", b"\n").split(b"\n")
+        if body and body[-1] == b"":
+            body.pop()
+        lines = [b"EHLO client.mailpolicy.invalid", f"MAIL FROM:<{sender or ''}>".encode()]
+        lines += [f"RCPT TO:<{r}>".encode() for r in (recipients or ("postmaster@example.com",))]
+        lines += [b"DATA", *((b"." + ln) if ln.startswith(b".") else ln for ln in body),
+                  b".", b"QUIT"]
+        p = subprocess.run([self.exim, "-C", self.conf, "-bh", "127.0.0.1"],
+                           input=b"\r\n".join(lines) + b"\r\n", capture_output=True, timeout=60,
+                           check=False)
+        out = p.stdout.decode("utf-8", "replace").splitlines()
+        err = p.stderr.decode("utf-8", "replace")
+        code, reply = "", ""
+        for k, ln in enumerate(out):
+            if ln.startswith("354"):
+                reply = out[k + 1] if k + 1 < len(out) else ""
+                code = reply[:3]
+                break
+        logged = _LOG_RULE.findall(err)
+        if code == "451" or not code:
+            return EximVerdict("error", None, code, reply or err[-400:])
+        if not logged:
+            return EximVerdict("error", None, code, f"no mailpolicy log line; reply {reply!r}")
+        rule, action = logged[-1]
+        if action == "block" and code != "550":
+            return EximVerdict("error", rule, code, f"block without 550: {reply!r}")
+        return EximVerdict(action, None if rule == "-" else rule, code, reply)
