@@ -473,6 +473,7 @@ class Exporter:
             if self.approximate:  # one loss for the whole rule, replacing the per-node ones
                 whats = [x.what for x in self.result.losses if x.rule == crule.id]
                 self.result.losses = [x for x in self.result.losses if x.rule != crule.id]
+                self._loss_keys = {k for k in self._loss_keys if k[0] != crule.id}
                 how = ("rule left out: what it stops gets through" if stopping
                        else "rule left out (later rules decide instead)")
                 self._record(Loss(crule.id, crule.line, "; ".join(whats) or "not expressible",

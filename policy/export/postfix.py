@@ -1,20 +1,166 @@
-"""The ``postfix`` target (mime_header_checks pcre: table). Work in progress."""
+"""The ``postfix`` target: a ``mime_header_checks`` ``pcre:`` table (plus a sender stage).
+
+Each name rule becomes one table line over the raw MIME header line (Postfix unfolds
+folded headers and runs ``mime_header_checks`` on every ``Content-*`` header at any
+nesting level)::
+
+    /^Content-(?:Disposition|Type):(?:[^"]|"(?:[^"\\\\]|\\\\.)*")*?;\\s*(?:file)?name
+      (?: =\\s*"QUOTED" | =\\s*TOKEN | \\*=\\s*CHARSET'LANG'TOKEN | \\*N\\*?=... )/ REJECT ...
+
+The glob is translated once per value form: inside quotes (quoted-pairs allowed, ``*``
+never runs past the closing quote), as a bare token, as an RFC 2231 ``name*=`` value,
+and, for globs that start with ``*``, against any RFC 2231 continuation segment (the
+suffix is visible there). Trailing dots and spaces are tolerated (``[. ]*``) and a path
+before the base name is skipped, as the engine's normalisation does. ``i`` (caseless) is
+Postfix's default; no flag letters are written (a letter *toggles* a default). The
+table text never holds an unescaped ``/``; ``$`` in result text is ``$$``.
+
+Why strict mode refuses every name rule (``Capabilities.limits``): Postfix matches raw
+header text and decodes nothing, so RFC 2047 names (what Outlook and most non-English
+clients send), ``%``-encoded RFC 2231 names and names split over continuations are not
+seen: the table does not give the policy's verdicts on ordinary mail, and the design
+promise is "the same verdicts, or say which rules cannot be expressed". With
+``--approximate`` a last table line quarantines (``HOLD``) every attachment whose name
+is encoded: sound (nothing the policy stops gets through), at the price of holding
+benign encoded names for release by hand. Use the ``sieve`` target for exact names.
+
+Actions: block -> ``REJECT``, quarantine -> ``HOLD`` (the hold queue: kept, not
+delivered), discard -> ``DISCARD``; strip -> ``HOLD`` of the whole message; tag and
+allow cannot be expressed by header checks (approximate: left out, which only lets later
+stopping rules decide: sound). Postfix decides per header line, in message order: when
+two attachments match different rules, the first matching header decides (a loss stated
+when the policy has more than one stopping action).
+
+Sender exceptions (``unless sender in LIST`` on whole rules, one list per policy):
+header checks never see the envelope, so the export is a two-stage set-up. The public
+smtpd checks ``sender_access.pcre`` (``OK`` for exempt senders) and FILTERs every other
+sender to a second smtpd on 127.0.0.1:10026; the public smtpd's cleanup runs
+``mime_header_checks_exempt.pcre`` (the rules without the exception), the second one
+the full table. A rule matched in the second stage is a *bounce* (the mail was already
+accepted with 250): a non-delivery notice goes to the envelope sender. This is stated in
+the header comment. The sender table is ``pcre:`` so that it is searched with the whole
+address only (an ``access(5)`` hash table would also match bare domains and ``user@``).
+"""
 
 from __future__ import annotations
 
-from mailpolicy.policy.export.base import Capabilities, Exporter, Limit, ops
+import re
+from typing import Any
+
+from mailpolicy.policy import ast
+from mailpolicy.policy.checked import CheckedRule
+from mailpolicy.policy.export.base import (
+    STOPPING,
+    Alt,
+    AnyChar,
+    Blank,
+    Capabilities,
+    CharClass,
+    Exporter,
+    ExportResult,
+    Gap,
+    Limit,
+    Lit,
+    Pat,
+    Seq,
+    Star,
+    glob_pattern,
+    ops,
+    to_pcre,
+)
+
+FILTER_PORT = 10026
+CONFIG_DIR = "/etc/postfix/mailpolicy"
+_HEAD = r'^Content-(?:Disposition|Type):(?:[^"]|"(?:[^"\\]|\\.)*")*?;\s*(?:file)?name'
+_Q_ANY = r'(?:[^"\\]|\\.)'
+_T_ANY = r'[^\s;"]'
+_SPECIAL = r"\^$.|?*+()[]{}/#"
+#: The catch-all for names Postfix cannot read (approximate mode).
+ENCODED = (_HEAD + r'(?:\*[0-9]+\*?\s*=|\*\s*=[^;]*%|\s*=\s*"?[^";]*=\?)')
+
+
+def _esc(c: str) -> str:
+    return "\\" + c if c in _SPECIAL else c
+
+
+def quoted(p: Pat) -> str:
+    """PCRE for ``p`` over the text inside a quoted-string (quoted-pairs allowed)."""
+    if isinstance(p, Lit):
+        out = []
+        for c in p.text:
+            out.append(r"\\" + _esc(c) if c in '"\\' else r"\\?" + _esc(c))
+        return "".join(out)
+    if isinstance(p, AnyChar):
+        return _Q_ANY
+    if isinstance(p, Blank):
+        return r"\s"
+    if isinstance(p, CharClass):
+        cls = to_pcre(p)
+        return rf'(?:(?![\\"]){cls}|\\{cls})'
+    if isinstance(p, Star):
+        return quoted(p.atom) + "*"
+    if isinstance(p, Alt):
+        return "(?:" + "|".join(quoted(o) for o in p.options) + ")"
+    return "".join(quoted(i) for i in p.items)
+
+
+def token(p: Pat) -> str:
+    """PCRE for ``p`` over an unquoted parameter value (a token: no space, ``;`` or ``"``)."""
+    if isinstance(p, AnyChar):
+        return _T_ANY
+    if isinstance(p, Star):
+        return token(p.atom) + "*"
+    if isinstance(p, Alt):
+        return "(?:" + "|".join(token(o) for o in p.options) + ")"
+    if isinstance(p, Seq):
+        return "".join(token(i) for i in p.items)
+    return to_pcre(p)
+
+
+def line_regex(p: Pat) -> str:
+    """The table regex matching a Content-Disposition/Type header whose name matches ``p``."""
+    q_path = rf'(?:{_Q_ANY}*(?:\/|\\\\))?'
+    t_path = r'(?:[^\s;"]*[\/\\])?'
+    forms = [
+        rf'\s*=\s*"{q_path}{quoted(p)}[. ]*"',
+        rf'\s*=\s*{t_path}{token(p)}\.*(?=[\s;]|$)',
+        rf"\*\s*=\s*[^'\";\s]*'[^'\";\s]*'{t_path}{token(p)}\.*(?=[\s;]|$)",
+    ]
+    items = p.items if isinstance(p, Seq) else (p,)
+    if isinstance(items[0], Star) and isinstance(items[0].atom, AnyChar):
+        forms.append(rf'\*[0-9]+\*?\s*=\s*(?:"{quoted(p)}[. ]*"|{token(p)}\.*(?=[\s;]|$))')
+    rx = _HEAD + "(?:" + "|".join(forms) + ")"
+    check_delimiters(rx)
+    return rx
+
+
+def check_delimiters(rx: str) -> None:
+    """Assert ``rx`` has no unescaped ``/`` (it would end the pattern of a table line)."""
+    i = 0
+    while i < len(rx):
+        if rx[i] == "\\":
+            i += 2
+            continue
+        if rx[i] == "/":
+            raise AssertionError(f"unescaped / in {rx!r}")
+        i += 1
+
+
+def result_text(text: str) -> str:
+    """Result text of a table line: ``$`` doubled (``$N`` would be a substitution)."""
+    return re.sub(r"\s+", " ", text).replace("$", "$$")
 
 
 class PostfixExporter(Exporter):
     target = "postfix"
-    description = "Postfix mime_header_checks (pcre:) with a two-stage sender exception"
-    filenames = ("mime_header_checks.pcre", "sender_access", "main.cf.fragment",
-                 "master.cf.fragment")
+    description = "Postfix mime_header_checks (pcre:), two-stage sender exceptions"
+    filenames = ("mime_header_checks.pcre", "mime_header_checks_exempt.pcre",
+                 "sender_access.pcre", "main.cf.fragment", "master.cf.fragment")
     caps = Capabilities(
-        message=ops(sender="in"),
+        message=ops(sender="in matches"),
         attachment=ops(name="matches in", extension="in is", double_extension="in"),
         actions=frozenset({"block", "quarantine", "discard"}),
-        name_encodings=frozenset({"rfc2231"}),
+        name_encodings=frozenset(),
         all_filenames=True,
         archive_members=False,
         true_types=False,
@@ -22,5 +168,147 @@ class PostfixExporter(Exporter):
         limits=(Limit("encoded", "Postfix matches the raw header text: RFC 2047-encoded names, "
                       "%-encoded RFC 2231 names and names split over RFC 2231 continuations "
                       "are not seen", "a last table line quarantines (HOLD) every attachment "
-                      "whose name is encoded", strict=True, sound=True),),
+                      "whose name is encoded", strict=True, sound=True),
+                Limit("embedded", "Postfix does not see the names of uuencoded or BinHex files "
+                      "inside text bodies, nor winmail.dat (TNEF) members",
+                      "those names are not tested", strict=False, sound=False)),
+        notes=(("header checks never see the envelope: sender exceptions need two stages, "
+                "and a rule matched in the second stage bounces"),),
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lines: list[tuple[CheckedRule, str, bool]] = []  # (rule, line, exempt-able)
+        self.exemption: tuple[str, ...] | None = None
+        self.exemption_rule: CheckedRule | None = None
+        self.has_names = False
+
+    def gap(self, node: ast.Cond, *, in_attachment: bool, unless_root: bool = False
+            ) -> Gap | None:
+        if isinstance(node, ast.Test) and node.field == "sender":
+            if not unless_root:
+                return Gap("Postfix header checks cannot see the envelope sender (only a "
+                           "whole-rule 'unless sender in LIST' has a two-stage form)")
+            entries = self._sender_entries(node)
+            if self.exemption is not None and entries != self.exemption:
+                return Gap("Postfix's two-stage set-up carries one sender exception list "
+                           f"per policy (already used by rule {self.exemption_rule.id})")  # type: ignore[union-attr]
+            return None
+        if isinstance(node, ast.Or) and not in_attachment and not all(
+                isinstance(i, ast.AnyAttachment) for i in node.items):
+            return Gap("Postfix can only join attachment tests with 'or'")
+        return super().gap(node, in_attachment=in_attachment, unless_root=unless_root)
+
+    def _sender_entries(self, node: ast.Test) -> tuple[str, ...]:
+        entries = self.policy.entries(node.operand)
+        return tuple(entries) if node.op == "in" else tuple("@" + e if "@" not in e else e
+                                                             for e in entries)
+
+    def _att_pats(self, node: ast.Cond) -> list[Pat]:
+        if isinstance(node, ast.Or):
+            return [p for i in node.items for p in self._att_pats(i)]
+        if isinstance(node, ast.AnyAttachment):
+            return self._att_pats(node.pred)
+        assert isinstance(node, ast.AttTest)
+        return [self.name_pattern(node)]
+
+    def emit_rule(self, crule: CheckedRule, action: str, cond: ast.Cond,
+                  unless: ast.Cond | None) -> None:
+        exemptable = False
+        if unless is not None:
+            assert isinstance(unless, ast.Test)
+            if self.exemption is None:
+                self.exemption, self.exemption_rule = self._sender_entries(unless), crule
+            exemptable = True
+        word = {"block": "REJECT", "quarantine": "HOLD", "discard": "DISCARD"}[action]
+        reason = crule.rule.reason.value if crule.rule.reason else "attachment refused by policy"
+        text = result_text(f"{word} {reason} [mailpolicy rule {crule.id}]")
+        for pat in self._att_pats(cond):
+            self.has_names = True
+            self.lines.append((crule, f"/{line_regex(pat)}/ {text}", exemptable))
+
+    # -- files --------------------------------------------------------------------------------
+    def _sender_table(self) -> str:
+        out = []
+        for e in self.exemption or ():
+            if "@" in e:
+                rx = to_pcre(glob_pattern(e))
+            else:  # a domain: it and its subdomains
+                dom = to_pcre(glob_pattern(e.strip().lstrip("@")))
+                literal = not re.search(r"[*?\[{\\]", e)
+                rx = rf"[^@]*@(?:[^@]*\.)?{dom}" if literal else rf"[^@]*@{dom}"
+            check_delimiters(rx)
+            out.append(f"/^(?:{rx})$/ OK")
+        return "\n".join(out) + "\n"
+
+    def render(self) -> dict[str, str]:
+        stopping = {c.action for c, _, _ in self.lines} | ({"quarantine"} if self.approximate
+                                                             and self.has_names else set())
+        if len({a for a in stopping if a in STOPPING}) > 1 or len(self.lines) > 1:
+            self.unsupported(None, self.policy.ast, "Postfix decides per header line in message "
+                             "order: when two attachments match different rules, the first "
+                             "matching header decides, not the first rule",
+                             how="both verdicts stop the message")
+        if self.policy.default != "allow":
+            self.unsupported(None, self.policy.ast, f"default {self.policy.default} cannot be "
+                             "expressed by header checks", how="default allow",
+                             sound=self.policy.default not in STOPPING)
+        two_stage = self.exemption is not None
+        extra = [(f"install: copy the files to {CONFIG_DIR}/, merge the .fragment files into "
+                  "main.cf/master.cf, then 'postfix reload'")]
+        if two_stage:
+            extra += [
+                "two stages: senders in sender_access.pcre are checked against the rules",
+                "  without the sender exception only; every other sender is FILTERed to a",
+                f"  second smtpd on 127.0.0.1:{FILTER_PORT} that runs the full table.",
+                "BOUNCES: a rule matched in the second stage rejects after the mail was",
+                "  accepted, so Postfix sends a non-delivery notice to the (possibly forged)",
+                "  envelope sender (backscatter). Quarantine (HOLD) and DISCARD do not bounce.",
+            ]
+        head = self.header("#", extra)
+        losses = self.loss_comments("#")
+        full, exempt = [], []
+        for crule, line, exemptable in self.lines:
+            for table, take in ((full, True), (exempt, not exemptable)):
+                if take:
+                    table += ["", self.rule_comment(crule, "#"), line]
+        if self.approximate and self.has_names:
+            tail = ["", "# Names Postfix cannot read (RFC 2047, %-encoded or continued RFC 2231):",
+                    "# quarantined for release by hand; the policy may or may not stop them.",
+                    f"/{ENCODED}/ HOLD attachment name cannot be checked [mailpolicy rule -]"]
+            full += tail
+            exempt += tail
+        files = {"mime_header_checks.pcre": head + losses + "\n".join(full).lstrip("\n") + "\n"}
+        main = [f"mime_header_checks = pcre:{CONFIG_DIR}/mime_header_checks.pcre"]
+        if two_stage:
+            files["mime_header_checks_exempt.pcre"] = (
+                head + losses + "# Rules for senders in sender_access.pcre (stage 1).\n"
+                + ("\n".join(exempt).lstrip("\n") + "\n" if exempt else ""))
+            files["sender_access.pcre"] = head + self._sender_table()
+            main += [
+                "mailpolicy_stage1_sender_restrictions =",
+                f"    check_sender_access pcre:{CONFIG_DIR}/sender_access.pcre,",
+                f"    check_sender_access static:{{FILTER smtp:[127.0.0.1]:{FILTER_PORT}}}",
+            ]
+            files["master.cf.fragment"] = head + "\n".join([
+                "# stage 1: the public smtpd; exempt senders get the exempt table only",
+                "smtp      inet  n       -       y       -       -       smtpd",
+                "  -o smtpd_sender_restrictions=$mailpolicy_stage1_sender_restrictions",
+                "  -o cleanup_service_name=mailpolicy_cleanup1",
+                "mailpolicy_cleanup1 unix n    -       y       -       0       cleanup",
+                f"  -o mime_header_checks=pcre:{CONFIG_DIR}/mime_header_checks_exempt.pcre",
+                "# stage 2: every other sender, full table (a reject here bounces)",
+                f"127.0.0.1:{FILTER_PORT} inet n  -       y       -       -       smtpd",
+                "  -o smtpd_sender_restrictions=",
+                "  -o content_filter=",
+                "  -o smtpd_client_restrictions=permit_mynetworks,reject",
+                "  -o mynetworks=127.0.0.0/8",
+            ]) + "\n"
+        files["main.cf.fragment"] = head + "\n".join(main) + "\n"
+        order = [n for n in self.filenames if n in files]
+        return {n: files[n] for n in order}
+
+    def verifier(self, result: ExportResult, workdir: str) -> Any:
+        from mailpolicy.policy.export.verify import PostfixRunner
+
+        return PostfixRunner(result, workdir)

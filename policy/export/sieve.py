@@ -115,7 +115,8 @@ class SieveExporter(Exporter):
         self.requires: set[str] = set()
         self.blocks: list[tuple[CheckedRule | None, list[str]]] = []
 
-    def gap(self, node: ast.Cond, *, in_attachment: bool) -> Gap | None:
+    def gap(self, node: ast.Cond, *, in_attachment: bool, unless_root: bool = False
+            ) -> Gap | None:
         if in_attachment and isinstance(node, (ast.And, ast.Not)):
             return Gap("Sieve tests each name on its own ('header :mime :anychild'): "
                        f"'{type(node).__name__.lower()}' between predicates of one "
