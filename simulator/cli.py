@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, TextIO
-
-from tabulate import tabulate
+from typing import Any, Self, TextIO
 
 from mailpolicy.simulator import replay as _replay
 from mailpolicy.simulator.score import (
@@ -37,6 +37,7 @@ from mailpolicy.simulator.score import (
     sort_actions,
     stopped,
 )
+from tabulate import tabulate
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".z")
@@ -158,6 +159,29 @@ def _ticker(err: TextIO, progress: _replay.Progress, paths: Sequence[str]) -> Ti
     return Ticker(err, progress, corpus_bytes(paths))
 
 
+class Interrupt:
+    """Ctrl-C as a flag: the replay loop stops between two messages, so the outputs stay
+    consistent (every decision written is counted). A second Ctrl-C raises at once."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self._old: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.hit:
+            raise KeyboardInterrupt
+        self.hit = True
+
+    def __enter__(self) -> Self:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
 # ---- simulate --------------------------------------------------------------------------------
 def simulate(policy: Any, args: Any, *, out: TextIO, err: TextIO) -> int:
     """Replay ``args.corpus`` through ``policy``; print the score, write the outputs."""
@@ -178,12 +202,16 @@ def simulate(policy: Any, args: Any, *, out: TextIO, err: TextIO) -> int:
     rows = _replay.replay([matcher], paths, labels, workers=workers, progress=progress)
     fh = open(decisions_path, "w", encoding="utf-8") if decisions_path else None  # noqa: SIM115
     try:
-        for (d,) in rows:
-            score.add(d)
-            if fh is not None:
-                fh.write(json.dumps(d.to_json(), ensure_ascii=False) + "\n")
-            if ticker is not None:
-                ticker.tick()
+        with Interrupt() as stop:
+            for (d,) in rows:
+                score.add(d)
+                if fh is not None:
+                    fh.write(json.dumps(d.to_json(), ensure_ascii=False) + "\n")
+                if ticker is not None:
+                    ticker.tick()
+                if stop.hit:
+                    partial = True
+                    break
     except KeyboardInterrupt:
         partial = True
     finally:
@@ -286,7 +314,7 @@ def render_simulate(doc: dict[str, Any]) -> str:
         if not doc[key]:
             parts.append(f"{title}: none")
             continue
-        rows = [[_where(s, 56), _clip(s["attachment"] or ", ".join(s["attachments"]), 40),
+        rows = [[_where(s, 72), _clip(s["attachment"] or ", ".join(s["attachments"]), 40),
                  s["action"], s["rule"] or DEFAULT_RULE, _clip(s["reason"], 50)] for s in shown]
         more = f", first {len(shown)}" if len(shown) < doc[key] else ""
         parts.append(f"{title}: {doc[key]}{more}\n"
@@ -330,16 +358,20 @@ def diff(old: Any, new: Any, args: Any, *, out: TextIO, err: TextIO) -> int:
     started = time.monotonic()
     rows = _replay.replay(matchers, paths, labels, workers=workers, progress=progress)
     try:
-        for od, nd in rows:
-            total += 1
-            if od.action == _replay.UNREADABLE and nd.action == _replay.UNREADABLE:
-                unreadable += 1
-            elif od.action != nd.action or od.rule != nd.rule:
-                entry = {"path": od.path, "key": od.key, "message_id": od.message_id,
-                         "label": od.label, "old": _side(od), "new": _side(nd)}
-                (changes if od.action != nd.action else rule_changes).append(entry)
-            if ticker is not None:
-                ticker.tick()
+        with Interrupt() as stop:
+            for od, nd in rows:
+                total += 1
+                if od.action == _replay.UNREADABLE and nd.action == _replay.UNREADABLE:
+                    unreadable += 1
+                elif od.action != nd.action or od.rule != nd.rule:
+                    entry = {"path": od.path, "key": od.key, "message_id": od.message_id,
+                             "label": od.label, "old": _side(od), "new": _side(nd)}
+                    (changes if od.action != nd.action else rule_changes).append(entry)
+                if ticker is not None:
+                    ticker.tick()
+                if stop.hit:
+                    partial = True
+                    break
     except KeyboardInterrupt:
         partial = True
     finally:
@@ -418,7 +450,7 @@ def render_diff(doc: dict[str, Any]) -> str:
             labels = ", ".join(f"{k} {v}" for k, v in g["labels"].items())
             rows.append([f"{g['old']} -> {g['new']}", g["messages"], labels, rules])
         parts.append(tabulate(rows, headers=["change", "messages", "labels", "rules (old -> new)"]))
-        rows = [[_where(c, 56), c["label"] or "", _clip(c["new"]["attachment"]
+        rows = [[_where(c, 72), c["label"] or "", _clip(c["new"]["attachment"]
                                                                 or c["old"]["attachment"], 36),
                  f"{c['old']['action']} ({c['old']['rule'] or DEFAULT_RULE})",
                  f"{c['new']['action']} ({c['new']['rule'] or DEFAULT_RULE})"]

@@ -153,8 +153,8 @@ def decide(matcher: Matcher, msg: Any) -> Decision:
     atts = msg.attachments
     names = tuple(a.name for a in atts if a.name)[:MAX_NAMES]
     exts = tuple(e for e in (a.extension for a in atts) if e)
-    base = dict(path=msg.path, key=msg.key, message_id=msg.message_id, label=msg.label,
-                attachments=names, extensions=exts, size=msg.size)
+    base = {"path": msg.path, "key": msg.key, "message_id": msg.message_id, "label": msg.label,
+                "attachments": names, "extensions": exts, "size": msg.size}
     try:
         v = matcher.evaluate(msg)
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop a replay

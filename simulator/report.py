@@ -59,8 +59,8 @@ def bar_chart(rows: list[tuple[str, list[int]]], series: list[str], title: str) 
     label_w, bar_w, row_h = 230, 560, 24
     height = row_h * len(rows) + 10
     top = max((sum(c) for _, c in rows), default=0) or 1
-    out = [f'<svg role="img" aria-label="{esc(title)}" width="{label_w + bar_w + 70}" '
-           f'height="{height}" xmlns="http://www.w3.org/2000/svg"><title>{esc(title)}</title>']
+    out = [(f'<svg role="img" aria-label="{esc(title)}" width="{label_w + bar_w + 70}" '
+           f'height="{height}" xmlns="http://www.w3.org/2000/svg"><title>{esc(title)}</title>')]
     for r, (label, counts) in enumerate(rows):
         y = 5 + r * row_h
         shown = label if len(label) <= 34 else label[:33] + "…"

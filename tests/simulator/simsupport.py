@@ -19,7 +19,7 @@ def message(n: int, name: str, *, sender: str = "sender@example.com",
         f"--BOUNDARY\nContent-Type: application/octet-stream\n"
         f"Content-Disposition: attachment; filename=\"{name}\"\n"
         f"Content-Transfer-Encoding: base64\n\n{payload}\n--BOUNDARY--\n"
-    ).encode("utf-8")
+    ).encode()
 
 
 def mbox_message(n: int, name: str) -> bytes:
@@ -54,5 +54,4 @@ def policy_file(directory: Path, *rules: str, name: str = "test") -> Path:
 def write_large_mbox(path: Path, count: int) -> None:
     """An mbox of ``count`` small messages, every tenth with an executable name."""
     with open(path, "wb") as fh:
-        for n in range(count):
-            fh.write(mbox_message(n, f"file{n}.pif" if n % 10 == 0 else f"file{n}.txt"))
+        fh.writelines(mbox_message(n, f"file{n}.pif" if n % 10 == 0 else f"file{n}.txt") for n in range(count))
