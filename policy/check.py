@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailpolicy.corpus.types import CLASSES
-from mailpolicy.policy import ast, globs
+from mailpolicy.policy import ast, globs, printer
 from mailpolicy.policy.checked import CheckedPolicy, assign_ids
 from mailpolicy.policy.diagnostics import (
     Diagnostic,
@@ -265,7 +265,7 @@ class _Checker:
                 self.header_text(rule.header)
         elif rule.header is not None:
             self.err("E102", f"only 'tag' takes a header text; '{rule.action}' does not "
-                     f"(remove the string, or write: tag {rule.header.value!r} when ...)",
+                     f"(remove the string, or write: tag {printer.quote(rule.header.value)} when ...)",
                      rule.header.span)
         if rule.action == "strip" and not any(
             isinstance(n, ast.AnyAttachment) for n in ast.walk(rule.condition)

@@ -15,13 +15,17 @@ Codes (never change meaning):
 - ``W205 empty-list``: a list without entries matches nothing.
 - ``W206 duplicate-entry``: the same entry twice in a list (case-insensitive).
 
-Limits: the shadowing test is a conservative implication check (it says "shadowed" only
-when sure, and misses cases that need real reasoning about globs or text).
+Limits: the shadowing test is a conservative implication check: it says "shadowed" only
+when sure, and misses cases that need real reasoning about globs or text. One
+approximation: ``*.pif`` and ``extension "pif"`` are taken as equivalent, which ignores
+names such as ``.pif`` (no extension) and ``x. pif`` (a padded extension); ``evasive name``
+is the predicate for those.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 from collections.abc import Callable, Iterator
 
@@ -64,6 +68,9 @@ def shadowed_rule(policy: CheckedPolicy) -> Iterator[Diagnostic]:
 
 
 def _shadows(earlier: ast.Rule, later: ast.Rule, lists: dict[str, tuple[str, ...]]) -> bool:
+    if any(isinstance(n.operand, (ast.ListRef, ast.ListLit)) and not _Implies(lists).entries(
+            n.operand) for n in _leaves(later)):
+        return False  # a test over an empty list: W205 says so, "shadowed" would mislead
     if earlier.unless is not None and (
         later.unless is None or not _Implies(lists).run(earlier.unless, later.unless)
     ):
@@ -82,7 +89,7 @@ class _Implies:
         self.budget -= 1
         if self.budget < 0:
             return False
-        if a == b and not self._vacuous(a):
+        if a == b:
             return True
         if isinstance(b, ast.Or) and any(self.run(a, x) for x in b.items):
             return True
@@ -101,11 +108,6 @@ class _Implies:
         if isinstance(a, (ast.Test, ast.AttTest)) and isinstance(b, (ast.Test, ast.AttTest)):
             return self.leaf(a, b)
         return False
-
-    def _vacuous(self, node: ast.Cond) -> bool:
-        """A leaf over an empty list never holds; W205 reports it, not W201."""
-        operand = getattr(node, "operand", None)
-        return isinstance(operand, (ast.ListRef, ast.ListLit)) and not self.entries(operand)
 
     def entries(self, operand: ast.Operand | None) -> tuple[str, ...]:
         if isinstance(operand, ast.ListRef):
@@ -217,9 +219,13 @@ def unused_list(policy: CheckedPolicy) -> Iterator[Diagnostic]:
         list executable = ["exe", "pif"]   # W202: no rule says `executable`
         block attachment "*.exe"
     """
+    defined = policy.ast.lists
     used = {n.operand.name for r in policy.ast.rules for n in _leaves(r)
             if isinstance(n.operand, ast.ListRef)}
-    for name, stmt in policy.ast.lists.items():
+    # a misspelt reference is an error that already suggests the list: not unused as well
+    used |= {close for name in used - defined.keys()
+             for close in difflib.get_close_matches(name, sorted(defined), n=1, cutoff=0.6)}
+    for name, stmt in defined.items():
         if name not in used:
             yield _warn("W202", f"list '{name}' is never used",
                         _head(stmt.span, len("list ") + len(name)))
