@@ -94,7 +94,7 @@ _COMPRESSION = (
     (b"BZh", "bzip2"),
     (b"\xfd7zXZ\x00", "xz"),
 )
-_FIELD = re.compile(rb"([!-9;-~]+)[ \t]*:")
+_FIELD = re.compile(rb"([A-Za-z0-9][!-9;-~]*)[ \t]*:")
 #: Header fields that say "this is mail" (any ``X-`` field counts too).
 _MAIL_FIELDS = frozenset(
     b"from to cc bcc subject date message-id received return-path mime-version content-type "
@@ -317,6 +317,38 @@ class _Chain:
         return self._rest.read(size)
 
 
+class _Salvage:
+    """Reads a decompressing stream so that the data before a corruption is not lost.
+
+    ``GzipFile.read(n)`` raises at a truncation and drops what it had decompressed for that
+    call; this reads with ``read1`` and raises the error only on the call after.
+    """
+
+    def __init__(self, stream: gzip.GzipFile | bz2.BZ2File | lzma.LZMAFile) -> None:
+        self._stream = stream
+        self._error: Exception | None = None
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._error is not None:
+            raise self._error
+        pieces: list[bytes] = []
+        got = 0
+        want = size if size >= 0 else 1 << 62
+        while got < want:
+            try:
+                piece = self._stream.read1(min(want - got, CHUNK))
+            except _CORRUPT as exc:
+                self._error = exc
+                if not pieces:
+                    raise
+                break
+            if not piece:
+                break
+            pieces.append(piece)
+            got += len(piece)
+        return b"".join(pieces)
+
+
 def _read_up_to(stream: _Readable, limit: int) -> bytes:
     pieces: list[bytes] = []
     got = 0
@@ -417,12 +449,8 @@ class _Walker:
                 yield listed
                 continue
             for e in listed:
-                if e.name.startswith("."):
-                    continue
-                if _is_file(e):
-                    yield from self.file(e.path, e.name, folder=path)
-                else:
-                    yield self.bad(path, e.name, f"not a message file in Maildir {sub}/")
+                if not e.name.startswith("."):
+                    yield from self.entry(e, path, f"Maildir {sub}/")
         for e in entries:
             if e.name in ("cur", "new", "tmp") or not _is_dir(e):
                 continue  # plain files at the top of a Maildir are control files
@@ -432,13 +460,27 @@ class _Walker:
         numbered = sorted((e for e in entries if _numbered(e)),
                           key=lambda e: int(e.name))
         for e in numbered:
-            yield from self.file(e.path, e.name, folder=path)
+            yield from self.entry(e, path, "MH folder")
         for e in entries:
             if _numbered(e):
                 continue
             if e.name.startswith((".", ",", "#")):
                 continue  # .mh_sequences, .xmhcache, deleted (,N) and backup (#N) messages
             yield from self.path(e.path)
+
+    def entry(
+        self, e: os.DirEntry[str], folder: str, where: str
+    ) -> Iterator[RawMessage | Unreadable]:
+        """One message file of a Maildir or MH folder (keyed by its name)."""
+        try:
+            mode = os.stat(e.path).st_mode
+        except OSError as exc:
+            yield self.bad(folder, e.name, f"cannot open: {exc.strerror or exc}")
+            return
+        if stat.S_ISREG(mode):
+            yield from self.file(e.path, e.name, folder=folder)
+        else:
+            yield self.bad(folder, e.name, f"not a message file in {where}")
 
     # -- files ---------------------------------------------------------------------------
     def file(
@@ -459,7 +501,7 @@ class _Walker:
             if kind is not None:
                 f.seek(0)
                 try:
-                    stream = _DECOMPRESSORS[kind](f)
+                    stream = _Salvage(_DECOMPRESSORS[kind](f))
                     head = stream.read(SNIFF_BYTES)
                 except _CORRUPT as exc:
                     yield self.bad(where, key, f"corrupt {kind} data: {exc}")
