@@ -156,10 +156,16 @@ def pcre_bytes(p: Pat) -> str:
     return "".join(pcre_bytes(i) for i in p.items)
 
 
+#: ``names.normalize``: the last path component when it is not blank, else the whole name.
+_LAST = r"[^/\x5c]*[^/\x5c. ][^/\x5c]*\z"
+_BASE = rf"(?:(?s:.)*[/\x5c](?={_LAST})|(?!(?s:.)*[/\x5c]{_LAST}))"
+
+
 def name_regex(p: Pat) -> str:
-    """Anchored regex over a raw ``$mime_filename`` for a ``Pat`` over the normalised name:
-    the pattern must end where the trailing dots and spaces Windows drops begin."""
-    return rf"(?i)\A(?:{pcre_bytes(p)})(?<![. ])[. ]*\z"
+    """Anchored regex over a raw ``$mime_filename`` for a ``Pat`` over the normalised name
+    (``names.normalize``): the pattern starts after the last ``/`` or ``\\`` when what
+    follows is not blank, and ends where the trailing dots and spaces Windows drops begin."""
+    return rf"(?i)\A{_BASE}(?:{pcre_bytes(p)})(?<![. ])[. ]*\z"
 
 
 def ext_regex(exts: list[str], *, double: bool) -> str:
@@ -379,9 +385,9 @@ class EximExporter(Exporter):
                "acl_mailpolicy_mime:"]
         for cond, (var, needs_guard) in self._parts.items():
             guard = f"{{{self._GUARD}}}" if needs_guard else ""
+            setter = ("${if def:mime_filename{$mime_filename}{[part $mime_part_count]}}")
             acl += [f"  warn    condition = ${{if and{{{{!def:{var}}}{guard}{{{cond}}}}}}}",
-                    f"          set {var} = ${{if def:mime_filename{{$mime_filename}}"
-                    f"{{[part $mime_part_count]}}}}"]
+                    f"          set {var} = {setter}"]
         acl += ["  accept", "",
                 "# Once per message, after the MIME ACL: the first rule that holds decides.",
                 "acl_mailpolicy_data:"]
@@ -496,6 +502,14 @@ class EximRunner:
         return None
 
     def check(self) -> str | None:
+        """``exim -bV`` on the generated config: None, or why it was refused.
+
+        Raises ``verify.VerifyError`` when no suitable Exim is installed."""
+        from mailpolicy.policy.export.verify import VerifyError
+
+        problem = self.available()
+        if problem is not None:
+            raise VerifyError(problem)
         assert self.exim is not None
         p = subprocess.run([self.exim, "-C", self.conf, "-bV"], capture_output=True, text=True, check=False,
                            timeout=60)
@@ -504,6 +518,23 @@ class EximRunner:
         if "Content_Scanning" not in p.stdout:
             return "this Exim has no Content_Scanning (install exim4-daemon-heavy)"
         return None
+
+    def explain(self, msg: object, engine: object, target: object) -> str | None:
+        """The target-wide limit behind a disagreement on this message, if one applies."""
+        att = getattr(engine, "attachment", None) or getattr(target, "attachment", None)
+        atts = [att] if att is not None else list(getattr(msg, "attachments", ()))
+        for a in atts:
+            if re.search(r"\.(uu|hqx|tnef)\d+", a.part or ""):
+                return self._limit("mime-parts-only")
+            if len({n for n in a.names}) > 1:
+                return self._limit("one-filename")
+            if any(ord(c) > 0x7f for n in a.names for c in n):
+                return self._limit("rfc2047-charset")
+        return None
+
+    def _limit(self, key: str) -> str | None:
+        lim = next((x for x in EximExporter.caps.limits if x.key == key), None)
+        return None if lim is None else f"UNSOUND: all rules: {lim.what}; {lim.how}"
 
     def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]) -> EximVerdict:
         assert self.exim is not None
