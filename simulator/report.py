@@ -33,7 +33,7 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em aut
 h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ddd}
 .sub{color:#666}.partial{background:#fde7c4;border:1px solid #e0a84a;padding:.6em 1em;font-weight:600}
 table{border-collapse:collapse;margin:.6em 0}th,td{padding:.25em .7em;border-bottom:1px solid #e4e4e4;
- text-align:left;vertical-align:top}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+ text-align:left;vertical-align:top;overflow-wrap:anywhere}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .cards{display:flex;flex-wrap:wrap;gap:1em}.card{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;
  min-width:8em}.card b{display:block;font-size:1.6em}.bad b{color:#c0392b}
 svg{display:block;margin:.5em 0}svg text{font:12px system-ui,sans-serif;fill:#222}
