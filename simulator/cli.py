@@ -221,9 +221,15 @@ def simulate(policy: Any, args: Any, *, out: TextIO, err: TextIO) -> int:
         if ticker is not None:
             ticker.close()
     elapsed = time.monotonic() - started
-    doc = result_json(policy, score, paths=paths, elapsed=elapsed, partial=partial,
-                      evaluator=getattr(matcher, "name", None) or _evaluator_name(matcher),
-                      workers=workers)
+    doc = result_json(
+        policy,
+        score,
+        paths=paths,
+        elapsed=elapsed,
+        partial=partial,
+        evaluator=getattr(matcher, "name", None) or _evaluator_name(matcher),
+        workers=workers,
+    )
     if report_path:
         from mailpolicy.simulator import report
 
@@ -234,7 +240,9 @@ def simulate(policy: Any, args: Any, *, out: TextIO, err: TextIO) -> int:
     else:
         out.write(render_simulate(doc) + "\n")
     if partial:
-        print(f"mailpolicy: interrupted after {score.total} messages; results are partial", file=err)
+        print(
+            f"mailpolicy: interrupted after {score.total} messages; results are partial", file=err
+        )
         return EXIT_INTERRUPTED
     return EXIT_OK
 
@@ -243,21 +251,31 @@ def _evaluator_name(matcher: Any) -> str:
     return "reference" if isinstance(matcher, _replay.ReferenceMatcher) else "compiled"
 
 
-def result_json(policy: Any, score: Score, *, paths: Sequence[str], elapsed: float, partial: bool,
-                evaluator: str, workers: int) -> dict[str, Any]:
+def result_json(
+    policy: Any,
+    score: Score,
+    *,
+    paths: Sequence[str],
+    elapsed: float,
+    partial: bool,
+    evaluator: str,
+    workers: int,
+) -> dict[str, Any]:
     """The ``simulate --json`` object: the score plus how the run went."""
     doc = score.to_json()
-    doc.update({
-        "policy": policy.name,
-        "policy_path": policy.path,
-        "corpus": list(paths),
-        "partial": partial,
-        "evaluator": evaluator,
-        "workers": workers,
-        "elapsed_s": round(elapsed, 3),
-        "messages_per_s": round(score.total / elapsed, 1) if elapsed > 0 else None,
-        "mb_per_s": round(score.bytes / 1e6 / elapsed, 2) if elapsed > 0 else None,
-    })
+    doc.update(
+        {
+            "policy": policy.name,
+            "policy_path": policy.path,
+            "corpus": list(paths),
+            "partial": partial,
+            "evaluator": evaluator,
+            "workers": workers,
+            "elapsed_s": round(elapsed, 3),
+            "messages_per_s": round(score.total / elapsed, 1) if elapsed > 0 else None,
+            "mb_per_s": round(score.bytes / 1e6 / elapsed, 2) if elapsed > 0 else None,
+        }
+    )
     return doc
 
 
@@ -271,66 +289,104 @@ def _where(s: dict[str, Any], width: int = 0) -> str:
     text = f"{s['path']}:{s['key']}" if s.get("key") is not None else str(s["path"])
     if width and len(text) > width:
         half = (width - 1) // 2
-        text = text[:half] + "…" + text[len(text) - (width - 1 - half):]
+        text = text[:half] + "…" + text[len(text) - (width - 1 - half) :]
     return text
 
 
 def render_simulate(doc: dict[str, Any]) -> str:
     """The human form of a ``simulate`` result."""
     parts = []
-    head = (f"policy {doc['policy']} over {', '.join(doc['corpus'])}: {doc['messages']} messages, "
-            f"{doc['unreadable']} unreadable, {doc['elapsed_s']:.2f} s "
-            f"({doc['messages_per_s'] or 0:,.0f} messages/s, {doc['workers']} workers, "
-            f"{doc['evaluator']} evaluator)")
+    head = (
+        f"policy {doc['policy']} over {', '.join(doc['corpus'])}: {doc['messages']} messages, "
+        f"{doc['unreadable']} unreadable, {doc['elapsed_s']:.2f} s "
+        f"({doc['messages_per_s'] or 0:,.0f} messages/s, {doc['workers']} workers, "
+        f"{doc['evaluator']} evaluator)"
+    )
     if doc["partial"]:
         head = "PARTIAL (interrupted): " + head
     parts.append(head)
 
     labels = list(doc["labels"])
     actions = sort_actions({a for c in doc["labels"].values() for a in c})
-    rows = [[a, sum(c.get(a, 0) for c in doc["labels"].values()),
-             *[doc["labels"][lab].get(a, 0) for lab in labels]] for a in actions]
-    rows.append(["total", doc["messages"] + doc["unreadable"],
-                 *[sum(doc["labels"][lab].values()) for lab in labels]])
+    rows = [
+        [
+            a,
+            sum(c.get(a, 0) for c in doc["labels"].values()),
+            *[doc["labels"][lab].get(a, 0) for lab in labels],
+        ]
+        for a in actions
+    ]
+    rows.append(
+        [
+            "total",
+            doc["messages"] + doc["unreadable"],
+            *[sum(doc["labels"][lab].values()) for lab in labels],
+        ]
+    )
     parts.append(tabulate(rows, headers=["action", "messages", *labels], tablefmt="simple"))
 
     c = doc["confusion"]
     if c["true_positives"] + c["false_positives"] + c["true_negatives"] + c["false_negatives"]:
-        conf = [["benign", c["true_negatives"], c["false_positives"]],
-                ["malicious", c["false_negatives"], c["true_positives"]]]
+        conf = [
+            ["benign", c["true_negatives"], c["false_positives"]],
+            ["malicious", c["false_negatives"], c["true_positives"]],
+        ]
         parts.append(tabulate(conf, headers=["label", "delivered", "stopped"]))
-        parts.append(f"precision {ratio(doc['precision'])}  recall {ratio(doc['recall'])}  "
-                     "(malicious is positive; stopped = block, quarantine, strip, discard)")
+        parts.append(
+            f"precision {ratio(doc['precision'])}  recall {ratio(doc['recall'])}  "
+            "(malicious is positive; stopped = block, quarantine, strip, discard)"
+        )
     else:
         parts.append("no benign/malicious labels: no confusion table (see --labels)")
 
-    rules = [[r["id"], r["action"], r["line"] or "", r["hits"], r["benign_hits"], r["malicious_hits"]]
-             for r in doc["rules"]]
+    rules = [
+        [r["id"], r["action"], r["line"] or "", r["hits"], r["benign_hits"], r["malicious_hits"]]
+        for r in doc["rules"]
+    ]
     parts.append(tabulate(rules, headers=["rule", "action", "line", "hits", "benign", "malicious"]))
 
-    for key, title in (("false_positives", "false positives (benign, stopped)"),
-                       ("false_negatives", "false negatives (malicious, delivered)")):
+    for key, title in (
+        ("false_positives", "false positives (benign, stopped)"),
+        ("false_negatives", "false negatives (malicious, delivered)"),
+    ):
         shown = doc["samples"][key]
         if not doc[key]:
             parts.append(f"{title}: none")
             continue
-        rows = [[_where(s, 72), _clip(s["attachment"] or ", ".join(s["attachments"]), 40),
-                 s["action"], s["rule"] or DEFAULT_RULE, _clip(s["reason"], 50)] for s in shown]
+        rows = [
+            [
+                _where(s, 72),
+                _clip(s["attachment"] or ", ".join(s["attachments"]), 40),
+                s["action"],
+                s["rule"] or DEFAULT_RULE,
+                _clip(s["reason"], 50),
+            ]
+            for s in shown
+        ]
         more = f", first {len(shown)}" if len(shown) < doc[key] else ""
-        parts.append(f"{title}: {doc[key]}{more}\n"
-                     + tabulate(rows, headers=["message", "attachment", "action", "rule", "reason"]))
+        parts.append(
+            f"{title}: {doc[key]}{more}\n"
+            + tabulate(rows, headers=["message", "attachment", "action", "rule", "reason"])
+        )
     if doc["false_positives_by_extension"]:
-        parts.append("false positives by extension: " + ", ".join(
-            f"{e} {n}" for e, n in doc["false_positives_by_extension"].items()))
+        parts.append(
+            "false positives by extension: "
+            + ", ".join(f"{e} {n}" for e, n in doc["false_positives_by_extension"].items())
+        )
     if doc["unreadable"]:
         rows = [[_where(s, 60), _clip(s["reason"], 70)] for s in doc["samples"]["unreadable"]]
-        parts.append(f"unreadable: {doc['unreadable']}\n"
-                     + tabulate(rows, headers=["message", "reason"]))
+        parts.append(
+            f"unreadable: {doc['unreadable']}\n" + tabulate(rows, headers=["message", "reason"])
+        )
     if doc["defective"]:
-        rows = [[_where(s, 60), s["action"], _clip(", ".join(s["defects"]), 60)]
-                for s in doc["samples"]["defective"]]
-        parts.append(f"decided despite MIME defects: {doc['defective']}\n"
-                     + tabulate(rows, headers=["message", "action", "defects"]))
+        rows = [
+            [_where(s, 60), s["action"], _clip(", ".join(s["defects"]), 60)]
+            for s in doc["samples"]["defective"]
+        ]
+        parts.append(
+            f"decided despite MIME defects: {doc['defective']}\n"
+            + tabulate(rows, headers=["message", "action", "defects"])
+        )
     return "\n\n".join(parts)
 
 
@@ -364,8 +420,14 @@ def diff(old: Any, new: Any, args: Any, *, out: TextIO, err: TextIO) -> int:
                 if od.action == _replay.UNREADABLE and nd.action == _replay.UNREADABLE:
                     unreadable += 1
                 elif od.action != nd.action or od.rule != nd.rule:
-                    entry = {"path": od.path, "key": od.key, "message_id": od.message_id,
-                             "label": od.label, "old": _side(od), "new": _side(nd)}
+                    entry = {
+                        "path": od.path,
+                        "key": od.key,
+                        "message_id": od.message_id,
+                        "label": od.label,
+                        "old": _side(od),
+                        "new": _side(nd),
+                    }
                     (changes if od.action != nd.action else rule_changes).append(entry)
                 if ticker is not None:
                     ticker.tick()
@@ -379,8 +441,17 @@ def diff(old: Any, new: Any, args: Any, *, out: TextIO, err: TextIO) -> int:
         if ticker is not None:
             ticker.close()
     elapsed = time.monotonic() - started
-    doc = diff_json(old, new, paths=paths, total=total, unreadable=unreadable, changes=changes,
-                    rule_changes=rule_changes, partial=partial, elapsed=elapsed)
+    doc = diff_json(
+        old,
+        new,
+        paths=paths,
+        total=total,
+        unreadable=unreadable,
+        changes=changes,
+        rule_changes=rule_changes,
+        partial=partial,
+        elapsed=elapsed,
+    )
     if getattr(args, "json", False):
         json.dump(doc, out, ensure_ascii=False, indent=2)
         out.write("\n")
@@ -392,31 +463,56 @@ def diff(old: Any, new: Any, args: Any, *, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def diff_json(old: Any, new: Any, *, paths: Sequence[str], total: int, unreadable: int,
-              changes: list[dict[str, Any]], rule_changes: list[dict[str, Any]], partial: bool,
-              elapsed: float) -> dict[str, Any]:
+def diff_json(
+    old: Any,
+    new: Any,
+    *,
+    paths: Sequence[str],
+    total: int,
+    unreadable: int,
+    changes: list[dict[str, Any]],
+    rule_changes: list[dict[str, Any]],
+    partial: bool,
+    elapsed: float,
+) -> dict[str, Any]:
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for c in changes:
         key = (c["old"]["action"], c["new"]["action"])
-        g = groups.setdefault(key, {"old": key[0], "new": key[1], "messages": 0,
-                                    "labels": Counter(), "rules": Counter()})
+        g = groups.setdefault(
+            key,
+            {"old": key[0], "new": key[1], "messages": 0, "labels": Counter(), "rules": Counter()},
+        )
         g["messages"] += 1
         g["labels"][c["label"] or NO_LABEL] += 1
         g["rules"][(c["old"]["rule"] or DEFAULT_RULE, c["new"]["rule"] or DEFAULT_RULE)] += 1
-    group_list = [{"old": g["old"], "new": g["new"], "messages": g["messages"],
-                   "labels": dict(g["labels"].most_common()),
-                   "rules": [{"old": o, "new": n, "messages": k}
-                             for (o, n), k in g["rules"].most_common()]}
-                  for g in sorted(groups.values(), key=lambda g: (-g["messages"], g["old"], g["new"]))]
+    group_list = [
+        {
+            "old": g["old"],
+            "new": g["new"],
+            "messages": g["messages"],
+            "labels": dict(g["labels"].most_common()),
+            "rules": [
+                {"old": o, "new": n, "messages": k} for (o, n), k in g["rules"].most_common()
+            ],
+        }
+        for g in sorted(groups.values(), key=lambda g: (-g["messages"], g["old"], g["new"]))
+    ]
 
     def count(label: str, became_stopped: bool) -> int:
-        return sum(1 for c in changes if c["label"] == label
-                   and stopped(c["new"]["action"]) == became_stopped
-                   and stopped(c["old"]["action"]) != became_stopped)
+        return sum(
+            1
+            for c in changes
+            if c["label"] == label
+            and stopped(c["new"]["action"]) == became_stopped
+            and stopped(c["old"]["action"]) != became_stopped
+        )
 
     return {
-        "old_policy": old.name, "new_policy": new.name, "corpus": list(paths),
-        "messages": total - unreadable, "unreadable": unreadable,
+        "old_policy": old.name,
+        "new_policy": new.name,
+        "corpus": list(paths),
+        "messages": total - unreadable,
+        "unreadable": unreadable,
         "changed": len(changes),
         "newly_stopped_benign": count(BENIGN, True),
         "newly_delivered_malicious": count(MALICIOUS, False),
@@ -432,9 +528,11 @@ def diff_json(old: Any, new: Any, *, paths: Sequence[str], total: int, unreadabl
 
 def render_diff(doc: dict[str, Any]) -> str:
     parts = []
-    head = (f"{doc['old_policy']} -> {doc['new_policy']} over {', '.join(doc['corpus'])}: "
-            f"{doc['messages']} messages ({doc['unreadable']} unreadable), "
-            f"{doc['changed']} change action")
+    head = (
+        f"{doc['old_policy']} -> {doc['new_policy']} over {', '.join(doc['corpus'])}: "
+        f"{doc['messages']} messages ({doc['unreadable']} unreadable), "
+        f"{doc['changed']} change action"
+    )
     if doc["partial"]:
         head = "PARTIAL (interrupted): " + head
     parts.append(head)
@@ -442,7 +540,8 @@ def render_diff(doc: dict[str, Any]) -> str:
         f"newly stopped benign: {doc['newly_stopped_benign']}   "
         f"newly delivered malicious: {doc['newly_delivered_malicious']}   "
         f"newly stopped malicious: {doc['newly_stopped_malicious']}   "
-        f"newly delivered benign: {doc['newly_delivered_benign']}")
+        f"newly delivered benign: {doc['newly_delivered_benign']}"
+    )
     if doc["groups"]:
         rows = []
         for g in doc["groups"]:
@@ -450,13 +549,20 @@ def render_diff(doc: dict[str, Any]) -> str:
             labels = ", ".join(f"{k} {v}" for k, v in g["labels"].items())
             rows.append([f"{g['old']} -> {g['new']}", g["messages"], labels, rules])
         parts.append(tabulate(rows, headers=["change", "messages", "labels", "rules (old -> new)"]))
-        rows = [[_where(c, 72), c["label"] or "", _clip(c["new"]["attachment"]
-                                                                or c["old"]["attachment"], 36),
-                 f"{c['old']['action']} ({c['old']['rule'] or DEFAULT_RULE})",
-                 f"{c['new']['action']} ({c['new']['rule'] or DEFAULT_RULE})"]
-                for c in doc["changes"]]
+        rows = [
+            [
+                _where(c, 72),
+                c["label"] or "",
+                _clip(c["new"]["attachment"] or c["old"]["attachment"], 36),
+                f"{c['old']['action']} ({c['old']['rule'] or DEFAULT_RULE})",
+                f"{c['new']['action']} ({c['new']['rule'] or DEFAULT_RULE})",
+            ]
+            for c in doc["changes"]
+        ]
         parts.append(tabulate(rows, headers=["message", "label", "attachment", "old", "new"]))
     if doc["rule_changes"]:
-        parts.append(f"{len(doc['rule_changes'])} messages keep their action but are decided by "
-                     "another rule (see --json rule_changes)")
+        parts.append(
+            f"{len(doc['rule_changes'])} messages keep their action but are decided by "
+            "another rule (see --json rule_changes)"
+        )
     return "\n\n".join(parts)

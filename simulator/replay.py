@@ -122,8 +122,9 @@ class ReferenceMatcher:
         return evaluate(self.policy, msg, trace=False)
 
 
-def make_matcher(policy: Any, evaluator: str = "reference",
-                 warn: Callable[[str], None] | None = None) -> Matcher:
+def make_matcher(
+    policy: Any, evaluator: str = "reference", warn: Callable[[str], None] | None = None
+) -> Matcher:
     """A matcher for ``policy``; ``compiled`` falls back to the reference evaluator (and
     calls ``warn`` once with why) while ``mailpolicy.policy.compile`` does not exist."""
     if evaluator not in EVALUATORS:
@@ -153,27 +154,48 @@ def decide(matcher: Matcher, msg: Any) -> Decision:
     atts = msg.attachments
     names = tuple(a.name for a in atts if a.name)[:MAX_NAMES]
     exts = tuple(e for e in (a.extension for a in atts) if e)
-    base = {"path": msg.path, "key": msg.key, "message_id": msg.message_id, "label": msg.label,
-                "attachments": names, "extensions": exts, "size": msg.size}
+    base = {
+        "path": msg.path,
+        "key": msg.key,
+        "message_id": msg.message_id,
+        "label": msg.label,
+        "attachments": names,
+        "extensions": exts,
+        "size": msg.size,
+    }
     try:
         v = matcher.evaluate(msg)
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop a replay
-        return Decision(action=UNREADABLE, reason=f"evaluation failed: {type(exc).__name__}: {exc}",
-                        **base)  # type: ignore[arg-type]
+        return Decision(
+            action=UNREADABLE, reason=f"evaluation failed: {type(exc).__name__}: {exc}", **base
+        )  # type: ignore[arg-type]
     # Defects found while decoding a payload on demand appear only after evaluation.
     base["defects"] = tuple(msg.defects)[:MAX_NAMES]
     shown = v.name or (v.attachment.name if v.attachment is not None else None)
     ext = _ext(shown) if shown else None
     if ext is None and v.attachment is not None:
         ext = v.attachment.extension
-    return Decision(action=v.action, rule=v.rule, line=v.line, attachment=shown, extension=ext,
-                    reason=v.reason, **base)  # type: ignore[arg-type]
+    return Decision(
+        action=v.action,
+        rule=v.rule,
+        line=v.line,
+        attachment=shown,
+        extension=ext,
+        reason=v.reason,
+        **base,
+    )  # type: ignore[arg-type]
 
 
 def unreadable(item: Any) -> Decision:
     """The decision recorded for an item the readers (or the parser) could not read."""
-    return Decision(path=item.path, key=item.key, message_id=None, label=item.label,
-                    action=UNREADABLE, reason=str(item.reason))
+    return Decision(
+        path=item.path,
+        key=item.key,
+        message_id=None,
+        label=item.label,
+        action=UNREADABLE,
+        reason=str(item.reason),
+    )
 
 
 def _parse(raw: Any) -> Any:
@@ -193,9 +215,15 @@ def decide_raw(matchers: Sequence[Matcher], raw: Any, labels: Any = None) -> tup
         if labels is not None:
             msg.label = labels.label_for(raw.path, raw.key, msg.message_id, raw.label)
     except Exception as exc:  # noqa: BLE001 - parse_message promises not to raise; belt and braces
-        d = Decision(path=raw.path, key=raw.key, message_id=None, label=raw.label,
-                     action=UNREADABLE, reason=f"parse failed: {type(exc).__name__}: {exc}",
-                     size=len(raw.data))
+        d = Decision(
+            path=raw.path,
+            key=raw.key,
+            message_id=None,
+            label=raw.label,
+            action=UNREADABLE,
+            reason=f"parse failed: {type(exc).__name__}: {exc}",
+            size=len(raw.data),
+        )
         return tuple(d for _ in matchers)
     return tuple(decide(m, msg) for m in matchers)
 
@@ -256,8 +284,9 @@ def _split(batch: list[Any]) -> tuple[list[Any], list[Decision | None]]:
     return raws, slots
 
 
-def _merge(n: int, slots: list[Decision | None],
-           results: list[tuple[Decision, ...]]) -> Iterator[tuple[Decision, ...]]:
+def _merge(
+    n: int, slots: list[Decision | None], results: list[tuple[Decision, ...]]
+) -> Iterator[tuple[Decision, ...]]:
     it = iter(results)
     for slot in slots:
         yield (slot,) * n if slot is not None else next(it)
@@ -278,9 +307,15 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def replay(matchers: Sequence[Matcher], paths: Sequence[str], labels: Any = None, *,
-           workers: int | None = None, progress: Progress | None = None,
-           read: Callable[..., Iterable[Any]] | None = None) -> Iterator[tuple[Decision, ...]]:
+def replay(
+    matchers: Sequence[Matcher],
+    paths: Sequence[str],
+    labels: Any = None,
+    *,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    read: Callable[..., Iterable[Any]] | None = None,
+) -> Iterator[tuple[Decision, ...]]:
     """Decisions for every corpus item, in corpus order (see the module docstring).
 
     ``read(paths, labels)`` defaults to ``corpus.readers.iter_raw``. Closing the generator

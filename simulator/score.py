@@ -63,15 +63,29 @@ class RuleStats:
     malicious_hits: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "action": self.action, "line": self.line, "hits": self.hits,
-                "benign_hits": self.benign_hits, "malicious_hits": self.malicious_hits}
+        return {
+            "id": self.id,
+            "action": self.action,
+            "line": self.line,
+            "hits": self.hits,
+            "benign_hits": self.benign_hits,
+            "malicious_hits": self.malicious_hits,
+        }
 
 
 def sample(d: Decision) -> dict[str, Any]:
     """A false positive or negative as shown to a reviewer."""
-    return {"path": d.path, "key": d.key, "message_id": d.message_id, "label": d.label,
-            "action": d.action, "rule": d.rule, "attachment": d.attachment,
-            "attachments": list(d.attachments), "reason": d.reason}
+    return {
+        "path": d.path,
+        "key": d.key,
+        "message_id": d.message_id,
+        "label": d.label,
+        "action": d.action,
+        "rule": d.rule,
+        "attachment": d.attachment,
+        "attachments": list(d.attachments),
+        "reason": d.reason,
+    }
 
 
 @dataclass
@@ -121,8 +135,9 @@ class Score:
         if d.defects:
             self.defective += 1
             if len(self.defective_samples) < self.samples_limit:
-                self.defective_samples.append({"path": d.path, "key": d.key, "action": d.action,
-                                               "defects": list(d.defects)})
+                self.defective_samples.append(
+                    {"path": d.path, "key": d.key, "action": d.action, "defects": list(d.defects)}
+                )
         rid = d.rule or DEFAULT_RULE
         stats = self.rules.get(rid)
         if stats is None:
@@ -175,19 +190,27 @@ class Score:
             "messages": self.messages,
             "unreadable": self.unreadable,
             "actions": {a: self.actions[a] for a in sort_actions(self.actions)},
-            "labels": {lab: {a: c[a] for a in sort_actions(c)} for lab, c in sorted(self.labels.items())},
-            "confusion": {"true_positives": self.tp, "false_positives": self.fp,
-                          "true_negatives": self.tn, "false_negatives": self.fn},
+            "labels": {
+                lab: {a: c[a] for a in sort_actions(c)} for lab, c in sorted(self.labels.items())
+            },
+            "confusion": {
+                "true_positives": self.tp,
+                "false_positives": self.fp,
+                "true_negatives": self.tn,
+                "false_negatives": self.fn,
+            },
             "false_positives": self.fp,
             "false_negatives": self.fn,
             "precision": self.precision,
             "recall": self.recall,
             "rules": [r.to_json() for r in self.rule_table()],
             "false_positives_by_extension": dict(self.fp_by_extension.most_common()),
-            "samples": {"false_positives": self.false_positive_samples,
-                        "false_negatives": self.false_negative_samples,
-                        "unreadable": self.unreadable_samples,
-                        "defective": self.defective_samples},
+            "samples": {
+                "false_positives": self.false_positive_samples,
+                "false_negatives": self.false_negative_samples,
+                "unreadable": self.unreadable_samples,
+                "defective": self.defective_samples,
+            },
             "defective": self.defective,
             "bytes": self.bytes,
         }

@@ -19,10 +19,19 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-extensions", "--disable-default-apps", "--no-first-run",
-    "--no-default-browser-check", "--mute-audio", "--remote-debugging-pipe",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--mute-audio",
+    "--remote-debugging-pipe",
 ]
 
 #: JavaScript run in the page after load: every ``data-figure`` cell and the visible text.
@@ -67,8 +76,13 @@ class _Cdp:
         doc: dict[str, Any] = json.loads(msg)
         return doc
 
-    def call(self, method: str, params: dict[str, Any] | None = None, session: str | None = None,
-             timeout: float = 30) -> dict[str, Any]:
+    def call(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        session: str | None = None,
+        timeout: float = 30,
+    ) -> dict[str, Any]:
         self.next_id += 1
         cmd: dict[str, Any] = {"id": self.next_id, "method": method, "params": params or {}}
         if session:
@@ -113,7 +127,7 @@ def _errors(events: list[dict[str, Any]]) -> list[str]:
 def open_in_chromium(path: Path, chromium: str) -> Page:
     """Load ``path`` in headless chromium; return what the page shows and its console errors."""
     profile = tempfile.mkdtemp(prefix="mailpolicy-chromium-")
-    to_r, to_w = os.pipe()      # we write commands, chromium reads fd 3
+    to_r, to_w = os.pipe()  # we write commands, chromium reads fd 3
     from_r, from_w = os.pipe()  # chromium writes fd 4, we read
     # Above 4, so that placing them on 3 and 4 in the child cannot clobber one another.
     hi_r = fcntl.fcntl(to_r, fcntl.F_DUPFD_CLOEXEC, 10)
@@ -127,23 +141,29 @@ def open_in_chromium(path: Path, chromium: str) -> Page:
 
     proc = subprocess.Popen(
         [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        close_fds=False, preexec_fn=child_fds,  # noqa: PLW1509
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        close_fds=False,
+        preexec_fn=child_fds,  # noqa: PLW1509
     )
     os.close(hi_r)
     os.close(hi_w)
     cdp = _Cdp(proc, to_w, from_r)
     try:
         target = cdp.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = cdp.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        session = cdp.call("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
         for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
             cdp.call(domain, session=session)
         cdp.events.clear()
         cdp.call("Page.navigate", {"url": path.resolve().as_uri()}, session=session)
         cdp.wait_event("Page.loadEventFired")
         time.sleep(0.3)  # let late console messages (CSP reports) arrive
-        value = cdp.call("Runtime.evaluate", {"expression": PROBE, "returnByValue": True},
-                         session=session)["result"]["value"]
+        value = cdp.call(
+            "Runtime.evaluate", {"expression": PROBE, "returnByValue": True}, session=session
+        )["result"]["value"]
         cdp.call("Runtime.evaluate", {"expression": "1"}, session=session)  # flush events
         doc = json.loads(value)
         page = Page(**doc, errors=_errors(cdp.events))

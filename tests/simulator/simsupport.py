@@ -8,16 +8,17 @@ from pathlib import Path
 ENVELOPE = b"From sender@example.com Mon Jul 16 10:00:00 2001\n"
 
 
-def message(n: int, name: str, *, sender: str = "sender@example.com",
-            payload: str = "aGVsbG8gd29ybGQK") -> bytes:
+def message(
+    n: int, name: str, *, sender: str = "sender@example.com", payload: str = "aGVsbG8gd29ybGQK"
+) -> bytes:
     """One small MIME message with one base64 attachment called ``name``."""
     return (
         f"Return-Path: <{sender}>\nFrom: {sender}\nTo: rcpt@example.org\nSubject: message {n}\n"
         f"Message-ID: <m{n}@test.example>\nDate: Mon, 16 Jul 2001 10:00:00 +0000\n"
-        "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"BOUNDARY\"\n\n"
+        'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="BOUNDARY"\n\n'
         "--BOUNDARY\nContent-Type: text/plain\n\nhello\n\n"
         f"--BOUNDARY\nContent-Type: application/octet-stream\n"
-        f"Content-Disposition: attachment; filename=\"{name}\"\n"
+        f'Content-Disposition: attachment; filename="{name}"\n'
         f"Content-Transfer-Encoding: base64\n\n{payload}\n--BOUNDARY--\n"
     ).encode()
 
@@ -54,4 +55,6 @@ def policy_file(directory: Path, *rules: str, name: str = "test") -> Path:
 def write_large_mbox(path: Path, count: int) -> None:
     """An mbox of ``count`` small messages, every tenth with an executable name."""
     with open(path, "wb") as fh:
-        fh.writelines(mbox_message(n, f"file{n}.pif" if n % 10 == 0 else f"file{n}.txt") for n in range(count))
+        fh.writelines(
+            mbox_message(n, f"file{n}.pif" if n % 10 == 0 else f"file{n}.txt") for n in range(count)
+        )

@@ -37,35 +37,52 @@ def corpus(tmp_path: Path) -> list[str]:
 
 @pytest.fixture
 def policies(tmp_path: Path) -> tuple[str, str]:
-    old = policy_file(tmp_path, 'block attachment extension in ["pif", "bat"] as "exe"',
-                      'block attachment name matches "*.*.*" as "dots"', name="old")
-    new = policy_file(tmp_path, 'block attachment double extension in ["pif", "bat"] as "double"',
-                      'quarantine attachment extension in ["txt"] as "txt"', name="new")
+    old = policy_file(
+        tmp_path,
+        'block attachment extension in ["pif", "bat"] as "exe"',
+        'block attachment name matches "*.*.*" as "dots"',
+        name="old",
+    )
+    new = policy_file(
+        tmp_path,
+        'block attachment double extension in ["pif", "bat"] as "double"',
+        'quarantine attachment extension in ["txt"] as "txt"',
+        name="new",
+    )
     return str(old), str(new)
 
 
-def test_diff_json_lists_every_changed_message(corpus: list[str], policies: tuple[str, str]) -> None:
+def test_diff_json_lists_every_changed_message(
+    corpus: list[str], policies: tuple[str, str]
+) -> None:
     code, out, err = run("diff", *policies, *corpus, "--json", "--workers", "2")
     assert code == 0, err
     doc: dict[str, Any] = json.loads(out)
     changes = {(Path(c["path"]).name, c["key"]): (c["old"], c["new"]) for c in doc["changes"]}
     assert doc["changed"] == len(doc["changes"]) == 3
-    assert changes[("benign", "1:2,S")][0]["action"] == "block"       # test.tar.gz: freed
-    assert changes[("benign", "1:2,S")][1] == {"action": "allow", "rule": None,
-                                               "attachment": None,
-                                               "reason": "no rule matched; default allow"}
-    assert changes[("benign", "3:2,S")][1]["rule"] == "txt"           # notes.txt: newly stopped
-    assert changes[("malicious", "2:2,S")][1]["action"] == "allow"    # run.bat: newly delivered
+    assert changes[("benign", "1:2,S")][0]["action"] == "block"  # test.tar.gz: freed
+    assert changes[("benign", "1:2,S")][1] == {
+        "action": "allow",
+        "rule": None,
+        "attachment": None,
+        "reason": "no rule matched; default allow",
+    }
+    assert changes[("benign", "3:2,S")][1]["rule"] == "txt"  # notes.txt: newly stopped
+    assert changes[("malicious", "2:2,S")][1]["action"] == "allow"  # run.bat: newly delivered
     assert doc["newly_stopped_benign"] == 1
     assert doc["newly_delivered_malicious"] == 1
     assert doc["newly_delivered_benign"] == 1
     assert doc["unreadable"] == 1 and doc["messages"] == 5
     # same action, other rule: counted apart
-    assert [(c["old"]["rule"], c["new"]["rule"]) for c in doc["rule_changes"]] == [("exe", "double")]
+    assert [(c["old"]["rule"], c["new"]["rule"]) for c in doc["rule_changes"]] == [
+        ("exe", "double")
+    ]
     groups = {(g["old"], g["new"]): g for g in doc["groups"]}
     assert groups[("block", "allow")]["messages"] == 2
     assert {(r["old"], r["new"]) for r in groups[("block", "allow")]["rules"]} == {
-        ("dots", "(default)"), ("exe", "(default)")}
+        ("dots", "(default)"),
+        ("exe", "(default)"),
+    }
 
 
 def test_diff_human_output(corpus: list[str], policies: tuple[str, str]) -> None:
@@ -90,8 +107,11 @@ def test_diff_on_the_samples_frees_the_2001_false_positives() -> None:
     code, out, err = run("diff", SIRCAM_2001, baseline, str(SAMPLES / "mbox"), "--json")
     assert code == 0, err
     doc = json.loads(out)
-    freed = {c["old"]["attachment"] for c in doc["changes"]
-             if c["label"] == "benign" and c["new"]["action"] == "allow"}
+    freed = {
+        c["old"]["attachment"]
+        for c in doc["changes"]
+        if c["label"] == "benign" and c["new"]["action"] == "allow"
+    }
     assert {"test.tar.gz", "test.2001.01.01"} <= freed
     assert doc["newly_delivered_malicious"] == 0
 

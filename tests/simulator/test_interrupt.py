@@ -19,9 +19,24 @@ def test_sigint_writes_a_partial_report(tmp_path: Path) -> None:
     policy = policy_file(tmp_path, 'block attachment extension in ["pif"] as "pif"')
     decisions, report = tmp_path / "d.jsonl", tmp_path / "r.html"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mailpolicy.policy.cli", "simulate", str(policy), str(corpus),
-         "--json", "--workers", "2", "--decisions", str(decisions), "--report", str(report)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "mailpolicy.policy.cli",
+            "simulate",
+            str(policy),
+            str(corpus),
+            "--json",
+            "--workers",
+            "2",
+            "--decisions",
+            str(decisions),
+            "--report",
+            str(report),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (decisions.exists() and decisions.stat().st_size > 0):

@@ -24,8 +24,22 @@ HOSTILE = "<img src=x onerror=alert(1)>&amp;<script>alert(2).tar.gz"
 def simulate(tmp_path: Path, *corpus: str) -> tuple[dict[str, Any], Path]:
     html = tmp_path / "report.html"
     out, err = io.StringIO(), io.StringIO()
-    code = main(["simulate", SIRCAM_2001, *corpus, "--json", "--workers", "1", "--samples", "100",
-                 "--report", str(html)], out=out, err=err)
+    code = main(
+        [
+            "simulate",
+            SIRCAM_2001,
+            *corpus,
+            "--json",
+            "--workers",
+            "1",
+            "--samples",
+            "100",
+            "--report",
+            str(html),
+        ],
+        out=out,
+        err=err,
+    )
     assert code == 0, err.getvalue()
     return json.loads(out.getvalue()), html
 
@@ -77,16 +91,21 @@ def test_partial_report_is_marked(tmp_path: Path, chromium: Callable[[Path], Pag
     assert page.errors == [] and "partial" in page.figures
 
 
-def test_harness_sees_console_errors_and_fetches(tmp_path: Path,
-                                                 chromium: Callable[[Path], Page]) -> None:
+def test_harness_sees_console_errors_and_fetches(
+    tmp_path: Path, chromium: Callable[[Path], Page]
+) -> None:
     """The no-error assertions above mean something: the harness does catch errors."""
     bad = tmp_path / "bad.html"
-    bad.write_text("<!DOCTYPE html><html><head><meta http-equiv=\"Content-Security-Policy\" "
-                   "content=\"default-src 'none'\"></head><body>"
-                   "<img src=\"http://example.invalid/x.png\">x</body></html>")
+    bad.write_text(
+        '<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" '
+        "content=\"default-src 'none'\"></head><body>"
+        '<img src="http://example.invalid/x.png">x</body></html>'
+    )
     assert chromium(bad).errors
     noisy = tmp_path / "noisy.html"
-    noisy.write_text("<!DOCTYPE html><html><body><script>console.error('boom')</script></body></html>")
+    noisy.write_text(
+        "<!DOCTYPE html><html><body><script>console.error('boom')</script></body></html>"
+    )
     assert any("boom" in e for e in chromium(noisy).errors)
 
 

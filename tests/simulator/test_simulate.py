@@ -51,14 +51,18 @@ def samples() -> list[str]:
 
 
 # ---- the bundled corpus ------------------------------------------------------------------------
-@pytest.mark.xfail(reason="open: benign-03 archive.sit.bin hits type-mismatch, benign-19 (trusted "
-                   "postmaster quoting SirCam) hits sircam-body, malicious-28 mail.zip (zipped "
-                   "mbox) has no rule; reported to the lead, policy and corpus left unedited")
+@pytest.mark.xfail(
+    reason="open: benign-03 archive.sit.bin hits type-mismatch, benign-19 (trusted "
+    "postmaster quoting SirCam) hits sircam-body, malicious-28 mail.zip (zipped "
+    "mbox) has no rule; reported to the lead, policy and corpus left unedited"
+)
 def test_baseline_has_no_false_positives_or_negatives(samples: list[str]) -> None:
     if importlib.util.find_spec("mailpolicy.corpus.archives") is None:
         pytest.skip("corpus/archives.py (archive inspection) has not landed yet")
     doc = run_json("simulate", BASELINE, *samples, "--workers", "2", "--samples", "100")
-    fp = [(s["path"], s["key"], s["attachment"], s["rule"]) for s in doc["samples"]["false_positives"]]
+    fp = [
+        (s["path"], s["key"], s["attachment"], s["rule"]) for s in doc["samples"]["false_positives"]
+    ]
     fn = [(s["path"], s["key"], s["attachments"]) for s in doc["samples"]["false_negatives"]]
     assert (doc["false_positives"], doc["false_negatives"]) == (0, 0), (fp, fn)
     assert doc["unreadable"] == 0
@@ -85,9 +89,21 @@ def test_2001_policy_shows_its_false_positives_by_name(samples: list[str]) -> No
 
 def test_json_has_the_promised_keys(samples: list[str]) -> None:
     doc = run_json("simulate", SIRCAM_2001, samples[1], "--workers", "1")
-    for key in ("messages", "unreadable", "actions", "labels", "false_positives",
-                "false_negatives", "rules", "samples", "elapsed_s", "messages_per_s",
-                "precision", "recall", "partial"):
+    for key in (
+        "messages",
+        "unreadable",
+        "actions",
+        "labels",
+        "false_positives",
+        "false_negatives",
+        "rules",
+        "samples",
+        "elapsed_s",
+        "messages_per_s",
+        "precision",
+        "recall",
+        "partial",
+    ):
         assert key in doc
     assert doc["partial"] is False
     assert set(doc["rules"][0]) >= {"id", "hits", "benign_hits", "malicious_hits"}
@@ -108,8 +124,17 @@ def test_reference_and_compiled_evaluators_agree(samples: list[str], tmp_path: P
     got = []
     for ev in ("reference", "compiled"):
         path = tmp_path / f"{ev}.jsonl"
-        code, _, err = run("simulate", BASELINE, *samples, "--evaluator", ev, "--workers", "1",
-                           "--decisions", str(path))
+        code, _, err = run(
+            "simulate",
+            BASELINE,
+            *samples,
+            "--evaluator",
+            ev,
+            "--workers",
+            "1",
+            "--decisions",
+            str(path),
+        )
         assert code == 0, err
         got.append([(d["action"], d["rule"], d["attachment"]) for d in lines(path)])
     assert got[0] == got[1]
@@ -137,8 +162,17 @@ def _snapshot(root: Path) -> dict[str, tuple[str, int, int]]:
 
 def test_corpus_is_unchanged_after_a_run(samples: list[str], tmp_path: Path) -> None:
     before = _snapshot(SAMPLES)
-    code, _, err = run("simulate", BASELINE, *samples, "--workers", "2",
-                       "--decisions", str(tmp_path / "d.jsonl"), "--report", str(tmp_path / "r.html"))
+    code, _, err = run(
+        "simulate",
+        BASELINE,
+        *samples,
+        "--workers",
+        "2",
+        "--decisions",
+        str(tmp_path / "d.jsonl"),
+        "--report",
+        str(tmp_path / "r.html"),
+    )
     assert code == 0, err
     assert _snapshot(SAMPLES) == before
 
@@ -147,11 +181,17 @@ def test_corpus_is_unchanged_after_a_run(samples: list[str], tmp_path: Path) -> 
 def test_corrupt_message_in_the_middle_of_an_mbox(tmp_path: Path) -> None:
     mbox = tmp_path / "malicious" / "inbox.mbox"
     mbox.parent.mkdir()
-    mbox.write_bytes(mbox_message(1, "a.pif") + b"From x@example.com Mon Jul 16 10:00:00 2001\n"
-                     + b"\x00\x01garbage\xff\n" * 5 + b"\n" + mbox_message(3, "b.pif"))
+    mbox.write_bytes(
+        mbox_message(1, "a.pif")
+        + b"From x@example.com Mon Jul 16 10:00:00 2001\n"
+        + b"\x00\x01garbage\xff\n" * 5
+        + b"\n"
+        + mbox_message(3, "b.pif")
+    )
     decisions = tmp_path / "d.jsonl"
-    doc = run_json("simulate", SIRCAM_2001, str(mbox.parent), "--workers", "2",
-                   "--decisions", str(decisions))
+    doc = run_json(
+        "simulate", SIRCAM_2001, str(mbox.parent), "--workers", "2", "--decisions", str(decisions)
+    )
     assert (doc["messages"], doc["unreadable"]) == (2, 1)
     assert doc["actions"] == {"block": 2}
     assert doc["labels"]["malicious"] == {"block": 2, "unreadable": 1}
@@ -168,21 +208,28 @@ def test_unreadable_file_in_a_maildir(tmp_path: Path) -> None:
     md.maildir_raw("2:2,S", b"\x89PNG\r\n\x1a\n\x00\x00 not mail")
     md.maildir_message("3:2,S", 3, "notes.txt")
     decisions = tmp_path / "d.jsonl"
-    doc = run_json("simulate", SIRCAM_2001, str(md.root), "--workers", "2",
-                   "--decisions", str(decisions))
+    doc = run_json(
+        "simulate", SIRCAM_2001, str(md.root), "--workers", "2", "--decisions", str(decisions)
+    )
     assert (doc["messages"], doc["unreadable"]) == (2, 1)
     assert doc["false_positives"] == 0
     rows = lines(decisions)
-    assert [(r["key"], r["action"]) for r in rows] == [("1:2,S", "allow"), ("2:2,S", "unreadable"),
-                                                       ("3:2,S", "allow")]
+    assert [(r["key"], r["action"]) for r in rows] == [
+        ("1:2,S", "allow"),
+        ("2:2,S", "unreadable"),
+        ("3:2,S", "allow"),
+    ]
     assert doc["samples"]["unreadable"][0]["key"] == "2:2,S"
 
 
 def test_mime_defects_are_reported_and_the_message_still_decided(tmp_path: Path) -> None:
     md = CorpusFiles(tmp_path / "malicious")
-    md.maildir_raw("1:2,S", b"From: a@example.com\nSubject: x\nMIME-Version: 1.0\n"
-                   b"Content-Type: multipart/mixed; boundary=B\n\n--B\n"
-                   b"Content-Type: application/octet-stream; name=\"x.pif\"\n\nMZ\n")
+    md.maildir_raw(
+        "1:2,S",
+        b"From: a@example.com\nSubject: x\nMIME-Version: 1.0\n"
+        b"Content-Type: multipart/mixed; boundary=B\n\n--B\n"
+        b'Content-Type: application/octet-stream; name="x.pif"\n\nMZ\n',
+    )
     doc = run_json("simulate", SIRCAM_2001, str(md.root), "--workers", "1")
     assert doc["actions"] == {"block": 1}
     assert doc["defective"] == 1 and doc["samples"]["defective"][0]["defects"]
@@ -196,12 +243,15 @@ def test_hostile_names_are_plain_data(tmp_path: Path) -> None:
 
 
 # ---- usage errors ------------------------------------------------------------------------------
-@pytest.mark.parametrize("extra, message", [
-    (["--labels", "/nonexistent/labels.csv"], "cannot read labels"),
-    (["--report", "/nonexistent/dir/r.html"], "cannot write report"),
-    (["--decisions", "/nonexistent/dir/d.jsonl"], "cannot write decisions"),
-    (["--workers", "0"], "--workers"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--labels", "/nonexistent/labels.csv"], "cannot read labels"),
+        (["--report", "/nonexistent/dir/r.html"], "cannot write report"),
+        (["--decisions", "/nonexistent/dir/d.jsonl"], "cannot write decisions"),
+        (["--workers", "0"], "--workers"),
+    ],
+)
 def test_bad_options_exit_2(samples: list[str], extra: list[str], message: str) -> None:
     code, out, err = run("simulate", BASELINE, samples[1], *extra)
     assert code == 2 and message in err and out == ""
@@ -211,8 +261,9 @@ def test_bad_options_exit_2(samples: list[str], extra: list[str], message: str) 
 def test_missing_corpus_exits_2() -> None:
     code, _out, err = run("simulate", BASELINE, "/nonexistent/corpus")
     assert code == 2
-    assert err.strip() == ("mailpolicy: error: cannot read corpus /nonexistent/corpus: "
-                           "no such file or directory")
+    assert err.strip() == (
+        "mailpolicy: error: cannot read corpus /nonexistent/corpus: no such file or directory"
+    )
 
 
 def test_labels_file_overrides_by_message_id(samples: list[str], tmp_path: Path) -> None:
@@ -223,7 +274,9 @@ def test_labels_file_overrides_by_message_id(samples: list[str], tmp_path: Path)
     assert doc["false_positives"] == 6
 
 
-def test_compiled_falls_back_with_one_note(samples: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compiled_falls_back_with_one_note(
+    samples: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import sys
 
     monkeypatch.setitem(sys.modules, "mailpolicy.policy.compile", None)
@@ -232,8 +285,9 @@ def test_compiled_falls_back_with_one_note(samples: list[str], monkeypatch: pyte
     assert err.count("compiled evaluator is not available") == 1
 
 
-def test_spawned_workers_get_the_policy(samples: list[str], monkeypatch: pytest.MonkeyPatch,
-                                        tmp_path: Path) -> None:
+def test_spawned_workers_get_the_policy(
+    samples: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import multiprocessing
 
     from mailpolicy.simulator import replay
@@ -250,8 +304,14 @@ def test_policy_helper_round_trip(tmp_path: Path) -> None:
     md = CorpusFiles(tmp_path / "malicious")
     md.maildir_message("1:2,S", 1, "x.pif")
     doc = run_json("simulate", str(path), str(md.root), "--workers", "1")
-    assert doc["rules"][0] == {"id": "pif", "action": "block", "line": 1, "hits": 1,
-                               "benign_hits": 0, "malicious_hits": 1}
+    assert doc["rules"][0] == {
+        "id": "pif",
+        "action": "block",
+        "line": 1,
+        "hits": 1,
+        "benign_hits": 0,
+        "malicious_hits": 1,
+    }
 
 
 def test_no_worker_outlives_the_run(samples: list[str]) -> None:
