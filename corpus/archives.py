@@ -468,7 +468,9 @@ def _zip_member(data: memoryview, offset: int, csize: int, method: int) -> Chunk
     if method == 14:  # 2+2 byte header, LZMA properties, raw LZMA1 stream
         psize = struct.unpack_from("<H", src, 2)[0]
         props = bytes(src[4:4 + psize])
-        filt = lzma._decode_filter_properties(lzma.FILTER_LZMA1, props)  # type: ignore[attr-defined]
+        # the same private helper zipfile itself uses to read LZMA members
+        decode = lzma._decode_filter_properties  # type: ignore[attr-defined]
+        filt = decode(lzma.FILTER_LZMA1, props)
         return _unpack(src[4 + psize:],
                        partial(lzma.LZMADecompressor, lzma.FORMAT_RAW, filters=[filt]), b"")
     raise ValueError(f"compression method {method} not supported")
@@ -763,7 +765,9 @@ def _items(fmt: str, data: bytes, level: _Level) -> Iterator[_Item]:
     return _single_items(data, fmt, level)
 
 
-def _expand(data: bytes, name: str | None, part: str, depth: int, budget: _Budget) -> ArchiveListing:
+def _expand(
+    data: bytes, name: str | None, part: str, depth: int, budget: _Budget
+) -> ArchiveListing:
     fmt = sniff(data[:512])
     if fmt is None:
         return _NOT_ARCHIVE

@@ -210,11 +210,13 @@ def _is_separator(buf: bytes, pos: int) -> bool:
 
 def _mbox_spans(
     fileobj: _Readable, max_bytes: int
-) -> Iterator[tuple[int, bytes | None, int]]:
-    """Split an mbox stream: (offset of the ``From`` line, raw bytes or None if too big, size).
+) -> Iterator[tuple[int, bytes | None, int, int, int]]:
+    """Split an mbox stream: (offset of the ``From`` line, buffer, start, end, size).
 
-    Reads ``CHUNK`` bytes at a time and searches with ``bytes.find``; a message that spans
-    reads is collected in pieces and joined once, so the cost is linear in the file size.
+    The message is ``buffer[start:end]`` (buffer None when it is larger than
+    ``max_bytes``). Reads ``CHUNK`` bytes at a time and searches with ``bytes.find``; a
+    message inside one read is not copied here, one that spans reads is collected in
+    pieces and joined once, so the cost is linear in the file size.
     """
     read = fileobj.read
     buf = read(CHUNK)
@@ -236,10 +238,11 @@ def _mbox_spans(
                 end = pos + 1
                 total = size + end - start
                 if too_big or total > max_bytes:
-                    yield offset, None, total
+                    yield offset, None, 0, 0, total
+                elif parts:
+                    yield offset, b"".join([*parts, buf[start:end]]), 0, total, total
                 else:
-                    data = buf[start:end]
-                    yield offset, (b"".join(parts) + data if parts else data), total
+                    yield offset, buf, start, end, total
                 start, offset = end, base + end
                 parts, size, too_big = [], 0, False
             continue
@@ -247,10 +250,11 @@ def _mbox_spans(
             if start < len(buf) or size:
                 total = size + len(buf) - start
                 if too_big or total > max_bytes:
-                    yield offset, None, total
+                    yield offset, None, 0, 0, total
+                elif parts:
+                    yield offset, b"".join([*parts, buf[start:]]), 0, total, total
                 else:
-                    data = buf[start:]
-                    yield offset, (b"".join(parts) + data if parts else data), total
+                    yield offset, buf, start, len(buf), total
             return
         # Keep what a separator may still need (the bytes before "\nFrom " and the
         # lookahead), move the rest of the current message into ``parts``.
@@ -269,15 +273,19 @@ def _mbox_spans(
         start = 0
 
 
-def _strip_envelope(raw: bytes, variant: str) -> bytes:
-    """Drop the ``From `` line and the blank separator line, undo ``>From `` quoting."""
-    nl = raw.find(b"\n")
-    data = raw[nl + 1:] if nl != -1 else b""
-    if data.endswith(b"\r\n\r\n"):
-        data = data[:-2]
-    elif data.endswith(b"\n\n"):
-        data = data[:-1]
-    if b">From " in data:
+def _strip_envelope(buf: bytes, start: int, end: int, variant: str) -> bytes:
+    """``buf[start:end]`` without the ``From `` line and the blank separator line, with
+    ``>From `` quoting undone; one copy."""
+    nl = buf.find(b"\n", start, end)
+    if nl == -1:
+        return b""
+    start = nl + 1
+    if end - start >= 4 and buf[end - 4:end] == b"\r\n\r\n":
+        end -= 2
+    elif end - start >= 2 and buf[end - 2:end] == b"\n\n":
+        end -= 1
+    data = buf[start:end]
+    if buf.find(b">From ", start, end) != -1:
         data = _UNQUOTE[variant].sub(rb"\1", data)
     return data
 
@@ -292,9 +300,9 @@ def iter_mbox(
     """
     if variant not in _UNQUOTE:
         raise ValueError(f"unknown mbox variant {variant!r} (mboxrd or mboxo)")
-    for offset, raw, _size in _mbox_spans(fileobj, MAX_MESSAGE_BYTES):
-        if raw is not None:
-            yield offset, _strip_envelope(raw, variant)
+    for offset, buf, start, end, _size in _mbox_spans(fileobj, MAX_MESSAGE_BYTES):
+        if buf is not None:
+            yield offset, _strip_envelope(buf, start, end, variant)
 
 
 # -- files -------------------------------------------------------------------------------
@@ -376,9 +384,12 @@ class _Walker:
         self.labels = labels
         self.seen_dirs: set[str] = set()
         self.root = ""
+        self._folders: dict[str, str | None] = {}
 
     def label(self, path: str, key: str | None) -> str | None:
-        folder = folder_label(path, self.root)
+        if path not in self._folders:
+            self._folders[path] = folder_label(path, self.root)
+        folder = self._folders[path]
         if self.labels is None:
             return folder
         return self.labels.label_for(path, key, None, folder)
@@ -543,15 +554,15 @@ class _Walker:
         prefix = f"{key}:" if key is not None else ""  # an mbox file inside Maildir/MH
         count = 0
         try:
-            for offset, raw, size in _mbox_spans(stream, MAX_MESSAGE_BYTES):
+            for offset, buf, start, end, size in _mbox_spans(stream, MAX_MESSAGE_BYTES):
                 k = f"{prefix}{offset}"
-                if raw is None:
+                if buf is None:
                     yield self.bad(path, k, f"message larger than {MAX_MESSAGE_BYTES} bytes "
                                    f"({size} bytes)")
                     continue
-                data = _strip_envelope(raw, "mboxrd")
+                data = _strip_envelope(buf, start, end, "mboxrd")
                 head = data[:1024]
-                if not data.strip():
+                if not data or data.isspace():
                     yield self.bad(path, k, "empty message in mbox")
                 elif b"\x00" in head.split(b"\n\n", 1)[0]:
                     yield self.bad(path, k, "not mail: binary data (NUL bytes) in the header "
@@ -591,6 +602,7 @@ def iter_raw(
     walker = _Walker(labels)
     for p in paths:
         walker.root = os.fspath(p)
+        walker._folders.clear()  # the same path may be below another root next time
         yield from walker.path(walker.root)
 
 

@@ -10,7 +10,6 @@ assertions, these are correctness tests of the stop.
 
 from __future__ import annotations
 
-import base64
 import bz2
 import email
 import gzip

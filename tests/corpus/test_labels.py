@@ -113,7 +113,8 @@ def test_jsonl_by_message_id_and_precedence(corpus: Path, tmp_path: Path) -> Non
             {"message_id": "<m6@example.org>", "label": "malicious"}]
     f.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
     labels = Labels.load(f)
-    got = {m.message_id: m.label for m in iter_messages([corpus], labels)}  # type: ignore[union-attr]
+    got = {m.message_id: m.label  # type: ignore[union-attr]
+           for m in iter_messages([corpus], labels)}
     assert got == {"<m1@example.org>": "benign", "<m2@example.org>": "malicious",
                    "<m3@example.org>": "malicious", "<m4@example.org>": "malicious",
                    "<m5@example.org>": "malicious", "<m6@example.org>": "malicious"}

@@ -21,7 +21,7 @@ from mailpolicy.corpus.readers import RawMessage, Unreadable, iter_mbox, iter_ra
 
 
 def msg(n: int, body: str = "hello", nl: str = "\n") -> bytes:
-    lines = [f"From: a{n}@example.org", f"To: b@example.org", f"Subject: message {n}",
+    lines = [f"From: a{n}@example.org", "To: b@example.org", f"Subject: message {n}",
              f"Message-ID: <m{n}@example.org>", "", body, ""]
     return nl.join(lines).encode()
 
@@ -167,7 +167,8 @@ def test_mbox_split_does_not_depend_on_read_size(bodies: list[str], chunk: int,
 
 def test_corrupt_message_in_the_middle_of_an_mbox(tmp_path: Path) -> None:
     garbage = b"\x00\x01\x02 binary \x00 garbage\n\n\x00"
-    broken = b"Content-Type: multipart/mixed; boundary=x\n\n--x\nContent-Transfer-Encoding: base64\n\n!!!"
+    broken = (b"Content-Type: multipart/mixed; boundary=x\n\n"
+              b"--x\nContent-Transfer-Encoding: base64\n\n!!!")
     p = tmp_path / "box.mbox"
     p.write_bytes(mbox(msg(1), garbage, broken, b"", msg(4)))
     got = items(p)
