@@ -526,6 +526,10 @@ def diff_json(
     }
 
 
+def _verdict(side: dict[str, Any]) -> str:
+    return f"{side['action']} ({side['rule'] or 'default'})"
+
+
 def render_diff(doc: dict[str, Any]) -> str:
     parts = []
     head = (
@@ -554,8 +558,8 @@ def render_diff(doc: dict[str, Any]) -> str:
                 _where(c, 72),
                 c["label"] or "",
                 _clip(c["new"]["attachment"] or c["old"]["attachment"], 36),
-                f"{c['old']['action']} ({c['old']['rule'] or DEFAULT_RULE})",
-                f"{c['new']['action']} ({c['new']['rule'] or DEFAULT_RULE})",
+                _verdict(c["old"]),
+                _verdict(c["new"]),
             ]
             for c in doc["changes"]
         ]
