@@ -52,6 +52,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
+from typing import IO
 
 from mailpolicy.corpus.message import HEAD_BYTES, ArchiveListing, Attachment
 
@@ -425,8 +426,18 @@ class _Level:
             size=size,
             part=part,
             in_archive=True,
-            member_loader=lambda _att, listing=members: listing,
+            member_loader=_fixed(members),
         ))
+
+
+def _fixed(listing: ArchiveListing) -> Callable[[Attachment], ArchiveListing]:
+    """A member's listing, computed once under the shared budget (never recomputed with a
+    fresh budget by ``Attachment``, which would escape the limits)."""
+
+    def member_loader(_attachment: Attachment) -> ArchiveListing:
+        return listing
+
+    return member_loader
 
 
 # -- format readers ----------------------------------------------------------------------
@@ -602,13 +613,14 @@ def _fix_name(name: str) -> str:
 def _tar_items(data: bytes, fmt: str, level: _Level) -> Iterator[_Item]:
     view = memoryview(data)
     stream = io.BufferedReader(_ChunkFile(_stream(fmt, view), level), buffer_size=_OUT)
-    with tarfile.open(fileobj=stream, mode="r|", errorlevel=1,  # type: ignore[call-overload]
+    with tarfile.open(fileobj=stream, mode="r|", errorlevel=1,
                       encoding="utf-8", errors="surrogateescape") as tf:
         for ti in tf:
-            tf.members = []  # stream mode keeps every TarInfo; the budget counts them instead
+            # stream mode keeps every TarInfo; the budget counts them instead
+            tf.members = []  # type: ignore[attr-defined]
             current = tf.extractfile(ti) if ti.isreg() else None
 
-            def now(f: io.BufferedReader | None = current) -> Chunks:
+            def now(f: IO[bytes] | None = current) -> Chunks:
                 while f is not None:
                     piece = f.read(_OUT)
                     if not piece:
@@ -668,12 +680,17 @@ def _sevenzip_items(data: bytes, level: _Level) -> Iterator[_Item]:
         level.note("7z: member content not read (declared sizes over the limits)")
 
     class _Head(Py7zIO):
-        def __init__(self, want: int) -> None:
+        """Keeps a member's head, or all of it (up to ``want``) when it is an archive."""
+
+        def __init__(self, want: int, whole: bool) -> None:
             self.parts: list[bytes] = []
             self.n = 0
             self.want = want
+            self.whole = whole
 
         def write(self, s: bytes | bytearray) -> int:
+            if self.n == 0 and not self.whole and sniff(bytes(s[:512])) is None:
+                self.want = min(self.want, lim.head_bytes)
             if self.n < self.want:
                 self.parts.append(bytes(s[: self.want - self.n]))
             self.n += len(s)
@@ -692,26 +709,30 @@ def _sevenzip_items(data: bytes, level: _Level) -> Iterator[_Item]:
             return self.n
 
     class _Factory(WriterFactory):
-        def __init__(self, want: int) -> None:
+        def __init__(self, whole: bool) -> None:
             self.out: dict[str, _Head] = {}
-            self.want = want
+            self.whole = whole
 
         def create(self, filename: str) -> Py7zIO:
-            self.out[filename] = _Head(self.want)
+            self.out[filename] = _Head(lim.max_member_bytes, self.whole)
             return self.out[filename]
 
-    def extract(targets: list[str] | None, want: int) -> dict[str, bytes]:
-        factory = _Factory(want)
+    def extract(targets: list[str] | None) -> dict[str, bytes]:
+        factory = _Factory(whole=targets is not None)
         py7zr.SevenZipFile(io.BytesIO(data)).extract(targets=targets, factory=factory)
         return {k: b"".join(v.parts) for k, v in factory.out.items()}
 
     heads: dict[str, bytes] = {}
     if readable and files:
         # one pass: a solid archive decompresses its members in order anyway
-        heads = extract(None, lim.max_member_bytes)
+        try:
+            heads = extract(None)
+        except Exception as exc:  # noqa: BLE001 damaged data: list the names anyway
+            level.note(f"7z: member content not read: {type(exc).__name__}: {exc}")
+            readable = False
 
     def reopen(name: str) -> Chunks:
-        yield extract([name], lim.max_member_bytes).get(name, b""), len(data)
+        yield extract([name]).get(name, b""), len(data)
 
     for fi in infos:
         yield _Item(name=fi.filename, size=fi.uncompressed, csize=fi.compressed,

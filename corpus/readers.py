@@ -369,11 +369,14 @@ def _read_up_to(stream: _Readable, limit: int) -> bytes:
     return b"".join(pieces)
 
 
-_DECOMPRESSORS = {
-    "gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
-    "bzip2": lambda f: bz2.BZ2File(f, "rb"),
-    "xz": lambda f: lzma.LZMAFile(f, "rb"),
-}
+def _decompressor(kind: str, f: BinaryIO) -> gzip.GzipFile | bz2.BZ2File | lzma.LZMAFile:
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=f, mode="rb")
+    if kind == "bzip2":
+        return bz2.BZ2File(f, "rb")
+    return lzma.LZMAFile(f, "rb")
+
+
 _CORRUPT = (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError)
 
 
@@ -512,7 +515,7 @@ class _Walker:
             if kind is not None:
                 f.seek(0)
                 try:
-                    stream = _Salvage(_DECOMPRESSORS[kind](f))
+                    stream = _Salvage(_decompressor(kind, f))
                     head = stream.read(SNIFF_BYTES)
                 except _CORRUPT as exc:
                     yield self.bad(where, key, f"corrupt {kind} data: {exc}")
