@@ -366,3 +366,38 @@ def test_random_files_never_raise_and_are_all_counted(tmp_path: Path,
 @pytest.mark.parametrize("head", [msg(1), b"Received: from x\n\tby y\nX-Spam: no\n\nbody"])
 def test_sniff_accepts_mail(head: bytes) -> None:
     assert not_mail_reason(head) is None
+
+
+def test_mbox_streams_in_bounded_memory(tmp_path: Path) -> None:
+    import tracemalloc
+
+    p = tmp_path / "big.mbox"
+    with open(p, "wb") as f:
+        for i in range(600):
+            f.write(mbox(msg(i, os.urandom(25_000).hex())))  # ~30 MB, 50 KB messages
+    tracemalloc.start()
+    try:
+        count = sum(isinstance(r, RawMessage) for r in iter_raw([p]))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == 600
+    assert peak < 6 * readers.CHUNK  # a few read buffers, never the file
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_mutated_real_messages_are_counted(tmp_path: Path, thirdparty: Path,
+                                          data: st.DataObject) -> None:
+    files = sorted(p for p in (thirdparty / "mikel-mail").rglob("*.eml"))
+    original = data.draw(st.sampled_from(files)).read_bytes()
+    buf = bytearray(original)
+    for _ in range(data.draw(st.integers(1, 20))):
+        i = data.draw(st.integers(0, len(buf) - 1))
+        buf[i] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(buf)))
+    p = tmp_path / "mutant.eml"
+    p.write_bytes(bytes(buf[:cut]))
+    got = items(p)
+    assert got and {r.path for r in got} == {str(p)}
