@@ -167,9 +167,9 @@ def read_list_file(path: str) -> tuple[str, ...]:
     try:
         text = data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        lineno = data[: exc.start].count(b"\n") + 1
         raise ValueError(f"is not UTF-8 text (invalid byte 0x{data[exc.start]:02x} "
-                         f"on line {line})") from None
+                         f"on line {lineno})") from None
     out = []
     for line in text.splitlines():
         entry = _COMMENT.sub("", line).strip()
@@ -265,7 +265,8 @@ class _Checker:
                 self.header_text(rule.header)
         elif rule.header is not None:
             self.err("E102", f"only 'tag' takes a header text; '{rule.action}' does not "
-                     f"(remove the string, or write: tag {printer.quote(rule.header.value)} when ...)",
+                     f"(remove the string, or write: tag {printer.quote(rule.header.value)} "
+                     "when ...)",
                      rule.header.span)
         if rule.action == "strip" and not any(
             isinstance(n, ast.AnyAttachment) for n in ast.walk(rule.condition)

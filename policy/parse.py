@@ -20,8 +20,13 @@ from importlib import resources
 from typing import Any
 
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
-
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 from mailpolicy.policy import ast
 from mailpolicy.policy.diagnostics import Diagnostic, PolicyError, did_you_mean, error
 
@@ -48,7 +53,7 @@ TOKEN_TEXT = {
 _KEYWORD_TERMINAL = re.compile(r"^_?([A-Z_]+?)(_KW)?$")
 
 STATEMENT_START = re.compile(
-    r"^[ \t]*(policy|default|list|allow|block|quarantine|strip|tag|discard)\b", re.M
+    r"^[ \t]*(policy|default|list|allow|block|quarantine|strip|tag|discard)\b", re.MULTILINE
 )
 
 
@@ -185,10 +190,11 @@ class _Builder(Transformer[Token, Any]):
     def bare_glob(self, meta: Any, items: list[Token]) -> ast.AnyAttachment:
         span = self._tok(items[0])
         glob = ast.Str(value=str(items[0]), span=span)
-        return ast.AnyAttachment(pred=ast.AttTest(field="name", op="matches", operand=glob, span=span),
-                                 span=span)
+        pred = ast.AttTest(field="name", op="matches", operand=glob, span=span)
+        return ast.AnyAttachment(pred=pred, span=span)
 
-    def _test(self, meta: Any, field: str, op: str, operand: Any, header: str | None = None) -> ast.Test:
+    def _test(self, meta: Any, field: str, op: str, operand: Any,
+              header: str | None = None) -> ast.Test:
         return ast.Test(field=field, op=op, operand=operand, header=header, span=self._span(meta))
 
     @v_args(meta=True)
@@ -201,7 +207,8 @@ class _Builder(Transformer[Token, Any]):
 
     @v_args(meta=True)
     def sender_short(self, meta: Any, items: list[Any]) -> ast.Test:
-        return self._test(meta, "sender", "in", ast.ListRef(name=str(items[1]), span=self._tok(items[1])))
+        ref = ast.ListRef(name=str(items[1]), span=self._tok(items[1]))
+        return self._test(meta, "sender", "in", ref)
 
     @v_args(meta=True)
     def recipient_in(self, meta: Any, items: list[Any]) -> ast.Test:
@@ -315,7 +322,7 @@ class _Builder(Transformer[Token, Any]):
 _MOD_WORD = {"unless": "unless", "id": "as", "reason": "reason"}
 
 
-def _flatten(kind: type, items: list[Any]) -> tuple[Any, ...]:
+def _flatten(kind: type[ast.And | ast.Or], items: list[Any]) -> tuple[Any, ...]:
     out: list[Any] = []
     for item in items:
         out.extend(item.items if isinstance(item, kind) else (item,))
@@ -335,12 +342,14 @@ def decode_source(data: bytes, path: str) -> str:
         raise PolicyError([error("E111", f"policy file is too large ({len(data) / 1e6:.1f} MB; "
                                  f"the limit is {MAX_BYTES // (1024 * 1024)} MB)", where)])
     if b"\0" in data[:65536] or b"\0" in data:
-        raise PolicyError([error("E111", "this is a binary file, not a policy (it contains NUL bytes)", where)])
+        raise PolicyError([error("E111", "this is a binary file, not a policy "
+                                 "(it contains NUL bytes)", where)])
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise PolicyError([error("E111", f"policy is not UTF-8 text (invalid byte 0x{data[exc.start]:02x})",
+        raise PolicyError([error("E111", "policy is not UTF-8 text "
+                                 f"(invalid byte 0x{data[exc.start]:02x})",
                                  ast.Span(path, line, 1, line, 1))]) from None
     return text.removeprefix("\ufeff")
 
@@ -405,7 +414,10 @@ def _syntax_diag(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
     pos = getattr(exc, "pos_in_stream", None) or 0
     if isinstance(exc, UnexpectedToken) and exc.token.type == "$END":
         pos = len(text)
-    line, col = (exc.line, exc.column) if getattr(exc, "line", -1) not in (-1, None) else _line_col(text, pos)
+    if getattr(exc, "line", -1) not in (-1, None):
+        line, col = exc.line, exc.column
+    else:
+        line, col = _line_col(text, pos)
     expected = sorted({token_text(t) for t in (getattr(exc, "expected", None) or set())
                        if not t.startswith("__")})
     width = 1
@@ -421,7 +433,9 @@ def _syntax_diag(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
         else:
             msg = f"unexpected character {exc.char!r}"
             expected = sorted({token_text(t) for t in exc.allowed or ()})
-    elif isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
+    elif isinstance(exc, UnexpectedEOF) or (
+        isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
+    ):
         msg = "unexpected end of file"
         line, col = _line_col(text, len(text.rstrip()))
     else:
@@ -463,7 +477,7 @@ def _blank_statement(text: str, line: int, column: int) -> str:
     begin = max((s for s in starts if s <= line), default=1)
     end = min((s for s in starts if s > line), default=None)
     stop = (end - 1) if end else len(lines)
-    for i in range(0, stop):
+    for i in range(stop):
         lines[i] = " " * len(lines[i])
     if begin - 1 >= stop:  # nothing to blank: give up rather than loop
         return ""
@@ -519,6 +533,10 @@ def parse_file(path: str, read: Callable[[str], bytes] | None = None) -> tuple[a
 
     Raises OSError for a file that cannot be read, PolicyError for one that is not a policy.
     """
-    data = read(path) if read else open(path, "rb").read()
+    if read is not None:
+        data = read(path)
+    else:
+        with open(path, "rb") as fh:
+            data = fh.read()
     text = decode_source(data, path)
     return parse(text, path), text

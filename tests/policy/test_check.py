@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from mailpolicy.policy import ast
 from mailpolicy.policy.check import (
     TYPE_CLASSES,

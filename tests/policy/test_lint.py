@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from mailpolicy.policy.check import check
 from mailpolicy.policy.checked import CheckedPolicy, assign_ids
 from mailpolicy.policy.diagnostics import CODES, Diagnostic
@@ -68,20 +67,21 @@ SHADOWED = [
     "block size > 10MB\nblock size > 20MB",
     "block attachments >= 3\nblock attachments == 5",
     # `attachment (A and B)` is one attachment with both: narrower than two with one each
-    'block attachment extension in ["exe"] and attachment size > 1MB\n'
-    'block attachment (extension in ["exe"] and size > 1MB)',
+    ('block attachment extension in ["exe"] and attachment size > 1MB\n'
+     'block attachment (extension in ["exe"] and size > 1MB)'),
     "block attachment (extension \"exe\" or size > 1MB)\nblock attachment size > 2MB",
     'block *.exe unless sender in ["a"]\nblock *.exe unless sender in ["a"]',
-    'block *.exe unless sender in ["a"]\nblock *.exe unless sender in ["a"] or subject contains "x"',
-    'block attachment archive contains extension in ["exe", "scr"]\n'
-    'block attachment archive contains "*.exe"',
-    'list x = ["exe"]\nlist y = ["exe"]\nblock attachment extension in x\n'
-    "block attachment extension in y",
+    ('block *.exe unless sender in ["a"]\n'
+     'block *.exe unless sender in ["a"] or subject contains "x"'),
+    ('block attachment archive contains extension in ["exe", "scr"]\n'
+     'block attachment archive contains "*.exe"'),
+    ('list x = ["exe"]\nlist y = ["exe"]\nblock attachment extension in x\n'
+     "block attachment extension in y"),
     # an allow rule after a block that covers it is a real mistake
     'block attachment "*.exe"\nallow sender in ["a"] and attachment "*.exe"',
     # the second rule is covered by the union of the first rule's cases
-    'block subject contains "a" or body contains "b"\n'
-    'block body contains "b" and attachment "*.x"',
+    ('block subject contains "a" or body contains "b"\n'
+     'block body contains "b" and attachment "*.x"'),
 ]
 
 
@@ -105,8 +105,8 @@ NOT_SHADOWED = [
     'block sender in ["a"] and attachment "*.exe"\nblock attachment "*.exe"',
     'block not attachment "*.exe"\nblock attachment "*.exe"',
     # one attachment with both properties is narrower than two attachments with one each
-    'block attachment (extension in ["exe"] and size > 1MB)\n'
-    'block attachment extension in ["exe"] and attachment size > 1MB',
+    ('block attachment (extension in ["exe"] and size > 1MB)\n'
+     'block attachment extension in ["exe"] and attachment size > 1MB'),
 ]
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from mailpolicy.policy import ast, printer
 from mailpolicy.policy.check import check, load
 from mailpolicy.policy.diagnostics import CODES, PolicyError, render_all
@@ -23,7 +22,7 @@ list executable = ["exe", "pif", "scr", "bat", "com", "cmd", "lnk", "vbs", "js",
 list documents  = ["doc", "xls", "ppt", "zip", "jpg", "txt", "pdf"]
 list trusted    = ["*@partner.example.com", "postmaster@example.ac.jp"]
 list partners   = file "lists/partners.txt"   # one entry a line, '#' comments, path relative to the policy file
-"""  # noqa: E501
+"""
 
 RULES_BOX = """\
 block attachment "*.pif" unless sender in trusted                     # the one-line form
@@ -38,7 +37,7 @@ tag "X-Policy-Warning: executable from partner" when sender in trusted and attac
 allow sender in trusted and attachment extension in ["exe"]            # explicit exception
 quarantine body contains "I send you this file in order to have your advice"
 block *.pif unless sender trusted                                      # shorthand, as administrators say it
-"""  # noqa: E501
+"""
 
 
 def codes(text: str) -> list[str]:
