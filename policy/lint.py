@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import re
 from collections.abc import Callable, Iterator
 
@@ -43,6 +44,9 @@ BENIGN_NAMES = (
 )
 #: How many implication steps one pair of rules may cost before we give up (not shadowed).
 IMPLIES_BUDGET = 5000
+#: Implication steps for the whole of W201: a policy of thousands of rules is checked as
+#: far as this goes (pairs are quadratic; about 4 s here), and the rest is not reported.
+TOTAL_BUDGET = 1_000_000
 
 
 # ---- W201 shadowed-rule -------------------------------------------------------------------
@@ -58,24 +62,35 @@ def shadowed_rule(policy: CheckedPolicy) -> Iterator[Diagnostic]:
     ``E`` has no ``unless`` (or ``E``'s ``unless`` implies ``L``'s).
     """
     rules = policy.rules
+    implies = _Implies(policy.lists)
+    fields = [_fields(r.rule.condition) for r in rules]
     for j, later in enumerate(rules):
-        for earlier in rules[:j]:
-            if _shadows(earlier.rule, later.rule, policy.lists):
+        if any(isinstance(n.operand, (ast.ListRef, ast.ListLit)) and not implies.entries(
+                n.operand) for n in _leaves(later.rule)):
+            continue  # a test over an empty list: W205 says so, "shadowed" would mislead
+        for i, earlier in enumerate(rules[:j]):
+            if implies.exhausted:
+                return  # a huge policy: stop rather than take minutes
+            # implication only ever links leaves about the same field: skip unrelated rules
+            if fields[i].isdisjoint(fields[j]):
+                continue
+            if _shadows(implies, earlier.rule, later.rule):
                 yield _warn("W201", f"this rule can never fire: the rule at line {earlier.line} "
                             f"('{earlier.id}') decides first whenever this one would match",
                             _head(later.rule.span, len(later.action)))
                 break
 
 
-def _shadows(earlier: ast.Rule, later: ast.Rule, lists: dict[str, tuple[str, ...]]) -> bool:
-    if any(isinstance(n.operand, (ast.ListRef, ast.ListLit)) and not _Implies(lists).entries(
-            n.operand) for n in _leaves(later)):
-        return False  # a test over an empty list: W205 says so, "shadowed" would mislead
-    if earlier.unless is not None and (
-        later.unless is None or not _Implies(lists).run(earlier.unless, later.unless)
-    ):
+def _shadows(implies: _Implies, earlier: ast.Rule, later: ast.Rule) -> bool:
+    if earlier.unless is not None and later.unless is None:
         return False
-    return _Implies(lists).run(later.condition, earlier.condition)
+    if not implies.run(later.condition, earlier.condition):
+        return False
+    return earlier.unless is None or implies.run(earlier.unless, later.unless)  # type: ignore[arg-type]
+
+
+def _fields(cond: ast.Cond) -> frozenset[str]:
+    return frozenset(_field(n) for n in ast.walk(cond) if isinstance(n, (ast.Test, ast.AttTest)))
 
 
 class _Implies:
@@ -83,30 +98,42 @@ class _Implies:
 
     def __init__(self, lists: dict[str, tuple[str, ...]]) -> None:
         self.lists = lists
+        self.total = TOTAL_BUDGET
         self.budget = IMPLIES_BUDGET
+        self._facts: dict[int, tuple[str | None, str, frozenset[str]]] = {}
+        self._keep: list[ast.Cond] = []
+
+    @property
+    def exhausted(self) -> bool:
+        return self.total <= 0
 
     def run(self, a: ast.Cond, b: ast.Cond) -> bool:
+        """``a => b``, within a fresh per-question budget."""
+        self.budget = IMPLIES_BUDGET
+        return self._run(a, b)
+
+    def _run(self, a: ast.Cond, b: ast.Cond) -> bool:
         self.budget -= 1
-        if self.budget < 0:
+        self.total -= 1
+        if self.budget < 0 or self.total < 0:
             return False
+        ta, tb = type(a), type(b)
+        if ta in _LEAVES and tb in _LEAVES:
+            return self.leaf(a, b)  # type: ignore[arg-type]
         if a == b:
             return True
-        if isinstance(b, ast.Or) and any(self.run(a, x) for x in b.items):
+        if tb is ast.Or and any(self._run(a, x) for x in b.items):  # type: ignore[union-attr]
             return True
-        if isinstance(a, ast.Or) and all(self.run(x, b) for x in a.items):
+        if ta is ast.Or and all(self._run(x, b) for x in a.items):  # type: ignore[union-attr]
             return True
-        if isinstance(b, ast.And) and all(self.run(a, x) for x in b.items):
+        if tb is ast.And and all(self._run(a, x) for x in b.items):  # type: ignore[union-attr]
             return True
-        if isinstance(a, ast.And) and any(self.run(x, b) for x in a.items):
+        if ta is ast.And and any(self._run(x, b) for x in a.items):  # type: ignore[union-attr]
             return True
-        if isinstance(a, ast.Not) and isinstance(b, ast.Not):
-            return self.run(b.item, a.item)
-        if isinstance(a, ast.AnyAttachment) and isinstance(b, ast.AnyAttachment):
-            return self.run(a.pred, b.pred)
-        if isinstance(a, ast.ArchiveContains) and isinstance(b, ast.ArchiveContains):
-            return self.run(a.pred, b.pred)
-        if isinstance(a, (ast.Test, ast.AttTest)) and isinstance(b, (ast.Test, ast.AttTest)):
-            return self.leaf(a, b)
+        if ta is tb and ta is ast.Not:
+            return self._run(b.item, a.item)  # type: ignore[union-attr]
+        if ta is tb and ta in (ast.AnyAttachment, ast.ArchiveContains):
+            return self._run(a.pred, b.pred)  # type: ignore[union-attr]
         return False
 
     def entries(self, operand: ast.Operand | None) -> tuple[str, ...]:
@@ -118,17 +145,24 @@ class _Implies:
             return (operand.value,)
         return ()
 
+    def fact(self, node: ast.Test | ast.AttTest) -> tuple[str | None, str, frozenset[str]]:
+        """(kind, field, entries) of a leaf, computed once per node."""
+        key = id(node)
+        found = self._facts.get(key)
+        if found is None:
+            found = (_kind(node), _field(node), frozenset(self.entries(node.operand)))
+            self._facts[key] = found
+            self._keep.append(node)  # ids stay unique while the node is alive
+        return found
+
     def leaf(self, a: ast.Test | ast.AttTest, b: ast.Test | ast.AttTest) -> bool:
-        ka, kb = _kind(a), _kind(b)
-        if ka is None or kb is None:
-            return False
+        ka, field_a, sa = self.fact(a)
+        kb, field_b, sb = self.fact(b)
+        if ka is None or kb is None or field_a != field_b:
+            return a == b
         if ka == "interval" or kb == "interval":
             return ka == kb and _interval_implies(a, b)
-        sa, sb = self.entries(a.operand), self.entries(b.operand)
         if not sa or not sb:
-            return False
-        field_a = _field(a)
-        if field_a != _field(b):
             return False
         if ka == "globs" and kb == "globs":
             return all(any(_glob_covers(g2, g1) for g2 in sb) for g1 in sa)
@@ -142,6 +176,9 @@ class _Implies:
             return all(_glob_exts(g) is not None and _glob_exts(g) <= wanted  # type: ignore[operator]
                        for g in sa)
         return False
+
+
+_LEAVES = (ast.Test, ast.AttTest)
 
 
 def _kind(node: ast.Test | ast.AttTest) -> str | None:
@@ -185,6 +222,7 @@ _STARS = re.compile(r"\*+")
 _SUFFIX = re.compile(r"\*\.(?:([A-Za-z0-9_~$-]+)|\{([A-Za-z0-9_~$-]+(?:,[A-Za-z0-9_~$-]+)*)\})")
 
 
+@functools.lru_cache(maxsize=65536)
 def _glob_covers(outer: str, inner: str) -> bool:
     """True when every string ``inner`` matches, ``outer`` matches too (conservatively)."""
     if outer.lower() == inner.lower() or _STARS.fullmatch(outer):

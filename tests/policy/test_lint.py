@@ -219,3 +219,14 @@ def test_duplicate_entries(tmp_path: Path) -> None:
     found = warnings(text, tmp_path)
     assert [(d.code, d.span.line) for d in found] == [("W206", 1), ("W206", 2), ("W206", 4)]
     assert "'EXE'" in found[0].message and "l.txt" in found[1].message
+
+
+def test_thousands_of_rules_are_linted_in_bounded_time() -> None:
+    import time
+
+    text = "".join(f'block attachment name matches "*.e{i}" unless sender in ["a{i}@b"]\n'
+                   for i in range(3000))
+    tree = parse(text)
+    start = time.monotonic()
+    check(tree)
+    assert time.monotonic() - start < 30
