@@ -405,6 +405,14 @@ class _Level:
                     self.encrypted = self.encrypted or members.encrypted
                     for p in members.problems:
                         self.note(p)
+            elif _looks_like_mail(head):
+                if whole is None and meter is not None:
+                    whole = head + meter.take(lim.max_member_bytes - len(head))
+                    if not meter.done:
+                        raise b.trip(f"mail folder {item.name} larger than "
+                                     f"{_mb(lim.max_member_bytes)}: not opened")
+                if whole is not None:
+                    members = _mail_folder(whole, part)
             if meter is not None and size is None:
                 meter.skip()  # learn the size (and apply the limits) of a bare stream
                 size = meter.got
@@ -428,6 +436,42 @@ class _Level:
             in_archive=True,
             member_loader=_fixed(members),
         ))
+
+
+#: Messages read from one archived mail folder.
+MAX_FOLDER_MESSAGES = 1000
+
+
+def _looks_like_mail(head: bytes) -> bool:
+    """An mbox (``From `` envelope line) or a single RFC 5322 message."""
+    from mailpolicy.corpus.readers import not_mail_reason
+
+    return head.startswith(b"From ") or not_mail_reason(head) is None
+
+
+def _mail_folder(data: bytes, part: str) -> ArchiveListing:
+    """The attachments of the messages in an archived mail folder (mbox or one message).
+
+    Compressed mail folders were how macro viruses travelled past name filters in 2001:
+    their attachments are members of the folder, so ``archive contains`` sees them.
+    """
+    from mailpolicy.corpus.mime import parse_message
+    from mailpolicy.corpus.readers import iter_mbox
+
+    if data.startswith(b"From "):
+        messages = [m for _, m in iter_mbox(io.BytesIO(data))]
+    else:
+        messages = [data]
+    found: list[Attachment] = []
+    problems = []
+    if len(messages) > MAX_FOLDER_MESSAGES:
+        problems.append(f"mail folder at {part}: only the first {MAX_FOLDER_MESSAGES} messages read")
+    for i, raw in enumerate(messages[:MAX_FOLDER_MESSAGES], 1):
+        for att in parse_message(raw).attachments:
+            att.part = f"{part}/{i}:{att.part}"
+            found.append(att)
+    return ArchiveListing(members=tuple(found), problems=tuple(problems),
+                          exceeds_limits=bool(problems), is_archive=False)
 
 
 def _fixed(listing: ArchiveListing) -> Callable[[Attachment], ArchiveListing]:

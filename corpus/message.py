@@ -170,6 +170,11 @@ class Attachment:
         return self._listing.exceeds_limits
 
     @property
+    def is_archive(self) -> bool:
+        """The content is an archive (an Office document's zip container is not)."""
+        return self._listing.is_archive
+
+    @property
     def archive_problems(self) -> tuple[str, ...]:
         return self._listing.problems
 

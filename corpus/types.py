@@ -122,7 +122,8 @@ _OOXML = frozenset({"docx", "docm", "dotx", "xlsx", "xlsm", "xltx", "pptx", "ppt
                     "odt", "ods", "odp", "odg", "epub", "xps", "oxps", "vsdx"})
 #: Extensions whose content is expected to be of a class (for ``type mismatch``).
 EXPECTED = {
-    **{e: "executable" for e in _EXEC_EXT},
+    # "bin" is any binary data (MacBinary, firmware, disk images): it promises no class.
+    **{e: "executable" for e in _EXEC_EXT - {"bin"}},
     **{e: "archive" for e in ("zip", "tar", "gz", "tgz", "bz2", "tbz", "xz", "txz", "7z", "rar",
                               "cab", "iso", "lzh", "arj", "z", "zst", "cpio")},
     **{e: "document" for e in ("pdf", "doc", "dot", "xls", "xlt", "ppt", "pps", "rtf", "msg",

@@ -41,6 +41,7 @@ from mailpolicy.policy.evaluate import (
     address_in,
     is_double_extension,
     norm_extension,
+    uninspectable,
 )
 
 _WILD = re.compile(r"[*?\[\]{}\\]")
@@ -279,7 +280,7 @@ class _Fact:
         if k == "encrypted":
             return a.encrypted
         if k == "exceeds_limits":
-            return a.exceeds_limits
+            return uninspectable(a)
         return bool(a.tricks)
 
 

@@ -22,6 +22,8 @@ Semantics:
   message without envelope sender (bounces) is in no list.
 - ``from``/``subject``/``body``/``header`` ``contains`` is a case-insensitive substring
   test, ``matches`` a glob over the whole value.
+- ``archive exceeds limits`` holds for an archive that could not be fully inspected:
+  too deep, too many members, too many bytes, too high a ratio, or encrypted.
 - ``strip`` removes every attachment that satisfies an attachment predicate of the
   deciding rule and delivers the rest.
 
@@ -124,6 +126,12 @@ def address_in(entry: str, address: str) -> bool:
     domain = address.rsplit("@", 1)[-1].lower()
     entry = entry.lower().lstrip("@")
     return globs.match(entry, domain) or (globs.is_literal(entry) and domain.endswith("." + entry))
+
+
+def uninspectable(a: Attachment) -> bool:
+    """``archive exceeds limits``: the archive could not be fully looked into, because it
+    broke a limit (depth, members, bytes, ratio) or because it is encrypted."""
+    return a.exceeds_limits or a.encrypted
 
 
 def _quote(text: str | None) -> str:
@@ -282,7 +290,7 @@ class Evaluator:
             ok = COMPARE[op](a.size, node.operand.value)
             return Match(ok, f"size of {_quote(a.name)} is {a.size} bytes", a, a.name)
         if f == "archive":
-            ok = a.encrypted if op == "encrypted" else a.exceeds_limits
+            ok = a.encrypted if op == "encrypted" else uninspectable(a)
             detail = "; ".join(a.archive_problems) if ok and op == "exceeds_limits" else ""
             what = "is encrypted" if op == "encrypted" else "exceeds the archive limits"
             return Match(ok, f"{_quote(a.name)} {what if ok else 'does not: ' + what}"
