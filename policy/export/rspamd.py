@@ -1,0 +1,558 @@
+"""The ``rspamd`` target: multimap symbols and ``force_actions`` rules for rspamd 3.4+.
+
+Output (``-o DIR``, with ``DIR`` the rspamd ``$LOCAL_CONFDIR``, ``/etc/rspamd`` on Debian):
+
+- ``local.d/multimap.conf``: one symbol per distinct test, score 0. Name tests are
+  ``type = "filename"`` symbols over a ``regexp = true`` map (``skip_archives`` and
+  ``skip_detected`` set, so only the part's own name is matched); sender and recipient
+  lists are ``type = "from"`` / ``"rcpt"`` symbols with ``filter = "email:addr"`` (the
+  envelope addresses) over an anchored regex map, one regex per list entry.
+- ``mailpolicy/mp_N.map``: the maps, one ``/regex/`` a line, every line validated before
+  it is written (rspamd drops a line it cannot compile without failing the config).
+- ``local.d/force_actions.conf``: one rule per policy rule that stops or tags mail. First
+  match is reproduced without priorities: the expression of rule *i* is its condition
+  ``& !``(condition of every earlier emitted rule, allow rules included), so at most one
+  rule can hold for a message, and it is the one the reference evaluator picks.
+- ``local.d/actions.conf``: declares the ``quarantine`` and ``discard`` actions that rspamd
+  3.4 refuses in ``force_actions`` until they exist (``unknown action quarantine``).
+- ``local.d/mime_types.conf``: ``enabled = false``. The built-in ``mime_types`` module
+  scores extensions on its own (``MIME_BAD_EXTENSION``, ``MIME_DOUBLE_BAD_EXTENSION``) and
+  so adds headers to, greylists or rejects mail the policy allows (a trusted partner's
+  installer). The exported policy replaces it; its content-type symbols go with it.
+
+Names: rspamd matches the decoded name (RFC 2047 and RFC 2231 with charsets converted to
+UTF-8) in PCRE byte mode, so patterns are the Exim target's byte-mode regexes
+(``exim.name_regex`` / ``exim.ext_regex``: Windows' trailing dots and spaces, the last path
+component, non-ASCII case spelled out), with every ``/`` written ``\\x2f``.
+
+What rspamd cannot do exactly (``--strict`` refuses, ``--approximate`` records a ``Loss``):
+one filename per part (the *first* ``filename``/``filename*``, Content-Disposition before
+the Content-Type ``name``), quoted-pairs kept in names, no uuencoded/TNEF attachments;
+archive members only as rspamd lists them (first level of zip/rar/7z, the gzip header
+name; no tar, no nesting) and only by name; true types only as ``lua_magic`` detects
+them; ``tag`` forces rspamd's own ``add header`` action (its spam header, not the
+policy's header text); no sizes, body, subject or header tests, no ``not`` inside one
+attachment.
+
+Escaping: map lines hold only ASCII regex text without ``/``, newline or NUL; the SMTP
+message of a rule is printable ASCII without ``"``, ``\\``, ``$``, ``{``, ``}`` (UCL and
+force_actions' ``${selector}`` expansion); symbol names are generated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from mailpolicy.policy import ast
+from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
+from mailpolicy.policy.evaluate import norm_extension
+from mailpolicy.policy.export.base import (
+    STOPPING,
+    Alt,
+    Capabilities,
+    Exporter,
+    ExportResult,
+    Gap,
+    Limit,
+    _atomic_write,
+    glob_pattern,
+    ops,
+)
+from mailpolicy.policy.export.exim import address_regex, ext_regex, name_regex
+
+#: force_actions action per policy action (allow emits no force rule).
+ACTIONS = {"block": "reject", "quarantine": "quarantine", "discard": "discard",
+           "tag": "add header"}
+#: lua_magic extensions of executable content (``detected.EXT`` in a filename multimap).
+DETECTED_EXECUTABLE = ("exe", "elf", "lnk", "msi", "dll", "com", "bat", "class", "jar",
+                       "macho", "ps1", "vbs")
+START_TIMEOUT = 60
+_MAP_DIR = "mailpolicy"
+
+
+class _Unexpressible(Exception):
+    """A node this target cannot express; the message says why."""
+
+
+def map_regex(rx: str) -> str:
+    """A regex as an rspamd map line body: every ``/`` as ``\\x2f`` (already-escaped ``\\/``
+    kept); raises ValueError when it cannot be a map line or does not compile."""
+    out = re.sub(r"(?<!\\)/", r"\\x2f", rx)
+    if re.search(r"[\x00-\x1f\x7f]", out) or not out.isascii():
+        raise ValueError(f"regex {out[:40]!r} holds a control or non-ASCII character")
+    check = out.replace(r"\z", r"\Z")  # Python spells PCRE's \z as \Z
+    try:
+        re.compile(check.encode("ascii"))
+    except re.error as exc:
+        raise ValueError(f"regex {out[:60]!r} does not compile: {exc}") from exc
+    return out
+
+
+def smtp_message(text: str) -> str:
+    """A force_actions ``message``: printable ASCII, no UCL quote/escape, no ``${...}``."""
+    return "".join(c if " " <= c <= "~" and c not in '"\\${}' else "?" for c in text)
+
+
+@dataclass
+class _Symbol:
+    name: str
+    kind: str  # filename | archive | detected | from | rcpt
+    lines: tuple[str, ...]
+    comment: str
+
+
+@dataclass
+class _Force:
+    crule: CheckedRule | None
+    action: str
+    cond: str  # the rule's own condition (an rspamd expression)
+    name: str = ""
+
+
+@dataclass
+class RspamdResult(ExportResult):
+    """An ``ExportResult`` whose ``write`` creates ``local.d/`` and ``mailpolicy/``."""
+
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, path: str, *, multi: bool) -> list[str]:
+        written = []
+        for name, text in self.files.items():
+            dest = os.path.join(path, name)
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            _atomic_write(dest, text)
+            written.append(dest)
+        return written
+
+
+class RspamdExporter(Exporter):
+    """``mailpolicy export --target rspamd -o /etc/rspamd``."""
+
+    target = "rspamd"
+    description = "rspamd 3.4+: multimap symbols, force_actions in rule order"
+    filenames = ("local.d/multimap.conf", "local.d/force_actions.conf",
+                 "local.d/actions.conf", "local.d/mime_types.conf")
+    caps = Capabilities(
+        message=ops(sender="in matches", recipient="in matches"),
+        attachment=ops(name="matches in", extension="in is", double_extension="in",
+                       type="class"),
+        actions=frozenset({"allow", "block", "quarantine", "discard", "tag"}),
+        name_encodings=frozenset({"rfc2047", "rfc2231", "rfc2231-continuations"}),
+        all_filenames=False,
+        archive_members=True,
+        true_types=True,
+        limits=(
+            Limit("one-filename",
+                  "rspamd sees one filename per part (the first filename or filename* "
+                  "parameter, Content-Disposition before the Content-Type name) and keeps "
+                  "quoted-pairs (say \\\"hi\\\".bat)",
+                  "each name test is matched against that one name: a part that carries a "
+                  "second, different name is judged by the one rspamd chose", strict=False),
+            Limit("mime-parts-only",
+                  "rspamd's filename maps see MIME parts only: uuencoded or BinHex files "
+                  "in a text body and the members of a TNEF winmail.dat are not tested",
+                  "those attachments are not tested", strict=False),
+        ),
+        notes=("the built-in mime_types module is disabled (local.d/mime_types.conf): it "
+               "would score trusted senders' executables against the policy",),
+    )
+
+    def __init__(self, policy: CheckedPolicy, *, approximate: bool = False) -> None:
+        super().__init__(policy, approximate=approximate)
+        self.result = RspamdResult(self.target)
+        self._symbols: dict[tuple[str, tuple[str, ...]], _Symbol] = {}
+        self._forces: list[_Force] = []
+
+    # -- what rspamd cannot express ------------------------------------------------------------
+    def gap(self, node: ast.Cond, *, in_attachment: bool, unless_root: bool = False
+            ) -> Gap | None:
+        if isinstance(node, ast.Not) and in_attachment:
+            return Gap("rspamd cannot negate a test about one attachment (its filename "
+                       "symbols are true when any part matches)")
+        if isinstance(node, ast.ArchiveContains):
+            names_only = all(isinstance(n, (ast.And, ast.Or)) or (
+                isinstance(n, ast.AttTest) and n.field in ("name", "extension",
+                                                           "double_extension"))
+                for n in ast.walk(node.pred))
+            return Gap("rspamd lists archive members only by name and only the first level of "
+                       "zip, rar and 7z archives plus the name in a gzip header (no tar, no "
+                       "nested archives, no member types); its archive symbol also matches "
+                       "the attachment's own name",
+                       keep=True, how="members tested by name as rspamd lists them"
+                       + ("" if names_only else "; member type tests left out"),
+                       sound=False)
+        if isinstance(node, ast.AttTest) and node.field == "type":
+            if node.op == "class" and isinstance(node.operand, ast.Str) \
+                    and node.operand.value == "executable":
+                return Gap("rspamd detects content types with its own lua_magic signatures, "
+                           "not libmagic", keep=True,
+                           how="matched as rspamd's detected extension (detected."
+                               + "|".join(DETECTED_EXECUTABLE) + ")", sound=False)
+            return Gap(f"rspamd cannot test attachment type ({node.op})")
+        return super().gap(node, in_attachment=in_attachment, unless_root=unless_root)
+
+    # -- rules ----------------------------------------------------------------------------------
+    def emit_rule(self, crule: CheckedRule, action: str, cond: ast.Cond,
+                  unless: ast.Cond | None) -> None:
+        try:
+            text = self._cond(crule, cond)
+            if unless is not None:
+                text = f"({text}) & !({self._cond(crule, unless)})"
+        except _Unexpressible as exc:
+            self.unsupported(crule, crule.rule, str(exc), how="rule left out",
+                             sound=crule.action not in STOPPING)
+            return
+        if action == "tag":
+            self.unsupported(crule, crule.rule, "rspamd can force its 'add header' action but "
+                             "not add the policy's own header text",
+                             how="action 'add header' (rspamd's spam header)", sound=True)
+        self._forces.append(_Force(crule, action, text))
+
+    def _cond(self, crule: CheckedRule, node: ast.Cond) -> str:
+        """An rspamd expression (symbols, ``&``, ``|``, ``!``) for a message-level node."""
+        if isinstance(node, (ast.And, ast.Or)):
+            op = " & " if isinstance(node, ast.And) else " | "
+            return "(" + op.join(self._cond(crule, i) for i in node.items) + ")"
+        if isinstance(node, ast.Not):
+            return "!" + self._cond(crule, node.item)
+        if isinstance(node, ast.AnyAttachment):
+            return self._attachment(crule, node.pred)
+        if isinstance(node, ast.Test) and node.field in ("sender", "recipient"):
+            assert node.operand is not None
+            lines = []
+            for entry in self.policy.entries(node.operand):
+                from mailpolicy.policy import globs
+
+                why = globs.validate(entry)
+                if why is not None:
+                    raise _Unexpressible(f"address list entry {entry!r} is not a valid glob: "
+                                         f"{why}")
+                lines.append(address_regex(entry, domain_rule=node.op == "in")[2:-2])
+            kind = "from" if node.field == "sender" else "rcpt"
+            return self._symbol(crule, kind, lines, f"envelope {node.field} {node.op} "
+                                f"{_operand_text(node.operand)}")
+        raise _Unexpressible(f"rspamd cannot test {getattr(node, 'field', type(node).__name__)}")
+
+    def _attachment(self, crule: CheckedRule, node: ast.Cond) -> str:
+        """Symbols for ``attachment P``: ``or`` is distributed over symbols (exact); ``and``
+        of name tests is one regex; archive members and detected types get their own."""
+        if isinstance(node, ast.Or):
+            return "(" + " | ".join(self._attachment(crule, i) for i in node.items) + ")"
+        if isinstance(node, ast.ArchiveContains):
+            lines = self._name_lines(node.pred, keep_types=False)
+            if not lines:
+                raise _Unexpressible("no member name test rspamd can express")
+            return self._symbol(crule, "archive", lines, "archive member")
+        if isinstance(node, ast.AttTest) and node.field == "type":
+            rx = r"(?i)\Adetected\.(?:" + "|".join(DETECTED_EXECUTABLE) + r")\z"
+            return self._symbol(crule, "detected", [rx], "type executable (lua_magic)")
+        lines = self._name_lines(node, keep_types=True)
+        return self._symbol(crule, "filename", lines, "attachment name")
+
+    def _name_lines(self, node: ast.Cond, *, keep_types: bool) -> list[str]:
+        """Map lines (regexes over one name) for name tests joined by ``and``/``or``."""
+        if isinstance(node, ast.Or):
+            return [ln for i in node.items for ln in self._name_lines(i, keep_types=keep_types)]
+        if isinstance(node, ast.And):
+            parts = [self._name_lines(i, keep_types=keep_types) for i in node.items]
+            if any(not p for p in parts):
+                return []
+            ahead = "".join("(?=" + "|".join(p) + ")" for p in parts[:-1])
+            return [f"{ahead}(?:{'|'.join(parts[-1])})"]
+        if isinstance(node, ast.AttTest) and node.field in ("name", "extension",
+                                                            "double_extension"):
+            assert node.operand is not None
+            entries = self.policy.entries(node.operand)
+            if node.field == "name":
+                pats = [glob_pattern(g) for g in entries]
+                return [name_regex(pats[0] if len(pats) == 1 else Alt(tuple(pats)))]
+            exts = [e for e in (norm_extension(x) for x in entries)
+                    if e and not re.search(r"[./\\]", e) and e == e.strip()]
+            if not exts:
+                return []
+            return [ext_regex(exts, double=node.field == "double_extension")]
+        if keep_types:
+            raise _Unexpressible("rspamd cannot combine this test with a name test about the "
+                                 "same attachment")
+        return []  # a member type test inside 'archive contains': stated by gap()
+
+    def _symbol(self, crule: CheckedRule, kind: str, lines: list[str], comment: str) -> str:
+        try:
+            checked = tuple(map_regex(x) for x in lines)
+        except ValueError as exc:
+            raise _Unexpressible(str(exc)) from exc
+        key = (kind, checked)
+        if key not in self._symbols:
+            n = len(self._symbols) + 1
+            self._symbols[key] = _Symbol(f"MAILPOLICY_T{n}", kind, checked,
+                                         f"{comment} (first used by rule {crule.id})")
+        return self._symbols[key].name
+
+    # -- output -----------------------------------------------------------------------------------
+    def render(self) -> dict[str, str]:
+        head = self.header("#", [f"note:    {n}" for n in self.caps.notes]
+                           + [f"limit:   {lim.what}" for lim in self.caps.limits])
+        losses = self.loss_comments("#")
+        mm = [head + losses,
+              "# Install: copy this tree into $LOCAL_CONFDIR (/etc/rspamd); maps are read from",
+              f"# $LOCAL_CONFDIR/{_MAP_DIR}/. Every symbol scores 0: force_actions decides.", ""]
+        files: dict[str, str] = {}
+        for sym in self._symbols.values():
+            mapname = f"{_MAP_DIR}/{sym.name.lower()}.map"
+            opts = {"filename": 'type = "filename"; skip_archives = true; skip_detected = true;',
+                    "archive": 'type = "filename"; skip_detected = true;',
+                    "detected": 'type = "filename"; skip_archives = true;',
+                    "from": 'type = "from"; filter = "email:addr";',
+                    "rcpt": 'type = "rcpt"; filter = "email:addr";'}[sym.kind]
+            mm += [f"# {_comment(sym.comment)}",
+                   f"{sym.name} {{ {opts} regexp = true; score = 0.0;",
+                   f'  map = "${{LOCAL_CONFDIR}}/{mapname}"; description = "mailpolicy test"; }}']
+            files[mapname] = (head + "".join(f"/{ln}/\n" for ln in sym.lines))
+        fa = [head + losses, "rules {"]
+        earlier: list[str] = []
+        meta: dict[str, tuple[str | None, str]] = {}
+        forces = list(self._forces)
+        if self.policy.default != "allow":
+            forces.append(_Force(None, self.policy.default, ""))
+        for i, f in enumerate(forces, start=1):
+            guard = " & ".join(f"!({c})" for c in earlier)
+            expr = f"({f.cond})" + (f" & {guard}" if guard else "") if f.cond else guard
+            if f.cond:
+                earlier.append(f.cond)
+            if f.action == "allow" or not expr:
+                continue
+            rid = f.crule.id if f.crule else "-"
+            name = f"MAILPOLICY_R{i}"
+            meta[f"FORCE_ACTION_{name}"] = (None if f.crule is None else rid, f.action)
+            reason = (f.crule.rule.reason.value if f.crule and f.crule.rule.reason
+                      else f.crule.rule.header.value if f.crule and f.crule.rule.header
+                      else f"attachment refused by policy rule {rid}")
+            fa += [f"  # {_comment(self.rule_comment(f.crule, '') if f.crule else 'the default')}",
+                   f"  {name} {{",
+                   f'    action = "{ACTIONS[f.action]}";',
+                   f'    expression = "{expr}";',
+                   f'    message = "{smtp_message(reason)} [mailpolicy rule {smtp_message(rid)}]";',
+                   "  }"]
+        fa.append("}")
+        self.result.meta["forces"] = meta
+        self.result.meta["maps"] = {f"{_MAP_DIR}/{s.name.lower()}.map": len(s.lines)
+                                    for s in self._symbols.values()}
+        actions = (head + "# force_actions in rspamd 3.4 only accepts actions that exist.\n"
+                   'quarantine { flags = ["no_threshold"]; }\n'
+                   'discard { flags = ["no_threshold"]; }\n')
+        mime = (head + "# The policy decides on attachments; rspamd's own extension scoring\n"
+                "# would otherwise penalise what the policy allows (trusted senders).\n"
+                "enabled = false;\n")
+        return {"local.d/multimap.conf": "\n".join(mm) + "\n",
+                "local.d/force_actions.conf": "\n".join(fa) + "\n",
+                "local.d/actions.conf": actions, "local.d/mime_types.conf": mime,
+                **dict(sorted(files.items()))}
+
+    def verifier(self, result: ExportResult, workdir: str) -> RspamdRunner:
+        return RspamdRunner(result)
+
+
+def _comment(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _operand_text(operand: ast.Operand) -> str:
+    return operand.name if isinstance(operand, ast.ListRef) else "[...]"
+
+
+# ---- running the real rspamd ----------------------------------------------------------------
+def find_rspamd() -> str | None:
+    """None when rspamd, rspamc and rspamadm are installed, else what is missing."""
+    missing = [t for t in ("rspamd", "rspamc", "rspamadm")
+               if shutil.which(t, path="/usr/bin:/usr/sbin:/bin" + os.pathsep
+                               + os.environ.get("PATH", "")) is None]
+    return None if not missing else (f"{', '.join(missing)} not installed "
+                                     "(run .ci/install-rspamd.sh)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class RspamdVerdict:
+    action: str  # allow, block, quarantine, tag, discard, or "error"
+    rule: str | None
+    detail: str = ""
+
+
+class RspamdRunner:
+    """An rspamd daemon on 127.0.0.1 with the exported files, scanned with ``rspamc -j``.
+
+    Everything lives in a fresh temporary directory (``LOCAL_CONFDIR``, ``DBDIR``,
+    ``RUNDIR``; the system config in ``/etc/rspamd`` is read, never written); the workers
+    listen on free loopback ports; fuzzy_check is disabled (it resolves
+    ``fuzzy1.rspamd.com``). ``check()`` runs ``rspamadm configtest -s``, starts the daemon
+    (``start_timeout`` seconds at most) and reads its log: a map regex rspamd could not
+    compile, or fewer regexes loaded than written, is a failure. ``close()`` stops the
+    daemon by its pid and removes the directory.
+    """
+
+    def __init__(self, result: ExportResult, start_timeout: float = START_TIMEOUT) -> None:
+        self.result = result
+        self.start_timeout = start_timeout
+        self.forces: dict[str, tuple[str | None, str]] = result.meta.get("forces", {})
+        self.dir = tempfile.mkdtemp(prefix="mailpolicy-rspamd-")
+        os.chmod(self.dir, 0o755)
+        self.conf, self.db, self.run_dir = (os.path.join(self.dir, d) for d in
+                                            ("conf", "db", "run"))
+        for d in (self.conf, self.db, self.run_dir):
+            os.makedirs(d)
+            os.chmod(d, 0o777)  # rspamd drops to _rspamd before it writes DBDIR/RUNDIR
+        self.port = _free_port()
+        self.log = os.path.join(self.run_dir, "rspamd.log")
+        harness = {
+            "local.d/worker-normal.inc": f'bind_socket = "127.0.0.1:{self.port}";\ncount = 1;\n',
+            "local.d/worker-controller.inc": f'bind_socket = "127.0.0.1:{_free_port()}";\n',
+            "local.d/worker-proxy.inc": f'bind_socket = "127.0.0.1:{_free_port()}";\n',
+            "local.d/logging.inc": f'type = "file";\nfilename = "{self.log}";\nlevel = "info";\n',
+            "local.d/fuzzy_check.conf": "enabled = false;\n",
+        }
+        for name, text in {**harness, **result.files}.items():
+            dest = os.path.join(self.conf, name)
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            os.chmod(os.path.dirname(dest), 0o755)
+            with open(dest, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.chmod(dest, 0o644)
+        self.msg = os.path.join(self.dir, "message.eml")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _vars(self) -> list[str]:
+        return [f"--var=LOCAL_CONFDIR={self.conf}", f"--var=DBDIR={self.db}",
+                f"--var=RUNDIR={self.run_dir}"]
+
+    def available(self) -> str | None:
+        return find_rspamd()
+
+    def configtest(self) -> str | None:
+        """``rspamadm configtest -s``: None, or its complaint."""
+        p = subprocess.run(["rspamadm", *self._vars(), "configtest", "-s"], capture_output=True,
+                           text=True, timeout=120, check=False)
+        return None if p.returncode == 0 else (p.stdout + p.stderr).strip()[-2000:]
+
+    def start(self) -> str | None:
+        """Start the daemon and wait for it; None, or why it did not come up."""
+        argv = ["rspamd", "-f", *self._vars(), "-p", os.path.join(self.run_dir, "rspamd.pid")]
+        if os.geteuid() == 0:
+            argv[2:2] = ["-u", "_rspamd", "-g", "_rspamd"]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return f"rspamd exited with {self.proc.returncode}: {self._log_tail()}"
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self._maps_loaded(deadline)
+            except OSError:
+                time.sleep(0.3)
+        return f"rspamd did not listen on 127.0.0.1:{self.port} within {self.start_timeout:.0f} s"
+
+    def _maps_loaded(self, deadline: float) -> str | None:
+        want = sorted(n for n in self.result.meta.get("maps", {}).values())
+        while True:
+            text = self._log_text()
+            bad = re.findall(r"cannot parse regexp[^\n]*", text)
+            if bad:
+                return "rspamd could not compile a map regex: " + "; ".join(bad[:3])
+            got = sorted(int(n) for n in re.findall(r"read regexp list of (\d+) elements", text))
+            if all(got.count(n) >= want.count(n) for n in set(want)):
+                return None
+            if time.monotonic() > deadline:
+                return f"rspamd loaded map regexes {got}, the export wrote {want}"
+            time.sleep(0.3)
+
+    def _log_text(self) -> str:
+        try:
+            with open(self.log, encoding="utf-8", errors="replace") as fh:
+                return fh.read()
+        except OSError:
+            return ""
+
+    def _log_tail(self) -> str:
+        return self._log_text()[-800:]
+
+    def check(self) -> str | None:
+        """configtest, then start; raises ``verify.VerifyError`` when rspamd is missing."""
+        from mailpolicy.policy.export.verify import VerifyError
+
+        problem = self.available()
+        if problem is not None:
+            raise VerifyError(problem)
+        return self.configtest() or self.start()
+
+    def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]
+            ) -> RspamdVerdict:
+        with open(self.msg, "wb") as fh:
+            fh.write(data)
+        os.chmod(self.msg, 0o644)
+        argv = ["rspamc", "-h", f"127.0.0.1:{self.port}", "-j", "-i", "127.0.0.1", "-t", "60"]
+        if sender:
+            argv += ["--from", sender]
+        for r in recipients:
+            argv += ["--rcpt", r]
+        p = subprocess.run([*argv, self.msg], capture_output=True, timeout=90, check=False)
+        try:
+            d = json.loads(p.stdout.decode("utf-8", "replace"))
+        except ValueError:
+            return RspamdVerdict("error", None, (p.stdout + p.stderr).decode("utf-8",
+                                                                            "replace")[-300:])
+        return self.parse(d)
+
+    def parse(self, d: dict[str, Any]) -> RspamdVerdict:
+        """The verdict from ``rspamc -j`` output: the policy's forced rule, else allow (a
+        reject by rspamd's own scoring is reported as such)."""
+        symbols = d.get("symbols", {})
+        for sym, (rule, action) in self.forces.items():
+            if sym in symbols:
+                want = ACTIONS[action]
+                if d.get("action") != want:
+                    return RspamdVerdict("error", rule, f"{sym} fired but action is "
+                                         f"{d.get('action')!r}, not {want!r}")
+                return RspamdVerdict(action, rule, d.get("messages", {}).get("smtp_message", ""))
+        if d.get("action") in ("reject", "soft reject", "quarantine", "discard"):
+            return RspamdVerdict("block", None, f"rspamd's own scoring: {d.get('action')} "
+                                 f"score {d.get('score')}")
+        return RspamdVerdict("allow", None)
+
+    def explain(self, msg: Any, engine: Any, target: Any) -> str | None:
+        """The target-wide limit behind a disagreement on this message, if one applies."""
+        att = getattr(engine, "attachment", None) or getattr(target, "attachment", None)
+        atts = [att] if att is not None else list(getattr(msg, "attachments", ()))
+        for a in atts:
+            if re.search(r"\.(uu|hqx|tnef)\d+", getattr(a, "part", "") or ""):
+                return self._limit("mime-parts-only")
+            if len(set(getattr(a, "names", ()))) > 1:
+                return self._limit("one-filename")
+        return None
+
+    def _limit(self, key: str) -> str | None:
+        lim = next((x for x in RspamdExporter.caps.limits if x.key == key), None)
+        return None if lim is None else f"UNSOUND: all rules: {lim.what}; {lim.how}"
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
