@@ -64,21 +64,116 @@ def shadowed_rule(policy: CheckedPolicy) -> Iterator[Diagnostic]:
     rules = policy.rules
     implies = _Implies(policy.lists)
     fields = [_fields(r.rule.condition) for r in rules]
+    needs = [_needed_exts(r.rule.condition, implies) for r in rules]
+    name_globs = [_pure_name_globs(r.rule.condition, implies) for r in rules]
+    by_ext: dict[str, set[int]] = {}  # extension -> earlier rules that need it
+    unindexed: list[int] = []  # earlier rules without a known extension need
     for j, later in enumerate(rules):
+        if j:
+            prev = j - 1
+            if needs[prev] is None:
+                unindexed.append(prev)
+            else:
+                for e in needs[prev]:  # type: ignore[union-attr]
+                    by_ext.setdefault(e, set()).add(prev)
         if any(isinstance(n.operand, (ast.ListRef, ast.ListLit)) and not implies.entries(
                 n.operand) for n in _leaves(later.rule)):
             continue  # a test over an empty list: W205 says so, "shadowed" would mislead
-        for i, earlier in enumerate(rules[:j]):
+        for i in _candidates(j, needs[j], by_ext, unindexed):
+            earlier = rules[i]
             if implies.exhausted:
                 return  # a huge policy: stop rather than take minutes
             # implication only ever links leaves about the same field: skip unrelated rules
             if fields[i].isdisjoint(fields[j]):
+                continue
+            if _globs_cannot_cover(name_globs[i], name_globs[j]):
                 continue
             if _shadows(implies, earlier.rule, later.rule):
                 yield _warn("W201", f"this rule can never fire: the rule at line {earlier.line} "
                             f"('{earlier.id}') decides first whenever this one would match",
                             _head(later.rule.span, len(later.action)))
                 break
+
+
+def _candidates(j: int, need: frozenset[str] | None, by_ext: dict[str, set[int]],
+                unindexed: list[int]) -> list[int]:
+    """Earlier rules that may shadow rule ``j``, in policy order.
+
+    A rule that needs an attachment with one of the extensions ``need`` can only be
+    shadowed by an earlier rule whose own need covers all of them (or whose need is
+    unknown): so a policy of thousands of extension rules compares each rule with a few,
+    not with all. This may miss a shadowing that only a combination of conditions proves;
+    a lint rule may stay silent, it must not warn wrongly.
+    """
+    if need is None:
+        return list(range(j))
+    found: set[int] | None = None
+    for e in need:
+        hits = by_ext.get(e, set())
+        found = set(hits) if found is None else found & hits
+        if not found:
+            break
+    return sorted((found or set()).union(unindexed))
+
+
+def _pure_name_globs(cond: ast.Cond, implies: _Implies) -> frozenset[str] | None:
+    """The globs of a rule that is exactly ``attachment name matches/in GLOBS``, else None."""
+    if isinstance(cond, ast.AnyAttachment) and isinstance(cond.pred, ast.AttTest):
+        if cond.pred.field == "name":
+            return frozenset(g.lower() for g in implies.entries(cond.pred.operand))
+    return None
+
+
+def _globs_cannot_cover(outer: frozenset[str] | None, inner: frozenset[str] | None) -> bool:
+    """A shortcut for the commonest pair in a big policy, two name-glob rules: a glob with
+    wildcards is only covered by the same glob or by ``*`` (see ``_glob_covers``)."""
+    if outer is None or not inner or any(globs.is_literal(g) for g in inner):
+        return False
+    return not (outer & inner) and not any(_STARS.fullmatch(g) for g in outer)
+
+
+_TERMINAL = re.compile(r"\.([A-Za-z0-9_~$-]+)\Z")
+_TERMINAL_SET = re.compile(r"\.\{([A-Za-z0-9_~$-]+(?:,[A-Za-z0-9_~$-]+)*)\}\Z")
+
+
+def _glob_terminals(glob: str) -> frozenset[str] | None:
+    """The last extensions every name matching ``glob`` ends with, or None if unknown."""
+    for rx in (_TERMINAL_SET, _TERMINAL):
+        m = rx.search(glob)
+        if m:
+            return frozenset(x.lower() for x in m.group(1).split(","))
+    return None
+
+
+def _needed_exts(cond: ast.Cond, implies: _Implies) -> frozenset[str] | None:
+    """Extensions one of which some attachment must have for ``cond`` to hold, or None."""
+    if isinstance(cond, ast.AnyAttachment):
+        return _att_needed_exts(cond.pred, implies)
+    if isinstance(cond, ast.And):
+        found = [n for n in (_needed_exts(i, implies) for i in cond.items) if n is not None]
+        return min(found, key=len) if found else None
+    if isinstance(cond, ast.Or):
+        parts = [_needed_exts(i, implies) for i in cond.items]
+        return None if any(p is None for p in parts) else frozenset().union(*parts)  # type: ignore[arg-type]
+    return None
+
+
+def _att_needed_exts(node: ast.Cond, implies: _Implies) -> frozenset[str] | None:
+    if isinstance(node, ast.AttTest):
+        entries = implies.entries(node.operand)
+        if node.field in ("extension", "double_extension") and entries:
+            return frozenset(e.lower() for e in entries)
+        if node.field == "name" and entries:
+            parts = [_glob_terminals(g) for g in entries]
+            return None if any(p is None for p in parts) else frozenset().union(*parts)  # type: ignore[arg-type]
+        return None
+    if isinstance(node, ast.And):
+        found = [n for n in (_att_needed_exts(i, implies) for i in node.items) if n is not None]
+        return min(found, key=len) if found else None
+    if isinstance(node, ast.Or):
+        parts = [_att_needed_exts(i, implies) for i in node.items]
+        return None if any(p is None for p in parts) else frozenset().union(*parts)  # type: ignore[arg-type]
+    return None
 
 
 def _shadows(implies: _Implies, earlier: ast.Rule, later: ast.Rule) -> bool:

@@ -230,3 +230,15 @@ def test_thousands_of_rules_are_linted_in_bounded_time() -> None:
     start = time.monotonic()
     check(tree)
     assert time.monotonic() - start < 30
+
+
+def test_shadowing_is_found_in_a_policy_of_thousands_of_rules() -> None:
+    """The extension index keeps W201 near-linear; it must still find the shadowed rules."""
+    rules = [f'block attachment extension "x{i}"' for i in range(2000)]
+    rules += [f'quarantine attachment name matches "worm{i}-*.exe"' for i in range(500)]
+    rules += ['quarantine attachment name matches "worm7-*.exe"',  # same glob as an earlier rule
+              'block attachment extension in ["x5", "x6"]',        # not covered by one rule
+              'quarantine attachment name matches "a.x42"']        # literal under extension x42
+    result = check(parse("\n".join(rules), "big.policy"))
+    shadowed = [d.span.line for d in result.diagnostics if d.code == "W201"]
+    assert shadowed == [2501, 2503]
