@@ -163,8 +163,8 @@ class RspamdExporter(Exporter):
                   "in a text body and the members of a TNEF winmail.dat are not tested",
                   "those attachments are not tested", strict=False),
         ),
-        notes=("the built-in mime_types module is disabled (local.d/mime_types.conf): it "
-               "would score trusted senders' executables against the policy",),
+        notes=(("the built-in mime_types module is disabled (local.d/mime_types.conf): it "
+                "would score trusted senders' executables against the policy"),),
     )
 
     def __init__(self, policy: CheckedPolicy, *, approximate: bool = False) -> None:

@@ -1,0 +1,248 @@
+"""The ``amavis`` target: a ``$banned_namepath_re`` fragment for amavisd-new 2.7+ (Debian:
+``/etc/amavis/conf.d/60-mailpolicy``).
+
+Why ``$banned_namepath_re`` and not ``$banned_filename_re``: amavis tests each *leaf* of the
+decoded message tree; the traditional list is given one flat list of keys for the leaf
+and all its ancestors (MIME types, names, ``.exe-ms``-style file(1) types), so a name
+regex there also meets MIME types (``application/vnd.ms-excel`` for ``*.*``), type keys
+(``.exe`` for ``*.exe``) and the names of the archive a member came from. The namepath
+string keeps them apart: one line per node from the top part down to the leaf, fields
+``P=``, ``L=``, ``M=`` (declared MIME type: MIME parts only), ``T=`` (file(1) short
+types), ``N=`` (every declared name, raw and RFC 2047/2231-decoded, from ``filename`` and
+``name``) separated by tabs. So:
+
+- ``attachment P``: some line *with* an ``M=`` field (a MIME part) satisfies P;
+- ``archive contains P``: some line *without* one (a decoded member) satisfies P;
+- a name test is a ``\\tN=`` field matched whole, after the normalisation the engine does
+  (last path component, trailing dots and spaces), case-insensitively (``/i`` on Perl
+  character strings: Unicode case folding);
+- ``type executable``: a ``T=exe|exe-ms|exe-unix|dll`` field (amavis's file(1) mapping:
+  approximate, see below); ``declared type``: the ``M=`` field.
+
+Rules keep their order in the list and the first regex that matches decides for that
+leaf: ``[qr'...' => 1]`` bans (block), ``[qr'...' => 0]`` allows. ``@banned_filename_maps``
+is emptied so Debian's default ``$banned_filename_re`` does not decide first.
+
+What amavis cannot do (``--strict`` refuses, ``--approximate`` records a ``Loss``):
+- it decides per leaf, not per message: an allow rule exempts only the parts it matches
+  (stricter than the policy: sound, stated once);
+- one destiny for every banned message (``$final_banned_destiny``): block and quarantine
+  rules cannot differ, no tag or discard;
+- no envelope sender or recipient conditions: banned checks are bypassed per
+  *recipient* (``@bypass_banned_checks_maps``), policy banks are chosen by client IP or
+  port, and ``@author_to_policy_bank_maps`` needs a valid DKIM author signature;
+- no body, subject, header or size tests, no ``and``/``not`` across attachments;
+- raw 8-bit names are decoded as ISO-8859-1 (a Shift_JIS name is seen as mojibake).
+
+Quoting: every regex is a ``qr'...'`` literal (no interpolation); every ASCII character
+that is not a letter or digit is written ``\\xHH`` and every non-ASCII one ``\\x{HHHH}``,
+so no ``'``, ``\\``, ``$``, ``@`` or delimiter can appear raw; control characters are
+refused by ``Exporter.safe``; rule ids in ``(?#...)`` comments (which amavis shows in its
+log and DSN) are reduced to ``[A-Za-z0-9._-]``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mailpolicy.policy import ast
+from mailpolicy.policy.checked import CheckedRule
+from mailpolicy.policy.export.base import (
+    STOPPING,
+    Alt,
+    AnyChar,
+    Blank,
+    Capabilities,
+    CharClass,
+    Exporter,
+    Gap,
+    Limit,
+    Lit,
+    Pat,
+    Seq,
+    Star,
+    glob_pattern,
+    ops,
+)
+
+#: amavis file(1) short types of executable content (``%map_full_type_to_short_type``).
+EXECUTABLE_TYPES = ("exe", "exe-ms", "exe-unix", "dll")
+_END = r"(?=[\t\n]|\z)"
+_F = r"[^\t\n]"  # one character of a field value
+_LAST = rf"[^/\x5c\t\n]*[^/\x5c\t\n. ][^/\x5c\t\n]*{_END}"
+_BASE = rf"(?:{_F}*[/\x5c](?={_LAST})|(?!{_F}*[/\x5c]{_LAST}))"
+_MIME_LINE = r"(?=[^\n]*\tM=)"
+_MEMBER_LINE = r"(?![^\n]*\tM=)"
+
+
+class _Unexpressible(Exception):
+    """A node this target cannot express; the message says why."""
+
+
+def _char(c: str) -> str:
+    if c.isascii() and c.isalnum():
+        return c
+    return f"\\x{ord(c):02x}" if ord(c) < 0x80 else f"\\x{{{ord(c):04x}}}"
+
+
+def perl_rx(p: Pat) -> str:
+    """Perl regex text (character semantics, under ``/i``) for a ``Pat`` over one field
+    value: only letters, digits and ``\\x`` escapes for literal characters."""
+    if isinstance(p, Lit):
+        return "".join(_char(c) for c in p.text)
+    if isinstance(p, AnyChar):
+        return _F
+    if isinstance(p, Blank):
+        return r"[^\S\t\n]"
+    if isinstance(p, CharClass):
+        body = "".join(f"{_char(i[0])}-{_char(i[1])}" if isinstance(i, tuple) else _char(i)
+                       for i in p.items if not isinstance(i, tuple) or i[0] <= i[1])
+        if p.negated:
+            return f"[^{body}\\t\\n]"
+        return f"[{body}]" if body else "(?!)"
+    if isinstance(p, Star):
+        return perl_rx(p.atom) + "*"
+    if isinstance(p, Alt):
+        return "(?:" + "|".join(perl_rx(o) for o in p.options) + ")"
+    assert isinstance(p, Seq)
+    return "".join(perl_rx(i) for i in p.items)
+
+
+def name_field(p: Pat) -> str:
+    """A regex for an ``N=`` field whose normalised value matches ``p``."""
+    return rf"\tN={_BASE}(?:{perl_rx(p)})(?<![. ])[. ]*{_END}"
+
+
+def comment_id(rid: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", rid)[:60]
+
+
+class AmavisExporter(Exporter):
+    """``mailpolicy export --target amavis -o /etc/amavis/conf.d/60-mailpolicy``."""
+
+    target = "amavis"
+    description = "amavisd-new 2.7+: $banned_namepath_re, first match per decoded leaf"
+    filenames = ("60-mailpolicy",)
+    caps = Capabilities(
+        message={},
+        attachment=ops(name="matches in", extension="in is", double_extension="in",
+                       type="class", declared_type="matches"),
+        actions=frozenset({"allow", "block", "quarantine"}),
+        name_encodings=frozenset({"rfc2047", "rfc2231", "rfc2231-continuations"}),
+        all_filenames=True,
+        archive_members=True,
+        true_types=True,
+        combinators=frozenset({"and", "or"}),
+        limits=(
+            Limit("per-leaf",
+                  "amavis decides per decoded part, not per message: an allow rule exempts "
+                  "only the parts it matches, and a later block rule still bans the others",
+                  "amavis stops at least what the policy stops", strict=False, sound=True),
+            Limit("raw-8bit",
+                  "amavis decodes raw 8-bit names as ISO-8859-1 (a Shift_JIS or UTF-8 name "
+                  "sent without RFC 2047/2231 is seen as mojibake)",
+                  "non-ASCII characters of a pattern do not match such names; ASCII "
+                  "extensions still do", strict=False),
+        ),
+    )
+
+    def __init__(self, policy, *, approximate: bool = False) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(policy, approximate=approximate)
+        self._entries: list[tuple[CheckedRule, int, str]] = []  # rule, result, regex
+        self._actions: set[str] = set()
+
+    def gap(self, node: ast.Cond, *, in_attachment: bool, unless_root: bool = False
+            ) -> Gap | None:
+        if isinstance(node, ast.Not):
+            return Gap("amavis cannot negate a test (a leaf that fails a test is not "
+                       "banned by it)")
+        if isinstance(node, ast.And) and not in_attachment:
+            return Gap("amavis tests one decoded part at a time: 'and' across attachments "
+                       "or with a message test cannot be expressed")
+        if isinstance(node, ast.Test):
+            return Gap(f"amavis cannot test the message {node.field} ({node.op}) in banned "
+                       "rules (sender exceptions: banned checks are bypassed per recipient, "
+                       "policy banks are chosen by client IP or port)")
+        if isinstance(node, ast.AttTest) and node.field == "type":
+            if node.op == "class" and isinstance(node.operand, ast.Str) \
+                    and node.operand.value == "executable":
+                return Gap("amavis types content with file(1) short types (T=exe for PE, DOS, "
+                           "ELF, COFF; not Windows shortcuts, MSI or Java)", keep=True,
+                           how="matched as T=" + "|".join(EXECUTABLE_TYPES), sound=False)
+            return Gap(f"amavis cannot test attachment type ({node.op})")
+        return super().gap(node, in_attachment=in_attachment, unless_root=unless_root)
+
+    def unsupported_action(self, crule: CheckedRule) -> str | None:
+        if crule.action in ("discard", "strip"):
+            self.unsupported(crule, crule.rule, f"amavis has no per-rule '{crule.action}'",
+                             how="the message is banned like a block (final_banned_destiny)")
+            return "block"
+        return super().unsupported_action(crule)
+
+    def emit_rule(self, crule: CheckedRule, action: str, cond: ast.Cond,
+                  unless: ast.Cond | None) -> None:
+        if unless is not None:  # an attachment test after 'unless': a negation
+            self.unsupported(crule, crule.rule, "amavis cannot express 'unless' (a negation)",
+                             how="'unless' dropped" if crule.action in STOPPING
+                             else "rule left out", sound=True)
+            if crule.action not in STOPPING:
+                return
+        try:
+            regexes = self._message(cond)
+        except _Unexpressible as exc:
+            self.unsupported(crule, crule.rule, str(exc), how="rule left out",
+                             sound=crule.action not in STOPPING)
+            return
+        result = 0 if action == "allow" else 1
+        if action != "allow":
+            self._actions.add(action)
+        for rx in regexes:
+            self._entries.append((crule, result, rx))
+
+    def _message(self, node: ast.Cond) -> list[str]:
+        if isinstance(node, ast.Or):
+            return [rx for i in node.items for rx in self._message(i)]
+        if isinstance(node, ast.AnyAttachment):
+            return [rf"^{_MIME_LINE}{self._line(node.pred)}"]
+        raise _Unexpressible("amavis can only test attachments")
+
+    def _line(self, node: ast.Cond) -> str:
+        """Lookaheads over one line of the namepath string for an attachment-level node."""
+        if isinstance(node, ast.And):
+            return "".join(self._line(i) for i in node.items)
+        if isinstance(node, ast.Or):
+            return "(?:" + "|".join(self._line(i) for i in node.items) + ")"
+        if isinstance(node, ast.ArchiveContains):
+            return rf"(?:[^\n]*\n)*?{_MEMBER_LINE}{self._line(node.pred)}"
+        assert isinstance(node, ast.AttTest), node
+        if node.field == "type":
+            return rf"(?=[^\n]*\tT=(?:{'|'.join(perl_rx(Lit(t)) for t in EXECUTABLE_TYPES)})" \
+                   rf"{_END})"
+        if node.field == "declared_type":
+            assert isinstance(node.operand, ast.Str)
+            pat = perl_rx(glob_pattern(node.operand.value))
+            return rf"(?=[^\n]*\tM=(?:{pat}){_END})"
+        return rf"(?=[^\n]*{name_field(self.name_pattern(node))})"
+
+    def render(self) -> dict[str, str]:
+        extra = [f"limit:   {lim.what}" for lim in self.caps.limits]
+        out = [self.header("#", extra).rstrip("\n")]
+        if self.result.losses:
+            out.append(self.loss_comments("#").rstrip("\n"))
+        destiny = "D_REJECT" if "block" in self._actions or not self._actions else "D_DISCARD"
+        if {"block", "quarantine"} <= self._actions:
+            out.append("# NOTE: quarantine rules share block's destiny (D_REJECT); a copy of "
+                       "banned mail is kept only if $banned_quarantine_to is set.")
+        out += ["# Install: /etc/amavis/conf.d/60-mailpolicy (Debian), or append to amavisd.conf.",
+                "# Replaces the traditional banned list (Debian's $banned_filename_re):",
+                "@banned_filename_maps = ();",
+                f"$final_banned_destiny = {destiny};",
+                "$banned_namepath_re = new_RE("]
+        last = None
+        for crule, result, rx in self._entries:
+            if crule is not last:
+                out.append("  " + self.rule_comment(crule, "#"))
+                last = crule
+            out.append(f"  [qr'(?#{comment_id(crule.id)}){rx}'mi => {result}],")
+        out += [");", "", "1;  # conf.d files must end with a true value"]
+        return {"60-mailpolicy": "\n".join(out) + "\n"}
