@@ -267,8 +267,9 @@ class RspamdExporter(Exporter):
             parts = [self._name_lines(i, keep_types=keep_types) for i in node.items]
             if any(not p for p in parts):
                 return []
-            ahead = "".join("(?=" + "|".join(p) + ")" for p in parts[:-1])
-            return [f"{ahead}(?:{'|'.join(parts[-1])})"]
+            bare = [[x.removeprefix("(?i)") for x in p] for p in parts]  # one flag, in front
+            ahead = "".join("(?=" + "|".join(p) + ")" for p in bare[:-1])
+            return [f"(?i){ahead}(?:{'|'.join(bare[-1])})"]
         if isinstance(node, ast.AttTest) and node.field in ("name", "extension",
                                                             "double_extension"):
             assert node.operand is not None
