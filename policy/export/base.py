@@ -401,8 +401,7 @@ def to_ere(p: Pat) -> str:
     """POSIX ERE text for ``p`` (libc ``regcomp``: no ``(?:``, no ``\\d``; classes with
     ``]`` first and ``-`` last, and ``\\`` literal inside brackets)."""
     if isinstance(p, Lit):
-        return "".join("[" + c + "]" if c in ".*+?()|{}$^[" else ("\\\\" if c == "\\" else c)
-                       for c in p.text)
+        return "".join("\\" + c if c in ".*+?()|{}$^[\\" else c for c in p.text)
     if isinstance(p, AnyChar):
         return "."
     if isinstance(p, Blank):
@@ -411,9 +410,10 @@ def to_ere(p: Pat) -> str:
         singles = [i for i in p.items if isinstance(i, str)]
         ranges = [i for i in p.items if isinstance(i, tuple)]
         body = "]" if "]" in singles else ""
-        body += "".join(c for c in singles if c not in "]-^")
+        body += "".join(c for c in singles if c not in "]-^[")
         body += "".join(f"{lo}-{hi}" for lo, hi in ranges)
         body += "^" if "^" in singles else ""
+        body += "[" if "[" in singles else ""  # last: "[:" would open a character class
         body += "-" if "-" in singles else ""
         if not body:
             return "[^\x01-\U0010ffff]" if not p.negated else "."

@@ -249,8 +249,11 @@ class PostfixRunner:
         self.workdir = workdir
         self.conf = os.path.join(workdir, "conf")
         os.makedirs(self.conf, exist_ok=True)
-        with open(os.path.join(self.conf, "main.cf"), "w", encoding="utf-8") as fh:
+        main_cf = os.path.join(self.conf, "main.cf")
+        with open(main_cf, "w", encoding="utf-8") as fh:
             fh.write("compatibility_level = 3.6\n")
+        # Postfix waits (about 2 s) for a main.cf modified in the last second to settle.
+        os.utime(main_cf, (0, 0))
         for name, text in result.files.items():
             with open(os.path.join(workdir, name), "w", encoding="utf-8") as fh:
                 fh.write(text)

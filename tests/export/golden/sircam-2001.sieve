@@ -11,37 +11,37 @@
 require ["mime", "regex", "reject"];
 
 # rule block-5bf78c7e (line 10): block attachment name matches "*.pif"
-if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\\\])?.*[.]pif[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\\\])?.*[.]pif[. ]*$") {
+if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\\\])?.*\\.pif[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\\\])?.*\\.pif[. ]*$") {
   reject "message refused by mail policy (rule block-5bf78c7e)";
   stop;
 }
 
 # rule block-f02f6c68 (line 11): block attachment name matches "*.bat"
-if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\\\])?.*[.]bat[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\\\])?.*[.]bat[. ]*$") {
+if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\\\])?.*\\.bat[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\\\])?.*\\.bat[. ]*$") {
   reject "message refused by mail policy (rule block-f02f6c68)";
   stop;
 }
 
 # rule block-661012d7 (line 12): block attachment name matches "*.lnk"
-if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\\\])?.*[.]lnk[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\\\])?.*[.]lnk[. ]*$") {
+if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\\\])?.*\\.lnk[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\\\])?.*\\.lnk[. ]*$") {
   reject "message refused by mail policy (rule block-661012d7)";
   stop;
 }
 
 # rule block-d6fae262 (line 13): block attachment name matches "*.com"
-if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\\\])?.*[.]com[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\\\])?.*[.]com[. ]*$") {
+if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\\\])?.*\\.com[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\\\])?.*\\.com[. ]*$") {
   reject "message refused by mail policy (rule block-d6fae262)";
   stop;
 }
 
 # rule block-ffad002c (line 15): block attachment extension in ["exe", "scr", "vbs", "cmd"]
-if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\\\])?.*[^./\\][^/\\]*[.][[:space:]]*(cmd|exe|scr|vbs)[[:space:]]*[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\\\])?.*[^./\\][^/\\]*[.][[:space:]]*(cmd|exe|scr|vbs)[[:space:]]*[. ]*$") {
+if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\\\])?.*[^./\\][^/\\]*\\.[[:space:]]*(cmd|exe|scr|vbs)[[:space:]]*[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\\\])?.*[^./\\][^/\\]*\\.[[:space:]]*(cmd|exe|scr|vbs)[[:space:]]*[. ]*$") {
   reject "message refused by mail policy (rule block-ffad002c)";
   stop;
 }
 
 # rule double-extension-2001 (line 17): block attachment name matches "*.*.*" as "double-extension-2001" reason "double extension"
-if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\\\])?.*[.].*[.].*[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\\\])?.*[.].*[.].*[. ]*$") {
+if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\\\])?.*\\..*\\..*[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\\\])?.*\\..*\\..*[. ]*$") {
   reject "double extension";
   stop;
 }
