@@ -14,8 +14,8 @@ types), ``N=`` (every declared name, raw and RFC 2047/2231-decoded, from ``filen
 - ``attachment P``: some line *with* an ``M=`` field (a MIME part) satisfies P;
 - ``archive contains P``: some line *without* one (a decoded member) satisfies P;
 - a name test is a ``\\tN=`` field matched whole, after the normalisation the engine does
-  (last path component, trailing dots and spaces), case-insensitively (``/i`` on Perl
-  character strings: Unicode case folding);
+  (last path component, trailing dots and spaces), case-insensitively as the engine's globs
+  are (Python's case variants spelled out; Perl's ``/i`` folds differently);
 - ``type executable``: a ``T=exe|exe-ms|exe-unix|dll`` field (amavis's file(1) mapping:
   approximate, see below); ``declared type``: the ``M=`` field.
 
@@ -79,15 +79,50 @@ class _Unexpressible(Exception):
     """A node this target cannot express; the message says why."""
 
 
-def _char(c: str) -> str:
+def _case_variants(c: str) -> list[str]:
+    """``c`` and the single characters Python's ``re.IGNORECASE`` treats as equal to it."""
+    cands = {c, c.lower(), c.upper(), c.swapcase(), c.title(), c.casefold()}
+    out = sorted(x for x in cands if len(x) == 1 and re.fullmatch(re.escape(c), x, re.IGNORECASE))
+    return out or [c]
+
+
+def _esc(c: str) -> str:
     if c.isascii() and c.isalnum():
         return c
     return f"\\x{ord(c):02x}" if ord(c) < 0x80 else f"\\x{{{ord(c):04x}}}"
 
 
+def _char(c: str) -> str:
+    """One literal character and every character Python's ``re.IGNORECASE`` (the engine's
+    glob matching) takes as equal to it, spelled out: Perl's own ``/i`` folds differently
+    (``ı`` vs ``I``, ``ß`` vs ``ss``), so no ``/i`` flag is used at all."""
+    variants = _case_variants(c)
+    if len(variants) == 1:
+        return _esc(c)
+    return "[" + "".join(_esc(v) for v in variants) + "]"
+
+
+def _class_items(p: CharClass) -> str:
+    out = []
+    for it in p.items:
+        lo, hi = it if isinstance(it, tuple) else (it, it)
+        if lo > hi:
+            continue  # an empty range, as in Python
+        if ord(hi) - ord(lo) > 512:  # too wide to spell out: case-sensitive outside ASCII
+            out.append(f"{_esc(lo)}-{_esc(hi)}")
+            for a, b in (("a", "z"), ("A", "Z")):
+                x, y = max(lo, a), min(hi, b)
+                if x <= y:
+                    out.append(f"{_esc(x.swapcase())}-{_esc(y.swapcase())}")
+            continue
+        chars = {v for cp in range(ord(lo), ord(hi) + 1) for v in _case_variants(chr(cp))}
+        out.extend(_esc(c) for c in sorted(chars))
+    return "".join(out)
+
+
 def perl_rx(p: Pat) -> str:
-    """Perl regex text (character semantics, under ``/i``) for a ``Pat`` over one field
-    value: only letters, digits and ``\\x`` escapes for literal characters."""
+    """Perl regex text (character semantics, no ``/i``: case variants spelled out) for a
+    ``Pat`` over one field value: only letters, digits and ``\\x`` escapes as literals."""
     if isinstance(p, Lit):
         return "".join(_char(c) for c in p.text)
     if isinstance(p, AnyChar):
@@ -95,8 +130,7 @@ def perl_rx(p: Pat) -> str:
     if isinstance(p, Blank):
         return r"[^\S\t\n]"
     if isinstance(p, CharClass):
-        body = "".join(f"{_char(i[0])}-{_char(i[1])}" if isinstance(i, tuple) else _char(i)
-                       for i in p.items if not isinstance(i, tuple) or i[0] <= i[1])
+        body = _class_items(p)
         if p.negated:
             return f"[^{body}\\t\\n]"
         return f"[{body}]" if body else "(?!)"
@@ -243,6 +277,6 @@ class AmavisExporter(Exporter):
             if crule is not last:
                 out.append("  " + self.rule_comment(crule, "#"))
                 last = crule
-            out.append(f"  [qr'(?#{comment_id(crule.id)}){rx}'mi => {result}],")
+            out.append(f"  [qr'(?#{comment_id(crule.id)}){rx}'m => {result}],")
         out += [");", "", "1;  # conf.d files must end with a true value"]
         return {"60-mailpolicy": "\n".join(out) + "\n"}
