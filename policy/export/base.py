@@ -469,17 +469,19 @@ class Exporter:
 
     def _keep_rule(self, crule: CheckedRule, cond: RCond, unless: RCond | None) -> bool:
         stopping = crule.action in STOPPING
-        if cond == FALSE or unless == TRUE or (cond == TRUE and stopping):
+        if cond == FALSE or unless == TRUE or cond == TRUE:
             if self.approximate:  # one loss for the whole rule, replacing the per-node ones
                 whats = [x.what for x in self.result.losses if x.rule == crule.id]
                 self.result.losses = [x for x in self.result.losses if x.rule != crule.id]
                 self._loss_keys = {k for k in self._loss_keys if k[0] != crule.id}
                 how = ("rule left out: what it stops gets through" if stopping
                        else "rule left out (later rules decide instead)")
+                if cond == TRUE and not stopping:  # an allow/tag that would decide everything
+                    how = "rule left out rather than exempting every message"
                 self._record(Loss(crule.id, crule.line, "; ".join(whats) or "not expressible",
                                   how, sound=not stopping))
             return False
-        return True  # cond TRUE for allow/tag: a message-wide rule, emitted as such
+        return True
 
     def _name_limits(self, crule: CheckedRule) -> None:
         nodes = ast.walk(crule.rule.condition) + (ast.walk(crule.rule.unless) if crule.rule.unless else [])
