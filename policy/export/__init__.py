@@ -48,11 +48,14 @@ def _source(path: str) -> dict[str, str]:
         return {}
 
 
-def report_losses(losses: list[Loss], target: str, err: TextIO) -> None:
+def report_losses(losses: list[Loss], target: str, err: TextIO, approximate: bool = True
+                  ) -> None:
+    """The loss report on stderr (in strict mode only target-wide limits can be there)."""
     if not losses:
         return
     unsound = sum(1 for loss in losses if not loss.sound)
-    print(f"mailpolicy: export to {target} is approximate: {len(losses)} losses"
+    kind = "is approximate" if approximate else "has known target limits"
+    print(f"mailpolicy: export to {target} {kind}: {len(losses)} losses"
           + (f", {unsound} UNSOUND (they let through mail the policy stops)" if unsound else ""),
           file=err)
     for loss in losses:
@@ -75,7 +78,7 @@ def run(policy: CheckedPolicy, args: argparse.Namespace, *, out: TextIO | None =
         print(render_all(result.diagnostics, _source(policy.path)), file=err)
         print(f"mailpolicy: export to {args.target} failed; nothing written", file=err)
         return 1
-    report_losses(result.losses, args.target, err)
+    report_losses(result.losses, args.target, err, exporter.approximate)
     output = getattr(args, "output", None)
     if output:
         multi = len(cls.filenames) > 1
