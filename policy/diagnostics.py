@@ -32,6 +32,8 @@ CODES: dict[str, str] = {
     "E109": "invalid-value",
     "E110": "empty-policy",
     "E111": "input-error",
+    "E301": "unsupported-construct",
+    "E302": "unsafe-value",
     "W201": "shadowed-rule",
     "W202": "unused-list",
     "W203": "discard-loses-mail",

@@ -20,15 +20,21 @@ from typing import TextIO
 
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.policy.diagnostics import render_all
+from mailpolicy.policy.export.amavis import AmavisExporter
 from mailpolicy.policy.export.base import Exporter, ExportResult, Loss
+from mailpolicy.policy.export.exim import EximExporter
 from mailpolicy.policy.export.ir_target import JsonExporter
 from mailpolicy.policy.export.postfix import PostfixExporter
+from mailpolicy.policy.export.rspamd import RspamdExporter
 from mailpolicy.policy.export.sieve import SieveExporter
 
 #: Every target, by its ``--target`` name. Add new targets here (no registry magic).
 TARGETS: dict[str, type[Exporter]] = {
     "sieve": SieveExporter,
     "postfix": PostfixExporter,
+    "exim": EximExporter,
+    "rspamd": RspamdExporter,
+    "amavis": AmavisExporter,
     "json": JsonExporter,
 }
 
