@@ -68,15 +68,15 @@ def test_output_is_deterministic() -> None:
 
 
 def test_baseline_strict_names_every_unsupported_rule() -> None:
-    result = EximExporter(load(POLICIES / "baseline.policy")).export()
+    policy = load(POLICIES / "baseline.policy")
+    result = EximExporter(policy).export()
     assert not result.ok and not result.files
     errors = [d for d in result.diagnostics if d.severity == "error"]
     assert {d.code for d in errors} == {E_UNSUPPORTED}
     text = "\n".join(d.message for d in errors)
-    for rid, line in [("archive-limits", 15), ("encrypted-archive", 17), ("evasive-name", 19),
-                      ("archived-executable", 23), ("executable-content", 25),
-                      ("type-mismatch", 29), ("sircam-body", 31), ("partner-executable", 33)]:
-        assert f"rule {rid} (line {line})" in text
+    for rid in ["archive-limits", "encrypted-archive", "evasive-name", "archived-executable",
+                "executable-content", "type-mismatch", "sircam-body", "partner-executable"]:
+        assert f"rule {rid} (line {policy.rule(rid).line})" in text
     golden = GOLDEN / "baseline.strict.error"
     if UPDATE:
         golden.write_text(text + "\n", encoding="utf-8")
