@@ -129,15 +129,13 @@ class _ListSlots:
 
     after_open: list[str] = field(default_factory=list)
     before: dict[int, list[Comment]] = field(default_factory=dict)  # own-line, before item i
-    after: dict[int, list[str]] = field(default_factory=dict)  # trailing item i
+    after: dict[int, Comment] = field(default_factory=dict)  # trailing item i
     before_close: list[Comment] = field(default_factory=list)
 
     def empty(self) -> bool:
-        return not (self.after_open or self.before or self.after or self.before_close)
+        return not (self.after_open or any(self.before.values()) or self.after or self.before_close)
 
 
-def _item(quoted: str, trailing: list[str]) -> str:
-    return f"{INDENT}{quoted},{'  ' + '  '.join(trailing) if trailing else ''}"
 
 
 def list_lines(node: ast.ListDef, slots: _ListSlots | None = None, vertical: bool = False,
@@ -167,8 +165,13 @@ def list_lines(node: ast.ListDef, slots: _ListSlots | None = None, vertical: boo
             gap(c.line)
             out.append(INDENT + c.text)
         gap(item.span.line)
+        line = f"{INDENT}{printer.quote(item.value)},"
+        trailing = slots.after.get(i)
+        if trailing is not None:
+            line += "  " + trailing.text
+            prev = max(prev, trailing.line)
         prev = max(prev, item.span.end_line)
-        out.append(_item(printer.quote(item.value), slots.after.get(i, [])))
+        out.append(line)
     for c in slots.before_close:
         gap(c.line)
         out.append(INDENT + c.text)
@@ -220,16 +223,21 @@ def _list_slots(text: str, node: ast.ListDef, inner: list[Comment], start: int,
             continue
         if c.own_line:
             nxt = next((k for k, i in enumerate(items) if i.span.start > c.start), None)
-            if nxt is None:
-                slots.before_close.append(c)
-            else:
-                slots.before.setdefault(nxt, []).append(c)
+            below = slots.before_close if nxt is None else slots.before.setdefault(nxt, [])
+            below.append(c)
             continue
         prv = [k for k, i in enumerate(items) if i.span.start < c.start]
         if not prv:
             slots.after_open.append(c.text)
         else:
-            slots.after.setdefault(prv[-1], []).append(c.text)
+            # The first comment after an entry trails it; any later one (after a comma on
+            # its own line) goes on its own line, keeping the order of comments.
+            k = prv[-1]
+            below = slots.before.setdefault(k + 1, []) if k + 1 < len(items) else slots.before_close
+            if k in slots.after or below:
+                below.append(c)
+            else:
+                slots.after[k] = c
     return slots, hoisted, vertical, open_line
 
 

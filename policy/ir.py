@@ -55,9 +55,11 @@ true); a derived id given with ``explicit_id`` false must be the one the rule de
 Reading is strict about shape and lenient about structure: unknown keys, wrong types,
 unknown fields or operators, operand kinds a test cannot take, undefined lists, duplicate
 ids and strings with a line break (no text form can hold one) raise ``ValueError`` naming
-the JSON path (``rules[3].condition.and[1]: unknown test field 'sendr'``); nested
+the JSON path (``rules[3].condition.and[1]: unknown test field 'sendr'``). The rebuilt
+tree then goes through the checker (``check.check``, list files not read), whose first
+error is raised naming the rule (``rules[2]: 'tag' needs the header to add [E102]``). Nested
 ``and``/``or`` of the same kind are flattened and a one-element ``and``/``or`` is its
-element, as the parser does for text.
+element, as the parser does for text. Lint warnings are not part of the IR.
 
 Round trips: ``from_ir(to_ir(p))`` has the same rules (ASTs and ids), lists, name, default
 and source as ``p``; its AST holds the statements in the canonical order (``policy``,
@@ -75,28 +77,30 @@ from typing import Any
 
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule, assign_ids, derive_id
+from mailpolicy.policy.diagnostics import Diagnostic
 from mailpolicy.policy.parse import parse_size
 
 FORMAT = "mailpolicy-ir"
 VERSION = 1
 
-#: Operand kinds each (field, op) takes: "string", "number", "list" (a name or items).
-_ANY_LIST = ("string", "list")
-MESSAGE_OPERANDS: dict[str, tuple[str, ...]] = {
-    "sender": _ANY_LIST, "recipient": _ANY_LIST, "from": ("string",), "subject": ("string",),
-    "body": ("string",), "header": ("string",), "size": ("number",), "attachments": ("number",),
+#: Operand kinds each (field, op) takes: "string", "number", "list" (a name or items), as
+#: the checker wants them.
+MESSAGE_OPERANDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("sender", "in"): ("list",), ("sender", "matches"): ("string",),
+    ("recipient", "in"): ("list",), ("recipient", "matches"): ("string",),
+    **{(f, op): ("string",) for f in ("from", "subject", "body", "header")
+       for op in ("contains", "matches")},
+    **{(f, op): ("number",) for f in ("size", "attachments") for op in ast.MESSAGE_FIELDS[f]},
 }
 ATTACHMENT_OPERANDS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("name", "matches"): _ANY_LIST, ("name", "in"): _ANY_LIST,
-    ("extension", "in"): _ANY_LIST, ("extension", "is"): ("string",),
-    ("double_extension", "in"): _ANY_LIST,
+    ("name", "matches"): ("string",), ("name", "in"): ("list",),
+    ("extension", "in"): ("list",), ("extension", "is"): ("string",),
+    ("double_extension", "in"): ("list",),
     ("type", "class"): ("string",), ("type", "mime"): ("string",), ("type", "mismatch"): (),
     ("declared_type", "matches"): ("string",),
     ("archive", "encrypted"): (), ("archive", "exceeds_limits"): (), ("evasive_name", "is"): (),
     **{("size", op): ("number",) for op in ast.ATTACHMENT_FIELDS["size"]},
 }
-#: Classes ``type NAME`` accepts (kept in step with corpus.types.CLASSES).
-TYPE_CLASSES = ("executable", "script", "archive", "document", "image", "text", "other")
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _NUMBER = re.compile(r"\d+(\.\d+)?([KMGT]i?B|[KMGT]|B)?", re.I)
@@ -252,7 +256,7 @@ class _Reader:
             raise _fail(where, f"expected an operand (a string, {{\"number\": ...}}, "
                         f"{{\"list\": ...}} or {{\"items\": [...]}}), got {_kind(value)}")
         if kind not in kinds:
-            raise _fail(where, f"this test takes {' or '.join(kinds) or 'no value'}, not a {kind}")
+            raise _fail(where, f"this test takes a {' or '.join(kinds)}, not a {kind}")
         return node
 
     def number(self, value: dict[str, Any], where: str) -> ast.Number:
@@ -326,7 +330,7 @@ class _Reader:
         if op not in ast.MESSAGE_FIELDS[field]:
             raise _fail(f"{where}.op", f"'{field}' takes {', '.join(ast.MESSAGE_FIELDS[field])}, "
                         f"not {op!r}")
-        value = self.operand(data["value"], f"{where}.value", MESSAGE_OPERANDS[field])
+        value = self.operand(data["value"], f"{where}.value", MESSAGE_OPERANDS[(field, op)])
         header = _str(data["header"], f"{where}.header") if field == "header" else None
         return ast.Test(field=field, op=op, operand=value, header=header)
 
@@ -348,11 +352,10 @@ class _Reader:
         if "value" not in data:
             raise _fail(where, "missing key 'value'")
         value = self.operand(data["value"], f"{where}.value", kinds)
-        if (field, op) == ("type", "class"):
+        if (field, op) == ("type", "class"):  # printed bare: `type executable`
             assert isinstance(value, ast.Str)
-            if value.value not in TYPE_CLASSES:
-                raise _fail(f"{where}.value", f"unknown type class {value.value!r} (expected one "
-                            f"of {', '.join(TYPE_CLASSES)})")
+            if not _NAME.fullmatch(value.value) or value.value == "mismatch":
+                raise _fail(f"{where}.value", f"{value.value!r} is not a type class name")
         return ast.AttTest(field=field, op=op, operand=value)
 
 
@@ -461,7 +464,37 @@ def from_ir(data: Any) -> CheckedPolicy:
     policy = ast.Policy(statements=tuple(statements), path=path)
     checked_rules = assign_ids(policy.rules)
     _check_ids(checked_rules, [given for _, given in built])
+    _semantics(policy)
     return CheckedPolicy(ast=policy, rules=checked_rules, lists=lists, source_sha256=sha)
+
+
+def _semantics(policy: ast.Policy) -> None:
+    """Run the checker over the rebuilt tree (list files are not read: their entries are
+    made inline) and turn its first error into a ValueError naming the rule."""
+    from mailpolicy.policy.check import check  # the checker is the one judge of meaning
+
+    head: list[ast.Statement] = []
+    lists: list[ast.Statement] = []
+    for stmt in policy.statements:
+        if isinstance(stmt, ast.ListDef):
+            lists.append(ast.ListDef(name=stmt.name, span=stmt.span,
+                                     items=tuple(ast.Str(value=e) for e in stmt.entries or ())))
+        elif not isinstance(stmt, ast.Rule):
+            head.append(stmt)
+
+    def errors(statements: list[ast.Statement]) -> list[Diagnostic]:
+        tree = ast.Policy(statements=tuple(statements), path=policy.path)
+        return [d for d in check(tree).diagnostics if d.severity == "error"]
+
+    whole = errors(head + lists + list(policy.rules))
+    if not whole:
+        return
+    for where, part in [("", head + lists)] + [
+            (f"rules[{i}]", lists + [r]) for i, r in enumerate(policy.rules)]:
+        found = [d for d in errors(part) if d.code != "E110"]
+        if found:
+            raise _fail(where or "policy", f"{found[0].message} [{found[0].code}]")
+    raise _fail("", f"{whole[0].message} [{whole[0].code}]")
 
 
 def _check_ids(rules: tuple[CheckedRule, ...], given: list[str | None]) -> None:
