@@ -242,6 +242,12 @@ class _Walker:
             if depth >= MAX_DEPTH:
                 self.defect("nesting-too-deep", where)
                 return
+            names = self.names(fields, cparams)
+            if names:  # a named attached message is also a file the recipient sees (x.eml)
+                self.attachments.append(Attachment(
+                    names=tuple(n for n, _ in names), raw_names=tuple(r for _, r in names),
+                    declared_type=ctype, loader=self.loader(buf, start, end, cte, leaf_path),
+                    size=_cheap_size(buf, start, end, cte), part=leaf_path))
             if cte in ("base64", "quoted-printable"):
                 self.defect("encoded-message-rfc822", where)
                 inner = _decode(buf[start:end], cte)[0]
@@ -279,19 +285,10 @@ class _Walker:
              path: str, ctype: str, cparams: list[H.Param], cte: str, outer: bool) -> bool:
         """One leaf entity: an attachment, body text, or both (uuencoded files)."""
         hints = (H.first_param(cparams, "charset"), self.top_charset)
-        names: list[tuple[str, str]] = []
+        names = self.names(fields, cparams)
         disposition = ""
         for value in _values(fields, "content-disposition"):
-            disp, dparams = H.parse_params(value[:HEADER_LIMIT])
-            disposition = disposition or disp
-            names += H.param_values(dparams, "filename", hints)
-        for value in _values(fields, "content-type"):
-            _, params = H.parse_params(value[:HEADER_LIMIT])
-            names += H.param_values(params, "name", hints)
-        names = [(n, r) for n, r in names if n.strip()]
-        if len(names) > len({n for n, _ in names}):  # keep each decoded name once
-            seen: set[str] = set()
-            names = [x for x in names if not (x[0] in seen or seen.add(x[0]))]  # type: ignore[func-returns-value]
+            disposition = disposition or H.parse_params(value[:HEADER_LIMIT])[0]
         main = ctype.split("/", 1)[0]
         is_attachment = bool(names) or (
             main != "text" and ctype not in _NOT_ATTACHMENT) or disposition == "attachment"
@@ -317,6 +314,25 @@ class _Walker:
         elif ctype == "application/mac-binhex40" and cte in _IDENTITY:
             self.scan_text(buf, start, end, cte, path)
         return True
+
+    def names(self, fields: list[tuple[str, bytes]], cparams: list[H.Param]
+              ) -> list[tuple[str, str]]:
+        """(decoded, raw) for every distinct name an entity carries: each Content-Disposition
+        ``filename`` first, then each Content-Type ``name``."""
+        hints = (H.first_param(cparams, "charset"), self.top_charset)
+        names: list[tuple[str, str]] = []
+        for value in _values(fields, "content-disposition"):
+            names += H.param_values(H.parse_params(value[:HEADER_LIMIT])[1], "filename", hints)
+        for value in _values(fields, "content-type"):
+            names += H.param_values(H.parse_params(value[:HEADER_LIMIT])[1], "name", hints)
+        names = [(n, r) for n, r in names if n.strip()]
+        seen: set[str] = set()
+        out = []
+        for n, r in names:  # keep each decoded name once
+            if n not in seen:
+                seen.add(n)
+                out.append((n, r))
+        return out
 
     def loader(self, buf: bytes, start: int, end: int, cte: str, path: str) -> Callable[[], bytes]:
         def load() -> bytes:

@@ -118,8 +118,11 @@ def test_sample_10_nested_message_attachment_is_an_attachment_of_the_message() -
     inner = inner.replace("XX", "YY")  # an attached message has its own boundary
     raw = one_part('Content-Type: message/rfc822; name="fwd.eml"', body=inner, cte="7bit")
     msg = parse_message(raw)
-    assert [(a.part, a.names) for a in msg.attachments] == [("2/2", ("run.bat",))]
-    assert msg.attachments[0].data.startswith(b"MZ")
+    # The named container is a file the recipient sees too (Outlook shows fwd.eml).
+    assert [(a.part, a.names) for a in msg.attachments] == [("2", ("fwd.eml",)),
+                                                           ("2/2", ("run.bat",))]
+    assert msg.attachments[0].declared_type == "message/rfc822"
+    assert msg.attachments[1].data.startswith(b"MZ")
 
 
 def test_percent_hex_in_plain_parameter_is_not_decoded_but_raw_kept() -> None:
