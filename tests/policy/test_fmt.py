@@ -232,7 +232,7 @@ _SEPARATORS = st.sampled_from([" ", "  ", "\t", "\n", "\n\n\n", " \n  ", "  # no
                                "\n# own line\n", " #\"x\" [ ( # \n"])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(policies(canonical=False))
 def test_printed_policy_parses_back(policy) -> None:  # type: ignore[no-untyped-def]
     text = "\n".join(printer.statement(s) for s in policy.statements)
@@ -242,7 +242,7 @@ def test_printed_policy_parses_back(policy) -> None:  # type: ignore[no-untyped-
     assert format_source(formatted) == formatted
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(policies(canonical=False), st.data())
 def test_any_layout_formats_to_the_same_meaning(policy, data) -> None:  # type: ignore[no-untyped-def]
     tokens = _TOKEN.findall("\n".join(printer.statement(s) for s in policy.statements))
