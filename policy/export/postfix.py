@@ -311,4 +311,11 @@ class PostfixExporter(Exporter):
     def verifier(self, result: ExportResult, workdir: str) -> Any:
         from mailpolicy.policy.export.verify import PostfixRunner
 
+        # -- live two-stage verification (postfix_live.py) ------------------------------------
+        # Sender exceptions are a two-stage configuration, not a table: only a running
+        # Postfix says what it does, so those exports are verified end to end.
+        if "sender_access.pcre" in result.files:
+            from mailpolicy.policy.export.postfix_live import LivePostfixRunner
+
+            return LivePostfixRunner(result, workdir)
         return PostfixRunner(result, workdir)
