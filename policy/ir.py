@@ -103,7 +103,7 @@ ATTACHMENT_OPERANDS: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-_NUMBER = re.compile(r"\d+(\.\d+)?([KMGT]i?B|[KMGT]|B)?", re.I)
+_NUMBER = re.compile(r"\d+(\.\d+)?([KMGT]i?B|[KMGT]|B)?", re.IGNORECASE)
 
 
 # ---- writing ------------------------------------------------------------------------------
@@ -237,6 +237,7 @@ class _Reader:
         self.lists = lists
 
     def operand(self, value: Any, where: str, kinds: tuple[str, ...]) -> ast.Operand:
+        node: ast.Operand
         if isinstance(value, str):
             kind, node = "string", ast.Str(value=_str(value, where))
         elif isinstance(value, dict) and "number" in value:

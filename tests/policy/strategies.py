@@ -21,7 +21,6 @@ import dataclasses
 from typing import Any
 
 from hypothesis import strategies as st
-
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy, assign_ids
 from mailpolicy.policy.parse import parse_size
@@ -38,7 +37,7 @@ DEFAULT_ACTIONS = ("allow", "block", "quarantine", "discard")
 COMPARE = (">", "<", ">=", "<=", "==", "!=")
 
 #: Characters a string may hold: the hard ones on purpose.
-_HARD = '"\\#\t *?,;:()=@-_~é中ファイル名ü‮ '
+_HARD = '"\\#\t *?,;:()=@-_~é中ファイル名ü\u202e '  # \u202e: right-to-left override
 _any_char = st.one_of(
     st.sampled_from(_HARD),
     st.characters(exclude_categories=("Cs",), exclude_characters="\n\x00"),

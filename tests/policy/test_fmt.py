@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import policies
-
 from mailpolicy.policy import printer
 from mailpolicy.policy.diagnostics import PolicyError
 from mailpolicy.policy.fmt import WIDTH, fmt_paths, format_policy, format_source, scan_comments
 from mailpolicy.policy.parse import parse
+from strategies import policies
 
 GOLDEN = Path(__file__).parent / "golden" / "fmt"
 UPDATE = os.environ.get("MAILPOLICY_UPDATE_GOLDEN") == "1"
@@ -206,7 +205,7 @@ def test_policy_that_does_not_parse_is_exit_1_with_diagnostics(tmp_path: Path) -
     bad, good = tmp_path / "bad.policy", tmp_path / "good.policy"
     bad.write_text('block attachment extension in ["exe"\n')
     good.write_text(UGLY)
-    rc, out, err = run(bad, good, write=True)
+    rc, _, err = run(bad, good, write=True)
     assert rc == 1
     assert re.match(rf"{re.escape(str(bad))}:\d+:\d+: error: .*\[E100\]", err)
     assert f"reformatted {good}" in err

@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
-from strategies import checked_policies
-
 from mailpolicy.policy import ast, ir
 from mailpolicy.policy.check import load, load_text
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.policy.fmt import format_policy, format_source
 from mailpolicy.policy.parse import parse
+from strategies import checked_policies
 
 SHIPPED = sorted((Path(ast.__file__).parent / "policies").glob("*.policy"))
 
