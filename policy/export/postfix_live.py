@@ -66,7 +66,6 @@ import glob
 import json
 import os
 import re
-import shutil
 import smtplib
 import socket
 import subprocess
@@ -241,29 +240,32 @@ biff = no
         return base + adapt_main(fragment, self.conf, self.port2)
 
     def configure(self, result: ExportResult) -> None:
-        """Write the export's tables and main.cf/master.cf; reload when running."""
+        """Write the export's tables and main.cf/master.cf; reload when running and changed."""
         if not self.port1:
             self.port1, self.port2, self.sink_port = free_port(), free_port(), free_port()
         for d in (self.conf, self.queue, self.data, self.sink_dir):
             os.makedirs(d, exist_ok=True)
-        for name, text in result.files.items():
-            if name.endswith(".pcre"):
-                with open(os.path.join(self.conf, name), "w", encoding="utf-8") as fh:
-                    fh.write(text)
         self.two_stage = "master.cf.fragment" in result.files
         master = BASE_MASTER + (
             adapt_master(result.files["master.cf.fragment"], self.conf, self.port1, self.port2)
             if self.two_stage else
             f"{HOST}:{self.port1}  inet  n  -  n  -  -  smtpd\n")
-        for name, text in (("main.cf", self.main_cf(result.files["main.cf.fragment"])),
-                           ("master.cf", master)):
+        files = {n: t for n, t in result.files.items() if n.endswith(".pcre")}
+        files |= {"main.cf": self.main_cf(result.files["main.cf.fragment"]), "master.cf": master}
+        changed = False
+        for name, text in files.items():
             path = os.path.join(self.conf, name)
+            if os.path.exists(path):
+                with open(path, encoding="utf-8") as fh:
+                    if fh.read() == text:
+                        continue
+            changed = True
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write(text)
             os.utime(path, (0, 0))  # Postfix waits for a main.cf changed in the last second
-        if self.running:
+        if self.running and changed:
             self._postfix("reload")
-            time.sleep(0.3)  # the old cleanup processes finish and exit
+            time.sleep(0.3)  # the old cleanup and smtpd processes finish and exit
 
     # -- life cycle ---------------------------------------------------------------------------
     def _postfix(self, verb: str) -> None:
@@ -467,25 +469,30 @@ class LivePostfixRunner:
         return self.follow(m.group(1), sender or "", reply)
 
     def send(self, data: bytes, sender: str, rcpts: tuple[str, ...]) -> tuple[int, str]:
-        """One SMTP transaction; the reply to the first refused command, else to DATA."""
+        """One SMTP transaction; the reply to the first refused command, else to DATA.
+        A lost connection means Postfix is not working: a ``VerifyError``."""
         opts = ["SMTPUTF8"] if not (sender + "".join(rcpts)).isascii() else []
         if any(b > 0x7F for b in data):
             opts.append("BODY=8BITMIME")
-        with smtplib.SMTP(HOST, self.pf.port1, local_hostname="verify.client.invalid",
-                          timeout=MESSAGE_TIMEOUT) as s:
-            s.ehlo()
-            code, resp = s.mail(sender, opts)
-            if code != 250:
-                return code, resp.decode("utf-8", "replace")
-            for r in rcpts:
-                code, resp = s.rcpt(r)
-                if code not in (250, 251):
-                    return code, resp.decode("utf-8", "replace")
-            try:
-                code, resp = s.data(data)
-            except smtplib.SMTPDataError as exc:
-                code, resp = exc.smtp_code, exc.smtp_error
-        return code, resp.decode("utf-8", "replace") if isinstance(resp, bytes) else str(resp)
+        try:
+            with smtplib.SMTP(HOST, self.pf.port1, local_hostname="verify.client.invalid",
+                              timeout=MESSAGE_TIMEOUT) as s:
+                s.ehlo()
+                code, resp = s.mail(sender, opts)
+                for r in rcpts if code == 250 else ():
+                    code, resp = s.rcpt(r)
+                    if code not in (250, 251):
+                        break
+                if code in (250, 251):
+                    try:
+                        code, resp = s.data(data)
+                    except smtplib.SMTPDataError as exc:
+                        err = exc.smtp_error
+                        code, resp = exc.smtp_code, err if isinstance(err, bytes) else err.encode()
+        except (OSError, smtplib.SMTPException) as exc:
+            raise VerifyError(f"SMTP to Postfix on {HOST}:{self.pf.port1} failed: {exc!r}"
+                              f"{self.pf._log_tail()}") from exc
+        return code, resp.decode("utf-8", "replace")
 
     def follow(self, qid: str, sender: str, reply: str) -> LiveVerdict:
         """Wait for the fate of queue id ``qid`` (and of the FILTERed copy)."""
