@@ -539,12 +539,16 @@ class LivePostfixRunner:
                     return LiveVerdict("error", None, f"stage 2 accepted without a queue id: "
                                        f"{text}", "error", stage, reply, ids_t)
                 return m.group(1)
+        odd = [d for d in q.deliveries if d[2] not in ("sent", "bounced")
+               or (d[2] == "bounced" and not d[1].endswith(f":{pf.port2}"))]
+        if odd:  # deferred (Postfix would retry in minutes) or a bounce not from stage 2
+            return LiveVerdict("error", None, f"{qid}: to=<{odd[0][0]}> relay={odd[0][1]} "
+                               f"status={odd[0][2]} ({odd[0][3]})", "error", stage, reply, ids_t)
         if not q.removed:
             return None
         bounced = [d for d in q.deliveries if d[2] == "bounced"]
         if bounced:
-            text = bounced[0][3]
-            return self._bounce(q, ids_t, sender, text, reply)
+            return self._bounce(q, ids_t, sender, bounced[0][3], reply)
         sent = [d for d in q.deliveries if d[2] == "sent" and d[1].endswith(f":{pf.sink_port}")]
         if sent and len(sent) == len(q.deliveries):
             where = pf.captured(f" id {qid}".encode(), headers_only=True)
