@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install the real mail software the sieve and postfix exporters are verified with
 # (Dovecot Pigeonhole's sievec/sieve-test, Postfix's postmap with the pcre: map type).
-# Non-interactive, Debian/Ubuntu. No daemon is started or enabled: the verifiers run the
-# tools' own test modes. Safe to run twice.
+# Non-interactive, Debian/Ubuntu. No daemon is started or enabled here: the verifiers run the
+# tools' own test modes, and start a private Postfix on 127.0.0.1 themselves. Safe to run twice.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -15,6 +15,6 @@ if ! command -v sievec >/dev/null || ! command -v postmap >/dev/null \
         postfix postfix-pcre dovecot-core dovecot-sieve >/dev/null
 fi
 # setpriv (util-linux) runs sieve-test as nobody; it is part of every Debian base system.
-for tool in sievec sieve-test postmap setpriv; do
+for tool in sievec sieve-test sieve-filter postmap postfix postqueue smtp-sink setpriv; do
     command -v "$tool" >/dev/null || { echo "install-mta: $tool missing after install" >&2; exit 1; }
 done
