@@ -79,11 +79,13 @@ def check(
     *,
     base_dir: str | Path | None = None,
     source: bytes | None = None,
+    lint: bool = True,
 ) -> CheckResult:
     """Resolve and check ``policy``; never raises for a parsed tree.
 
     ``source`` (the policy's bytes) gives ``CheckedPolicy.source_sha256``; without it the
-    digest is left empty.
+    digest is left empty. ``lint=False`` skips the lint warnings: they are for people
+    reviewing a policy (``check``), not for the verbs that only run it.
     """
     checker = _Checker(policy, _base_dir(policy.path, base_dir))
     checker.run()
@@ -94,9 +96,9 @@ def check(
         lists=dict(checker.lists),
         source_sha256=hashlib.sha256(source).hexdigest() if source is not None else "",
     )
-    from mailpolicy.policy import lint  # lint reads CheckedPolicy; imported late on purpose
+    from mailpolicy.policy import lint as _lint  # reads CheckedPolicy; imported late on purpose
 
-    warnings = tuple(lint.lint(provisional))
+    warnings = tuple(_lint.lint(provisional)) if lint else ()
     diags = tuple(sorted([*checker.diags, *warnings], key=Diagnostic.sort_key))
     if any(d.severity == "error" for d in diags):
         return CheckResult(policy=None, diagnostics=diags)
@@ -114,16 +116,16 @@ def load_text(
     return result.policy
 
 
-def load(path: str | Path) -> CheckedPolicy:
+def load(path: str | Path, *, lint: bool = True) -> CheckedPolicy:
     """Read, parse and check the policy file ``path``.
 
     Raises ``OSError`` when the file cannot be read and ``PolicyError`` (every diagnostic,
-    warnings included) when it is not a valid policy.
+    warnings included) when it is not a valid policy. ``lint=False``: see ``check``.
     """
     name = os.fspath(path)
     data = Path(name).read_bytes()
     text = decode_source(data, name)
-    result = check(parse(text, name), source=data)
+    result = check(parse(text, name), source=data, lint=lint)
     if result.policy is None:
         raise PolicyError(result.diagnostics)
     return result.policy

@@ -5,9 +5,10 @@ stays the definition of meaning; property tests hold the two equal on action and
 
 1. **Globs by strategy** (``GlobSet``): literal names go into a dict, ``*SUFFIX`` globs
    (``*.pif``, ``*.tar.gz``) into suffix tables keyed by length, ``PREFIX*`` into prefix
-   tables, and only the rest into regular expressions: one alternation to answer "does
-   any match" plus one per glob to tell which. Tables are used for ASCII text; other text
-   goes through the regexes, whose case folding is the reference's.
+   tables, ``PREFIX*SUFFIX`` (``worm5-*.exe``) into prefix tables with a suffix test, and
+   only the rest into regular expressions: one alternation to answer "does any match" plus
+   one per glob to tell which. Tables hold ASCII globs and compare names folded the way
+   ``re.IGNORECASE`` folds them (``fold``), so they agree with the reference's regexes.
 2. **Lists as sets**: extension lists become frozensets; address lists become an exact
    address set, a domain set walked label by label, and the few real globs.
 3. **Rule index**: for every rule the compiler derives a necessary trigger: a set of
@@ -45,6 +46,18 @@ from mailpolicy.policy.evaluate import (
 )
 
 _WILD = re.compile(r"[*?\[\]{}\\]")
+#: The only non-ASCII characters that ``re.IGNORECASE`` matches to an ASCII letter (checked
+#: over every code point by a test). Folding a name with them lets the ASCII tables answer
+#: exactly what the reference's regular expressions answer, for every name.
+_FOLD = {"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"}
+
+
+def fold(text: str) -> str:
+    """``text`` as the ASCII tables compare it: ASCII lower-cased, the four characters of
+    ``_FOLD`` mapped, every other non-ASCII character kept (it equals no ASCII key)."""
+    if text.isascii():
+        return text.lower()
+    return "".join(_FOLD.get(c, c.lower() if c.isascii() else c) for c in text)
 
 
 class GlobSet:
@@ -55,11 +68,18 @@ class GlobSet:
         self.literal: dict[str, list[int]] = {}
         self.suffix: dict[int, dict[str, list[int]]] = {}
         self.prefix: dict[int, dict[str, list[int]]] = {}
+        # "PREFIX*SUFFIX" (worm signatures: "worm5-*.exe"): by prefix, then a suffix test
+        self.sandwich: dict[int, dict[str, list[tuple[str, int]]]] = {}
         rest: list[int] = []
         for i, g in enumerate(self.patterns):
             body = g[1:] if g.startswith("*") else g[:-1] if g.endswith("*") else g
             simple = g.isascii() and not _WILD.search(body)
-            if simple and not _WILD.search(g):
+            head, star, tail = g.partition("*")
+            if (star and head and tail and g.isascii() and not _WILD.search(head)
+                    and not _WILD.search(tail)):
+                self.sandwich.setdefault(len(head), {}).setdefault(head.lower(), []).append(
+                    (tail.lower(), i))
+            elif simple and not _WILD.search(g):
                 self.literal.setdefault(g.lower(), []).append(i)
             elif simple and g.startswith("*") and len(g) > 1:
                 self.suffix.setdefault(len(body), {}).setdefault(body.lower(), []).append(i)
@@ -72,13 +92,10 @@ class GlobSet:
             re.compile("|".join(f"(?:{globs.translate(self.patterns[i])})\\Z" for i in rest),
                        re.IGNORECASE | re.DOTALL) if rest else None
         )
-        self.all_regex = tuple(globs.compile_glob(g) for g in self.patterns)
 
     def matching(self, text: str) -> list[int]:
         """Indices of every pattern that matches ``text``."""
-        if not text.isascii():
-            return [i for i, rx in enumerate(self.all_regex) if rx.match(text)]
-        low = text.lower()
+        low = fold(text)
         out = list(self.literal.get(low, ()))
         n = len(low)
         for length, table in self.suffix.items():
@@ -87,14 +104,16 @@ class GlobSet:
         for length, table in self.prefix.items():
             if length <= n:
                 out.extend(table.get(low[:length], ()))
+        for length, stable in self.sandwich.items():
+            if length <= n:
+                out.extend(i for tail, i in stable.get(low[:length], ())
+                           if n >= length + len(tail) and low.endswith(tail))
         if self.any_rest is not None and self.any_rest.match(text):
             out.extend(i for i, rx in self.rest if rx.match(text))
         return out
 
     def any(self, text: str) -> bool:
-        if not text.isascii():
-            return any(rx.match(text) for rx in self.all_regex)
-        low = text.lower()
+        low = fold(text)
         if low in self.literal:
             return True
         n = len(low)
@@ -103,6 +122,10 @@ class GlobSet:
                 return True
         for length, table in self.prefix.items():
             if length <= n and low[:length] in table:
+                return True
+        for length, stable in self.sandwich.items():
+            if length <= n and any(n >= length + len(tail) and low.endswith(tail)
+                                   for tail, _ in stable.get(low[:length], ())):
                 return True
         return self.any_rest is not None and self.any_rest.match(text) is not None
 

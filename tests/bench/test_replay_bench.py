@@ -139,8 +139,10 @@ def _peak_rss_mb(policy: str, path: Path) -> float:
         "r = resource.getrusage\n"
         "print(max(r(resource.RUSAGE_SELF).ru_maxrss, r(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code, policy, str(path)], check=True,
-                          capture_output=True, text=True)
+    # ru_maxrss survives fork and exec: a child forked from this (large) pytest process would
+    # start with our high-water mark. A shell in between forks Python from a small process.
+    done = subprocess.run(["sh", "-c", '"$0" -c "$1" "$2" "$3"; exit $?', sys.executable, code,
+                           policy, str(path)], check=True, capture_output=True, text=True)
     return int(done.stdout.strip()) / 1024
 
 

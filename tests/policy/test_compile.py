@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,11 +18,12 @@ PE = b"MZ\x90\x00" + b"\x00" * 56 + b"\x40\x00\x00\x00" + b"PE\x00\x00" + b"\x00
 
 EXTS = ["exe", "pif", "bat", "com", "lnk", "doc", "xls", "zip", "gz", "tar", "jpg", "txt", "01",
         "EXE", "Pif", "hta", "{3050F4D8-98B5-11CF-BB82-00AA00BDCE0B}"]
-STEMS = ["test", "書類名1", "同窓会名簿", "invoice", "John.Smith", "archive", "a", "", "ſ", "K"]
+STEMS = ["test", "書類名1", "同窓会名簿", "invoice", "John.Smith", "archive", "a", "", "ſ", "K",
+         "\u212aworm", "İnvoice", "wor\u0131m"]
 TRICK = ["", ".", " ", ". .", "\u202e", "   "]
 SENDERS = [None, "mallory@example.net", "build@partner.example.com", "x@sub.partner.example.com",
            "postmaster@example.ac.jp", "PostMaster@Example.AC.JP", "weird"]
-GLOBS = ["*.pif", "*.PIF", "*.{doc,xls}.{bat,com,lnk,pif}", "*.*.*", "invoice*", "test.tar.gz",
+GLOBS = ["*.pif", "*.PIF", "worm*.exe", "in*f", "a*a", "*.{doc,xls}.{bat,com,lnk,pif}", "*.*.*", "invoice*", "test.tar.gz",
          "*[0-9].*", "?.exe", "*.ex?", "書類*", "*.doc.bat", "*\u202e*", "*", "a\\*b"]
 LISTS = {
     "executable": '["exe", "pif", "bat", "com", "lnk", "scr", "HTA", "vbs"]',
@@ -99,6 +101,17 @@ def test_globset_equals_glob_match(patterns: list[str], name: str) -> None:
        st.sampled_from([s for s in SENDERS if s] + ["a@B.C", "z@x.y", "q@deep.sub.example.ac.jp", "m@x.org"]))
 def test_addressset_equals_address_in(entries: list[str], address: str) -> None:
     assert AddressSet(entries).contains(address) == any(address_in(e, address) for e in entries)
+
+
+def test_fold_table_is_exactly_what_ignorecase_matches() -> None:
+    """Every code point that re.IGNORECASE matches to an ASCII letter is in _FOLD."""
+    from mailpolicy.policy.compile import _FOLD
+
+    letter = re.compile("[a-z]", re.IGNORECASE)
+    found = {chr(c): next(a for a in "abcdefghijklmnopqrstuvwxyz"
+                          if re.match(a, chr(c), re.IGNORECASE))
+             for c in range(0x80, 0x110000) if letter.match(chr(c))}
+    assert found == _FOLD
 
 
 def test_compiled_policy_pickles() -> None:
