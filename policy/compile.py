@@ -215,10 +215,10 @@ class _SomeMember:
 
 
 class _Addresses:
-    def __init__(self, field: str, op: str, entries: tuple[str, ...]) -> None:
+    def __init__(self, field: str, op: str, found: AddressSet | GlobSet) -> None:
         self.field, self.op = field, op
-        self.set = AddressSet(entries) if op == "in" else None
-        self.globs = GlobSet(entries) if op == "matches" else None
+        self.set = found if isinstance(found, AddressSet) else None
+        self.globs = found if isinstance(found, GlobSet) else None
 
     def __call__(self, msg: Message) -> bool:
         values = ([msg.sender] if msg.sender else []) if self.field == "sender" else msg.recipients
@@ -261,8 +261,8 @@ class _Compare:
 
 
 class _Names:
-    def __init__(self, patterns: tuple[str, ...]) -> None:
-        self.set = GlobSet(patterns)
+    def __init__(self, found: GlobSet) -> None:
+        self.set = found
 
     def __call__(self, a: Attachment) -> bool:
         return any(self.set.any(n) for n in a.normalized_names)
@@ -317,6 +317,10 @@ class CompiledPolicy:
 
     def __init__(self, policy: CheckedPolicy) -> None:
         self.policy = policy
+        self.default = policy.default  # a walk over the statements: once, not per message
+        self._default_verdict = Verdict(action=self.default, rule=None,
+                                        reason=f"no rule matched; default {self.default}")
+        self._sets: dict[tuple[type[Any], tuple[str, ...]], Any] = {}
         self.preds: list[tuple[Any, Any]] = []
         triggers: list[Trigger] = []
         for crule in policy.rules:
@@ -336,6 +340,14 @@ class CompiledPolicy:
         self.glob_targets = tuple(by_glob[g] for g in self.glob_rules.patterns)
 
     # -- compile conditions ---------------------------------------------------------------
+    def _set(self, kind: type[Any], entries: tuple[str, ...]) -> Any:
+        """One compiled set per distinct list: a list named by 500 rules is built once."""
+        key = (kind, entries)
+        found = self._sets.get(key)
+        if found is None:
+            found = self._sets[key] = kind(entries)
+        return found
+
     def _cond(self, node: ast.Cond) -> Any:
         p = self.policy
         if isinstance(node, ast.And):
@@ -350,7 +362,9 @@ class CompiledPolicy:
             return _SomeMember(self._cond(node.pred))
         if isinstance(node, ast.Test):
             if node.field in ("sender", "recipient"):
-                return _Addresses(node.field, node.op, p.entries(node.operand))
+                entries = p.entries(node.operand)
+                found = self._set(AddressSet, entries) if node.op == "in" else self._set(GlobSet, entries)
+                return _Addresses(node.field, node.op, found)
             if node.field in ("size", "attachments"):
                 assert isinstance(node.operand, ast.Number)
                 return _Compare(node.field, node.op, node.operand.value)
@@ -360,7 +374,7 @@ class CompiledPolicy:
         f, op = node.field, node.op
         if f == "name":
             assert node.operand is not None
-            return _Names(p.entries(node.operand))
+            return _Names(self._set(GlobSet, p.entries(node.operand)))
         if f in ("extension", "double_extension"):
             assert node.operand is not None
             wanted = frozenset(norm_extension(e) for e in p.entries(node.operand))
@@ -438,8 +452,7 @@ class CompiledPolicy:
         """The Verdict (no trace); explained by the reference evaluator on the deciding rule."""
         crule = self.match(msg)
         if crule is None:
-            return Verdict(action=self.policy.default, rule=None,
-                           reason=f"no rule matched; default {self.policy.default}")
+            return self._default_verdict
         ev = Evaluator(self.policy)
         m = ev.rule(crule, msg)
         header = crule.rule.header.value if crule.rule.header is not None else None
