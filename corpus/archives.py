@@ -139,7 +139,7 @@ Chunks = Iterator[tuple[bytes, int]]
 
 def _stored(src: memoryview) -> Chunks:
     for i in range(0, len(src), _OUT):
-        yield bytes(src[i:i + _OUT]), min(i + _OUT, len(src))
+        yield bytes(src[i : i + _OUT]), min(i + _OUT, len(src))
 
 
 def _inflate(src: memoryview, wbits: int) -> Chunks:
@@ -152,7 +152,7 @@ def _inflate(src: memoryview, wbits: int) -> Chunks:
             if not tail:
                 if pos >= len(src):
                     break
-                tail, pos = bytes(src[pos:pos + _IN]), pos + _IN
+                tail, pos = bytes(src[pos : pos + _IN]), pos + _IN
             out = d.decompress(tail, _OUT)
             tail = d.unconsumed_tail
             if out:
@@ -163,12 +163,15 @@ def _inflate(src: memoryview, wbits: int) -> Chunks:
                 yield rest, len(src)
             raise EOFError("compressed data ended before the end of the stream")
         start = min(pos, len(src)) - len(d.unused_data)
-        if wbits < 16 or bytes(src[start:start + 2]) != b"\x1f\x8b":
+        if wbits < 16 or bytes(src[start : start + 2]) != b"\x1f\x8b":
             return
 
 
-def _unpack(src: memoryview, factory: Callable[[], bz2.BZ2Decompressor | lzma.LZMADecompressor],
-            magic: bytes) -> Chunks:
+def _unpack(
+    src: memoryview,
+    factory: Callable[[], bz2.BZ2Decompressor | lzma.LZMADecompressor],
+    magic: bytes,
+) -> Chunks:
     """bzip2/xz/lzma with ``needs_input``; concatenated streams are read in turn."""
     start = 0
     while True:
@@ -178,7 +181,7 @@ def _unpack(src: memoryview, factory: Callable[[], bz2.BZ2Decompressor | lzma.LZ
             if d.needs_input:
                 if pos >= len(src):
                     raise EOFError("compressed data ended before the end of the stream")
-                piece, pos = bytes(src[pos:pos + _IN]), pos + _IN
+                piece, pos = bytes(src[pos : pos + _IN]), pos + _IN
             else:
                 piece = b""
             out = d.decompress(piece, _OUT)
@@ -187,7 +190,7 @@ def _unpack(src: memoryview, factory: Callable[[], bz2.BZ2Decompressor | lzma.LZ
         start = min(pos, len(src)) - len(d.unused_data)
         while start < len(src) and src[start] == 0:  # xz stream padding
             start += 1
-        if not magic or bytes(src[start:start + len(magic)]) != magic:
+        if not magic or bytes(src[start : start + len(magic)]) != magic:
             return
 
 
@@ -300,7 +303,7 @@ class _Meter:
         while have < n and not self.done:
             chunk = self._next()
             out.append(chunk[: n - have])
-            self._pending = chunk[n - have:]
+            self._pending = chunk[n - have :]
             have += len(out[-1])
         if not self._pending and not self.done and have == n:
             # peek: is there anything left? (so a member of exactly n bytes is complete)
@@ -350,8 +353,11 @@ class _Level:
             b.expanded += item.size
             if b.expanded > lim.max_total_bytes:
                 problem = f"expanded size > {_mb(lim.max_total_bytes)}"
-            elif (item.csize is not None and item.size > lim.ratio_floor
-                  and item.size > lim.max_ratio * max(item.csize, 1)):
+            elif (
+                item.csize is not None
+                and item.size > lim.ratio_floor
+                and item.size > lim.max_ratio * max(item.csize, 1)
+            ):
                 problem = f"ratio {item.size // max(item.csize, 1)}:1 for member {item.name}"
         opener = item.reopen or item.open
         readable = not item.encrypted and (opener is not None or item.content is not None)
@@ -365,8 +371,14 @@ class _Level:
         try:
             size, whole, members = self._read(item, part)
         except _Stop:
-            self._append(item, part, _loader(opener, lim.head_bytes) if opener else None,
-                         None, item.size, _NO_MEMBERS)
+            self._append(
+                item,
+                part,
+                _loader(opener, lim.head_bytes) if opener else None,
+                None,
+                item.size,
+                _NO_MEMBERS,
+            )
             raise
         except Exception as exc:  # noqa: BLE001 a damaged member is a fact, not a crash
             self.note(f"member {item.name}: damaged data: {type(exc).__name__}: {exc}")
@@ -394,12 +406,16 @@ class _Level:
             if sniff(head[:512]) is not None:
                 if whole is None and meter is not None:
                     if size is not None and size > lim.max_member_bytes:
-                        raise b.trip(f"archive member {item.name} larger than "
-                                     f"{_mb(lim.max_member_bytes)}: not expanded")
+                        raise b.trip(
+                            f"archive member {item.name} larger than "
+                            f"{_mb(lim.max_member_bytes)}: not expanded"
+                        )
                     whole = head + meter.take(lim.max_member_bytes - len(head))
                     if not meter.done:
-                        raise b.trip(f"archive member {item.name} larger than "
-                                     f"{_mb(lim.max_member_bytes)}: not expanded")
+                        raise b.trip(
+                            f"archive member {item.name} larger than "
+                            f"{_mb(lim.max_member_bytes)}: not expanded"
+                        )
                 if whole is not None:
                     members = _expand(whole, item.name, part, self.depth + 1, b)
                     self.encrypted = self.encrypted or members.encrypted
@@ -409,8 +425,10 @@ class _Level:
                 if whole is None and meter is not None:
                     whole = head + meter.take(lim.max_member_bytes - len(head))
                     if not meter.done:
-                        raise b.trip(f"mail folder {item.name} larger than "
-                                     f"{_mb(lim.max_member_bytes)}: not opened")
+                        raise b.trip(
+                            f"mail folder {item.name} larger than "
+                            f"{_mb(lim.max_member_bytes)}: not opened"
+                        )
                 if whole is not None:
                     members = _mail_folder(whole, part)
             if meter is not None and size is None:
@@ -423,19 +441,28 @@ class _Level:
             whole = None  # do not keep big leaves in memory: the loader reads them again
         return size, whole, members
 
-    def _append(self, item: _Item, part: str, loader: Callable[[], bytes] | None,
-                data: bytes | None, size: int | None, members: ArchiveListing) -> None:
-        self.members.append(Attachment(
-            names=(item.name,),
-            raw_names=(item.raw_name or item.name,),
-            declared_type="application/octet-stream",
-            loader=loader,
-            data=data if data is not None else (None if loader else b""),
-            size=size,
-            part=part,
-            in_archive=True,
-            member_loader=_fixed(members),
-        ))
+    def _append(
+        self,
+        item: _Item,
+        part: str,
+        loader: Callable[[], bytes] | None,
+        data: bytes | None,
+        size: int | None,
+        members: ArchiveListing,
+    ) -> None:
+        self.members.append(
+            Attachment(
+                names=(item.name,),
+                raw_names=(item.raw_name or item.name,),
+                declared_type="application/octet-stream",
+                loader=loader,
+                data=data if data is not None else (None if loader else b""),
+                size=size,
+                part=part,
+                in_archive=True,
+                member_loader=_fixed(members),
+            )
+        )
 
 
 #: Messages read from one archived mail folder.
@@ -465,13 +492,19 @@ def _mail_folder(data: bytes, part: str) -> ArchiveListing:
     found: list[Attachment] = []
     problems = []
     if len(messages) > MAX_FOLDER_MESSAGES:
-        problems.append(f"mail folder at {part}: only the first {MAX_FOLDER_MESSAGES} messages read")
+        problems.append(
+            f"mail folder at {part}: only the first {MAX_FOLDER_MESSAGES} messages read"
+        )
     for i, raw in enumerate(messages[:MAX_FOLDER_MESSAGES], 1):
         for att in parse_message(raw).attachments:
             att.part = f"{part}/{i}:{att.part}"
             found.append(att)
-    return ArchiveListing(members=tuple(found), problems=tuple(problems),
-                          exceeds_limits=bool(problems), is_archive=False)
+    return ArchiveListing(
+        members=tuple(found),
+        problems=tuple(problems),
+        exceeds_limits=bool(problems),
+        is_archive=False,
+    )
 
 
 def _fixed(listing: ArchiveListing) -> Callable[[Attachment], ArchiveListing]:
@@ -513,7 +546,7 @@ def _zip_member(data: memoryview, offset: int, csize: int, method: int) -> Chunk
     if sig != b"PK\x03\x04":
         raise ValueError(f"bad local header at offset {offset}")
     start = offset + _LOCAL.size + nlen + xlen
-    src = data[start:start + csize]
+    src = data[start : start + csize]
     if method == 0:
         return _stored(src)
     if method == 8:
@@ -522,12 +555,13 @@ def _zip_member(data: memoryview, offset: int, csize: int, method: int) -> Chunk
         return _unpack(src, bz2.BZ2Decompressor, b"")
     if method == 14:  # 2+2 byte header, LZMA properties, raw LZMA1 stream
         psize = struct.unpack_from("<H", src, 2)[0]
-        props = bytes(src[4:4 + psize])
+        props = bytes(src[4 : 4 + psize])
         # the same private helper zipfile itself uses to read LZMA members
         decode = lzma._decode_filter_properties  # type: ignore[attr-defined]
         filt = decode(lzma.FILTER_LZMA1, props)
-        return _unpack(src[4 + psize:],
-                       partial(lzma.LZMADecompressor, lzma.FORMAT_RAW, filters=[filt]), b"")
+        return _unpack(
+            src[4 + psize :], partial(lzma.LZMADecompressor, lzma.FORMAT_RAW, filters=[filt]), b""
+        )
     raise ValueError(f"compression method {method} not supported")
 
 
@@ -558,11 +592,12 @@ def _zip_items(data: bytes, level: _Level) -> Iterator[_Item]:
     _sig, _d, _cd, _n, _total, cd_size, cd_offset, _cl = _EOCD.unpack_from(data, eocd)
     cd_end = eocd
     loc = eocd - 20
-    if loc >= 0 and data[loc:loc + 4] == b"PK\x06\x07":
+    if loc >= 0 and data[loc : loc + 4] == b"PK\x06\x07":
         rec = struct.unpack_from("<Q", data, loc + 8)[0]
-        if rec + _EOCD64.size <= len(data) and data[rec:rec + 4] == b"PK\x06\x06":
+        if rec + _EOCD64.size <= len(data) and data[rec : rec + 4] == b"PK\x06\x06":
             _s, _sz, _v1, _v2, _d1, _d2, _n1, _n2, cd_size, cd_offset = _EOCD64.unpack_from(
-                data, rec)
+                data, rec
+            )
             cd_end = rec
     # data prepended to the zip (concatenation) shifts every offset
     shift = cd_end - cd_size - cd_offset
@@ -571,12 +606,29 @@ def _zip_items(data: bytes, level: _Level) -> Iterator[_Item]:
     pos = cd_offset + shift
     first = True
     while pos < cd_end:
-        if data[pos:pos + 4] != b"PK\x01\x02" or pos + _CD.size > len(data):
+        if data[pos : pos + 4] != b"PK\x01\x02" or pos + _CD.size > len(data):
             raise ValueError(f"bad central directory entry at offset {pos}")
-        (_s, _vm, _vn, flags, method, _t, _dt, _crc, csize, usize, nlen, xlen, clen,
-         _ds, _ia, _ea, offset) = _CD.unpack_from(data, pos)
-        raw = data[pos + _CD.size:pos + _CD.size + nlen]
-        extra = data[pos + _CD.size + nlen:pos + _CD.size + nlen + xlen]
+        (
+            _s,
+            _vm,
+            _vn,
+            flags,
+            method,
+            _t,
+            _dt,
+            _crc,
+            csize,
+            usize,
+            nlen,
+            xlen,
+            clen,
+            _ds,
+            _ia,
+            _ea,
+            offset,
+        ) = _CD.unpack_from(data, pos)
+        raw = data[pos + _CD.size : pos + _CD.size + nlen]
+        extra = data[pos + _CD.size + nlen : pos + _CD.size + nlen + xlen]
         pos += _CD.size + nlen + xlen + clen
         usize, csize, offset = _zip64(extra, usize, csize, offset)
         name, raw_name = _decode_name(raw, bool(flags & 0x800))
@@ -588,9 +640,15 @@ def _zip_items(data: bytes, level: _Level) -> Iterator[_Item]:
         readable = method in (0, 8, 12, 14)
         if not readable and not encrypted:
             level.note(f"member {name}: compression method {method} not supported")
-        yield _Item(name=name, raw_name=raw_name, size=usize, csize=csize,
-                    encrypted=encrypted, is_file=not name.endswith("/"),
-                    open=opener if readable and not encrypted else None)
+        yield _Item(
+            name=name,
+            raw_name=raw_name,
+            size=usize,
+            csize=csize,
+            encrypted=encrypted,
+            is_file=not name.endswith("/"),
+            open=opener if readable and not encrypted else None,
+        )
 
 
 class _ChunkFile(io.RawIOBase):
@@ -614,8 +672,9 @@ class _ChunkFile(io.RawIOBase):
             self._out += len(chunk)
             lim = self._level.budget.limits
             if self._out > lim.ratio_floor and self._out > lim.max_ratio * max(consumed, 1):
-                raise self._level.budget.trip(f"ratio > {lim.max_ratio}:1 in "
-                                              f"{self._level.name or 'tar'} stream")
+                raise self._level.budget.trip(
+                    f"ratio > {lim.max_ratio}:1 in {self._level.name or 'tar'} stream"
+                )
             self._buf = chunk
         n = min(len(b), len(self._buf))
         b[:n] = self._buf[:n]
@@ -630,7 +689,7 @@ def _tar_member_at(fmt: str, view: memoryview, offset: int, size: int) -> Chunks
         if skipped + len(chunk) <= offset:
             skipped += len(chunk)
             continue
-        chunk = chunk[max(0, offset - skipped):]
+        chunk = chunk[max(0, offset - skipped) :]
         skipped = offset
         if len(chunk) >= size:
             yield chunk[:size], consumed
@@ -657,8 +716,9 @@ def _fix_name(name: str) -> str:
 def _tar_items(data: bytes, fmt: str, level: _Level) -> Iterator[_Item]:
     view = memoryview(data)
     stream = io.BufferedReader(_ChunkFile(_stream(fmt, view), level), buffer_size=_OUT)
-    with tarfile.open(fileobj=stream, mode="r|", errorlevel=1,
-                      encoding="utf-8", errors="surrogateescape") as tf:
+    with tarfile.open(
+        fileobj=stream, mode="r|", errorlevel=1, encoding="utf-8", errors="surrogateescape"
+    ) as tf:
         for ti in tf:
             # stream mode keeps every TarInfo; the budget counts them instead
             tf.members = []  # type: ignore[attr-defined]
@@ -671,9 +731,13 @@ def _tar_items(data: bytes, fmt: str, level: _Level) -> Iterator[_Item]:
                         return
                     yield piece, 0
 
-            yield _Item(name=_fix_name(ti.name), size=ti.size, is_file=ti.isreg(),
-                        open=now, reopen=partial(_tar_member_at, fmt, view, ti.offset_data,
-                                                 ti.size))
+            yield _Item(
+                name=_fix_name(ti.name),
+                size=ti.size,
+                is_file=ti.isreg(),
+                open=now,
+                reopen=partial(_tar_member_at, fmt, view, ti.offset_data, ti.size),
+            )
 
 
 def _single_items(data: bytes, fmt: str, level: _Level) -> Iterator[_Item]:
@@ -714,11 +778,11 @@ def _sevenzip_items(data: bytes, level: _Level) -> Iterator[_Item]:
     lim = level.budget.limits
     files = [fi for fi in infos if not fi.is_directory]
     total = sum(fi.uncompressed or 0 for fi in files)
-    readable = not encrypted and all((fi.uncompressed or 0) <= lim.max_member_bytes
-                                     for fi in files)
+    readable = not encrypted and all((fi.uncompressed or 0) <= lim.max_member_bytes for fi in files)
     # the declared sizes must pass the limits before anything is decompressed
     if total > lim.max_total_bytes - level.budget.expanded or (
-            total > lim.ratio_floor and total > lim.max_ratio * len(data)):
+        total > lim.ratio_floor and total > lim.max_ratio * len(data)
+    ):
         readable = False
     if not readable and not encrypted:
         level.note("7z: member content not read (declared sizes over the limits)")
@@ -779,10 +843,15 @@ def _sevenzip_items(data: bytes, level: _Level) -> Iterator[_Item]:
         yield extract([name]).get(name, b""), len(data)
 
     for fi in infos:
-        yield _Item(name=fi.filename, size=fi.uncompressed, csize=fi.compressed,
-                    encrypted=encrypted, is_file=not fi.is_directory,
-                    content=heads.get(fi.filename) if readable else None,
-                    reopen=partial(reopen, fi.filename) if readable else None)
+        yield _Item(
+            name=fi.filename,
+            size=fi.uncompressed,
+            csize=fi.compressed,
+            encrypted=encrypted,
+            is_file=not fi.is_directory,
+            content=heads.get(fi.filename) if readable else None,
+            reopen=partial(reopen, fi.filename) if readable else None,
+        )
 
 
 def _rar_items(data: bytes, level: _Level) -> Iterator[_Item]:
@@ -804,11 +873,18 @@ def _rar_items(data: bytes, level: _Level) -> Iterator[_Item]:
         encrypted = info.needs_password()
         is_stored = info.compress_type == rarfile.RAR_M0
         if not is_stored and not encrypted and not info.is_dir():
-            level.note("rar: compressed members listed by name only (reading them needs the "
-                       "external unrar tool)")
-        yield _Item(name=info.filename, size=info.file_size, csize=info.compress_size,
-                    encrypted=encrypted, is_file=not info.is_dir(),
-                    open=partial(stored, info) if is_stored and not encrypted else None)
+            level.note(
+                "rar: compressed members listed by name only (reading them needs the "
+                "external unrar tool)"
+            )
+        yield _Item(
+            name=info.filename,
+            size=info.file_size,
+            csize=info.compress_size,
+            encrypted=encrypted,
+            is_file=not info.is_dir(),
+            open=partial(stored, info) if is_stored and not encrypted else None,
+        )
 
 
 # -- entry points ------------------------------------------------------------------------
@@ -839,8 +915,9 @@ def _expand(
     lim = budget.limits
     if depth > lim.max_depth:
         budget.stopped = True
-        return ArchiveListing(exceeds_limits=True, is_archive=True,
-                              problems=(f"depth > {lim.max_depth} at {part}",))
+        return ArchiveListing(
+            exceeds_limits=True, is_archive=True, problems=(f"depth > {lim.max_depth} at {part}",)
+        )
     level = _Level(budget, name, part, depth)
     try:
         for item in _items(fmt, data, level):

@@ -12,9 +12,9 @@ Contract:
   encoded-words inside the quotes (the Outlook habit, not allowed by RFC 2047 section 5 but
   what every client decodes) and raw 8-bit bytes are decoded too.
 - ``guess_decode`` decodes raw 8-bit text without a declared charset: strict UTF-8 first,
-  then the declared charsets of the part and the message as hints, then the Japanese charsets (Shift_JIS/CP932, EUC-JP) and Windows-1252
-  against charset-normalizer's best guess among common mail charsets, choosing the most
-  plausible text.
+  then the declared charsets of the part and the message as hints, then the Japanese
+  charsets (Shift_JIS/CP932, EUC-JP) and Windows-1252 against charset-normalizer's best
+  guess among common mail charsets, choosing the most plausible text.
 
 Limits: a raw 8-bit name of a few bytes is ambiguous by nature (EUC-JP kanji are also
 valid Big5, Windows-1251 bytes are also valid Windows-1252); the tie-break favours
@@ -34,25 +34,71 @@ from dataclasses import dataclass
 
 #: Charsets replaced by the superset that real senders mean (what browsers and MUAs do).
 _SUPERSETS = {
-    "us-ascii": "ascii", "ascii": "ascii", "ansi_x3.4-1968": "ascii",
-    "iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "iso8859-1": "cp1252",
-    "shift_jis": "cp932", "shift-jis": "cp932", "sjis": "cp932", "x-sjis": "cp932",
-    "windows-31j": "cp932", "ms932": "cp932", "ms_kanji": "cp932", "cp932": "cp932",
-    "x-euc-jp": "euc_jp", "euc-jp": "euc_jp", "eucjp": "euc_jp",
-    "iso-2022-jp": "iso2022_jp_ext", "csiso2022jp": "iso2022_jp_ext",
-    "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "euc-cn": "gb18030",
-    "big5": "big5hkscs", "ks_c_5601-1987": "cp949", "euc-kr": "cp949", "ks_c_5601": "cp949",
-    "tis-620": "cp874", "windows-874": "cp874", "iso-8859-8-i": "iso8859_8",
-    "unicode-1-1-utf-7": "utf-7", "utf8": "utf-8", "x-unknown": "", "unknown-8bit": "",
-    "x-user-defined": "", "default": "", "charset": "",
+    "us-ascii": "ascii",
+    "ascii": "ascii",
+    "ansi_x3.4-1968": "ascii",
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "iso8859-1": "cp1252",
+    "shift_jis": "cp932",
+    "shift-jis": "cp932",
+    "sjis": "cp932",
+    "x-sjis": "cp932",
+    "windows-31j": "cp932",
+    "ms932": "cp932",
+    "ms_kanji": "cp932",
+    "cp932": "cp932",
+    "x-euc-jp": "euc_jp",
+    "euc-jp": "euc_jp",
+    "eucjp": "euc_jp",
+    "iso-2022-jp": "iso2022_jp_ext",
+    "csiso2022jp": "iso2022_jp_ext",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "euc-cn": "gb18030",
+    "big5": "big5hkscs",
+    "ks_c_5601-1987": "cp949",
+    "euc-kr": "cp949",
+    "ks_c_5601": "cp949",
+    "tis-620": "cp874",
+    "windows-874": "cp874",
+    "iso-8859-8-i": "iso8859_8",
+    "unicode-1-1-utf-7": "utf-7",
+    "utf8": "utf-8",
+    "x-unknown": "",
+    "unknown-8bit": "",
+    "x-user-defined": "",
+    "default": "",
+    "charset": "",
 }
 #: Strict fallbacks tried in order when the declared charset fails on the bytes.
 _FALLBACK = {"iso2022_jp_ext": ("iso2022_jp_2", "iso2022_jp_3")}
 #: Charsets charset-normalizer may choose among for raw 8-bit names.
-_COMMON = ["utf_8", "cp932", "euc_jp", "iso2022_jp", "cp1252", "iso8859_15", "cp1250", "cp1251",
-           "koi8_r", "gb18030", "big5", "cp949", "iso8859_7", "cp1253", "cp1254", "cp1255",
-           "cp1256", "cp874"]
-_CP1252_RARE = frozenset(bytes(range(0x80, 0xA0)).decode("cp1252", "ignore") + "\xa4\xa6\xa8\xac\xaf\xb4\xb8")
+_COMMON = [
+    "utf_8",
+    "cp932",
+    "euc_jp",
+    "iso2022_jp",
+    "cp1252",
+    "iso8859_15",
+    "cp1250",
+    "cp1251",
+    "koi8_r",
+    "gb18030",
+    "big5",
+    "cp949",
+    "iso8859_7",
+    "cp1253",
+    "cp1254",
+    "cp1255",
+    "cp1256",
+    "cp874",
+]
+_CP1252_RARE = frozenset(
+    bytes(range(0x80, 0xA0)).decode("cp1252", "ignore") + "\xa4\xa6\xa8\xac\xaf\xb4\xb8"
+)
 _ENCODED_WORD = re.compile(r"=\?([^?\s\"]+)\?([bBqQ])\?([^?\s]*?)\?=")
 _WS_BETWEEN = re.compile(r"^[ \t\r\n]*$")
 
@@ -94,8 +140,13 @@ def _plausibility(text: str) -> int:
             score += 2
         elif 0xFF61 <= o <= 0xFF9F or ch in _CP1252_RARE:
             score -= 2
-        elif (0x3040 <= o <= 0x30FF or 0x4E00 <= o <= 0x9FFF or 0xAC00 <= o <= 0xD7AF
-              or 0xFF01 <= o <= 0xFF5E or 0x3000 <= o <= 0x303F):
+        elif (
+            0x3040 <= o <= 0x30FF
+            or 0x4E00 <= o <= 0x9FFF
+            or 0xAC00 <= o <= 0xD7AF
+            or 0xFF01 <= o <= 0xFF5E
+            or 0x3000 <= o <= 0x303F
+        ):
             score += 4
         elif 0xC0 <= o <= 0x24F or 0x370 <= o <= 0x4FF:
             score += 2
@@ -206,11 +257,11 @@ def decode_words(text: str, hints: Sequence[str | None] = ()) -> str:
         pending.clear()
 
     for m in _ENCODED_WORD.finditer(text):
-        between = text[pos:m.start()]
+        between = text[pos : m.start()]
         data = _word_bytes(m.group(2), m.group(3))
         if data is None:
             flush()
-            out.append(text[pos:m.end()])
+            out.append(text[pos : m.end()])
             pos = m.end()
             continue
         if not (pending and _WS_BETWEEN.match(between)):
@@ -242,7 +293,8 @@ class Param:
 
 
 _PARAM = re.compile(
-    rb"""\s*([^=;\s"]*)\s*(?:(=)\s*(?:("(?:[^"\\]|\\.)*(?:"|\Z))[^;]*|([^;]*)))?(?:;|\Z)""", re.DOTALL
+    rb"""\s*([^=;\s"]*)\s*(?:(=)\s*(?:("(?:[^"\\]|\\.)*(?:"|\Z))[^;]*|([^;]*)))?(?:;|\Z)""",
+    re.DOTALL,
 )
 _SECTION = re.compile(r"^(.*?)(?:\*(\d+))?(\*)?$")
 _QUOTED_PAIR = re.compile(rb"\\(.)", re.DOTALL)

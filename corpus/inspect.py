@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailpolicy.corpus.message import Attachment, Message
 from tabulate import tabulate
+
+from mailpolicy.corpus.message import Attachment, Message
 
 
 def attachment_json(att: Attachment) -> dict[str, Any]:
@@ -80,8 +81,16 @@ def _rows(att: Attachment, depth: int, out: list[list[str]]) -> None:
         flags.append("encrypted")
     if att.exceeds_limits:
         flags.append("exceeds-limits")
-    out.append([att.part, label, att.declared_type, f"{att.detected_type} ({att.type_class})",
-                _size(att.size), ", ".join(flags)])
+    out.append(
+        [
+            att.part,
+            label,
+            att.declared_type,
+            f"{att.detected_type} ({att.type_class})",
+            _size(att.size),
+            ", ".join(flags),
+        ]
+    )
     for member in att.members:
         _rows(member, depth + 1, out)
 
@@ -102,8 +111,12 @@ def render_table(msg: Message) -> str:
         _rows(att, 0, rows)
     text = tabulate(head, tablefmt="plain")
     if rows:
-        table = tabulate(rows, headers=["part", "name", "declared", "detected", "size", "tricks"],
-                         tablefmt="simple", disable_numparse=True)
+        table = tabulate(
+            rows,
+            headers=["part", "name", "declared", "detected", "size", "tricks"],
+            tablefmt="simple",
+            disable_numparse=True,
+        )
         text += "\n\n" + table
     else:
         text += "\n\n(no attachments)"

@@ -60,7 +60,7 @@ def folder_label(path: str | Path, root: str | Path | None = None) -> str | None
     parts = Path(path).parts
     if root is not None:
         nroot = len(Path(root).parts)
-        parts = parts[max(nroot - 1, 0):] if nroot else parts
+        parts = parts[max(nroot - 1, 0) :] if nroot else parts
     for part in reversed(parts):
         stem = _stem(part)
         if stem in SCORED:
@@ -153,16 +153,21 @@ class Labels:
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{name}:{number}: not a JSON object: {exc.msg}") from None
             if not isinstance(obj, dict):
-                raise ValueError(f"{name}:{number}: expected a JSON object with path or "
-                                 "message_id and label")
+                raise ValueError(
+                    f"{name}:{number}: expected a JSON object with path or message_id and label"
+                )
             self._add(name, number, obj.get("path"), obj.get("message_id"), obj.get("label"))
 
     def _load_csv(self, text: str, name: str) -> None:
-        lines = [(n, ln) for n, ln in enumerate(text.splitlines(), 1)
-                 if ln.strip() and not ln.lstrip().startswith("#")]
+        lines = [
+            (n, ln)
+            for n, ln in enumerate(text.splitlines(), 1)
+            if ln.strip() and not ln.lstrip().startswith("#")
+        ]
         if not lines:
-            raise ValueError(f"{name}:1: empty labels file (expected a header path,label "
-                             "or message_id,label)")
+            raise ValueError(
+                f"{name}:1: empty labels file (expected a header path,label or message_id,label)"
+            )
         reader = csv.reader(io.StringIO("\n".join(ln for _, ln in lines)))
         try:
             rows = list(reader)
@@ -171,15 +176,16 @@ class Labels:
         header = [h.strip().lower() for h in rows[0]]
         head_line = lines[0][0]
         if "label" not in header or not ({"path", "message_id"} & set(header)):
-            raise ValueError(f"{name}:{head_line}: expected a header with a label column and "
-                             f"a path or message_id column, got {','.join(rows[0])!r}")
+            raise ValueError(
+                f"{name}:{head_line}: expected a header with a label column and "
+                f"a path or message_id column, got {','.join(rows[0])!r}"
+            )
         if len(set(header)) != len(header):
             raise ValueError(f"{name}:{head_line}: repeated column in header")
         col = {h: i for i, h in enumerate(header)}
         for (number, _), row in zip(lines[1:], rows[1:], strict=False):
             if len(row) != len(header):
-                raise ValueError(f"{name}:{number}: expected {len(header)} fields, "
-                                 f"got {len(row)}")
+                raise ValueError(f"{name}:{number}: expected {len(header)} fields, got {len(row)}")
 
             def get(key: str, row: list[str] = row) -> str | None:
                 return row[col[key]].strip() if key in col else None
@@ -205,8 +211,12 @@ class Labels:
     ) -> str | None:
         """The label of one message: ``path:key``, path, Message-ID, then ``default``."""
         if key is not None:
-            for candidate in (f"{path}:{key}", os.path.join(path, key),
-                              os.path.join(path, "cur", key), os.path.join(path, "new", key)):
+            for candidate in (
+                f"{path}:{key}",
+                os.path.join(path, key),
+                os.path.join(path, "cur", key),
+                os.path.join(path, "new", key),
+            ):
                 hit = self._match_path(candidate)
                 if hit is not None:
                     return hit

@@ -60,8 +60,12 @@ TNEF_LIMIT = 32 * 1024 * 1024  #: winmail.dat parts larger than this are not exp
 UU_LIMIT = 100  #: uuencoded / BinHex files taken from one text part
 
 _TNEF_TYPES = ("application/ms-tnef", "application/vnd.ms-tnef")
-_NOT_ATTACHMENT = ("message/delivery-status", "message/disposition-notification",
-                   "message/feedback-report", "text/rfc822-headers")
+_NOT_ATTACHMENT = (
+    "message/delivery-status",
+    "message/disposition-notification",
+    "message/feedback-report",
+    "text/rfc822-headers",
+)
 _HEADER_NAME = re.compile(rb"^[!-9;-~]+[ \t]*$")
 _IDENTITY = ("7bit", "8bit", "binary", "")
 _UU_CTE = ("x-uuencode", "uuencode", "x-uue", "uue")
@@ -103,7 +107,7 @@ def read_headers(
     while pos < end:
         nl = buf.find(b"\n", pos, end)
         line_end = end if nl < 0 else nl + 1
-        line = buf[pos:min(line_end, pos + HEADER_LIMIT)].rstrip(b"\r\n")
+        line = buf[pos : min(line_end, pos + HEADER_LIMIT)].rstrip(b"\r\n")
         if line_end - pos > HEADER_LIMIT and defects is not None:
             defects.append("header-too-long")
         if not line:
@@ -122,7 +126,7 @@ def read_headers(
         colon = line.find(b":")
         if colon > 0 and _HEADER_NAME.match(line[:colon]):
             if len(fields) < MAX_HEADERS:
-                fields.append([line[:colon].rstrip().decode("latin-1"), [line[colon + 1:]]])
+                fields.append([line[:colon].rstrip().decode("latin-1"), [line[colon + 1 :]]])
             elif defects is not None and len(fields) == MAX_HEADERS:
                 defects.append("too-many-headers")
                 fields.append(["X-Mailpolicy-Truncated", [b""]])
@@ -145,7 +149,7 @@ def read_headers(
 
 def _next_is_header(buf: bytes, pos: int, end: int) -> bool:
     nl = buf.find(b"\n", pos, end)
-    line = buf[pos:(end if nl < 0 else nl)][:200].rstrip(b"\r")
+    line = buf[pos : (end if nl < 0 else nl)][:200].rstrip(b"\r")
     if not line or line[:1] in (b" ", b"\t"):
         return True
     colon = line.find(b":")
@@ -195,8 +199,9 @@ class _Walker:
         m.defects = tuple(self.defects)
 
     # An entity that is a whole message: the top one, or one attached as message/rfc822.
-    def message(self, buf: bytes, start: int, end: int, prefix: str, depth: int,
-                top: bool = False) -> None:
+    def message(
+        self, buf: bytes, start: int, end: int, prefix: str, depth: int, top: bool = False
+    ) -> None:
         local: list[str] = []
         fields, body = read_headers(buf, start, end, local)
         for d in local:
@@ -205,8 +210,17 @@ class _Walker:
             self.envelope(fields)
         self.entity(buf, fields, body, end, prefix, depth, outer=top, default="text/plain")
 
-    def entity(self, buf: bytes, fields: list[tuple[str, bytes]], start: int, end: int,
-               path: str, depth: int, outer: bool, default: str) -> None:
+    def entity(
+        self,
+        buf: bytes,
+        fields: list[tuple[str, bytes]],
+        start: int,
+        end: int,
+        path: str,
+        depth: int,
+        outer: bool,
+        default: str,
+    ) -> None:
         self.parts += 1
         where = path or "top"
         if self.parts > MAX_PARTS:
@@ -232,8 +246,16 @@ class _Walker:
                 self.defect("nesting-too-deep", where)
                 return
             if boundary:
-                if self.multipart(buf, start, end, boundary.rstrip(" "), path, depth, outer,
-                                  "message/rfc822" if ctype == "multipart/digest" else "text/plain"):
+                if self.multipart(
+                    buf,
+                    start,
+                    end,
+                    boundary.rstrip(" "),
+                    path,
+                    depth,
+                    outer,
+                    "message/rfc822" if ctype == "multipart/digest" else "text/plain",
+                ):
                     return
             else:
                 self.defect("multipart-without-boundary", where)
@@ -244,10 +266,16 @@ class _Walker:
                 return
             names = self.names(fields, cparams)
             if names:  # a named attached message is also a file the recipient sees (x.eml)
-                self.attachments.append(Attachment(
-                    names=tuple(n for n, _ in names), raw_names=tuple(r for _, r in names),
-                    declared_type=ctype, loader=self.loader(buf, start, end, cte, leaf_path),
-                    size=_cheap_size(buf, start, end, cte), part=leaf_path))
+                self.attachments.append(
+                    Attachment(
+                        names=tuple(n for n, _ in names),
+                        raw_names=tuple(r for _, r in names),
+                        declared_type=ctype,
+                        loader=self.loader(buf, start, end, cte, leaf_path),
+                        size=_cheap_size(buf, start, end, cte),
+                        part=leaf_path,
+                    )
+                )
             if cte in ("base64", "quoted-printable"):
                 self.defect("encoded-message-rfc822", where)
                 inner = _decode(buf[start:end], cte)[0]
@@ -257,8 +285,17 @@ class _Walker:
             return
         self.leaf(buf, fields, start, end, leaf_path, ctype, cparams, cte, outer)
 
-    def multipart(self, buf: bytes, start: int, end: int, boundary: str, path: str,
-                  depth: int, outer: bool, default: str) -> bool:
+    def multipart(
+        self,
+        buf: bytes,
+        start: int,
+        end: int,
+        boundary: str,
+        path: str,
+        depth: int,
+        outer: bool,
+        default: str,
+    ) -> bool:
         """Split at ``--boundary`` lines and walk each part; False if none was found."""
         where = path or "top"
         spans, closed = split_multipart(buf, start, end, boundary.encode("latin-1", "replace"))
@@ -281,8 +318,18 @@ class _Walker:
             self.entity(buf, fields, body, e, child, depth + 1, outer, default)
         return True
 
-    def leaf(self, buf: bytes, fields: list[tuple[str, bytes]], start: int, end: int,
-             path: str, ctype: str, cparams: list[H.Param], cte: str, outer: bool) -> bool:
+    def leaf(
+        self,
+        buf: bytes,
+        fields: list[tuple[str, bytes]],
+        start: int,
+        end: int,
+        path: str,
+        ctype: str,
+        cparams: list[H.Param],
+        cte: str,
+        outer: bool,
+    ) -> bool:
         """One leaf entity: an attachment, body text, or both (uuencoded files)."""
         hints = (H.first_param(cparams, "charset"), self.top_charset)
         names = self.names(fields, cparams)
@@ -290,10 +337,17 @@ class _Walker:
         for value in _values(fields, "content-disposition"):
             disposition = disposition or H.parse_params(value[:HEADER_LIMIT])[0]
         main = ctype.split("/", 1)[0]
-        is_attachment = bool(names) or (
-            main != "text" and ctype not in _NOT_ATTACHMENT) or disposition == "attachment"
-        if cte and cte not in _IDENTITY and cte not in ("base64", "quoted-printable") \
-                and cte not in _UU_CTE:
+        is_attachment = (
+            bool(names)
+            or (main != "text" and ctype not in _NOT_ATTACHMENT)
+            or disposition == "attachment"
+        )
+        if (
+            cte
+            and cte not in _IDENTITY
+            and cte not in ("base64", "quoted-printable")
+            and cte not in _UU_CTE
+        ):
             self.defect("unknown-transfer-encoding", f"{path} {cte[:40]}")
         if not is_attachment:
             if ctype in ("text/plain", "text/html") and outer:
@@ -301,22 +355,25 @@ class _Walker:
             if main == "text":
                 self.scan_text(buf, start, end, cte, path)
             return False
-        self.attachments.append(Attachment(
-            names=tuple(n for n, _ in names),
-            raw_names=tuple(r for _, r in names),
-            declared_type=ctype,
-            loader=self.loader(buf, start, end, cte, path),
-            size=_cheap_size(buf, start, end, cte),
-            part=path,
-        ))
+        self.attachments.append(
+            Attachment(
+                names=tuple(n for n, _ in names),
+                raw_names=tuple(r for _, r in names),
+                declared_type=ctype,
+                loader=self.loader(buf, start, end, cte, path),
+                size=_cheap_size(buf, start, end, cte),
+                part=path,
+            )
+        )
         if ctype in _TNEF_TYPES or any(n.lower() == "winmail.dat" for n, _ in names):
             self.tnef(buf, start, end, cte, path)
         elif ctype == "application/mac-binhex40" and cte in _IDENTITY:
             self.scan_text(buf, start, end, cte, path)
         return True
 
-    def names(self, fields: list[tuple[str, bytes]], cparams: list[H.Param]
-              ) -> list[tuple[str, str]]:
+    def names(
+        self, fields: list[tuple[str, bytes]], cparams: list[H.Param]
+    ) -> list[tuple[str, str]]:
         """(decoded, raw) for every distinct name an entity carries: each Content-Disposition
         ``filename`` first, then each Content-Type ``name``."""
         hints = (H.first_param(cparams, "charset"), self.top_charset)
@@ -343,12 +400,13 @@ class _Walker:
 
         return load
 
-    def add_body(self, buf: bytes, start: int, end: int, cte: str,
-                 hints: tuple[str | None, str | None]) -> None:
+    def add_body(
+        self, buf: bytes, start: int, end: int, cte: str, hints: tuple[str | None, str | None]
+    ) -> None:
         room = BODY_LIMIT - self.body_len
         if room <= 0:
             return
-        raw = buf[start:min(end, start + _encoded_budget(cte, room))]
+        raw = buf[start : min(end, start + _encoded_budget(cte, room))]
         data = _decode(raw, cte)[0]
         text = _text(data, hints)[:room]
         self.body.append(text)
@@ -361,31 +419,38 @@ class _Walker:
                 return
             text = buf[start:end]
         else:  # only the prefix that the body snippet decodes anyway
-            text = _decode(buf[start:min(end, start + _encoded_budget(cte, BODY_LIMIT))], cte)[0]
+            text = _decode(buf[start : min(end, start + _encoded_budget(cte, BODY_LIMIT))], cte)[0]
             if b"begin " not in text and b"(This file" not in text:
                 return
         for n, (raw_name, s, e, closed) in enumerate(P.find_uuencoded(text, UU_LIMIT), 1):
             if not closed:
                 self.defect("uuencode-without-end", path)
             name = H.guess_decode(raw_name.strip())
-            self.attachments.append(Attachment(
-                names=(name,), raw_names=(H._wire(raw_name),),
-                declared_type="application/octet-stream",
-                loader=lambda t=text, s=s, e=e: P.uu_decode(t[s:e])[0],
-                part=f"{path}.uu{n}",
-            ))
+            self.attachments.append(
+                Attachment(
+                    names=(name,),
+                    raw_names=(H._wire(raw_name),),
+                    declared_type="application/octet-stream",
+                    loader=lambda t=text, s=s, e=e: P.uu_decode(t[s:e])[0],
+                    part=f"{path}.uu{n}",
+                )
+            )
         for n, (s, e) in enumerate(P.find_binhex(text)[:UU_LIMIT], 1):
             head = P.binhex_header(text[s:e])
             if head is None:
                 self.defect("bad-binhex", path)
                 continue
             raw_name, size = head
-            self.attachments.append(Attachment(
-                names=(H.guess_decode(raw_name),), raw_names=(H._wire(raw_name),),
-                declared_type="application/mac-binhex40",
-                loader=lambda t=text, s=s, e=e: P.binhex_data(t[s:e]),
-                size=size, part=f"{path}.hqx{n}",
-            ))
+            self.attachments.append(
+                Attachment(
+                    names=(H.guess_decode(raw_name),),
+                    raw_names=(H._wire(raw_name),),
+                    declared_type="application/mac-binhex40",
+                    loader=lambda t=text, s=s, e=e: P.binhex_data(t[s:e]),
+                    size=size,
+                    part=f"{path}.hqx{n}",
+                )
+            )
 
     def tnef(self, buf: bytes, start: int, end: int, cte: str, path: str) -> None:
         """Members of a TNEF (winmail.dat) part become attachments of the message."""
@@ -410,10 +475,15 @@ class _Walker:
                 name = H.guess_decode(name.rstrip(b"\0"))
             name = str(name).rstrip("\0")
             payload = att.data if isinstance(att.data, bytes) else b""
-            self.attachments.append(Attachment(
-                names=(name,) if name else (), declared_type="application/octet-stream",
-                data=payload, size=len(payload), part=f"{path}.tnef{n}",
-            ))
+            self.attachments.append(
+                Attachment(
+                    names=(name,) if name else (),
+                    declared_type="application/octet-stream",
+                    data=payload,
+                    size=len(payload),
+                    part=f"{path}.tnef{n}",
+                )
+            )
 
     # -- envelope facts of the outer message ------------------------------------------
     def envelope(self, fields: list[tuple[str, bytes]]) -> None:
@@ -436,8 +506,9 @@ class _Walker:
         m.time = _date(m.header("received")[:1], after_semicolon=True) or _date(m.header("date"))
 
 
-def split_multipart(buf: bytes, start: int, end: int, boundary: bytes
-                    ) -> tuple[list[tuple[int, int]], bool]:
+def split_multipart(
+    buf: bytes, start: int, end: int, boundary: bytes
+) -> tuple[list[tuple[int, int]], bool]:
     """Body spans of the parts of a multipart body and whether it ended with a close
     delimiter.
 
@@ -460,7 +531,7 @@ def split_multipart(buf: bytes, start: int, end: int, boundary: bytes
         j = i + len(delim)
         nl = buf.find(b"\n", j, end)
         line_end = end if nl < 0 else nl + 1
-        rest = buf[j:min(line_end, j + 256)]
+        rest = buf[j : min(line_end, j + 256)]
         is_close = rest.startswith(b"--")
         if not is_close and rest.strip(b" \t\r\n"):
             pos = i + 1

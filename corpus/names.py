@@ -21,24 +21,28 @@ import unicodedata
 
 #: Bidirectional controls that reorder what a reader sees (U+202E makes
 #: ``invoice\u202egpj.exe`` display as ``invoiceexe.jpg``).
-BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c")
+BIDI_CONTROLS = frozenset(
+    "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c"
+)
 #: Zero-width and invisible characters that hide or split an extension.
 INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
-_CLSID = re.compile(r"\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}$", re.IGNORECASE)
+_CLSID = re.compile(
+    r"\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}$", re.IGNORECASE
+)
 #: Whitespace padding before the last extension: "report.pdf          .exe".
 _SPACE = "[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]"
 _PADDING = re.compile(rf"{_SPACE}{{3,}}\.[^.]*$|{_SPACE}+\.[^.\s]+$")
 
 TRICKS = (
-    "bidi-control",       # U+202E and friends
+    "bidi-control",  # U+202E and friends
     "invisible-character",
-    "padding",            # whitespace before the last extension
-    "trailing-dot",       # "invoice.pif."
-    "trailing-space",     # "invoice.pif "
-    "clsid-extension",    # "file.{3050F4D8-98B5-11CF-BB82-00AA00BDCE0B}"
+    "padding",  # whitespace before the last extension
+    "trailing-dot",  # "invoice.pif."
+    "trailing-space",  # "invoice.pif "
+    "clsid-extension",  # "file.{3050F4D8-98B5-11CF-BB82-00AA00BDCE0B}"
     "control-character",  # NUL, LF, ... inside a name
     "name-disagreement",  # Content-Type name= and Content-Disposition filename= differ
-    "path-in-name",       # "../../x.exe" or "C:\\x.exe"
+    "path-in-name",  # "../../x.exe" or "C:\\x.exe"
 )
 
 
@@ -92,7 +96,7 @@ def tricks(name: str) -> tuple[str, ...]:
     if any(unicodedata.category(c) == "Cc" for c in name):
         found.append("control-character")
     stripped = name.rstrip(". ")
-    tail = name[len(stripped):]
+    tail = name[len(stripped) :]
     if "." in tail:
         found.append("trailing-dot")
     if " " in tail:

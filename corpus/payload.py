@@ -80,7 +80,7 @@ def uu_decode(raw: bytes) -> tuple[bytes, bool]:
             # Broken encoders write lines one char short or long: decode what fits.
             ok = False
             count = ((line[0] - 32) & 63) if line else 0
-            body = line[1:1 + (count * 4 + 2) // 3].ljust((count * 4 + 2) // 3, b" ")
+            body = line[1 : 1 + (count * 4 + 2) // 3].ljust((count * 4 + 2) // 3, b" ")
             try:
                 out += binascii.a2b_uu(bytes([line[0]]) + body)
             except binascii.Error:
@@ -178,9 +178,9 @@ def binhex_header(raw: bytes) -> tuple[bytes, int] | None:
     n = head[0]
     if len(head) < 1 + n + 1 + 4 + 4 + 2 + 4 + 4:
         return None
-    name = head[1:1 + n]
+    name = head[1 : 1 + n]
     p = 1 + n + 1 + 10
-    return name, int.from_bytes(head[p:p + 4], "big")
+    return name, int.from_bytes(head[p : p + 4], "big")
 
 
 def binhex_data(raw: bytes) -> bytes:
@@ -190,6 +190,6 @@ def binhex_data(raw: bytes) -> bytes:
         return b""
     n = out[0]
     p = 1 + n + 1 + 10
-    length = int.from_bytes(out[p:p + 4], "big")
+    length = int.from_bytes(out[p : p + 4], "big")
     start = p + 4 + 4 + 2
-    return out[start:start + length]
+    return out[start : start + length]

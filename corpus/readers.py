@@ -280,9 +280,9 @@ def _strip_envelope(buf: bytes, start: int, end: int, variant: str) -> bytes:
     if nl == -1:
         return b""
     start = nl + 1
-    if end - start >= 4 and buf[end - 4:end] == b"\r\n\r\n":
+    if end - start >= 4 and buf[end - 4 : end] == b"\r\n\r\n":
         end -= 2
-    elif end - start >= 2 and buf[end - 2:end] == b"\n\n":
+    elif end - start >= 2 and buf[end - 2 : end] == b"\n\n":
         end -= 1
     data = buf[start:end]
     if buf.find(b">From ", start, end) != -1:
@@ -439,9 +439,7 @@ class _Walker:
         names = {e.name: e for e in entries}
         if any(n in names and _is_dir(names[n]) for n in ("cur", "new")):
             yield from self.maildir(path, entries)
-        elif ".mh_sequences" in names or any(
-            _numbered(e) for e in entries
-        ):
+        elif ".mh_sequences" in names or any(_numbered(e) for e in entries):
             yield from self.mh(path, entries)
         else:
             yield from self.tree(entries)
@@ -471,8 +469,7 @@ class _Walker:
             yield from self.path(e.path)
 
     def mh(self, path: str, entries: list[os.DirEntry[str]]) -> Iterator[RawMessage | Unreadable]:
-        numbered = sorted((e for e in entries if _numbered(e)),
-                          key=lambda e: int(e.name))
+        numbered = sorted((e for e in entries if _numbered(e)), key=lambda e: int(e.name))
         for e in numbered:
             yield from self.entry(e, path, "MH folder")
         for e in entries:
@@ -521,8 +518,12 @@ class _Walker:
                     yield self.bad(where, key, f"corrupt {kind} data: {exc}")
                     return
                 if _compression(head):
-                    yield self.bad(where, key, f"{kind} file holding compressed data again "
-                                   "(nested compression is not read)")
+                    yield self.bad(
+                        where,
+                        key,
+                        f"{kind} file holding compressed data again "
+                        "(nested compression is not read)",
+                    )
                     return
             stream = _Chain(head, stream)
             if head.startswith(b"From "):
@@ -560,16 +561,16 @@ class _Walker:
             for offset, buf, start, end, size in _mbox_spans(stream, MAX_MESSAGE_BYTES):
                 k = f"{prefix}{offset}"
                 if buf is None:
-                    yield self.bad(path, k, f"message larger than {MAX_MESSAGE_BYTES} bytes "
-                                   f"({size} bytes)")
+                    yield self.bad(
+                        path, k, f"message larger than {MAX_MESSAGE_BYTES} bytes ({size} bytes)"
+                    )
                     continue
                 data = _strip_envelope(buf, start, end, "mboxrd")
                 head = data[:1024]
                 if not data or data.isspace():
                     yield self.bad(path, k, "empty message in mbox")
                 elif b"\x00" in head.split(b"\n\n", 1)[0]:
-                    yield self.bad(path, k, "not mail: binary data (NUL bytes) in the header "
-                                   "block")
+                    yield self.bad(path, k, "not mail: binary data (NUL bytes) in the header block")
                 else:
                     count += 1
                     yield self.raw(path, k, data)
@@ -623,8 +624,9 @@ def iter_messages(
             msg = mime.parse_message(item.data, path=item.path, key=item.key, label=item.label)
         except Exception as exc:  # noqa: BLE001 parse_message promises not to raise; a
             # bug there must still leave the message accounted for in the report
-            yield Unreadable(item.path, item.key, f"parser failed: {type(exc).__name__}: {exc}",
-                             item.label)
+            yield Unreadable(
+                item.path, item.key, f"parser failed: {type(exc).__name__}: {exc}", item.label
+            )
             continue
         if labels is not None:
             msg.label = labels.label_for(item.path, item.key, msg.message_id, item.label)

@@ -46,33 +46,87 @@ def _magic() -> Any:
     return handle
 
 
-_EXECUTABLE = frozenset({
-    "application/x-dosexec", "application/x-msdownload",
-    "application/vnd.microsoft.portable-executable", "application/x-executable",
-    "application/x-sharedlib", "application/x-pie-executable", "application/x-mach-binary",
-    "application/x-elf", "application/x-msi", "application/x-ms-installer",
-    "application/x-ms-shortcut", "application/x-java-applet", "application/x-coff",
-    "application/x-object",
-})
-_ARCHIVE = frozenset({
-    "application/zip", "application/x-zip-compressed", "application/x-tar", "application/gzip",
-    "application/x-gzip", "application/x-bzip2", "application/x-xz", "application/x-7z-compressed",
-    "application/x-rar", "application/vnd.rar", "application/x-rar-compressed",
-    "application/x-lzma", "application/x-lzip", "application/x-lz4", "application/zstd",
-    "application/x-compress", "application/x-iso9660-image", "application/x-cpio",
-    "application/vnd.ms-cab-compressed", "application/java-archive", "application/x-archive",
-    "application/x-arj", "application/x-lha", "application/x-lzh-compressed",
-    "application/x-ace-compressed", "application/x-stuffit", "application/x-apple-diskimage",
-    "application/x-xar",
-})
-_DOCUMENT = frozenset({
-    "application/pdf", "application/rtf", "text/rtf", "application/msword",
-    "application/vnd.ms-excel", "application/vnd.ms-powerpoint", "application/vnd.ms-office",
-    "application/x-ole-storage", "application/cdfv2", "application/vnd.ms-outlook",
-    "application/postscript", "application/x-hwp", "application/vnd.visio",
-})
-_SCRIPT_MARKERS = ("script", "x-sh", "x-perl", "x-python", "javascript", "x-msdos-batch",
-                   "x-php", "x-ruby", "x-awk", "x-tcl", "x-lua", "x-powershell")
+_EXECUTABLE = frozenset(
+    {
+        "application/x-dosexec",
+        "application/x-msdownload",
+        "application/vnd.microsoft.portable-executable",
+        "application/x-executable",
+        "application/x-sharedlib",
+        "application/x-pie-executable",
+        "application/x-mach-binary",
+        "application/x-elf",
+        "application/x-msi",
+        "application/x-ms-installer",
+        "application/x-ms-shortcut",
+        "application/x-java-applet",
+        "application/x-coff",
+        "application/x-object",
+    }
+)
+_ARCHIVE = frozenset(
+    {
+        "application/zip",
+        "application/x-zip-compressed",
+        "application/x-tar",
+        "application/gzip",
+        "application/x-gzip",
+        "application/x-bzip2",
+        "application/x-xz",
+        "application/x-7z-compressed",
+        "application/x-rar",
+        "application/vnd.rar",
+        "application/x-rar-compressed",
+        "application/x-lzma",
+        "application/x-lzip",
+        "application/x-lz4",
+        "application/zstd",
+        "application/x-compress",
+        "application/x-iso9660-image",
+        "application/x-cpio",
+        "application/vnd.ms-cab-compressed",
+        "application/java-archive",
+        "application/x-archive",
+        "application/x-arj",
+        "application/x-lha",
+        "application/x-lzh-compressed",
+        "application/x-ace-compressed",
+        "application/x-stuffit",
+        "application/x-apple-diskimage",
+        "application/x-xar",
+    }
+)
+_DOCUMENT = frozenset(
+    {
+        "application/pdf",
+        "application/rtf",
+        "text/rtf",
+        "application/msword",
+        "application/vnd.ms-excel",
+        "application/vnd.ms-powerpoint",
+        "application/vnd.ms-office",
+        "application/x-ole-storage",
+        "application/cdfv2",
+        "application/vnd.ms-outlook",
+        "application/postscript",
+        "application/x-hwp",
+        "application/vnd.visio",
+    }
+)
+_SCRIPT_MARKERS = (
+    "script",
+    "x-sh",
+    "x-perl",
+    "x-python",
+    "javascript",
+    "x-msdos-batch",
+    "x-php",
+    "x-ruby",
+    "x-awk",
+    "x-tcl",
+    "x-lua",
+    "x-powershell",
+)
 
 
 def classify(mime: str) -> str:
@@ -84,9 +138,13 @@ def classify(mime: str) -> str:
     mime = mime.lower().split(";", 1)[0].strip()
     if mime in _EXECUTABLE:
         return "executable"
-    if mime in _DOCUMENT or mime.startswith(("application/vnd.openxmlformats",
-                                             "application/vnd.oasis.opendocument",
-                                             "application/vnd.ms-")):
+    if mime in _DOCUMENT or mime.startswith(
+        (
+            "application/vnd.openxmlformats",
+            "application/vnd.oasis.opendocument",
+            "application/vnd.ms-",
+        )
+    ):
         return "document"
     if any(m in mime for m in _SCRIPT_MARKERS):
         return "script"
@@ -110,28 +168,150 @@ def detect(head: bytes) -> tuple[str, str]:
     return mime, classify(mime)
 
 
-_EXEC_EXT = frozenset({
-    "exe", "dll", "scr", "pif", "com", "cpl", "msi", "msp", "sys", "drv", "ocx", "lnk", "efi",
-    "elf", "so", "dylib", "bin", "run", "out", "app", "appx", "msix", "jar", "class", "o",
-})
-_SCRIPT_EXT = frozenset({
-    "bat", "cmd", "js", "jse", "vbs", "vbe", "wsf", "wsh", "ps1", "psm1", "sh", "bash", "zsh",
-    "csh", "py", "pl", "rb", "php", "hta", "sct", "command", "tcl", "lua", "awk",
-})
-_OOXML = frozenset({"docx", "docm", "dotx", "xlsx", "xlsm", "xltx", "pptx", "pptm", "ppsx",
-                    "odt", "ods", "odp", "odg", "epub", "xps", "oxps", "vsdx"})
+_EXEC_EXT = frozenset(
+    {
+        "exe",
+        "dll",
+        "scr",
+        "pif",
+        "com",
+        "cpl",
+        "msi",
+        "msp",
+        "sys",
+        "drv",
+        "ocx",
+        "lnk",
+        "efi",
+        "elf",
+        "so",
+        "dylib",
+        "bin",
+        "run",
+        "out",
+        "app",
+        "appx",
+        "msix",
+        "jar",
+        "class",
+        "o",
+    }
+)
+_SCRIPT_EXT = frozenset(
+    {
+        "bat",
+        "cmd",
+        "js",
+        "jse",
+        "vbs",
+        "vbe",
+        "wsf",
+        "wsh",
+        "ps1",
+        "psm1",
+        "sh",
+        "bash",
+        "zsh",
+        "csh",
+        "py",
+        "pl",
+        "rb",
+        "php",
+        "hta",
+        "sct",
+        "command",
+        "tcl",
+        "lua",
+        "awk",
+    }
+)
+_OOXML = frozenset(
+    {
+        "docx",
+        "docm",
+        "dotx",
+        "xlsx",
+        "xlsm",
+        "xltx",
+        "pptx",
+        "pptm",
+        "ppsx",
+        "odt",
+        "ods",
+        "odp",
+        "odg",
+        "epub",
+        "xps",
+        "oxps",
+        "vsdx",
+    }
+)
 #: Extensions whose content is expected to be of a class (for ``type mismatch``).
 EXPECTED = {
     # "bin" is any binary data (MacBinary, firmware, disk images): it promises no class.
     **{e: "executable" for e in _EXEC_EXT - {"bin"}},
-    **{e: "archive" for e in ("zip", "tar", "gz", "tgz", "bz2", "tbz", "xz", "txz", "7z", "rar",
-                              "cab", "iso", "lzh", "arj", "z", "zst", "cpio")},
-    **{e: "document" for e in ("pdf", "doc", "dot", "xls", "xlt", "ppt", "pps", "rtf", "msg",
-                               *_OOXML)},
-    **{e: "image" for e in ("jpg", "jpeg", "jpe", "png", "gif", "bmp", "tif", "tiff", "webp",
-                            "ico", "svg", "heic")},
-    **{e: "text" for e in ("txt", "csv", "tsv", "log", "htm", "html", "xml", "json", "ics",
-                           "md", "ini", "cfg", "vcf", "eml")},
+    **{
+        e: "archive"
+        for e in (
+            "zip",
+            "tar",
+            "gz",
+            "tgz",
+            "bz2",
+            "tbz",
+            "xz",
+            "txz",
+            "7z",
+            "rar",
+            "cab",
+            "iso",
+            "lzh",
+            "arj",
+            "z",
+            "zst",
+            "cpio",
+        )
+    },
+    **{
+        e: "document"
+        for e in ("pdf", "doc", "dot", "xls", "xlt", "ppt", "pps", "rtf", "msg", *_OOXML)
+    },
+    **{
+        e: "image"
+        for e in (
+            "jpg",
+            "jpeg",
+            "jpe",
+            "png",
+            "gif",
+            "bmp",
+            "tif",
+            "tiff",
+            "webp",
+            "ico",
+            "svg",
+            "heic",
+        )
+    },
+    **{
+        e: "text"
+        for e in (
+            "txt",
+            "csv",
+            "tsv",
+            "log",
+            "htm",
+            "html",
+            "xml",
+            "json",
+            "ics",
+            "md",
+            "ini",
+            "cfg",
+            "vcf",
+            "eml",
+        )
+    },
 }
 
 
@@ -162,6 +342,7 @@ def mismatch(extension: str | None, mime: str, cls: str) -> bool:
             return False  # RTF or Word 2003 XML saved as .doc
         return cls != "document"
     if want == "archive" and cls == "document":
-        return not mime.lower().startswith(("application/vnd.openxmlformats",
-                                            "application/vnd.oasis.opendocument"))
+        return not mime.lower().startswith(
+            ("application/vnd.openxmlformats", "application/vnd.oasis.opendocument")
+        )
     return want != cls

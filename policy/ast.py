@@ -13,7 +13,6 @@ subject, body, header, size, attachments) and ``AnyAttachment``. Attachment-leve
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +70,7 @@ class ListLit:
     span: Span = _span()
 
 
-Operand = Union[Str, Number, ListRef, ListLit]
+Operand = Str | Number | ListRef | ListLit
 
 
 # ---- conditions -------------------------------------------------------------------------
@@ -155,7 +154,7 @@ class ArchiveContains:
     span: Span = _span()
 
 
-Cond = Union[And, Or, Not, Test, AnyAttachment, AttTest, ArchiveContains]
+Cond = And | Or | Not | Test | AnyAttachment | AttTest | ArchiveContains
 
 
 # ---- statements -------------------------------------------------------------------------
@@ -204,7 +203,7 @@ class Rule:
     span: Span = _span()
 
 
-Statement = Union[PolicyName, Default, ListDef, Rule]
+Statement = PolicyName | Default | ListDef | Rule
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

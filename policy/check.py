@@ -156,8 +156,10 @@ def read_list_file(path: str) -> tuple[str, ...]:
     if not stat.S_ISREG(st.st_mode):
         raise ValueError("is not a regular file")
     if st.st_size > MAX_LIST_BYTES:
-        raise ValueError(f"is too large ({st.st_size / 1e6:.1f} MB; the limit is "
-                         f"{MAX_LIST_BYTES // (1024 * 1024)} MB)")
+        raise ValueError(
+            f"is too large ({st.st_size / 1e6:.1f} MB; the limit is "
+            f"{MAX_LIST_BYTES // (1024 * 1024)} MB)"
+        )
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as fh:
@@ -170,8 +172,9 @@ def read_list_file(path: str) -> tuple[str, ...]:
         text = data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         lineno = data[: exc.start].count(b"\n") + 1
-        raise ValueError(f"is not UTF-8 text (invalid byte 0x{data[exc.start]:02x} "
-                         f"on line {lineno})") from None
+        raise ValueError(
+            f"is not UTF-8 text (invalid byte 0x{data[exc.start]:02x} on line {lineno})"
+        ) from None
     out = []
     for line in text.splitlines():
         entry = _COMMENT.sub("", line).strip()
@@ -201,8 +204,11 @@ class _Checker:
     # -- driver --------------------------------------------------------------------------
     def run(self) -> None:
         if not self.policy.statements:
-            self.err("E110", "the policy is empty: write at least one rule",
-                     ast.Span(self.policy.path, 1, 1, 1, 1))
+            self.err(
+                "E110",
+                "the policy is empty: write at least one rule",
+                ast.Span(self.policy.path, 1, 1, 1, 1),
+            )
             return
         self.statements()
         ids: dict[str, ast.Str] = {}
@@ -211,8 +217,12 @@ class _Checker:
             if rule.id is not None:
                 first = ids.setdefault(rule.id.value, rule.id)
                 if first is not rule.id:
-                    self.err("E104", f"rule id {rule.id.value!r} is already used by the rule at "
-                             f"{_where(first.span)}", rule.id.span)
+                    self.err(
+                        "E104",
+                        f"rule id {rule.id.value!r} is already used by the rule at "
+                        f"{_where(first.span)}",
+                        rule.id.span,
+                    )
 
     def statements(self) -> None:
         seen: dict[type, ast.Statement] = {}
@@ -221,19 +231,29 @@ class _Checker:
                 word = "policy" if isinstance(stmt, ast.PolicyName) else "default"
                 first = seen.setdefault(type(stmt), stmt)
                 if first is not stmt:
-                    self.err("E108", f"a second '{word}' statement (the first is at "
-                             f"{_where(first.span)})", _head(stmt.span, len(word)))
+                    self.err(
+                        "E108",
+                        f"a second '{word}' statement (the first is at {_where(first.span)})",
+                        _head(stmt.span, len(word)),
+                    )
                 if isinstance(stmt, ast.Default) and stmt.action not in DEFAULT_ACTIONS:
-                    self.err("E102", f"'default {stmt.action}' makes no sense: the default is "
-                             f"one of {', '.join(DEFAULT_ACTIONS)}", stmt.span)
+                    self.err(
+                        "E102",
+                        f"'default {stmt.action}' makes no sense: the default is "
+                        f"one of {', '.join(DEFAULT_ACTIONS)}",
+                        stmt.span,
+                    )
             elif isinstance(stmt, ast.ListDef):
                 self.list_def(stmt)
 
     def list_def(self, stmt: ast.ListDef) -> None:
         first = self.defs.setdefault(stmt.name, stmt)
         if first is not stmt:
-            self.err("E105", f"list '{stmt.name}' is already defined at {_where(first.span)}",
-                     _head(stmt.span, len("list ") + len(stmt.name)))
+            self.err(
+                "E105",
+                f"list '{stmt.name}' is already defined at {_where(first.span)}",
+                _head(stmt.span, len("list ") + len(stmt.name)),
+            )
             return
         if stmt.file is None:
             self.lists[stmt.name] = tuple(i.value for i in stmt.items or ())
@@ -261,24 +281,34 @@ class _Checker:
     def rule(self, rule: ast.Rule) -> None:
         if rule.action == "tag":
             if rule.header is None:
-                self.err("E102", "'tag' needs the header to add: "
-                         "tag \"X-Name: value\" when ...", _head(rule.span, 3))
+                self.err(
+                    "E102",
+                    "'tag' needs the header to add: tag \"X-Name: value\" when ...",
+                    _head(rule.span, 3),
+                )
             else:
                 self.header_text(rule.header)
         elif rule.header is not None:
-            self.err("E102", f"only 'tag' takes a header text; '{rule.action}' does not "
-                     f"(remove the string, or write: tag {printer.quote(rule.header.value)} "
-                     "when ...)",
-                     rule.header.span)
+            self.err(
+                "E102",
+                f"only 'tag' takes a header text; '{rule.action}' does not "
+                f"(remove the string, or write: tag {printer.quote(rule.header.value)} "
+                "when ...)",
+                rule.header.span,
+            )
         if rule.action == "strip" and not any(
             isinstance(n, ast.AnyAttachment) for n in ast.walk(rule.condition)
         ):
-            self.err("E102", "'strip' removes the matching attachments, but this condition "
-                     "names no attachment (use block or quarantine, or add attachment ...)",
-                     _head(rule.span, len("strip")))
+            self.err(
+                "E102",
+                "'strip' removes the matching attachments, but this condition "
+                "names no attachment (use block or quarantine, or add attachment ...)",
+                _head(rule.span, len("strip")),
+            )
         if rule.id is not None and (not rule.id.value.strip() or _CONTROL.search(rule.id.value)):
-            self.err("E109", "a rule id must be non-empty text without control characters",
-                     rule.id.span)
+            self.err(
+                "E109", "a rule id must be non-empty text without control characters", rule.id.span
+            )
         for cond in (rule.condition, rule.unless):
             if cond is not None:
                 for node in ast.walk(cond):
@@ -290,31 +320,40 @@ class _Checker:
     def header_text(self, header: ast.Str) -> None:
         name, colon, value = header.value.partition(":")
         if not colon or not _HEADER_NAME.fullmatch(name) or not value.strip():
-            self.err("E102", f"the header to add must look like 'Name: value', not "
-                     f"{header.value!r}", header.span)
+            self.err(
+                "E102",
+                f"the header to add must look like 'Name: value', not {header.value!r}",
+                header.span,
+            )
         elif _CONTROL.search(header.value):
-            self.err("E102", "the header to add must be one line without control characters",
-                     header.span)
+            self.err(
+                "E102", "the header to add must be one line without control characters", header.span
+            )
 
     # -- message-level tests ---------------------------------------------------------------
     def test(self, node: ast.Test) -> None:
         f, op, arg = node.field, node.op, node.operand
         if f in ("sender", "recipient"):
             if op == "in":
-                self.need_list(node, arg, f"{f} in", glob=True,
-                               hint=f'{f} matches "{_text(arg)}"')
+                self.need_list(node, arg, f"{f} in", glob=True, hint=f'{f} matches "{_text(arg)}"')
             else:
                 self.need_glob(node, arg, f"{f} matches", in_form=f"{f} in")
         elif f in ("from", "subject", "body", "header"):
             if f == "header" and not _HEADER_NAME.fullmatch(node.header or ""):
-                self.err("E109", f"{node.header!r} is not a header name (printable ASCII, no "
-                         "spaces or ':')", node.span)
+                self.err(
+                    "E109",
+                    f"{node.header!r} is not a header name (printable ASCII, no spaces or ':')",
+                    node.span,
+                )
             what = f'header "{node.header}"' if f == "header" else f
             if op == "matches":
                 self.need_glob(node, arg, f"{what} matches", in_form=None)
             elif not isinstance(arg, ast.Str):
-                self.err("E102", f"'{what} contains' needs a quoted string, not "
-                         f"{_kind(arg)}", _span(arg, node))
+                self.err(
+                    "E102",
+                    f"'{what} contains' needs a quoted string, not {_kind(arg)}",
+                    _span(arg, node),
+                )
         elif f == "size":
             self.need_size(node, arg, "the message size")
         elif f == "attachments":
@@ -327,8 +366,7 @@ class _Checker:
             if op == "matches":
                 self.need_glob(node, arg, "name matches", in_form="name in")
             else:
-                self.need_list(node, arg, "name in", glob=True,
-                               hint=f'name matches "{_text(arg)}"')
+                self.need_list(node, arg, "name in", glob=True, hint=f'name matches "{_text(arg)}"')
         elif f in ("extension", "double_extension"):
             word = "extension" if f == "extension" else "double extension"
             if op == "is":
@@ -341,10 +379,13 @@ class _Checker:
         elif f == "type" and op == "class":
             assert isinstance(arg, ast.Str)
             if arg.value not in TYPE_CLASSES:
-                self.err("E106", f"unknown type class '{arg.value}'"
-                         f"{did_you_mean(arg.value, TYPE_CLASSES)}; the classes are "
-                         f"{', '.join(TYPE_CLASSES)}, or a quoted MIME type",
-                         arg.span)
+                self.err(
+                    "E106",
+                    f"unknown type class '{arg.value}'"
+                    f"{did_you_mean(arg.value, TYPE_CLASSES)}; the classes are "
+                    f"{', '.join(TYPE_CLASSES)}, or a quoted MIME type",
+                    arg.span,
+                )
         elif f == "type" and op == "mime":
             assert isinstance(arg, ast.Str)
             self.mime(arg, "type")
@@ -352,14 +393,25 @@ class _Checker:
             if isinstance(arg, ast.Str):
                 self.mime(arg, "declared type")
             else:
-                self.err("E102", f"'declared type' needs a quoted MIME type or glob such as "
-                         f'"audio/*", not {_kind(arg)}', _span(arg, node))
+                self.err(
+                    "E102",
+                    f"'declared type' needs a quoted MIME type or glob such as "
+                    f'"audio/*", not {_kind(arg)}',
+                    _span(arg, node),
+                )
         elif f == "size":
             self.need_size(node, arg, "an attachment size")
 
     # -- operand kinds --------------------------------------------------------------------
-    def need_list(self, node: ast.Test | ast.AttTest, arg: ast.Operand | None, what: str,
-                  *, glob: bool, hint: str) -> bool:
+    def need_list(
+        self,
+        node: ast.Test | ast.AttTest,
+        arg: ast.Operand | None,
+        what: str,
+        *,
+        glob: bool,
+        hint: str,
+    ) -> bool:
         """A list name or inline list; True when it is one (known or not)."""
         if isinstance(arg, ast.ListRef):
             if self.known(arg) and glob:
@@ -371,12 +423,21 @@ class _Checker:
                     self.glob(item.value, item.span)
             return True
         tip = f" (did you mean {hint}?)" if hint and isinstance(arg, ast.Str) else ""
-        self.err("E102", f"'{what}' needs a list (a list name or [...]), not "
-                 f"{_kind(arg)}{tip}", _span(arg, node))
+        self.err(
+            "E102",
+            f"'{what}' needs a list (a list name or [...]), not {_kind(arg)}{tip}",
+            _span(arg, node),
+        )
         return False
 
-    def need_glob(self, node: ast.Test | ast.AttTest, arg: ast.Operand | None, what: str,
-                  *, in_form: str | None) -> None:
+    def need_glob(
+        self,
+        node: ast.Test | ast.AttTest,
+        arg: ast.Operand | None,
+        what: str,
+        *,
+        in_form: str | None,
+    ) -> None:
         if isinstance(arg, ast.Str):
             self.glob(arg.value, arg.span)
             return
@@ -388,30 +449,38 @@ class _Checker:
                 tip = f' (a glob is quoted: {what} "{arg.name}")'
         elif in_form and isinstance(arg, ast.ListLit):
             tip = f" (did you mean {in_form} [...]?)"
-        self.err("E102", f"'{what}' needs a quoted glob, not {_kind(arg)}{tip}",
-                 _span(arg, node))
+        self.err("E102", f"'{what}' needs a quoted glob, not {_kind(arg)}{tip}", _span(arg, node))
 
-    def need_size(self, node: ast.Test | ast.AttTest, arg: ast.Operand | None,
-                  what: str) -> None:
+    def need_size(self, node: ast.Test | ast.AttTest, arg: ast.Operand | None, what: str) -> None:
         if not isinstance(arg, ast.Number):
-            self.err("E102", f"{what} is compared with a number of bytes such as 10MB, not "
-                     f"{_kind(arg)}", _span(arg, node))
+            self.err(
+                "E102",
+                f"{what} is compared with a number of bytes such as 10MB, not {_kind(arg)}",
+                _span(arg, node),
+            )
 
     def need_count(self, node: ast.Test, arg: ast.Operand) -> None:
         if not isinstance(arg, ast.Number):
-            self.err("E102", f"'attachments' counts attachments and is compared with a whole "
-                     f"number, not {_kind(arg)}", _span(arg, node))
+            self.err(
+                "E102",
+                f"'attachments' counts attachments and is compared with a whole "
+                f"number, not {_kind(arg)}",
+                _span(arg, node),
+            )
         elif arg.unit is not None:
-            self.err("E102", f"'attachments' counts attachments; {arg.text} is a size (did you "
-                     f"mean 'size {node.op} {arg.text}'?)", arg.span)
+            self.err(
+                "E102",
+                f"'attachments' counts attachments; {arg.text} is a size (did you "
+                f"mean 'size {node.op} {arg.text}'?)",
+                arg.span,
+            )
         elif "." in arg.text:
             self.err("E109", f"a count is a whole number, not {arg.text}", arg.span)
 
     def known(self, ref: ast.ListRef) -> bool:
         if ref.name in self.defs:
             return True
-        self.err("E101", f"unknown list '{ref.name}'{did_you_mean(ref.name, self.defs)}",
-                 ref.span)
+        self.err("E101", f"unknown list '{ref.name}'{did_you_mean(ref.name, self.defs)}", ref.span)
         return False
 
     # -- values ---------------------------------------------------------------------------
@@ -443,20 +512,33 @@ class _Checker:
 
     def extension_value(self, value: str, span: ast.Span) -> None:
         if value.startswith("."):
-            self.err("E109", f"an extension is written without the dot: "
-                     f"'{value.lstrip('.')}', not '{value}'", span)
+            self.err(
+                "E109",
+                f"an extension is written without the dot: '{value.lstrip('.')}', not '{value}'",
+                span,
+            )
         elif not value or "." in value or "/" in value:
-            self.err("E109", f"'{value}' is not an extension (one part after the last dot, "
-                     "such as 'exe')", span)
+            self.err(
+                "E109",
+                f"'{value}' is not an extension (one part after the last dot, such as 'exe')",
+                span,
+            )
 
     def mime(self, arg: ast.Str, what: str) -> None:
         if not self.glob(arg.value, arg.span):
             return
         if "/" not in arg.value:
-            tip = f" (did you mean type {arg.value}?)" if (
-                what == "type" and arg.value in TYPE_CLASSES) else ""
-            self.err("E109", f"'{what}' takes a MIME type such as \"application/x-dosexec\" "
-                     f"or \"audio/*\", not {arg.value!r}{tip}", arg.span)
+            tip = (
+                f" (did you mean type {arg.value}?)"
+                if (what == "type" and arg.value in TYPE_CLASSES)
+                else ""
+            )
+            self.err(
+                "E109",
+                f"'{what}' takes a MIME type such as \"application/x-dosexec\" "
+                f'or "audio/*", not {arg.value!r}{tip}',
+                arg.span,
+            )
 
     def _entries_with_spans(self, stmt: ast.ListDef) -> Iterator[tuple[str, ast.Span]]:
         if stmt.items is not None:
@@ -473,8 +555,9 @@ def _where(span: ast.Span) -> str:
 
 def _head(span: ast.Span, width: int) -> ast.Span:
     """The first ``width`` characters of ``span`` (a keyword, not a whole statement)."""
-    return dataclasses.replace(span, end_line=span.line, end_column=span.column + width,
-                               end=span.start + width)
+    return dataclasses.replace(
+        span, end_line=span.line, end_column=span.column + width, end=span.start + width
+    )
 
 
 def _span(arg: ast.Operand | None, node: ast.Test | ast.AttTest) -> ast.Span:

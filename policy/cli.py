@@ -93,15 +93,32 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if errors or (args.strict and warnings):
             status = EXIT_FAIL
         if args.json:
-            results.append({"path": path, "ok": not errors, "diagnostics": [
-                {"code": d.code, "name": d.name, "severity": d.severity, "message": d.message,
-                 "line": d.span.line, "column": d.span.column} for d in diags]})
+            results.append(
+                {
+                    "path": path,
+                    "ok": not errors,
+                    "diagnostics": [
+                        {
+                            "code": d.code,
+                            "name": d.name,
+                            "severity": d.severity,
+                            "message": d.message,
+                            "line": d.span.line,
+                            "column": d.span.column,
+                        }
+                        for d in diags
+                    ],
+                }
+            )
             continue
         if diags:
             print(render_all(diags, {path: text}, limit=args.max_errors), file=err)
         if checked is not None:
-            print(f"{path}: ok ({len(checked.rules)} rules, {len(checked.lists)} lists, "
-                  f"{len(warnings)} warnings)", file=out)
+            print(
+                f"{path}: ok ({len(checked.rules)} rules, {len(checked.lists)} lists, "
+                f"{len(warnings)} warnings)",
+                file=out,
+            )
     if args.json:
         json.dump(results, out, ensure_ascii=False, indent=2)
         out.write("\n")
@@ -141,14 +158,21 @@ def cmd_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for item in _read_messages([args.message]):
         count += 1
         if not isinstance(item, Message):
-            print(f"mailpolicy: error: cannot read message {item.path}"
-                  f"{':' + item.key if item.key else ''}: {item.reason}", file=err)
+            print(
+                f"mailpolicy: error: cannot read message {item.path}"
+                f"{':' + item.key if item.key else ''}: {item.reason}",
+                file=err,
+            )
             status = EXIT_USAGE
             continue
         verdict = evaluate(policy, item)
         if args.json:
-            doc = {"message": item.location, "message_id": item.message_id, "policy": policy.name,
-                   **verdict.to_json()}
+            doc = {
+                "message": item.location,
+                "message_id": item.message_id,
+                "policy": policy.name,
+                **verdict.to_json(),
+            }
             out.write(json.dumps(doc, ensure_ascii=False) + "\n")
         else:
             out.write(_explain_text(policy, item, verdict) + "\n")
@@ -176,8 +200,10 @@ def _explain_text(policy: Any, msg: Any, verdict: Any) -> str:
         lines.append(f"strips:     {s.name} (part {s.part})")
     lines.append(f"reason:     {verdict.reason}")
     if verdict.trace:
-        rows = [(s.line, s.rule, s.action, "MATCH" if s.matched else "no", _clip(s.why))
-                for s in verdict.trace]
+        rows = [
+            (s.line, s.rule, s.action, "MATCH" if s.matched else "no", _clip(s.why))
+            for s in verdict.trace
+        ]
         lines.append("")
         lines.append(tabulate(rows, headers=["line", "rule", "action", "result", "why"]))
     return "\n".join(lines)
@@ -196,7 +222,10 @@ def cmd_inspect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if not isinstance(item, Message):
             where = f"{item.path}{':' + item.key if item.key else ''}"
             if args.json:
-                out.write(json.dumps({"path": where, "unreadable": item.reason}, ensure_ascii=False) + "\n")
+                out.write(
+                    json.dumps({"path": where, "unreadable": item.reason}, ensure_ascii=False)
+                    + "\n"
+                )
             else:
                 print(f"{where}: unreadable: {item.reason}", file=err)
             status = EXIT_FAIL
@@ -232,7 +261,9 @@ def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 # ---- argument parsing -------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="mailpolicy", description="Write, check, replay and export mail attachment policies.")
+    p = _Parser(
+        prog="mailpolicy", description="Write, check, replay and export mail attachment policies."
+    )
     p.add_argument("--version", action="version", version=f"mailpolicy {__version__}")
     sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     sub.required = True
@@ -265,16 +296,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser("export", help="export a policy to a mail server's configuration")
     x.add_argument("policy", metavar="POLICY")
-    x.add_argument("--target", required=True,
-                   choices=["sieve", "postfix", "exim", "rspamd", "amavis", "json"])
+    x.add_argument(
+        "--target", required=True, choices=["sieve", "postfix", "exim", "rspamd", "amavis", "json"]
+    )
     x.add_argument("-o", "--output", metavar="PATH")
     mode = x.add_mutually_exclusive_group()
-    mode.add_argument("--strict", dest="approximate", action="store_false", default=False,
-                      help="fail on any rule the target cannot express exactly (default)")
-    mode.add_argument("--approximate", dest="approximate", action="store_true",
-                      help="emit the nearest sound rule and a loss report instead")
-    x.add_argument("--verify", nargs="+", metavar="CORPUS",
-                   help="run the exported rules through the real software over these messages")
+    mode.add_argument(
+        "--strict",
+        dest="approximate",
+        action="store_false",
+        default=False,
+        help="fail on any rule the target cannot express exactly (default)",
+    )
+    mode.add_argument(
+        "--approximate",
+        dest="approximate",
+        action="store_true",
+        help="emit the nearest sound rule and a loss report instead",
+    )
+    x.add_argument(
+        "--verify",
+        nargs="+",
+        metavar="CORPUS",
+        help="run the exported rules through the real software over these messages",
+    )
     x.set_defaults(func=cmd_export)
 
     s = sub.add_parser("simulate", help="replay recorded mail through a policy and score it")
@@ -284,9 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.add_argument("--decisions", metavar="FILE", help="one JSON line per message")
     s.add_argument("--report", metavar="FILE.html", help="a self-contained HTML report")
-    s.add_argument("--workers", type=int, default=None, metavar="N", help="processes (default: all cores)")
+    s.add_argument(
+        "--workers", type=int, default=None, metavar="N", help="processes (default: all cores)"
+    )
     s.add_argument("--evaluator", choices=["reference", "compiled"], default="compiled")
-    s.add_argument("--samples", type=int, default=10, metavar="N", help="false positives/negatives shown")
+    s.add_argument(
+        "--samples", type=int, default=10, metavar="N", help="false positives/negatives shown"
+    )
     s.set_defaults(func=cmd_simulate)
 
     d = sub.add_parser("diff", help="what changes when a new policy replaces an old one")
@@ -300,7 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     try:

@@ -75,10 +75,17 @@ class GlobSet:
             body = g[1:] if g.startswith("*") else g[:-1] if g.endswith("*") else g
             simple = g.isascii() and not _WILD.search(body)
             head, star, tail = g.partition("*")
-            if (star and head and tail and g.isascii() and not _WILD.search(head)
-                    and not _WILD.search(tail)):
+            if (
+                star
+                and head
+                and tail
+                and g.isascii()
+                and not _WILD.search(head)
+                and not _WILD.search(tail)
+            ):
                 self.sandwich.setdefault(len(head), {}).setdefault(head.lower(), []).append(
-                    (tail.lower(), i))
+                    (tail.lower(), i)
+                )
             elif simple and not _WILD.search(g):
                 self.literal.setdefault(g.lower(), []).append(i)
             elif simple and g.startswith("*") and len(g) > 1:
@@ -89,8 +96,12 @@ class GlobSet:
                 rest.append(i)
         self.rest = tuple((i, globs.compile_glob(self.patterns[i])) for i in rest)
         self.any_rest = (
-            re.compile("|".join(f"(?:{globs.translate(self.patterns[i])})\\Z" for i in rest),
-                       re.IGNORECASE | re.DOTALL) if rest else None
+            re.compile(
+                "|".join(f"(?:{globs.translate(self.patterns[i])})\\Z" for i in rest),
+                re.IGNORECASE | re.DOTALL,
+            )
+            if rest
+            else None
         )
 
     def matching(self, text: str) -> list[int]:
@@ -100,14 +111,17 @@ class GlobSet:
         n = len(low)
         for length, table in self.suffix.items():
             if length <= n:
-                out.extend(table.get(low[n - length:], ()))
+                out.extend(table.get(low[n - length :], ()))
         for length, table in self.prefix.items():
             if length <= n:
                 out.extend(table.get(low[:length], ()))
         for length, stable in self.sandwich.items():
             if length <= n:
-                out.extend(i for tail, i in stable.get(low[:length], ())
-                           if n >= length + len(tail) and low.endswith(tail))
+                out.extend(
+                    i
+                    for tail, i in stable.get(low[:length], ())
+                    if n >= length + len(tail) and low.endswith(tail)
+                )
         if self.any_rest is not None and self.any_rest.match(text):
             out.extend(i for i, rx in self.rest if rx.match(text))
         return out
@@ -118,14 +132,16 @@ class GlobSet:
             return True
         n = len(low)
         for length, table in self.suffix.items():
-            if length <= n and low[n - length:] in table:
+            if length <= n and low[n - length :] in table:
                 return True
         for length, table in self.prefix.items():
             if length <= n and low[:length] in table:
                 return True
         for length, stable in self.sandwich.items():
-            if length <= n and any(n >= length + len(tail) and low.endswith(tail)
-                                   for tail, _ in stable.get(low[:length], ())):
+            if length <= n and any(
+                n >= length + len(tail) and low.endswith(tail)
+                for tail, _ in stable.get(low[:length], ())
+            ):
                 return True
         return self.any_rest is not None and self.any_rest.match(text) is not None
 
@@ -135,7 +151,7 @@ class AddressSet:
 
     def __init__(self, entries: Iterable[str]) -> None:
         self.exact: set[str] = set()
-        self.domains: set[str] = set()   # entry "example.com": the domain and its subdomains
+        self.domains: set[str] = set()  # entry "example.com": the domain and its subdomains
         self.at_domains: set[str] = set()  # entry "*@example.com": that domain only
         self.other: list[str] = []
         self.entries = tuple(entries)
@@ -285,7 +301,11 @@ class _Fact:
 
     def __init__(self, kind: str, value: str | None = None) -> None:
         self.kind = kind
-        self.rx = globs.compile_glob(value) if value is not None and kind in ("mime", "declared") else None
+        self.rx = (
+            globs.compile_glob(value)
+            if value is not None and kind in ("mime", "declared")
+            else None
+        )
         self.value = value
 
     def __call__(self, a: Attachment) -> bool:
@@ -318,8 +338,9 @@ class CompiledPolicy:
     def __init__(self, policy: CheckedPolicy) -> None:
         self.policy = policy
         self.default = policy.default  # a walk over the statements: once, not per message
-        self._default_verdict = Verdict(action=self.default, rule=None,
-                                        reason=f"no rule matched; default {self.default}")
+        self._default_verdict = Verdict(
+            action=self.default, rule=None, reason=f"no rule matched; default {self.default}"
+        )
         self._sets: dict[tuple[type[Any], tuple[str, ...]], Any] = {}
         self.preds: list[tuple[Any, Any]] = []
         triggers: list[Trigger] = []
@@ -363,7 +384,11 @@ class CompiledPolicy:
         if isinstance(node, ast.Test):
             if node.field in ("sender", "recipient"):
                 entries = p.entries(node.operand)
-                found = self._set(AddressSet, entries) if node.op == "in" else self._set(GlobSet, entries)
+                found = (
+                    self._set(AddressSet, entries)
+                    if node.op == "in"
+                    else self._set(GlobSet, entries)
+                )
                 return _Addresses(node.field, node.op, found)
             if node.field in ("size", "attachments"):
                 assert isinstance(node.operand, ast.Number)
@@ -409,7 +434,9 @@ class CompiledPolicy:
     def _att_trigger(self, node: ast.Cond) -> Trigger:
         if isinstance(node, ast.AttTest) and node.operand is not None:
             if node.field in ("extension", "double_extension"):
-                return frozenset(("ext", norm_extension(e)) for e in self.policy.entries(node.operand))
+                return frozenset(
+                    ("ext", norm_extension(e)) for e in self.policy.entries(node.operand)
+                )
             if node.field == "name":
                 return frozenset(("glob", g) for g in self.policy.entries(node.operand))
             return None
@@ -457,8 +484,16 @@ class CompiledPolicy:
         m = ev.rule(crule, msg)
         header = crule.rule.header.value if crule.rule.header is not None else None
         stripped = ev.stripped(crule, msg) if crule.action == "strip" else ()
-        return Verdict(action=crule.action, rule=crule.id, reason=_reason(crule, m), line=crule.line,
-                       attachment=m.attachment, name=m.name, header=header, stripped=stripped)
+        return Verdict(
+            action=crule.action,
+            rule=crule.id,
+            reason=_reason(crule, m),
+            line=crule.line,
+            attachment=m.attachment,
+            name=m.name,
+            header=header,
+            stripped=stripped,
+        )
 
 
 def compile_policy(policy: CheckedPolicy) -> CompiledPolicy:

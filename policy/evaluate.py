@@ -45,8 +45,12 @@ from mailpolicy.policy import ast, globs, printer
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 
 COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    ">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le,
-    "==": operator.eq, "!=": operator.ne,
+    ">": operator.gt,
+    "<": operator.lt,
+    ">=": operator.ge,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
 }
 
 
@@ -85,7 +89,13 @@ class Verdict:
             "header": self.header,
             "stripped": [_att_json(a) for a in self.stripped],
             "trace": [
-                {"rule": s.rule, "line": s.line, "action": s.action, "matched": s.matched, "why": s.why}
+                {
+                    "rule": s.rule,
+                    "line": s.line,
+                    "action": s.action,
+                    "matched": s.matched,
+                    "why": s.why,
+                }
                 for s in self.trace
             ],
         }
@@ -196,16 +206,23 @@ class Evaluator:
                 if op == "in":
                     hit = next((e for e in entries if address_in(e, v)), None)
                     if hit is not None:
-                        return Match(True, f"{f} {v} is in {_list_label(node.operand)} (entry {hit!r})")
+                        return Match(
+                            True, f"{f} {v} is in {_list_label(node.operand)} (entry {hit!r})"
+                        )
                 elif any(globs.match(e, v) for e in entries):
                     return Match(True, f"{f} {v} matches {printer.operand(node.operand)}")
-            return Match(False, f"{f} {', '.join(values)} {'is not in' if op == 'in' else 'does not match'} "
-                         f"{_list_label(node.operand)}")
+            return Match(
+                False,
+                f"{f} {', '.join(values)} {'is not in' if op == 'in' else 'does not match'} "
+                f"{_list_label(node.operand)}",
+            )
         if f in ("size", "attachments"):
             assert isinstance(node.operand, ast.Number)
             actual = msg.size if f == "size" else len(msg.attachments)
             ok = COMPARE[op](actual, node.operand.value)
-            return Match(ok, f"message {f} {actual} {op if ok else 'is not ' + op} {node.operand.text}")
+            return Match(
+                ok, f"message {f} {actual} {op if ok else 'is not ' + op} {node.operand.text}"
+            )
         values = list(msg.header(node.header or "")) if f == "header" else [_text_field(msg, f)]
         label = f"header {node.header}" if f == "header" else f
         assert isinstance(node.operand, ast.Str)
@@ -213,7 +230,9 @@ class Evaluator:
         for v in values:
             if (want.casefold() in v.casefold()) if op == "contains" else globs.match(want, v):
                 return Match(True, f"{label} {op} {_quote(want)}")
-        return Match(False, f"{label} does not {'contain' if op == 'contains' else 'match'} {_quote(want)}")
+        return Match(
+            False, f"{label} does not {'contain' if op == 'contains' else 'match'} {_quote(want)}"
+        )
 
     # -- attachment level ------------------------------------------------------------------
     def att(self, node: ast.Cond, a: Attachment) -> Match:
@@ -241,8 +260,12 @@ class Evaluator:
             for member in a.walk()[1:]:
                 m = self.att(node.pred, member)
                 if m.ok:
-                    return Match(True, f"archive {_quote(a.name)} holds {_quote(member.part)}: {m.why}",
-                                 a, a.name)
+                    return Match(
+                        True,
+                        f"archive {_quote(a.name)} holds {_quote(member.part)}: {m.why}",
+                        a,
+                        a.name,
+                    )
             return Match(False, f"no archive member has {printer.cond(node.pred)}")
         if isinstance(node, ast.AttTest):
             return self.att_test(node, a)
@@ -251,12 +274,17 @@ class Evaluator:
     def att_test(self, node: ast.AttTest, a: Attachment) -> Match:
         f, op = node.field, node.op
         if f == "name":
-            pats = (node.operand.value,) if isinstance(node.operand, ast.Str) else self.policy.entries(node.operand)  # type: ignore[union-attr]
+            pats = (
+                (node.operand.value,)
+                if isinstance(node.operand, ast.Str)
+                else self.policy.entries(node.operand)
+            )  # type: ignore[union-attr]
             for n in a.normalized_names:
                 hit = next((g for g in pats if globs.match(g, n)), None)
                 if hit is not None:
                     return Match(True, f"name {_quote(n)} matches {_quote(hit)}", a, n)
-            return Match(False, f"name {_quote(a.normalized_name)} matches no {'glob' if op == 'matches' else _list_label(node.operand)}")  # type: ignore[arg-type]
+            where = "glob" if op == "matches" else _list_label(node.operand)  # type: ignore[arg-type]
+            return Match(False, f"name {_quote(a.normalized_name)} matches no {where}")
         if f in ("extension", "double_extension"):
             assert node.operand is not None
             wanted = {norm_extension(e) for e in self.policy.entries(node.operand)}
@@ -267,18 +295,36 @@ class Evaluator:
                 if f == "double_extension" and not is_double_extension(exts):
                     continue
                 kind = "double extension" if f == "double_extension" else "extension"
-                return Match(True, f"{kind} of {_quote(n)} is {exts[-1]!r}, in {_list_label(node.operand)}", a, n)
-            return Match(False, f"{'double extension' if f == 'double_extension' else 'extension'} of "
-                         f"{_quote(a.normalized_name)} is not in {_list_label(node.operand)}")
+                return Match(
+                    True,
+                    f"{kind} of {_quote(n)} is {exts[-1]!r}, in {_list_label(node.operand)}",
+                    a,
+                    n,
+                )
+            return Match(
+                False,
+                f"{'double extension' if f == 'double_extension' else 'extension'} of "
+                f"{_quote(a.normalized_name)} is not in {_list_label(node.operand)}",
+            )
         if f == "type":
             if op == "mismatch":
                 ok = a.type_mismatch
-                return Match(ok, f"content of {_quote(a.name)} is {a.detected_type}"
-                             f"{', not what its extension says' if ok else ', as its name says'}", a, a.name)
+                return Match(
+                    ok,
+                    f"content of {_quote(a.name)} is {a.detected_type}"
+                    f"{', not what its extension says' if ok else ', as its name says'}",
+                    a,
+                    a.name,
+                )
             assert isinstance(node.operand, ast.Str)
             if op == "class":
                 ok = a.type_class == node.operand.value
-                return Match(ok, f"content of {_quote(a.name)} is {a.type_class} ({a.detected_type})", a, a.name)
+                return Match(
+                    ok,
+                    f"content of {_quote(a.name)} is {a.type_class} ({a.detected_type})",
+                    a,
+                    a.name,
+                )
             ok = globs.match(node.operand.value, a.detected_type)
             return Match(ok, f"content of {_quote(a.name)} is {a.detected_type}", a, a.name)
         if f == "declared_type":
@@ -293,11 +339,18 @@ class Evaluator:
             ok = a.encrypted if op == "encrypted" else uninspectable(a)
             detail = "; ".join(a.archive_problems) if ok and op == "exceeds_limits" else ""
             what = "is encrypted" if op == "encrypted" else "exceeds the archive limits"
-            return Match(ok, f"{_quote(a.name)} {what if ok else 'does not: ' + what}"
-                         + (f" ({detail})" if detail else ""), a, a.name)
+            return Match(
+                ok,
+                f"{_quote(a.name)} {what if ok else 'does not: ' + what}"
+                + (f" ({detail})" if detail else ""),
+                a,
+                a.name,
+            )
         if f == "evasive_name":
             ok = bool(a.tricks)
-            return Match(ok, f"name {_quote(a.name)} uses {', '.join(a.tricks) or 'no trick'}", a, a.name)
+            return Match(
+                ok, f"name {_quote(a.name)} uses {', '.join(a.tricks) or 'no trick'}", a, a.name
+            )
         raise ValueError(f"unknown attachment field {f!r}")
 
     # -- rules -----------------------------------------------------------------------------
@@ -340,8 +393,20 @@ def evaluate(policy: CheckedPolicy, msg: Message, *, trace: bool = True) -> Verd
         if m.ok:
             header = crule.rule.header.value if crule.rule.header is not None else None
             stripped = ev.stripped(crule, msg) if crule.action == "strip" else ()
-            return Verdict(action=crule.action, rule=crule.id, reason=_reason(crule, m), line=crule.line,
-                           attachment=m.attachment, name=m.name, header=header, stripped=stripped,
-                           trace=tuple(steps))
-    return Verdict(action=policy.default, rule=None, reason=f"no rule matched; default {policy.default}",
-                   trace=tuple(steps))
+            return Verdict(
+                action=crule.action,
+                rule=crule.id,
+                reason=_reason(crule, m),
+                line=crule.line,
+                attachment=m.attachment,
+                name=m.name,
+                header=header,
+                stripped=stripped,
+                trace=tuple(steps),
+            )
+    return Verdict(
+        action=policy.default,
+        rule=None,
+        reason=f"no rule matched; default {policy.default}",
+        trace=tuple(steps),
+    )

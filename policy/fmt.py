@@ -136,10 +136,9 @@ class _ListSlots:
         return not (self.after_open or any(self.before.values()) or self.after or self.before_close)
 
 
-
-
-def list_lines(node: ast.ListDef, slots: _ListSlots | None = None, vertical: bool = False,
-               open_line: int = 0) -> list[str]:
+def list_lines(
+    node: ast.ListDef, slots: _ListSlots | None = None, vertical: bool = False, open_line: int = 0
+) -> list[str]:
     """The canonical lines of a list statement; see the module docstring for when it wraps.
 
     ``slots`` are the comments inside the brackets, ``vertical`` the magic trailing comma and
@@ -199,8 +198,9 @@ def _stmt_end(text: str, start: int, stop: int, comments: Sequence[Comment]) -> 
     return start + len("".join(chunk).rstrip())
 
 
-def _list_slots(text: str, node: ast.ListDef, inner: list[Comment], start: int,
-                end: int, lines: _Lines) -> tuple[_ListSlots, list[Comment], bool, int] | None:
+def _list_slots(
+    text: str, node: ast.ListDef, inner: list[Comment], start: int, end: int, lines: _Lines
+) -> tuple[_ListSlots, list[Comment], bool, int] | None:
     """Distribute the comments inside a list statement; None when it has no ``[``."""
     blanked = list(text[start:end])
     for c in inner:
@@ -241,8 +241,15 @@ def _list_slots(text: str, node: ast.ListDef, inner: list[Comment], start: int,
     return slots, hoisted, vertical, open_line
 
 
-def _statement_unit(text: str, node: ast.Statement, start: int, end: int,
-                    inner: list[Comment], trailing: str | None, lines: _Lines) -> _Unit:
+def _statement_unit(
+    text: str,
+    node: ast.Statement,
+    start: int,
+    end: int,
+    inner: list[Comment],
+    trailing: str | None,
+    lines: _Lines,
+) -> _Unit:
     hoisted = inner
     if isinstance(node, ast.ListDef):
         placed = _list_slots(text, node, inner, start, end, lines)
@@ -359,9 +366,15 @@ def _write_atomic(path: str, text: str) -> None:
         raise
 
 
-def fmt_paths(paths: Sequence[str], check: bool = False, write: bool = False, *,
-              out: TextIO | None = None, err: TextIO | None = None,
-              stdin: TextIO | None = None) -> int:
+def fmt_paths(
+    paths: Sequence[str],
+    check: bool = False,
+    write: bool = False,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    stdin: TextIO | None = None,
+) -> int:
     """``mailpolicy fmt [--check|--write] PATH...``; returns the exit code.
 
     - default: print the formatted text of each file to ``out`` (``-`` reads ``stdin``).
@@ -403,8 +416,9 @@ def fmt_paths(paths: Sequence[str], check: bool = False, write: bool = False, *,
             source = decode_source(data, path)
             formatted = format_source(source, path)
         except PolicyError as exc:
-            print(render_all(exc.diagnostics, {path: source} if source is not None else {}),
-                  file=err)
+            print(
+                render_all(exc.diagnostics, {path: source} if source is not None else {}), file=err
+            )
             rc = max(rc, 1)
             continue
         changed = formatted.encode("utf-8") != data

@@ -86,19 +86,30 @@ VERSION = 1
 #: Operand kinds each (field, op) takes: "string", "number", "list" (a name or items), as
 #: the checker wants them.
 MESSAGE_OPERANDS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("sender", "in"): ("list",), ("sender", "matches"): ("string",),
-    ("recipient", "in"): ("list",), ("recipient", "matches"): ("string",),
-    **{(f, op): ("string",) for f in ("from", "subject", "body", "header")
-       for op in ("contains", "matches")},
+    ("sender", "in"): ("list",),
+    ("sender", "matches"): ("string",),
+    ("recipient", "in"): ("list",),
+    ("recipient", "matches"): ("string",),
+    **{
+        (f, op): ("string",)
+        for f in ("from", "subject", "body", "header")
+        for op in ("contains", "matches")
+    },
     **{(f, op): ("number",) for f in ("size", "attachments") for op in ast.MESSAGE_FIELDS[f]},
 }
 ATTACHMENT_OPERANDS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("name", "matches"): ("string",), ("name", "in"): ("list",),
-    ("extension", "in"): ("list",), ("extension", "is"): ("string",),
+    ("name", "matches"): ("string",),
+    ("name", "in"): ("list",),
+    ("extension", "in"): ("list",),
+    ("extension", "is"): ("string",),
     ("double_extension", "in"): ("list",),
-    ("type", "class"): ("string",), ("type", "mime"): ("string",), ("type", "mismatch"): (),
+    ("type", "class"): ("string",),
+    ("type", "mime"): ("string",),
+    ("type", "mismatch"): (),
     ("declared_type", "matches"): ("string",),
-    ("archive", "encrypted"): (), ("archive", "exceeds_limits"): (), ("evasive_name", "is"): (),
+    ("archive", "encrypted"): (),
+    ("archive", "exceeds_limits"): (),
+    ("evasive_name", "is"): (),
     **{("size", op): ("number",) for op in ast.ATTACHMENT_FIELDS["size"]},
 }
 
@@ -187,8 +198,9 @@ def _fail(where: str, message: str) -> ValueError:
     return ValueError(f"{where}: {message}" if where else message)
 
 
-def _obj(data: Any, where: str, required: tuple[str, ...], optional: tuple[str, ...] = ()
-         ) -> dict[str, Any]:
+def _obj(
+    data: Any, where: str, required: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise _fail(where, f"expected an object, got {_kind(data)}")
     for key in data:
@@ -203,8 +215,14 @@ def _obj(data: Any, where: str, required: tuple[str, ...], optional: tuple[str, 
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
-            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+    return {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
 
 
 def _text(value: Any, where: str, nullable: bool = False) -> str | None:
@@ -251,11 +269,20 @@ class _Reader:
         elif isinstance(value, dict) and "items" in value:
             _obj(value, where, ("items",))
             items = _array(value["items"], f"{where}.items")
-            kind, node = "list", ast.ListLit(
-                items=tuple(ast.Str(value=_str(v, f"{where}.items[{i}]")) for i, v in enumerate(items)))
+            kind, node = (
+                "list",
+                ast.ListLit(
+                    items=tuple(
+                        ast.Str(value=_str(v, f"{where}.items[{i}]")) for i, v in enumerate(items)
+                    )
+                ),
+            )
         else:
-            raise _fail(where, f"expected an operand (a string, {{\"number\": ...}}, "
-                        f"{{\"list\": ...}} or {{\"items\": [...]}}), got {_kind(value)}")
+            raise _fail(
+                where,
+                f'expected an operand (a string, {{"number": ...}}, '
+                f'{{"list": ...}} or {{"items": [...]}}), got {_kind(value)}',
+            )
         if kind not in kinds:
             raise _fail(where, f"this test takes a {' or '.join(kinds)}, not a {kind}")
         return node
@@ -278,8 +305,15 @@ class _Reader:
         if not isinstance(data, dict) or not data:
             raise _fail(where, f"expected an expression object, got {_kind(data)}")
         tag = next(iter(data))
-        for key in ("and", "or", "not", "attachment", "archive_contains", "test",
-                    "attachment_test"):
+        for key in (
+            "and",
+            "or",
+            "not",
+            "attachment",
+            "archive_contains",
+            "test",
+            "attachment_test",
+        ):
             if key in data:
                 tag = key
                 break
@@ -311,8 +345,10 @@ class _Reader:
             return ast.ArchiveContains(pred=self.cond(data[tag], f"{where}.{tag}", True))
         if tag == "test":
             if attachment:
-                raise _fail(where, "a message test cannot appear inside 'attachment' "
-                            "(use 'attachment_test')")
+                raise _fail(
+                    where,
+                    "a message test cannot appear inside 'attachment' (use 'attachment_test')",
+                )
             return self.test(data, where)
         if not attachment:
             raise _fail(where, "'attachment_test' only appears inside 'attachment'")
@@ -321,16 +357,19 @@ class _Reader:
     def test(self, data: dict[str, Any], where: str) -> ast.Test:
         field = _str(data["test"], f"{where}.test")
         if field not in ast.MESSAGE_FIELDS:
-            raise _fail(where, f"unknown test field {field!r} (expected one of "
-                        f"{', '.join(ast.MESSAGE_FIELDS)})")
+            raise _fail(
+                where,
+                f"unknown test field {field!r} (expected one of {', '.join(ast.MESSAGE_FIELDS)})",
+            )
         if field == "header":
             _obj(data, where, ("test", "header", "op", "value"))
         else:
             _obj(data, where, ("test", "op", "value"))
         op = _str(data["op"], f"{where}.op")
         if op not in ast.MESSAGE_FIELDS[field]:
-            raise _fail(f"{where}.op", f"'{field}' takes {', '.join(ast.MESSAGE_FIELDS[field])}, "
-                        f"not {op!r}")
+            raise _fail(
+                f"{where}.op", f"'{field}' takes {', '.join(ast.MESSAGE_FIELDS[field])}, not {op!r}"
+            )
         value = self.operand(data["value"], f"{where}.value", MESSAGE_OPERANDS[(field, op)])
         header = _str(data["header"], f"{where}.header") if field == "header" else None
         return ast.Test(field=field, op=op, operand=value, header=header)
@@ -338,13 +377,18 @@ class _Reader:
     def att_test(self, data: dict[str, Any], where: str) -> ast.AttTest:
         field = _str(data["attachment_test"], f"{where}.attachment_test")
         if field not in ast.ATTACHMENT_FIELDS:
-            raise _fail(where, f"unknown attachment test field {field!r} (expected one of "
-                        f"{', '.join(ast.ATTACHMENT_FIELDS)})")
+            raise _fail(
+                where,
+                f"unknown attachment test field {field!r} (expected one of "
+                f"{', '.join(ast.ATTACHMENT_FIELDS)})",
+            )
         _obj(data, where, ("attachment_test", "op"), ("value",))
         op = _str(data["op"], f"{where}.op")
         if op not in ast.ATTACHMENT_FIELDS[field]:
-            raise _fail(f"{where}.op", f"'{field}' takes "
-                        f"{', '.join(ast.ATTACHMENT_FIELDS[field])}, not {op!r}")
+            raise _fail(
+                f"{where}.op",
+                f"'{field}' takes {', '.join(ast.ATTACHMENT_FIELDS[field])}, not {op!r}",
+            )
         kinds = ATTACHMENT_OPERANDS[(field, op)]
         if not kinds:
             if "value" in data:
@@ -386,15 +430,23 @@ def _lists(data: Any, path: str) -> list[ast.ListDef]:
         where = f"lists.{name}"
         _name(name, where)
         _obj(spec, where, ("entries",), ("file", "line"))
-        entries = tuple(_str(e, f"{where}.entries[{i}]")
-                        for i, e in enumerate(_array(spec["entries"], f"{where}.entries")))
+        entries = tuple(
+            _str(e, f"{where}.entries[{i}]")
+            for i, e in enumerate(_array(spec["entries"], f"{where}.entries"))
+        )
         file = _text(spec.get("file"), f"{where}.file", nullable=True)
         span = _span(path, _line(spec.get("line"), f"{where}.line"))
         if file is not None:
             out.append(ast.ListDef(name=name, file=ast.Str(value=file), entries=entries, span=span))
         else:
-            out.append(ast.ListDef(name=name, items=tuple(ast.Str(value=e) for e in entries),
-                                   entries=entries, span=span))
+            out.append(
+                ast.ListDef(
+                    name=name,
+                    items=tuple(ast.Str(value=e) for e in entries),
+                    entries=entries,
+                    span=span,
+                )
+            )
     return out
 
 
@@ -408,8 +460,10 @@ def _rules(data: Any, reader: _Reader, path: str) -> list[tuple[ast.Rule, str | 
         _obj(spec, where, ("action", "condition"), _RULE_KEYS)
         action = _str(spec["action"], f"{where}.action")
         if action not in ast.ACTIONS:
-            raise _fail(f"{where}.action", f"unknown action {action!r} (expected one of "
-                        f"{', '.join(ast.ACTIONS)})")
+            raise _fail(
+                f"{where}.action",
+                f"unknown action {action!r} (expected one of {', '.join(ast.ACTIONS)})",
+            )
         rid = _text(spec.get("id"), f"{where}.id", nullable=True)
         explicit = spec.get("explicit_id", rid is not None)
         if not isinstance(explicit, bool):
@@ -434,13 +488,14 @@ def _rules(data: Any, reader: _Reader, path: str) -> list[tuple[ast.Rule, str | 
 
 def from_ir(data: Any) -> CheckedPolicy:
     """Validate an IR document and rebuild the checked policy; ValueError names the path."""
-    doc = _obj(data, "", ("format", "version", "rules"),
-               ("policy", "default", "source", "lists"))
+    doc = _obj(data, "", ("format", "version", "rules"), ("policy", "default", "source", "lists"))
     if doc["format"] != FORMAT:
         raise _fail("format", f"expected {FORMAT!r}, got {doc['format']!r}")
     if type(doc["version"]) is not int or doc["version"] != VERSION:
-        raise _fail("version", f"unsupported IR version {doc['version']!r} "
-                    f"(this mailpolicy reads version {VERSION})")
+        raise _fail(
+            "version",
+            f"unsupported IR version {doc['version']!r} (this mailpolicy reads version {VERSION})",
+        )
     source = doc.get("source")
     path, sha = "<ir>", ""
     if source is not None:
@@ -450,8 +505,9 @@ def from_ir(data: Any) -> CheckedPolicy:
     name = _text(doc.get("policy"), "policy", nullable=True)
     default = _str(doc.get("default", "allow"), "default")
     if default not in ast.ACTIONS:
-        raise _fail("default", f"unknown action {default!r} (expected one of "
-                    f"{', '.join(ast.ACTIONS)})")
+        raise _fail(
+            "default", f"unknown action {default!r} (expected one of {', '.join(ast.ACTIONS)})"
+        )
     list_defs = _lists(doc.get("lists", {}), path)
     lists = {d.name: d.entries or () for d in list_defs}
     built = _rules(doc["rules"], _Reader(lists), path)
@@ -478,8 +534,13 @@ def _semantics(policy: ast.Policy) -> None:
     lists: list[ast.Statement] = []
     for stmt in policy.statements:
         if isinstance(stmt, ast.ListDef):
-            lists.append(ast.ListDef(name=stmt.name, span=stmt.span,
-                                     items=tuple(ast.Str(value=e) for e in stmt.entries or ())))
+            lists.append(
+                ast.ListDef(
+                    name=stmt.name,
+                    span=stmt.span,
+                    items=tuple(ast.Str(value=e) for e in stmt.entries or ()),
+                )
+            )
         elif not isinstance(stmt, ast.Rule):
             head.append(stmt)
 
@@ -491,7 +552,8 @@ def _semantics(policy: ast.Policy) -> None:
     if not whole:
         return
     for where, part in [("", head + lists)] + [
-            (f"rules[{i}]", lists + [r]) for i, r in enumerate(policy.rules)]:
+        (f"rules[{i}]", lists + [r]) for i, r in enumerate(policy.rules)
+    ]:
         found = [d for d in errors(part) if d.code != "E110"]
         if found:
             raise _fail(where or "policy", f"{found[0].message} [{found[0].code}]")
@@ -500,14 +562,17 @@ def _semantics(policy: ast.Policy) -> None:
 
 def _check_ids(rules: tuple[CheckedRule, ...], given: list[str | None]) -> None:
     seen: dict[str, int] = {}
-    for cr, want in zip(rules, given):
+    for cr, want in zip(rules, given, strict=True):
         where = f"rules[{cr.index}].id"
         if cr.rule.id is not None and cr.id in seen:
             raise _fail(where, f"duplicate rule id {cr.id!r} (also rules[{seen[cr.id]}])")
         seen.setdefault(cr.id, cr.index)
         if want is not None and want != cr.id:
-            raise _fail(where, f"{want!r} is not the id derived from this rule "
-                        f"({derive_id(cr.rule)!r}); set \"explicit_id\": true to keep it")
+            raise _fail(
+                where,
+                f"{want!r} is not the id derived from this rule "
+                f'({derive_id(cr.rule)!r}); set "explicit_id": true to keep it',
+            )
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

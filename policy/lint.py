@@ -38,9 +38,16 @@ LintRule = Callable[[CheckedPolicy], Iterator[Diagnostic]]
 
 #: Names that legitimate mail carries and a careless multi-dot rule catches.
 BENIGN_NAMES = (
-    "test.tar.gz", "archive.sit.bin", "test.2001.01.01", "backup.tar.bz2",
-    "setup.v2.1.zip", "report.final.pdf", "linux-2.4.7.tar.xz", "data.csv.gz",
-    "photo.2001-07-17.jpg", "minutes.draft.doc",
+    "test.tar.gz",
+    "archive.sit.bin",
+    "test.2001.01.01",
+    "backup.tar.bz2",
+    "setup.v2.1.zip",
+    "report.final.pdf",
+    "linux-2.4.7.tar.xz",
+    "data.csv.gz",
+    "photo.2001-07-17.jpg",
+    "minutes.draft.doc",
 )
 #: How many implication steps one pair of rules may cost before we give up (not shadowed).
 IMPLIES_BUDGET = 5000
@@ -76,8 +83,10 @@ def shadowed_rule(policy: CheckedPolicy) -> Iterator[Diagnostic]:
             else:
                 for e in needs[prev]:  # type: ignore[union-attr]
                     by_ext.setdefault(e, set()).add(prev)
-        if any(isinstance(n.operand, (ast.ListRef, ast.ListLit)) and not implies.entries(
-                n.operand) for n in _leaves(later.rule)):
+        if any(
+            isinstance(n.operand, (ast.ListRef, ast.ListLit)) and not implies.entries(n.operand)
+            for n in _leaves(later.rule)
+        ):
             continue  # a test over an empty list: W205 says so, "shadowed" would mislead
         for i in _candidates(j, needs[j], by_ext, unindexed):
             earlier = rules[i]
@@ -89,14 +98,18 @@ def shadowed_rule(policy: CheckedPolicy) -> Iterator[Diagnostic]:
             if _globs_cannot_cover(name_globs[i], name_globs[j]):
                 continue
             if _shadows(implies, earlier.rule, later.rule):
-                yield _warn("W201", f"this rule can never fire: the rule at line {earlier.line} "
-                            f"('{earlier.id}') decides first whenever this one would match",
-                            _head(later.rule.span, len(later.action)))
+                yield _warn(
+                    "W201",
+                    f"this rule can never fire: the rule at line {earlier.line} "
+                    f"('{earlier.id}') decides first whenever this one would match",
+                    _head(later.rule.span, len(later.action)),
+                )
                 break
 
 
-def _candidates(j: int, need: frozenset[str] | None, by_ext: dict[str, set[int]],
-                unindexed: list[int]) -> list[int]:
+def _candidates(
+    j: int, need: frozenset[str] | None, by_ext: dict[str, set[int]], unindexed: list[int]
+) -> list[int]:
     """Earlier rules that may shadow rule ``j``, in policy order.
 
     A rule that needs an attachment with one of the extensions ``need`` can only be
@@ -263,13 +276,16 @@ class _Implies:
             return all(any(_glob_covers(g2, g1) for g2 in sb) for g1 in sa)
         if ka in ("ext", "dext") and kb in ("ext", "dext"):
             return (kb == "ext" or ka == "dext") and {e.lower() for e in sa} <= {
-                e.lower() for e in sb}
+                e.lower() for e in sb
+            }
         if ka in ("ext", "dext") and kb == "globs":
             return all(any(_glob_covers_ext(g, e) for g in sb) for e in sa)
         if ka == "globs" and kb == "ext":
             wanted = {e.lower() for e in sb}
-            return all(_glob_exts(g) is not None and _glob_exts(g) <= wanted  # type: ignore[operator]
-                       for g in sa)
+            return all(
+                _glob_exts(g) is not None and _glob_exts(g) <= wanted  # type: ignore[operator]
+                for g in sa
+            )
         return False
 
 
@@ -300,8 +316,13 @@ def _field(node: ast.Test | ast.AttTest) -> str:
 def _interval(node: ast.Test | ast.AttTest) -> tuple[float, float] | None:
     assert isinstance(node.operand, ast.Number)
     n = node.operand.value
-    return {">": (n + 1, float("inf")), ">=": (n, float("inf")), "<": (float("-inf"), n - 1),
-            "<=": (float("-inf"), n), "==": (n, n)}.get(node.op)
+    return {
+        ">": (n + 1, float("inf")),
+        ">=": (n, float("inf")),
+        "<": (float("-inf"), n - 1),
+        "<=": (float("-inf"), n),
+        "==": (n, n),
+    }.get(node.op)
 
 
 def _interval_implies(a: ast.Test | ast.AttTest, b: ast.Test | ast.AttTest) -> bool:
@@ -353,15 +374,23 @@ def unused_list(policy: CheckedPolicy) -> Iterator[Diagnostic]:
         block attachment "*.exe"
     """
     defined = policy.ast.lists
-    used = {n.operand.name for r in policy.ast.rules for n in _leaves(r)
-            if isinstance(n.operand, ast.ListRef)}
+    used = {
+        n.operand.name
+        for r in policy.ast.rules
+        for n in _leaves(r)
+        if isinstance(n.operand, ast.ListRef)
+    }
     # a misspelt reference is an error that already suggests the list: not unused as well
-    used |= {close for name in used - defined.keys()
-             for close in difflib.get_close_matches(name, sorted(defined), n=1, cutoff=0.6)}
+    used |= {
+        close
+        for name in used - defined.keys()
+        for close in difflib.get_close_matches(name, sorted(defined), n=1, cutoff=0.6)
+    }
     for name, stmt in defined.items():
         if name not in used:
-            yield _warn("W202", f"list '{name}' is never used",
-                        _head(stmt.span, len("list ") + len(name)))
+            yield _warn(
+                "W202", f"list '{name}' is never used", _head(stmt.span, len("list ") + len(name))
+            )
 
 
 # ---- W203 discard-loses-mail --------------------------------------------------------------
@@ -374,12 +403,19 @@ def discard_loses_mail(policy: CheckedPolicy) -> Iterator[Diagnostic]:
     """
     for stmt in policy.ast.statements:
         if isinstance(stmt, ast.Default) and stmt.action == "discard":
-            yield _warn("W203", "'default discard' silently drops every message no rule "
-                        "decides (use quarantine to keep a copy)", stmt.span)
+            yield _warn(
+                "W203",
+                "'default discard' silently drops every message no rule "
+                "decides (use quarantine to keep a copy)",
+                stmt.span,
+            )
         elif isinstance(stmt, ast.Rule) and stmt.action == "discard":
-            yield _warn("W203", "'discard' silently drops the message: nobody is told and "
-                        "nothing is kept (use quarantine to keep a copy)",
-                        _head(stmt.span, len("discard")))
+            yield _warn(
+                "W203",
+                "'discard' silently drops the message: nobody is told and "
+                "nothing is kept (use quarantine to keep a copy)",
+                _head(stmt.span, len("discard")),
+            )
 
 
 # ---- W204 broad-glob ----------------------------------------------------------------------
@@ -400,16 +436,24 @@ def broad_glob(policy: CheckedPolicy) -> Iterator[Diagnostic]:
             if isinstance(node, str):
                 hits = _broad_glob_hits(node)
                 if hits:
-                    yield _warn("W204", f"glob {node!r} also matches common benign names such "
-                                f"as {', '.join(hits)}; name the extensions you mean "
-                                "(\"*.{doc,xls}.{exe,pif}\")", span)
+                    yield _warn(
+                        "W204",
+                        f"glob {node!r} also matches common benign names such "
+                        f"as {', '.join(hits)}; name the extensions you mean "
+                        '("*.{doc,xls}.{exe,pif}")',
+                        span,
+                    )
             else:
                 exts = {e.lower() for e in node}
                 hits = [n for n in BENIGN_NAMES if len(_exts(n)) >= 2 and _exts(n)[-1] in exts]
                 if hits:
-                    yield _warn("W204", f"'double extension in' this list fires on common "
-                                f"benign names such as {', '.join(hits[:3])}; keep "
-                                "compression and numbering extensions out of it", span)
+                    yield _warn(
+                        "W204",
+                        f"'double extension in' this list fires on common "
+                        f"benign names such as {', '.join(hits[:3])}; keep "
+                        "compression and numbering extensions out of it",
+                        span,
+                    )
 
 
 def _positive_name_tests(
@@ -429,9 +473,15 @@ def _positive_name_tests(
         if not positive or not isinstance(node, ast.AttTest):
             continue
         op = node.operand
-        values = (lists.get(op.name, ()) if isinstance(op, ast.ListRef) else
-                  tuple(i.value for i in op.items) if isinstance(op, ast.ListLit) else
-                  (op.value,) if isinstance(op, ast.Str) else ())
+        values = (
+            lists.get(op.name, ())
+            if isinstance(op, ast.ListRef)
+            else tuple(i.value for i in op.items)
+            if isinstance(op, ast.ListLit)
+            else (op.value,)
+            if isinstance(op, ast.Str)
+            else ()
+        )
         span = op.span if op is not None else node.span
         if node.field == "name":
             yield from ((v, span) for v in values)
@@ -457,7 +507,7 @@ def _broad_glob_hits(glob: str) -> list[str]:
             continue
         stem, *exts = name.split(".")
         for k in range(len(exts)):
-            mutated = ".".join([stem, *exts[:k], "zqx", *exts[k + 1:]])
+            mutated = ".".join([stem, *exts[:k], "zqx", *exts[k + 1 :]])
             if globs.match(glob, mutated):
                 hits.append(name)
                 break
@@ -475,8 +525,11 @@ def empty_list(policy: CheckedPolicy) -> Iterator[Diagnostic]:
     for name, stmt in policy.ast.lists.items():
         if name in policy.lists and not policy.lists[name]:
             where = f"list file '{stmt.file.value}'" if stmt.file else f"list '{name}'"
-            yield _warn("W205", f"{where} has no entries, so it matches nothing",
-                        stmt.file.span if stmt.file else _head(stmt.span, 5 + len(name)))
+            yield _warn(
+                "W205",
+                f"{where} has no entries, so it matches nothing",
+                stmt.file.span if stmt.file else _head(stmt.span, 5 + len(name)),
+            )
     for _, lit in _inline_lists(policy):
         if not lit.items:
             yield _warn("W205", "an empty list matches nothing", lit.span)
@@ -493,8 +546,9 @@ def duplicate_entry(policy: CheckedPolicy) -> Iterator[Diagnostic]:
         if stmt.items is not None:
             yield from _duplicates([(i.value, i.span) for i in stmt.items], f"list '{name}'")
         elif stmt.file is not None and name in policy.lists:
-            yield from _duplicates([(e, stmt.file.span) for e in policy.lists[name]],
-                                   f"list file '{stmt.file.value}'")
+            yield from _duplicates(
+                [(e, stmt.file.span) for e in policy.lists[name]], f"list file '{stmt.file.value}'"
+            )
     for _, lit in _inline_lists(policy):
         yield from _duplicates([(i.value, i.span) for i in lit.items], "this list")
 
@@ -536,8 +590,9 @@ def _warn(code: str, message: str, span: ast.Span) -> Diagnostic:
 
 
 def _head(span: ast.Span, width: int) -> ast.Span:
-    return dataclasses.replace(span, end_line=span.line, end_column=span.column + width,
-                               end=span.start + width)
+    return dataclasses.replace(
+        span, end_line=span.line, end_column=span.column + width, end=span.start + width
+    )
 
 
 def _leaves(rule: ast.Rule) -> Iterator[ast.Test | ast.AttTest]:

@@ -27,6 +27,7 @@ from lark.exceptions import (
     UnexpectedToken,
     VisitError,
 )
+
 from mailpolicy.policy import ast
 from mailpolicy.policy.diagnostics import Diagnostic, PolicyError, did_you_mean, error
 
@@ -36,19 +37,49 @@ MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_ERRORS = 50
 
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
-          "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4,
-          "tb": 1000**4, "tib": 1024**4}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "tib": 1024**4,
+}
 
 #: What to call each terminal in an error message.
 TOKEN_TEXT = {
-    "ALLOW": "allow", "BLOCK": "block", "QUARANTINE": "quarantine", "STRIP": "strip",
-    "TAG": "tag", "DISCARD": "discard", "SENDER": "sender", "RECIPIENT": "recipient",
-    "TEXT_FIELD": "from/subject/body", "SIZE": "size", "MATCHES": "matches",
-    "CONTAINS": "contains", "COMPARE": "a comparison (>, <, >=, <=, ==, !=)",
-    "NAME": "a name", "NUMBER": "a number", "STRING": "a quoted string",
-    "BARE_GLOB": "a glob", "LPAR": "(", "RPAR": ")", "LSQB": "[", "RSQB": "]",
-    "COMMA": ",", "EQUAL": "=", "$END": "end of file",
+    "ALLOW": "allow",
+    "BLOCK": "block",
+    "QUARANTINE": "quarantine",
+    "STRIP": "strip",
+    "TAG": "tag",
+    "DISCARD": "discard",
+    "SENDER": "sender",
+    "RECIPIENT": "recipient",
+    "TEXT_FIELD": "from/subject/body",
+    "SIZE": "size",
+    "MATCHES": "matches",
+    "CONTAINS": "contains",
+    "COMPARE": "a comparison (>, <, >=, <=, ==, !=)",
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "STRING": "a quoted string",
+    "BARE_GLOB": "a glob",
+    "LPAR": "(",
+    "RPAR": ")",
+    "LSQB": "[",
+    "RSQB": "]",
+    "COMMA": ",",
+    "EQUAL": "=",
+    "$END": "end of file",
 }
 _KEYWORD_TERMINAL = re.compile(r"^_?([A-Z_]+?)(_KW)?$")
 
@@ -99,12 +130,26 @@ class _Builder(Transformer[Token, Any]):
     def _span(self, meta: Any) -> ast.Span:
         if getattr(meta, "empty", True) or not hasattr(meta, "line"):
             return ast.Span(self.path, 1, 1, 1, 1)
-        return ast.Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column,
-                        meta.start_pos, meta.end_pos)
+        return ast.Span(
+            self.path,
+            meta.line,
+            meta.column,
+            meta.end_line,
+            meta.end_column,
+            meta.start_pos,
+            meta.end_pos,
+        )
 
     def _tok(self, tok: Token) -> ast.Span:
-        return ast.Span(self.path, tok.line or 1, tok.column or 1, tok.end_line or 1,
-                        tok.end_column or 1, tok.start_pos or 0, tok.end_pos or 0)
+        return ast.Span(
+            self.path,
+            tok.line or 1,
+            tok.column or 1,
+            tok.end_line or 1,
+            tok.end_column or 1,
+            tok.start_pos or 0,
+            tok.end_pos or 0,
+        )
 
     def _str(self, tok: Token) -> ast.Str:
         return ast.Str(value=unescape(str(tok)), span=self._tok(tok))
@@ -152,8 +197,9 @@ class _Builder(Transformer[Token, Any]):
             if kind in fields:
                 raise _BuildError(error("E108", f"'{_MOD_WORD[kind]}' given twice", value.span))
             fields[kind] = value
-        return ast.Rule(action=action, header=header, condition=condition,
-                        span=self._span(meta), **fields)
+        return ast.Rule(
+            action=action, header=header, condition=condition, span=self._span(meta), **fields
+        )
 
     def unless(self, items: list[Any]) -> tuple[str, Any]:
         return "unless", items[0]
@@ -193,8 +239,9 @@ class _Builder(Transformer[Token, Any]):
         pred = ast.AttTest(field="name", op="matches", operand=glob, span=span)
         return ast.AnyAttachment(pred=pred, span=span)
 
-    def _test(self, meta: Any, field: str, op: str, operand: Any,
-              header: str | None = None) -> ast.Test:
+    def _test(
+        self, meta: Any, field: str, op: str, operand: Any, header: str | None = None
+    ) -> ast.Test:
         return ast.Test(field=field, op=op, operand=operand, header=header, span=self._span(meta))
 
     @v_args(meta=True)
@@ -339,18 +386,33 @@ def decode_source(data: bytes, path: str) -> str:
     """Policy bytes -> text, or PolicyError for a binary, non-UTF-8 or oversized file."""
     where = ast.Span(path, 1, 1, 1, 1)
     if len(data) > MAX_BYTES:
-        raise PolicyError([error("E111", f"policy file is too large ({len(data) / 1e6:.1f} MB; "
-                                 f"the limit is {MAX_BYTES // (1024 * 1024)} MB)", where)])
+        raise PolicyError(
+            [
+                error(
+                    "E111",
+                    f"policy file is too large ({len(data) / 1e6:.1f} MB; "
+                    f"the limit is {MAX_BYTES // (1024 * 1024)} MB)",
+                    where,
+                )
+            ]
+        )
     if b"\0" in data[:65536] or b"\0" in data:
-        raise PolicyError([error("E111", "this is a binary file, not a policy "
-                                 "(it contains NUL bytes)", where)])
+        raise PolicyError(
+            [error("E111", "this is a binary file, not a policy (it contains NUL bytes)", where)]
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise PolicyError([error("E111", "policy is not UTF-8 text "
-                                 f"(invalid byte 0x{data[exc.start]:02x})",
-                                 ast.Span(path, line, 1, line, 1))]) from None
+        raise PolicyError(
+            [
+                error(
+                    "E111",
+                    f"policy is not UTF-8 text (invalid byte 0x{data[exc.start]:02x})",
+                    ast.Span(path, line, 1, line, 1),
+                )
+            ]
+        ) from None
     return text.removeprefix("\ufeff")
 
 
@@ -369,8 +431,15 @@ def _depth_check(text: str, path: str) -> None:
             depth += 1
             if depth > MAX_DEPTH:
                 line, col = _line_col(text, m.start())
-                raise PolicyError([error("E100", f"brackets nested more than {MAX_DEPTH} deep",
-                                         ast.Span(path, line, col, line, col + 1))])
+                raise PolicyError(
+                    [
+                        error(
+                            "E100",
+                            f"brackets nested more than {MAX_DEPTH} deep",
+                            ast.Span(path, line, col, line, col + 1),
+                        )
+                    ]
+                )
         elif tok in (")", "]"):
             depth = max(0, depth - 1)
             nots = 0
@@ -378,8 +447,15 @@ def _depth_check(text: str, path: str) -> None:
             nots += 1
             if nots > MAX_DEPTH:
                 line, col = _line_col(text, m.start())
-                raise PolicyError([error("E100", f"more than {MAX_DEPTH} 'not' in a row",
-                                         ast.Span(path, line, col, line, col + 3))])
+                raise PolicyError(
+                    [
+                        error(
+                            "E100",
+                            f"more than {MAX_DEPTH} 'not' in a row",
+                            ast.Span(path, line, col, line, col + 3),
+                        )
+                    ]
+                )
         elif tok[0] != "#":
             nots = 0
 
@@ -418,17 +494,20 @@ def _syntax_diag(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
         line, col = exc.line, exc.column
     else:
         line, col = _line_col(text, pos)
-    expected = sorted({token_text(t) for t in (getattr(exc, "expected", None) or set())
-                       if not t.startswith("__")})
+    expected = sorted(
+        {token_text(t) for t in (getattr(exc, "expected", None) or set()) if not t.startswith("__")}
+    )
     width = 1
     if isinstance(exc, UnexpectedCharacters):
         bad_number = _BAD_NUMBER.match(text, pos) if exc.char.isdigit() else None
         if exc.char == '"':
-            msg = "unterminated string (a string ends with \" on the same line)"
+            msg = 'unterminated string (a string ends with " on the same line)'
         elif bad_number:
             width = len(bad_number.group())
-            msg = (f"invalid number {bad_number.group()!r} (a size is a number with an optional"
-                   " unit: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)")
+            msg = (
+                f"invalid number {bad_number.group()!r} (a size is a number with an optional"
+                " unit: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
+            )
             expected = []
         else:
             msg = f"unexpected character {exc.char!r}"
@@ -447,8 +526,9 @@ def _syntax_diag(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
         if re.fullmatch(r"[A-Za-z_]\w*", value):
             msg += did_you_mean(value, [w for e in words for w in e.split("/")])
     if expected:
-        shown = ", ".join(e if re.fullmatch(r"[a-z/ ]+|a .*|end of file", e) else f"'{e}'"
-                          for e in expected[:12]) + (", ..." if len(expected) > 12 else "")
+        shown = ", ".join(
+            e if re.fullmatch(r"[a-z/ ]+|a .*|end of file", e) else f"'{e}'" for e in expected[:12]
+        ) + (", ..." if len(expected) > 12 else "")
         msg += f"; expected {shown}"
     opened = None
     if any(e in ("]", ")") for e in expected):
@@ -487,9 +567,16 @@ def _blank_statement(text: str, line: int, column: int) -> str:
 def parse(text: str, path: str = "<string>") -> ast.Policy:
     """Parse policy text into an AST, or raise PolicyError with every syntax error."""
     if len(text) > MAX_BYTES:
-        raise PolicyError([error("E111", f"policy is too large ({len(text) / 1e6:.1f} MB; the "
-                                 f"limit is {MAX_BYTES // (1024 * 1024)} MB)",
-                                 ast.Span(path, 1, 1, 1, 1))])
+        raise PolicyError(
+            [
+                error(
+                    "E111",
+                    f"policy is too large ({len(text) / 1e6:.1f} MB; the "
+                    f"limit is {MAX_BYTES // (1024 * 1024)} MB)",
+                    ast.Span(path, 1, 1, 1, 1),
+                )
+            ]
+        )
     _depth_check(text, path)
     diags: list[Diagnostic] = []
     current = text
@@ -513,8 +600,9 @@ def parse(text: str, path: str = "<string>") -> ast.Policy:
     except _BuildError as exc:
         raise PolicyError([exc.diag]) from None
     except RecursionError:  # a safety net: _depth_check keeps nesting far below the limit
-        raise PolicyError([error("E100", "the policy is nested too deeply",
-                                 ast.Span(path, 1, 1, 1, 1))]) from None
+        raise PolicyError(
+            [error("E100", "the policy is nested too deeply", ast.Span(path, 1, 1, 1, 1))]
+        ) from None
 
 
 def _build(tree: Tree[Token], path: str) -> ast.Policy:

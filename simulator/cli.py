@@ -26,6 +26,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Self, TextIO
 
+from tabulate import tabulate
+
 from mailpolicy.simulator import replay as _replay
 from mailpolicy.simulator.score import (
     BENIGN,
@@ -37,7 +39,6 @@ from mailpolicy.simulator.score import (
     sort_actions,
     stopped,
 )
-from tabulate import tabulate
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".z")

@@ -81,7 +81,7 @@ def bar_chart(rows: list[tuple[str, list[int]]], series: list[str], title: str) 
             f"<title>{esc(label)}</title></text>"
         )
         x = float(label_w)
-        for i, (name, n) in enumerate(zip(series, counts)):
+        for i, (name, n) in enumerate(zip(series, counts, strict=True)):
             if not n:
                 continue
             w = bar_w * n / top
@@ -236,7 +236,7 @@ def render(doc: dict[str, Any]) -> str:
         bar_chart(
             [
                 (r["id"], [r["benign_hits"], r["malicious_hits"], o])
-                for r, o in zip(hit_rows, other)
+                for r, o in zip(hit_rows, other, strict=True)
             ],
             ["benign", "malicious", "(none)"],
             "hits per rule by label",

@@ -9,10 +9,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Real messages written by other projects (see its SOURCES.md); never copied into the repo.
-_CANDIDATES = [ROOT.parent / "shared" / "corpora" / "thirdparty",
-               Path("/work/shared/corpora/thirdparty")]
-THIRDPARTY = Path(os.environ.get("MAILPOLICY_THIRDPARTY")
-                  or next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[0]))
+_CANDIDATES = [
+    ROOT.parent / "shared" / "corpora" / "thirdparty",
+    Path("/work/shared/corpora/thirdparty"),
+]
+THIRDPARTY = Path(
+    os.environ.get("MAILPOLICY_THIRDPARTY")
+    or next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[0])
+)
 SAMPLES = ROOT / "corpus" / "samples"
 
 

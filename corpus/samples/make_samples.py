@@ -33,7 +33,7 @@ import urllib.parse
 import zipfile
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -54,6 +54,7 @@ TAR_MTIME = 995241600  # 2001-07-16 00:00:00 UTC
 
 # -- harmless content ------------------------------------------------------------------
 
+
 def pe_stub() -> bytes:
     """An MZ/PE header with zero sections: file(1) says "PE32 executable", nothing runs."""
     dos = bytearray(b"MZ" + bytes(0x3A) + struct.pack("<I", 0x80))
@@ -70,7 +71,9 @@ def pe_stub() -> bytes:
 def elf_stub() -> bytes:
     """A 64-byte ELF header (x86-64 executable) with no program headers."""
     ident = b"\x7fELF\x02\x01\x01" + bytes(9)
-    return ident + struct.pack("<HHIQQQIHHHHHH", 2, 0x3E, 1, 0x401000, 64, 0, 0, 64, 56, 0, 64, 0, 0)
+    return ident + struct.pack(
+        "<HHIQQQIHHHHHH", 2, 0x3E, 1, 0x401000, 64, 0, 0, 64, 56, 0, 64, 0, 0
+    )
 
 
 def lnk_stub() -> bytes:
@@ -90,7 +93,7 @@ def ole_stub() -> bytes:
     fat_sector = struct.pack("<128I", fat, end, *([free] * 126))
     root = "Root Entry".encode("utf-16-le") + b"\0\0"
     entry = bytearray(128)
-    entry[0:len(root)] = root
+    entry[0 : len(root)] = root
     struct.pack_into("<HBBIII", entry, 64, len(root), 5, 1, free, free, free)
     struct.pack_into("<II", entry, 116, end, 0)
     empty = bytearray(128)
@@ -137,14 +140,16 @@ def jpeg_1x1() -> bytes:
     )
 
 
-GIF_1X1 = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b")
+GIF_1X1 = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
 
 
 def macbinary(name: str, data_fork: bytes) -> bytes:
     """MacBinary II: a 128-byte header (type SITD, creator SIT!) and the data fork."""
     hdr = bytearray(128)
     hdr[1] = len(name)
-    hdr[2:2 + len(name)] = name.encode("mac-roman")
+    hdr[2 : 2 + len(name)] = name.encode("mac-roman")
     hdr[65:73] = b"SITDSIT!"
     mac_time = TAR_MTIME + 2082844800  # seconds since 1904
     struct.pack_into(">IIII", hdr, 83, len(data_fork), 0, mac_time, mac_time)
@@ -156,12 +161,15 @@ def macbinary(name: str, data_fork: bytes) -> bytes:
 
 STUFFIT = b"SIT!" + struct.pack(">HI", 0, 22) + b"rLau\x01" + bytes(7)
 BAT = b"@echo off\r\nrem mailpolicy sample: a harmless batch file\r\necho Hello from mailpolicy\r\n"
-HTA = (b'<html>\r\n<head>\r\n<title>Greeting</title>\r\n<hta:application id="greeting" />\r\n'
-       b"</head>\r\n<body>mailpolicy sample: a harmless HTML application</body>\r\n</html>\r\n")
-VBS = b"' mailpolicy sample: a harmless script\r\nWScript.Echo \"Hello from mailpolicy\"\r\n"
+HTA = (
+    b'<html>\r\n<head>\r\n<title>Greeting</title>\r\n<hta:application id="greeting" />\r\n'
+    b"</head>\r\n<body>mailpolicy sample: a harmless HTML application</body>\r\n</html>\r\n"
+)
+VBS = b'\' mailpolicy sample: a harmless script\r\nWScript.Echo "Hello from mailpolicy"\r\n'
 
 
 # -- archives --------------------------------------------------------------------------
+
 
 def zip_of(members: list[tuple[str, bytes]], method: int = zipfile.ZIP_DEFLATED) -> bytes:
     buf = io.BytesIO()
@@ -210,31 +218,48 @@ def encrypted_zip(name: str, data: bytes, password: bytes) -> bytes:
     fname = name.encode("ascii")
     common = struct.pack("<HHHHHIII", 20, 1, 0, dos_time, dos_date, crc, len(out), len(data))
     local = b"PK\x03\x04" + common + struct.pack("<HH", len(fname), 0) + fname + bytes(out)
-    central = (b"PK\x01\x02" + struct.pack("<H", 20) + common
-               + struct.pack("<HHHHHII", len(fname), 0, 0, 0, 0, 0x20, 0) + fname)
+    central = (
+        b"PK\x01\x02"
+        + struct.pack("<H", 20)
+        + common
+        + struct.pack("<HHHHHII", len(fname), 0, 0, 0, 0, 0x20, 0)
+        + fname
+    )
     end = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 1, 1, len(central), len(local), 0)
     return local + central + end
 
 
 def docx() -> bytes:
-    ct = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Types xmlns='
-          '"http://schemas.openxmlformats.org/package/2006/content-types">'
-          '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-          '<Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" '
-          'ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/>'
-          "</Types>")
-    rels = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns='
-            '"http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" '
-            'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
-            'Target="word/document.xml"/></Relationships>')
-    doc = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<w:document xmlns:w='
-           '"http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r>'
-           "<w:t>Minutes of the network committee, 16 July 2001.</w:t></w:r></w:p></w:body></w:document>")
-    return zip_of([("[Content_Types].xml", ct.encode()), ("_rels/.rels", rels.encode()),
-                   ("word/document.xml", doc.encode())])
+    ct = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Types xmlns='
+        '"http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/>'
+        "</Types>"
+    )
+    rels = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns='
+        '"http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
+        'Target="word/document.xml"/></Relationships>'
+    )
+    doc = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<w:document xmlns:w='
+        '"http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r>'
+        "<w:t>Minutes of the network committee, 16 July 2001.</w:t></w:r></w:p></w:body></w:document>"
+    )
+    return zip_of(
+        [
+            ("[Content_Types].xml", ct.encode()),
+            ("_rels/.rels", rels.encode()),
+            ("word/document.xml", doc.encode()),
+        ]
+    )
 
 
 # -- MIME ------------------------------------------------------------------------------
+
 
 def b(text: str | bytes) -> bytes:
     return text if isinstance(text, bytes) else text.encode("ascii")
@@ -252,8 +277,10 @@ def ew(text: str, charset: str = "ISO-2022-JP", enc: str = "B") -> str:
 def rfc2231(key: str, pieces: list[str], charset: str = "UTF-8") -> str:
     """``key*=`` (one piece) or ``key*0*=`` continuations; a piece starting with '=' is sent
     unencoded (``key*N=``), as RFC 2231 section 4.1 allows."""
+
     def pct(s: str) -> str:
         return urllib.parse.quote(s.encode(charset), safe="")
+
     if len(pieces) == 1:
         return f"{key}*={charset}''{pct(pieces[0])}"
     out = []
@@ -265,8 +292,13 @@ def rfc2231(key: str, pieces: list[str], charset: str = "UTF-8") -> str:
     return ";\n\t".join(out)
 
 
-def leaf(ctype: str | bytes, payload: bytes, cte: str = "base64",
-         disposition: str | bytes | None = None, extra: tuple[str | bytes, ...] = ()) -> bytes:
+def leaf(
+    ctype: str | bytes,
+    payload: bytes,
+    cte: str = "base64",
+    disposition: str | bytes | None = None,
+    extra: tuple[str | bytes, ...] = (),
+) -> bytes:
     """One MIME leaf: header lines as given (str must be ASCII, bytes go raw), then the body."""
     head = [b"Content-Type: " + b(ctype)]
     if disposition is not None:
@@ -287,8 +319,10 @@ def text(body: str, charset: str = "us-ascii", cte: str = "7bit") -> bytes:
 
 
 def multipart(parts: list[bytes], boundary: str, subtype: str = "mixed") -> bytes:
-    out = [f'Content-Type: multipart/{subtype};\n\tboundary="{boundary}"\n\n'
-           "This is a multi-part message in MIME format.\n".encode()]
+    out = [
+        f'Content-Type: multipart/{subtype};\n\tboundary="{boundary}"\n\n'
+        "This is a multi-part message in MIME format.\n".encode()
+    ]
     for p in parts:
         out.append(f"\n--{boundary}\n".encode() + p.rstrip(b"\n"))
     out.append(f"\n--{boundary}--\n".encode())
@@ -297,8 +331,10 @@ def multipart(parts: list[bytes], boundary: str, subtype: str = "mixed") -> byte
 
 def uuencode(name: str, data: bytes) -> str:
     lines = [f"begin 644 {name}"]
-    lines += [binascii.b2a_uu(data[i:i + 45], backtick=True).decode().rstrip("\n")
-              for i in range(0, len(data), 45)]
+    lines += [
+        binascii.b2a_uu(data[i : i + 45], backtick=True).decode().rstrip("\n")
+        for i in range(0, len(data), 45)
+    ]
     return "\n".join(lines + ["`", "end", ""])
 
 
@@ -312,17 +348,31 @@ def header_text(value: str) -> str:
         return ew(value, "UTF-8")
 
 
-def envelope(*, key: str, sender: str, rcpt: str, when: datetime, subject: str, body: bytes,
-             from_: str | None = None, ip: str = "192.0.2.1", stored: bool = True) -> bytes:
+def envelope(
+    *,
+    key: str,
+    sender: str,
+    rcpt: str,
+    when: datetime,
+    subject: str,
+    body: bytes,
+    from_: str | None = None,
+    ip: str = "192.0.2.1",
+    stored: bool = True,
+) -> bytes:
     """A whole message: trace headers (when ``stored``), RFC 5322 headers, then the MIME body."""
     domain = sender.rpartition("@")[2] or "example.net"
     mta_id = f"{zlib.crc32(key.encode()):08X}"
-    head = [
-        f"Return-Path: <{sender}>",
-        f"Delivered-To: {rcpt}",
-        f"Received: from mail.{domain} (mail.{domain} [{ip}])\n\tby mx.example.ac.jp (Postfix)"
-        f" with ESMTP id {mta_id}\n\tfor <{rcpt}>; {format_datetime(when + timedelta(seconds=4))}",
-    ] if stored else []
+    head = (
+        [
+            f"Return-Path: <{sender}>",
+            f"Delivered-To: {rcpt}",
+            f"Received: from mail.{domain} (mail.{domain} [{ip}])\n\tby mx.example.ac.jp (Postfix)"
+            f" with ESMTP id {mta_id}\n\tfor <{rcpt}>; {format_datetime(when + timedelta(seconds=4))}",
+        ]
+        if stored
+        else []
+    )
     head += [
         f"Date: {format_datetime(when)}",
         f"From: {from_ or sender}",
@@ -336,27 +386,34 @@ def envelope(*, key: str, sender: str, rcpt: str, when: datetime, subject: str, 
 
 def sircam_mail(key: str, when: datetime, name_param: str) -> bytes:
     """What a SirCam-infected machine sent: the worm under a document name."""
-    part = leaf("application/octet-stream", pe_stub(),
-                disposition=f"attachment;\n\t{name_param}")
+    part = leaf("application/octet-stream", pe_stub(), disposition=f"attachment;\n\t{name_param}")
     body = multipart([text(SIRCAM_EN), part], f"=_sircam_{key}")
-    return envelope(key=key, sender="friend@example.net", rcpt="tanaka@example.ac.jp", when=when,
-                    subject="Inbox", body=body, stored=False)
+    return envelope(
+        key=key,
+        sender="friend@example.net",
+        rcpt="tanaka@example.ac.jp",
+        when=when,
+        subject="Inbox",
+        body=body,
+        stored=False,
+    )
 
 
 # -- the samples -----------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Sample:
-    key: str              # Message-ID local part, unique
-    label: str            # "benign" or "malicious"
-    tests: str            # what the message exercises
-    policy: str           # what a good policy does with it
-    sender: str           # envelope sender (Return-Path)
+    key: str  # Message-ID local part, unique
+    label: str  # "benign" or "malicious"
+    tests: str  # what the message exercises
+    policy: str  # what a good policy does with it
+    sender: str  # envelope sender (Return-Path)
     subject: str
     parts: tuple[bytes, ...]  # MIME parts of a multipart/mixed body; one part: the whole body
-    names: tuple[str, ...] = ()    # every decoded attachment name (rfc822 and uuencode included)
+    names: tuple[str, ...] = ()  # every decoded attachment name (rfc822 and uuencode included)
     members: tuple[str, ...] = ()  # archive member paths, any depth
-    tricks: tuple[str, ...] = ()   # names.TRICKS codes the names must show
+    tricks: tuple[str, ...] = ()  # names.TRICKS codes the names must show
     rcpt: str = "tanaka@example.ac.jp"
     from_: str | None = None
 
@@ -378,18 +435,38 @@ RLO_NAME = "invoice\u202egpj.exe"
 PAD_NAME = "document.pdf" + " " * 26 + ".exe"
 CLSID_NAME = "file.txt.{3050F4D8-98B5-11CF-BB82-00AA00BDCE0B}"
 BOMB = zip_of([("report.txt", bytes(50 * 1024 * 1024))])
-INBOX = (b"From friend@example.net Tue Jul 17 00:00:00 2001\n"
-         + sircam_mail("sircam-in-inbox", datetime(2001, 7, 17, 9, 0, tzinfo=JST),
-                       rfc2231("filename", ["書類名3.doc.pif"])) + b"\n")
+INBOX = (
+    b"From friend@example.net Tue Jul 17 00:00:00 2001\n"
+    + sircam_mail(
+        "sircam-in-inbox",
+        datetime(2001, 7, 17, 9, 0, tzinfo=JST),
+        rfc2231("filename", ["書類名3.doc.pif"]),
+    )
+    + b"\n"
+)
 FORWARD_PDF = envelope(
-    key="agenda-original", sender="sato@example.co.jp", rcpt="suzuki@example.ac.jp",
-    when=datetime(2001, 7, 13, 15, 30, tzinfo=JST), subject="Agenda for Monday", stored=False,
-    body=multipart([text("The agenda is attached.\n"), attach("agenda.pdf", pdf("Agenda"), "application/pdf")],
-                   "=_inner_agenda"))
+    key="agenda-original",
+    sender="sato@example.co.jp",
+    rcpt="suzuki@example.ac.jp",
+    when=datetime(2001, 7, 13, 15, 30, tzinfo=JST),
+    subject="Agenda for Monday",
+    stored=False,
+    body=multipart(
+        [text("The agenda is attached.\n"), attach("agenda.pdf", pdf("Agenda"), "application/pdf")],
+        "=_inner_agenda",
+    ),
+)
 FORWARD_BAT = envelope(
-    key="fwd-original-runbat", sender="unknown@example.net", rcpt="someone@example.org",
-    when=datetime(2001, 7, 16, 23, 12, tzinfo=JST), subject="cool tool", stored=False,
-    body=multipart([text("run this, it speeds up your PC\n"), attach("run.bat", BAT)], "=_inner_runbat"))
+    key="fwd-original-runbat",
+    sender="unknown@example.net",
+    rcpt="someone@example.org",
+    when=datetime(2001, 7, 16, 23, 12, tzinfo=JST),
+    subject="cool tool",
+    stored=False,
+    body=multipart(
+        [text("run this, it speeds up your PC\n"), attach("run.bat", BAT)], "=_inner_runbat"
+    ),
+)
 PLAIN = """Hello Suzuki-san,
 
 Notes from the meeting, as promised.
@@ -410,232 +487,781 @@ the mail server removes attachments ending in .pif, .bat, .lnk, .com, .scr and .
 
 Postmaster, example.ac.jp
 """
-ICS = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//mailpolicy//samples//EN\r\nBEGIN:VEVENT\r\n"
-       "UID:network-committee-20010723@example.ac.jp\r\nDTSTAMP:20010716T000000Z\r\n"
-       "DTSTART:20010723T010000Z\r\nDTEND:20010723T020000Z\r\nSUMMARY:Network committee\r\n"
-       "END:VEVENT\r\nEND:VCALENDAR\r\n").encode()
-VCARD = b"BEGIN:VCARD\r\nVERSION:2.1\r\nN:Tanaka;Hiroshi\r\nEMAIL:tanaka@example.ac.jp\r\nEND:VCARD\r\n"
+ICS = (
+    b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//mailpolicy//samples//EN\r\nBEGIN:VEVENT\r\n"
+    b"UID:network-committee-20010723@example.ac.jp\r\nDTSTAMP:20010716T000000Z\r\n"
+    b"DTSTART:20010723T010000Z\r\nDTEND:20010723T020000Z\r\nSUMMARY:Network committee\r\n"
+    b"END:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+VCARD = (
+    b"BEGIN:VCARD\r\nVERSION:2.1\r\nN:Tanaka;Hiroshi\r\nEMAIL:tanaka@example.ac.jp\r\nEND:VCARD\r\n"
+)
 CSV = b"name,email,room\r\nTanaka,tanaka@example.ac.jp,301\r\nSuzuki,suzuki@example.ac.jp,302\r\n"
 LOG = b"".join(b"2001-01-01 %02d:00:00 backup: ok\n" % h for h in range(24))
 ALLOW = "allow: deliver"
 
 SAMPLES: tuple[Sample, ...] = (
     # -- benign: what the naive rules of 2001 blocked or might block ---------------------
-    S("benign-01", "benign", "plain text, no attachment; body lines starting 'From ' and '>From ' (mboxrd quoting)",
-      ALLOW, "tanaka@example.ac.jp", "Meeting notes", text(PLAIN), rcpt="suzuki@example.ac.jp"),
-    S("benign-02", "benign", "double extension that is a real tar.gz", ALLOW + "; '*.*.*' and naive double-extension rules hit it",
-      "sato@example.co.jp", "test files", text("The test data, as a tar.gz.\n"),
-      attach("test.tar.gz", gz(tar_of([("test/notes.txt", b"Test data for the lab.\n")])), "application/x-gzip"),
-      names=("test.tar.gz",), members=("test/notes.txt",)),
-    S("benign-03", "benign", "Mac double extension (MacBinary of a StuffIt archive), not a PE",
-      ALLOW + "; the extension 'bin' is not executable", "mac-user@example.edu", "archive from my Mac",
-      text("Here is the StuffIt archive.\n"), attach("archive.sit.bin", macbinary("archive.sit", STUFFIT),
-                                                     "application/x-macbinary"), names=("archive.sit.bin",)),
-    S("benign-04", "benign", "dotted date as extensions: a text log", ALLOW, "ops@example.ac.jp", "backup log",
-      text("The log of New Year's Day.\n"), attach("test.2001.01.01", LOG, "text/plain"), names=("test.2001.01.01",)),
-    S("benign-05", "benign", "a minimal real PDF", ALLOW, "sato@example.co.jp", "report",
-      text("The report.\n"), attach("report.pdf", pdf("Quarterly report"), "application/pdf"), names=("report.pdf",)),
-    S("benign-06", "benign", "a real 1x1 JPEG", ALLOW, "yamada@example.ne.jp", "photo",
-      text("A photo.\n"), attach("photo.jpg", jpeg_1x1(), "image/jpeg"), names=("photo.jpg",)),
-    S("benign-07", "benign", "version numbers as extensions; zip with README.txt", ALLOW,
-      "release@example.org", "setup v2.1", text("Version 2.1.\n"),
-      attach("setup.v2.1.zip", zip_of([("README.txt", b"Unpack and read INSTALL.\n")]), "application/zip"),
-      names=("setup.v2.1.zip",), members=("README.txt",)),
-    S("benign-08", "benign", "tar.bz2 with two text files", ALLOW, "tanaka@example.ac.jp", "backup",
-      text("My backup.\n"), attach("backup.tar.bz2", bz2.compress(tar_of(
-          [("backup/addresses.txt", CSV), ("backup/notes.txt", b"Notes.\n")]), 9), "application/x-bzip2"),
-      names=("backup.tar.bz2",), members=("backup/addresses.txt", "backup/notes.txt")),
-    S("benign-09", "benign", "OOXML document (a zip by content)", ALLOW + "; 'type archive' rules must not hit it",
-      "sato@example.co.jp", "minutes", text("Minutes attached.\n"),
-      attach("minutes.docx", docx(), "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
-      names=("minutes.docx",), members=("[Content_Types].xml", "_rels/.rels", "word/document.xml")),
-    S("benign-10", "benign", "Japanese name, RFC 2047 ISO-2022-JP inside quoted params (Outlook habit)", ALLOW,
-      "sato@example.co.jp", "議事録", ja_text("議事録を送ります。\n"),
-      leaf(f'application/msword; name="{ew("議事録.doc")}"', ole_stub(),
-           disposition=f'attachment; filename="{ew("議事録.doc")}"'), names=("議事録.doc",)),
-    S("benign-11", "benign", "Japanese name in raw 8-bit Shift_JIS", ALLOW, "yamada@example.ne.jp", "名簿",
-      leaf("text/plain; charset=Shift_JIS", "名簿です。\n".encode("shift_jis"), "8bit"),
-      leaf(b'application/vnd.ms-excel; name="' + SJIS_LIST + b'"', ole_stub(),
-           disposition=b'attachment; filename="' + SJIS_LIST + b'"'), names=("名簿.xls",)),
-    S("benign-12", "benign", "Japanese name, RFC 2231 UTF-8 with continuations (one unencoded)", ALLOW,
-      "kato@example.jp", "報告書", leaf("text/plain; charset=UTF-8", "報告書です。\n".encode(), "8bit"),
-      leaf("application/pdf", pdf("Report"),
-           disposition="attachment;\n\t" + rfc2231("filename", ["報告", "書", "=.pdf"])), names=("報告書.pdf",)),
-    S("benign-13", "benign", "Japanese name in raw 8-bit EUC-JP", ALLOW, "kimura@example.ac.jp", "予定",
-      leaf("text/plain; charset=EUC-JP", "予定表です。\n".encode("euc_jp"), "8bit"),
-      leaf(b'text/plain; charset=EUC-JP; name="' + "予定.txt".encode("euc_jp") + b'"',
-           "7月23日 委員会\n".encode("euc_jp"), "8bit",
-           disposition=b'attachment; filename="' + "予定.txt".encode("euc_jp") + b'"'), names=("予定.txt",)),
-    S("benign-14", "benign", "Japanese name, RFC 2047 Shift_JIS B inside quoted params", ALLOW,
-      "ito@example.co.jp", "見積書", ja_text("見積書を添付します。\n"),
-      leaf(f'application/pdf; name="{ew("見積書.pdf", "Shift_JIS")}"', pdf("Estimate"),
-           disposition=f'attachment; filename="{ew("見積書.pdf", "Shift_JIS")}"'), names=("見積書.pdf",)),
-    S("benign-15", "benign", "forwarded message (message/rfc822) holding a PDF", ALLOW, "suzuki@example.ac.jp",
-      "Fwd: Agenda for Monday", text("Forwarding the agenda.\n"),
-      leaf("message/rfc822", FORWARD_PDF, "7bit", disposition="inline"), names=("agenda.pdf",)),
-    S("benign-16", "benign", "executable from a trusted partner (envelope sender *@partner.example.com)",
-      "allow: the trusted-partner exception; tag at most", "build@partner.example.com", "Nightly installer",
-      text("The nightly build of the client installer.\n"),
-      attach("installer.exe", pe_stub(), "application/x-msdownload"), names=("installer.exe",),
-      from_="Build Robot <build@partner.example.com>"),
-    S("benign-17", "benign", "calendar invitation (.ics)", ALLOW, "secretary@example.ac.jp", "Network committee",
-      text("Invitation attached.\n"), attach("meeting.ics", ICS, "text/calendar"), names=("meeting.ics",)),
-    S("benign-18", "benign", "CSV data", ALLOW, "tanaka@example.ac.jp", "room list",
-      text("Rooms.\n"), attach("addresses.csv", CSV, "text/csv"), names=("addresses.csv",)),
-    S("benign-19", "benign", "postmaster notice that quotes the SirCam body text and names",
-      "allow: sender postmaster@example.ac.jp is trusted; a bare 'body contains' SirCam rule hits it",
-      "postmaster@example.ac.jp", "SirCam warning", ja_text(NOTICE),
-      attach("blocked-extensions.txt", b"pif\nbat\nlnk\ncom\nscr\nvbs\n", "text/plain"),
-      names=("blocked-extensions.txt",)),
-    S("benign-20", "benign", "single gzip file with a double extension", ALLOW, "lab@example.edu", "data",
-      text("Measurements.\n"), attach("data.csv.gz", gz(CSV), "application/x-gzip"), names=("data.csv.gz",)),
-    S("benign-21", "benign", "zip of dotted log names", ALLOW, "ops@example.ac.jp", "logs",
-      text("Logs.\n"), attach("logs.zip", zip_of([("access.log.1", LOG), ("test.2001.01.01", LOG)]),
-                                "application/zip"),
-      names=("logs.zip",), members=("access.log.1", "test.2001.01.01")),
-    S("benign-22", "benign", "HTML newsletter: multipart/alternative inside multipart/related, inline GIF",
-      ALLOW, "news@example.org", "July newsletter",
-      multipart([multipart([text("July news.\n"), leaf("text/html; charset=us-ascii",
-                 b'<p>July news.</p><img src="cid:logo@example.org">\n', "7bit")], "=_alt_22", "alternative"),
-                 leaf('image/gif; name="logo.gif"', GIF_1X1, disposition='inline; filename="logo.gif"',
-                      extra=("Content-ID: <logo@example.org>",))], "=_rel_22", "related"),
-      names=("logo.gif",)),
-    S("benign-23", "benign", "spaces and parentheses in a name, not padding", ALLOW, "sato@example.co.jp",
-      "Q3 report", text("Final version.\n"), attach("Q3 report (final).pdf", pdf("Q3"), "application/pdf"),
-      names=("Q3 report (final).pdf",)),
-    S("benign-24", "benign", "Latin-1 name in RFC 2231 (iso-8859-1)", ALLOW, "garcia@example.es",
-      "CV", text("My CV.\n"), leaf("text/plain; charset=ISO-8859-1", "Curriculum vitae\n".encode(), "7bit",
-                                  disposition="attachment; " + rfc2231("filename", ["résumé.txt"], "iso-8859-1")),
-      names=("résumé.txt",)),
-    S("benign-25", "benign", "a name without any extension", ALLOW, "dev@example.org", "README",
-      text("See README.\n"), attach("README", b"Read me first.\n", "text/plain"), names=("README",)),
-    S("benign-26", "benign", "vCard", ALLOW, "tanaka@example.ac.jp", "my card",
-      text("My card.\n"), attach("tanaka.vcf", VCARD, "text/x-vcard"), names=("tanaka.vcf",)),
+    S(
+        "benign-01",
+        "benign",
+        "plain text, no attachment; body lines starting 'From ' and '>From ' (mboxrd quoting)",
+        ALLOW,
+        "tanaka@example.ac.jp",
+        "Meeting notes",
+        text(PLAIN),
+        rcpt="suzuki@example.ac.jp",
+    ),
+    S(
+        "benign-02",
+        "benign",
+        "double extension that is a real tar.gz",
+        ALLOW + "; '*.*.*' and naive double-extension rules hit it",
+        "sato@example.co.jp",
+        "test files",
+        text("The test data, as a tar.gz.\n"),
+        attach(
+            "test.tar.gz",
+            gz(tar_of([("test/notes.txt", b"Test data for the lab.\n")])),
+            "application/x-gzip",
+        ),
+        names=("test.tar.gz",),
+        members=("test/notes.txt",),
+    ),
+    S(
+        "benign-03",
+        "benign",
+        "Mac double extension (MacBinary of a StuffIt archive), not a PE",
+        ALLOW + "; the extension 'bin' is not executable",
+        "mac-user@example.edu",
+        "archive from my Mac",
+        text("Here is the StuffIt archive.\n"),
+        attach("archive.sit.bin", macbinary("archive.sit", STUFFIT), "application/x-macbinary"),
+        names=("archive.sit.bin",),
+    ),
+    S(
+        "benign-04",
+        "benign",
+        "dotted date as extensions: a text log",
+        ALLOW,
+        "ops@example.ac.jp",
+        "backup log",
+        text("The log of New Year's Day.\n"),
+        attach("test.2001.01.01", LOG, "text/plain"),
+        names=("test.2001.01.01",),
+    ),
+    S(
+        "benign-05",
+        "benign",
+        "a minimal real PDF",
+        ALLOW,
+        "sato@example.co.jp",
+        "report",
+        text("The report.\n"),
+        attach("report.pdf", pdf("Quarterly report"), "application/pdf"),
+        names=("report.pdf",),
+    ),
+    S(
+        "benign-06",
+        "benign",
+        "a real 1x1 JPEG",
+        ALLOW,
+        "yamada@example.ne.jp",
+        "photo",
+        text("A photo.\n"),
+        attach("photo.jpg", jpeg_1x1(), "image/jpeg"),
+        names=("photo.jpg",),
+    ),
+    S(
+        "benign-07",
+        "benign",
+        "version numbers as extensions; zip with README.txt",
+        ALLOW,
+        "release@example.org",
+        "setup v2.1",
+        text("Version 2.1.\n"),
+        attach(
+            "setup.v2.1.zip",
+            zip_of([("README.txt", b"Unpack and read INSTALL.\n")]),
+            "application/zip",
+        ),
+        names=("setup.v2.1.zip",),
+        members=("README.txt",),
+    ),
+    S(
+        "benign-08",
+        "benign",
+        "tar.bz2 with two text files",
+        ALLOW,
+        "tanaka@example.ac.jp",
+        "backup",
+        text("My backup.\n"),
+        attach(
+            "backup.tar.bz2",
+            bz2.compress(
+                tar_of([("backup/addresses.txt", CSV), ("backup/notes.txt", b"Notes.\n")]), 9
+            ),
+            "application/x-bzip2",
+        ),
+        names=("backup.tar.bz2",),
+        members=("backup/addresses.txt", "backup/notes.txt"),
+    ),
+    S(
+        "benign-09",
+        "benign",
+        "OOXML document (a zip by content)",
+        ALLOW + "; 'type archive' rules must not hit it",
+        "sato@example.co.jp",
+        "minutes",
+        text("Minutes attached.\n"),
+        attach(
+            "minutes.docx",
+            docx(),
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ),
+        names=("minutes.docx",),
+        members=("[Content_Types].xml", "_rels/.rels", "word/document.xml"),
+    ),
+    S(
+        "benign-10",
+        "benign",
+        "Japanese name, RFC 2047 ISO-2022-JP inside quoted params (Outlook habit)",
+        ALLOW,
+        "sato@example.co.jp",
+        "議事録",
+        ja_text("議事録を送ります。\n"),
+        leaf(
+            f'application/msword; name="{ew("議事録.doc")}"',
+            ole_stub(),
+            disposition=f'attachment; filename="{ew("議事録.doc")}"',
+        ),
+        names=("議事録.doc",),
+    ),
+    S(
+        "benign-11",
+        "benign",
+        "Japanese name in raw 8-bit Shift_JIS",
+        ALLOW,
+        "yamada@example.ne.jp",
+        "名簿",
+        leaf("text/plain; charset=Shift_JIS", "名簿です。\n".encode("shift_jis"), "8bit"),
+        leaf(
+            b'application/vnd.ms-excel; name="' + SJIS_LIST + b'"',
+            ole_stub(),
+            disposition=b'attachment; filename="' + SJIS_LIST + b'"',
+        ),
+        names=("名簿.xls",),
+    ),
+    S(
+        "benign-12",
+        "benign",
+        "Japanese name, RFC 2231 UTF-8 with continuations (one unencoded)",
+        ALLOW,
+        "kato@example.jp",
+        "報告書",
+        leaf("text/plain; charset=UTF-8", "報告書です。\n".encode(), "8bit"),
+        leaf(
+            "application/pdf",
+            pdf("Report"),
+            disposition="attachment;\n\t" + rfc2231("filename", ["報告", "書", "=.pdf"]),
+        ),
+        names=("報告書.pdf",),
+    ),
+    S(
+        "benign-13",
+        "benign",
+        "Japanese name in raw 8-bit EUC-JP",
+        ALLOW,
+        "kimura@example.ac.jp",
+        "予定",
+        leaf("text/plain; charset=EUC-JP", "予定表です。\n".encode("euc_jp"), "8bit"),
+        leaf(
+            b'text/plain; charset=EUC-JP; name="' + "予定.txt".encode("euc_jp") + b'"',
+            "7月23日 委員会\n".encode("euc_jp"),
+            "8bit",
+            disposition=b'attachment; filename="' + "予定.txt".encode("euc_jp") + b'"',
+        ),
+        names=("予定.txt",),
+    ),
+    S(
+        "benign-14",
+        "benign",
+        "Japanese name, RFC 2047 Shift_JIS B inside quoted params",
+        ALLOW,
+        "ito@example.co.jp",
+        "見積書",
+        ja_text("見積書を添付します。\n"),
+        leaf(
+            f'application/pdf; name="{ew("見積書.pdf", "Shift_JIS")}"',
+            pdf("Estimate"),
+            disposition=f'attachment; filename="{ew("見積書.pdf", "Shift_JIS")}"',
+        ),
+        names=("見積書.pdf",),
+    ),
+    S(
+        "benign-15",
+        "benign",
+        "forwarded message (message/rfc822) holding a PDF",
+        ALLOW,
+        "suzuki@example.ac.jp",
+        "Fwd: Agenda for Monday",
+        text("Forwarding the agenda.\n"),
+        leaf("message/rfc822", FORWARD_PDF, "7bit", disposition="inline"),
+        names=("agenda.pdf",),
+    ),
+    S(
+        "benign-16",
+        "benign",
+        "executable from a trusted partner (envelope sender *@partner.example.com)",
+        "allow: the trusted-partner exception; tag at most",
+        "build@partner.example.com",
+        "Nightly installer",
+        text("The nightly build of the client installer.\n"),
+        attach("installer.exe", pe_stub(), "application/x-msdownload"),
+        names=("installer.exe",),
+        from_="Build Robot <build@partner.example.com>",
+    ),
+    S(
+        "benign-17",
+        "benign",
+        "calendar invitation (.ics)",
+        ALLOW,
+        "secretary@example.ac.jp",
+        "Network committee",
+        text("Invitation attached.\n"),
+        attach("meeting.ics", ICS, "text/calendar"),
+        names=("meeting.ics",),
+    ),
+    S(
+        "benign-18",
+        "benign",
+        "CSV data",
+        ALLOW,
+        "tanaka@example.ac.jp",
+        "room list",
+        text("Rooms.\n"),
+        attach("addresses.csv", CSV, "text/csv"),
+        names=("addresses.csv",),
+    ),
+    S(
+        "benign-19",
+        "benign",
+        "postmaster notice that quotes the SirCam body text and names",
+        "allow: sender postmaster@example.ac.jp is trusted; a bare 'body contains' SirCam rule hits it",
+        "postmaster@example.ac.jp",
+        "SirCam warning",
+        ja_text(NOTICE),
+        attach("blocked-extensions.txt", b"pif\nbat\nlnk\ncom\nscr\nvbs\n", "text/plain"),
+        names=("blocked-extensions.txt",),
+    ),
+    S(
+        "benign-20",
+        "benign",
+        "single gzip file with a double extension",
+        ALLOW,
+        "lab@example.edu",
+        "data",
+        text("Measurements.\n"),
+        attach("data.csv.gz", gz(CSV), "application/x-gzip"),
+        names=("data.csv.gz",),
+    ),
+    S(
+        "benign-21",
+        "benign",
+        "zip of dotted log names",
+        ALLOW,
+        "ops@example.ac.jp",
+        "logs",
+        text("Logs.\n"),
+        attach(
+            "logs.zip", zip_of([("access.log.1", LOG), ("test.2001.01.01", LOG)]), "application/zip"
+        ),
+        names=("logs.zip",),
+        members=("access.log.1", "test.2001.01.01"),
+    ),
+    S(
+        "benign-22",
+        "benign",
+        "HTML newsletter: multipart/alternative inside multipart/related, inline GIF",
+        ALLOW,
+        "news@example.org",
+        "July newsletter",
+        multipart(
+            [
+                multipart(
+                    [
+                        text("July news.\n"),
+                        leaf(
+                            "text/html; charset=us-ascii",
+                            b'<p>July news.</p><img src="cid:logo@example.org">\n',
+                            "7bit",
+                        ),
+                    ],
+                    "=_alt_22",
+                    "alternative",
+                ),
+                leaf(
+                    'image/gif; name="logo.gif"',
+                    GIF_1X1,
+                    disposition='inline; filename="logo.gif"',
+                    extra=("Content-ID: <logo@example.org>",),
+                ),
+            ],
+            "=_rel_22",
+            "related",
+        ),
+        names=("logo.gif",),
+    ),
+    S(
+        "benign-23",
+        "benign",
+        "spaces and parentheses in a name, not padding",
+        ALLOW,
+        "sato@example.co.jp",
+        "Q3 report",
+        text("Final version.\n"),
+        attach("Q3 report (final).pdf", pdf("Q3"), "application/pdf"),
+        names=("Q3 report (final).pdf",),
+    ),
+    S(
+        "benign-24",
+        "benign",
+        "Latin-1 name in RFC 2231 (iso-8859-1)",
+        ALLOW,
+        "garcia@example.es",
+        "CV",
+        text("My CV.\n"),
+        leaf(
+            "text/plain; charset=ISO-8859-1",
+            b"Curriculum vitae\n",
+            "7bit",
+            disposition="attachment; " + rfc2231("filename", ["résumé.txt"], "iso-8859-1"),
+        ),
+        names=("résumé.txt",),
+    ),
+    S(
+        "benign-25",
+        "benign",
+        "a name without any extension",
+        ALLOW,
+        "dev@example.org",
+        "README",
+        text("See README.\n"),
+        attach("README", b"Read me first.\n", "text/plain"),
+        names=("README",),
+    ),
+    S(
+        "benign-26",
+        "benign",
+        "vCard",
+        ALLOW,
+        "tanaka@example.ac.jp",
+        "my card",
+        text("My card.\n"),
+        attach("tanaka.vcf", VCARD, "text/x-vcard"),
+        names=("tanaka.vcf",),
+    ),
     # -- malicious: SirCam itself ------------------------------------------------------
-    S("malicious-01", "malicious", "SirCam: double extension, RFC 2047 ISO-2022-JP in quoted params",
-      "block: double extension in executable; type executable", "friend@example.net", "書類名1",
-      text(SIRCAM_EN), leaf(f'application/octet-stream; name="{ew("書類名1.doc.bat")}"', pe_stub(),
-                            disposition=f'attachment; filename="{ew("書類名1.doc.bat")}"'),
-      names=("書類名1.doc.bat",)),
-    S("malicious-02", "malicious", "SirCam: .xls.lnk in raw 8-bit Shift_JIS", "block: extension lnk; type executable",
-      "old-classmate@example.ne.jp", "同窓会名簿", text(SIRCAM_EN),
-      leaf(b'application/octet-stream; name="' + SJIS_SIRCAM + b'"', pe_stub(),
-           disposition=b'attachment; filename="' + SJIS_SIRCAM + b'"'), names=("同窓会名簿.xls.lnk",)),
-    S("malicious-03", "malicious", "SirCam: .zip.com in RFC 2231 UTF-8", "block: extension com; type executable",
-      "colleague@example.com", "書類名2", text(SIRCAM_EN),
-      leaf("application/octet-stream", pe_stub(),
-           disposition="attachment;\n\t" + rfc2231("filename", ["書類名2.zip.com"])), names=("書類名2.zip.com",)),
-    S("malicious-04", "malicious", "SirCam: upper-case double extension", "block: extension pif (case-insensitive)",
-      "accounts@example.com", "BUDGET2001", text(SIRCAM_EN), attach("BUDGET2001.XLS.PIF", pe_stub()),
-      names=("BUDGET2001.XLS.PIF",)),
-    S("malicious-05", "malicious", "SirCam: Spanish body variant", "block: double extension in executable",
-      "amigo@example.es", "curriculum", text(SIRCAM_ES, "iso-8859-1"), attach("curriculum.doc.com", pe_stub()),
-      names=("curriculum.doc.com",)),
+    S(
+        "malicious-01",
+        "malicious",
+        "SirCam: double extension, RFC 2047 ISO-2022-JP in quoted params",
+        "block: double extension in executable; type executable",
+        "friend@example.net",
+        "書類名1",
+        text(SIRCAM_EN),
+        leaf(
+            f'application/octet-stream; name="{ew("書類名1.doc.bat")}"',
+            pe_stub(),
+            disposition=f'attachment; filename="{ew("書類名1.doc.bat")}"',
+        ),
+        names=("書類名1.doc.bat",),
+    ),
+    S(
+        "malicious-02",
+        "malicious",
+        "SirCam: .xls.lnk in raw 8-bit Shift_JIS",
+        "block: extension lnk; type executable",
+        "old-classmate@example.ne.jp",
+        "同窓会名簿",
+        text(SIRCAM_EN),
+        leaf(
+            b'application/octet-stream; name="' + SJIS_SIRCAM + b'"',
+            pe_stub(),
+            disposition=b'attachment; filename="' + SJIS_SIRCAM + b'"',
+        ),
+        names=("同窓会名簿.xls.lnk",),
+    ),
+    S(
+        "malicious-03",
+        "malicious",
+        "SirCam: .zip.com in RFC 2231 UTF-8",
+        "block: extension com; type executable",
+        "colleague@example.com",
+        "書類名2",
+        text(SIRCAM_EN),
+        leaf(
+            "application/octet-stream",
+            pe_stub(),
+            disposition="attachment;\n\t" + rfc2231("filename", ["書類名2.zip.com"]),
+        ),
+        names=("書類名2.zip.com",),
+    ),
+    S(
+        "malicious-04",
+        "malicious",
+        "SirCam: upper-case double extension",
+        "block: extension pif (case-insensitive)",
+        "accounts@example.com",
+        "BUDGET2001",
+        text(SIRCAM_EN),
+        attach("BUDGET2001.XLS.PIF", pe_stub()),
+        names=("BUDGET2001.XLS.PIF",),
+    ),
+    S(
+        "malicious-05",
+        "malicious",
+        "SirCam: Spanish body variant",
+        "block: double extension in executable",
+        "amigo@example.es",
+        "curriculum",
+        text(SIRCAM_ES, "iso-8859-1"),
+        attach("curriculum.doc.com", pe_stub()),
+        names=("curriculum.doc.com",),
+    ),
     # -- malicious: executables by name and by content ---------------------------------
-    S("malicious-06", "malicious", "Content-Type name= only, no Content-Disposition", "block: extension pif",
-      "billing@example.biz", "Invoice", text("Please find the invoice attached.\n"),
-      leaf('application/octet-stream; name="invoice.pif"', pe_stub()), names=("invoice.pif",)),
-    S("malicious-07", "malicious", "renamed executable: photo.jpg whose bytes are a PE",
-      "block: type executable (names-only filters miss it)", "stranger@example.net", "my photo",
-      text("Look at this photo.\n"), attach("photo.jpg", pe_stub(), "image/jpeg"), names=("photo.jpg",)),
-    S("malicious-08", "malicious", "renamed executable: readme.txt whose bytes are an ELF header",
-      "block: type executable / type mismatch", "stranger@example.net", "readme", text("Read this.\n"),
-      attach("readme.txt", elf_stub(), "text/plain"), names=("readme.txt",)),
-    S("malicious-09", "malicious", "zip holding an executable", "block: archive contains extension in executable",
-      "docs@example.biz", "documents", text("The documents you asked for.\n"),
-      attach("docs.zip", zip_of([("document.exe", pe_stub())]), "application/zip"),
-      names=("docs.zip",), members=("document.exe",)),
-    S("malicious-10", "malicious", "tar.gz holding a batch file", "block: archive contains extension in executable",
-      "admin@example.net", "scripts", text("Run the script inside.\n"),
-      attach("scripts.tar.gz", gz(tar_of([("scripts/run.bat", BAT)])), "application/x-gzip"),
-      names=("scripts.tar.gz",), members=("scripts/run.bat",)),
-    S("malicious-11", "malicious", "zip inside a zip holding a screensaver",
-      "block: archive contains (recursively) extension scr", "fun@example.net", "screensaver",
-      text("Nice screensaver.\n"),
-      attach("package.zip", zip_of([("inner.zip", zip_of([("payload.scr", pe_stub())]))]), "application/zip"),
-      names=("package.zip",), members=("inner.zip", "payload.scr")),
+    S(
+        "malicious-06",
+        "malicious",
+        "Content-Type name= only, no Content-Disposition",
+        "block: extension pif",
+        "billing@example.biz",
+        "Invoice",
+        text("Please find the invoice attached.\n"),
+        leaf('application/octet-stream; name="invoice.pif"', pe_stub()),
+        names=("invoice.pif",),
+    ),
+    S(
+        "malicious-07",
+        "malicious",
+        "renamed executable: photo.jpg whose bytes are a PE",
+        "block: type executable (names-only filters miss it)",
+        "stranger@example.net",
+        "my photo",
+        text("Look at this photo.\n"),
+        attach("photo.jpg", pe_stub(), "image/jpeg"),
+        names=("photo.jpg",),
+    ),
+    S(
+        "malicious-08",
+        "malicious",
+        "renamed executable: readme.txt whose bytes are an ELF header",
+        "block: type executable / type mismatch",
+        "stranger@example.net",
+        "readme",
+        text("Read this.\n"),
+        attach("readme.txt", elf_stub(), "text/plain"),
+        names=("readme.txt",),
+    ),
+    S(
+        "malicious-09",
+        "malicious",
+        "zip holding an executable",
+        "block: archive contains extension in executable",
+        "docs@example.biz",
+        "documents",
+        text("The documents you asked for.\n"),
+        attach("docs.zip", zip_of([("document.exe", pe_stub())]), "application/zip"),
+        names=("docs.zip",),
+        members=("document.exe",),
+    ),
+    S(
+        "malicious-10",
+        "malicious",
+        "tar.gz holding a batch file",
+        "block: archive contains extension in executable",
+        "admin@example.net",
+        "scripts",
+        text("Run the script inside.\n"),
+        attach("scripts.tar.gz", gz(tar_of([("scripts/run.bat", BAT)])), "application/x-gzip"),
+        names=("scripts.tar.gz",),
+        members=("scripts/run.bat",),
+    ),
+    S(
+        "malicious-11",
+        "malicious",
+        "zip inside a zip holding a screensaver",
+        "block: archive contains (recursively) extension scr",
+        "fun@example.net",
+        "screensaver",
+        text("Nice screensaver.\n"),
+        attach(
+            "package.zip",
+            zip_of([("inner.zip", zip_of([("payload.scr", pe_stub())]))]),
+            "application/zip",
+        ),
+        names=("package.zip",),
+        members=("inner.zip", "payload.scr"),
+    ),
     # -- malicious: evasive names ------------------------------------------------------
-    S("malicious-12", "malicious", "right-to-left override: shows as invoiceexe.jpg",
-      "block: evasive name; extension exe", "billing@example.biz", "invoice", text("Invoice attached.\n"),
-      leaf("application/octet-stream", pe_stub(), disposition="attachment; " + rfc2231("filename", [RLO_NAME])),
-      names=(RLO_NAME,), tricks=("bidi-control",)),
-    S("malicious-13", "malicious", "whitespace padding before the real extension",
-      "block: evasive name; extension exe", "hr@example.biz", "document", text("The document.\n"),
-      attach(PAD_NAME, pe_stub()), names=(PAD_NAME,), tricks=("padding",)),
-    S("malicious-14", "malicious", "trailing dot (Windows drops it)", "block: extension exe after normalisation",
-      "it@example.net", "setup", text("Install this.\n"), attach("setup.exe.", pe_stub()),
-      names=("setup.exe.",), tricks=("trailing-dot",)),
-    S("malicious-15", "malicious", "trailing spaces (Windows drops them)", "block: extension exe after normalisation",
-      "it@example.net", "setup again", text("Install this.\n"), attach("setup.exe   ", pe_stub()),
-      names=("setup.exe   ",), tricks=("trailing-space",)),
-    S("malicious-16", "malicious", "CLSID extension (HTML Application) hiding behind .txt",
-      "block: evasive name", "stranger@example.net", "text file", text("A text file.\n"),
-      attach(CLSID_NAME, HTA), names=(CLSID_NAME,), tricks=("clsid-extension",)),
-    S("malicious-17", "malicious", "CT name=\"evil.bat\" vs CD filename=\"innocent.txt\"",
-      "block: matched under each name (Exim and rspamd see one)", "mallory@example.net", "notes",
-      text("Notes.\n"), leaf('application/octet-stream; name="evil.bat"', BAT,
-                            disposition='attachment; filename="innocent.txt"'),
-      names=("innocent.txt", "evil.bat"), tricks=("name-disagreement",)),
-    S("malicious-18", "malicious", "filename=\"innocent.txt\" then filename*=UTF-8''evil.bat",
-      "block: matched under each name (rspamd takes the first)", "mallory@example.net", "notes 2",
-      text("Notes.\n"), leaf("application/octet-stream", BAT,
-                            disposition="attachment; filename=\"innocent.txt\"; filename*=UTF-8''evil.bat"),
-      names=("innocent.txt", "evil.bat"), tricks=("name-disagreement",)),
-    S("malicious-19", "malicious", "filename*=UTF-8''evil.bat then filename=\"innocent.txt\"",
-      "block: matched under each name (Exim takes the last)", "mallory@example.net", "notes 3",
-      text("Notes.\n"), leaf("application/octet-stream", BAT,
-                            disposition="attachment; filename*=UTF-8''evil.bat; filename=\"innocent.txt\""),
-      names=("innocent.txt", "evil.bat"), tricks=("name-disagreement",)),
-    S("malicious-20", "malicious", "two Content-Disposition headers: innocent.txt, then evil.bat",
-      "block: matched under each name", "mallory@example.net", "notes 4", text("Notes.\n"),
-      leaf("application/octet-stream", BAT, disposition='attachment; filename="innocent.txt"',
-           extra=('Content-Disposition: attachment; filename="evil.bat"',)),
-      names=("innocent.txt", "evil.bat"), tricks=("name-disagreement",)),
-    S("malicious-21", "malicious", "name split over two RFC 2047 encoded-words", "block: extension bat",
-      "mallory@example.net", "split", text("Here.\n"),
-      leaf('application/octet-stream; name="=?UTF-8?Q?evil=2Eb?= =?UTF-8?Q?at?="', BAT,
-           disposition='attachment; filename="=?UTF-8?Q?evil=2Eb?= =?UTF-8?Q?at?="'), names=("evil.bat",)),
-    S("malicious-22", "malicious", "HTML application", "block or strip: extension hta", "stranger@example.net",
-      "greeting card", text("A greeting card for you.\n"), attach("greeting.hta", HTA, "application/hta"),
-      names=("greeting.hta",)),
-    S("malicious-23", "malicious", "VBScript behind a text double extension (ILOVEYOU style)",
-      "block: extension vbs", "friend@example.net", "ILOVEYOU", text("kindly check the attached LOVELETTER\n"),
-      attach("LOVE-LETTER-FOR-YOU.TXT.vbs", VBS, "application/octet-stream"),
-      names=("LOVE-LETTER-FOR-YOU.TXT.vbs",)),
-    S("malicious-24", "malicious", "encrypted zip (password in the body) holding an executable",
-      "quarantine: archive encrypted (the member name is still visible: statement.exe)",
-      "bank@example.biz", "Your statement", text("Your statement. The password is 2001.\n"),
-      attach("secure-docs.zip", encrypted_zip("statement.exe", pe_stub(), b"2001"), "application/zip"),
-      names=("secure-docs.zip",), members=("statement.exe",)),
-    S("malicious-25", "malicious", "zip bomb: one member of 50 MB of zeros, ratio above 1000:1",
-      "quarantine: archive exceeds limits (in milliseconds, without expanding it)", "stranger@example.net",
-      "data", text("The data.\n"), attach("data.zip", BOMB, "application/zip"),
-      names=("data.zip",), members=("report.txt",)),
-    S("malicious-26", "malicious", "uuencoded executable inside a text body", "block: extension exe; type executable",
-      "support@example.net", "update", text("Save the file below and run it.\n\n" + uuencode("update.exe", pe_stub())),
-      names=("update.exe",)),
-    S("malicious-27", "malicious", "forwarded message (message/rfc822) holding run.bat",
-      "block: extension bat (attachments of attached messages count)", "forwarder@example.net",
-      "Fwd: cool tool", text("FYI\n"), leaf("message/rfc822", FORWARD_BAT, "7bit", disposition="inline"),
-      names=("run.bat",)),
-    S("malicious-28", "malicious", "compressed mail folder (zip of an mbox) holding a SirCam mail",
-      "quarantine: archive contains a mail folder (members are not parsed as mail)", "friend@example.net",
-      "my old mail", text("My mail folder, please keep it.\n"),
-      attach("mail.zip", zip_of([("Inbox.mbx", INBOX)]), "application/zip"),
-      names=("mail.zip",), members=("Inbox.mbx",)),
-    S("malicious-29", "malicious", "RFC 2047 UTF-8 base64: the extensions are inside the encoding",
-      "block: extension exe (Postfix's raw regex misses it)", "billing@example.biz", "請求書",
-      text("Please see the invoice.\n"),
-      leaf(f'application/octet-stream; name="{ew("請求書.pdf.exe", "UTF-8")}"', pe_stub(),
-           disposition=f'attachment; filename="{ew("請求書.pdf.exe", "UTF-8")}"'), names=("請求書.pdf.exe",)),
-    S("malicious-30", "malicious", "RFC 2231 with a percent-encoded dot", "block: extension bat",
-      "mallory@example.net", "update script", text("Run this.\n"),
-      leaf("application/octet-stream", BAT, disposition="attachment; filename*=UTF-8''update%2Ebat"),
-      names=("update.bat",)),
+    S(
+        "malicious-12",
+        "malicious",
+        "right-to-left override: shows as invoiceexe.jpg",
+        "block: evasive name; extension exe",
+        "billing@example.biz",
+        "invoice",
+        text("Invoice attached.\n"),
+        leaf(
+            "application/octet-stream",
+            pe_stub(),
+            disposition="attachment; " + rfc2231("filename", [RLO_NAME]),
+        ),
+        names=(RLO_NAME,),
+        tricks=("bidi-control",),
+    ),
+    S(
+        "malicious-13",
+        "malicious",
+        "whitespace padding before the real extension",
+        "block: evasive name; extension exe",
+        "hr@example.biz",
+        "document",
+        text("The document.\n"),
+        attach(PAD_NAME, pe_stub()),
+        names=(PAD_NAME,),
+        tricks=("padding",),
+    ),
+    S(
+        "malicious-14",
+        "malicious",
+        "trailing dot (Windows drops it)",
+        "block: extension exe after normalisation",
+        "it@example.net",
+        "setup",
+        text("Install this.\n"),
+        attach("setup.exe.", pe_stub()),
+        names=("setup.exe.",),
+        tricks=("trailing-dot",),
+    ),
+    S(
+        "malicious-15",
+        "malicious",
+        "trailing spaces (Windows drops them)",
+        "block: extension exe after normalisation",
+        "it@example.net",
+        "setup again",
+        text("Install this.\n"),
+        attach("setup.exe   ", pe_stub()),
+        names=("setup.exe   ",),
+        tricks=("trailing-space",),
+    ),
+    S(
+        "malicious-16",
+        "malicious",
+        "CLSID extension (HTML Application) hiding behind .txt",
+        "block: evasive name",
+        "stranger@example.net",
+        "text file",
+        text("A text file.\n"),
+        attach(CLSID_NAME, HTA),
+        names=(CLSID_NAME,),
+        tricks=("clsid-extension",),
+    ),
+    S(
+        "malicious-17",
+        "malicious",
+        'CT name="evil.bat" vs CD filename="innocent.txt"',
+        "block: matched under each name (Exim and rspamd see one)",
+        "mallory@example.net",
+        "notes",
+        text("Notes.\n"),
+        leaf(
+            'application/octet-stream; name="evil.bat"',
+            BAT,
+            disposition='attachment; filename="innocent.txt"',
+        ),
+        names=("innocent.txt", "evil.bat"),
+        tricks=("name-disagreement",),
+    ),
+    S(
+        "malicious-18",
+        "malicious",
+        "filename=\"innocent.txt\" then filename*=UTF-8''evil.bat",
+        "block: matched under each name (rspamd takes the first)",
+        "mallory@example.net",
+        "notes 2",
+        text("Notes.\n"),
+        leaf(
+            "application/octet-stream",
+            BAT,
+            disposition="attachment; filename=\"innocent.txt\"; filename*=UTF-8''evil.bat",
+        ),
+        names=("innocent.txt", "evil.bat"),
+        tricks=("name-disagreement",),
+    ),
+    S(
+        "malicious-19",
+        "malicious",
+        "filename*=UTF-8''evil.bat then filename=\"innocent.txt\"",
+        "block: matched under each name (Exim takes the last)",
+        "mallory@example.net",
+        "notes 3",
+        text("Notes.\n"),
+        leaf(
+            "application/octet-stream",
+            BAT,
+            disposition="attachment; filename*=UTF-8''evil.bat; filename=\"innocent.txt\"",
+        ),
+        names=("innocent.txt", "evil.bat"),
+        tricks=("name-disagreement",),
+    ),
+    S(
+        "malicious-20",
+        "malicious",
+        "two Content-Disposition headers: innocent.txt, then evil.bat",
+        "block: matched under each name",
+        "mallory@example.net",
+        "notes 4",
+        text("Notes.\n"),
+        leaf(
+            "application/octet-stream",
+            BAT,
+            disposition='attachment; filename="innocent.txt"',
+            extra=('Content-Disposition: attachment; filename="evil.bat"',),
+        ),
+        names=("innocent.txt", "evil.bat"),
+        tricks=("name-disagreement",),
+    ),
+    S(
+        "malicious-21",
+        "malicious",
+        "name split over two RFC 2047 encoded-words",
+        "block: extension bat",
+        "mallory@example.net",
+        "split",
+        text("Here.\n"),
+        leaf(
+            'application/octet-stream; name="=?UTF-8?Q?evil=2Eb?= =?UTF-8?Q?at?="',
+            BAT,
+            disposition='attachment; filename="=?UTF-8?Q?evil=2Eb?= =?UTF-8?Q?at?="',
+        ),
+        names=("evil.bat",),
+    ),
+    S(
+        "malicious-22",
+        "malicious",
+        "HTML application",
+        "block or strip: extension hta",
+        "stranger@example.net",
+        "greeting card",
+        text("A greeting card for you.\n"),
+        attach("greeting.hta", HTA, "application/hta"),
+        names=("greeting.hta",),
+    ),
+    S(
+        "malicious-23",
+        "malicious",
+        "VBScript behind a text double extension (ILOVEYOU style)",
+        "block: extension vbs",
+        "friend@example.net",
+        "ILOVEYOU",
+        text("kindly check the attached LOVELETTER\n"),
+        attach("LOVE-LETTER-FOR-YOU.TXT.vbs", VBS, "application/octet-stream"),
+        names=("LOVE-LETTER-FOR-YOU.TXT.vbs",),
+    ),
+    S(
+        "malicious-24",
+        "malicious",
+        "encrypted zip (password in the body) holding an executable",
+        "quarantine: archive encrypted (the member name is still visible: statement.exe)",
+        "bank@example.biz",
+        "Your statement",
+        text("Your statement. The password is 2001.\n"),
+        attach(
+            "secure-docs.zip", encrypted_zip("statement.exe", pe_stub(), b"2001"), "application/zip"
+        ),
+        names=("secure-docs.zip",),
+        members=("statement.exe",),
+    ),
+    S(
+        "malicious-25",
+        "malicious",
+        "zip bomb: one member of 50 MB of zeros, ratio above 1000:1",
+        "quarantine: archive exceeds limits (in milliseconds, without expanding it)",
+        "stranger@example.net",
+        "data",
+        text("The data.\n"),
+        attach("data.zip", BOMB, "application/zip"),
+        names=("data.zip",),
+        members=("report.txt",),
+    ),
+    S(
+        "malicious-26",
+        "malicious",
+        "uuencoded executable inside a text body",
+        "block: extension exe; type executable",
+        "support@example.net",
+        "update",
+        text("Save the file below and run it.\n\n" + uuencode("update.exe", pe_stub())),
+        names=("update.exe",),
+    ),
+    S(
+        "malicious-27",
+        "malicious",
+        "forwarded message (message/rfc822) holding run.bat",
+        "block: extension bat (attachments of attached messages count)",
+        "forwarder@example.net",
+        "Fwd: cool tool",
+        text("FYI\n"),
+        leaf("message/rfc822", FORWARD_BAT, "7bit", disposition="inline"),
+        names=("run.bat",),
+    ),
+    S(
+        "malicious-28",
+        "malicious",
+        "compressed mail folder (zip of an mbox) holding a SirCam mail",
+        "quarantine: archive contains a mail folder (members are not parsed as mail)",
+        "friend@example.net",
+        "my old mail",
+        text("My mail folder, please keep it.\n"),
+        attach("mail.zip", zip_of([("Inbox.mbx", INBOX)]), "application/zip"),
+        names=("mail.zip",),
+        members=("Inbox.mbx",),
+    ),
+    S(
+        "malicious-29",
+        "malicious",
+        "RFC 2047 UTF-8 base64: the extensions are inside the encoding",
+        "block: extension exe (Postfix's raw regex misses it)",
+        "billing@example.biz",
+        "請求書",
+        text("Please see the invoice.\n"),
+        leaf(
+            f'application/octet-stream; name="{ew("請求書.pdf.exe", "UTF-8")}"',
+            pe_stub(),
+            disposition=f'attachment; filename="{ew("請求書.pdf.exe", "UTF-8")}"',
+        ),
+        names=("請求書.pdf.exe",),
+    ),
+    S(
+        "malicious-30",
+        "malicious",
+        "RFC 2231 with a percent-encoded dot",
+        "block: extension bat",
+        "mallory@example.net",
+        "update script",
+        text("Run this.\n"),
+        leaf(
+            "application/octet-stream", BAT, disposition="attachment; filename*=UTF-8''update%2Ebat"
+        ),
+        names=("update.bat",),
+    ),
 )
 
 
 # -- writing ---------------------------------------------------------------------------
+
 
 def when(sample: Sample) -> datetime:
     n = int(sample.key.rsplit("-", 1)[1])
@@ -645,10 +1271,22 @@ def when(sample: Sample) -> datetime:
 
 def render(sample: Sample) -> bytes:
     n = int(sample.key.rsplit("-", 1)[1])
-    body = sample.parts[0] if len(sample.parts) == 1 else multipart(list(sample.parts), f"=_mp_{sample.key}")
+    body = (
+        sample.parts[0]
+        if len(sample.parts) == 1
+        else multipart(list(sample.parts), f"=_mp_{sample.key}")
+    )
     net = "192.0.2" if sample.label == "benign" else "198.51.100"
-    return envelope(key=sample.key, sender=sample.sender, rcpt=sample.rcpt, when=when(sample),
-                    subject=sample.subject, body=body, from_=sample.from_, ip=f"{net}.{n}")
+    return envelope(
+        key=sample.key,
+        sender=sample.sender,
+        rcpt=sample.rcpt,
+        when=when(sample),
+        subject=sample.subject,
+        body=body,
+        from_=sample.from_,
+        ip=f"{net}.{n}",
+    )
 
 
 #: Delivered but not yet seen by a mail client: in ``new/``, without the ``:2,`` info.
@@ -664,7 +1302,7 @@ def maildir_name(sample: Sample) -> str:
 
 def mboxrd_entry(sample: Sample, raw: bytes) -> bytes:
     """``From `` line, the message with ``>*From `` lines quoted once more, a blank line."""
-    stamp = when(sample).astimezone(timezone.utc).strftime("%a %b %d %H:%M:%S %Y")
+    stamp = when(sample).astimezone(UTC).strftime("%a %b %d %H:%M:%S %Y")
     lines = raw.split(b"\n")
     quoted = [b">" + ln if ln.lstrip(b">").startswith(b"From ") else ln for ln in lines]
     return f"From {sample.sender} {stamp}\n".encode() + b"\n".join(quoted) + b"\n"
@@ -678,7 +1316,9 @@ def shown(name: str) -> str:
 
 def readme() -> str:
     out = [README_HEAD]
-    out.append("| key (Message-ID) | label | tests | attachments (decoded) | members | a good policy |")
+    out.append(
+        "| key (Message-ID) | label | tests | attachments (decoded) | members | a good policy |"
+    )
     out.append("|---|---|---|---|---|---|")
     for s in SAMPLES:
         names = ", ".join(shown(n) for n in s.names) or "(none)"
@@ -686,7 +1326,9 @@ def readme() -> str:
         cells = [f"`{s.key}`", s.label, s.tests, names, members, s.policy]
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     nb = sum(s.label == "benign" for s in SAMPLES)
-    out.append(f"\n{nb} benign and {len(SAMPLES) - nb} malicious messages, the same in both forms.\n")
+    out.append(
+        f"\n{nb} benign and {len(SAMPLES) - nb} malicious messages, the same in both forms.\n"
+    )
     return "\n".join(out)
 
 

@@ -54,29 +54,38 @@ def _source(path: str) -> dict[str, str]:
         return {}
 
 
-def report_losses(losses: list[Loss], target: str, err: TextIO, approximate: bool = True
-                  ) -> None:
+def report_losses(losses: list[Loss], target: str, err: TextIO, approximate: bool = True) -> None:
     """The loss report on stderr (in strict mode only target-wide limits can be there)."""
     if not losses:
         return
     unsound = sum(1 for loss in losses if not loss.sound)
     kind = "is approximate" if approximate else "has known target limits"
-    print(f"mailpolicy: export to {target} {kind}: {len(losses)} losses"
-          + (f", {unsound} UNSOUND (they let through mail the policy stops)" if unsound else ""),
-          file=err)
+    print(
+        f"mailpolicy: export to {target} {kind}: {len(losses)} losses"
+        + (f", {unsound} UNSOUND (they let through mail the policy stops)" if unsound else ""),
+        file=err,
+    )
     for loss in losses:
         print(f"  - {loss.text()}", file=err)
 
 
-def run(policy: CheckedPolicy, args: argparse.Namespace, *, out: TextIO | None = None,
-        err: TextIO | None = None) -> int:
+def run(
+    policy: CheckedPolicy,
+    args: argparse.Namespace,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
     """The ``export`` verb: ``args`` has ``target``, ``output``, ``approximate``, ``verify``."""
     out = out or sys.stdout
     err = err or sys.stderr
     cls = TARGETS.get(args.target)
     if cls is None:
-        print(f"mailpolicy: error: target {args.target!r} is not available "
-              f"(known: {', '.join(sorted(TARGETS))})", file=err)
+        print(
+            f"mailpolicy: error: target {args.target!r} is not available "
+            f"(known: {', '.join(sorted(TARGETS))})",
+            file=err,
+        )
         return 2
     exporter = cls(policy, approximate=bool(getattr(args, "approximate", False)))
     result = exporter.export()

@@ -159,8 +159,13 @@ class AmavisExporter(Exporter):
     filenames = ("60-mailpolicy",)
     caps = Capabilities(
         message={},
-        attachment=ops(name="matches in", extension="in is", double_extension="in",
-                       type="class", declared_type="matches"),
+        attachment=ops(
+            name="matches in",
+            extension="in is",
+            double_extension="in",
+            type="class",
+            declared_type="matches",
+        ),
         actions=frozenset({"allow", "block", "quarantine"}),
         name_encodings=frozenset({"rfc2047", "rfc2231", "rfc2231-continuations"}),
         all_filenames=True,
@@ -168,15 +173,22 @@ class AmavisExporter(Exporter):
         true_types=True,
         combinators=frozenset({"and", "or"}),
         limits=(
-            Limit("per-leaf",
-                  "amavis decides per decoded part, not per message: an allow rule exempts "
-                  "only the parts it matches, and a later block rule still bans the others",
-                  "amavis stops at least what the policy stops", strict=False, sound=True),
-            Limit("raw-8bit",
-                  "amavis decodes raw 8-bit names as ISO-8859-1 (a Shift_JIS or UTF-8 name "
-                  "sent without RFC 2047/2231 is seen as mojibake)",
-                  "non-ASCII characters of a pattern do not match such names; ASCII "
-                  "extensions still do", strict=False),
+            Limit(
+                "per-leaf",
+                "amavis decides per decoded part, not per message: an allow rule exempts "
+                "only the parts it matches, and a later block rule still bans the others",
+                "amavis stops at least what the policy stops",
+                strict=False,
+                sound=True,
+            ),
+            Limit(
+                "raw-8bit",
+                "amavis decodes raw 8-bit names as ISO-8859-1 (a Shift_JIS or UTF-8 name "
+                "sent without RFC 2047/2231 is seen as mojibake)",
+                "non-ASCII characters of a pattern do not match such names; ASCII "
+                "extensions still do",
+                strict=False,
+            ),
         ),
     )
 
@@ -185,47 +197,66 @@ class AmavisExporter(Exporter):
         self._entries: list[tuple[CheckedRule, int, str]] = []  # rule, result, regex
         self._actions: set[str] = set()
 
-    def gap(self, node: ast.Cond, *, in_attachment: bool, unless_root: bool = False
-            ) -> Gap | None:
+    def gap(self, node: ast.Cond, *, in_attachment: bool, unless_root: bool = False) -> Gap | None:
         if isinstance(node, ast.Not):
-            return Gap("amavis cannot negate a test (a leaf that fails a test is not "
-                       "banned by it)")
+            return Gap("amavis cannot negate a test (a leaf that fails a test is not banned by it)")
         if isinstance(node, ast.And) and not in_attachment:
-            return Gap("amavis tests one decoded part at a time: 'and' across attachments "
-                       "or with a message test cannot be expressed")
+            return Gap(
+                "amavis tests one decoded part at a time: 'and' across attachments "
+                "or with a message test cannot be expressed"
+            )
         if isinstance(node, ast.Test):
-            return Gap(f"amavis cannot test the message {node.field} ({node.op}) in banned "
-                       "rules (sender exceptions: banned checks are bypassed per recipient, "
-                       "policy banks are chosen by client IP or port)")
+            return Gap(
+                f"amavis cannot test the message {node.field} ({node.op}) in banned "
+                "rules (sender exceptions: banned checks are bypassed per recipient, "
+                "policy banks are chosen by client IP or port)"
+            )
         if isinstance(node, ast.AttTest) and node.field == "type":
-            if node.op == "class" and isinstance(node.operand, ast.Str) \
-                    and node.operand.value == "executable":
-                return Gap("amavis types content with file(1) short types (T=exe for PE, DOS, "
-                           "ELF, COFF; not Windows shortcuts, MSI or Java)", keep=True,
-                           how="matched as T=" + "|".join(EXECUTABLE_TYPES), sound=False)
+            if (
+                node.op == "class"
+                and isinstance(node.operand, ast.Str)
+                and node.operand.value == "executable"
+            ):
+                return Gap(
+                    "amavis types content with file(1) short types (T=exe for PE, DOS, "
+                    "ELF, COFF; not Windows shortcuts, MSI or Java)",
+                    keep=True,
+                    how="matched as T=" + "|".join(EXECUTABLE_TYPES),
+                    sound=False,
+                )
             return Gap(f"amavis cannot test attachment type ({node.op})")
         return super().gap(node, in_attachment=in_attachment, unless_root=unless_root)
 
     def unsupported_action(self, crule: CheckedRule) -> str | None:
         if crule.action in ("discard", "strip"):
-            self.unsupported(crule, crule.rule, f"amavis has no per-rule '{crule.action}'",
-                             how="the message is banned like a block (final_banned_destiny)")
+            self.unsupported(
+                crule,
+                crule.rule,
+                f"amavis has no per-rule '{crule.action}'",
+                how="the message is banned like a block (final_banned_destiny)",
+            )
             return "block"
         return super().unsupported_action(crule)
 
-    def emit_rule(self, crule: CheckedRule, action: str, cond: ast.Cond,
-                  unless: ast.Cond | None) -> None:
+    def emit_rule(
+        self, crule: CheckedRule, action: str, cond: ast.Cond, unless: ast.Cond | None
+    ) -> None:
         if unless is not None:  # an attachment test after 'unless': a negation
-            self.unsupported(crule, crule.rule, "amavis cannot express 'unless' (a negation)",
-                             how="'unless' dropped" if crule.action in STOPPING
-                             else "rule left out", sound=True)
+            self.unsupported(
+                crule,
+                crule.rule,
+                "amavis cannot express 'unless' (a negation)",
+                how="'unless' dropped" if crule.action in STOPPING else "rule left out",
+                sound=True,
+            )
             if crule.action not in STOPPING:
                 return
         try:
             regexes = self._message(cond)
         except _Unexpressible as exc:
-            self.unsupported(crule, crule.rule, str(exc), how="rule left out",
-                             sound=crule.action not in STOPPING)
+            self.unsupported(
+                crule, crule.rule, str(exc), how="rule left out", sound=crule.action not in STOPPING
+            )
             return
         result = 0 if action == "allow" else 1
         if action != "allow":
@@ -250,8 +281,10 @@ class AmavisExporter(Exporter):
             return rf"(?:[^\n]*\n)*?{_MEMBER_LINE}{self._line(node.pred)}"
         assert isinstance(node, ast.AttTest), node
         if node.field == "type":
-            return rf"(?=[^\n]*\tT=(?:{'|'.join(perl_rx(Lit(t)) for t in EXECUTABLE_TYPES)})" \
-                   rf"{_END})"
+            return (
+                rf"(?=[^\n]*\tT=(?:{'|'.join(perl_rx(Lit(t)) for t in EXECUTABLE_TYPES)})"
+                rf"{_END})"
+            )
         if node.field == "declared_type":
             assert isinstance(node.operand, ast.Str)
             pat = perl_rx(glob_pattern(node.operand.value))
@@ -265,13 +298,17 @@ class AmavisExporter(Exporter):
             out.append(self.loss_comments("#").rstrip("\n"))
         destiny = "D_REJECT" if "block" in self._actions or not self._actions else "D_DISCARD"
         if {"block", "quarantine"} <= self._actions:
-            out.append("# NOTE: quarantine rules share block's destiny (D_REJECT); a copy of "
-                       "banned mail is kept only if $banned_quarantine_to is set.")
-        out += ["# Install: /etc/amavis/conf.d/60-mailpolicy (Debian), or append to amavisd.conf.",
-                "# Replaces the traditional banned list (Debian's $banned_filename_re):",
-                "@banned_filename_maps = ();",
-                f"$final_banned_destiny = {destiny};",
-                "$banned_namepath_re = new_RE("]
+            out.append(
+                "# NOTE: quarantine rules share block's destiny (D_REJECT); a copy of "
+                "banned mail is kept only if $banned_quarantine_to is set."
+            )
+        out += [
+            "# Install: /etc/amavis/conf.d/60-mailpolicy (Debian), or append to amavisd.conf.",
+            "# Replaces the traditional banned list (Debian's $banned_filename_re):",
+            "@banned_filename_maps = ();",
+            f"$final_banned_destiny = {destiny};",
+            "$banned_namepath_re = new_RE(",
+        ]
         last = None
         for crule, result, rx in self._entries:
             if crule is not last:

@@ -353,8 +353,11 @@ def extension_pattern(exts: Iterable[str], double: bool = False) -> Pat:
     """
     alts = Alt(tuple(Lit(e) for e in sorted(set(exts))))
     tail: list[Pat] = [Lit("."), Star(_WS), alts, Star(_WS)]
-    base = [Star(AnyChar()), CharClass((".", "/", "\\"), negated=True),
-            Star(CharClass(("/", "\\"), negated=True))]
+    base = [
+        Star(AnyChar()),
+        CharClass((".", "/", "\\"), negated=True),
+        Star(CharClass(("/", "\\"), negated=True)),
+    ]
     if not double:
         return _seq([*base, *tail])
     digit, other = CharClass((("0", "9"),)), CharClass((".", ("0", "9")), negated=True)
@@ -454,8 +457,9 @@ class Exporter:
             cond = self.relax(crule, crule.rule.condition, widen=crule.action in STOPPING)
             unless: RCond | None = None
             if crule.rule.unless is not None:
-                unless = self.relax(crule, crule.rule.unless, widen=crule.action not in STOPPING,
-                                    unless=True)
+                unless = self.relax(
+                    crule, crule.rule.unless, widen=crule.action not in STOPPING, unless=True
+                )
             action = crule.action
             if action not in self.caps.actions:
                 action = self.unsupported_action(crule)
@@ -474,17 +478,29 @@ class Exporter:
                 whats = [x.what for x in self.result.losses if x.rule == crule.id]
                 self.result.losses = [x for x in self.result.losses if x.rule != crule.id]
                 self._loss_keys = {k for k in self._loss_keys if k[0] != crule.id}
-                how = ("rule left out: what it stops gets through" if stopping
-                       else "rule left out (later rules decide instead)")
+                how = (
+                    "rule left out: what it stops gets through"
+                    if stopping
+                    else "rule left out (later rules decide instead)"
+                )
                 if cond == TRUE and not stopping:  # an allow/tag that would decide everything
                     how = "rule left out rather than exempting every message"
-                self._record(Loss(crule.id, crule.line, "; ".join(whats) or "not expressible",
-                                  how, sound=not stopping))
+                self._record(
+                    Loss(
+                        crule.id,
+                        crule.line,
+                        "; ".join(whats) or "not expressible",
+                        how,
+                        sound=not stopping,
+                    )
+                )
             return False
         return True
 
     def _name_limits(self, crule: CheckedRule) -> None:
-        nodes = ast.walk(crule.rule.condition) + (ast.walk(crule.rule.unless) if crule.rule.unless else [])
+        nodes = ast.walk(crule.rule.condition) + (
+            ast.walk(crule.rule.unless) if crule.rule.unless else []
+        )
         if not any(isinstance(n, ast.AttTest) and n.field in NAME_FIELDS for n in nodes):
             return
         for limit in self.caps.limits:
@@ -508,19 +524,27 @@ class Exporter:
                 self.safe(crule, header, "a header name")
 
     # -- relaxing unsupported nodes ---------------------------------------------------------
-    def relax(self, crule: CheckedRule, node: ast.Cond, *, widen: bool,
-              unless: bool = False) -> RCond:
+    def relax(
+        self, crule: CheckedRule, node: ast.Cond, *, widen: bool, unless: bool = False
+    ) -> RCond:
         """``node`` with every unsupported part reported and, in approximate mode,
         replaced by true (``widen``) or false; polarity flips under ``not``.
         ``unless``: ``node`` is the rule's whole ``unless`` condition."""
         return _simplify(self._relax(crule, node, widen, False, unless))
 
-    def _relax(self, crule: CheckedRule, node: ast.Cond, widen: bool, in_att: bool,
-               unless_root: bool = False) -> RCond:
+    def _relax(
+        self,
+        crule: CheckedRule,
+        node: ast.Cond,
+        widen: bool,
+        in_att: bool,
+        unless_root: bool = False,
+    ) -> RCond:
         gap = self.gap(node, in_attachment=in_att, unless_root=unless_root)
         if gap is not None:
-            how = gap.how or ("condition treated as always true" if widen
-                              else "condition treated as never true")
+            how = gap.how or (
+                "condition treated as always true" if widen else "condition treated as never true"
+            )
             self.unsupported(crule, node, gap.what, how=how, sound=gap.sound)
             if gap.keep:
                 return node
@@ -534,8 +558,7 @@ class Exporter:
             return dataclasses.replace(node, pred=self._relax(crule, node.pred, widen, True))  # type: ignore[arg-type]
         return node
 
-    def gap(self, node: ast.Cond, *, in_attachment: bool, unless_root: bool = False
-            ) -> Gap | None:
+    def gap(self, node: ast.Cond, *, in_attachment: bool, unless_root: bool = False) -> Gap | None:
         """Why this target cannot express ``node`` exactly, from ``caps``; or None.
 
         ``unless_root``: ``node`` is a rule's whole ``unless``. Override to add structural
@@ -551,8 +574,14 @@ class Exporter:
                 return None
             return Gap(f"{self.target} cannot test the message {node.field} ({node.op})")
         if isinstance(node, ast.AttTest):
-            if node.field == "type" and node.op in ("class", "mime", "mismatch") and not c.true_types:
-                return Gap(f"{self.target} cannot detect an attachment's true type from its content")
+            if (
+                node.field == "type"
+                and node.op in ("class", "mime", "mismatch")
+                and not c.true_types
+            ):
+                return Gap(
+                    f"{self.target} cannot detect an attachment's true type from its content"
+                )
             if node.op in c.attachment.get(node.field, ()):
                 return None
             what = node.field.replace("_", " ")
@@ -566,18 +595,27 @@ class Exporter:
         missing action leaves the rule out (sound for allow/tag, unsound otherwise)."""
         action = crule.action
         if action == "strip" and "quarantine" in self.caps.actions:
-            self.unsupported(crule, crule.rule, f"{self.target} cannot remove single attachments",
-                             how="the whole message is quarantined instead")
+            self.unsupported(
+                crule,
+                crule.rule,
+                f"{self.target} cannot remove single attachments",
+                how="the whole message is quarantined instead",
+            )
             return "quarantine"
         stopping = action in STOPPING
-        self.unsupported(crule, crule.rule, f"{self.target} has no '{action}' action",
-                         how="rule left out" + ("" if not stopping else ": what it stops gets through"),
-                         sound=not stopping)
+        self.unsupported(
+            crule,
+            crule.rule,
+            f"{self.target} has no '{action}' action",
+            how="rule left out" + ("" if not stopping else ": what it stops gets through"),
+            sound=not stopping,
+        )
         return None
 
     # -- the one funnel ---------------------------------------------------------------------
-    def unsupported(self, crule: CheckedRule | None, node: Any, what: str, *, how: str = "",
-                    sound: bool = True) -> None:
+    def unsupported(
+        self, crule: CheckedRule | None, node: Any, what: str, *, how: str = "", sound: bool = True
+    ) -> None:
         """Every construct the target cannot express comes here.
 
         ``--strict``: an error naming the rule, its line and ``what`` (export fails).
@@ -591,9 +629,11 @@ class Exporter:
             self._record(Loss(rid, line, what, how or "approximated", sound))
             return
         if crule is not None:
-            msg = (f"rule {crule.id} (line {crule.line}) cannot be exported to {self.target}: "
-                   f"{what} (use --approximate to emit the nearest sound rule"
-                   f"{'' if sound else ' or leave it out'})")
+            msg = (
+                f"rule {crule.id} (line {crule.line}) cannot be exported to {self.target}: "
+                f"{what} (use --approximate to emit the nearest sound rule"
+                f"{'' if sound else ' or leave it out'})"
+            )
         else:
             msg = f"cannot export to {self.target}: {what} (use --approximate to accept this)"
         self.result.diagnostics.append(Diagnostic(E_UNSUPPORTED, "error", msg, span))
@@ -611,10 +651,15 @@ class Exporter:
         if m is not None:
             where = f"rule {crule.id} (line {crule.line})" if crule else "the policy"
             span = crule.rule.span if crule else self.policy.ast.span
-            self.result.diagnostics.append(Diagnostic(
-                E_UNSAFE, "error", f"{where}: {what} {value[:40]!r} contains the control "
-                f"character U+{ord(m.group()):04X}; {self.target} output cannot carry it safely",
-                span))
+            self.result.diagnostics.append(
+                Diagnostic(
+                    E_UNSAFE,
+                    "error",
+                    f"{where}: {what} {value[:40]!r} contains the control character "
+                    f"U+{ord(m.group()):04X}; {self.target} output cannot carry it safely",
+                    span,
+                )
+            )
         return value
 
     # -- helpers for targets -----------------------------------------------------------------
@@ -656,8 +701,9 @@ class Exporter:
         return f"{comment} rule {crule.id} (line {crule.line}): {text}"
 
     # -- to implement ---------------------------------------------------------------------------
-    def emit_rule(self, crule: CheckedRule, action: str, cond: ast.Cond,
-                  unless: ast.Cond | None) -> None:
+    def emit_rule(
+        self, crule: CheckedRule, action: str, cond: ast.Cond, unless: ast.Cond | None
+    ) -> None:
         raise NotImplementedError
 
     def render(self) -> dict[str, str]:

@@ -69,8 +69,10 @@ EXIM_CANDIDATES = ("/opt/mailpolicy-exim/usr/sbin/exim4", "/usr/sbin/exim4", "/u
 
 _UTF8_CHAR = r"(?:[\x00-\x7f]|[\xc0-\xff][\x80-\xbf]*+|[\x80-\xbf])"
 #: ``str.strip()`` whitespace, as UTF-8 byte sequences.
-_WS = (r"(?:[\t-\r\x1c-\x20]|\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]"
-       r"|\xe2\x81\x9f|\xe3\x80\x80)")
+_WS = (
+    r"(?:[\t-\r\x1c-\x20]|\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]"
+    r"|\xe2\x81\x9f|\xe3\x80\x80)"
+)
 _REGEX_SPECIAL = set(r"^$.|?*+()[]{}#/-")
 _NAME_RE = re.compile(r"^[!-9;-~]+$")  # an RFC 5322 header field name
 
@@ -106,6 +108,11 @@ def _char(ch: str) -> str:
     return "(?:" + "|".join(_byte_lit(v) for v in variants) + ")"
 
 
+def _class_char(c: str) -> str:
+    """One ASCII character inside a regex character class (backslash as ``\\x5c``)."""
+    return r"\x5c" if c == "\\" else ("\\" + c if c in "]^-[" else c)
+
+
 def _class_members(p: CharClass) -> tuple[list[str], list[str]]:
     """ASCII class items (regex text) and non-ASCII alternatives of a character class."""
     ascii_items: list[str] = []
@@ -115,7 +122,7 @@ def _class_members(p: CharClass) -> tuple[list[str], list[str]]:
         if ord(lo) > ord(hi):
             continue  # an empty range, as in Python
         if ord(hi) < 0x80:
-            esc = (lambda c: r"\x5c" if c == "\\" else ("\\" + c if c in "]^-[" else c))
+            esc = _class_char
             ascii_items.append(esc(lo) if lo == hi else f"{esc(lo)}-{esc(hi)}")
             continue
         if ord(hi) - ord(lo) > 512:
@@ -234,29 +241,39 @@ class EximExporter(Exporter):
     filenames = ("main.conf", "acl.conf")
     caps = Capabilities(
         message=ops(sender="in matches", recipient="in matches", subject="contains matches"),
-        attachment=ops(name="matches in", extension="in is", double_extension="in",
-                       declared_type="matches"),
+        attachment=ops(
+            name="matches in", extension="in is", double_extension="in", declared_type="matches"
+        ),
         actions=frozenset({"allow", "block", "tag", "discard", "quarantine"}),
         name_encodings=frozenset({"rfc2231", "rfc2231-continuations"}),
         all_filenames=False,
         archive_members=False,
         true_types=False,
         limits=(
-            Limit("one-filename",
-                  "Exim sees one filename per part ($mime_filename: the last filename or "
-                  "filename* parameter; the Content-Type name only when there is no "
-                  "Content-Disposition filename)",
-                  "each name test is matched against that one name: a part that carries a "
-                  "second, different name is judged by the one Exim chose", strict=False),
-            Limit("rfc2047-charset",
-                  "Exim decodes RFC 2047 names without converting their charset and does no "
-                  "Unicode NFC normalisation",
-                  "non-ASCII characters of a pattern match UTF-8 (RFC 2231) names only; "
-                  "ASCII extensions match in every charset", strict=False),
-            Limit("mime-parts-only",
-                  "Exim's MIME ACL sees MIME parts only: uuencoded or BinHex files inside a "
-                  "text body and the members of a TNEF winmail.dat are not attachments to it",
-                  "those attachments are not tested", strict=False),
+            Limit(
+                "one-filename",
+                "Exim sees one filename per part ($mime_filename: the last filename or "
+                "filename* parameter; the Content-Type name only when there is no "
+                "Content-Disposition filename)",
+                "each name test is matched against that one name: a part that carries a "
+                "second, different name is judged by the one Exim chose",
+                strict=False,
+            ),
+            Limit(
+                "rfc2047-charset",
+                "Exim decodes RFC 2047 names without converting their charset and does no "
+                "Unicode NFC normalisation",
+                "non-ASCII characters of a pattern match UTF-8 (RFC 2231) names only; "
+                "ASCII extensions match in every charset",
+                strict=False,
+            ),
+            Limit(
+                "mime-parts-only",
+                "Exim's MIME ACL sees MIME parts only: uuencoded or BinHex files inside a "
+                "text body and the members of a TNEF winmail.dat are not attachments to it",
+                "those attachments are not tested",
+                strict=False,
+            ),
         ),
     )
 
@@ -269,28 +286,42 @@ class EximExporter(Exporter):
         self._messages: dict[int, str] = {}
 
     # -- rules ------------------------------------------------------------------------------
-    def emit_rule(self, crule: CheckedRule, action: str, cond: ast.Cond,
-                  unless: ast.Cond | None) -> None:
+    def emit_rule(
+        self, crule: CheckedRule, action: str, cond: ast.Cond, unless: ast.Cond | None
+    ) -> None:
         try:
             text = self._cond(crule, cond)
             if unless is not None:
                 text = f"and{{{{{text}}}{{!{self._cond(crule, unless)}}}}}"
         except ValueError as exc:
-            self.unsupported(crule, crule.rule, str(exc), how="rule left out",
-                             sound=crule.action not in ("block", "quarantine", "strip", "discard"))
+            self.unsupported(
+                crule,
+                crule.rule,
+                str(exc),
+                how="rule left out",
+                sound=crule.action not in ("block", "quarantine", "strip", "discard"),
+            )
             return
         if action == "quarantine":
             self.unsupported(
-                crule, crule.rule, "Exim has no quarantine in an ACL",
+                crule,
+                crule.rule,
+                "Exim has no quarantine in an ACL",
                 how="the message is frozen on the spool (control = freeze/no_tell, header "
-                    "X-Mailpolicy-Quarantine); release with exim -Mt, delete with exim -Mrm; "
-                    "frozen mail is deleted after timeout_frozen_after (7d on Debian)")
+                "X-Mailpolicy-Quarantine); release with exim -Mt, delete with exim -Mrm; "
+                "frozen mail is deleted after timeout_frozen_after (7d on Debian)",
+            )
         if action == "tag":
             hdr = crule.rule.header.value if crule.rule.header is not None else ""
             name, sep, value = hdr.partition(":")
             if not sep or not _NAME_RE.match(name.strip()):
-                self.unsupported(crule, crule.rule, f"tag header {hdr!r} is not 'Name: value'",
-                                 how="rule left out", sound=True)
+                self.unsupported(
+                    crule,
+                    crule.rule,
+                    f"tag header {hdr!r} is not 'Name: value'",
+                    how="rule left out",
+                    sound=True,
+                )
                 return
             self._headers[len(self._statements)] = f"{name.strip()}: {value.strip()}"
         self._statements.append(_Statement(crule, action, text))
@@ -306,8 +337,10 @@ class EximExporter(Exporter):
             part = self._part(crule, node.pred)
             # a name test implies a named part; a negation or a declared type needs the
             # policy's notion of an attachment (not the body text, not a container)
-            guard = any(isinstance(n, ast.Not) or getattr(n, "field", "") == "declared_type"
-                        for n in ast.walk(node.pred))
+            guard = any(
+                isinstance(n, ast.Not) or getattr(n, "field", "") == "declared_type"
+                for n in ast.walk(node.pred)
+            )
             var, _ = self._parts.setdefault(part, (f"acl_m_mp{len(self._parts) + 1}", guard))
             return f"def:{var}"
         assert isinstance(node, ast.Test), node
@@ -342,8 +375,11 @@ class EximExporter(Exporter):
             pats = [glob_pattern(g) for g in entries]
             rx = name_regex(pats[0] if len(pats) == 1 else Alt(tuple(pats)))
         else:
-            exts = [e for e in (norm_extension(x) for x in entries)
-                    if e and not re.search(r"[./\\]", e) and e == e.strip()]
+            exts = [
+                e
+                for e in (norm_extension(x) for x in entries)
+                if e and not re.search(r"[./\\]", e) and e == e.strip()
+            ]
             if not exts:
                 return "eq{1}{0}"  # no entry can ever be an extension
             rx = ext_regex(exts, double=node.field == "double_extension")
@@ -366,36 +402,52 @@ class EximExporter(Exporter):
         return name
 
     # -- output -----------------------------------------------------------------------------
-    _GUARD = (r"or{{def:mime_filename}{eq{$mime_content_disposition}{attachment}}"
-              r"{and{{eq{$mime_is_multipart}{0}}{def:mime_content_type}"
-              r"{!match{$mime_content_type}{\N\A(?:text|message|multipart)/\N}}}}}")
+    _GUARD = (
+        r"or{{def:mime_filename}{eq{$mime_content_disposition}{attachment}}"
+        r"{and{{eq{$mime_is_multipart}{0}}{def:mime_content_type}"
+        r"{!match{$mime_content_type}{\N\A(?:text|message|multipart)/\N}}}}}"
+    )
 
     def render(self) -> dict[str, str]:
         extra = [f"limit:   {lim.what}" for lim in self.caps.limits]
-        main = [self.header("#", extra).rstrip("\n"), self.loss_comments("#").rstrip("\n"),
-                "# Main section (Debian split config: conf.d/main/; else before 'begin acl').",
-                "# The DATA ACL replaces the site's own: merge by hand if you have one.",
-                "# Debian: MAIN_ACL_CHECK_DATA = acl_mailpolicy_data", ""]
+        main = [
+            self.header("#", extra).rstrip("\n"),
+            self.loss_comments("#").rstrip("\n"),
+            "# Main section (Debian split config: conf.d/main/; else before 'begin acl').",
+            "# The DATA ACL replaces the site's own: merge by hand if you have one.",
+            "# Debian: MAIN_ACL_CHECK_DATA = acl_mailpolicy_data",
+            "",
+        ]
         for name, items in self._lists.items():
             main.append(f"addresslist {name} = <; " + " ; ".join(items))
         main += ["acl_smtp_mime = acl_mailpolicy_mime", "acl_smtp_data = acl_mailpolicy_data", ""]
-        acl = [self.header("#").rstrip("\n"),
-               "# ACL section: .include this file after 'begin acl'.", "",
-               "# Once per MIME part: record the first part each attachment test holds for.",
-               "acl_mailpolicy_mime:"]
+        acl = [
+            self.header("#").rstrip("\n"),
+            "# ACL section: .include this file after 'begin acl'.",
+            "",
+            "# Once per MIME part: record the first part each attachment test holds for.",
+            "acl_mailpolicy_mime:",
+        ]
         for cond, (var, needs_guard) in self._parts.items():
             guard = f"{{{self._GUARD}}}" if needs_guard else ""
-            setter = ("${if def:mime_filename{$mime_filename}{[part $mime_part_count]}}")
-            acl += [f"  warn    condition = ${{if and{{{{!def:{var}}}{guard}{{{cond}}}}}}}",
-                    f"          set {var} = {setter}"]
-        acl += ["  accept", "",
-                "# Once per message, after the MIME ACL: the first rule that holds decides.",
-                "acl_mailpolicy_data:"]
+            setter = "${if def:mime_filename{$mime_filename}{[part $mime_part_count]}}"
+            acl += [
+                f"  warn    condition = ${{if and{{{{!def:{var}}}{guard}{{{cond}}}}}}}",
+                f"          set {var} = {setter}",
+            ]
+        acl += [
+            "  accept",
+            "",
+            "# Once per message, after the MIME ACL: the first rule that holds decides.",
+            "acl_mailpolicy_data:",
+        ]
         for i, st in enumerate(self._statements):
             acl += self._statement(i, st)
         acl += self._statement(-1, _Statement(None, self.policy.default, ""))
-        return {"main.conf": "\n".join(x for x in main if x is not None) + "\n",
-                "acl.conf": "\n".join(acl) + "\n"}
+        return {
+            "main.conf": "\n".join(x for x in main if x is not None) + "\n",
+            "acl.conf": "\n".join(acl) + "\n",
+        }
 
     def _statement(self, i: int, st: _Statement) -> list[str]:
         rid = st.crule.id if st.crule else "-"
@@ -406,8 +458,11 @@ class EximExporter(Exporter):
             out.append(f"{head}condition = ${{if {st.cond}}}")
             head = " " * 10
         if st.action == "block":
-            reason = (st.crule.rule.reason.value if st.crule and st.crule.rule.reason
-                      else f"attachment blocked by policy rule {rid}")
+            reason = (
+                st.crule.rule.reason.value
+                if st.crule and st.crule.rule.reason
+                else f"attachment blocked by policy rule {rid}"
+            )
             out.append(f"{head}message = 5.7.1 {expand_text(smtp_text(reason))}")
             head = " " * 10
         elif st.action == "quarantine":
@@ -428,7 +483,7 @@ class EximExporter(Exporter):
 def find_exim() -> str | None:
     """The exim4-daemon-heavy binary (``MAILPOLICY_EXIM``, the CI unpack dir, or PATH)."""
     env = os.environ.get("MAILPOLICY_EXIM")
-    for path in ((env,) if env else EXIM_CANDIDATES):
+    for path in (env,) if env else EXIM_CANDIDATES:
         if path and os.access(path, os.X_OK):
             return path
     return shutil.which("exim4") if not env else None
@@ -489,8 +544,13 @@ class EximRunner:
         os.chmod(spool, 0o1777)  # exim drops to Debian-exim before it writes the spool
         self.conf = os.path.join(self.dir, "exim.conf")
         with open(self.conf, "w", encoding="utf-8") as fh:
-            fh.write(_TEST_MAIN.format(spool=spool) + result.files["main.conf"]
-                     + "\nbegin acl\n" + result.files["acl.conf"] + _TEST_TAIL)
+            fh.write(
+                _TEST_MAIN.format(spool=spool)
+                + result.files["main.conf"]
+                + "\nbegin acl\n"
+                + result.files["acl.conf"]
+                + _TEST_TAIL
+            )
 
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -511,8 +571,13 @@ class EximRunner:
         if problem is not None:
             raise VerifyError(problem)
         assert self.exim is not None
-        p = subprocess.run([self.exim, "-C", self.conf, "-bV"], capture_output=True, text=True, check=False,
-                           timeout=60)
+        p = subprocess.run(
+            [self.exim, "-C", self.conf, "-bV"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
         if p.returncode != 0:
             return (p.stdout + p.stderr).strip()
         if "Content_Scanning" not in p.stdout:
@@ -528,7 +593,7 @@ class EximRunner:
                 return self._limit("mime-parts-only")
             if len({n for n in a.names}) > 1:
                 return self._limit("one-filename")
-            if any(ord(c) > 0x7f for n in a.names for c in n):
+            if any(ord(c) > 0x7F for n in a.names for c in n):
                 return self._limit("rfc2047-charset")
         return None
 
@@ -543,11 +608,19 @@ class EximRunner:
             body.pop()
         lines = [b"EHLO client.mailpolicy.invalid", f"MAIL FROM:<{sender or ''}>".encode()]
         lines += [f"RCPT TO:<{r}>".encode() for r in (recipients or ("postmaster@example.com",))]
-        lines += [b"DATA", *((b"." + ln) if ln.startswith(b".") else ln for ln in body),
-                  b".", b"QUIT"]
-        p = subprocess.run([self.exim, "-C", self.conf, "-bh", "127.0.0.1"],
-                           input=b"\r\n".join(lines) + b"\r\n", capture_output=True, timeout=60,
-                           check=False)
+        lines += [
+            b"DATA",
+            *((b"." + ln) if ln.startswith(b".") else ln for ln in body),
+            b".",
+            b"QUIT",
+        ]
+        p = subprocess.run(
+            [self.exim, "-C", self.conf, "-bh", "127.0.0.1"],
+            input=b"\r\n".join(lines) + b"\r\n",
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
         out = p.stdout.decode("utf-8", "replace").splitlines()
         err = p.stderr.decode("utf-8", "replace")
         code, reply = "", ""

@@ -76,7 +76,7 @@ _Q_ANY = r'(?:[^"\\]|\\.)'
 _T_ANY = r'[^\s;"]'
 _SPECIAL = r"\^$.|?*+()[]{}/#"
 #: The catch-all for names Postfix cannot read (approximate mode).
-ENCODED = (_HEAD + r'(?:\*[0-9]+\*?\s*=|\*\s*=[^;]*%|\s*=\s*"?[^";]*=\?)')
+ENCODED = _HEAD + r'(?:\*[0-9]+\*?\s*=|\*\s*=[^;]*%|\s*=\s*"?[^";]*=\?)'
 
 
 def _esc(c: str) -> str:
@@ -119,11 +119,11 @@ def token(p: Pat) -> str:
 
 def line_regex(p: Pat) -> str:
     """The table regex matching a Content-Disposition/Type header whose name matches ``p``."""
-    q_path = rf'(?:{_Q_ANY}*(?:\/|\\\\))?'
+    q_path = rf"(?:{_Q_ANY}*(?:\/|\\\\))?"
     t_path = r'(?:[^\s;"]*[\/\\])?'
     forms = [
         rf'\s*=\s*"{q_path}{quoted(p)}[. ]*"',
-        rf'\s*=\s*{t_path}{token(p)}\.*(?=[\s;]|$)',
+        rf"\s*=\s*{t_path}{token(p)}\.*(?=[\s;]|$)",
         rf"\*\s*=\s*[^'\";\s]*'[^'\";\s]*'{t_path}{token(p)}\.*(?=[\s;]|$)",
     ]
     items = p.items if isinstance(p, Seq) else (p,)
@@ -154,8 +154,13 @@ def result_text(text: str) -> str:
 class PostfixExporter(Exporter):
     target = "postfix"
     description = "Postfix mime_header_checks (pcre:), two-stage sender exceptions"
-    filenames = ("mime_header_checks.pcre", "mime_header_checks_exempt.pcre",
-                 "sender_access.pcre", "main.cf.fragment", "master.cf.fragment")
+    filenames = (
+        "mime_header_checks.pcre",
+        "mime_header_checks_exempt.pcre",
+        "sender_access.pcre",
+        "main.cf.fragment",
+        "master.cf.fragment",
+    )
     caps = Capabilities(
         message=ops(sender="in matches"),
         attachment=ops(name="matches in", extension="in is", double_extension="in"),
@@ -165,15 +170,31 @@ class PostfixExporter(Exporter):
         archive_members=False,
         true_types=False,
         combinators=frozenset({"or"}),
-        limits=(Limit("encoded", "Postfix matches the raw header text: RFC 2047-encoded names, "
-                      "%-encoded RFC 2231 names and names split over RFC 2231 continuations "
-                      "are not seen", "a last table line quarantines (HOLD) every attachment "
-                      "whose name is encoded", strict=True, sound=True),
-                Limit("embedded", "Postfix does not see the names of uuencoded or BinHex files "
-                      "inside text bodies, nor winmail.dat (TNEF) members",
-                      "those names are not tested", strict=False, sound=False)),
-        notes=(("header checks never see the envelope: sender exceptions need two stages, "
-                "and a rule matched in the second stage bounces"),),
+        limits=(
+            Limit(
+                "encoded",
+                "Postfix matches the raw header text: RFC 2047-encoded names, "
+                "%-encoded RFC 2231 names and names split over RFC 2231 continuations "
+                "are not seen",
+                "a last table line quarantines (HOLD) every attachment whose name is encoded",
+                strict=True,
+                sound=True,
+            ),
+            Limit(
+                "embedded",
+                "Postfix does not see the names of uuencoded or BinHex files "
+                "inside text bodies, nor winmail.dat (TNEF) members",
+                "those names are not tested",
+                strict=False,
+                sound=False,
+            ),
+        ),
+        notes=(
+            (
+                "header checks never see the envelope: sender exceptions need two stages, "
+                "and a rule matched in the second stage bounces"
+            ),
+        ),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -183,26 +204,35 @@ class PostfixExporter(Exporter):
         self.exemption_rule: CheckedRule | None = None
         self.has_names = False
 
-    def gap(self, node: ast.Cond, *, in_attachment: bool, unless_root: bool = False
-            ) -> Gap | None:
+    def gap(self, node: ast.Cond, *, in_attachment: bool, unless_root: bool = False) -> Gap | None:
         if isinstance(node, ast.Test) and node.field == "sender":
             if not unless_root:
-                return Gap("Postfix header checks cannot see the envelope sender (only a "
-                           "whole-rule 'unless sender in LIST' has a two-stage form)")
+                return Gap(
+                    "Postfix header checks cannot see the envelope sender (only a "
+                    "whole-rule 'unless sender in LIST' has a two-stage form)"
+                )
             entries = self._sender_entries(node)
             if self.exemption is not None and entries != self.exemption:
-                return Gap("Postfix's two-stage set-up carries one sender exception list "
-                           f"per policy (already used by rule {self.exemption_rule.id})")  # type: ignore[union-attr]
+                return Gap(
+                    "Postfix's two-stage set-up carries one sender exception list "
+                    f"per policy (already used by rule {self.exemption_rule.id})"
+                )  # type: ignore[union-attr]
             return None
-        if isinstance(node, ast.Or) and not in_attachment and not all(
-                isinstance(i, ast.AnyAttachment) for i in node.items):
+        if (
+            isinstance(node, ast.Or)
+            and not in_attachment
+            and not all(isinstance(i, ast.AnyAttachment) for i in node.items)
+        ):
             return Gap("Postfix can only join attachment tests with 'or'")
         return super().gap(node, in_attachment=in_attachment, unless_root=unless_root)
 
     def _sender_entries(self, node: ast.Test) -> tuple[str, ...]:
         entries = self.policy.entries(node.operand)
-        return tuple(entries) if node.op == "in" else tuple("@" + e if "@" not in e else e
-                                                             for e in entries)
+        return (
+            tuple(entries)
+            if node.op == "in"
+            else tuple("@" + e if "@" not in e else e for e in entries)
+        )
 
     def _att_pats(self, node: ast.Cond) -> list[Pat]:
         if isinstance(node, ast.Or):
@@ -212,8 +242,9 @@ class PostfixExporter(Exporter):
         assert isinstance(node, ast.AttTest)
         return [self.name_pattern(node)]
 
-    def emit_rule(self, crule: CheckedRule, action: str, cond: ast.Cond,
-                  unless: ast.Cond | None) -> None:
+    def emit_rule(
+        self, crule: CheckedRule, action: str, cond: ast.Cond, unless: ast.Cond | None
+    ) -> None:
         exemptable = False
         if unless is not None:
             assert isinstance(unless, ast.Test)
@@ -242,20 +273,33 @@ class PostfixExporter(Exporter):
         return "\n".join(out) + "\n"
 
     def render(self) -> dict[str, str]:
-        stopping = {c.action for c, _, _ in self.lines} | ({"quarantine"} if self.approximate
-                                                             and self.has_names else set())
+        stopping = {c.action for c, _, _ in self.lines} | (
+            {"quarantine"} if self.approximate and self.has_names else set()
+        )
         if len({a for a in stopping if a in STOPPING}) > 1 or len(self.lines) > 1:
-            self.unsupported(None, self.policy.ast, "Postfix decides per header line in message "
-                             "order: when two attachments match different rules, the first "
-                             "matching header decides, not the first rule",
-                             how="both verdicts stop the message")
+            self.unsupported(
+                None,
+                self.policy.ast,
+                "Postfix decides per header line in message "
+                "order: when two attachments match different rules, the first "
+                "matching header decides, not the first rule",
+                how="both verdicts stop the message",
+            )
         if self.policy.default != "allow":
-            self.unsupported(None, self.policy.ast, f"default {self.policy.default} cannot be "
-                             "expressed by header checks", how="default allow",
-                             sound=self.policy.default not in STOPPING)
+            self.unsupported(
+                None,
+                self.policy.ast,
+                f"default {self.policy.default} cannot be expressed by header checks",
+                how="default allow",
+                sound=self.policy.default not in STOPPING,
+            )
         two_stage = self.exemption is not None
-        extra = [(f"install: copy the files to {CONFIG_DIR}/, merge the .fragment files into "
-                  "main.cf/master.cf, then 'postfix reload'")]
+        extra = [
+            (
+                f"install: copy the files to {CONFIG_DIR}/, merge the .fragment files into "
+                "main.cf/master.cf, then 'postfix reload'"
+            )
+        ]
         if two_stage:
             extra += [
                 "two stages: senders in sender_access.pcre are checked against the rules",
@@ -273,37 +317,49 @@ class PostfixExporter(Exporter):
                 if take:
                     table += ["", self.rule_comment(crule, "#"), line]
         if self.approximate and self.has_names:
-            tail = ["", "# Names Postfix cannot read (RFC 2047, %-encoded or continued RFC 2231):",
-                    "# quarantined for release by hand; the policy may or may not stop them.",
-                    f"/{ENCODED}/ HOLD attachment name cannot be checked [mailpolicy rule -]"]
+            tail = [
+                "",
+                "# Names Postfix cannot read (RFC 2047, %-encoded or continued RFC 2231):",
+                "# quarantined for release by hand; the policy may or may not stop them.",
+                f"/{ENCODED}/ HOLD attachment name cannot be checked [mailpolicy rule -]",
+            ]
             full += tail
             exempt += tail
         files = {"mime_header_checks.pcre": head + losses + "\n".join(full).lstrip("\n") + "\n"}
         main = [f"mime_header_checks = pcre:{CONFIG_DIR}/mime_header_checks.pcre"]
         if two_stage:
             files["mime_header_checks_exempt.pcre"] = (
-                head + losses + "# Rules for senders in sender_access.pcre (stage 1).\n"
-                + ("\n".join(exempt).lstrip("\n") + "\n" if exempt else ""))
+                head
+                + losses
+                + "# Rules for senders in sender_access.pcre (stage 1).\n"
+                + ("\n".join(exempt).lstrip("\n") + "\n" if exempt else "")
+            )
             files["sender_access.pcre"] = head + self._sender_table()
             main += [
                 "mailpolicy_stage1_sender_restrictions =",
                 f"    check_sender_access pcre:{CONFIG_DIR}/sender_access.pcre,",
                 f"    check_sender_access static:{{FILTER smtp:[127.0.0.1]:{FILTER_PORT}}}",
             ]
-            files["master.cf.fragment"] = head + "\n".join([
-                "# stage 1: the public smtpd; exempt senders get the exempt table only",
-                "smtp      inet  n       -       y       -       -       smtpd",
-                "  -o smtpd_sender_restrictions=$mailpolicy_stage1_sender_restrictions",
-                "  -o cleanup_service_name=mailpolicy_cleanup1",
-                "mailpolicy_cleanup1 unix n    -       y       -       0       cleanup",
-                f"  -o mime_header_checks=pcre:{CONFIG_DIR}/mime_header_checks_exempt.pcre",
-                "# stage 2: every other sender, full table (a reject here bounces)",
-                f"127.0.0.1:{FILTER_PORT} inet n  -       y       -       -       smtpd",
-                "  -o smtpd_sender_restrictions=",
-                "  -o content_filter=",
-                "  -o smtpd_client_restrictions=permit_mynetworks,reject",
-                "  -o mynetworks=127.0.0.0/8",
-            ]) + "\n"
+            files["master.cf.fragment"] = (
+                head
+                + "\n".join(
+                    [
+                        "# stage 1: the public smtpd; exempt senders get the exempt table only",
+                        "smtp      inet  n       -       y       -       -       smtpd",
+                        "  -o smtpd_sender_restrictions=$mailpolicy_stage1_sender_restrictions",
+                        "  -o cleanup_service_name=mailpolicy_cleanup1",
+                        "mailpolicy_cleanup1 unix n    -       y       -       0       cleanup",
+                        f"  -o mime_header_checks=pcre:{CONFIG_DIR}/mime_header_checks_exempt.pcre",
+                        "# stage 2: every other sender, full table (a reject here bounces)",
+                        f"127.0.0.1:{FILTER_PORT} inet n  -       y       -       -       smtpd",
+                        "  -o smtpd_sender_restrictions=",
+                        "  -o content_filter=",
+                        "  -o smtpd_client_restrictions=permit_mynetworks,reject",
+                        "  -o mynetworks=127.0.0.0/8",
+                    ]
+                )
+                + "\n"
+            )
         files["main.cf.fragment"] = head + "\n".join(main) + "\n"
         order = [n for n in self.filenames if n in files]
         return {n: files[n] for n in order}

@@ -178,14 +178,21 @@ def adapt_master(fragment: str, conf_dir: str, port1: int, port2: int) -> str:
         if line.startswith(("#", " ", "\t")) or len(fields) < 8:
             out.append(line)
             continue
-        name = {"smtp": f"{HOST}:{port1}", f"{HOST}:{FILTER_PORT}": f"{HOST}:{port2}"}.get(
-            fields[0], fields[0]) if fields[1] == "inet" else fields[0]
+        name = (
+            {"smtp": f"{HOST}:{port1}", f"{HOST}:{FILTER_PORT}": f"{HOST}:{port2}"}.get(
+                fields[0], fields[0]
+            )
+            if fields[1] == "inet"
+            else fields[0]
+        )
         seen.add(fields[0] if name != fields[0] else "")
         fields[0], fields[4] = name, "n"
         out.append("  ".join(fields))
     if seen - {""} != {"smtp", f"{HOST}:{FILTER_PORT}"}:
-        raise VerifyError("master.cf.fragment has no public smtp and 127.0.0.1:"
-                          f"{FILTER_PORT} inet services: the live runner cannot use it")
+        raise VerifyError(
+            "master.cf.fragment has no public smtp and 127.0.0.1:"
+            f"{FILTER_PORT} inet services: the live runner cannot use it"
+        )
     return "\n".join(out) + "\n"
 
 
@@ -256,8 +263,9 @@ biff = no
         self.two_stage = "master.cf.fragment" in result.files
         master = BASE_MASTER + (
             adapt_master(result.files["master.cf.fragment"], self.conf, self.port1, self.port2)
-            if self.two_stage else
-            f"{HOST}:{self.port1}  inet  n  -  n  -  -  smtpd\n")
+            if self.two_stage
+            else f"{HOST}:{self.port1}  inet  n  -  n  -  -  smtpd\n"
+        )
         files = {n: t for n, t in result.files.items() if n.endswith(".pcre")}
         files |= {"main.cf": self.main_cf(result.files["main.cf.fragment"]), "master.cf": master}
         changed = False
@@ -279,8 +287,10 @@ biff = no
     def _postfix(self, verb: str) -> None:
         p = _run([need("postfix"), "-c", self.conf, verb])
         if p.returncode != 0:
-            raise VerifyError(f"postfix -c {self.conf} {verb} failed (rc {p.returncode}): "
-                              f"{(p.stderr + p.stdout).strip()[-600:]}{self._log_tail()}")
+            raise VerifyError(
+                f"postfix -c {self.conf} {verb} failed (rc {p.returncode}): "
+                f"{(p.stderr + p.stdout).strip()[-600:]}{self._log_tail()}"
+            )
 
     def _log_tail(self) -> str:
         try:
@@ -300,9 +310,18 @@ biff = no
         workdir = os.path.dirname(self.root)  # the postfix user must reach data/ and sink/
         os.chmod(workdir, os.stat(workdir).st_mode | 0o111)
         self.sink = subprocess.Popen(
-            [need("smtp-sink"), "-u", "postfix", "-d", os.path.join(self.sink_dir, "m."),
-             f"{HOST}:{self.sink_port}", "64"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [
+                need("smtp-sink"),
+                "-u",
+                "postfix",
+                "-d",
+                os.path.join(self.sink_dir, "m."),
+                f"{HOST}:{self.sink_port}",
+                "64",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         try:
             self._postfix("start")
         except VerifyError:
@@ -313,14 +332,15 @@ biff = no
         ports = [self.port1, self.sink_port] + ([self.port2] if self.two_stage else [])
         while not all(_listening(p) for p in ports):
             if self.sink.poll() is not None:
-                err = self.sink.stderr.read().decode("utf-8", "replace") if self.sink.stderr \
-                    else ""
+                err = self.sink.stderr.read().decode("utf-8", "replace") if self.sink.stderr else ""
                 self.stop()
                 raise VerifyError(f"smtp-sink exited at start: {err.strip()[-300:]}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise VerifyError(f"Postfix did not listen on {HOST}:{ports} within "
-                                  f"{START_TIMEOUT:.0f} s{self._log_tail()}")
+                raise VerifyError(
+                    f"Postfix did not listen on {HOST}:{ports} within "
+                    f"{START_TIMEOUT:.0f} s{self._log_tail()}"
+                )
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -406,8 +426,7 @@ biff = no
                     text = fh.read()
                 if now - os.path.getmtime(path) > 2:  # surely complete: keep it
                     self._sink_seen[path] = text
-            if needle in (re.split(rb"\r?\n\r?\n", text, maxsplit=1)[0] if headers_only
-                          else text):
+            if needle in (re.split(rb"\r?\n\r?\n", text, maxsplit=1)[0] if headers_only else text):
                 return path
         return None
 
@@ -437,8 +456,9 @@ def _rule(text: str) -> str | None:
 class LivePostfixRunner:
     """The verify Runner over a live ``PostfixInstance`` (its own, or a shared one)."""
 
-    def __init__(self, result: ExportResult, workdir: str,
-                 instance: PostfixInstance | None = None) -> None:
+    def __init__(
+        self, result: ExportResult, workdir: str, instance: PostfixInstance | None = None
+    ) -> None:
         self.result = result
         self.tables = PostfixRunner(result, os.path.join(workdir, "tables"))
         self.own = instance is None
@@ -469,8 +489,9 @@ class LivePostfixRunner:
         rcpts = recipients or (DEFAULT_RCPT,)
         code, reply = self.send(data, sender or "", rcpts)
         if code >= 500 and _rule(reply) is not None:
-            return LiveVerdict("block", _rule(reply), f"stage 1 SMTP reject: {reply}",
-                               "smtp-reject", 1, reply)
+            return LiveVerdict(
+                "block", _rule(reply), f"stage 1 SMTP reject: {reply}", "smtp-reject", 1, reply
+            )
         m = _QUEUED.search(reply)
         if code != 250 or m is None:
             return LiveVerdict("error", None, f"SMTP {code} {reply}", "error", 0, reply)
@@ -483,8 +504,9 @@ class LivePostfixRunner:
         if any(b > 0x7F for b in data):
             opts.append("BODY=8BITMIME")
         try:
-            with smtplib.SMTP(HOST, self.pf.port1, local_hostname="verify.client.invalid",
-                              timeout=MESSAGE_TIMEOUT) as s:
+            with smtplib.SMTP(
+                HOST, self.pf.port1, local_hostname="verify.client.invalid", timeout=MESSAGE_TIMEOUT
+            ) as s:
                 s.ehlo()
                 code, resp = s.mail(sender, opts)
                 for r in rcpts if code == 250 else ():
@@ -498,8 +520,9 @@ class LivePostfixRunner:
                         err = exc.smtp_error
                         code, resp = exc.smtp_code, err if isinstance(err, bytes) else err.encode()
         except (OSError, smtplib.SMTPException) as exc:
-            raise VerifyError(f"SMTP to Postfix on {HOST}:{self.pf.port1} failed: {exc!r}"
-                              f"{self.pf._log_tail()}") from exc
+            raise VerifyError(
+                f"SMTP to Postfix on {HOST}:{self.pf.port1} failed: {exc!r}{self.pf._log_tail()}"
+            ) from exc
         return code, resp.decode("utf-8", "replace")
 
     def follow(self, qid: str, sender: str, reply: str) -> LiveVerdict:
@@ -511,8 +534,15 @@ class LivePostfixRunner:
         while True:
             pf.read_log()
             if len(pf.problems) > problems:
-                return LiveVerdict("error", None, "; ".join(pf.problems[problems:]), "error",
-                                   stage, reply, tuple(ids))
+                return LiveVerdict(
+                    "error",
+                    None,
+                    "; ".join(pf.problems[problems:]),
+                    "error",
+                    stage,
+                    reply,
+                    tuple(ids),
+                )
             q = pf.facts.get(ids[-1], _Queued())
             verdict = self._decide(q, ids, stage, sender, reply)
             if isinstance(verdict, LiveVerdict):
@@ -523,35 +553,75 @@ class LivePostfixRunner:
                 continue
             if time.monotonic() > deadline:
                 late = [f"{d[0]}: {d[2]} ({d[3]})" for d in q.deliveries]
-                return LiveVerdict("error", None, f"no outcome within {MESSAGE_TIMEOUT:.0f} s "
-                                   f"for {' -> '.join(ids)}: {'; '.join(late) or 'no delivery'}",
-                                   "error", stage, reply, tuple(ids))
+                return LiveVerdict(
+                    "error",
+                    None,
+                    f"no outcome within {MESSAGE_TIMEOUT:.0f} s "
+                    f"for {' -> '.join(ids)}: {'; '.join(late) or 'no delivery'}",
+                    "error",
+                    stage,
+                    reply,
+                    tuple(ids),
+                )
             time.sleep(POLL)
 
-    def _decide(self, q: _Queued, ids: list[str], stage: int, sender: str,
-                reply: str) -> LiveVerdict | str | None:
+    def _decide(
+        self, q: _Queued, ids: list[str], stage: int, sender: str, reply: str
+    ) -> LiveVerdict | str | None:
         """A verdict, the next queue id (FILTER), or None (not decided yet)."""
         pf, qid, ids_t = self.pf, ids[-1], tuple(ids)
         if q.hold is not None:
             if not pf.held(qid):
                 return None
-            return LiveVerdict("quarantine", _rule(q.hold), f"stage {stage} HOLD: {q.hold}",
-                               "hold", stage, reply, ids_t)
+            return LiveVerdict(
+                "quarantine",
+                _rule(q.hold),
+                f"stage {stage} HOLD: {q.hold}",
+                "hold",
+                stage,
+                reply,
+                ids_t,
+            )
         if q.discard is not None:
-            return LiveVerdict("discard", _rule(q.discard), f"stage {stage} DISCARD: "
-                               f"{q.discard}", "discard", stage, reply, ids_t)
-        for rcpt, relay, status, text in q.deliveries:
+            return LiveVerdict(
+                "discard",
+                _rule(q.discard),
+                f"stage {stage} DISCARD: {q.discard}",
+                "discard",
+                stage,
+                reply,
+                ids_t,
+            )
+        for _rcpt, relay, status, text in q.deliveries:
             if relay.endswith(f":{pf.port2}") and status == "sent":
                 m = _QUEUED.search(text)
                 if m is None:
-                    return LiveVerdict("error", None, f"stage 2 accepted without a queue id: "
-                                       f"{text}", "error", stage, reply, ids_t)
+                    return LiveVerdict(
+                        "error",
+                        None,
+                        f"stage 2 accepted without a queue id: {text}",
+                        "error",
+                        stage,
+                        reply,
+                        ids_t,
+                    )
                 return m.group(1)
-        odd = [d for d in q.deliveries if d[2] not in ("sent", "bounced")
-               or (d[2] == "bounced" and not d[1].endswith(f":{pf.port2}"))]
+        odd = [
+            d
+            for d in q.deliveries
+            if d[2] not in ("sent", "bounced")
+            or (d[2] == "bounced" and not d[1].endswith(f":{pf.port2}"))
+        ]
         if odd:  # deferred (Postfix would retry in minutes) or a bounce not from stage 2
-            return LiveVerdict("error", None, f"{qid}: to=<{odd[0][0]}> relay={odd[0][1]} "
-                               f"status={odd[0][2]} ({odd[0][3]})", "error", stage, reply, ids_t)
+            return LiveVerdict(
+                "error",
+                None,
+                f"{qid}: to=<{odd[0][0]}> relay={odd[0][1]} status={odd[0][2]} ({odd[0][3]})",
+                "error",
+                stage,
+                reply,
+                ids_t,
+            )
         if not q.removed:
             return None
         bounced = [d for d in q.deliveries if d[2] == "bounced"]
@@ -562,13 +632,22 @@ class LivePostfixRunner:
             where = pf.captured(f" id {qid}".encode(), headers_only=True)
             if where is None:
                 return None
-            return LiveVerdict("allow", None, f"stage {stage}: delivered to the sink "
-                               f"({len(sent)} recipients)", "delivered", stage, reply, ids_t)
-        return LiveVerdict("error", None, f"{qid} removed: {q.deliveries}", "error", stage,
-                           reply, ids_t)
+            return LiveVerdict(
+                "allow",
+                None,
+                f"stage {stage}: delivered to the sink ({len(sent)} recipients)",
+                "delivered",
+                stage,
+                reply,
+                ids_t,
+            )
+        return LiveVerdict(
+            "error", None, f"{qid} removed: {q.deliveries}", "error", stage, reply, ids_t
+        )
 
-    def _bounce(self, q: _Queued, ids: tuple[str, ...], sender: str, text: str,
-                reply: str) -> LiveVerdict | None:
+    def _bounce(
+        self, q: _Queued, ids: tuple[str, ...], sender: str, text: str, reply: str
+    ) -> LiveVerdict | None:
         """A stage-2 reject: stage 1 accepted (250) and bounced; the DSN went to the sink."""
         dsn = None
         if sender:  # Postfix sends no notice for a bounce of a null-sender message
@@ -577,5 +656,13 @@ class LivePostfixRunner:
             dsn = self.pf.captured(f"X-Postfix-Queue-ID: {ids[0]}".encode())
             if dsn is None:
                 return None
-        return LiveVerdict("block", _rule(text), f"stage 2 reject after 250, bounced to "
-                           f"<{sender}>: {text}", "bounce", 2, reply, ids, dsn)
+        return LiveVerdict(
+            "block",
+            _rule(text),
+            f"stage 2 reject after 250, bounced to <{sender}>: {text}",
+            "bounce",
+            2,
+            reply,
+            ids,
+            dsn,
+        )

@@ -71,11 +71,22 @@ from mailpolicy.policy.export.base import (
 from mailpolicy.policy.export.exim import address_regex, ext_regex, name_regex
 
 #: force_actions action per policy action (allow emits no force rule).
-ACTIONS = {"block": "reject", "quarantine": "quarantine", "discard": "discard",
-           "tag": "add header"}
+ACTIONS = {"block": "reject", "quarantine": "quarantine", "discard": "discard", "tag": "add header"}
 #: lua_magic extensions of executable content (``detected.EXT`` in a filename multimap).
-DETECTED_EXECUTABLE = ("exe", "elf", "lnk", "msi", "dll", "com", "bat", "class", "jar",
-                       "macho", "ps1", "vbs")
+DETECTED_EXECUTABLE = (
+    "exe",
+    "elf",
+    "lnk",
+    "msi",
+    "dll",
+    "com",
+    "bat",
+    "class",
+    "jar",
+    "macho",
+    "ps1",
+    "vbs",
+)
 START_TIMEOUT = 60
 _MAP_DIR = "mailpolicy"
 
@@ -140,31 +151,44 @@ class RspamdExporter(Exporter):
 
     target = "rspamd"
     description = "rspamd 3.4+: multimap symbols, force_actions in rule order"
-    filenames = ("local.d/multimap.conf", "local.d/force_actions.conf",
-                 "local.d/actions.conf", "local.d/mime_types.conf")
+    filenames = (
+        "local.d/multimap.conf",
+        "local.d/force_actions.conf",
+        "local.d/actions.conf",
+        "local.d/mime_types.conf",
+    )
     caps = Capabilities(
         message=ops(sender="in matches", recipient="in matches"),
-        attachment=ops(name="matches in", extension="in is", double_extension="in",
-                       type="class"),
+        attachment=ops(name="matches in", extension="in is", double_extension="in", type="class"),
         actions=frozenset({"allow", "block", "quarantine", "discard", "tag"}),
         name_encodings=frozenset({"rfc2047", "rfc2231", "rfc2231-continuations"}),
         all_filenames=False,
         archive_members=True,
         true_types=True,
         limits=(
-            Limit("one-filename",
-                  "rspamd sees one filename per part (the first filename or filename* "
-                  "parameter, Content-Disposition before the Content-Type name) and keeps "
-                  "quoted-pairs (say \\\"hi\\\".bat)",
-                  "each name test is matched against that one name: a part that carries a "
-                  "second, different name is judged by the one rspamd chose", strict=False),
-            Limit("mime-parts-only",
-                  "rspamd's filename maps see MIME parts only: uuencoded or BinHex files "
-                  "in a text body and the members of a TNEF winmail.dat are not tested",
-                  "those attachments are not tested", strict=False),
+            Limit(
+                "one-filename",
+                "rspamd sees one filename per part (the first filename or filename* "
+                "parameter, Content-Disposition before the Content-Type name) and keeps "
+                'quoted-pairs (say \\"hi\\".bat)',
+                "each name test is matched against that one name: a part that carries a "
+                "second, different name is judged by the one rspamd chose",
+                strict=False,
+            ),
+            Limit(
+                "mime-parts-only",
+                "rspamd's filename maps see MIME parts only: uuencoded or BinHex files "
+                "in a text body and the members of a TNEF winmail.dat are not tested",
+                "those attachments are not tested",
+                strict=False,
+            ),
         ),
-        notes=(("the built-in mime_types module is disabled (local.d/mime_types.conf): it "
-                "would score trusted senders' executables against the policy"),),
+        notes=(
+            (
+                "the built-in mime_types module is disabled (local.d/mime_types.conf): it "
+                "would score trusted senders' executables against the policy"
+            ),
+        ),
     )
 
     def __init__(self, policy: CheckedPolicy, *, approximate: bool = False) -> None:
@@ -174,48 +198,69 @@ class RspamdExporter(Exporter):
         self._forces: list[_Force] = []
 
     # -- what rspamd cannot express ------------------------------------------------------------
-    def gap(self, node: ast.Cond, *, in_attachment: bool, unless_root: bool = False
-            ) -> Gap | None:
+    def gap(self, node: ast.Cond, *, in_attachment: bool, unless_root: bool = False) -> Gap | None:
         if isinstance(node, ast.Not) and in_attachment:
-            return Gap("rspamd cannot negate a test about one attachment (its filename "
-                       "symbols are true when any part matches)")
+            return Gap(
+                "rspamd cannot negate a test about one attachment (its filename "
+                "symbols are true when any part matches)"
+            )
         if isinstance(node, ast.ArchiveContains):
-            names_only = all(isinstance(n, (ast.And, ast.Or)) or (
-                isinstance(n, ast.AttTest) and n.field in ("name", "extension",
-                                                           "double_extension"))
-                for n in ast.walk(node.pred))
-            return Gap("rspamd lists archive members only by name and only the first level of "
-                       "zip, rar and 7z archives plus the name in a gzip header (no tar, no "
-                       "nested archives, no member types); its archive symbol also matches "
-                       "the attachment's own name",
-                       keep=True, how="members tested by name as rspamd lists them"
-                       + ("" if names_only else "; member type tests left out"),
-                       sound=False)
+            names_only = all(
+                isinstance(n, (ast.And, ast.Or))
+                or (
+                    isinstance(n, ast.AttTest)
+                    and n.field in ("name", "extension", "double_extension")
+                )
+                for n in ast.walk(node.pred)
+            )
+            return Gap(
+                "rspamd lists archive members only by name and only the first level of "
+                "zip, rar and 7z archives plus the name in a gzip header (no tar, no "
+                "nested archives, no member types); its archive symbol also matches "
+                "the attachment's own name",
+                keep=True,
+                how="members tested by name as rspamd lists them"
+                + ("" if names_only else "; member type tests left out"),
+                sound=False,
+            )
         if isinstance(node, ast.AttTest) and node.field == "type":
-            if node.op == "class" and isinstance(node.operand, ast.Str) \
-                    and node.operand.value == "executable":
-                return Gap("rspamd detects content types with its own lua_magic signatures, "
-                           "not libmagic", keep=True,
-                           how="matched as rspamd's detected extension (detected."
-                               + "|".join(DETECTED_EXECUTABLE) + ")", sound=False)
+            if (
+                node.op == "class"
+                and isinstance(node.operand, ast.Str)
+                and node.operand.value == "executable"
+            ):
+                return Gap(
+                    "rspamd detects content types with its own lua_magic signatures, not libmagic",
+                    keep=True,
+                    how="matched as rspamd's detected extension (detected."
+                    + "|".join(DETECTED_EXECUTABLE)
+                    + ")",
+                    sound=False,
+                )
             return Gap(f"rspamd cannot test attachment type ({node.op})")
         return super().gap(node, in_attachment=in_attachment, unless_root=unless_root)
 
     # -- rules ----------------------------------------------------------------------------------
-    def emit_rule(self, crule: CheckedRule, action: str, cond: ast.Cond,
-                  unless: ast.Cond | None) -> None:
+    def emit_rule(
+        self, crule: CheckedRule, action: str, cond: ast.Cond, unless: ast.Cond | None
+    ) -> None:
         try:
             text = self._cond(crule, cond)
             if unless is not None:
                 text = f"({text}) & !({self._cond(crule, unless)})"
         except _Unexpressible as exc:
-            self.unsupported(crule, crule.rule, str(exc), how="rule left out",
-                             sound=crule.action not in STOPPING)
+            self.unsupported(
+                crule, crule.rule, str(exc), how="rule left out", sound=crule.action not in STOPPING
+            )
             return
         if action == "tag":
-            self.unsupported(crule, crule.rule, "rspamd can force its 'add header' action but "
-                             "not add the policy's own header text",
-                             how="action 'add header' (rspamd's spam header)", sound=True)
+            self.unsupported(
+                crule,
+                crule.rule,
+                "rspamd can force its 'add header' action but not add the policy's own header text",
+                how="action 'add header' (rspamd's spam header)",
+                sound=True,
+            )
         self._forces.append(_Force(crule, action, text))
 
     def _cond(self, crule: CheckedRule, node: ast.Cond) -> str:
@@ -235,12 +280,12 @@ class RspamdExporter(Exporter):
 
                 why = globs.validate(entry)
                 if why is not None:
-                    raise _Unexpressible(f"address list entry {entry!r} is not a valid glob: "
-                                         f"{why}")
+                    raise _Unexpressible(f"address list entry {entry!r} is not a valid glob: {why}")
                 lines.append(address_regex(entry, domain_rule=node.op == "in")[2:-2])
             kind = "from" if node.field == "sender" else "rcpt"
-            return self._symbol(crule, kind, lines, f"envelope {node.field} {node.op} "
-                                f"{_operand_text(node.operand)}")
+            return self._symbol(
+                crule, kind, lines, f"envelope {node.field} {node.op} {_operand_text(node.operand)}"
+            )
         raise _Unexpressible(f"rspamd cannot test {getattr(node, 'field', type(node).__name__)}")
 
     def _attachment(self, crule: CheckedRule, node: ast.Cond) -> str:
@@ -270,21 +315,28 @@ class RspamdExporter(Exporter):
             bare = [[x.removeprefix("(?i)") for x in p] for p in parts]  # one flag, in front
             ahead = "".join("(?=" + "|".join(p) + ")" for p in bare[:-1])
             return [f"(?i){ahead}(?:{'|'.join(bare[-1])})"]
-        if isinstance(node, ast.AttTest) and node.field in ("name", "extension",
-                                                            "double_extension"):
+        if isinstance(node, ast.AttTest) and node.field in (
+            "name",
+            "extension",
+            "double_extension",
+        ):
             assert node.operand is not None
             entries = self.policy.entries(node.operand)
             if node.field == "name":
                 pats = [glob_pattern(g) for g in entries]
                 return [name_regex(pats[0] if len(pats) == 1 else Alt(tuple(pats)))]
-            exts = [e for e in (norm_extension(x) for x in entries)
-                    if e and not re.search(r"[./\\]", e) and e == e.strip()]
+            exts = [
+                e
+                for e in (norm_extension(x) for x in entries)
+                if e and not re.search(r"[./\\]", e) and e == e.strip()
+            ]
             if not exts:
                 return []
             return [ext_regex(exts, double=node.field == "double_extension")]
         if keep_types:
-            raise _Unexpressible("rspamd cannot combine this test with a name test about the "
-                                 "same attachment")
+            raise _Unexpressible(
+                "rspamd cannot combine this test with a name test about the same attachment"
+            )
         return []  # a member type test inside 'archive contains': stated by gap()
 
     def _symbol(self, crule: CheckedRule, kind: str, lines: list[str], comment: str) -> str:
@@ -295,30 +347,41 @@ class RspamdExporter(Exporter):
         key = (kind, checked)
         if key not in self._symbols:
             n = len(self._symbols) + 1
-            self._symbols[key] = _Symbol(f"MAILPOLICY_T{n}", kind, checked,
-                                         f"{comment} (first used by rule {crule.id})")
+            self._symbols[key] = _Symbol(
+                f"MAILPOLICY_T{n}", kind, checked, f"{comment} (first used by rule {crule.id})"
+            )
         return self._symbols[key].name
 
     # -- output -----------------------------------------------------------------------------------
     def render(self) -> dict[str, str]:
-        head = self.header("#", [f"note:    {n}" for n in self.caps.notes]
-                           + [f"limit:   {lim.what}" for lim in self.caps.limits])
+        head = self.header(
+            "#",
+            [f"note:    {n}" for n in self.caps.notes]
+            + [f"limit:   {lim.what}" for lim in self.caps.limits],
+        )
         losses = self.loss_comments("#")
-        mm = [head + losses,
-              "# Install: copy this tree into $LOCAL_CONFDIR (/etc/rspamd); maps are read from",
-              f"# $LOCAL_CONFDIR/{_MAP_DIR}/. Every symbol scores 0: force_actions decides.", ""]
+        mm = [
+            head + losses,
+            "# Install: copy this tree into $LOCAL_CONFDIR (/etc/rspamd); maps are read from",
+            f"# $LOCAL_CONFDIR/{_MAP_DIR}/. Every symbol scores 0: force_actions decides.",
+            "",
+        ]
         files: dict[str, str] = {}
         for sym in self._symbols.values():
             mapname = f"{_MAP_DIR}/{sym.name.lower()}.map"
-            opts = {"filename": 'type = "filename"; skip_archives = true; skip_detected = true;',
-                    "archive": 'type = "filename"; skip_detected = true;',
-                    "detected": 'type = "filename"; skip_archives = true;',
-                    "from": 'type = "from"; filter = "email:addr";',
-                    "rcpt": 'type = "rcpt"; filter = "email:addr";'}[sym.kind]
-            mm += [f"# {_comment(sym.comment)}",
-                   f"{sym.name} {{ {opts} regexp = true; score = 0.0;",
-                   f'  map = "${{LOCAL_CONFDIR}}/{mapname}"; description = "mailpolicy test"; }}']
-            files[mapname] = (head + "".join(f"/{ln}/\n" for ln in sym.lines))
+            opts = {
+                "filename": 'type = "filename"; skip_archives = true; skip_detected = true;',
+                "archive": 'type = "filename"; skip_detected = true;',
+                "detected": 'type = "filename"; skip_archives = true;',
+                "from": 'type = "from"; filter = "email:addr";',
+                "rcpt": 'type = "rcpt"; filter = "email:addr";',
+            }[sym.kind]
+            mm += [
+                f"# {_comment(sym.comment)}",
+                f"{sym.name} {{ {opts} regexp = true; score = 0.0;",
+                f'  map = "${{LOCAL_CONFDIR}}/{mapname}"; description = "mailpolicy test"; }}',
+            ]
+            files[mapname] = head + "".join(f"/{ln}/\n" for ln in sym.lines)
         fa = [head + losses, "rules {"]
         earlier: list[str] = []
         meta: dict[str, tuple[str | None, str]] = {}
@@ -335,29 +398,43 @@ class RspamdExporter(Exporter):
             rid = f.crule.id if f.crule else "-"
             name = f"MAILPOLICY_R{i}"
             meta[f"FORCE_ACTION_{name}"] = (None if f.crule is None else rid, f.action)
-            reason = (f.crule.rule.reason.value if f.crule and f.crule.rule.reason
-                      else f.crule.rule.header.value if f.crule and f.crule.rule.header
-                      else f"attachment refused by policy rule {rid}")
-            fa += [f"  # {_comment(self.rule_comment(f.crule, '') if f.crule else 'the default')}",
-                   f"  {name} {{",
-                   f'    action = "{ACTIONS[f.action]}";',
-                   f'    expression = "{expr}";',
-                   f'    message = "{smtp_message(reason)} [mailpolicy rule {smtp_message(rid)}]";',
-                   "  }"]
+            reason = (
+                f.crule.rule.reason.value
+                if f.crule and f.crule.rule.reason
+                else f.crule.rule.header.value
+                if f.crule and f.crule.rule.header
+                else f"attachment refused by policy rule {rid}"
+            )
+            fa += [
+                f"  # {_comment(self.rule_comment(f.crule, '') if f.crule else 'the default')}",
+                f"  {name} {{",
+                f'    action = "{ACTIONS[f.action]}";',
+                f'    expression = "{expr}";',
+                f'    message = "{smtp_message(reason)} [mailpolicy rule {smtp_message(rid)}]";',
+                "  }",
+            ]
         fa.append("}")
         self.result.meta["forces"] = meta
-        self.result.meta["maps"] = {f"{_MAP_DIR}/{s.name.lower()}.map": len(s.lines)
-                                    for s in self._symbols.values()}
-        actions = (head + "# force_actions in rspamd 3.4 only accepts actions that exist.\n"
-                   'quarantine { flags = ["no_threshold"]; }\n'
-                   'discard { flags = ["no_threshold"]; }\n')
-        mime = (head + "# The policy decides on attachments; rspamd's own extension scoring\n"
-                "# would otherwise penalise what the policy allows (trusted senders).\n"
-                "enabled = false;\n")
-        return {"local.d/multimap.conf": "\n".join(mm) + "\n",
-                "local.d/force_actions.conf": "\n".join(fa) + "\n",
-                "local.d/actions.conf": actions, "local.d/mime_types.conf": mime,
-                **dict(sorted(files.items()))}
+        self.result.meta["maps"] = {
+            f"{_MAP_DIR}/{s.name.lower()}.map": len(s.lines) for s in self._symbols.values()
+        }
+        actions = (
+            head + "# force_actions in rspamd 3.4 only accepts actions that exist.\n"
+            'quarantine { flags = ["no_threshold"]; }\n'
+            'discard { flags = ["no_threshold"]; }\n'
+        )
+        mime = (
+            head + "# The policy decides on attachments; rspamd's own extension scoring\n"
+            "# would otherwise penalise what the policy allows (trusted senders).\n"
+            "enabled = false;\n"
+        )
+        return {
+            "local.d/multimap.conf": "\n".join(mm) + "\n",
+            "local.d/force_actions.conf": "\n".join(fa) + "\n",
+            "local.d/actions.conf": actions,
+            "local.d/mime_types.conf": mime,
+            **dict(sorted(files.items())),
+        }
 
     def verifier(self, result: ExportResult, workdir: str) -> RspamdRunner:
         return RspamdRunner(result)
@@ -374,11 +451,15 @@ def _operand_text(operand: ast.Operand) -> str:
 # ---- running the real rspamd ----------------------------------------------------------------
 def find_rspamd() -> str | None:
     """None when rspamd, rspamc and rspamadm are installed, else what is missing."""
-    missing = [t for t in ("rspamd", "rspamc", "rspamadm")
-               if shutil.which(t, path="/usr/bin:/usr/sbin:/bin" + os.pathsep
-                               + os.environ.get("PATH", "")) is None]
-    return None if not missing else (f"{', '.join(missing)} not installed "
-                                     "(run .ci/install-rspamd.sh)")
+    missing = [
+        t
+        for t in ("rspamd", "rspamc", "rspamadm")
+        if shutil.which(t, path="/usr/bin:/usr/sbin:/bin" + os.pathsep + os.environ.get("PATH", ""))
+        is None
+    ]
+    return (
+        None if not missing else (f"{', '.join(missing)} not installed (run .ci/install-rspamd.sh)")
+    )
 
 
 def _free_port() -> int:
@@ -412,8 +493,9 @@ class RspamdRunner:
         self.forces: dict[str, tuple[str | None, str]] = result.meta.get("forces", {})
         self.dir = tempfile.mkdtemp(prefix="mailpolicy-rspamd-")
         os.chmod(self.dir, 0o755)
-        self.conf, self.db, self.run_dir = (os.path.join(self.dir, d) for d in
-                                            ("conf", "db", "run"))
+        self.conf, self.db, self.run_dir = (
+            os.path.join(self.dir, d) for d in ("conf", "db", "run")
+        )
         for d in (self.conf, self.db, self.run_dir):
             os.makedirs(d)
             os.chmod(d, 0o777)  # rspamd drops to _rspamd before it writes DBDIR/RUNDIR
@@ -437,16 +519,24 @@ class RspamdRunner:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def _vars(self) -> list[str]:
-        return [f"--var=LOCAL_CONFDIR={self.conf}", f"--var=DBDIR={self.db}",
-                f"--var=RUNDIR={self.run_dir}"]
+        return [
+            f"--var=LOCAL_CONFDIR={self.conf}",
+            f"--var=DBDIR={self.db}",
+            f"--var=RUNDIR={self.run_dir}",
+        ]
 
     def available(self) -> str | None:
         return find_rspamd()
 
     def configtest(self) -> str | None:
         """``rspamadm configtest -s``: None, or its complaint."""
-        p = subprocess.run(["rspamadm", *self._vars(), "configtest", "-s"], capture_output=True,
-                           text=True, timeout=120, check=False)
+        p = subprocess.run(
+            ["rspamadm", *self._vars(), "configtest", "-s"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         return None if p.returncode == 0 else (p.stdout + p.stderr).strip()[-2000:]
 
     def start(self) -> str | None:
@@ -499,8 +589,7 @@ class RspamdRunner:
             raise VerifyError(problem)
         return self.configtest() or self.start()
 
-    def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]
-            ) -> RspamdVerdict:
+    def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]) -> RspamdVerdict:
         with open(self.msg, "wb") as fh:
             fh.write(data)
         os.chmod(self.msg, 0o644)
@@ -513,8 +602,9 @@ class RspamdRunner:
         try:
             d = json.loads(p.stdout.decode("utf-8", "replace"))
         except ValueError:
-            return RspamdVerdict("error", None, (p.stdout + p.stderr).decode("utf-8",
-                                                                            "replace")[-300:])
+            return RspamdVerdict(
+                "error", None, (p.stdout + p.stderr).decode("utf-8", "replace")[-300:]
+            )
         return self.parse(d)
 
     def parse(self, d: dict[str, Any]) -> RspamdVerdict:
@@ -525,12 +615,16 @@ class RspamdRunner:
             if sym in symbols:
                 want = ACTIONS[action]
                 if d.get("action") != want:
-                    return RspamdVerdict("error", rule, f"{sym} fired but action is "
-                                         f"{d.get('action')!r}, not {want!r}")
+                    return RspamdVerdict(
+                        "error",
+                        rule,
+                        f"{sym} fired but action is {d.get('action')!r}, not {want!r}",
+                    )
                 return RspamdVerdict(action, rule, d.get("messages", {}).get("smtp_message", ""))
         if d.get("action") in ("reject", "soft reject", "quarantine", "discard"):
-            return RspamdVerdict("block", None, f"rspamd's own scoring: {d.get('action')} "
-                                 f"score {d.get('score')}")
+            return RspamdVerdict(
+                "block", None, f"rspamd's own scoring: {d.get('action')} score {d.get('score')}"
+            )
         return RspamdVerdict("allow", None)
 
     def explain(self, msg: Any, engine: Any, target: Any) -> str | None:

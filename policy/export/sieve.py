@@ -95,17 +95,30 @@ class SieveExporter(Exporter):
     description = "Dovecot Pigeonhole Sieve, RFC 5228 + RFC 5703 mime"
     filenames = ("policy.sieve",)
     caps = Capabilities(
-        message=ops(sender="in matches", recipient="in matches", subject="contains matches",
-                    header="contains matches", body="contains", **{"from": "contains matches"}),
+        message=ops(
+            sender="in matches",
+            recipient="in matches",
+            subject="contains matches",
+            header="contains matches",
+            body="contains",
+            **{"from": "contains matches"},
+        ),
         attachment=ops(name="matches in", extension="in is", double_extension="in"),
         actions=frozenset({"allow", "block", "quarantine", "tag", "discard"}),
         name_encodings=frozenset({"rfc2047", "rfc2231", "rfc2231-continuations"}),
         all_filenames=True,
         archive_members=False,
         true_types=False,
-        limits=(Limit("embedded", "Sieve does not see the names of uuencoded or BinHex files "
-                      "inside text bodies, nor winmail.dat (TNEF) members",
-                      "those names are not tested", strict=False, sound=False),),
+        limits=(
+            Limit(
+                "embedded",
+                "Sieve does not see the names of uuencoded or BinHex files "
+                "inside text bodies, nor winmail.dat (TNEF) members",
+                "those names are not tested",
+                strict=False,
+                sound=False,
+            ),
+        ),
     )
     #: extensions the verifier must enable (Pigeonhole disables editheader by default)
     extra_extensions = ("editheader",)
@@ -115,12 +128,13 @@ class SieveExporter(Exporter):
         self.requires: set[str] = set()
         self.blocks: list[tuple[CheckedRule | None, list[str]]] = []
 
-    def gap(self, node: ast.Cond, *, in_attachment: bool, unless_root: bool = False
-            ) -> Gap | None:
+    def gap(self, node: ast.Cond, *, in_attachment: bool, unless_root: bool = False) -> Gap | None:
         if in_attachment and isinstance(node, (ast.And, ast.Not)):
-            return Gap("Sieve tests each name on its own ('header :mime :anychild'): "
-                       f"'{type(node).__name__.lower()}' between predicates of one "
-                       "attachment cannot be expressed")
+            return Gap(
+                "Sieve tests each name on its own ('header :mime :anychild'): "
+                f"'{type(node).__name__.lower()}' between predicates of one "
+                "attachment cannot be expressed"
+            )
         return super().gap(node, in_attachment=in_attachment)
 
     # -- tests --------------------------------------------------------------------------------
@@ -144,10 +158,14 @@ class SieveExporter(Exporter):
         self.requires.update(("mime", "regex"))
         keys = [name_regex(self.name_pattern(node))]
         tests = [
-            (f'header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex '
-             f'"Content-Disposition" {string_list(keys)}'),
-            (f'header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex '
-             f'"Content-Type" {string_list(keys)}'),
+            (
+                f'header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex '
+                f'"Content-Disposition" {string_list(keys)}'
+            ),
+            (
+                f'header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex '
+                f'"Content-Type" {string_list(keys)}'
+            ),
         ]
         return "anyof(" + ", ".join(tests) + ")"
 
@@ -163,8 +181,9 @@ class SieveExporter(Exporter):
                     domain = glob_pattern(e.strip().lower().lstrip("@"))
                     pats.append(_seq_of(Star(AnyChar()), Lit("@"), domain))
                     if not re.search(r"[*?\[{\\]", e):
-                        pats.append(_seq_of(Star(AnyChar()), Lit("@"), Star(AnyChar()), Lit("."),
-                                            domain))
+                        pats.append(
+                            _seq_of(Star(AnyChar()), Lit("@"), Star(AnyChar()), Lit("."), domain)
+                        )
                 else:
                     pats.append(glob_pattern(e))
             return self._keyed('envelope :all :comparator "i;ascii-casemap"', quote(part), pats)
@@ -176,8 +195,9 @@ class SieveExporter(Exporter):
             return f'body :text :comparator "i;ascii-casemap" :contains {quote(value)}'
         if op == "contains":
             return f'header :comparator "i;ascii-casemap" :contains {quote(name)} {quote(value)}'
-        return self._keyed('header :comparator "i;ascii-casemap"', quote(name),
-                           [glob_pattern(value)])
+        return self._keyed(
+            'header :comparator "i;ascii-casemap"', quote(name), [glob_pattern(value)]
+        )
 
     def _keyed(self, head: str, what: str, pats: list[Pat]) -> str:
         """``head :matches what [keys]`` (or ``:regex`` for patterns :matches cannot say)."""
@@ -196,8 +216,11 @@ class SieveExporter(Exporter):
         reason = crule.rule.reason.value if crule and crule.rule.reason else None
         if action == "block":
             self.requires.add("reject")
-            text = reason or (f"message refused by mail policy (rule {crule.id})" if crule
-                              else "message refused by mail policy (default)")
+            text = reason or (
+                f"message refused by mail policy (rule {crule.id})"
+                if crule
+                else "message refused by mail policy (default)"
+            )
             return [f"reject {quote(text)};"]
         if action == "quarantine":
             self.requires.add("fileinto")
@@ -217,23 +240,38 @@ class SieveExporter(Exporter):
         from mailpolicy.policy.diagnostics import Diagnostic
         from mailpolicy.policy.export.base import E_UNSAFE
 
-        return Diagnostic(E_UNSAFE, "error", f"rule {crule.id} (line {crule.line}): tag header "
-                          f"{crule.rule.header.value!r} is not 'Name: value' with a valid "  # type: ignore[union-attr]
-                          "header name", crule.rule.span)
+        return Diagnostic(
+            E_UNSAFE,
+            "error",
+            f"rule {crule.id} (line {crule.line}): tag header "
+            f"{crule.rule.header.value!r} is not 'Name: value' with a valid "  # type: ignore[union-attr]
+            "header name",
+            crule.rule.span,
+        )
 
-    def emit_rule(self, crule: CheckedRule, action: str, cond: ast.Cond,
-                  unless: ast.Cond | None) -> None:
+    def emit_rule(
+        self, crule: CheckedRule, action: str, cond: ast.Cond, unless: ast.Cond | None
+    ) -> None:
         test = self._cond(crule, cond)
         if unless is not None:
             test = f"allof({test}, not {self._cond(crule, unless)})"
-        self.blocks.append((crule, [f"if {test} {{", *("  " + a for a in self._action(
-            crule, action)), "  stop;", "}"]))
+        self.blocks.append(
+            (
+                crule,
+                [f"if {test} {{", *("  " + a for a in self._action(crule, action)), "  stop;", "}"],
+            )
+        )
 
     def render(self) -> dict[str, str]:
         default = self.policy.default
         if default not in ("allow", "block", "quarantine", "discard"):
-            self.unsupported(None, self.policy.ast, f"default {default} cannot be expressed",
-                             how="default allow (keep)", sound=default not in ("strip",))
+            self.unsupported(
+                None,
+                self.policy.ast,
+                f"default {default} cannot be expressed",
+                how="default allow (keep)",
+                sound=default not in ("strip",),
+            )
             default = "allow"
         tail = self._action(None, default)
         lines: list[str] = []
@@ -242,8 +280,10 @@ class SieveExporter(Exporter):
             extra.append("          (editheader needs 'sieve_extensions = +editheader')")
         if "fileinto" in self.requires:
             extra.append(f"quarantine: messages are filed into the folder '{QUARANTINE_FOLDER}'")
-        extra.append("verify before deploying: sievec POLICY.sieve (a script that does not "
-                     "compile means every message is kept)")
+        extra.append(
+            "verify before deploying: sievec POLICY.sieve (a script that does not "
+            "compile means every message is kept)"
+        )
         lines.append(self.header("#", extra).rstrip("\n"))
         losses = self.loss_comments("#").rstrip("\n")
         if losses:

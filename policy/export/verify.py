@@ -108,16 +108,26 @@ def compare(exporter: Exporter, result: ExportResult, paths: list[str]) -> tuple
                             break
                     if explained is None and hasattr(runner, "explain"):
                         explained = runner.explain(msg, engine, target)
-                rows.append(Row(where, engine.action, engine.rule, target.action, target.rule,
-                                explained, getattr(target, "detail", "") or ""))
+                rows.append(
+                    Row(
+                        where,
+                        engine.action,
+                        engine.rule,
+                        target.action,
+                        target.rule,
+                        explained,
+                        getattr(target, "detail", "") or "",
+                    )
+                )
         finally:
             if hasattr(runner, "close"):
                 runner.close()
     return rows, unreadable
 
 
-def run(exporter: Exporter, result: ExportResult, paths: list[str], *, out: TextIO,
-        err: TextIO) -> int:
+def run(
+    exporter: Exporter, result: ExportResult, paths: list[str], *, out: TextIO, err: TextIO
+) -> int:
     """Print the agreement table and the disagreements; the exit code (0, 1 or 2)."""
     from tabulate import tabulate
 
@@ -133,22 +143,34 @@ def run(exporter: Exporter, result: ExportResult, paths: list[str], *, out: Text
     counts = Counter((r.engine, r.target) for r in rows)
     table = [(e, t, n, "yes" if e == t else "NO") for (e, t), n in sorted(counts.items())]
     agree = sum(1 for r in rows if r.engine == r.target)
-    print(f"verify {exporter.target}: {len(rows)} messages, {agree} agree, "
-          f"{len(rows) - agree} disagree" + (f", {unreadable} unreadable" if unreadable else ""),
-          file=out)
+    print(
+        f"verify {exporter.target}: {len(rows)} messages, {agree} agree, "
+        f"{len(rows) - agree} disagree" + (f", {unreadable} unreadable" if unreadable else ""),
+        file=out,
+    )
     print(tabulate(table, headers=["engine", exporter.target, "messages", "agree"]), file=out)
     bad = [r for r in rows if r.engine != r.target]
     unexplained = [r for r in bad if r.explained_by is None]
     if bad:
         print("\ndisagreements:", file=out)
-        print(tabulate([(r.message, f"{r.engine} ({r.engine_rule or 'default'})",
-                         f"{r.target} ({r.target_rule or 'default'})",
-                         r.explained_by or "UNEXPLAINED") for r in bad],
-                       headers=["message", "engine (rule)", f"{exporter.target} (rule)",
-                                "explained by"], maxcolwidths=[None, None, None, 70]), file=out)
+        print(
+            tabulate(
+                [
+                    (
+                        r.message,
+                        f"{r.engine} ({r.engine_rule or 'default'})",
+                        f"{r.target} ({r.target_rule or 'default'})",
+                        r.explained_by or "UNEXPLAINED",
+                    )
+                    for r in bad
+                ],
+                headers=["message", "engine (rule)", f"{exporter.target} (rule)", "explained by"],
+                maxcolwidths=[None, None, None, 70],
+            ),
+            file=out,
+        )
     if unexplained:
-        print(f"\n{len(unexplained)} disagreements are not explained by the loss report",
-              file=out)
+        print(f"\n{len(unexplained)} disagreements are not explained by the loss report", file=out)
         return 1
     return 0
 
@@ -158,8 +180,9 @@ def embedded(result: ExportResult, engine: Any) -> str | None:
     came from such an attachment (part ids ``1.uu1``, ``1.hqx1``, ``2.tnef1``)."""
     att = engine.attachment
     if att is not None and re.search(r"\.(uu|hqx|tnef)\d+", att.part or ""):
-        return next((x.text() for x in result.losses if x.rule == "*" and "uuencoded" in x.what),
-                    None)
+        return next(
+            (x.text() for x in result.losses if x.rule == "*" and "uuencoded" in x.what), None
+        )
     return None
 
 
@@ -173,8 +196,10 @@ def _as_nobody(argv: list[str]) -> list[str]:
 class SieveRunner:
     """``sievec`` + ``sieve-test`` (Pigeonhole) with a one-line config, no daemon."""
 
-    _ACTION = re.compile(r"^\s*(\d+):\s+(reject action|fileinto action|discard action|keep action"
-                         r"|addheader|stop command)")
+    _ACTION = re.compile(
+        r"^\s*(\d+):\s+(reject action|fileinto action|discard action|keep action"
+        r"|addheader|stop command)"
+    )
 
     def __init__(self, exporter: Any, result: ExportResult, workdir: str) -> None:
         self.result = result
@@ -192,24 +217,38 @@ class SieveRunner:
             os.chmod(path, 0o644)
 
     def check(self) -> str | None:
-        p = subprocess.run([need("sievec"), "-x", self.ext, self.script,
-                            os.path.join(self.workdir, "policy.svbin")],
-                           capture_output=True, text=True, timeout=TIMEOUT, check=False)
+        p = subprocess.run(
+            [
+                need("sievec"),
+                "-x",
+                self.ext,
+                self.script,
+                os.path.join(self.workdir, "policy.svbin"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
         return None if p.returncode == 0 else (p.stderr or p.stdout).strip()
 
     def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]) -> TargetVerdict:
         with open(self.msg, "wb") as fh:
             fh.write(data)
         os.chmod(self.msg, 0o644)
-        argv = [need("sieve-test"), "-c", self.conf, "-x", self.ext, "-t", "-",
-                "-Tlevel=commands"]
+        argv = [need("sieve-test"), "-c", self.conf, "-x", self.ext, "-t", "-", "-Tlevel=commands"]
         if sender:
             argv += ["-f", sender]
         if recipients:
             argv += ["-a", recipients[0], "-r", recipients[0]]
         argv += [self.script, self.msg]
-        p = subprocess.run(_as_nobody(argv), capture_output=True, timeout=TIMEOUT, check=False,
-                           env={"HOME": self.workdir, "PATH": os.environ.get("PATH", "")})
+        p = subprocess.run(
+            _as_nobody(argv),
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+            env={"HOME": self.workdir, "PATH": os.environ.get("PATH", "")},
+        )
         out = p.stdout.decode("utf-8", "replace")
         if p.returncode != 0:
             return TargetVerdict("error", None, p.stderr.decode("utf-8", "replace")[-300:])
@@ -225,8 +264,12 @@ class SieveRunner:
             if kind == "addheader":
                 tagged = True
             elif kind != "stop command":
-                action = {"reject action": "block", "fileinto action": "quarantine",
-                          "discard action": "discard", "keep action": "allow"}[kind]
+                action = {
+                    "reject action": "block",
+                    "fileinto action": "quarantine",
+                    "discard action": "discard",
+                    "keep action": "allow",
+                }[kind]
                 line = int(m.group(1))
         if action is None:  # implicit keep
             return TargetVerdict("allow", None)
@@ -264,8 +307,13 @@ class PostfixRunner:
         self.senders = senders if os.path.exists(senders) else None
 
     def _postmap(self, args: list[str], data: bytes | None = None) -> tuple[int, str]:
-        p = subprocess.run([need("postmap"), "-c", self.conf, *args], input=data,
-                           capture_output=True, timeout=TIMEOUT, check=False)
+        p = subprocess.run(
+            [need("postmap"), "-c", self.conf, *args],
+            input=data,
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
         errtext = p.stderr.decode("utf-8", "replace")
         if "warning:" in errtext or "fatal:" in errtext:
             raise VerifyError(f"postmap {' '.join(args)}: {errtext.strip()}")
@@ -308,8 +356,14 @@ class PostfixRunner:
         if embedded(self.result, engine):
             return embedded(self.result, engine)
         if engine.action in STOPPING_ACTIONS and target.action in STOPPING_ACTIONS:
-            return next((x.text() for x in self.result.losses if x.what.startswith(
-                "Postfix decides per header")), None)
+            return next(
+                (
+                    x.text()
+                    for x in self.result.losses
+                    if x.what.startswith("Postfix decides per header")
+                ),
+                None,
+            )
         if target.rule is None and target.action == "quarantine":  # the encoded-name catch-all
             return next((x.text() for x in self.result.losses if "encoded" in x.what), None)
         return None

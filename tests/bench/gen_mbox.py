@@ -12,8 +12,18 @@ import random
 import sys
 from pathlib import Path
 
-NAMES = ["test.tar.gz", "archive.sit.bin", "test.2001.01.01", "report.pdf", "photo.jpg",
-         "minutes.docx", "setup.v2.1.zip", "notes.txt", "budget.xls", "invoice.pdf"]
+NAMES = [
+    "test.tar.gz",
+    "archive.sit.bin",
+    "test.2001.01.01",
+    "report.pdf",
+    "photo.jpg",
+    "minutes.docx",
+    "setup.v2.1.zip",
+    "notes.txt",
+    "budget.xls",
+    "invoice.pdf",
+]
 BAD = ["書類名1.doc.bat", "invoice.pif", "同窓会名簿.xls.lnk", "setup.exe", "readme.txt.scr"]
 PE = b"MZ\x90\x00" + b"\x00" * 56 + b"\x40\x00\x00\x00" + b"PE\x00\x00" + b"\x00" * 200
 PDF = b"%PDF-1.4\n" + b"1 0 obj<<>>endobj\n" * 20 + b"%%EOF\n"
@@ -30,15 +40,19 @@ def _content(name: str, rng: random.Random) -> bytes:
 
 def _part(name: str, data: bytes, boundary: str) -> str:
     b64 = base64.encodebytes(data).decode("ascii")
-    return (f"--{boundary}\nContent-Type: application/octet-stream; name=\"{name}\"\n"
-            f"Content-Disposition: attachment; filename=\"{name}\"\n"
-            f"Content-Transfer-Encoding: base64\n\n{b64}")
+    return (
+        f'--{boundary}\nContent-Type: application/octet-stream; name="{name}"\n'
+        f'Content-Disposition: attachment; filename="{name}"\n'
+        f"Content-Transfer-Encoding: base64\n\n{b64}"
+    )
 
 
 def message(i: int, rng: random.Random) -> str:
     boundary = f"=_b{i:06d}"
-    parts = [f"--{boundary}\nContent-Type: text/plain; charset=us-ascii\n\n"
-             f"Hello, message {i}.\n" + "Lorem ipsum dolor sit amet. " * 40 + "\n"]
+    parts = [
+        f"--{boundary}\nContent-Type: text/plain; charset=us-ascii\n\n"
+        f"Hello, message {i}.\n" + "Lorem ipsum dolor sit amet. " * 40 + "\n"
+    ]
     for _ in range(rng.randint(1, 3)):
         if rng.random() < 0.1:
             parts.append(_part(rng.choice(BAD), PE, boundary))
@@ -47,13 +61,15 @@ def message(i: int, rng: random.Random) -> str:
             parts.append(_part(name, _content(name, rng), boundary))
     if i % 10 == 0:
         parts.append(_part(f"scan{i}.pdf", PDF + rng.randbytes(200_000), boundary))
-    head = (f"From sender{i}@example.net Mon Jul 16 09:{i % 60:02d}:00 2001\n"
-            f"Return-Path: <sender{i}@example.net>\nDelivered-To: user{i % 50}@example.ac.jp\n"
-            f"Received: from mx.example.net by mail.example.ac.jp; Mon, 16 Jul 2001 09:00:00 +0900\n"
-            f"From: <sender{i}@example.net>\nTo: <user{i % 50}@example.ac.jp>\n"
-            f"Subject: message {i}\nMessage-ID: <bench-{i}@example.net>\n"
-            f"Date: Mon, 16 Jul 2001 09:00:00 +0900\nMIME-Version: 1.0\n"
-            f"Content-Type: multipart/mixed; boundary=\"{boundary}\"\n\n")
+    head = (
+        f"From sender{i}@example.net Mon Jul 16 09:{i % 60:02d}:00 2001\n"
+        f"Return-Path: <sender{i}@example.net>\nDelivered-To: user{i % 50}@example.ac.jp\n"
+        f"Received: from mx.example.net by mail.example.ac.jp; Mon, 16 Jul 2001 09:00:00 +0900\n"
+        f"From: <sender{i}@example.net>\nTo: <user{i % 50}@example.ac.jp>\n"
+        f"Subject: message {i}\nMessage-ID: <bench-{i}@example.net>\n"
+        f"Date: Mon, 16 Jul 2001 09:00:00 +0900\nMIME-Version: 1.0\n"
+        f'Content-Type: multipart/mixed; boundary="{boundary}"\n\n'
+    )
     return head + "\n".join(parts) + f"--{boundary}--\n\n"
 
 

@@ -1,6 +1,6 @@
 """Turn a pytest-benchmark JSON file into the BENCHMARKS.md tables (ratios within one run).
 
-    python3 tests/bench/table.py bench.json
+python3 tests/bench/table.py bench.json
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ def main(path: str) -> None:
     by = {b["name"]: b for b in doc["benchmarks"]}
     mean = {n: b["stats"]["mean"] for n, b in by.items()}
     cpu = doc["machine_info"].get("cpu", {})
-    print(f"Run {doc['datetime'][:16]} UTC on {cpu.get('brand_raw', '?')}, "
-          f"{cpu.get('count', '?')} cores, Python {doc['machine_info']['python_version']}.\n")
+    print(
+        f"Run {doc['datetime'][:16]} UTC on {cpu.get('brand_raw', '?')}, "
+        f"{cpu.get('count', '?')} cores, Python {doc['machine_info']['python_version']}.\n"
+    )
 
     print("### 1. Matcher cost per message (50 messages a round)\n")
     print("| rules | compiled (µs/message) | reference (µs/message) | compiled vs 10 rules |")
@@ -25,39 +27,51 @@ def main(path: str) -> None:
         c, r = mean[f"test_compiled[{n}]"], mean[f"test_reference[{n}]"]
         print(f"| {n:,} | {c / 50 * 1e6:.1f} | {r / 50 * 1e6:,.0f} | {c / base:.2f}x |")
 
-    print("\n### 2. Replay of a generated 3,000-message mbox "
-          f"({by['test_email_parser_only']['extra_info'].get('mb', '?')} MB)\n")
+    print(
+        "\n### 2. Replay of a generated 3,000-message mbox "
+        f"({by['test_email_parser_only']['extra_info'].get('mb', '?')} MB)\n"
+    )
     print("| what | seconds (mean of 3) | messages/s | MB/s | vs email parser |")
     print("| --- | ---: | ---: | ---: | ---: |")
     mb = by["test_email_parser_only"]["extra_info"].get("mb", 0)
     ref = mean["test_email_parser_only"]
-    rows = [("Python `email` parser, parse only", "test_email_parser_only"),
-            ("Pigeonhole `sieve-filter`, names-only script", "test_sieve_filter"),
-            ("`mailpolicy simulate`, names-only policy", "test_simulate[names-only]"),
-            ("`mailpolicy simulate`, 10 rules", "test_simulate[10]"),
-            ("`mailpolicy simulate`, 2,000 rules", "test_simulate[2000]"),
-            ("`mailpolicy simulate`, shipped baseline (true types, archives)",
-             "test_simulate[baseline]")]
+    rows = [
+        ("Python `email` parser, parse only", "test_email_parser_only"),
+        ("Pigeonhole `sieve-filter`, names-only script", "test_sieve_filter"),
+        ("`mailpolicy simulate`, names-only policy", "test_simulate[names-only]"),
+        ("`mailpolicy simulate`, 10 rules", "test_simulate[10]"),
+        ("`mailpolicy simulate`, 2,000 rules", "test_simulate[2000]"),
+        (
+            "`mailpolicy simulate`, shipped baseline (true types, archives)",
+            "test_simulate[baseline]",
+        ),
+    ]
     for label, name in rows:
         s = mean[name]
         print(f"| {label} | {s:.2f} | {3000 / s:,.0f} | {mb / s:.0f} | {s / ref:.2f} |")
 
-    print(f"\n2,000 rules against 10 rules, end to end: "
-          f"{mean['test_simulate[2000]'] / mean['test_simulate[10]']:.2f}x.")
+    print(
+        f"\n2,000 rules against 10 rules, end to end: "
+        f"{mean['test_simulate[2000]'] / mean['test_simulate[10]']:.2f}x."
+    )
     print("\n### 3. Peak memory of `simulate` (baseline policy, default workers)\n")
     print("| mbox | size | peak RSS of the largest process |")
     print("| --- | ---: | ---: |")
     for n in ("test_peak_memory[1]", "test_peak_memory[10]"):
         e = by[n]["extra_info"]
-        print(f"| {'x10' if '10' in n else 'x1'} | {e['mbox_mb']:,.0f} MB | {e['peak_rss_mb']:.0f} MB |")
+        print(
+            f"| {'x10' if '10' in n else 'x1'} | {e['mbox_mb']:,.0f} MB | {e['peak_rss_mb']:.0f} MB |"
+        )
 
     print("\n### 4. Attachment extraction, bundled corpus (112 messages)\n")
     print("| what | ms per corpus | vs email parser |")
     print("| --- | ---: | ---: |")
     eref = mean["test_email_parser"]
-    for label, name in [("Python `email` parser + `get_filename()`", "test_email_parser"),
-                        ("`parse_message`, every name and trick", "test_names"),
-                        ("`parse_message`, every fact (type, sha256, archives)", "test_all_facts")]:
+    for label, name in [
+        ("Python `email` parser + `get_filename()`", "test_email_parser"),
+        ("`parse_message`, every name and trick", "test_names"),
+        ("`parse_message`, every fact (type, sha256, archives)", "test_all_facts"),
+    ]:
         print(f"| {label} | {mean[name] * 1e3:.1f} | {mean[name] / eref:.2f} |")
 
 

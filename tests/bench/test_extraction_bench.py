@@ -24,7 +24,11 @@ pytestmark = pytest.mark.bench
 
 @pytest.fixture(scope="module")
 def raw() -> list[bytes]:
-    items = [r.data for r in iter_raw([SAMPLES / "maildir", SAMPLES / "mbox"]) if isinstance(r, RawMessage)]
+    items = [
+        r.data
+        for r in iter_raw([SAMPLES / "maildir", SAMPLES / "mbox"])
+        if isinstance(r, RawMessage)
+    ]
     assert len(items) == 112
     return items
 

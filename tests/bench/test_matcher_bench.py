@@ -17,12 +17,26 @@ from mailpolicy.policy.evaluate import evaluate
 
 pytestmark = pytest.mark.bench
 
-NAMES = ["test.tar.gz", "archive.sit.bin", "test.2001.01.01", "report.pdf", "書類名1.doc.bat",
-         "invoice.pif", "photo.jpg", "minutes.docx", "setup.v2.1.zip", "同窓会名簿.xls.lnk"]
+NAMES = [
+    "test.tar.gz",
+    "archive.sit.bin",
+    "test.2001.01.01",
+    "report.pdf",
+    "書類名1.doc.bat",
+    "invoice.pif",
+    "photo.jpg",
+    "minutes.docx",
+    "setup.v2.1.zip",
+    "同窓会名簿.xls.lnk",
+]
 
 
 def make_policy(n: int) -> str:
-    lines = ['list trusted = [' + ", ".join(f'"*@partner{i}.example.com"' for i in range(max(1, n // 10))) + "]"]
+    lines = [
+        "list trusted = ["
+        + ", ".join(f'"*@partner{i}.example.com"' for i in range(max(1, n // 10)))
+        + "]"
+    ]
     for i in range(n):
         kind = i % 4
         if kind == 0:
@@ -32,15 +46,21 @@ def make_policy(n: int) -> str:
         elif kind == 2:
             lines.append(f'block attachment name matches "*.sig{i}"')
         else:
-            lines.append(f'allow sender in ["build@partner{i}.example.com"] and attachment extension "y{i}"')
+            lines.append(
+                f'allow sender in ["build@partner{i}.example.com"] and attachment extension "y{i}"'
+            )
     lines.append('block attachment double extension in ["bat", "com", "lnk", "pif", "exe"]')
     lines.append('block attachment extension in ["pif", "exe", "scr"]')
     return "\n".join(lines)
 
 
 MESSAGES = [
-    Message(path=f"m{i}", sender="mallory@example.net", recipients=("bob@example.com",),
-            attachments=(Attachment(names=(NAMES[i % len(NAMES)],), data=b"text\n", part="2"),))
+    Message(
+        path=f"m{i}",
+        sender="mallory@example.net",
+        recipients=("bob@example.com",),
+        attachments=(Attachment(names=(NAMES[i % len(NAMES)],), data=b"text\n", part="2"),),
+    )
     for i in range(50)
 ]
 
@@ -61,6 +81,7 @@ def test_reference(benchmark, rules: int) -> None:  # type: ignore[no-untyped-de
     benchmark.group = "matcher per 50 messages"
     benchmark.extra_info["rules"] = rules
     rounds = {10: 20, 100: 10, 1000: 3, 10000: 1}[rules]
-    result = benchmark.pedantic(lambda: [evaluate(policy, m, trace=False) for m in MESSAGES],
-                                rounds=rounds, iterations=1)
+    result = benchmark.pedantic(
+        lambda: [evaluate(policy, m, trace=False) for m in MESSAGES], rounds=rounds, iterations=1
+    )
     assert sum(v.rule is not None for v in result) == 15

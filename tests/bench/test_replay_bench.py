@@ -34,7 +34,9 @@ from .test_matcher_bench import make_policy
 pytestmark = pytest.mark.bench
 
 EXTS = ["pif", "bat", "lnk", "com", "exe", "scr", "vbs"]
-NAMES_POLICY = 'policy "names-only"\nblock attachment name in [' + ", ".join(f'"*.{e}"' for e in EXTS) + "]\n"
+NAMES_POLICY = (
+    'policy "names-only"\nblock attachment name in [' + ", ".join(f'"*.{e}"' for e in EXTS) + "]\n"
+)
 SIEVE = """require ["mime", "foreverypart", "fileinto"];
 foreverypart {
   if anyof (
@@ -110,8 +112,15 @@ def test_sieve_filter(benchmark, mbox: Path, work: Path) -> None:  # type: ignor
     def run() -> int:
         cmd = ["sieve-filter", "-c", str(work / "sieve.conf"), str(script), "INBOX"]
         if os.geteuid() == 0:
-            cmd = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "env",
-                   f"HOME={work}", *cmd]
+            cmd = [
+                "setpriv",
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                "env",
+                f"HOME={work}",
+                *cmd,
+            ]
         done = subprocess.run(cmd, capture_output=True, check=True)
         return done.stdout.count(b"store message in folder: Quarantine")
 
@@ -127,7 +136,8 @@ BASELINE = Path(__file__).resolve().parents[2] / "policy" / "policies" / "baseli
 def test_simulate(benchmark, mbox: Path, work: Path, rules) -> None:  # type: ignore[no-untyped-def]
     if rules == "baseline":  # true types of every attachment, archives: the full pipeline
         text = BASELINE.read_text(encoding="utf-8").replace(
-            'file "lists/trusted-senders.txt"', '["*@partner.example.com"]')
+            'file "lists/trusted-senders.txt"', '["*@partner.example.com"]'
+        )
     else:
         text = NAMES_POLICY if rules == "names-only" else make_policy(rules)
     policy = _policy(work, f"bench-{rules}.policy", text)
@@ -148,8 +158,12 @@ def _peak_rss_mb(policy: str, path: Path) -> float:
     )
     # ru_maxrss survives fork and exec: a child forked from this (large) pytest process would
     # start with our high-water mark. A shell in between forks Python from a small process.
-    done = subprocess.run(["sh", "-c", '"$0" -c "$1" "$2" "$3"; exit $?', sys.executable, code,
-                           policy, str(path)], check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        ["sh", "-c", '"$0" -c "$1" "$2" "$3"; exit $?', sys.executable, code, policy, str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return int(done.stdout.strip()) / 1024
 
 

@@ -69,10 +69,49 @@ def build_zip(entries: list[tuple[str, int, bytes, int, int]]) -> bytes:
         csz = 0xFFFFFFFF if z64 else len(comp)
         usz = 0xFFFFFFFF if z64 else usize
         offset = len(out)
-        out += struct.pack("<4s5H3L2H", b"PK\x03\x04", 45, flags, method, 0, 0, 0, csz, usz,
-                           len(nb), len(extra)) + nb + extra + comp
-        cd += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 45, 45, flags, method, 0, 0, 0, csz,
-                          usz, len(nb), len(extra), 0, 0, 0, 0, offset) + nb + extra
+        out += (
+            struct.pack(
+                "<4s5H3L2H",
+                b"PK\x03\x04",
+                45,
+                flags,
+                method,
+                0,
+                0,
+                0,
+                csz,
+                usz,
+                len(nb),
+                len(extra),
+            )
+            + nb
+            + extra
+            + comp
+        )
+        cd += (
+            struct.pack(
+                "<4s6H3L5H2L",
+                b"PK\x01\x02",
+                45,
+                45,
+                flags,
+                method,
+                0,
+                0,
+                0,
+                csz,
+                usz,
+                len(nb),
+                len(extra),
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + nb
+            + extra
+        )
     n = len(entries)
     cd_offset = len(out)
     out += cd
@@ -126,8 +165,9 @@ def test_zip_detected_by_content_not_name() -> None:
 
 
 def test_encrypted_member_flag_and_propagation() -> None:
-    secret = build_zip([("secret.exe", 0, b"\x00" * 12 + b"MZ", 2, 1),
-                        ("plain.txt", 0, b"hi", 2, 0)])
+    secret = build_zip(
+        [("secret.exe", 0, b"\x00" * 12 + b"MZ", 2, 1), ("plain.txt", 0, b"hi", 2, 0)]
+    )
     a = att(secret)
     assert a.encrypted and not a.exceeds_limits
     assert [m.name for m in a.members] == ["secret.exe", "plain.txt"]
@@ -175,13 +215,17 @@ def test_single_gzip_named_by_fname() -> None:
     assert m.data[:2] == b"MZ" and len(m.data) == 50_002
 
 
-@pytest.mark.parametrize(("compress", "name", "want"), [
-    (bz2.compress, "report.doc.bz2", "report.doc"),
-    (lzma.compress, "report.doc.xz", "report.doc"),
-    (lambda d: gzip.compress(d, mtime=0), "report.doc.gz", "report.doc"),  # no FNAME
-])
-def test_single_compressed_named_by_attachment(compress: Callable[[bytes], bytes], name: str,
-                                               want: str) -> None:
+@pytest.mark.parametrize(
+    ("compress", "name", "want"),
+    [
+        (bz2.compress, "report.doc.bz2", "report.doc"),
+        (lzma.compress, "report.doc.xz", "report.doc"),
+        (lambda d: gzip.compress(d, mtime=0), "report.doc.gz", "report.doc"),  # no FNAME
+    ],
+)
+def test_single_compressed_named_by_attachment(
+    compress: Callable[[bytes], bytes], name: str, want: str
+) -> None:
     a = att(compress(b"some text"), name)
     assert [m.name for m in a.members] == [want]
     assert a.members[0].data == b"some text"
@@ -251,17 +295,27 @@ def test_rar_named_gz_from_thirdparty_corpus(thirdparty: Path) -> None:
 
 
 def test_office_document_is_not_an_archive_but_parts_are_visible() -> None:
-    parts = {"[Content_Types].xml": b"<Types/>", "_rels/.rels": b"<Relationships/>",
-             "word/document.xml": b"<w:document/>", "word/media/image1.png": b"\x89PNG"}
+    parts = {
+        "[Content_Types].xml": b"<Types/>",
+        "_rels/.rels": b"<Relationships/>",
+        "word/document.xml": b"<w:document/>",
+        "word/media/image1.png": b"\x89PNG",
+    }
     normal = att(make_zip(parts), "letter.docx")
     assert normal._listing.is_archive is False
     assert not any(m.extension == "exe" for m in normal.walk()[1:])
     smuggler = att(make_zip({**parts, "word/embeddings/payload.exe": b"MZ"}), "letter.docx")
     assert smuggler._listing.is_archive is False
     assert [m.name for m in smuggler.members if m.extension == "exe"] == [
-        "word/embeddings/payload.exe"]
-    odf = att(make_zip({"mimetype": b"application/vnd.oasis.opendocument.text",
-                        "content.xml": b"<x/>"}, zipfile.ZIP_STORED), "a.odt")
+        "word/embeddings/payload.exe"
+    ]
+    odf = att(
+        make_zip(
+            {"mimetype": b"application/vnd.oasis.opendocument.text", "content.xml": b"<x/>"},
+            zipfile.ZIP_STORED,
+        ),
+        "a.odt",
+    )
     assert odf._listing.is_archive is False and len(odf.members) == 2
 
 
@@ -277,8 +331,9 @@ def test_truncated_zip_is_a_problem_not_an_exception() -> None:
 def test_damaged_member_keeps_the_rest() -> None:
     good = zlib.compressobj(6, zlib.DEFLATED, -15)
     ok = good.compress(b"fine") + good.flush()
-    data = build_zip([("bad.txt", 8, b"\xff\xff\xff\xff garbage", 50, 0),
-                      ("good.exe", 8, ok, 4, 0)])
+    data = build_zip(
+        [("bad.txt", 8, b"\xff\xff\xff\xff garbage", 50, 0), ("good.exe", 8, ok, 4, 0)]
+    )
     a = att(data)
     assert [m.name for m in a.members] == ["bad.txt", "good.exe"]
     assert a.members[1].data == b"fine"
@@ -293,9 +348,20 @@ def test_unsupported_method_listed() -> None:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.binary(max_size=2000), st.sampled_from([b"", b"PK\x03\x04", b"\x1f\x8b\x08",
-                                                  b"BZh91AY&SY", b"\xfd7zXZ\x00",
-                                                  b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07\x00"]))
+@given(
+    st.binary(max_size=2000),
+    st.sampled_from(
+        [
+            b"",
+            b"PK\x03\x04",
+            b"\x1f\x8b\x08",
+            b"BZh91AY&SY",
+            b"\xfd7zXZ\x00",
+            b"7z\xbc\xaf\x27\x1c",
+            b"Rar!\x1a\x07\x00",
+        ]
+    ),
+)
 def test_random_bytes_never_raise(data: bytes, magic: bytes) -> None:
     result = listing(att(magic + data))
     assert isinstance(result, ArchiveListing)
@@ -304,9 +370,11 @@ def test_random_bytes_never_raise(data: bytes, magic: bytes) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_mutated_archives_never_raise(data: st.DataObject) -> None:
-    base = [make_zip({"a/b.exe": b"MZ" * 50, "c.txt": b"t" * 300}),
-            gzip.compress(make_zip({"x.js": b"1"})),
-            _tar_bytes("w:gz")][data.draw(st.integers(0, 2))]
+    base = [
+        make_zip({"a/b.exe": b"MZ" * 50, "c.txt": b"t" * 300}),
+        gzip.compress(make_zip({"x.js": b"1"})),
+        _tar_bytes("w:gz"),
+    ][data.draw(st.integers(0, 2))]
     buf = bytearray(base)
     for _ in range(data.draw(st.integers(1, 8))):
         i = data.draw(st.integers(0, len(buf) - 1))

@@ -52,7 +52,11 @@ def _explained(theirs: str, ours: set[str]) -> bool:
 
 
 def _messages(thirdparty: Path) -> list[RawMessage]:
-    roots = [ROOT / "corpus" / "samples" / "maildir", ROOT / "corpus" / "samples" / "mbox", thirdparty]
+    roots = [
+        ROOT / "corpus" / "samples" / "maildir",
+        ROOT / "corpus" / "samples" / "mbox",
+        thirdparty,
+    ]
     return [r for r in iter_raw(roots) if isinstance(r, RawMessage)]
 
 
@@ -68,10 +72,13 @@ def test_every_standard_name_is_seen(thirdparty: Path) -> None:
     assert compared > 300
 
 
-@pytest.mark.parametrize("rel", [
-    "apache-james-mime4j/mimetools-testmsgs/multi-2evil.msg",
-    "php-mime-mail-parser/mails/issue133",
-])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "apache-james-mime4j/mimetools-testmsgs/multi-2evil.msg",
+        "php-mime-mail-parser/mails/issue133",
+    ],
+)
 def test_known_differences_are_ours_to_keep(thirdparty: Path, rel: str) -> None:
     """The differences above are real: the standard parser's name is not ours verbatim."""
     data = (thirdparty / rel).read_bytes()

@@ -13,8 +13,9 @@ from mailpolicy.corpus.readers import RawMessage, iter_messages, iter_raw
 
 
 def msg(n: int) -> bytes:
-    return (f"From: a{n}@example.org\nSubject: {n}\nMessage-ID: <m{n}@example.org>\n\n"
-            "hi\n").encode()
+    return (
+        f"From: a{n}@example.org\nSubject: {n}\nMessage-ID: <m{n}@example.org>\n\nhi\n"
+    ).encode()
 
 
 def mbox(*messages: bytes) -> bytes:
@@ -44,9 +45,14 @@ def labelled(root: Path, labels: Labels | None = None) -> dict[str, str | None]:
 
 
 def test_folder_labels(corpus: Path) -> None:
-    assert labelled(corpus) == {"1@example.org": "benign", "2@example.org": "malicious",
-                                "3@example.org": None, "4@example.org": "malicious",
-                                "5@example.org": "malicious", "6@example.org": "benign"}
+    assert labelled(corpus) == {
+        "1@example.org": "benign",
+        "2@example.org": "malicious",
+        "3@example.org": None,
+        "4@example.org": "malicious",
+        "5@example.org": "malicious",
+        "6@example.org": "benign",
+    }
 
 
 def test_folder_label_counts_from_the_root_given(tmp_path: Path) -> None:
@@ -63,21 +69,29 @@ def test_folder_label_counts_from_the_root_given(tmp_path: Path) -> None:
     assert [r.label for r in iter_raw([root.parent])] == ["benign"]
 
 
-def test_csv_overrides_folder_labels(corpus: Path, tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_csv_overrides_folder_labels(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     offset = len(mbox(msg(4)))
     f = tmp_path / "labels.csv"
-    f.write_text("path,label\n"
-                 "# comments and blank lines are skipped\n\n"
-                 "Benign/a.eml,malicious\n"                       # suffix of components
-                 "corpus/unsorted/c.eml,Spam\n"                    # relative to the cwd
-                 f'"{corpus}/malicious/sircam:1.x:2,S",benign\n'   # absolute, Maildir key
-                 f"unsorted/malicious.mbox:{offset},benign\n")     # one message in an mbox
+    f.write_text(
+        "path,label\n"
+        "# comments and blank lines are skipped\n\n"
+        "Benign/a.eml,malicious\n"  # suffix of components
+        "corpus/unsorted/c.eml,Spam\n"  # relative to the cwd
+        f'"{corpus}/malicious/sircam:1.x:2,S",benign\n'  # absolute, Maildir key
+        f"unsorted/malicious.mbox:{offset},benign\n"
+    )  # one message in an mbox
     labels = Labels.load(f)
     assert labelled(corpus, labels) == {
-        "1@example.org": "malicious", "2@example.org": "benign", "3@example.org": "spam",
-        "4@example.org": "malicious", "5@example.org": "benign", "6@example.org": "benign"}
+        "1@example.org": "malicious",
+        "2@example.org": "benign",
+        "3@example.org": "spam",
+        "4@example.org": "malicious",
+        "5@example.org": "benign",
+        "6@example.org": "benign",
+    }
     assert "spam" not in SCORED
 
 
@@ -93,8 +107,9 @@ def test_maildir_message_by_file_path(corpus: Path, tmp_path: Path) -> None:
     assert labelled(corpus, Labels.load(f))["2@example.org"] == "benign"
 
 
-def test_dotdot_paths_resolve_against_the_cwd(corpus: Path, monkeypatch: pytest.MonkeyPatch,
-                                              tmp_path: Path) -> None:
+def test_dotdot_paths_resolve_against_the_cwd(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     (tmp_path / "work").mkdir()
     monkeypatch.chdir(tmp_path / "work")
     f = tmp_path / "l.csv"
@@ -107,17 +122,26 @@ def test_dotdot_paths_resolve_against_the_cwd(corpus: Path, monkeypatch: pytest.
 def test_jsonl_by_message_id_and_precedence(corpus: Path, tmp_path: Path) -> None:
     pytest.importorskip("mailpolicy.corpus.mime")
     f = tmp_path / "labels.jsonl"
-    rows = [{"message_id": "<m3@example.org>", "label": "malicious"},
-            {"message_id": "m1@example.org", "label": "malicious"},   # brackets optional
-            {"path": "Benign/a.eml", "label": "benign"},              # path beats Message-ID
-            {"message_id": "<m6@example.org>", "label": "malicious"}]
+    rows = [
+        {"message_id": "<m3@example.org>", "label": "malicious"},
+        {"message_id": "m1@example.org", "label": "malicious"},  # brackets optional
+        {"path": "Benign/a.eml", "label": "benign"},  # path beats Message-ID
+        {"message_id": "<m6@example.org>", "label": "malicious"},
+    ]
     f.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
     labels = Labels.load(f)
-    got = {m.message_id: m.label  # type: ignore[union-attr]
-           for m in iter_messages([corpus], labels)}
-    assert got == {"<m1@example.org>": "benign", "<m2@example.org>": "malicious",
-                   "<m3@example.org>": "malicious", "<m4@example.org>": "malicious",
-                   "<m5@example.org>": "malicious", "<m6@example.org>": "malicious"}
+    got = {
+        m.message_id: m.label  # type: ignore[union-attr]
+        for m in iter_messages([corpus], labels)
+    }
+    assert got == {
+        "<m1@example.org>": "benign",
+        "<m2@example.org>": "malicious",
+        "<m3@example.org>": "malicious",
+        "<m4@example.org>": "malicious",
+        "<m5@example.org>": "malicious",
+        "<m6@example.org>": "malicious",
+    }
     assert len(labels) == 4
 
 
@@ -129,18 +153,21 @@ def test_csv_with_both_columns(tmp_path: Path) -> None:
     assert labels.label_for(os.path.join("q", "a", "b.eml"), None, None, None) == "benign"
 
 
-@pytest.mark.parametrize(("text", "where", "what"), [
-    ("file,kind\na,b\n", ":1:", "expected a header"),
-    ("path,label\na.eml,benign\nb.eml\n", ":3:", "expected 2 fields"),
-    ("path,label\na.eml,\n", ":2:", "empty label"),
-    ("path,message_id,label\n,,benign\n", ":2:", "needs a path or a message_id"),
-    ("", ":1:", "empty labels file"),
-    ('{"path": "a", "label": "benign"}\n{"path": "b", "label": \n', ":2:", "not a JSON object"),
-    ('{"path": "a", "label": "benign"}\n[1, 2]\n', ":2:", "expected a JSON object"),
-    ('{"path": "a"}\n', ":1:", "missing or empty label"),
-    ('{"path": 3, "label": "benign"}\n', ":1:", "path must be a string"),
-    ('{"message_id": "<>", "label": "benign"}\n', ":1:", "empty message_id"),
-])
+@pytest.mark.parametrize(
+    ("text", "where", "what"),
+    [
+        ("file,kind\na,b\n", ":1:", "expected a header"),
+        ("path,label\na.eml,benign\nb.eml\n", ":3:", "expected 2 fields"),
+        ("path,label\na.eml,\n", ":2:", "empty label"),
+        ("path,message_id,label\n,,benign\n", ":2:", "needs a path or a message_id"),
+        ("", ":1:", "empty labels file"),
+        ('{"path": "a", "label": "benign"}\n{"path": "b", "label": \n', ":2:", "not a JSON object"),
+        ('{"path": "a", "label": "benign"}\n[1, 2]\n', ":2:", "expected a JSON object"),
+        ('{"path": "a"}\n', ":1:", "missing or empty label"),
+        ('{"path": 3, "label": "benign"}\n', ":1:", "path must be a string"),
+        ('{"message_id": "<>", "label": "benign"}\n', ":1:", "empty message_id"),
+    ],
+)
 def test_bad_label_files(tmp_path: Path, text: str, where: str, what: str) -> None:
     f = tmp_path / "bad.csv"
     f.write_text(text)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from mailpolicy.corpus import mime
 from mailpolicy.corpus.message import BODY_LIMIT, Attachment
 from mailpolicy.corpus.mime import parse_message
@@ -54,26 +55,67 @@ def names_of(raw: bytes) -> tuple[str, ...]:
 
 # The sample table of notes/MTA-VERIFICATION.md, one row per case: headers -> decoded names.
 MTA_CASES = [
-    ("01", ['Content-Type: application/octet-stream; name="a.doc.bat"',
-            'Content-Disposition: attachment; filename="a.doc.bat"'], ("a.doc.bat",)),
-    ("02", ["Content-Type: application/octet-stream",
-            "Content-Disposition: attachment; filename*=UTF-8''%E5%90%8C%E7%AA%93%E4%BC%9A.xls.lnk"],
-     ("同窓会.xls.lnk",)),
-    ("03", ["Content-Type: application/octet-stream",
-            'Content-Disposition: attachment; filename="=?ISO-2022-JP?B?GyRCRjFBazJxGyhCLnhscy5sbms=?="'],
-     ("同窓会.xls.lnk",)),
-    ("04", ['Content-Type: application/x-gzip', 'Content-Disposition: attachment; filename="test.tar.gz"'],
-     ("test.tar.gz",)),
-    ("05", ["Content-Type: application/octet-stream",
-            ("Content-Disposition: attachment; filename*0*=UTF-8''%E5%90%8C%E7%AA%93; "
-             "filename*1*=%E4%BC%9A.xls; filename*2=.lnk")], ("同窓会.xls.lnk",)),
+    (
+        "01",
+        [
+            'Content-Type: application/octet-stream; name="a.doc.bat"',
+            'Content-Disposition: attachment; filename="a.doc.bat"',
+        ],
+        ("a.doc.bat",),
+    ),
+    (
+        "02",
+        [
+            "Content-Type: application/octet-stream",
+            "Content-Disposition: attachment; filename*=UTF-8''%E5%90%8C%E7%AA%93%E4%BC%9A.xls.lnk",
+        ],
+        ("同窓会.xls.lnk",),
+    ),
+    (
+        "03",
+        [
+            "Content-Type: application/octet-stream",
+            'Content-Disposition: attachment; filename="=?ISO-2022-JP?B?GyRCRjFBazJxGyhCLnhscy5sbms=?="',
+        ],
+        ("同窓会.xls.lnk",),
+    ),
+    (
+        "04",
+        [
+            "Content-Type: application/x-gzip",
+            'Content-Disposition: attachment; filename="test.tar.gz"',
+        ],
+        ("test.tar.gz",),
+    ),
+    (
+        "05",
+        [
+            "Content-Type: application/octet-stream",
+            (
+                "Content-Disposition: attachment; filename*0*=UTF-8''%E5%90%8C%E7%AA%93; "
+                "filename*1*=%E4%BC%9A.xls; filename*2=.lnk"
+            ),
+        ],
+        ("同窓会.xls.lnk",),
+    ),
     ("06", ['Content-Type: application/octet-stream; name="invoice.pif"'], ("invoice.pif",)),
     ("07", ['Content-Type: application/octet-stream; name="SETUP.COM"'], ("SETUP.COM",)),
-    ("08", ["Content-Type: application/octet-stream",
-            'Content-Disposition: attachment; filename="=?UTF-8?B?6KuL5rGC5pu4LnBkZi5leGU=?="'],
-     ("請求書.pdf.exe",)),
-    ("09", ["Content-Type: application/octet-stream",
-            'Content-Disposition: attachment;\r\n\tfilename="shortcut.lnk"'], ("shortcut.lnk",)),
+    (
+        "08",
+        [
+            "Content-Type: application/octet-stream",
+            'Content-Disposition: attachment; filename="=?UTF-8?B?6KuL5rGC5pu4LnBkZi5leGU=?="',
+        ],
+        ("請求書.pdf.exe",),
+    ),
+    (
+        "09",
+        [
+            "Content-Type: application/octet-stream",
+            'Content-Disposition: attachment;\r\n\tfilename="shortcut.lnk"',
+        ],
+        ("shortcut.lnk",),
+    ),
     ("11", ['Content-Disposition: attachment; filename="say \\"hi\\".bat"'], ('say "hi".bat',)),
     ("12", ['Content-Disposition: attachment; filename="back\\\\slash.txt"'], ("back\\slash.txt",)),
     ("13", ['Content-Disposition: attachment; filename="cost${1}.txt"'], ("cost${1}.txt",)),
@@ -82,24 +124,52 @@ MTA_CASES = [
     ("16", ["Content-Disposition: attachment; filename=evil.bat"], ("evil.bat",)),
     ("17", ['Content-Disposition: attachment; filename="evil.bat   "'], ("evil.bat   ",)),
     ("18", ["Content-Disposition: attachment; filename*=UTF-8''evil%0A.txt"], ("evil\n.txt",)),
-    ("19", ["Content-Disposition: attachment; filename*=UTF-8''evil.bat%00.txt"],
-     ("evil.bat\x00.txt",)),
+    (
+        "19",
+        ["Content-Disposition: attachment; filename*=UTF-8''evil.bat%00.txt"],
+        ("evil.bat\x00.txt",),
+    ),
     # RFC 2231 section 4 names the charset; an unknown one gets best-effort detection.
     ("20", ["Content-Disposition: attachment; filename*=X-UNKNOWN''evil%E9.bat"], ("evilé.bat",)),
     ("21", ["Content-Disposition: attachment; filename*=us-ascii''=%3F utf-8%3F"], ("=? utf-8?",)),
     # Both values kept; the RFC 2231 one first (RFC 6266 section 4.3 prefers filename*).
-    ("22", ["Content-Disposition: attachment; filename=\"innocent.txt\"; filename*=UTF-8''evil.bat"],
-     ("evil.bat", "innocent.txt")),
-    ("23", ["Content-Disposition: attachment; filename*=UTF-8''evil.bat; filename=\"innocent.txt\""],
-     ("evil.bat", "innocent.txt")),
-    ("24", ['Content-Type: application/octet-stream; name="evil.bat"',
-            'Content-Disposition: attachment; filename="innocent.txt"'], ("innocent.txt", "evil.bat")),
-    ("25", ['Content-Disposition: attachment; filename="innocent.txt"',
-            'Content-Disposition: attachment; filename="evil.bat"'], ("innocent.txt", "evil.bat")),
+    (
+        "22",
+        ["Content-Disposition: attachment; filename=\"innocent.txt\"; filename*=UTF-8''evil.bat"],
+        ("evil.bat", "innocent.txt"),
+    ),
+    (
+        "23",
+        ["Content-Disposition: attachment; filename*=UTF-8''evil.bat; filename=\"innocent.txt\""],
+        ("evil.bat", "innocent.txt"),
+    ),
+    (
+        "24",
+        [
+            'Content-Type: application/octet-stream; name="evil.bat"',
+            'Content-Disposition: attachment; filename="innocent.txt"',
+        ],
+        ("innocent.txt", "evil.bat"),
+    ),
+    (
+        "25",
+        [
+            'Content-Disposition: attachment; filename="innocent.txt"',
+            'Content-Disposition: attachment; filename="evil.bat"',
+        ],
+        ("innocent.txt", "evil.bat"),
+    ),
     # RFC 2047 section 6.2: white space between adjacent encoded-words is ignored.
-    ("26", ['Content-Disposition: attachment; filename="=?UTF-8?Q?evil=2Eb?= =?UTF-8?Q?at?="'],
-     ("evil.bat",)),
-    ("27", ['Content-Disposition: attachment; filename="=?ISO-8859-1?Q?caf=E9.bat?="'], ("café.bat",)),
+    (
+        "26",
+        ['Content-Disposition: attachment; filename="=?UTF-8?Q?evil=2Eb?= =?UTF-8?Q?at?="'],
+        ("evil.bat",),
+    ),
+    (
+        "27",
+        ['Content-Disposition: attachment; filename="=?ISO-8859-1?Q?caf=E9.bat?="'],
+        ("café.bat",),
+    ),
     ("28", ["Content-Disposition: attachment; filename*=iso-8859-1''caf%E9.bat"], ("café.bat",)),
     ("29", ['Content-Disposition: attachment; filename="x#y.bat"'], ("x#y.bat",)),
     ("30", ['Content-Disposition: attachment; filename="weird/slash.bat"'], ("weird/slash.bat",)),
@@ -119,8 +189,10 @@ def test_sample_10_nested_message_attachment_is_an_attachment_of_the_message() -
     raw = one_part('Content-Type: message/rfc822; name="fwd.eml"', body=inner, cte="7bit")
     msg = parse_message(raw)
     # The named container is a file the recipient sees too (Outlook shows fwd.eml).
-    assert [(a.part, a.names) for a in msg.attachments] == [("2", ("fwd.eml",)),
-                                                           ("2/2", ("run.bat",))]
+    assert [(a.part, a.names) for a in msg.attachments] == [
+        ("2", ("fwd.eml",)),
+        ("2/2", ("run.bat",)),
+    ]
     assert msg.attachments[0].declared_type == "message/rfc822"
     assert msg.attachments[1].data.startswith(b"MZ")
 
@@ -136,8 +208,12 @@ def test_name_facts_of_evasive_names() -> None:
     att = msg.attachments[0]
     assert att.normalized_name == "invoice.pif" and att.extension == "pif"
     assert att.tricks == ("trailing-dot", "trailing-space")
-    both = parse_message(one_part('Content-Type: application/x; name="evil.bat"',
-                                  'Content-Disposition: attachment; filename="innocent.txt"'))
+    both = parse_message(
+        one_part(
+            'Content-Type: application/x; name="evil.bat"',
+            'Content-Disposition: attachment; filename="innocent.txt"',
+        )
+    )
     assert "name-disagreement" in both.attachments[0].tricks
 
 
@@ -163,8 +239,9 @@ def test_sircam_iso2022jp_split_words(name: str) -> None:
     assert names_of(one_part(f'Content-Disposition: attachment; filename="{words}"')) == (name,)
 
 
-@pytest.mark.parametrize(("name", "charset"), [(n, c) for n in SIRCAM
-                                               for c in ("cp932", "euc_jp", "utf-8")])
+@pytest.mark.parametrize(
+    ("name", "charset"), [(n, c) for n in SIRCAM for c in ("cp932", "euc_jp", "utf-8")]
+)
 def test_sircam_raw_8bit(name: str, charset: str) -> None:
     head = b'Content-Disposition: attachment; filename="' + name.encode(charset) + b'"'
     raw = one_part("@@").replace(b"@@", head)
@@ -175,8 +252,10 @@ def test_sircam_raw_8bit(name: str, charset: str) -> None:
 def test_sircam_rfc2231_utf8_continuations(name: str) -> None:
     encoded = "".join(f"%{b:02X}" for b in name.encode("utf-8"))
     cut = len(encoded) // 3 // 3 * 3
-    head = (f"Content-Disposition: attachment;\r\n filename*0*=UTF-8''{encoded[:cut]};\r\n"
-            f" filename*1*={encoded[cut:]}")
+    head = (
+        f"Content-Disposition: attachment;\r\n filename*0*=UTF-8''{encoded[:cut]};\r\n"
+        f" filename*1*={encoded[cut:]}"
+    )
     assert names_of(one_part(head)) == (name,)
 
 
@@ -191,8 +270,10 @@ def test_sircam_rfc2231_shift_jis_and_euc(name: str) -> None:
 def test_rfc2231_sections_out_of_order_and_mixed() -> None:
     # RFC 2231 section 3: sections may arrive in any order; section 4.1: plain and
     # encoded sections mix, the charset only on the first.
-    head = ("Content-Disposition: attachment; filename*2=.lnk; "
-            "filename*1*=%E4%BC%9A.xls; filename*0*=UTF-8''%E5%90%8C%E7%AA%93")
+    head = (
+        "Content-Disposition: attachment; filename*2=.lnk; "
+        "filename*1*=%E4%BC%9A.xls; filename*0*=UTF-8''%E5%90%8C%E7%AA%93"
+    )
     assert names_of(one_part(head)) == ("同窓会.xls.lnk",)
 
 
@@ -209,9 +290,11 @@ def test_envelope_facts_and_body() -> None:
 
 
 def test_delivered_to_wins_and_null_sender() -> None:
-    raw = (b"Return-Path: <>\nDelivered-To: Alice@Example.ORG\nX-Original-To: a2@example.org\n"
-           b"To: other@example.org\nReceived: from x by y; Tue, 17 Jul 2001 01:02:03 +0000\n"
-           b"Date: Mon, 16 Jul 2001 10:00:00 +0900\n\nbody\n")
+    raw = (
+        b"Return-Path: <>\nDelivered-To: Alice@Example.ORG\nX-Original-To: a2@example.org\n"
+        b"To: other@example.org\nReceived: from x by y; Tue, 17 Jul 2001 01:02:03 +0000\n"
+        b"Date: Mon, 16 Jul 2001 10:00:00 +0900\n\nbody\n"
+    )
     msg = parse_message(raw)
     assert msg.sender is None
     assert msg.recipients == ("Alice@example.org", "a2@example.org")
@@ -224,7 +307,7 @@ def test_body_is_bounded() -> None:
 
 
 def test_uuencoded_file_in_body() -> None:
-    uu = b"".join(binascii.b2a_uu(b"MZ payload"[i:i + 45]) for i in range(0, 10, 45))
+    uu = b"".join(binascii.b2a_uu(b"MZ payload"[i : i + 45]) for i in range(0, 10, 45))
     raw = b"Subject: uu\n\nsee attached\nbegin 644 photo.jpg.exe\n" + uu + b"`\nend\n"
     msg = parse_message(raw)
     assert [(a.part, a.names) for a in msg.attachments] == [("1.uu1", ("photo.jpg.exe",))]
@@ -261,29 +344,47 @@ def test_absurd_nesting_stops_at_the_limit() -> None:
 
 
 def test_megabyte_header_lines() -> None:
-    raw = (b"Subject: " + b"A" * 3_000_000 + b"\nContent-Type: multipart/mixed; boundary=q"
-           + b"\n\n--q\nContent-Type: application/x; name=" + b"n" * 2_000_000 + b".exe\n\nx\n--q--\n")
+    raw = (
+        b"Subject: "
+        + b"A" * 3_000_000
+        + b"\nContent-Type: multipart/mixed; boundary=q"
+        + b"\n\n--q\nContent-Type: application/x; name="
+        + b"n" * 2_000_000
+        + b".exe\n\nx\n--q--\n"
+    )
     msg = parse_message(raw)
     assert any("header-too-long" in d or "truncated" in d for d in msg.defects)
     assert len(msg.attachments) == 1
 
 
 def test_same_boundary_reused_by_nested_multipart_hides_nothing() -> None:
-    raw = (b'Content-Type: multipart/mixed; boundary="S"\n\n--S\n'
-           b'Content-Type: multipart/alternative; boundary="S"\n\n--S\nContent-Type: text/plain\n\nhi\n'
-           b'--S--\n\n--S\nContent-Type: application/x; name="hidden.exe"\n\nx\n--S--\n')
+    raw = (
+        b'Content-Type: multipart/mixed; boundary="S"\n\n--S\n'
+        b'Content-Type: multipart/alternative; boundary="S"\n\n--S\nContent-Type: text/plain\n\nhi\n'
+        b'--S--\n\n--S\nContent-Type: application/x; name="hidden.exe"\n\nx\n--S--\n'
+    )
     assert [a.names for a in parse_message(raw).attachments] == [("hidden.exe",)]
 
 
 def test_header_line_without_colon_is_a_continuation() -> None:
-    raw = one_part("Content-Type: application/x-zip; x-unix-mode=0600;\r\nname=\"a.zip\"")
+    raw = one_part('Content-Type: application/x-zip; x-unix-mode=0600;\r\nname="a.zip"')
     msg = parse_message(raw)
     assert msg.attachments[0].names == ("a.zip",)
     assert any(d.startswith("header-line-without-colon") for d in msg.defects)
 
 
-@pytest.mark.parametrize("raw", [b"", b"\n", b"\x00" * 10, b"From x\n", b"--\n--", b"a:b",
-                                 b"Content-Type: multipart/mixed; boundary=\n\n--\n"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"\n",
+        b"\x00" * 10,
+        b"From x\n",
+        b"--\n--",
+        b"a:b",
+        b"Content-Type: multipart/mixed; boundary=\n\n--\n",
+    ],
+)
 def test_degenerate_inputs(raw: bytes) -> None:
     parse_message(raw)
 
@@ -309,8 +410,11 @@ def test_payload_is_not_decoded_when_only_names_are_read(monkeypatch: pytest.Mon
 
 def test_cheap_exact_size_without_decoding() -> None:
     data = bytes(range(256)) * 100
-    msg = parse_message(one_part('Content-Type: application/x; name="a.bin"',
-                                 body=base64.encodebytes(data).decode()))
+    msg = parse_message(
+        one_part(
+            'Content-Type: application/x; name="a.bin"', body=base64.encodebytes(data).decode()
+        )
+    )
     att = msg.attachments[0]
     assert att.size == len(data) and not att.loaded
 
@@ -329,13 +433,17 @@ _SEEDS = [one_part(*c[1]) for c in MTA_CASES[:8]]
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(_SEEDS), st.lists(st.tuples(st.integers(0, 10_000), st.binary(max_size=8),
-                                                   st.integers(0, 8)), max_size=8))
+@given(
+    st.sampled_from(_SEEDS),
+    st.lists(
+        st.tuples(st.integers(0, 10_000), st.binary(max_size=8), st.integers(0, 8)), max_size=8
+    ),
+)
 def test_mutated_messages_never_raise(seed: bytes, edits: list[tuple[int, bytes, int]]) -> None:
     raw = bytearray(seed)
     for pos, insert, cut in edits:
         pos %= len(raw) + 1
-        raw[pos:pos + cut] = insert
+        raw[pos : pos + cut] = insert
     msg = parse_message(bytes(raw))
     for att in msg.attachments:
         att.data  # noqa: B018
@@ -351,8 +459,9 @@ def test_mutated_real_messages_never_raise(thirdparty: Path) -> None:
             raw = bytearray(data)
             for _ in range(rng.randint(1, 20)):
                 pos = rng.randrange(len(raw) + 1)
-                raw[pos:pos + rng.randint(0, 40)] = rng.choice(
-                    [b"", b"\r\n", b"--", b"=?", b"\"", b";", b"*0*=", bytes([rng.randrange(256)])])
+                raw[pos : pos + rng.randint(0, 40)] = rng.choice(
+                    [b"", b"\r\n", b"--", b"=?", b'"', b";", b"*0*=", bytes([rng.randrange(256)])]
+                )
             msg = parse_message(bytes(raw))
             for att in msg.attachments:
                 att.data  # noqa: B018
@@ -369,5 +478,7 @@ def test_never_raises_even_if_internals_fail(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_attachment_model_unchanged() -> None:
     # The parser relies on the model's public constructor only.
-    assert isinstance(parse_message(one_part('Content-Type: a/b; name="x"')).attachments[0], Attachment)
+    assert isinstance(
+        parse_message(one_part('Content-Type: a/b; name="x"')).attachments[0], Attachment
+    )
     assert isinstance(sys.modules[__name__], types.ModuleType)

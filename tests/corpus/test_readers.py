@@ -21,8 +21,15 @@ from mailpolicy.corpus.readers import RawMessage, Unreadable, iter_mbox, iter_ra
 
 
 def msg(n: int, body: str = "hello", nl: str = "\n") -> bytes:
-    lines = [f"From: a{n}@example.org", "To: b@example.org", f"Subject: message {n}",
-             f"Message-ID: <m{n}@example.org>", "", body, ""]
+    lines = [
+        f"From: a{n}@example.org",
+        "To: b@example.org",
+        f"Subject: message {n}",
+        f"Message-ID: <m{n}@example.org>",
+        "",
+        body,
+        "",
+    ]
     return nl.join(lines).encode()
 
 
@@ -59,18 +66,22 @@ def test_headers_after_leading_whitespace_line_are_mail(tmp_path: Path) -> None:
     assert raw_only(items(p))[0].data == b"      \n" + msg(1)
 
 
-@pytest.mark.parametrize(("content", "why"), [
-    (b'{"version": 1, "files": []}\n', "JSON"),
-    (b"\x89PNG\r\n\x1a\n" + bytes(100), "PNG"),
-    (b"MZ\x90\x00" + bytes(200), "Windows executable"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), "Outlook"),
-    (b"", "empty file"),
-    (b"name: x\nversion: 2\n", "none that mail carries"),
-    (b"Subject: x\x00\x01\n\nbody", "NUL"),
-    (b"path,label\nx.eml,benign\n", "not a header field"),
-])
-def test_non_mail_files_are_unreadable_with_a_reason(tmp_path: Path, content: bytes,
-                                                     why: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b'{"version": 1, "files": []}\n', "JSON"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(100), "PNG"),
+        (b"MZ\x90\x00" + bytes(200), "Windows executable"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), "Outlook"),
+        (b"", "empty file"),
+        (b"name: x\nversion: 2\n", "none that mail carries"),
+        (b"Subject: x\x00\x01\n\nbody", "NUL"),
+        (b"path,label\nx.eml,benign\n", "not a header field"),
+    ],
+)
+def test_non_mail_files_are_unreadable_with_a_reason(
+    tmp_path: Path, content: bytes, why: str
+) -> None:
     p = tmp_path / "manifest.json"
     p.write_bytes(content)
     (r,) = items(p)
@@ -127,11 +138,14 @@ def test_mbox_lf_and_crlf(tmp_path: Path, nl: str) -> None:
 
 def test_mboxrd_unquoting() -> None:
     body = "From here\n>From there\n>>From afar\nnot From\n"
-    quoted = b"From x Sun Jul 15 10:00:00 2001\n" + msg(1, body).replace(
-        b">From", b">>From").replace(b"\nFrom here", b"\n>From here") + b"\n"
-    (offset, data), = iter_mbox(io.BytesIO(quoted))
+    quoted = (
+        b"From x Sun Jul 15 10:00:00 2001\n"
+        + msg(1, body).replace(b">From", b">>From").replace(b"\nFrom here", b"\n>From here")
+        + b"\n"
+    )
+    ((offset, data),) = iter_mbox(io.BytesIO(quoted))
     assert offset == 0 and data == msg(1, body)
-    (_, data), = iter_mbox(io.BytesIO(quoted), variant="mboxo")
+    ((_, data),) = iter_mbox(io.BytesIO(quoted), variant="mboxo")
     assert b"\nFrom here\n>>From there\n>>>From afar\n" in data  # mboxo unquotes one level only
     with pytest.raises(ValueError):
         list(iter_mbox(io.BytesIO(quoted), variant="mboxcl2"))
@@ -144,16 +158,22 @@ def test_unquoted_from_in_a_paragraph_is_not_a_separator() -> None:
 
 
 def test_envelope_line_without_blank_line_still_separates() -> None:
-    box = (b"From a@b Sun Jul 15 10:00:00 2001\n" + msg(1)
-           + b"From c@d Mon Jul 16 11:00:00 2001\n" + msg(2))
+    box = (
+        b"From a@b Sun Jul 15 10:00:00 2001\n"
+        + msg(1)
+        + b"From c@d Mon Jul 16 11:00:00 2001\n"
+        + msg(2)
+    )
     assert [d for _, d in iter_mbox(io.BytesIO(box))] == [msg(1), msg(2)]
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.text(alphabet="From >\nabc\r", max_size=60), min_size=1, max_size=6),
-       st.integers(1, 300), st.sampled_from(["\n", "\r\n"]))
-def test_mbox_split_does_not_depend_on_read_size(bodies: list[str], chunk: int,
-                                                 nl: str) -> None:
+@given(
+    st.lists(st.text(alphabet="From >\nabc\r", max_size=60), min_size=1, max_size=6),
+    st.integers(1, 300),
+    st.sampled_from(["\n", "\r\n"]),
+)
+def test_mbox_split_does_not_depend_on_read_size(bodies: list[str], chunk: int, nl: str) -> None:
     box = mbox(*(msg(i, b, nl=nl) for i, b in enumerate(bodies)), nl=nl)
     whole = list(iter_mbox(io.BytesIO(box)))
     old = readers.CHUNK
@@ -167,8 +187,10 @@ def test_mbox_split_does_not_depend_on_read_size(bodies: list[str], chunk: int,
 
 def test_corrupt_message_in_the_middle_of_an_mbox(tmp_path: Path) -> None:
     garbage = b"\x00\x01\x02 binary \x00 garbage\n\n\x00"
-    broken = (b"Content-Type: multipart/mixed; boundary=x\n\n"
-              b"--x\nContent-Transfer-Encoding: base64\n\n!!!")
+    broken = (
+        b"Content-Type: multipart/mixed; boundary=x\n\n"
+        b"--x\nContent-Transfer-Encoding: base64\n\n!!!"
+    )
     p = tmp_path / "box.mbox"
     p.write_bytes(mbox(msg(1), garbage, broken, b"", msg(4)))
     got = items(p)
@@ -189,7 +211,10 @@ def test_mbox_iter_on_plain_file(tmp_path: Path) -> None:
 # -- compressed --------------------------------------------------------------------------
 
 COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
-    "gz": lambda d: gzip.compress(d, mtime=0), "bz2": bz2.compress, "xz": lzma.compress}
+    "gz": lambda d: gzip.compress(d, mtime=0),
+    "bz2": bz2.compress,
+    "xz": lzma.compress,
+}
 
 
 @pytest.mark.parametrize("ext", COMPRESSORS)
@@ -200,7 +225,10 @@ def test_compressed_mbox_and_message(tmp_path: Path, ext: str) -> None:
     (tmp_path / f"one.eml.{ext}").write_bytes(squeeze(msg(3)))
     got = raw_only(items(tmp_path / f"inbox.{ext}", tmp_path / f"one.eml.{ext}"))
     assert [(r.key, r.data) for r in got] == [
-        ("0", msg(1)), (str(box.index(b"From sender1")), msg(2)), (None, msg(3))]
+        ("0", msg(1)),
+        (str(box.index(b"From sender1")), msg(2)),
+        (None, msg(3)),
+    ]
 
 
 def test_corrupt_compressed_files(tmp_path: Path) -> None:
@@ -234,8 +262,11 @@ def test_maildir(tmp_path: Path) -> None:
     (md / ".Sent" / "cur" / "500.M5:2,S").write_bytes(msg(5))
     got = raw_only(items(md))
     assert [(r.path, r.key, r.data) for r in got] == [
-        (str(md), "100.M1:2,S", msg(1)), (str(md), "200.M2:2,S", msg(2)),
-        (str(md), "300.M3", msg(3)), (str(md / ".Sent"), "500.M5:2,S", msg(5))]
+        (str(md), "100.M1:2,S", msg(1)),
+        (str(md), "200.M2:2,S", msg(2)),
+        (str(md), "300.M3", msg(3)),
+        (str(md / ".Sent"), "500.M5:2,S", msg(5)),
+    ]
 
 
 def test_unreadable_file_in_maildir_is_reported_and_the_rest_read(tmp_path: Path) -> None:
@@ -248,8 +279,12 @@ def test_unreadable_file_in_maildir_is_reported_and_the_rest_read(tmp_path: Path
     (md / "cur" / "5.e").write_bytes(msg(5))
     got = items(md)
     assert [(type(r).__name__, r.key) for r in got] == [
-        ("RawMessage", "1.a"), ("Unreadable", "2.b"), ("Unreadable", "3.c"),
-        ("Unreadable", "4.d"), ("RawMessage", "5.e")]
+        ("RawMessage", "1.a"),
+        ("Unreadable", "2.b"),
+        ("Unreadable", "3.c"),
+        ("Unreadable", "4.d"),
+        ("RawMessage", "5.e"),
+    ]
     assert "cannot open" in got[1].reason  # type: ignore[union-attr]
 
 
@@ -264,7 +299,11 @@ def test_mh_folder(tmp_path: Path) -> None:
     (mh / "sub" / "1").write_bytes(msg(99))
     got = raw_only(items(mh))
     assert [(r.path, r.key) for r in got] == [
-        (str(mh), "1"), (str(mh), "2"), (str(mh), "10"), (str(mh / "sub"), "1")]
+        (str(mh), "1"),
+        (str(mh), "2"),
+        (str(mh), "10"),
+        (str(mh / "sub"), "1"),
+    ]
 
 
 def test_tree_of_files(tmp_path: Path) -> None:
@@ -277,9 +316,13 @@ def test_tree_of_files(tmp_path: Path) -> None:
     (tmp_path / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
     got = items(tmp_path)
     assert [(Path(r.path).name, r.key, type(r).__name__) for r in got] == [
-        ("a.msg", None, "RawMessage"), ("x.eml", None, "RawMessage"),
-        ("c.eml.gz", None, "RawMessage"), ("d.mbox", "0", "RawMessage"),
-        ("d.mbox", str(len(mbox(msg(4)))), "RawMessage"), ("manifest.json", None, "Unreadable")]
+        ("a.msg", None, "RawMessage"),
+        ("x.eml", None, "RawMessage"),
+        ("c.eml.gz", None, "RawMessage"),
+        ("d.mbox", "0", "RawMessage"),
+        ("d.mbox", str(len(mbox(msg(4)))), "RawMessage"),
+        ("manifest.json", None, "Unreadable"),
+    ]
 
 
 def test_paths_in_the_order_given_and_symlink_loops(tmp_path: Path) -> None:
@@ -323,38 +366,52 @@ def test_iter_messages_parses(tmp_path: Path) -> None:
     (tmp_path / "x.json").write_bytes(b"{}")
     got = list(readers.iter_messages([tmp_path]))
     assert [getattr(m, "message_id", None) for m in got[:2]] == [
-        "<m1@example.org>", "<m2@example.org>"]
+        "<m1@example.org>",
+        "<m2@example.org>",
+    ]
     assert got[0].key == "0" and isinstance(got[2], Unreadable)  # type: ignore[union-attr]
 
 
 def test_thirdparty_corpus_every_file_accounted_for(thirdparty: Path) -> None:
-    files = sorted(str(p) for p in thirdparty.rglob("*")
-                   if p.is_file() and not any(c.startswith(".") for c in p.parts))
+    files = sorted(
+        str(p)
+        for p in thirdparty.rglob("*")
+        if p.is_file() and not any(c.startswith(".") for c in p.parts)
+    )
     got = items(thirdparty)
     assert {r.path for r in got} == set(files)
     bad = {r.path for r in got if isinstance(r, Unreadable)}
     # only the licence and provenance files are not mail
-    assert all(Path(p).name.upper().startswith(("LICENSE", "NOTICE", "README", "SOURCES",
-                                                 "MIT-LICENSE", "ARTISTIC"))
-               for p in bad), bad
+    assert all(
+        Path(p)
+        .name.upper()
+        .startswith(("LICENSE", "NOTICE", "README", "SOURCES", "MIT-LICENSE", "ARTISTIC"))
+        for p in bad
+    ), bad
     assert sum(isinstance(r, RawMessage) for r in got) == 180  # SOURCES.md: 180 messages
 
 
 # -- never raise, always count -----------------------------------------------------------
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.one_of(
-    st.binary(max_size=600),
-    st.binary(max_size=300).map(lambda b: b"From x Sun Jul 15 10:00:00 2001\n" + b),
-    st.binary(max_size=300).map(lambda b: b"Subject: x\n" + b),
-    st.binary(max_size=300).map(lambda b: gzip.compress(b)[: len(b) // 2 + 12]),
-    st.binary(max_size=300).map(lambda b: b"\xfd7zXZ\x00" + b),
-    st.binary(max_size=300).map(lambda b: b"BZh9" + b),
-), min_size=1, max_size=5))
-def test_random_files_never_raise_and_are_all_counted(tmp_path: Path,
-                                                      blobs: list[bytes]) -> None:
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=600),
+            st.binary(max_size=300).map(lambda b: b"From x Sun Jul 15 10:00:00 2001\n" + b),
+            st.binary(max_size=300).map(lambda b: b"Subject: x\n" + b),
+            st.binary(max_size=300).map(lambda b: gzip.compress(b)[: len(b) // 2 + 12]),
+            st.binary(max_size=300).map(lambda b: b"\xfd7zXZ\x00" + b),
+            st.binary(max_size=300).map(lambda b: b"BZh9" + b),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_random_files_never_raise_and_are_all_counted(tmp_path: Path, blobs: list[bytes]) -> None:
     root = tmp_path / f"r{abs(hash(tuple(blobs)))}"
     root.mkdir()
     for i, b in enumerate(blobs):
@@ -385,11 +442,13 @@ def test_mbox_streams_in_bounded_memory(tmp_path: Path) -> None:
     assert peak < 6 * readers.CHUNK  # a few read buffers, never the file
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.data())
-def test_mutated_real_messages_are_counted(tmp_path: Path, thirdparty: Path,
-                                          data: st.DataObject) -> None:
+def test_mutated_real_messages_are_counted(
+    tmp_path: Path, thirdparty: Path, data: st.DataObject
+) -> None:
     files = sorted(p for p in (thirdparty / "mikel-mail").rglob("*.eml"))
     original = data.draw(st.sampled_from(files)).read_bytes()
     buf = bytearray(original)

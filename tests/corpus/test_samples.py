@@ -27,14 +27,28 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "corpus" / "samples"
 LABELS = ("benign", "malicious")
-REQUIRED = ("Return-Path", "Delivered-To", "Received", "Date", "From", "To", "Subject",
-            "Message-ID", "MIME-Version", "Content-Type")
+REQUIRED = (
+    "Return-Path",
+    "Delivered-To",
+    "Received",
+    "Date",
+    "From",
+    "To",
+    "Subject",
+    "Message-ID",
+    "MIME-Version",
+    "Content-Type",
+)
 MAILDIR_NAME = re.compile(r"^(cur/\d+\.P\d+\.[\w.-]+:2,S|new/\d+\.P\d+\.[\w.-]+)$")
-ASCTIME = re.compile(rb"^From \S+ (Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}$")
+ASCTIME = re.compile(
+    rb"^From \S+ (Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}$"
+)
 
 
 def _load_generator():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("mailpolicy_make_samples", SAMPLES / "make_samples.py")
+    spec = importlib.util.spec_from_file_location(
+        "mailpolicy_make_samples", SAMPLES / "make_samples.py"
+    )
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # dataclasses look their module up
@@ -58,15 +72,21 @@ def _tree(root: Path) -> dict[str, bytes]:
 def _maildir(label: str) -> dict[str, bytes]:
     """Maildir file name (cur/... or new/...) -> bytes."""
     box = SAMPLES / "maildir" / label
-    return {p.relative_to(box).as_posix(): p.read_bytes()
-            for d in ("cur", "new") for p in sorted((box / d).iterdir())}
+    return {
+        p.relative_to(box).as_posix(): p.read_bytes()
+        for d in ("cur", "new")
+        for p in sorted((box / d).iterdir())
+    }
 
 
 def read_mboxrd(data: bytes) -> Iterator[tuple[bytes, bytes]]:
     """(From line, message) for each entry: separators at file start or after a blank line,
     the blank line before the next separator dropped, one '>' removed from '>+From ' lines."""
-    starts = [m.start() for m in re.finditer(rb"(?m)^From ", data)
-              if m.start() == 0 or data[m.start() - 2:m.start()] == b"\n\n"]
+    starts = [
+        m.start()
+        for m in re.finditer(rb"(?m)^From ", data)
+        if m.start() == 0 or data[m.start() - 2 : m.start()] == b"\n\n"
+    ]
     for a, b in zip(starts, [*starts[1:], len(data)], strict=True):
         from_line, _, body = data[a:b].partition(b"\n")
         assert body.endswith(b"\n\n"), from_line
@@ -82,6 +102,7 @@ def _key(message_id: str) -> str:
 
 
 # -- the generator and the committed files -------------------------------------------------
+
 
 def test_regeneration_is_deterministic(tmp_path: Path) -> None:
     # The documented command, into a scratch folder: the bytes must equal the committed ones.
@@ -129,6 +150,7 @@ def test_maildir_layout() -> None:
 
 
 # -- every message is well-formed mail -----------------------------------------------------
+
 
 @pytest.mark.parametrize("label", LABELS)
 def test_every_message_parses_with_required_headers(label: str) -> None:
@@ -199,6 +221,7 @@ def test_mbox_from_quoting_round_trips() -> None:
 
 # -- the content is what the table says ---------------------------------------------------
 
+
 def _attachments(raw: bytes) -> Iterator[tuple[str, bytes]]:
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     for part in msg.walk():
@@ -233,11 +256,11 @@ def test_archive_members_match_the_table() -> None:
 
 def test_archive_edge_cases() -> None:
     raw = next(r for r in _maildir("malicious").values() if b"<malicious-25@" in r)
-    (_, bomb), = _attachments(raw)
+    ((_, bomb),) = _attachments(raw)
     info = zipfile.ZipFile(io.BytesIO(bomb)).infolist()[0]
     assert info.file_size / info.compress_size > 1000 and len(bomb) < 100_000
     raw = next(r for r in _maildir("malicious").values() if b"<malicious-24@" in r)
-    (_, locked), = _attachments(raw)
+    ((_, locked),) = _attachments(raw)
     with zipfile.ZipFile(io.BytesIO(locked)) as zf:
         info = zf.infolist()[0]
         assert info.flag_bits & 1 and info.filename == "statement.exe"
@@ -249,7 +272,7 @@ def test_archive_edge_cases() -> None:
 def test_stubs_are_harmless() -> None:
     pe = gen.pe_stub()
     lfanew = struct.unpack_from("<I", pe, 0x3C)[0]
-    assert pe[:2] == b"MZ" and pe[lfanew:lfanew + 4] == b"PE\0\0"
+    assert pe[:2] == b"MZ" and pe[lfanew : lfanew + 4] == b"PE\0\0"
     assert struct.unpack_from("<H", pe, lfanew + 6)[0] == 0  # no sections: no code at all
     assert len(pe) < 512 and gen.elf_stub()[:4] == b"\x7fELF" and len(gen.elf_stub()) == 64
     for data in _tree(SAMPLES).values():
@@ -257,6 +280,7 @@ def test_stubs_are_harmless() -> None:
 
 
 # -- the project's readers see every name --------------------------------------------------
+
 
 def _project_messages(root: Path) -> list:  # type: ignore[type-arg]
     readers = pytest.importorskip("mailpolicy.corpus.readers")
@@ -293,5 +317,9 @@ def test_project_readers_see_archive_facts() -> None:
             assert expected in members or expected.rsplit("/", 1)[-1] in members, (key, members)
     assert any(a.encrypted for a in messages["malicious-24"].attachments)
     assert any(a.exceeds_limits for a in messages["malicious-25"].attachments)
-    assert not any(a.exceeds_limits or a.encrypted for k, m in messages.items()
-                   if k.startswith("benign") for a in m.attachments), "no benign archive trips a limit"
+    assert not any(
+        a.exceeds_limits or a.encrypted
+        for k, m in messages.items()
+        if k.startswith("benign")
+        for a in m.attachments
+    ), "no benign archive trips a limit"

@@ -11,6 +11,7 @@ import tarfile
 import zipfile
 
 import pytest
+
 from mailpolicy.corpus.types import classify, detect, mismatch
 
 
@@ -42,13 +43,22 @@ def _tar() -> bytes:
 
 SAMPLES = {
     "pe": (_pe(), "executable"),
-    "mz": (b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + bytes(100), "executable"),
-    "elf": (b"\x7fELF\x02\x01\x01" + bytes(9) + struct.pack("<HHI", 2, 62, 1) + bytes(100),
-            "executable"),
-    "macho": (b"\xcf\xfa\xed\xfe\x07\x00\x00\x01\x03\x00\x00\x00\x02\x00\x00\x00" + bytes(100),
-              "executable"),
-    "lnk": (b"L\x00\x00\x00\x01\x14\x02\x00\x00\x00\x00\x00\xc0\x00\x00\x00\x00\x00\x00F" + bytes(60),
-            "executable"),
+    "mz": (
+        b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + bytes(100),
+        "executable",
+    ),
+    "elf": (
+        b"\x7fELF\x02\x01\x01" + bytes(9) + struct.pack("<HHI", 2, 62, 1) + bytes(100),
+        "executable",
+    ),
+    "macho": (
+        b"\xcf\xfa\xed\xfe\x07\x00\x00\x01\x03\x00\x00\x00\x02\x00\x00\x00" + bytes(100),
+        "executable",
+    ),
+    "lnk": (
+        b"L\x00\x00\x00\x01\x14\x02\x00\x00\x00\x00\x00\xc0\x00\x00\x00\x00\x00\x00F" + bytes(60),
+        "executable",
+    ),
     "shebang": (b"#!/bin/sh\necho hi\n", "script"),
     "python": (b"#!/usr/bin/env python3\nprint(1)\n", "script"),
     "batch": (b"@echo off\r\ndel /q c:\\*.*\r\n", "script"),
@@ -62,8 +72,10 @@ SAMPLES = {
     "pdf": (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "document"),
     "ole": (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), "document"),
     "rtf": (b"{\\rtf1\\ansi hello}", "document"),
-    "png": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00",
-            "image"),
+    "png": (
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00",
+        "image",
+    ),
     "jpeg": (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00", "image"),
     "gif": (b"GIF89a\x01\x00\x01\x00\x80\x00\x00", "image"),
     "text": (b"Hello, this is a plain text file.\nSecond line.\n", "text"),
@@ -85,36 +97,42 @@ def test_limits_documented_scripts_without_shebang_look_like_text() -> None:
 
 def test_empty_and_classify() -> None:
     assert detect(b"") == ("application/x-empty", "other")
-    assert classify("application/vnd.openxmlformats-officedocument.wordprocessingml.document") == "document"
+    assert (
+        classify("application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+        == "document"
+    )
     assert classify("text/x-script.python") == "script"
     assert classify("application/x-whatever") == "other"
 
 
-@pytest.mark.parametrize(("ext", "kind", "expected"), [
-    ("jpg", "pe", True),          # photo.jpg that is a PE
-    ("txt", "elf", True),         # readme.txt that is an ELF
-    ("pdf", "pe", True),
-    ("exe", "pe", False),
-    ("scr", "pe", False),
-    ("lnk", "lnk", False),
-    ("docx", "zip", False),       # OOXML is a zip container
-    ("xlsx", "zip", False),
-    ("zip", "zip", False),
-    ("gz", "gz", False),
-    ("txt", "text", False),
-    ("csv", "csv", False),
-    ("txt", "shift_jis", False),
-    ("jpg", "jpeg", False),
-    ("jpg", "png", False),        # a PNG saved as .jpg is harmless
-    ("doc", "rtf", False),        # Word saves RTF as .doc
-    ("doc", "ole", False),
-    ("pdf", "zip", True),
-    ("jpg", "batch", True),
-    ("sh", "shebang", False),
-    ("txt", "shebang", False),    # a script shown as text runs nowhere
-    (None, "pe", False),          # no extension claims nothing
-    ("dat", "pe", True),
-])
+@pytest.mark.parametrize(
+    ("ext", "kind", "expected"),
+    [
+        ("jpg", "pe", True),  # photo.jpg that is a PE
+        ("txt", "elf", True),  # readme.txt that is an ELF
+        ("pdf", "pe", True),
+        ("exe", "pe", False),
+        ("scr", "pe", False),
+        ("lnk", "lnk", False),
+        ("docx", "zip", False),  # OOXML is a zip container
+        ("xlsx", "zip", False),
+        ("zip", "zip", False),
+        ("gz", "gz", False),
+        ("txt", "text", False),
+        ("csv", "csv", False),
+        ("txt", "shift_jis", False),
+        ("jpg", "jpeg", False),
+        ("jpg", "png", False),  # a PNG saved as .jpg is harmless
+        ("doc", "rtf", False),  # Word saves RTF as .doc
+        ("doc", "ole", False),
+        ("pdf", "zip", True),
+        ("jpg", "batch", True),
+        ("sh", "shebang", False),
+        ("txt", "shebang", False),  # a script shown as text runs nowhere
+        (None, "pe", False),  # no extension claims nothing
+        ("dat", "pe", True),
+    ],
+)
 def test_mismatch(ext: str | None, kind: str, expected: bool) -> None:
     mime, cls = detect(SAMPLES[kind][0])
     assert mismatch(ext, mime, cls) is expected

@@ -17,8 +17,9 @@ def check_support(result: Any, want: str | type[Unsupported], line: int = 1) -> 
     fails with E301 naming the rule's line."""
     if want is Unsupported:
         assert not result.ok
-        assert any(d.code == E_UNSUPPORTED and f"(line {line})" in d.message
-                   for d in result.diagnostics)
+        assert any(
+            d.code == E_UNSUPPORTED and f"(line {line})" in d.message for d in result.diagnostics
+        )
     else:
         assert result.ok, [d.message for d in result.diagnostics]
         assert isinstance(want, str) and want in result.stdout_text()

@@ -18,9 +18,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support import Unsupported, check_support
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import Unsupported, check_support
+
 from mailpolicy.corpus import names, readers
 from mailpolicy.corpus.message import Message
 from mailpolicy.policy import globs
@@ -72,8 +73,13 @@ def _judge(fragment: str, messages: list[list[str]], tmp: Path) -> list[tuple[in
     assert PERL is not None
     conf = tmp / "60-mailpolicy"
     conf.write_text(fragment, encoding="utf-8")
-    p = subprocess.run([PERL, "-e", _JUDGE, str(conf)], input=json.dumps(messages).encode(),
-                       capture_output=True, timeout=60, check=False)
+    p = subprocess.run(
+        [PERL, "-e", _JUDGE, str(conf)],
+        input=json.dumps(messages).encode(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     assert p.returncode == 0, p.stderr.decode()
     return [(int(b), str(r)) for b, r in json.loads(p.stdout)]
 
@@ -89,11 +95,13 @@ def _leaves(msg: Message) -> list[str]:
 
 
 # ---- golden files ---------------------------------------------------------------------------
-@pytest.mark.parametrize(("policy", "mode"), [("sircam-2001", "strict"),
-                                              ("baseline", "approximate")])
+@pytest.mark.parametrize(
+    ("policy", "mode"), [("sircam-2001", "strict"), ("baseline", "approximate")]
+)
 def test_golden(policy: str, mode: str) -> None:
-    result = AmavisExporter(load(POLICIES / f"{policy}.policy"),
-                            approximate=mode == "approximate").export()
+    result = AmavisExporter(
+        load(POLICIES / f"{policy}.policy"), approximate=mode == "approximate"
+    ).export()
     assert result.ok, result.diagnostics
     for name, text in result.files.items():
         path = GOLDEN / f"{policy}.{mode}.{name}"
@@ -108,8 +116,14 @@ def test_baseline_strict_names_every_unsupported_rule() -> None:
     result = AmavisExporter(load(POLICIES / "baseline.policy")).export()
     assert not result.ok and not result.files
     text = "\n".join(d.message for d in result.diagnostics if d.severity == "error")
-    for rid in ("archive-limits", "evasive-name", "executable-content", "executable-extension",
-                "sircam-body", "partner-executable"):
+    for rid in (
+        "archive-limits",
+        "evasive-name",
+        "executable-content",
+        "executable-extension",
+        "sircam-body",
+        "partner-executable",
+    ):
         assert f"rule {rid} (line" in text, rid
     golden = GOLDEN / "baseline.strict.error"
     if UPDATE:
@@ -147,8 +161,11 @@ def test_support_table(line: str, want: str | type[Unsupported]) -> None:
 
 
 def test_approximate_sender_exception_is_dropped_soundly() -> None:
-    result = export('block attachment "*.pif" unless sender in ["a@example.org"]\n'
-                    'allow sender in ["b@example.org"]\n', approximate=True)
+    result = export(
+        'block attachment "*.pif" unless sender in ["a@example.org"]\n'
+        'allow sender in ["b@example.org"]\n',
+        approximate=True,
+    )
     assert result.ok
     assert result.stdout_text().count("'m => 1]") == 1
     assert "'m => 0]" not in result.stdout_text()
@@ -165,12 +182,16 @@ def test_control_characters_are_refused() -> None:
 @needs_perl
 @pytest.mark.parametrize(("policy", "approximate"), [("sircam-2001", False), ("baseline", True)])
 def test_perl_compiles_the_fragment(policy: str, approximate: bool, tmp_path: Path) -> None:
-    text = AmavisExporter(load(POLICIES / f"{policy}.policy"), approximate=approximate
-                          ).export().stdout_text()
+    text = (
+        AmavisExporter(load(POLICIES / f"{policy}.policy"), approximate=approximate)
+        .export()
+        .stdout_text()
+    )
     conf = tmp_path / "60-mailpolicy"
     conf.write_text(text, encoding="utf-8")
-    p = subprocess.run([PERL or "perl", "-c", str(conf)], capture_output=True, text=True,
-                       check=False)
+    p = subprocess.run(
+        [PERL or "perl", "-c", str(conf)], capture_output=True, text=True, check=False
+    )
     assert p.returncode == 0 and "syntax OK" in p.stderr, p.stderr
     assert _judge(text, [["P=p001\tL=1\tM=text/plain"]], tmp_path) == [(0, "")]
 
@@ -191,8 +212,9 @@ def test_perl_verdicts_equal_the_engine_on_the_sample_corpus(tmp_path: Path) -> 
             assert rule == engine.rule
 
 
-_name_chars = st.characters(blacklist_categories=("Cc", "Cs"),
-                            blacklist_characters="\x85\u2028\u2029")
+_name_chars = st.characters(
+    blacklist_categories=("Cc", "Cs"), blacklist_characters="\x85\u2028\u2029"
+)
 
 
 def _q(value: str) -> str:
@@ -200,12 +222,19 @@ def _q(value: str) -> str:
 
 
 @needs_perl
-@settings(max_examples=25, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(name=st.text(_name_chars, min_size=1, max_size=12),
-       reason=st.text(st.characters(blacklist_categories=("Cs",)), max_size=20))
-def test_literal_name_rule_matches_exactly_that_name(name: str, reason: str,
-                                                     tmp_path: Path) -> None:
+@settings(
+    max_examples=25,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    name=st.text(_name_chars, min_size=1, max_size=12),
+    reason=st.text(st.characters(blacklist_categories=("Cs",)), max_size=20),
+)
+def test_literal_name_rule_matches_exactly_that_name(
+    name: str, reason: str, tmp_path: Path
+) -> None:
     glob = "".join("\\" + c if c in "\\*?[]{}," else c for c in name)
     try:
         pol = load_text(f"block attachment name matches {_q(glob)} reason {_q(reason)}\n")
@@ -215,8 +244,11 @@ def test_literal_name_rule_matches_exactly_that_name(name: str, reason: str,
     if not result.ok:
         assert all(d.code == E_UNSAFE for d in result.diagnostics)
         return
-    cands = [c for c in (name, name + "x", "x" + name, name.upper(), name + ". ", name[:-1])
-             if c and "\t" not in c and "\n" not in c]
+    cands = [
+        c
+        for c in (name, name + "x", "x" + name, name.upper(), name + ". ", name[:-1])
+        if c and "\t" not in c and "\n" not in c
+    ]
     leaves = [[f"P=p001\tL=1\tM=multipart/mixed\nP=p002\tL=1/2\tM=x/y\tN={c}"] for c in cands]
     got = _judge(result.stdout_text(), leaves, tmp_path)
     for cand, (banned, _) in zip(cands, got):

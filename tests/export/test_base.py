@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from mailpolicy.policy import check, ir
 from mailpolicy.policy.diagnostics import PolicyError
 from mailpolicy.policy.export import TARGETS, export, run
@@ -34,17 +35,25 @@ class Unsupported:
 #: construct -> expected per target: True (exact), Unsupported
 SUPPORT: list[tuple[str, dict[str, object]]] = [
     ('block attachment "*.pif"', {"sieve": True, "json": True}),
-    ("block attachment extension in [\"exe\"]", {"sieve": True, "json": True}),
-    ("block attachment double extension in [\"exe\"]", {"sieve": True, "json": True}),
-    ("block attachment type executable", {"sieve": Unsupported, "postfix": Unsupported,
-                                          "json": True}),
-    ("block attachment type mismatch", {"sieve": Unsupported, "postfix": Unsupported,
-                                        "json": True}),
-    ("block attachment archive contains extension in [\"exe\"]",
-     {"sieve": Unsupported, "postfix": Unsupported, "json": True}),
+    ('block attachment extension in ["exe"]', {"sieve": True, "json": True}),
+    ('block attachment double extension in ["exe"]', {"sieve": True, "json": True}),
+    (
+        "block attachment type executable",
+        {"sieve": Unsupported, "postfix": Unsupported, "json": True},
+    ),
+    (
+        "block attachment type mismatch",
+        {"sieve": Unsupported, "postfix": Unsupported, "json": True},
+    ),
+    (
+        'block attachment archive contains extension in ["exe"]',
+        {"sieve": Unsupported, "postfix": Unsupported, "json": True},
+    ),
     ("quarantine attachment archive encrypted", {"sieve": Unsupported, "postfix": Unsupported}),
-    ("quarantine attachment archive exceeds limits", {"sieve": Unsupported,
-                                                      "postfix": Unsupported}),
+    (
+        "quarantine attachment archive exceeds limits",
+        {"sieve": Unsupported, "postfix": Unsupported},
+    ),
     ("block attachment evasive name", {"sieve": Unsupported, "postfix": Unsupported}),
     ("block attachment size > 1MB", {"sieve": Unsupported, "postfix": Unsupported}),
     ('quarantine body contains "advice"', {"sieve": True, "postfix": Unsupported}),
@@ -54,8 +63,10 @@ SUPPORT: list[tuple[str, dict[str, object]]] = [
     ('strip attachment extension in ["hta"]', {"sieve": Unsupported, "postfix": Unsupported}),
     ('tag "X-Seen: yes" when subject contains "x"', {"sieve": True, "postfix": Unsupported}),
     ('discard subject contains "x"', {"sieve": True, "postfix": Unsupported}),
-    ("block attachment (extension in [\"exe\"] and size > 1MB)",
-     {"sieve": Unsupported, "postfix": Unsupported}),
+    (
+        'block attachment (extension in ["exe"] and size > 1MB)',
+        {"sieve": Unsupported, "postfix": Unsupported},
+    ),
 ]
 
 
@@ -105,8 +116,10 @@ def test_approximate_drops_unexpressible_block_and_says_unsound() -> None:
 
 
 def test_approximate_dropping_an_unless_is_sound() -> None:
-    p = policy('list t = ["a@b.example"]\nblock attachment "*.pif" unless sender in t as "r"'
-               '\nblock attachment "*.exe" unless sender in t and subject contains "x" as "s"')
+    p = policy(
+        'list t = ["a@b.example"]\nblock attachment "*.pif" unless sender in t as "r"'
+        '\nblock attachment "*.exe" unless sender in t and subject contains "x" as "s"'
+    )
     r = export(p, "postfix", approximate=True)
     assert r.ok
     s_losses = [x for x in r.losses if x.rule == "s"]
@@ -126,8 +139,10 @@ def test_approximate_narrows_allow_rules() -> None:
 @pytest.mark.parametrize("bad", ["a\nb", "x\r", "nul\x00", "del\x7f", "ls\u2028"])
 def test_control_characters_are_rejected_with_the_rule(target: str, bad: str) -> None:
     quoted = bad.replace("\\", "\\\\")
-    for text in (f'block attachment "*.pif" reason "{quoted}" as "r1"',
-                 f'block attachment name in ["{quoted}"] as "r1"'):
+    for text in (
+        f'block attachment "*.pif" reason "{quoted}" as "r1"',
+        f'block attachment name in ["{quoted}"] as "r1"',
+    ):
         try:
             p = policy(text)
         except PolicyError:  # the parser refused it first: also fine
@@ -168,25 +183,48 @@ def test_extension_pattern_agrees_with_evaluator() -> None:
     from mailpolicy.policy.evaluate import is_double_extension
 
     single = re.compile(to_pcre(extension_pattern(["exe", "bat"])), re.IGNORECASE | re.DOTALL)
-    double = re.compile(to_pcre(extension_pattern(["exe", "bat"], double=True)), re.IGNORECASE | re.DOTALL)
-    for n in ["a.exe", ".exe", "a.doc.bat", "test.tar.gz", "John.Smith.bat", "p.2001.01.exe",
-              "a.12.exe", "a.1a.exe", "x.docx.exe", "x.abcde.exe", "..exe", "a.EXE", "exe"]:
+    double = re.compile(
+        to_pcre(extension_pattern(["exe", "bat"], double=True)), re.IGNORECASE | re.DOTALL
+    )
+    for n in [
+        "a.exe",
+        ".exe",
+        "a.doc.bat",
+        "test.tar.gz",
+        "John.Smith.bat",
+        "p.2001.01.exe",
+        "a.12.exe",
+        "a.1a.exe",
+        "x.docx.exe",
+        "x.abcde.exe",
+        "..exe",
+        "a.EXE",
+        "exe",
+    ]:
         exts = names.extensions(n)
         assert bool(single.fullmatch(n)) == bool(exts and exts[-1] in ("exe", "bat")), n
         want = bool(exts and exts[-1] in ("exe", "bat") and is_double_extension(exts))
         assert bool(double.fullmatch(n)) == want, n
 
 
-CASES = [("sircam-2001", "sieve", False), ("baseline", "sieve", True),
-         ("sircam-2001", "postfix", True), ("baseline", "postfix", True),
-         ("sircam-2001", "json", False), ("baseline", "json", False)]
+CASES = [
+    ("sircam-2001", "sieve", False),
+    ("baseline", "sieve", True),
+    ("sircam-2001", "postfix", True),
+    ("baseline", "postfix", True),
+    ("sircam-2001", "json", False),
+    ("baseline", "json", False),
+]
 
 
 @pytest.mark.parametrize(("name", "target", "approximate"), CASES)
 def test_golden(name: str, target: str, approximate: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "995240220")
-    p = check.load(os.path.relpath(POLICIES / f"{name}.policy", ROOT)
-                   if Path.cwd() == ROOT else POLICIES / f"{name}.policy")
+    p = check.load(
+        os.path.relpath(POLICIES / f"{name}.policy", ROOT)
+        if Path.cwd() == ROOT
+        else POLICIES / f"{name}.policy"
+    )
     r = export(p, target, approximate=approximate)
     assert r.ok, [d.message for d in r.diagnostics]
     text = r.stdout_text()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from mailpolicy.policy import check
 from mailpolicy.policy.diagnostics import PolicyError
 from mailpolicy.policy.export import export
@@ -30,8 +31,13 @@ def postmap(table_text: str, key: str) -> tuple[int, str, str]:
         Path(d, "main.cf").write_text("compatibility_level = 3.6\n")
         os.utime(Path(d, "main.cf"), (0, 0))  # a fresh main.cf makes postmap wait 2 s
         Path(d, "t.pcre").write_text(table_text, encoding="utf-8")
-        p = subprocess.run([need("postmap"), "-c", d, "-q", key, f"pcre:{d}/t.pcre"],
-                           capture_output=True, text=True, check=False, timeout=60)
+        p = subprocess.run(
+            [need("postmap"), "-c", d, "-q", key, f"pcre:{d}/t.pcre"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
         return p.returncode, p.stdout, p.stderr
 
 
@@ -44,15 +50,22 @@ def test_strict_refuses_name_rules_and_says_why() -> None:
 
 def test_two_stage_files_and_bounce_warning() -> None:
     r = export(check.load(POLICIES / "baseline.policy"), "postfix", approximate=True)
-    assert list(r.files) == ["mime_header_checks.pcre", "mime_header_checks_exempt.pcre",
-                             "sender_access.pcre", "main.cf.fragment", "master.cf.fragment"]
+    assert list(r.files) == [
+        "mime_header_checks.pcre",
+        "mime_header_checks_exempt.pcre",
+        "sender_access.pcre",
+        "main.cf.fragment",
+        "master.cf.fragment",
+    ]
     assert "BOUNCES" in r.files["mime_header_checks.pcre"]
-    assert "executable-extension" not in r.files["mime_header_checks_exempt.pcre"].split(
-        "Rules for senders")[1]
+    assert (
+        "executable-extension"
+        not in r.files["mime_header_checks_exempt.pcre"].split("Rules for senders")[1]
+    )
     assert "FILTER smtp:[127.0.0.1]:10026" in r.files["main.cf.fragment"]
     for name, text in r.files.items():
         if name.endswith(".pcre"):
-            rc, _, err = postmap(text, "Content-Disposition: attachment; filename=\"a.txt\"")
+            rc, _, err = postmap(text, 'Content-Disposition: attachment; filename="a.txt"')
             assert "warning" not in err and rc in (0, 1), (name, err)
 
 
@@ -63,7 +76,7 @@ HEADERS = {
     'Content-Disposition: attachment; filename="evil.bat.  "': True,
     "Content-Disposition: attachment; filename=evil.bat": True,
     "Content-Disposition: attachment; filename=evil.bat.": True,
-    "Content-Disposition: attachment;\n\tfilename=\"shortcut.BAT\"": True,
+    'Content-Disposition: attachment;\n\tfilename="shortcut.BAT"': True,
     "Content-Disposition: attachment; filename*=UTF-8''%E5%90%8C.xls.bat": True,
     'Content-Disposition: attachment; x="; filename=evil.bat"; filename=ok.txt': False,
     'Content-Disposition: attachment; filename="evil.bat.txt"': False,
@@ -101,18 +114,24 @@ def _quoted(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-_TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1,
-                max_size=20)
-_NAME = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7e, blacklist_characters="/\\"),
-                min_size=1, max_size=16).filter(lambda s: not s.endswith("."))
+_TEXT = st.text(
+    st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=20
+)
+_NAME = st.text(
+    st.characters(min_codepoint=0x21, max_codepoint=0x7E, blacklist_characters="/\\"),
+    min_size=1,
+    max_size=16,
+).filter(lambda s: not s.endswith("."))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(glob=_TEXT, entry=_TEXT, reason=_TEXT)
 def test_arbitrary_values_load_without_warning(glob: str, entry: str, reason: str) -> None:
-    src = (f"list t = [{_policy_str(entry)}]\n"
-           f"block attachment name matches {_policy_str(glob)} unless sender in t "
-           f"reason {_policy_str(reason)}\n")
+    src = (
+        f"list t = [{_policy_str(entry)}]\n"
+        f"block attachment name matches {_policy_str(glob)} unless sender in t "
+        f"reason {_policy_str(reason)}\n"
+    )
     try:
         p = check.load_text(src, "h.policy")
     except PolicyError:  # an invalid glob is the checker's business
@@ -127,16 +146,17 @@ def test_arbitrary_values_load_without_warning(glob: str, entry: str, reason: st
                     while line[end] != "/":
                         end += 2 if line[end] == "\\" else 1
                     check_delimiters(line[1:end])
-                    assert line[end + 1:].split(" ", 2)[1] in ("REJECT", "HOLD", "OK"), line
-            _, _, err = postmap(text, "Content-Disposition: attachment; filename=\"x\"")
+                    assert line[end + 1 :].split(" ", 2)[1] in ("REJECT", "HOLD", "OK"), line
+            _, _, err = postmap(text, 'Content-Disposition: attachment; filename="x"')
             assert err == "", (name, text, err)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=_NAME)
 def test_literal_name_matches_exactly(name: str) -> None:
-    p = check.load_text(f"block attachment name matches {_policy_str(_glob_literal(name))} "
-                        'as "lit"\n', "l.policy")
+    p = check.load_text(
+        f'block attachment name matches {_policy_str(_glob_literal(name))} as "lit"\n', "l.policy"
+    )
     r = export(p, "postfix", approximate=True)
     table = r.files["mime_header_checks.pcre"]
     for value in (_quoted(name), _quoted(name + ". ")):

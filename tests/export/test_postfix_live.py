@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from mailpolicy.policy import check
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.policy.export import postfix_live
@@ -64,7 +65,8 @@ def _export(policy: CheckedPolicy) -> tuple[PostfixExporter, ExportResult]:
 def _live(ex: PostfixExporter, pf: PostfixInstance) -> None:
     """Make ``compare`` use the module's instance instead of starting its own."""
     ex.verifier = lambda result, workdir: LivePostfixRunner(  # type: ignore[method-assign]
-        result, workdir, pf)
+        result, workdir, pf
+    )
 
 
 def _require() -> None:
@@ -112,8 +114,7 @@ def test_adapt_master_moves_ports_and_turns_chroot_off() -> None:
     _, result = _export(check.load(POLICIES / "baseline.policy"))
     text = postfix_live.adapt_master(result.files["master.cf.fragment"], "/x/conf", 2525, 2526)
     services = [ln.split() for ln in text.splitlines() if ln and ln[0] not in "# \t"]
-    assert [s[0] for s in services] == ["127.0.0.1:2525", "mailpolicy_cleanup1",
-                                        "127.0.0.1:2526"]
+    assert [s[0] for s in services] == ["127.0.0.1:2525", "mailpolicy_cleanup1", "127.0.0.1:2526"]
     assert {s[4] for s in services} == {"n"}
     assert "pcre:/x/conf/mime_header_checks_exempt.pcre" in text
     main = postfix_live.adapt_main(result.files["main.cf.fragment"], "/x/conf", 2526)
@@ -125,8 +126,9 @@ def test_adapt_master_moves_ports_and_turns_chroot_off() -> None:
 def test_baseline_samples_agree_or_are_explained(baseline_rows: list[Row]) -> None:
     rows = baseline_rows
     assert len(rows) == 112
-    assert not [r for r in rows if r.target == "error"], [r.detail for r in rows
-                                                          if r.target == "error"]
+    assert not [r for r in rows if r.target == "error"], [
+        r.detail for r in rows if r.target == "error"
+    ]
     assert [r for r in rows if r.engine != r.target and r.explained_by is None] == []
     counts = Counter(r.target for r in rows)
     assert counts["allow"] and counts["block"] and counts["quarantine"]
@@ -134,15 +136,19 @@ def test_baseline_samples_agree_or_are_explained(baseline_rows: list[Row]) -> No
 
 
 def test_baseline_live_differs_from_tables_only_by_stage_one_hold(
-        baseline_rows: list[Row], tmp_path: Path) -> None:
+    baseline_rows: list[Row], tmp_path: Path
+) -> None:
     """The table runner models one pass of the full table; the real two-stage set-up
     HOLDs in stage 1 (the exempt table also has the encoded-name catch-all) before stage 2
     can REJECT. Both stop the message; nothing else differs."""
     ex, result = _export(check.load(POLICIES / "baseline.policy"))
     ex.verifier = lambda res, wd: PostfixRunner(res, wd)  # type: ignore[method-assign]
     tables, _ = compare(ex, result, CORPUS)
-    diff = [(a, b) for a, b in zip(baseline_rows, tables, strict=True)
-            if (a.target, a.target_rule) != (b.target, b.target_rule)]
+    diff = [
+        (a, b)
+        for a, b in zip(baseline_rows, tables, strict=True)
+        if (a.target, a.target_rule) != (b.target, b.target_rule)
+    ]
     for live, table in diff:
         assert (live.target, table.target) == ("quarantine", "block"), live.message
         assert live.detail.startswith("stage 1 HOLD"), live.detail
@@ -150,12 +156,14 @@ def test_baseline_live_differs_from_tables_only_by_stage_one_hold(
 
 
 def _message(sender: str, name: str) -> bytes:
-    return (f"Return-Path: <{sender}>\nFrom: {sender}\nTo: bob@example.com\n"
-            f"Subject: {name}\nMessage-ID: <{name}.{sender}>\nMIME-Version: 1.0\n"
-            'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\n'
-            f'see attached\n--b\nContent-Type: application/octet-stream; name="{name}"\n'
-            f'Content-Disposition: attachment; filename="{name}"\n'
-            "Content-Transfer-Encoding: base64\n\naGVsbG8=\n--b--\n").encode()
+    return (
+        f"Return-Path: <{sender}>\nFrom: {sender}\nTo: bob@example.com\n"
+        f"Subject: {name}\nMessage-ID: <{name}.{sender}>\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\n'
+        f'see attached\n--b\nContent-Type: application/octet-stream; name="{name}"\n'
+        f'Content-Disposition: attachment; filename="{name}"\n'
+        "Content-Transfer-Encoding: base64\n\naGVsbG8=\n--b--\n"
+    ).encode()
 
 
 @pytest.fixture(scope="module")
@@ -167,25 +175,30 @@ def small(pf: PostfixInstance) -> Iterator[tuple[PostfixExporter, ExportResult, 
         for sender in (TRUSTED, STRANGER):
             for name in ("setup.exe", "run.pif", "saver.scr", "macro.vbs", "notes.txt"):
                 Path(corpus, f"{sender.split('@')[0]}-{name}.eml").write_bytes(
-                    _message(sender, name))
+                    _message(sender, name)
+                )
         _live(ex, pf)
         pf.configure(result)  # tests that call run() directly need this export loaded
         yield ex, result, corpus
 
 
-def test_small_policy_agrees_with_engine(small: tuple[PostfixExporter, ExportResult, str]
-                                         ) -> None:
+def test_small_policy_agrees_with_engine(small: tuple[PostfixExporter, ExportResult, str]) -> None:
     ex, result, corpus = small
     rows, unreadable = compare(ex, result, [corpus])
     assert unreadable == 0 and len(rows) == 10
     got = {Path(r.message).name: (r.target, r.target_rule) for r in rows}
     assert [r for r in rows if r.engine != r.target or r.engine_rule != r.target_rule] == []
     assert got == {
-        "boss-setup.exe.eml": ("allow", None), "mallory-setup.exe.eml": ("block", "exe"),
-        "boss-run.pif.eml": ("block", "pif"), "mallory-run.pif.eml": ("block", "pif"),
-        "boss-saver.scr.eml": ("allow", None), "mallory-saver.scr.eml": ("quarantine", "scr"),
-        "boss-macro.vbs.eml": ("allow", None), "mallory-macro.vbs.eml": ("discard", "vbs"),
-        "boss-notes.txt.eml": ("allow", None), "mallory-notes.txt.eml": ("allow", None),
+        "boss-setup.exe.eml": ("allow", None),
+        "mallory-setup.exe.eml": ("block", "exe"),
+        "boss-run.pif.eml": ("block", "pif"),
+        "mallory-run.pif.eml": ("block", "pif"),
+        "boss-saver.scr.eml": ("allow", None),
+        "mallory-saver.scr.eml": ("quarantine", "scr"),
+        "boss-macro.vbs.eml": ("allow", None),
+        "mallory-macro.vbs.eml": ("discard", "vbs"),
+        "boss-notes.txt.eml": ("allow", None),
+        "mallory-notes.txt.eml": ("allow", None),
     }
 
 
@@ -195,7 +208,8 @@ def _run(pf: PostfixInstance, result: ExportResult, sender: str, name: str) -> L
 
 
 def test_second_stage_stop_is_a_bounce_not_an_smtp_reject(
-        pf: PostfixInstance, small: tuple[PostfixExporter, ExportResult, str]) -> None:
+    pf: PostfixInstance, small: tuple[PostfixExporter, ExportResult, str]
+) -> None:
     """As the export's header says: a rule with a sender exception is checked in stage 2,
     after stage 1 answered 250 to the client; the reject becomes a bounce, a DSN sent to
     the (possibly forged) envelope sender. Rules without the exception reject in SMTP."""
@@ -222,15 +236,17 @@ def test_second_stage_stop_is_a_bounce_not_an_smtp_reject(
     assert (v.action, v.how, v.stage, len(v.queue_ids)) == ("allow", "delivered", 2, 2)
 
 
-def test_hold_is_in_the_hold_queue(pf: PostfixInstance,
-                                   small: tuple[PostfixExporter, ExportResult, str]) -> None:
+def test_hold_is_in_the_hold_queue(
+    pf: PostfixInstance, small: tuple[PostfixExporter, ExportResult, str]
+) -> None:
     v = _run(pf, small[1], STRANGER, "saver.scr")
     assert (v.action, v.rule, v.how, v.stage) == ("quarantine", "scr", "hold", 2)
     assert pf.held(v.queue_ids[-1]) and not pf.held(v.queue_ids[0])
 
 
-def test_missing_tool_is_an_error_not_a_pass(monkeypatch: pytest.MonkeyPatch,
-                                             tmp_path: Path) -> None:
+def test_missing_tool_is_an_error_not_a_pass(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     _, result = _export(check.load_text(SMALL, "small-live.policy"))
 
     def need(tool: str) -> str:
@@ -242,12 +258,16 @@ def test_missing_tool_is_an_error_not_a_pass(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_start_failure_is_an_error_and_leaves_nothing_running(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     _require()
     _, result = _export(check.load_text(SMALL, "small-live.policy"))
     real = postfix_live.need
-    monkeypatch.setattr(postfix_live, "need",
-                        lambda tool: shutil.which("false") if tool == "postfix" else real(tool))
+    monkeypatch.setattr(
+        postfix_live,
+        "need",
+        lambda tool: shutil.which("false") if tool == "postfix" else real(tool),
+    )
     inst = PostfixInstance(str(tmp_path))
     inst.configure(result)
     with pytest.raises(VerifyError, match="start failed"):
@@ -268,8 +288,10 @@ def test_deferred_or_foreign_bounce_is_an_error_at_once(tmp_path: Path) -> None:
     _, result = _export(check.load_text(SMALL, "small-live.policy"))
     runner = LivePostfixRunner(result, str(tmp_path))
     runner.pf.port2, runner.pf.sink_port = 10026, 2525
-    for relay, status in (("127.0.0.1[127.0.0.1]:2525", "deferred"),
-                          ("127.0.0.1[127.0.0.1]:2525", "bounced")):
+    for relay, status in (
+        ("127.0.0.1[127.0.0.1]:2525", "deferred"),
+        ("127.0.0.1[127.0.0.1]:2525", "bounced"),
+    ):
         q = postfix_live._Queued(deliveries=[("bob@example.com", relay, status, "x")])
         v = runner._decide(q, ["4jQID0000001"], 1, STRANGER, "250 Ok")
         assert isinstance(v, LiveVerdict) and v.action == "error" and status in v.detail

@@ -18,9 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import Unsupported, check_support
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import Unsupported, check_support
+
 from mailpolicy.corpus import mime, names, readers
 from mailpolicy.policy import globs
 from mailpolicy.policy.check import load, load_text
@@ -48,11 +49,13 @@ def export(text: str, *, approximate: bool = False):  # type: ignore[no-untyped-
 
 
 # ---- golden files ---------------------------------------------------------------------------
-@pytest.mark.parametrize(("policy", "mode"), [("sircam-2001", "strict"),
-                                              ("baseline", "approximate")])
+@pytest.mark.parametrize(
+    ("policy", "mode"), [("sircam-2001", "strict"), ("baseline", "approximate")]
+)
 def test_golden(policy: str, mode: str) -> None:
-    result = RspamdExporter(load(POLICIES / f"{policy}.policy"),
-                            approximate=mode == "approximate").export()
+    result = RspamdExporter(
+        load(POLICIES / f"{policy}.policy"), approximate=mode == "approximate"
+    ).export()
     assert result.ok, result.diagnostics
     for name, text in result.files.items():
         path = GOLDEN / f"{policy}.{mode}.{name.replace('/', '.')}"
@@ -78,8 +81,16 @@ def test_baseline_strict_names_every_unsupported_rule() -> None:
     errors = [d for d in result.diagnostics if d.severity == "error"]
     assert {d.code for d in errors} == {E_UNSUPPORTED}
     text = "\n".join(d.message for d in errors)
-    for rid in ("archive-limits", "encrypted-archive", "evasive-name", "archived-executable",
-                "executable-content", "type-mismatch", "sircam-body", "partner-executable"):
+    for rid in (
+        "archive-limits",
+        "encrypted-archive",
+        "evasive-name",
+        "archived-executable",
+        "executable-content",
+        "type-mismatch",
+        "sircam-body",
+        "partner-executable",
+    ):
         assert re.search(rf"rule {rid} \(line \d+\)", text), rid
     golden = GOLDEN / "baseline.strict.error"
     if UPDATE:
@@ -94,8 +105,10 @@ TABLE: list[tuple[str, str | type[Unsupported]]] = [
     ('block attachment double extension in ["bat"]', "(?:bat)"),
     ('block attachment ("*.exe" or "*.scr")', "MAILPOLICY_T1 | MAILPOLICY_T2"),
     ('block attachment ("a*" and "*.exe")', "(?="),
-    ('block attachment "*.pif" unless sender in ["a@example.org"]',
-     'type = "from"; filter = "email:addr"'),
+    (
+        'block attachment "*.pif" unless sender in ["a@example.org"]',
+        'type = "from"; filter = "email:addr"',
+    ),
     ('block recipient in ["example.com"] and attachment "*.exe"', 'type = "rcpt"'),
     ('quarantine attachment "*.pif"', 'action = "quarantine"'),
     ('discard attachment "*.scr"', 'action = "discard"'),
@@ -119,16 +132,20 @@ def test_support_table(line: str, want: str | type[Unsupported]) -> None:
 
 
 def test_first_match_guards_every_later_rule() -> None:
-    result = export('allow attachment "*.txt"\nblock attachment "*.pif"\n'
-                    'quarantine attachment "*.zip"\n')
+    result = export(
+        'allow attachment "*.txt"\nblock attachment "*.pif"\nquarantine attachment "*.zip"\n'
+    )
     fa = result.files["local.d/force_actions.conf"]
     assert "MAILPOLICY_R1 {" not in fa  # allow forces nothing, it only guards
     assert 'expression = "(MAILPOLICY_T3) & !(MAILPOLICY_T1) & !(MAILPOLICY_T2)"' in fa
 
 
 def test_approximate_archive_and_type_are_reported_unsound() -> None:
-    result = export("block attachment archive contains extension in [\"exe\"]\n"
-                    "block attachment type executable\n", approximate=True)
+    result = export(
+        'block attachment archive contains extension in ["exe"]\n'
+        "block attachment type executable\n",
+        approximate=True,
+    )
     assert result.ok
     rules = [loss for loss in result.losses if loss.rule != "*"]
     assert len(rules) == 2 and not any(loss.sound for loss in rules)
@@ -146,8 +163,9 @@ def test_control_characters_are_refused() -> None:
 def test_reason_cannot_break_out_of_ucl_or_selectors() -> None:
     result = export('block attachment "*.pif" reason "a\\"; action = \\"no action\\"; ${x} \\\\"\n')
     assert result.ok
-    line = next(ln for ln in result.files["local.d/force_actions.conf"].splitlines()
-                if "message =" in ln)
+    line = next(
+        ln for ln in result.files["local.d/force_actions.conf"].splitlines() if "message =" in ln
+    )
     assert line.count('"') == 2 and "${" not in line and "\\" not in line
 
 
@@ -159,8 +177,13 @@ def test_map_regex_refuses_what_rspamd_would_drop() -> None:
 
 
 def _map_lines(result) -> list[str]:  # type: ignore[no-untyped-def]
-    return [ln for name, text in result.files.items() if name.endswith(".map")
-            for ln in text.splitlines() if not ln.startswith("#")]
+    return [
+        ln
+        for name, text in result.files.items()
+        if name.endswith(".map")
+        for ln in text.splitlines()
+        if not ln.startswith("#")
+    ]
 
 
 def _py(line: str) -> re.Pattern[bytes]:
@@ -168,36 +191,51 @@ def _py(line: str) -> re.Pattern[bytes]:
     return re.compile(line[1:-1].replace(r"\z", r"\Z").encode("ascii"))
 
 
-_name_chars = st.characters(blacklist_categories=("Cc", "Cs"),
-                            blacklist_characters="\x85\u2028\u2029")
+_name_chars = st.characters(
+    blacklist_categories=("Cc", "Cs"), blacklist_characters="\x85\u2028\u2029"
+)
 
 
 def _q(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-@settings(max_examples=60, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(name=st.text(_name_chars, min_size=1, max_size=12),
-       entry=st.text(_name_chars, min_size=1, max_size=12),
-       reason=st.text(st.characters(blacklist_categories=("Cs",)), max_size=20))
+@settings(
+    max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(
+    name=st.text(_name_chars, min_size=1, max_size=12),
+    entry=st.text(_name_chars, min_size=1, max_size=12),
+    reason=st.text(st.characters(blacklist_categories=("Cs",)), max_size=20),
+)
 def test_literal_name_rule_matches_exactly_that_name(name: str, entry: str, reason: str) -> None:
     glob = "".join("\\" + c if c in "\\*?[]{}," else c for c in name)
-    text = (f"block attachment name matches {_q(glob)} unless sender in [{_q(entry)}] "
-            f"reason {_q(reason)}\n")
+    text = (
+        f"block attachment name matches {_q(glob)} unless sender in [{_q(entry)}] "
+        f"reason {_q(reason)}\n"
+    )
     try:
         pol = load_text(text)
     except Exception:  # noqa: BLE001 a value the language itself refuses
         return
     result = RspamdExporter(pol).export()
     if not result.ok:  # only a control character or an invalid address glob may refuse
-        assert all(d.code in (E_UNSAFE, E_UNSUPPORTED) and "line 1" in d.message
-                   for d in result.diagnostics)
+        assert all(
+            d.code in (E_UNSAFE, E_UNSUPPORTED) and "line 1" in d.message
+            for d in result.diagnostics
+        )
         return
     lines = _map_lines(result)
     assert all(_py(ln) for ln in lines)  # every map line compiles (rspamd would drop it)
-    rx = _py(next(ln for name_, t in result.files.items() if name_.endswith("t1.map")
-                  for ln in t.splitlines() if not ln.startswith("#")))
+    rx = _py(
+        next(
+            ln
+            for name_, t in result.files.items()
+            if name_.endswith("t1.map")
+            for ln in t.splitlines()
+            if not ln.startswith("#")
+        )
+    )
     for cand in (name, name + "x", "x" + name, name.upper(), name + ". ", name[:-1]):
         if not cand:
             continue
@@ -222,8 +260,9 @@ def test_configtest_refuses_a_broken_expression() -> None:
     if MISSING:
         pytest.skip(MISSING)
     result = export('block attachment "*.pif"\n')
-    result.files["local.d/force_actions.conf"] = result.files[
-        "local.d/force_actions.conf"].replace("MAILPOLICY_T1", "MAILPOLICY_TX")
+    result.files["local.d/force_actions.conf"] = result.files["local.d/force_actions.conf"].replace(
+        "MAILPOLICY_T1", "MAILPOLICY_TX"
+    )
     runner = RspamdRunner(result)
     try:
         assert runner.configtest() is not None
@@ -248,8 +287,7 @@ def sircam() -> Iterator[tuple[RspamdExporter, RspamdRunner]]:
 
 
 @pytest.mark.skipif(not SAMPLES.is_dir(), reason="corpus/samples not present")
-def test_sample_corpus_agrees_or_loss_explains(sircam: tuple[RspamdExporter, RspamdRunner]
-                                               ) -> None:
+def test_sample_corpus_agrees_or_loss_explains(sircam: tuple[RspamdExporter, RspamdRunner]) -> None:
     exporter, runner = sircam
     rows = 0
     for item in readers.iter_raw([SAMPLES]):
@@ -266,18 +304,30 @@ def test_sample_corpus_agrees_or_loss_explains(sircam: tuple[RspamdExporter, Rsp
     assert rows >= 50
 
 
-_MSG = ("From: a@example.net\nTo: b@example.com\nSubject: t\nMIME-Version: 1.0\n"
-        'Content-Type: multipart/mixed; boundary="B"\n\n--B\nContent-Type: text/plain\n\nhi\n'
-        "--B\nContent-Type: application/octet-stream\nContent-Disposition: attachment; {}\n"
-        "Content-Transfer-Encoding: base64\n\nQUFBQQ==\n--B--\n")
+_MSG = (
+    "From: a@example.net\nTo: b@example.com\nSubject: t\nMIME-Version: 1.0\n"
+    'Content-Type: multipart/mixed; boundary="B"\n\n--B\nContent-Type: text/plain\n\nhi\n'
+    "--B\nContent-Type: application/octet-stream\nContent-Disposition: attachment; {}\n"
+    "Content-Transfer-Encoding: base64\n\nQUFBQQ==\n--B--\n"
+)
 
 
-@pytest.mark.parametrize("param", [
-    'filename="evil.PIF.  "', 'filename="dir/sub\\\\x.bat"', "filename*=iso-8859-1''caf%E9.bat",
-    'filename="report.pdf"', 'filename="a.b.c"', 'filename="archive.2001.txt"',
-    'filename="x.pif.txt"', 'filename="dir.pif/readme"'])
-def test_real_rspamd_on_crafted_names(sircam: tuple[RspamdExporter, RspamdRunner],
-                                      param: str) -> None:
+@pytest.mark.parametrize(
+    "param",
+    [
+        'filename="evil.PIF.  "',
+        'filename="dir/sub\\\\x.bat"',
+        "filename*=iso-8859-1''caf%E9.bat",
+        'filename="report.pdf"',
+        'filename="a.b.c"',
+        'filename="archive.2001.txt"',
+        'filename="x.pif.txt"',
+        'filename="dir.pif/readme"',
+    ],
+)
+def test_real_rspamd_on_crafted_names(
+    sircam: tuple[RspamdExporter, RspamdRunner], param: str
+) -> None:
     exporter, runner = sircam
     data = _MSG.format(param).encode("latin-1")
     engine = evaluate(exporter.policy, mime.parse_message(data), trace=False)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from mailpolicy.policy import check
 from mailpolicy.policy.diagnostics import PolicyError
 from mailpolicy.policy.export import export
@@ -30,8 +31,13 @@ def sievec(text: str) -> subprocess.CompletedProcess[str]:
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "p.sieve")
         Path(path).write_text(text, encoding="utf-8")
-        return subprocess.run([need("sievec"), "-x", "+editheader", path, path + ".svbin"],
-                              capture_output=True, text=True, check=False, timeout=60)
+        return subprocess.run(
+            [need("sievec"), "-x", "+editheader", path, path + ".svbin"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
 
 
 def test_goldens_compile() -> None:
@@ -68,10 +74,11 @@ def test_verify_samples_baseline() -> None:
 def _message(raw_param: str) -> bytes:
     return (
         "Return-Path: <mallory@example.net>\nFrom: m@example.net\nTo: bob@example.com\n"
-        "Subject: t\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b\"\n\n"
+        'Subject: t\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"\n\n'
         "--b\nContent-Type: text/plain\n\nhi\n--b\nContent-Type: application/octet-stream\n"
         f"Content-Disposition: attachment; {raw_param}\nContent-Transfer-Encoding: base64\n\n"
-        "aGk=\n--b--\n").encode()
+        "aGk=\n--b--\n"
+    ).encode()
 
 
 def _glob_literal(text: str) -> str:
@@ -82,20 +89,26 @@ def _policy_str(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-_TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1,
-                max_size=20)
-_NAME = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7e, blacklist_characters="/\\"),
-                min_size=1, max_size=16).filter(lambda s: not s.endswith("."))
+_TEXT = st.text(
+    st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=20
+)
+_NAME = st.text(
+    st.characters(min_codepoint=0x21, max_codepoint=0x7E, blacklist_characters="/\\"),
+    min_size=1,
+    max_size=16,
+).filter(lambda s: not s.endswith("."))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(glob=_TEXT, entry=_TEXT, reason=_TEXT, header=_TEXT)
 def test_arbitrary_values_compile(glob: str, entry: str, reason: str, header: str) -> None:
-    src = (f"list t = [{_policy_str(entry)}]\n"
-           f"block attachment name matches {_policy_str(glob)} unless sender in t "
-           f"reason {_policy_str(reason)}\n"
-           f"quarantine subject contains {_policy_str(reason)}\n"
-           f"tag {_policy_str('X-Note: ' + header)} when sender matches {_policy_str(glob)}\n")
+    src = (
+        f"list t = [{_policy_str(entry)}]\n"
+        f"block attachment name matches {_policy_str(glob)} unless sender in t "
+        f"reason {_policy_str(reason)}\n"
+        f"quarantine subject contains {_policy_str(reason)}\n"
+        f"tag {_policy_str('X-Note: ' + header)} when sender matches {_policy_str(glob)}\n"
+    )
     try:
         p = check.load_text(src, "h.policy")
     except PolicyError:  # an invalid glob is the checker's business
@@ -109,8 +122,9 @@ def test_arbitrary_values_compile(glob: str, entry: str, reason: str, header: st
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=_NAME)
 def test_literal_name_matches_exactly(name: str) -> None:
-    p = check.load_text(f"block attachment name matches {_policy_str(_glob_literal(name))} "
-                        'as "lit"\n', "l.policy")
+    p = check.load_text(
+        f'block attachment name matches {_policy_str(_glob_literal(name))} as "lit"\n', "l.policy"
+    )
     ex = SieveExporter(p)
     result = ex.export()
     assert result.ok
@@ -126,6 +140,9 @@ def test_literal_name_matches_exactly(name: str) -> None:
         for other in (name + "x", "x" + name, name[:-1] or "y"):
             if other.lower() == name.lower():
                 continue
-            miss = runner.run(_message("filename*=UTF-8''" + urllib.parse.quote(other, safe="")),
-                              "mallory@example.net", ())
+            miss = runner.run(
+                _message("filename*=UTF-8''" + urllib.parse.quote(other, safe="")),
+                "mallory@example.net",
+                (),
+            )
             assert miss.action == "allow", other

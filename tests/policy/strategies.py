@@ -21,16 +21,52 @@ import dataclasses
 from typing import Any
 
 from hypothesis import strategies as st
+
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy, assign_ids
 from mailpolicy.policy.parse import parse_size
 
 _KEYWORDS = {
-    "policy", "default", "list", "file", "allow", "block", "quarantine", "strip", "tag",
-    "discard", "when", "unless", "as", "reason", "and", "or", "not", "in", "matches",
-    "contains", "attachment", "attachments", "sender", "recipient", "from", "subject", "body",
-    "header", "size", "name", "extension", "double", "type", "mismatch", "declared", "archive",
-    "encrypted", "exceeds", "limits", "evasive",
+    "policy",
+    "default",
+    "list",
+    "file",
+    "allow",
+    "block",
+    "quarantine",
+    "strip",
+    "tag",
+    "discard",
+    "when",
+    "unless",
+    "as",
+    "reason",
+    "and",
+    "or",
+    "not",
+    "in",
+    "matches",
+    "contains",
+    "attachment",
+    "attachments",
+    "sender",
+    "recipient",
+    "from",
+    "subject",
+    "body",
+    "header",
+    "size",
+    "name",
+    "extension",
+    "double",
+    "type",
+    "mismatch",
+    "declared",
+    "archive",
+    "encrypted",
+    "exceeds",
+    "limits",
+    "evasive",
 }
 TYPE_CLASSES = ("executable", "script", "archive", "document", "image", "text")
 DEFAULT_ACTIONS = ("allow", "block", "quarantine", "discard")
@@ -53,14 +89,18 @@ _entry_char = st.one_of(
 entries = st.text(_entry_char, min_size=1, max_size=8)
 
 names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,8}", fullmatch=True).filter(
-    lambda s: s not in _KEYWORDS)
+    lambda s: s not in _KEYWORDS
+)
 
 
 @st.composite
 def globs(draw: Any) -> str:
     """A well-formed glob: literals, ``*``, ``?``, ``\\`` escapes, ``[...]`` and ``{a,b}``."""
-    literal = st.text(st.one_of(st.sampled_from('"#-_. é中'),
-                                st.characters(categories=("L", "N"))), min_size=1, max_size=5)
+    literal = st.text(
+        st.one_of(st.sampled_from('"#-_. é中'), st.characters(categories=("L", "N"))),
+        min_size=1,
+        max_size=5,
+    )
     piece = st.one_of(
         literal,
         st.sampled_from(["*", "?", "*.", ".*"]),
@@ -83,12 +123,13 @@ def numbers(draw: Any, unit: bool = True) -> ast.Number:
 
 
 def _list_operand(list_names: tuple[str, ...]) -> st.SearchStrategy[ast.Operand]:
-    inline = st.builds(lambda xs: ast.ListLit(items=tuple(ast.Str(value=x) for x in xs)),
-                       st.lists(entries, max_size=4))
+    inline = st.builds(
+        lambda xs: ast.ListLit(items=tuple(ast.Str(value=x) for x in xs)),
+        st.lists(entries, max_size=4),
+    )
     if not list_names:
         return inline
-    return st.one_of(st.builds(lambda n: ast.ListRef(name=n), st.sampled_from(list_names)),
-                     inline)
+    return st.one_of(st.builds(lambda n: ast.ListRef(name=n), st.sampled_from(list_names)), inline)
 
 
 def _s(strategy: st.SearchStrategy[str]) -> st.SearchStrategy[ast.Str]:
@@ -96,8 +137,9 @@ def _s(strategy: st.SearchStrategy[str]) -> st.SearchStrategy[ast.Str]:
 
 
 def _mime() -> st.SearchStrategy[str]:
-    return st.sampled_from(["application/x-dosexec", "audio/*", "image/*", "text/plain",
-                            "application/vnd.ms-*"])
+    return st.sampled_from(
+        ["application/x-dosexec", "audio/*", "image/*", "text/plain", "application/vnd.ms-*"]
+    )
 
 
 def message_tests(list_names: tuple[str, ...]) -> st.SearchStrategy[ast.Cond]:
@@ -107,19 +149,31 @@ def message_tests(list_names: tuple[str, ...]) -> st.SearchStrategy[ast.Cond]:
     header_names = st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,10}", fullmatch=True)
     return st.one_of(
         st.builds(lambda f, o: ast.Test(field=f, op="in", operand=o), who, lists),
-        st.builds(lambda f, g: ast.Test(field=f, op="matches", operand=ast.Str(value=g)),
-                  who, globs()),
-        st.builds(lambda f, t: ast.Test(field=f, op="contains", operand=ast.Str(value=t)),
-                  texts, text),
-        st.builds(lambda f, g: ast.Test(field=f, op="matches", operand=ast.Str(value=g)),
-                  texts, globs()),
-        st.builds(lambda h, op, t: ast.Test(field="header", header=h, op=op,
-                                            operand=ast.Str(value=t)),
-                  header_names, st.just("contains"), text),
-        st.builds(lambda op, n: ast.Test(field="size", op=op, operand=n),
-                  st.sampled_from(COMPARE), numbers()),
-        st.builds(lambda op, n: ast.Test(field="attachments", op=op, operand=n),
-                  st.sampled_from(COMPARE), numbers(unit=False)),
+        st.builds(
+            lambda f, g: ast.Test(field=f, op="matches", operand=ast.Str(value=g)), who, globs()
+        ),
+        st.builds(
+            lambda f, t: ast.Test(field=f, op="contains", operand=ast.Str(value=t)), texts, text
+        ),
+        st.builds(
+            lambda f, g: ast.Test(field=f, op="matches", operand=ast.Str(value=g)), texts, globs()
+        ),
+        st.builds(
+            lambda h, op, t: ast.Test(field="header", header=h, op=op, operand=ast.Str(value=t)),
+            header_names,
+            st.just("contains"),
+            text,
+        ),
+        st.builds(
+            lambda op, n: ast.Test(field="size", op=op, operand=n),
+            st.sampled_from(COMPARE),
+            numbers(),
+        ),
+        st.builds(
+            lambda op, n: ast.Test(field="attachments", op=op, operand=n),
+            st.sampled_from(COMPARE),
+            numbers(unit=False),
+        ),
     )
 
 
@@ -181,21 +235,34 @@ def rules(draw: Any, list_names: tuple[str, ...] = ()) -> ast.Rule:
     action = draw(st.sampled_from(ast.ACTIONS))
     condition = draw(conds(list_names))
     if action == "strip" and not any(isinstance(n, ast.AnyAttachment) for n in ast.walk(condition)):
-        condition = ast.And(items=(ast.AnyAttachment(pred=draw(attachment_tests(list_names))),
-                                   *(condition.items if isinstance(condition, ast.And)
-                                     else (condition,))))
+        condition = ast.And(
+            items=(
+                ast.AnyAttachment(pred=draw(attachment_tests(list_names))),
+                *(condition.items if isinstance(condition, ast.And) else (condition,)),
+            )
+        )
     header = None
     if action == "tag":
         name = draw(st.from_regex(r"X-[A-Za-z0-9-]{1,12}", fullmatch=True))
-        value = draw(st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1,
-                             max_size=15).filter(str.strip))
+        value = draw(
+            st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=15).filter(
+                str.strip
+            )
+        )
         header = ast.Str(value=f"{name}: {value}")
     unless = draw(st.none() | conds(list_names))
     reason = draw(st.none() | _s(text))
-    rid = draw(st.none() | _s(st.text(st.characters(exclude_categories=("Cs", "Cc")),
-                                      min_size=1, max_size=12).filter(str.strip)))
-    return ast.Rule(action=action, header=header, condition=condition, unless=unless,
-                    id=rid, reason=reason)
+    rid = draw(
+        st.none()
+        | _s(
+            st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=12).filter(
+                str.strip
+            )
+        )
+    )
+    return ast.Rule(
+        action=action, header=header, condition=condition, unless=unless, id=rid, reason=reason
+    )
 
 
 @st.composite

@@ -16,24 +16,81 @@ from mailpolicy.policy.globs import match
 
 PE = b"MZ\x90\x00" + b"\x00" * 56 + b"\x40\x00\x00\x00" + b"PE\x00\x00" + b"\x00" * 200
 
-EXTS = ["exe", "pif", "bat", "com", "lnk", "doc", "xls", "zip", "gz", "tar", "jpg", "txt", "01",
-        "EXE", "Pif", "hta", "{3050F4D8-98B5-11CF-BB82-00AA00BDCE0B}"]
-STEMS = ["test", "書類名1", "同窓会名簿", "invoice", "John.Smith", "archive", "a", "", "ſ", "K",
-         "\u212aworm", "İnvoice", "wor\u0131m"]
+EXTS = [
+    "exe",
+    "pif",
+    "bat",
+    "com",
+    "lnk",
+    "doc",
+    "xls",
+    "zip",
+    "gz",
+    "tar",
+    "jpg",
+    "txt",
+    "01",
+    "EXE",
+    "Pif",
+    "hta",
+    "{3050F4D8-98B5-11CF-BB82-00AA00BDCE0B}",
+]
+STEMS = [
+    "test",
+    "書類名1",
+    "同窓会名簿",
+    "invoice",
+    "John.Smith",
+    "archive",
+    "a",
+    "",
+    "ſ",
+    "K",
+    "\u212aworm",
+    "İnvoice",
+    "wor\u0131m",
+]
 TRICK = ["", ".", " ", ". .", "\u202e", "   "]
-SENDERS = [None, "mallory@example.net", "build@partner.example.com", "x@sub.partner.example.com",
-           "postmaster@example.ac.jp", "PostMaster@Example.AC.JP", "weird"]
-GLOBS = ["*.pif", "*.PIF", "worm*.exe", "in*f", "a*a", "*.{doc,xls}.{bat,com,lnk,pif}", "*.*.*", "invoice*", "test.tar.gz",
-         "*[0-9].*", "?.exe", "*.ex?", "書類*", "*.doc.bat", "*\u202e*", "*", "a\\*b"]
+SENDERS = [
+    None,
+    "mallory@example.net",
+    "build@partner.example.com",
+    "x@sub.partner.example.com",
+    "postmaster@example.ac.jp",
+    "PostMaster@Example.AC.JP",
+    "weird",
+]
+GLOBS = [
+    "*.pif",
+    "*.PIF",
+    "worm*.exe",
+    "in*f",
+    "a*a",
+    "*.{doc,xls}.{bat,com,lnk,pif}",
+    "*.*.*",
+    "invoice*",
+    "test.tar.gz",
+    "*[0-9].*",
+    "?.exe",
+    "*.ex?",
+    "書類*",
+    "*.doc.bat",
+    "*\u202e*",
+    "*",
+    "a\\*b",
+]
 LISTS = {
     "executable": '["exe", "pif", "bat", "com", "lnk", "scr", "HTA", "vbs"]',
     "trusted": '["*@partner.example.com", "example.ac.jp", "Weird", "post*@example.ac.jp"]',
     "globs": "[" + ", ".join('"' + g.replace("\\", "\\\\") + '"' for g in GLOBS) + "]",
 }
 
-name_st = st.builds(lambda s, e, t: s + "".join("." + x for x in e) + t,
-                    st.sampled_from(STEMS), st.lists(st.sampled_from(EXTS), max_size=3),
-                    st.sampled_from(TRICK))
+name_st = st.builds(
+    lambda s, e, t: s + "".join("." + x for x in e) + t,
+    st.sampled_from(STEMS),
+    st.lists(st.sampled_from(EXTS), max_size=3),
+    st.sampled_from(TRICK),
+)
 att_pred = st.one_of(
     st.sampled_from(GLOBS).map(lambda g: 'name matches "' + g.replace("\\", "\\\\") + '"'),
     st.just("name in globs"),
@@ -61,19 +118,32 @@ cond_st = st.one_of(
 )
 rule_st = st.builds(
     lambda action, cond, unless: f"{action} {cond}" + (f" unless {unless}" if unless else ""),
-    st.sampled_from(["block", "quarantine", "allow", "discard"]), cond_st,
+    st.sampled_from(["block", "quarantine", "allow", "discard"]),
+    cond_st,
     st.one_of(st.none(), msg_pred),
 )
 policy_st = st.lists(rule_st, min_size=1, max_size=12).map(
-    lambda rules: "\n".join(f"list {k} = {v}" for k, v in LISTS.items()) + "\n" + "\n".join(rules))
+    lambda rules: "\n".join(f"list {k} = {v}" for k, v in LISTS.items()) + "\n" + "\n".join(rules)
+)
 attachment_st = st.builds(
-    lambda names, exe: Attachment(names=tuple(names), data=PE if exe else b"plain text\n", part="2"),
-    st.lists(name_st, min_size=0, max_size=2), st.booleans())
+    lambda names, exe: Attachment(
+        names=tuple(names), data=PE if exe else b"plain text\n", part="2"
+    ),
+    st.lists(name_st, min_size=0, max_size=2),
+    st.booleans(),
+)
 message_st = st.builds(
-    lambda atts, sender, subject: Message(path="m", sender=sender, recipients=("bob@example.com",),
-                                          headers=(("Subject", subject),), attachments=tuple(atts)),
-    st.lists(attachment_st, max_size=3), st.sampled_from(SENDERS),
-    st.sampled_from(["Hi! How are you?", "minutes"]))
+    lambda atts, sender, subject: Message(
+        path="m",
+        sender=sender,
+        recipients=("bob@example.com",),
+        headers=(("Subject", subject),),
+        attachments=tuple(atts),
+    ),
+    st.lists(attachment_st, max_size=3),
+    st.sampled_from(SENDERS),
+    st.sampled_from(["Hi! How are you?", "minutes"]),
+)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -96,9 +166,15 @@ def test_globset_equals_glob_match(patterns: list[str], name: str) -> None:
     assert gs.any(name) == bool(want)
 
 
-@given(st.lists(st.sampled_from(["*@partner.example.com", "example.ac.jp", "a@b.c", "*.org", "", "@x.y"]),
-                min_size=1),
-       st.sampled_from([s for s in SENDERS if s] + ["a@B.C", "z@x.y", "q@deep.sub.example.ac.jp", "m@x.org"]))
+@given(
+    st.lists(
+        st.sampled_from(["*@partner.example.com", "example.ac.jp", "a@b.c", "*.org", "", "@x.y"]),
+        min_size=1,
+    ),
+    st.sampled_from(
+        [s for s in SENDERS if s] + ["a@B.C", "z@x.y", "q@deep.sub.example.ac.jp", "m@x.org"]
+    ),
+)
 def test_addressset_equals_address_in(entries: list[str], address: str) -> None:
     assert AddressSet(entries).contains(address) == any(address_in(e, address) for e in entries)
 
@@ -108,14 +184,18 @@ def test_fold_table_is_exactly_what_ignorecase_matches() -> None:
     from mailpolicy.policy.compile import _FOLD
 
     letter = re.compile("[a-z]", re.IGNORECASE)
-    found = {chr(c): next(a for a in "abcdefghijklmnopqrstuvwxyz"
-                          if re.match(a, chr(c), re.IGNORECASE))
-             for c in range(0x80, 0x110000) if letter.match(chr(c))}
+    found = {
+        chr(c): next(a for a in "abcdefghijklmnopqrstuvwxyz" if re.match(a, chr(c), re.IGNORECASE))
+        for c in range(0x80, 0x110000)
+        if letter.match(chr(c))
+    }
     assert found == _FOLD
 
 
 def test_compiled_policy_pickles() -> None:
-    policy = check.load_text('list x = ["exe"]\nblock attachment extension in x unless sender in ["a.b"]', "p")
+    policy = check.load_text(
+        'list x = ["exe"]\nblock attachment extension in x unless sender in ["a.b"]', "p"
+    )
     compiled = pickle.loads(pickle.dumps(compile_policy(policy)))
     m = Message(sender="z@q.r", attachments=(Attachment(names=("a.exe",), data=b"x"),))
     assert compiled.evaluate(m).action == "block"

@@ -25,12 +25,24 @@ quarantine subject contains "how are you" as "sircam-subject"
 """
 
 
-def msg(*atts: Attachment, sender: str | None = "mallory@example.net", subject: str = "hello") -> Message:
-    return Message(path="m.eml", sender=sender, recipients=("bob@example.com",),
-                   headers=(("Subject", subject),), attachments=atts)
+def msg(
+    *atts: Attachment, sender: str | None = "mallory@example.net", subject: str = "hello"
+) -> Message:
+    return Message(
+        path="m.eml",
+        sender=sender,
+        recipients=("bob@example.com",),
+        headers=(("Subject", subject),),
+        attachments=atts,
+    )
 
 
-def att(name: str | None, data: bytes = b"hello world\n", *more: str, declared: str = "application/octet-stream") -> Attachment:
+def att(
+    name: str | None,
+    data: bytes = b"hello world\n",
+    *more: str,
+    declared: str = "application/octet-stream",
+) -> Attachment:
     names = tuple(n for n in (name, *more) if n is not None)
     return Attachment(names=names, data=data, declared_type=declared, part="2")
 
@@ -38,7 +50,12 @@ def att(name: str | None, data: bytes = b"hello world\n", *more: str, declared: 
 CASES = [
     # (message, action, rule, name that triggered)
     (msg(att("書類名1.doc.bat")), "block", "double", "書類名1.doc.bat"),
-    (msg(att("同窓会名簿.xls.lnk"), sender="x@partner.example.com"), "block", "double", "同窓会名簿.xls.lnk"),
+    (
+        msg(att("同窓会名簿.xls.lnk"), sender="x@partner.example.com"),
+        "block",
+        "double",
+        "同窓会名簿.xls.lnk",
+    ),
     (msg(att("test.tar.gz")), "allow", None, None),
     (msg(att("archive.sit.bin")), "allow", None, None),
     (msg(att("test.2001.01.01")), "allow", None, None),
@@ -104,20 +121,30 @@ def test_json_shape(policy) -> None:  # type: ignore[no-untyped-def]
     assert doc["attachment"]["name"] == "書類名1.doc.bat"
 
 
-@pytest.mark.parametrize(("exts", "want"), [
-    (("doc", "bat"), True), (("tar", "gz"), True), (("2001", "01", "01"), False),
-    (("smith", "bat"), False), (("exe",), False), (("jpeg", "exe"), True),
-])
+@pytest.mark.parametrize(
+    ("exts", "want"),
+    [
+        (("doc", "bat"), True),
+        (("tar", "gz"), True),
+        (("2001", "01", "01"), False),
+        (("smith", "bat"), False),
+        (("exe",), False),
+        (("jpeg", "exe"), True),
+    ],
+)
 def test_double_extension_shape(exts, want) -> None:  # type: ignore[no-untyped-def]
     assert is_double_extension(exts) is want
 
 
-@pytest.mark.parametrize(("entry", "address", "want"), [
-    ("*@partner.example.com", "Build@Partner.Example.com", True),
-    ("example.ac.jp", "pm@mail.example.ac.jp", True),
-    ("example.ac.jp", "pm@badexample.ac.jp", False),
-    ("postmaster@example.ac.jp", "postmaster@example.ac.jp", True),
-    ("postmaster@example.ac.jp", "other@example.ac.jp", False),
-])
+@pytest.mark.parametrize(
+    ("entry", "address", "want"),
+    [
+        ("*@partner.example.com", "Build@Partner.Example.com", True),
+        ("example.ac.jp", "pm@mail.example.ac.jp", True),
+        ("example.ac.jp", "pm@badexample.ac.jp", False),
+        ("postmaster@example.ac.jp", "postmaster@example.ac.jp", True),
+        ("postmaster@example.ac.jp", "other@example.ac.jp", False),
+    ],
+)
 def test_address_lists(entry, address, want) -> None:  # type: ignore[no-untyped-def]
     assert address_in(entry, address) is want

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import policies
+
 from mailpolicy.policy import printer
 from mailpolicy.policy.diagnostics import PolicyError
 from mailpolicy.policy.fmt import WIDTH, fmt_paths, format_policy, format_source, scan_comments
 from mailpolicy.policy.parse import parse
-from strategies import policies
 
 GOLDEN = Path(__file__).parent / "golden" / "fmt"
 UPDATE = os.environ.get("MAILPOLICY_UPDATE_GOLDEN") == "1"
@@ -45,9 +46,18 @@ def test_golden(name: str) -> None:
 
 
 def test_golden_cases_cover_the_list() -> None:
-    assert {"comments.policy", "shorthands.policy", "long_lists.policy", "blank_lines.policy",
-            "weird_spacing.policy", "multiline_rules.policy", "every_construct.policy",
-            "empty.policy", "comments_only.policy", "crlf.policy"} <= set(CASES)
+    assert {
+        "comments.policy",
+        "shorthands.policy",
+        "long_lists.policy",
+        "blank_lines.policy",
+        "weird_spacing.policy",
+        "multiline_rules.policy",
+        "every_construct.policy",
+        "empty.policy",
+        "comments_only.policy",
+        "crlf.policy",
+    } <= set(CASES)
 
 
 def _comments(text: str) -> list[str]:
@@ -57,7 +67,8 @@ def _comments(text: str) -> list[str]:
 # ---- layout rules ---------------------------------------------------------------------------
 def test_shorthands_are_rewritten() -> None:
     assert fmt("block *.pif unless sender trusted\nlist trusted = []") == (
-        'block attachment name matches "*.pif" unless sender in trusted\nlist trusted = []\n')
+        'block attachment name matches "*.pif" unless sender in trusted\nlist trusted = []\n'
+    )
     assert fmt('block attachment "*.pif"') == 'block attachment name matches "*.pif"\n'
 
 
@@ -75,7 +86,8 @@ def test_empty_and_comment_only_files() -> None:
 def test_blank_lines_collapse_to_one_and_none_at_the_start() -> None:
     assert fmt("\n\ndefault block\n\n\n\nblock *.exe\nblock *.pif\n") == (
         'default block\n\nblock attachment name matches "*.exe"\n'
-        'block attachment name matches "*.pif"\n')
+        'block attachment name matches "*.pif"\n'
+    )
 
 
 def test_trailing_comment_two_spaces() -> None:
@@ -84,7 +96,7 @@ def test_trailing_comment_two_spaces() -> None:
 
 
 def test_comment_inside_a_rule_moves_above_it() -> None:
-    src = "block attachment # one\n  extension in [\"exe\"] # two\n"
+    src = 'block attachment # one\n  extension in ["exe"] # two\n'
     assert fmt(src) == '# one\nblock attachment extension in ["exe"]  # two\n'
 
 
@@ -122,12 +134,13 @@ def test_long_rule_breaks_before_modifiers_and_operators() -> None:
         "    unless sender in t\n"
         '    as "id"\n'
         '    reason "why"\n'
-        "list t = []\n")
+        "list t = []\n"
+    )
 
 
 def test_does_not_format_a_file_that_does_not_parse() -> None:
     with pytest.raises(PolicyError) as exc:
-        fmt("block attachment extension in [\"exe\"\n")
+        fmt('block attachment extension in ["exe"\n')
     assert exc.value.diagnostics[0].code == "E100"
 
 
@@ -143,11 +156,18 @@ UGLY = "block   *.pif\n"
 PRETTY = 'block attachment name matches "*.pif"\n'
 
 
-def run(*paths: str | Path, check: bool = False, write: bool = False,
-        stdin: str = "") -> tuple[int, str, str]:
+def run(
+    *paths: str | Path, check: bool = False, write: bool = False, stdin: str = ""
+) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    rc = fmt_paths([str(p) for p in paths], check=check, write=write, out=out, err=err,
-                   stdin=io.StringIO(stdin))
+    rc = fmt_paths(
+        [str(p) for p in paths],
+        check=check,
+        write=write,
+        out=out,
+        err=err,
+        stdin=io.StringIO(stdin),
+    )
     return rc, out.getvalue(), err.getvalue()
 
 
@@ -227,8 +247,9 @@ def test_usage_errors() -> None:
 
 # ---- properties --------------------------------------------------------------------------
 _TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|[<>!=]=|[()\[\],=]|[^\s()\[\],="]+')
-_SEPARATORS = st.sampled_from([" ", "  ", "\t", "\n", "\n\n\n", " \n  ", "  # note\n",
-                               "\n# own line\n", " #\"x\" [ ( # \n"])
+_SEPARATORS = st.sampled_from(
+    [" ", "  ", "\t", "\n", "\n\n\n", " \n  ", "  # note\n", "\n# own line\n", ' #"x" [ ( # \n']
+)
 
 
 @settings(max_examples=100, deadline=None)

@@ -25,7 +25,9 @@ list trusted    = ["*@partner.example.com", "postmaster@example.ac.jp"]
 """
 
 
-def mail(*files: tuple[str, bytes], sender: str = "mallory@example.net", body: str = "Hi! How are you?") -> bytes:
+def mail(
+    *files: tuple[str, bytes], sender: str = "mallory@example.net", body: str = "Hi! How are you?"
+) -> bytes:
     m = EmailMessage()
     m["Return-Path"] = f"<{sender}>"
     m["From"] = sender
@@ -62,16 +64,28 @@ def verdict(rule: str, raw: bytes) -> tuple[str, str | None]:
 CASES = [
     # rule, message, wanted action
     ('block attachment "*.pif" unless sender in trusted', mail(("invoice.pif", b"x")), "block"),
-    ('block attachment "*.pif" unless sender in trusted',
-     mail(("invoice.pif", b"x"), sender="build@partner.example.com"), "allow"),
+    (
+        'block attachment "*.pif" unless sender in trusted',
+        mail(("invoice.pif", b"x"), sender="build@partner.example.com"),
+        "allow",
+    ),
     ('block attachment "*.pif" unless sender in trusted', mail(("invoice.pif.", b"x")), "block"),
-    ('block *.pif unless sender trusted', mail(("INVOICE.PIF", b"x")), "block"),
-    ("block attachment extension in executable unless sender in trusted",
-     mail(("同窓会名簿.xls.lnk", b"x")), "block"),
-    ('quarantine attachment name matches "*.{doc,xls,zip,jpg}.{bat,com,lnk,pif}" as "s"',
-     mail(("書類名1.doc.bat", b"x")), "quarantine"),
-    ('quarantine attachment name matches "*.{doc,xls,zip,jpg}.{bat,com,lnk,pif}" as "s"',
-     mail(("test.tar.gz", b"x")), "allow"),
+    ("block *.pif unless sender trusted", mail(("INVOICE.PIF", b"x")), "block"),
+    (
+        "block attachment extension in executable unless sender in trusted",
+        mail(("同窓会名簿.xls.lnk", b"x")),
+        "block",
+    ),
+    (
+        'quarantine attachment name matches "*.{doc,xls,zip,jpg}.{bat,com,lnk,pif}" as "s"',
+        mail(("書類名1.doc.bat", b"x")),
+        "quarantine",
+    ),
+    (
+        'quarantine attachment name matches "*.{doc,xls,zip,jpg}.{bat,com,lnk,pif}" as "s"',
+        mail(("test.tar.gz", b"x")),
+        "allow",
+    ),
     # name.doc.bat yes; test.tar.gz, archive.sit.bin no
     ("block attachment double extension in executable", mail(("name.doc.bat", b"x")), "block"),
     ("block attachment double extension in executable", mail(("test.tar.gz", b"x")), "allow"),
@@ -81,24 +95,50 @@ CASES = [
     ('block attachment type executable reason "r"', mail(("photo.jpg", PE)), "block"),
     ('block attachment type executable reason "r"', mail(("setup.exe", b"plain text\n")), "allow"),
     # looks inside zip, tar, gzip, ... recursively
-    ("block attachment archive contains extension in executable",
-     mail(("docs.zip", zipped("document.exe", PE))), "block"),
-    ("block attachment archive contains extension in executable",
-     mail(("outer.zip", zipped("inner.zip", zipped("payload.scr", PE)))), "block"),
-    ("block attachment archive contains extension in executable",
-     mail(("run.tar.gz", targz("run.bat", b"@echo off\n"))), "block"),
-    ("block attachment archive contains extension in executable",
-     mail(("test.tar.gz", targz("README", b"hello\n"))), "allow"),
+    (
+        "block attachment archive contains extension in executable",
+        mail(("docs.zip", zipped("document.exe", PE))),
+        "block",
+    ),
+    (
+        "block attachment archive contains extension in executable",
+        mail(("outer.zip", zipped("inner.zip", zipped("payload.scr", PE)))),
+        "block",
+    ),
+    (
+        "block attachment archive contains extension in executable",
+        mail(("run.tar.gz", targz("run.bat", b"@echo off\n"))),
+        "block",
+    ),
+    (
+        "block attachment archive contains extension in executable",
+        mail(("test.tar.gz", targz("README", b"hello\n"))),
+        "allow",
+    ),
     # remove only those parts, deliver the rest
-    ('strip attachment extension in ["hta", "reg"]',
-     mail(("report.pdf", b"%PDF-1.4\n"), ("help.hta", b"<hta>")), "strip"),
-    ('tag "X-Policy-Warning: executable from partner" when sender in trusted and attachment extension in executable',
-     mail(("setup.exe", PE), sender="x@partner.example.com"), "tag"),
-    ('allow sender in trusted and attachment extension in ["exe"]\nblock attachment extension in executable',
-     mail(("setup.exe", PE), sender="postmaster@example.ac.jp"), "allow"),
-    ('quarantine body contains "I send you this file in order to have your advice"',
-     mail(("a.txt", b"x"), body="Hi! How are you?\n\nI send you this file in order to have your advice\n"),
-     "quarantine"),
+    (
+        'strip attachment extension in ["hta", "reg"]',
+        mail(("report.pdf", b"%PDF-1.4\n"), ("help.hta", b"<hta>")),
+        "strip",
+    ),
+    (
+        'tag "X-Policy-Warning: executable from partner" when sender in trusted and attachment extension in executable',
+        mail(("setup.exe", PE), sender="x@partner.example.com"),
+        "tag",
+    ),
+    (
+        'allow sender in trusted and attachment extension in ["exe"]\nblock attachment extension in executable',
+        mail(("setup.exe", PE), sender="postmaster@example.ac.jp"),
+        "allow",
+    ),
+    (
+        'quarantine body contains "I send you this file in order to have your advice"',
+        mail(
+            ("a.txt", b"x"),
+            body="Hi! How are you?\n\nI send you this file in order to have your advice\n",
+        ),
+        "quarantine",
+    ),
 ]
 
 
@@ -109,7 +149,10 @@ def test_example_means_what_its_comment_says(rule: str, raw: bytes, want: str) -
 
 def test_strip_delivers_the_rest() -> None:
     policy = check.load_text(LISTS + 'strip attachment extension in ["hta", "reg"]\n', "p")
-    v = evaluate(policy, parse_message(mail(("report.pdf", b"%PDF-1.4\n"), ("help.hta", b"<"), ("x.reg", b"R"))))
+    v = evaluate(
+        policy,
+        parse_message(mail(("report.pdf", b"%PDF-1.4\n"), ("help.hta", b"<"), ("x.reg", b"R"))),
+    )
     assert [a.name for a in v.stripped] == ["help.hta", "x.reg"]
 
 
@@ -119,5 +162,7 @@ def test_archive_exceeds_limits_covers_encryption() -> None:
     data[6] |= 1  # the encryption flag of the local header ...
     cd = data.rfind(b"PK\x01\x02")
     data[cd + 8] |= 1  # ... and of the central directory entry
-    v = verdict("quarantine attachment archive exceeds limits", mail(("statement.zip", bytes(data))))
+    v = verdict(
+        "quarantine attachment archive exceeds limits", mail(("statement.zip", bytes(data)))
+    )
     assert v[0] == "quarantine"

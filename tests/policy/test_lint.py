@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from mailpolicy.policy.check import check
 from mailpolicy.policy.checked import CheckedPolicy, assign_ids
 from mailpolicy.policy.diagnostics import CODES, Diagnostic
@@ -13,8 +14,11 @@ from mailpolicy.policy.parse import parse
 
 
 def warnings(text: str, base_dir: Path | None = None) -> list[Diagnostic]:
-    return [d for d in check(parse(text, "t.policy"), base_dir=base_dir).diagnostics
-            if d.severity == "warning"]
+    return [
+        d
+        for d in check(parse(text, "t.policy"), base_dir=base_dir).diagnostics
+        if d.severity == "warning"
+    ]
 
 
 def codes(text: str) -> list[tuple[str, int]]:
@@ -37,17 +41,19 @@ def test_lint_is_a_plain_function_of_a_checked_policy() -> None:
 
 
 def test_warnings_are_reported_next_to_errors() -> None:
-    diags = check(parse('block sender in nope\ndiscard *.exe')).diagnostics
+    diags = check(parse("block sender in nope\ndiscard *.exe")).diagnostics
     assert [(d.code, d.severity) for d in diags] == [("E101", "error"), ("W203", "warning")]
 
 
 def test_a_clean_policy_has_no_warnings() -> None:
-    text = ('list executable = ["exe", "pif", "scr"]\nlist trusted = ["*@partner.example"]\n'
-            "allow sender in trusted and attachment extension in executable\n"
-            'quarantine attachment name matches "*.{doc,xls,zip,jpg}.{bat,com,lnk,pif}"\n'
-            "quarantine attachment double extension in executable\n"
-            "block attachment extension in executable\n"
-            'block attachment "*.gz" and attachment size > 10MB\n')
+    text = (
+        'list executable = ["exe", "pif", "scr"]\nlist trusted = ["*@partner.example"]\n'
+        "allow sender in trusted and attachment extension in executable\n"
+        'quarantine attachment name matches "*.{doc,xls,zip,jpg}.{bat,com,lnk,pif}"\n'
+        "quarantine attachment double extension in executable\n"
+        "block attachment extension in executable\n"
+        'block attachment "*.gz" and attachment size > 10MB\n'
+    )
     assert codes(text) == []
 
 
@@ -67,21 +73,31 @@ SHADOWED = [
     "block size > 10MB\nblock size > 20MB",
     "block attachments >= 3\nblock attachments == 5",
     # `attachment (A and B)` is one attachment with both: narrower than two with one each
-    ('block attachment extension in ["exe"] and attachment size > 1MB\n'
-     'block attachment (extension in ["exe"] and size > 1MB)'),
-    "block attachment (extension \"exe\" or size > 1MB)\nblock attachment size > 2MB",
+    (
+        'block attachment extension in ["exe"] and attachment size > 1MB\n'
+        'block attachment (extension in ["exe"] and size > 1MB)'
+    ),
+    'block attachment (extension "exe" or size > 1MB)\nblock attachment size > 2MB',
     'block *.exe unless sender in ["a"]\nblock *.exe unless sender in ["a"]',
-    ('block *.exe unless sender in ["a"]\n'
-     'block *.exe unless sender in ["a"] or subject contains "x"'),
-    ('block attachment archive contains extension in ["exe", "scr"]\n'
-     'block attachment archive contains "*.exe"'),
-    ('list x = ["exe"]\nlist y = ["exe"]\nblock attachment extension in x\n'
-     "block attachment extension in y"),
+    (
+        'block *.exe unless sender in ["a"]\n'
+        'block *.exe unless sender in ["a"] or subject contains "x"'
+    ),
+    (
+        'block attachment archive contains extension in ["exe", "scr"]\n'
+        'block attachment archive contains "*.exe"'
+    ),
+    (
+        'list x = ["exe"]\nlist y = ["exe"]\nblock attachment extension in x\n'
+        "block attachment extension in y"
+    ),
     # an allow rule after a block that covers it is a real mistake
     'block attachment "*.exe"\nallow sender in ["a"] and attachment "*.exe"',
     # the second rule is covered by the union of the first rule's cases
-    ('block subject contains "a" or body contains "b"\n'
-     'block body contains "b" and attachment "*.x"'),
+    (
+        'block subject contains "a" or body contains "b"\n'
+        'block body contains "b" and attachment "*.x"'
+    ),
 ]
 
 
@@ -105,8 +121,10 @@ NOT_SHADOWED = [
     'block sender in ["a"] and attachment "*.exe"\nblock attachment "*.exe"',
     'block not attachment "*.exe"\nblock attachment "*.exe"',
     # one attachment with both properties is narrower than two attachments with one each
-    ('block attachment (extension in ["exe"] and size > 1MB)\n'
-     'block attachment extension in ["exe"] and attachment size > 1MB'),
+    (
+        'block attachment (extension in ["exe"] and size > 1MB)\n'
+        'block attachment extension in ["exe"] and attachment size > 1MB'
+    ),
 ]
 
 
@@ -135,8 +153,7 @@ def test_huge_conditions_give_up_rather_than_hang() -> None:
 
 # ---- W202 unused-list -----------------------------------------------------------------------
 def test_unused_list() -> None:
-    assert codes('list used = ["a"]\nlist unused = ["b"]\nblock sender in used') == [
-        ("W202", 2)]
+    assert codes('list used = ["a"]\nlist unused = ["b"]\nblock sender in used') == [("W202", 2)]
 
 
 def test_list_used_only_in_unless_is_used() -> None:
@@ -154,15 +171,28 @@ def test_discard_rule_and_default() -> None:
 
 
 # ---- W204 broad-glob ------------------------------------------------------------------------
-@pytest.mark.parametrize("glob", ["*.*.*", "*.*.gz", "*.*.bin", "*.tar.*", "*.*.*.*",
-                                  "*.?*.*", "report.*.pdf", "*.*.{zip,gz}"])
+@pytest.mark.parametrize(
+    "glob",
+    ["*.*.*", "*.*.gz", "*.*.bin", "*.tar.*", "*.*.*.*", "*.?*.*", "report.*.pdf", "*.*.{zip,gz}"],
+)
 def test_broad_globs_warn(glob: str) -> None:
     assert codes(f'block attachment "{glob}"') == [("W204", 1)]
 
 
-@pytest.mark.parametrize("glob", ["*.gz", "*.*", "*.exe", "*.tar.gz", "*.{tar.gz,tgz}",
-                                  "*.{doc,xls,zip,jpg}.{bat,com,lnk,pif}", "*.doc.*",
-                                  "*.*.exe", "*.*.{exe,pif,scr}"])
+@pytest.mark.parametrize(
+    "glob",
+    [
+        "*.gz",
+        "*.*",
+        "*.exe",
+        "*.tar.gz",
+        "*.{tar.gz,tgz}",
+        "*.{doc,xls,zip,jpg}.{bat,com,lnk,pif}",
+        "*.doc.*",
+        "*.*.exe",
+        "*.*.{exe,pif,scr}",
+    ],
+)
 def test_intended_globs_do_not_warn(glob: str) -> None:
     assert codes(f'block attachment "{glob}"') == []
 
@@ -172,12 +202,15 @@ def test_broad_glob_in_every_stopping_action(action: str) -> None:
     assert ("W204", 1) in codes(f'{action} attachment "*.*.*"')
 
 
-@pytest.mark.parametrize("text", [
-    'allow attachment "*.*.*"',
-    'tag "X-Multi: yes" when attachment "*.*.*"',
-    'block *.exe unless attachment "*.*.*"',
-    'block not attachment "*.*.*"',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        'allow attachment "*.*.*"',
+        'tag "X-Multi: yes" when attachment "*.*.*"',
+        'block *.exe unless attachment "*.*.*"',
+        'block not attachment "*.*.*"',
+    ],
+)
 def test_broad_glob_that_cannot_stop_mail_is_fine(text: str) -> None:
     assert codes(text) == []
 
@@ -188,10 +221,17 @@ def test_broad_glob_in_lists_bare_globs_and_archives() -> None:
     assert codes('block attachment archive contains "*.*.*"') == [("W204", 1)]
 
 
-@pytest.mark.parametrize(("exts", "warn"), [
-    ('["gz"]', True), ('["bz2"]', True), ('["bin"]', True), ('["01"]', True), ('["xz"]', True),
-    ('["exe", "pif", "scr", "bat", "com", "lnk"]', False),
-])
+@pytest.mark.parametrize(
+    ("exts", "warn"),
+    [
+        ('["gz"]', True),
+        ('["bz2"]', True),
+        ('["bin"]', True),
+        ('["01"]', True),
+        ('["xz"]', True),
+        ('["exe", "pif", "scr", "bat", "com", "lnk"]', False),
+    ],
+)
 def test_double_extension_lists(exts: str, warn: bool) -> None:
     got = codes(f"block attachment double extension in {exts}")
     assert got == ([("W204", 1)] if warn else [])
@@ -208,14 +248,19 @@ def test_empty_lists(tmp_path: Path) -> None:
     (tmp_path / "l.txt").write_text("# only comments\n\n", encoding="utf-8")
     text = 'list a = []\nlist b = file "l.txt"\nblock sender in a or sender in b or sender in []'
     assert [(d.code, d.span.line) for d in warnings(text, tmp_path)] == [
-        ("W205", 1), ("W205", 2), ("W205", 3)]
+        ("W205", 1),
+        ("W205", 2),
+        ("W205", 3),
+    ]
 
 
 def test_duplicate_entries(tmp_path: Path) -> None:
     (tmp_path / "l.txt").write_text("exe\npif\nPIF\n", encoding="utf-8")
-    text = ('list a = ["exe", "EXE", "pif"]\nlist b = file "l.txt"\n'
-            'block attachment extension in a or attachment extension in b\n'
-            'block attachment extension in ["scr", "scr"]')
+    text = (
+        'list a = ["exe", "EXE", "pif"]\nlist b = file "l.txt"\n'
+        "block attachment extension in a or attachment extension in b\n"
+        'block attachment extension in ["scr", "scr"]'
+    )
     found = warnings(text, tmp_path)
     assert [(d.code, d.span.line) for d in found] == [("W206", 1), ("W206", 2), ("W206", 4)]
     assert "'EXE'" in found[0].message and "l.txt" in found[1].message
@@ -224,8 +269,9 @@ def test_duplicate_entries(tmp_path: Path) -> None:
 def test_thousands_of_rules_are_linted_in_bounded_time() -> None:
     import time
 
-    text = "".join(f'block attachment name matches "*.e{i}" unless sender in ["a{i}@b"]\n'
-                   for i in range(3000))
+    text = "".join(
+        f'block attachment name matches "*.e{i}" unless sender in ["a{i}@b"]\n' for i in range(3000)
+    )
     tree = parse(text)
     start = time.monotonic()
     check(tree)
@@ -236,9 +282,11 @@ def test_shadowing_is_found_in_a_policy_of_thousands_of_rules() -> None:
     """The extension index keeps W201 near-linear; it must still find the shadowed rules."""
     rules = [f'block attachment extension "x{i}"' for i in range(2000)]
     rules += [f'quarantine attachment name matches "worm{i}-*.exe"' for i in range(500)]
-    rules += ['quarantine attachment name matches "worm7-*.exe"',  # same glob as an earlier rule
-              'block attachment extension in ["x5", "x6"]',        # not covered by one rule
-              'quarantine attachment name matches "a.x42"']        # literal under extension x42
+    rules += [
+        'quarantine attachment name matches "worm7-*.exe"',  # same glob as an earlier rule
+        'block attachment extension in ["x5", "x6"]',  # not covered by one rule
+        'quarantine attachment name matches "a.x42"',
+    ]  # literal under extension x42
     result = check(parse("\n".join(rules), "big.policy"))
     shadowed = [d.span.line for d in result.diagnostics if d.code == "W201"]
     assert shadowed == [2501, 2503]

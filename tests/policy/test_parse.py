@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from mailpolicy.policy import ast, printer
 from mailpolicy.policy.check import check, load
 from mailpolicy.policy.diagnostics import CODES, PolicyError, render_all
@@ -58,8 +59,9 @@ def canonical(text: str) -> str:
 # ---- LANGUAGE.md ----------------------------------------------------------------------------
 def test_language_boxes_parse_and_check(tmp_path: Path) -> None:
     (tmp_path / "lists").mkdir()
-    (tmp_path / "lists" / "partners.txt").write_text("# partners\nalice@example.com\n\n",
-                                                     encoding="utf-8")
+    (tmp_path / "lists" / "partners.txt").write_text(
+        "# partners\nalice@example.com\n\n", encoding="utf-8"
+    )
     path = tmp_path / "campus.policy"
     path.write_text(HEADER_BOX + "\n" + RULES_BOX, encoding="utf-8")
     checked = load(path)
@@ -77,24 +79,31 @@ def test_language_rules_mean_what_their_comments_say() -> None:
     one_line, _, sircam, double, typed, archive, limits, strip, tag, allow, body, short = rules
     assert short.condition == one_line.condition and short.unless == one_line.unless
     assert printer.rule(one_line) == (
-        'block attachment name matches "*.pif" unless sender in trusted')
+        'block attachment name matches "*.pif" unless sender in trusted'
+    )
     assert sircam.id is not None and sircam.id.value == "sircam-double-extension"
-    assert double.condition == ast.AnyAttachment(pred=ast.AttTest(
-        field="double_extension", op="in", operand=ast.ListRef(name="executable")))
+    assert double.condition == ast.AnyAttachment(
+        pred=ast.AttTest(field="double_extension", op="in", operand=ast.ListRef(name="executable"))
+    )
     assert typed.reason is not None and typed.condition == ast.AnyAttachment(
-        pred=ast.AttTest(field="type", op="class", operand=ast.Str(value="executable")))
+        pred=ast.AttTest(field="type", op="class", operand=ast.Str(value="executable"))
+    )
     assert isinstance(archive.condition, ast.AnyAttachment)
     assert isinstance(archive.condition.pred, ast.ArchiveContains)
-    assert limits.condition == ast.AnyAttachment(pred=ast.AttTest(field="archive",
-                                                                  op="exceeds_limits"))
+    assert limits.condition == ast.AnyAttachment(
+        pred=ast.AttTest(field="archive", op="exceeds_limits")
+    )
     assert strip.action == "strip"
     # `tag HEADER when A and attachment P` is a message-level `and`
     assert tag.header is not None and tag.header.value.startswith("X-Policy-Warning:")
     assert isinstance(tag.condition, ast.And) and len(tag.condition.items) == 2
     assert isinstance(tag.condition.items[1], ast.AnyAttachment)
     assert allow.action == "allow"
-    assert body.condition == ast.Test(field="body", op="contains", operand=ast.Str(
-        value="I send you this file in order to have your advice"))
+    assert body.condition == ast.Test(
+        field="body",
+        op="contains",
+        operand=ast.Str(value="I send you this file in order to have your advice"),
+    )
 
 
 CONSTRUCTS = [
@@ -105,17 +114,23 @@ CONSTRUCTS = [
     ('block attachment extension "pif"', 'block attachment extension "pif"'),
     ("block attachment extension in [exe, pif]", 'block attachment extension in ["exe", "pif"]'),
     ("block attachment type mismatch", "block attachment type mismatch"),
-    ('block attachment type "application/x-dosexec"',
-     'block attachment type "application/x-dosexec"'),
+    (
+        'block attachment type "application/x-dosexec"',
+        'block attachment type "application/x-dosexec"',
+    ),
     ('block attachment declared type "audio/*"', 'block attachment declared type "audio/*"'),
     ("block attachment size > 10MB", "block attachment size > 10MB"),
     ("block attachment size <= 200KB", "block attachment size <= 200KB"),
     ("quarantine attachment archive encrypted", "quarantine attachment archive encrypted"),
     ("block attachment evasive name", "block attachment evasive name"),
-    ("block attachment (extension in x and size > 1MB)",
-     "block attachment (extension in x and size > 1MB)"),
-    ("block attachment archive contains (name matches \"*.exe\" or type executable)",
-     'block attachment archive contains (name matches "*.exe" or type executable)'),
+    (
+        "block attachment (extension in x and size > 1MB)",
+        "block attachment (extension in x and size > 1MB)",
+    ),
+    (
+        'block attachment archive contains (name matches "*.exe" or type executable)',
+        'block attachment archive contains (name matches "*.exe" or type executable)',
+    ),
     ('block sender matches "*@example.com"', 'block sender matches "*@example.com"'),
     ("block recipient in staff", "block recipient in staff"),
     ('block recipient matches "a@b"', 'block recipient matches "a@b"'),
@@ -124,11 +139,15 @@ CONSTRUCTS = [
     ('block header "X-Mailer" contains "Bulk"', 'block header "X-Mailer" contains "Bulk"'),
     ("block size >= 20MB", "block size >= 20MB"),
     ("block attachments > 10", "block attachments > 10"),
-    ('block not sender in x and (subject contains "a" or body contains "b")',
-     'block not sender in x and (subject contains "a" or body contains "b")'),
+    (
+        'block not sender in x and (subject contains "a" or body contains "b")',
+        'block not sender in x and (subject contains "a" or body contains "b")',
+    ),
     ('discard attachment "*.scr"', 'discard attachment name matches "*.scr"'),
-    ('block attachment "*.exe" reason "r" as "id" unless sender in t',
-     'block attachment name matches "*.exe" unless sender in t as "id" reason "r"'),
+    (
+        'block attachment "*.exe" reason "r" as "id" unless sender in t',
+        'block attachment name matches "*.exe" unless sender in t as "id" reason "r"',
+    ),
 ]
 
 
@@ -143,7 +162,7 @@ def test_header_and_defaults() -> None:
     assert policy.name == "p" and policy.default == "quarantine"
     assert policy.lists["x"].file == ast.Str(value="a.txt")
     assert policy.lists["y"].items == ()
-    assert parse('block *.exe').default == "allow"
+    assert parse("block *.exe").default == "allow"
 
 
 def test_sizes_carry_units() -> None:
@@ -163,25 +182,31 @@ def test_statements_span_lines() -> None:
 
 
 # ---- keywords and syntax errors -------------------------------------------------------------
-@pytest.mark.parametrize("text", [
-    'blockattachment "x"',
-    'block attachmentname matches "x"',
-    'block attachment extensionin x',
-    'block attachment typemismatch',
-    'listx = ["a"]',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        'blockattachment "x"',
+        'block attachmentname matches "x"',
+        "block attachment extensionin x",
+        "block attachment typemismatch",
+        'listx = ["a"]',
+    ],
+)
 def test_keywords_are_word_bounded(text: str) -> None:
     assert codes(text) == ["E100"]
 
 
-@pytest.mark.parametrize(("text", "fragment"), [
-    ('blok attachment "*.exe"', "did you mean 'block'?"),
-    ('block attachment "*.exe\n', "unterminated string"),
-    ('list x = ["a", "b"\nblock *.exe', "the list opened at line 1, column 10"),
-    ("block (sender in x", "the parenthesis opened at line 1, column 7"),
-    ("block attachment size > 10XB", "invalid number '10XB'"),
-    ("block attachment", "unexpected end of file"),
-])
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('blok attachment "*.exe"', "did you mean 'block'?"),
+        ('block attachment "*.exe\n', "unterminated string"),
+        ('list x = ["a", "b"\nblock *.exe', "the list opened at line 1, column 10"),
+        ("block (sender in x", "the parenthesis opened at line 1, column 7"),
+        ("block attachment size > 10XB", "invalid number '10XB'"),
+        ("block attachment", "unexpected end of file"),
+    ],
+)
 def test_syntax_errors_say_what_is_wrong(text: str, fragment: str) -> None:
     with pytest.raises(PolicyError) as info:
         parse(text, "t.policy")
@@ -201,7 +226,10 @@ def test_several_errors_in_one_run() -> None:
     with pytest.raises(PolicyError) as info:
         parse(text, "t.policy")
     assert [(d.code, d.span.line) for d in info.value.diagnostics] == [
-        ("E100", 1), ("E100", 4), ("E100", 4)]
+        ("E100", 1),
+        ("E100", 4),
+        ("E100", 4),
+    ]
 
 
 def test_modifier_given_twice() -> None:
@@ -260,8 +288,7 @@ def test_long_not_chains_are_refused_not_a_recursion_error() -> None:
 
 
 def test_nesting_at_the_limit_still_works() -> None:
-    text = ('list x = ["a@b"]\nblock ' + "not (" * MAX_DEPTH + "sender in x"
-            + ")" * MAX_DEPTH)
+    text = 'list x = ["a@b"]\nblock ' + "not (" * MAX_DEPTH + "sender in x" + ")" * MAX_DEPTH
     result = check(parse(text))
     assert result.policy is not None
     printer.rule(result.policy.rules[0].rule)
@@ -281,8 +308,19 @@ def test_missing_policy_file_is_an_oserror(tmp_path: Path) -> None:
 # ---- the grammar fuzzer ---------------------------------------------------------------------
 _SAMPLES: dict[str, list[str]] = {
     "NAME": ["executable", "trusted", "x", "my-list", "exe_2", "blok"],
-    "STRING": ['"*.pif"', '"exe"', '"X-Tag: yes"', '"a\\"b"', '"書類名1.doc.bat"', '""',
-               '"[a"', '"application/*"', '"*.*.*"', '"\\\\"', '"{a,b"'],
+    "STRING": [
+        '"*.pif"',
+        '"exe"',
+        '"X-Tag: yes"',
+        '"a\\"b"',
+        '"書類名1.doc.bat"',
+        '""',
+        '"[a"',
+        '"application/*"',
+        '"*.*.*"',
+        '"\\\\"',
+        '"{a,b"',
+    ],
     "NUMBER": ["10", "1MB", "1.5KB", "200kib", "3", "0"],
     "BARE_GLOB": ["*.pif", "*.*.*", "a?c", "*.{doc,xls}", "*[!a].exe"],
     "COMPARE": [">", "<", ">=", "<=", "==", "!="],

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mailpolicy.policy.cli import main
 from simsupport import CorpusFiles, policy_file
+
+from mailpolicy.policy.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "corpus" / "samples"

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mailpolicy.policy.cli import main
-from mailpolicy.simulator import report
 from simbrowser import Page
 from simsupport import CorpusFiles
+
+from mailpolicy.policy.cli import main
+from mailpolicy.simulator import report
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "corpus" / "samples"

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from simsupport import CorpusFiles, mbox_message, policy_file
+
 from mailpolicy.corpus.readers import iter_raw
 from mailpolicy.policy.cli import main
-from simsupport import CorpusFiles, mbox_message, policy_file
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "corpus" / "samples"
