@@ -18,13 +18,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from mailpolicy.policy import __version__
-from mailpolicy.policy.diagnostics import PolicyError, render_all
+from mailpolicy.policy.diagnostics import InputError, PolicyError, render_all
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-
-
-class InputError(Exception):
-    """A file the user named cannot be used; the message is the one line to print."""
 
 
 class _Parser(argparse.ArgumentParser):

@@ -66,6 +66,11 @@ def warning(code: str, message: str, span: Span = NOSPAN) -> Diagnostic:
     return Diagnostic(code, "warning", message, span)
 
 
+class InputError(Exception):
+    """A file the user named cannot be used (missing, unreadable, not mail); the message is
+    the one line to print. The CLI turns it into exit code 2."""
+
+
 class PolicyError(Exception):
     """Raised when a policy cannot be parsed or checked; carries every diagnostic."""
 

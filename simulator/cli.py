@@ -28,6 +28,7 @@ from typing import Any, Self, TextIO
 
 from tabulate import tabulate
 
+from mailpolicy.policy.diagnostics import InputError
 from mailpolicy.simulator import replay as _replay
 from mailpolicy.simulator.score import (
     BENIGN,
@@ -45,8 +46,6 @@ COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".z")
 
 
 def _input_error(message: str) -> Exception:
-    from mailpolicy.policy.cli import InputError
-
     return InputError(message)
 
 
