@@ -341,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--labels", metavar="FILE")
     d.add_argument("--json", action="store_true")
     d.add_argument("--workers", type=int, default=None, metavar="N")
+    d.add_argument("--evaluator", choices=["reference", "compiled"], default="compiled")
     d.set_defaults(func=cmd_diff)
     return p
 
