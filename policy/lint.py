@@ -266,6 +266,8 @@ class _Implies:
     def leaf(self, a: ast.Test | ast.AttTest, b: ast.Test | ast.AttTest) -> bool:
         ka, field_a, sa = self.fact(a)
         kb, field_b, sb = self.fact(b)
+        if _ENCRYPTED == (a.field, a.op) and _EXCEEDS == (b.field, b.op):
+            return True  # an encrypted archive is one that cannot be inspected
         if ka is None or kb is None or field_a != field_b:
             return a == b
         if ka == "interval" or kb == "interval":
@@ -290,6 +292,8 @@ class _Implies:
 
 
 _LEAVES = (ast.Test, ast.AttTest)
+_ENCRYPTED = ("archive", "encrypted")
+_EXCEEDS = ("archive", "exceeds_limits")
 
 
 def _kind(node: ast.Test | ast.AttTest) -> str | None:

@@ -290,3 +290,11 @@ def test_shadowing_is_found_in_a_policy_of_thousands_of_rules() -> None:
     result = check(parse("\n".join(rules), "big.policy"))
     shadowed = [d.span.line for d in result.diagnostics if d.code == "W201"]
     assert shadowed == [2501, 2503]
+
+
+def test_exceeds_limits_shadows_a_later_encrypted_rule() -> None:
+    """``archive exceeds limits`` holds for encrypted archives too (they cannot be inspected)."""
+    text = "quarantine attachment archive exceeds limits\nquarantine attachment archive encrypted\n"
+    assert [d.code for d in check(parse(text, "p.policy")).diagnostics] == ["W201"]
+    swapped = "\n".join(reversed(text.strip().splitlines()))
+    assert [d.code for d in check(parse(swapped, "p.policy")).diagnostics] == []
