@@ -183,3 +183,15 @@ def test_peak_memory(benchmark, mbox: Path, work: Path, scale: int) -> None:  # 
     benchmark.extra_info["peak_rss_mb"] = round(peak, 1)
     benchmark.extra_info["mbox_mb"] = round(path.stat().st_size / 1e6, 1)
     assert peak < 150
+
+
+@pytest.mark.parametrize("rules", [10, 2000])
+def test_simulate_command(benchmark, mbox: Path, work: Path, rules: int) -> None:  # type: ignore[no-untyped-def]
+    """The same as a user runs it: a new process, interpreter start and imports included."""
+    policy = _policy(work, f"bench-{rules}.policy", make_policy(rules))
+    code = "import sys; from mailpolicy.policy.cli import main; sys.exit(main(sys.argv[1:]))"
+    cmd = [sys.executable, "-c", code, "simulate", policy, str(mbox), "--json"]
+    benchmark.group = "replay 3,000 messages"
+    benchmark.pedantic(
+        lambda: subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL), rounds=3, iterations=1
+    )
