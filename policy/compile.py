@@ -38,8 +38,8 @@ from mailpolicy.policy.evaluate import (
     COMPARE,
     Evaluator,
     Verdict,
-    _reason,
     address_in,
+    decided,
     is_double_extension,
     norm_extension,
     uninspectable,
@@ -481,19 +481,7 @@ class CompiledPolicy:
         if crule is None:
             return self._default_verdict
         ev = Evaluator(self.policy)
-        m = ev.rule(crule, msg)
-        header = crule.rule.header.value if crule.rule.header is not None else None
-        stripped = ev.stripped(crule, msg) if crule.action == "strip" else ()
-        return Verdict(
-            action=crule.action,
-            rule=crule.id,
-            reason=_reason(crule, m),
-            line=crule.line,
-            attachment=m.attachment,
-            name=m.name,
-            header=header,
-            stripped=stripped,
-        )
+        return decided(ev, crule, msg, ev.rule(crule, msg))
 
 
 def compile_policy(policy: CheckedPolicy) -> CompiledPolicy:

@@ -382,6 +382,25 @@ def _reason(crule: CheckedRule, m: Match) -> str:
     return re.sub(r"\s+", " ", m.why)
 
 
+def decided(
+    ev: Evaluator, crule: CheckedRule, msg: Message, m: Match, trace: tuple[Step, ...] = ()
+) -> Verdict:
+    """The Verdict of ``crule``, which matched ``msg`` with outcome ``m``."""
+    header = crule.rule.header.value if crule.rule.header is not None else None
+    stripped = ev.stripped(crule, msg) if crule.action == "strip" else ()
+    return Verdict(
+        action=crule.action,
+        rule=crule.id,
+        reason=_reason(crule, m),
+        line=crule.line,
+        attachment=m.attachment,
+        name=m.name,
+        header=header,
+        stripped=stripped,
+        trace=trace,
+    )
+
+
 def evaluate(policy: CheckedPolicy, msg: Message, *, trace: bool = True) -> Verdict:
     """The verdict of ``policy`` on ``msg`` (first matching rule, else the default)."""
     ev = Evaluator(policy)
@@ -391,19 +410,7 @@ def evaluate(policy: CheckedPolicy, msg: Message, *, trace: bool = True) -> Verd
         if trace:
             steps.append(Step(crule.id, crule.line, crule.action, m.ok, m.why))
         if m.ok:
-            header = crule.rule.header.value if crule.rule.header is not None else None
-            stripped = ev.stripped(crule, msg) if crule.action == "strip" else ()
-            return Verdict(
-                action=crule.action,
-                rule=crule.id,
-                reason=_reason(crule, m),
-                line=crule.line,
-                attachment=m.attachment,
-                name=m.name,
-                header=header,
-                stripped=stripped,
-                trace=tuple(steps),
-            )
+            return decided(ev, crule, msg, m, tuple(steps))
     return Verdict(
         action=policy.default,
         rule=None,
