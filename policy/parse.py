@@ -1,9 +1,9 @@
 """Parser front: policy text -> AST, or every syntax error found.
 
 The grammar (``grammar/policy.lark``) is loaded once. Exactly one Transformer builds the
-AST; lark types never leave this module. Shorthands are desugared here
-(``block *.pif`` -> ``block attachment name matches "*.pif"``, ``sender trusted`` ->
-``sender in trusted``) so every later stage sees one form.
+AST, embedded in the LALR parser; lark types never leave this module. Shorthands are
+desugared here (``block *.pif`` -> ``block attachment name matches "*.pif"``,
+``sender trusted`` -> ``sender in trusted``) so every later stage sees one form.
 
 Recovery: after a syntax error the statement holding it is blanked out (newlines kept, so
 positions stay true) and the text parsed again, so one run reports the errors of several
@@ -15,23 +15,23 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Transformer
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
     UnexpectedInput,
     UnexpectedToken,
-    VisitError,
 )
 
 from mailpolicy.policy import ast
 from mailpolicy.policy.diagnostics import Diagnostic, PolicyError, did_you_mean, error
 
-#: Largest policy file accepted. lark parses about 150 KB a second; large sets of names
+#: Largest policy file accepted. The parser reads about 1 MB a second; large sets of names
 #: belong in list files (`list x = file "..."`), which are read without the parser.
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
@@ -98,15 +98,32 @@ def token_text(name: str) -> str:
 
 @functools.cache
 def parser() -> Lark:
+    """The LALR parser; its ``parse`` returns the AST, built by ``_builder()`` as it goes."""
     text = resources.files("mailpolicy.grammar").joinpath("policy.lark").read_text("utf-8")
-    return Lark(text, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    return Lark(
+        text,
+        parser="lalr",
+        maybe_placeholders=True,
+        keep_all_tokens=True,
+        transformer=_builder(),
+    )
+
+
+@functools.cache
+def _builder() -> _Builder:
+    return _Builder()
+
+
+_ESCAPE = re.compile(r"\\([\\\"])")
 
 
 def unescape(token: str) -> str:
     r"""The value of a STRING token: ``\"`` and ``\\`` are escapes; any other backslash
     stays, so glob escapes such as ``\*`` reach the glob compiler intact."""
     body = token[1:-1]
-    return re.sub(r"\\([\\\"])", r"\1", body)
+    if "\\" not in body:  # the common case, without the cost of re.sub
+        return body
+    return _ESCAPE.sub(r"\1", body)
 
 
 def parse_size(text: str) -> tuple[int, str | None]:
@@ -119,30 +136,88 @@ def parse_size(text: str) -> tuple[int, str | None]:
     return int(float(m.group(1)) * factor), (unit or None)
 
 
-class _Builder(Transformer[Token, Any]):
-    """Builds AST nodes; one method per grammar rule."""
+class _Paren:
+    """A condition in parentheses: the node keeps its own span, while the rule around it
+    starts or ends at the bracket (lark's "container" positions)."""
 
-    def __init__(self, path: str) -> None:
+    __slots__ = ("node", "span")
+
+    def __init__(self, node: Any, span: ast.Span) -> None:
+        self.node = node
+        self.span = span
+
+
+class _Mod:
+    """A modifier of a rule (``unless``, ``as``, ``reason``) on its way to the ``Rule``."""
+
+    __slots__ = ("kind", "value", "span")
+
+    def __init__(self, kind: str, value: Any, span: ast.Span) -> None:
+        self.kind = kind
+        self.value = value
+        self.span = span
+
+
+def _node(item: Any) -> Any:
+    return item.node if isinstance(item, _Paren) else item
+
+
+class _Builder(Transformer[Token, Any]):
+    """Builds AST nodes while lark parses (the parser's embedded transformer): one method
+    per grammar rule, called at each reduction with every token of the rule, keywords and
+    brackets included (``keep_all_tokens``). A node's span runs from the start of its first
+    token or child to the end of its last, the same span lark's ``propagate_positions``
+    computes, without its cost. Token-level values (``STRING``, ``NUMBER``) are built by
+    the rule that holds them: a method named after a terminal would run inside the lexer.
+
+    One builder serves every parse: the file name and the first build error (a modifier
+    given twice, a bad unit) live in thread-local state set by ``begin``. A build error is
+    recorded, not raised, so that syntax errors anywhere in the text take precedence."""
+
+    def __init__(self) -> None:
         super().__init__()
-        self.path = path
+        self._local = threading.local()
+
+    def begin(self, path: str) -> None:
+        self._local.path = path
+        self._local.error = None
+
+    @property
+    def error(self) -> Diagnostic | None:
+        diag: Diagnostic | None = self._local.error
+        return diag
+
+    def _fail(self, diag: Diagnostic) -> None:
+        if self._local.error is None:  # report the first, as a tree walk would
+            self._local.error = diag
 
     # -- spans ---------------------------------------------------------------------------
-    def _span(self, meta: Any) -> ast.Span:
-        if getattr(meta, "empty", True) or not hasattr(meta, "line"):
-            return ast.Span(self.path, 1, 1, 1, 1)
+    def _cover(self, first: Any, last: Any) -> ast.Span:
+        """From the start of ``first`` to the end of ``last``: each a token, or a node (or
+        ``_Paren``, ``_Mod``) with a span."""
+        if isinstance(first, Token):
+            line, column, start = first.line, first.column, first.start_pos
+        else:
+            head = first.span
+            line, column, start = head.line, head.column, head.start
+        if isinstance(last, Token):
+            return ast.Span(
+                self._local.path,
+                line,
+                column,
+                last.end_line,
+                last.end_column,
+                start,
+                last.end_pos,
+            )
+        tail = last.span
         return ast.Span(
-            self.path,
-            meta.line,
-            meta.column,
-            meta.end_line,
-            meta.end_column,
-            meta.start_pos,
-            meta.end_pos,
+            self._local.path, line, column, tail.end_line, tail.end_column, start, tail.end
         )
 
     def _tok(self, tok: Token) -> ast.Span:
         return ast.Span(
-            self.path,
+            self._local.path,
             tok.line or 1,
             tok.column or 1,
             tok.end_line or 1,
@@ -151,219 +226,212 @@ class _Builder(Transformer[Token, Any]):
             tok.end_pos or 0,
         )
 
+    # -- tokens --------------------------------------------------------------------------
     def _str(self, tok: Token) -> ast.Str:
         return ast.Str(value=unescape(str(tok)), span=self._tok(tok))
 
-    # -- terminals -----------------------------------------------------------------------
-    def STRING(self, tok: Token) -> ast.Str:
-        return self._str(tok)
-
-    def NUMBER(self, tok: Token) -> ast.Number:
+    def _number(self, tok: Token) -> ast.Number:
+        span = self._tok(tok)
         try:
             value, unit = parse_size(str(tok))
         except ValueError as exc:
-            raise _BuildError(error("E109", str(exc), self._tok(tok))) from None
-        return ast.Number(text=str(tok), value=value, unit=unit, span=self._tok(tok))
+            self._fail(error("E109", str(exc), span))
+            value, unit = 0, None
+        return ast.Number(text=str(tok), value=value, unit=unit, span=span)
+
+    def _operand(self, item: Any) -> Any:
+        """``?operand``: a STRING or NUMBER token, or an already built list node."""
+        if isinstance(item, Token):
+            return self._str(item) if item.type == "STRING" else self._number(item)
+        return item
 
     # -- statements ----------------------------------------------------------------------
-    @v_args(meta=True)
-    def start(self, meta: Any, items: list[Any]) -> ast.Policy:
-        return ast.Policy(statements=tuple(items), path=self.path, span=self._span(meta))
+    def start(self, items: list[Any]) -> ast.Policy:
+        if not items:  # an empty policy has no position: point at the file
+            span = ast.Span(self._local.path, 1, 1, 1, 1)
+        else:
+            span = self._cover(items[0], items[-1])
+        return ast.Policy(statements=tuple(items), path=self._local.path, span=span)
 
-    @v_args(meta=True)
-    def policy_stmt(self, meta: Any, items: list[Any]) -> ast.PolicyName:
-        return ast.PolicyName(name=items[0].value, span=self._span(meta))
+    def policy_stmt(self, items: list[Any]) -> ast.PolicyName:
+        _, name = items
+        return ast.PolicyName(name=self._str(name).value, span=self._cover(items[0], name))
 
-    @v_args(meta=True)
-    def default_stmt(self, meta: Any, items: list[Any]) -> ast.Default:
-        return ast.Default(action=items[0][0], span=self._span(meta))
+    def default_stmt(self, items: list[Any]) -> ast.Default:
+        _, action = items
+        return ast.Default(action=str(action), span=self._cover(items[0], action))
 
-    @v_args(meta=True)
-    def list_stmt(self, meta: Any, items: list[Any]) -> ast.ListDef:
-        name, value = items
-        span = self._span(meta)
+    def list_stmt(self, items: list[Any]) -> ast.ListDef:
+        name, value = items[1], items[-1]
+        span = self._cover(items[0], value)
         if isinstance(value, ast.ListLit):
             return ast.ListDef(name=str(name), items=value.items, span=span)
-        return ast.ListDef(name=str(name), file=value, span=span)
+        return ast.ListDef(name=str(name), file=self._str(value), span=span)
 
-    def action_word(self, items: list[Token]) -> tuple[str, ast.Span]:
-        return str(items[0]), self._tok(items[0])
+    def action_word(self, items: list[Token]) -> Token:
+        return items[0]
 
-    @v_args(meta=True)
-    def rule(self, meta: Any, items: list[Any]) -> ast.Rule:
-        (action, _), header, condition, *mods = items
+    def rule(self, items: list[Any]) -> ast.Rule:
+        action, header, _when, condition, *mods = items
         fields: dict[str, Any] = {}
-        for kind, value in mods:
-            if kind in fields:
-                raise _BuildError(error("E108", f"'{_MOD_WORD[kind]}' given twice", value.span))
-            fields[kind] = value
+        for mod in mods:
+            if mod.kind in fields:
+                word = _MOD_WORD[mod.kind]
+                self._fail(error("E108", f"'{word}' given twice", mod.value.span))
+                continue
+            fields[mod.kind] = mod.value
         return ast.Rule(
-            action=action, header=header, condition=condition, span=self._span(meta), **fields
+            action=str(action),
+            header=None if header is None else self._str(header),
+            condition=_node(condition),
+            span=self._cover(action, items[-1]),
+            **fields,
         )
 
-    def unless(self, items: list[Any]) -> tuple[str, Any]:
-        return "unless", items[0]
+    def unless(self, items: list[Any]) -> _Mod:
+        return _Mod("unless", _node(items[1]), self._cover(items[0], items[1]))
 
-    def rule_id(self, items: list[Any]) -> tuple[str, Any]:
-        return "id", items[0]
+    def rule_id(self, items: list[Any]) -> _Mod:
+        return _Mod("id", self._str(items[1]), self._cover(items[0], items[1]))
 
-    def reason(self, items: list[Any]) -> tuple[str, Any]:
-        return "reason", items[0]
+    def reason(self, items: list[Any]) -> _Mod:
+        return _Mod("reason", self._str(items[1]), self._cover(items[0], items[1]))
 
     # -- boolean structure (flattened: `a and (b and c)` is And(a, b, c)) ----------------
-    @v_args(meta=True)
-    def or_cond(self, meta: Any, items: list[Any]) -> ast.Or:
-        return ast.Or(items=_flatten(ast.Or, items), span=self._span(meta))
+    def or_cond(self, items: list[Any]) -> ast.Or:
+        return ast.Or(items=_flatten(ast.Or, items[::2]), span=self._cover(items[0], items[-1]))
 
-    @v_args(meta=True)
-    def and_cond(self, meta: Any, items: list[Any]) -> ast.And:
-        return ast.And(items=_flatten(ast.And, items), span=self._span(meta))
+    def and_cond(self, items: list[Any]) -> ast.And:
+        return ast.And(items=_flatten(ast.And, items[::2]), span=self._cover(items[0], items[-1]))
 
-    @v_args(meta=True)
-    def not_(self, meta: Any, items: list[Any]) -> ast.Not:
-        return ast.Not(item=items[0], span=self._span(meta))
+    def not_(self, items: list[Any]) -> ast.Not:
+        return ast.Not(item=_node(items[1]), span=self._cover(items[0], items[1]))
+
+    def atom(self, items: list[Any]) -> _Paren:
+        return _Paren(_node(items[1]), self._cover(items[0], items[2]))
 
     att_or = or_cond
     att_and = and_cond
     att_not_ = not_
+    att_atom = atom
 
     # -- message level -------------------------------------------------------------------
-    @v_args(meta=True)
-    def attachment(self, meta: Any, items: list[Any]) -> ast.AnyAttachment:
-        return ast.AnyAttachment(pred=items[0], span=self._span(meta))
+    def attachment(self, items: list[Any]) -> ast.AnyAttachment:
+        return ast.AnyAttachment(pred=_node(items[1]), span=self._cover(items[0], items[1]))
 
-    @v_args(meta=True)
-    def bare_glob(self, meta: Any, items: list[Token]) -> ast.AnyAttachment:
+    def bare_glob(self, items: list[Token]) -> ast.AnyAttachment:
         span = self._tok(items[0])
         glob = ast.Str(value=str(items[0]), span=span)
         pred = ast.AttTest(field="name", op="matches", operand=glob, span=span)
         return ast.AnyAttachment(pred=pred, span=span)
 
     def _test(
-        self, meta: Any, field: str, op: str, operand: Any, header: str | None = None
+        self, items: list[Any], field: str, op: str, operand: Any, header: str | None = None
     ) -> ast.Test:
-        return ast.Test(field=field, op=op, operand=operand, header=header, span=self._span(meta))
+        span = self._cover(items[0], items[-1])
+        return ast.Test(field=field, op=op, operand=operand, header=header, span=span)
 
-    @v_args(meta=True)
-    def sender_in(self, meta: Any, items: list[Any]) -> ast.Test:
-        return self._test(meta, "sender", "in", items[1])
+    def sender_in(self, items: list[Any]) -> ast.Test:
+        return self._test(items, "sender", "in", self._operand(items[2]))
 
-    @v_args(meta=True)
-    def sender_matches(self, meta: Any, items: list[Any]) -> ast.Test:
-        return self._test(meta, "sender", "matches", items[2])
+    def sender_matches(self, items: list[Any]) -> ast.Test:
+        return self._test(items, "sender", "matches", self._operand(items[2]))
 
-    @v_args(meta=True)
-    def sender_short(self, meta: Any, items: list[Any]) -> ast.Test:
+    def sender_short(self, items: list[Any]) -> ast.Test:
         ref = ast.ListRef(name=str(items[1]), span=self._tok(items[1]))
-        return self._test(meta, "sender", "in", ref)
+        return self._test(items, "sender", "in", ref)
 
-    @v_args(meta=True)
-    def recipient_in(self, meta: Any, items: list[Any]) -> ast.Test:
-        return self._test(meta, "recipient", "in", items[1])
+    def recipient_in(self, items: list[Any]) -> ast.Test:
+        return self._test(items, "recipient", "in", self._operand(items[2]))
 
-    @v_args(meta=True)
-    def recipient_matches(self, meta: Any, items: list[Any]) -> ast.Test:
-        return self._test(meta, "recipient", "matches", items[2])
+    def recipient_matches(self, items: list[Any]) -> ast.Test:
+        return self._test(items, "recipient", "matches", self._operand(items[2]))
 
-    @v_args(meta=True)
-    def text_test(self, meta: Any, items: list[Any]) -> ast.Test:
-        return self._test(meta, str(items[0]), items[1], items[2])
+    def text_test(self, items: list[Any]) -> ast.Test:
+        return self._test(items, str(items[0]), str(items[1]), self._operand(items[2]))
 
-    @v_args(meta=True)
-    def header_test(self, meta: Any, items: list[Any]) -> ast.Test:
-        return self._test(meta, "header", items[1], items[2], header=items[0].value)
+    def header_test(self, items: list[Any]) -> ast.Test:
+        _, name, op, operand = items
+        header = self._str(name).value
+        return self._test(items, "header", str(op), self._operand(operand), header=header)
 
-    @v_args(meta=True)
-    def message_size(self, meta: Any, items: list[Any]) -> ast.Test:
-        return self._test(meta, "size", str(items[1]), items[2])
+    def message_size(self, items: list[Any]) -> ast.Test:
+        return self._test(items, "size", str(items[1]), self._operand(items[2]))
 
-    @v_args(meta=True)
-    def attachment_count(self, meta: Any, items: list[Any]) -> ast.Test:
-        return self._test(meta, "attachments", str(items[0]), items[1])
+    def attachment_count(self, items: list[Any]) -> ast.Test:
+        return self._test(items, "attachments", str(items[1]), self._operand(items[2]))
 
-    def text_op(self, items: list[Token]) -> str:
-        return str(items[0])
+    def text_op(self, items: list[Token]) -> Token:
+        return items[0]
 
     # -- attachment level ----------------------------------------------------------------
-    def _att(self, meta: Any, field: str, op: str, operand: Any = None) -> ast.AttTest:
-        return ast.AttTest(field=field, op=op, operand=operand, span=self._span(meta))
+    def _att(self, items: list[Any], field: str, op: str, operand: Any = None) -> ast.AttTest:
+        span = self._cover(items[0], items[-1])
+        return ast.AttTest(field=field, op=op, operand=operand, span=span)
 
-    @v_args(meta=True)
-    def name_glob(self, meta: Any, items: list[Any]) -> ast.AttTest:
-        return self._att(meta, "name", "matches", items[0])
+    def name_glob(self, items: list[Any]) -> ast.AttTest:
+        return self._att(items, "name", "matches", self._str(items[0]))
 
-    @v_args(meta=True)
-    def name_matches(self, meta: Any, items: list[Any]) -> ast.AttTest:
-        return self._att(meta, "name", "matches", items[1])
+    def name_matches(self, items: list[Any]) -> ast.AttTest:
+        return self._att(items, "name", "matches", self._operand(items[2]))
 
-    @v_args(meta=True)
-    def name_in(self, meta: Any, items: list[Any]) -> ast.AttTest:
-        return self._att(meta, "name", "in", items[0])
+    def name_in(self, items: list[Any]) -> ast.AttTest:
+        return self._att(items, "name", "in", self._operand(items[2]))
 
-    @v_args(meta=True)
-    def extension_in(self, meta: Any, items: list[Any]) -> ast.AttTest:
-        return self._att(meta, "extension", "in", items[0])
+    def extension_in(self, items: list[Any]) -> ast.AttTest:
+        return self._att(items, "extension", "in", self._operand(items[2]))
 
-    @v_args(meta=True)
-    def extension_is(self, meta: Any, items: list[Any]) -> ast.AttTest:
-        return self._att(meta, "extension", "is", items[0])
+    def extension_is(self, items: list[Any]) -> ast.AttTest:
+        return self._att(items, "extension", "is", self._str(items[1]))
 
-    @v_args(meta=True)
-    def double_extension_in(self, meta: Any, items: list[Any]) -> ast.AttTest:
-        return self._att(meta, "double_extension", "in", items[0])
+    def double_extension_in(self, items: list[Any]) -> ast.AttTest:
+        return self._att(items, "double_extension", "in", self._operand(items[3]))
 
-    @v_args(meta=True)
-    def type_mismatch(self, meta: Any, items: list[Any]) -> ast.AttTest:
-        return self._att(meta, "type", "mismatch")
+    def type_mismatch(self, items: list[Any]) -> ast.AttTest:
+        return self._att(items, "type", "mismatch")
 
-    @v_args(meta=True)
-    def type_is(self, meta: Any, items: list[Any]) -> ast.AttTest:
-        value = items[0]
-        if isinstance(value, ast.Str):
-            return self._att(meta, "type", "mime", value)
-        return self._att(meta, "type", "class", ast.Str(value=str(value), span=self._tok(value)))
+    def type_is(self, items: list[Any]) -> ast.AttTest:
+        value = items[1]
+        if value.type == "STRING":
+            return self._att(items, "type", "mime", self._str(value))
+        return self._att(items, "type", "class", ast.Str(value=str(value), span=self._tok(value)))
 
-    @v_args(meta=True)
-    def declared_type(self, meta: Any, items: list[Any]) -> ast.AttTest:
-        return self._att(meta, "declared_type", "matches", items[0])
+    def declared_type(self, items: list[Any]) -> ast.AttTest:
+        return self._att(items, "declared_type", "matches", self._operand(items[2]))
 
-    @v_args(meta=True)
-    def attachment_size(self, meta: Any, items: list[Any]) -> ast.AttTest:
-        return self._att(meta, "size", str(items[1]), items[2])
+    def attachment_size(self, items: list[Any]) -> ast.AttTest:
+        return self._att(items, "size", str(items[1]), self._operand(items[2]))
 
-    @v_args(meta=True)
-    def archive_contains(self, meta: Any, items: list[Any]) -> ast.ArchiveContains:
-        return ast.ArchiveContains(pred=items[1], span=self._span(meta))
+    def archive_contains(self, items: list[Any]) -> ast.ArchiveContains:
+        pred = _node(items[2])
+        return ast.ArchiveContains(pred=pred, span=self._cover(items[0], items[2]))
 
-    @v_args(meta=True)
-    def archive_encrypted(self, meta: Any, items: list[Any]) -> ast.AttTest:
-        return self._att(meta, "archive", "encrypted")
+    def archive_encrypted(self, items: list[Any]) -> ast.AttTest:
+        return self._att(items, "archive", "encrypted")
 
-    @v_args(meta=True)
-    def archive_exceeds_limits(self, meta: Any, items: list[Any]) -> ast.AttTest:
-        return self._att(meta, "archive", "exceeds_limits")
+    def archive_exceeds_limits(self, items: list[Any]) -> ast.AttTest:
+        return self._att(items, "archive", "exceeds_limits")
 
-    @v_args(meta=True)
-    def evasive_name(self, meta: Any, items: list[Any]) -> ast.AttTest:
-        return self._att(meta, "evasive_name", "is")
+    def evasive_name(self, items: list[Any]) -> ast.AttTest:
+        return self._att(items, "evasive_name", "is")
 
     # -- operands ------------------------------------------------------------------------
     def list_ref(self, items: list[Token]) -> ast.ListRef:
         return ast.ListRef(name=str(items[0]), span=self._tok(items[0]))
 
-    @v_args(meta=True)
-    def list_lit(self, meta: Any, items: list[Any]) -> ast.ListLit:
+    def list_lit(self, items: list[Any]) -> ast.ListLit:
         out = []
-        for item in items:
-            if item is None:  # the empty list `[]`
+        for item in items[1:-1]:  # between the brackets: items, commas, placeholders
+            if item is None or item.type == "COMMA":
                 continue
-            if isinstance(item, ast.Str):
-                out.append(item)
-            elif isinstance(item, ast.Number):
-                out.append(ast.Str(value=item.text, span=item.span))
+            if item.type == "STRING":
+                out.append(self._str(item))
+            elif item.type == "NUMBER":  # the number as written
+                number = self._number(item)
+                out.append(ast.Str(value=number.text, span=number.span))
             else:  # a bare word: `[exe, pif]` means the strings
                 out.append(ast.Str(value=str(item), span=self._tok(item)))
-        return ast.ListLit(items=tuple(out), span=self._span(meta))
+        return ast.ListLit(items=tuple(out), span=self._cover(items[0], items[-1]))
 
 
 _MOD_WORD = {"unless": "unless", "id": "as", "reason": "reason"}
@@ -372,13 +440,9 @@ _MOD_WORD = {"unless": "unless", "id": "as", "reason": "reason"}
 def _flatten(kind: type[ast.And | ast.Or], items: list[Any]) -> tuple[Any, ...]:
     out: list[Any] = []
     for item in items:
+        item = _node(item)
         out.extend(item.items if isinstance(item, kind) else (item,))
     return tuple(out)
-
-
-class _BuildError(Exception):
-    def __init__(self, diag: Diagnostic) -> None:
-        self.diag = diag
 
 
 # ---- pre-checks -----------------------------------------------------------------------------
@@ -581,6 +645,7 @@ def parse(text: str, path: str = "<string>") -> ast.Policy:
     diags: list[Diagnostic] = []
     current = text
     while True:
+        _builder().begin(path)
         try:
             tree = parser().parse(current)
             break
@@ -595,25 +660,11 @@ def parse(text: str, path: str = "<string>") -> ast.Policy:
             current = nxt
     if diags:
         raise PolicyError(diags)
-    try:
-        return _build(tree, path)
-    except _BuildError as exc:
-        raise PolicyError([exc.diag]) from None
-    except RecursionError:  # a safety net: _depth_check keeps nesting far below the limit
-        raise PolicyError(
-            [error("E100", "the policy is nested too deeply", ast.Span(path, 1, 1, 1, 1))]
-        ) from None
-
-
-def _build(tree: Tree[Token], path: str) -> ast.Policy:
-    try:
-        result = _Builder(path).transform(tree)
-    except VisitError as exc:
-        if isinstance(exc.orig_exc, _BuildError):
-            raise exc.orig_exc from None
-        raise
-    assert isinstance(result, ast.Policy)
-    return result
+    built = _builder().error
+    if built is not None:  # reported only for a policy free of syntax errors
+        raise PolicyError([built])
+    assert isinstance(tree, ast.Policy)
+    return tree
 
 
 def parse_file(path: str, read: Callable[[str], bytes] | None = None) -> tuple[ast.Policy, str]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -179,6 +181,153 @@ def test_spans_point_at_the_source() -> None:
 def test_statements_span_lines() -> None:
     text = 'block attachment extension in [\n  "exe",\n  "pif",\n]\n  unless sender in t\n'
     assert canonical(text) == 'block attachment extension in ["exe", "pif"] unless sender in t'
+
+
+# Every node kind, keywords at either end, brackets around conditions (the node inside
+# spans without them, the node around spans with them) and statements over two lines.
+SPANS_POLICY = """\
+policy "p"
+default block
+list a = ["x", 1KB, w]
+list b = file "b.txt"
+block "X-H: 1" when (sender in a or sender matches "*@x")
+  unless (recipient in b and not recipient matches ["r"]) as "id" reason "why"
+tag ((subject contains "s")) and header "H" matches "h" and body contains "b"
+quarantine from matches "f" or size >= 10MB or attachments > 2 or sender trusted
+strip attachment (name matches "n" or name in [n] or extension in [e] or extension "e")
+discard not attachment (not (double extension in d and type mismatch) and type "a/b")
+allow attachment (type image and declared type "t" and size < 1)
+block attachment archive contains (archive encrypted or archive exceeds limits)
+block attachment evasive name or *.pif
+"""
+
+SPANS_WANTED = [
+    ("PolicyName", 'policy "p"'),
+    ("Default", "default block"),
+    ("ListDef", 'list a = ["x", 1KB, w]'),
+    ("Str", '"x"'),
+    ("Str", "1KB"),
+    ("Str", "w"),
+    ("ListDef", 'list b = file "b.txt"'),
+    ("Str", '"b.txt"'),
+    (
+        "Rule",
+        'block "X-H: 1" when (sender in a or sender matches "*@x")\n  unless (recipient in b and not recipient matches ["r"]) as "id" reason "why"',
+    ),
+    ("Or", 'sender in a or sender matches "*@x"'),
+    ("Test", "sender in a"),
+    ("ListRef", "a"),
+    ("Test", 'sender matches "*@x"'),
+    ("Str", '"*@x"'),
+    ("Str", '"X-H: 1"'),
+    ("And", 'recipient in b and not recipient matches ["r"]'),
+    ("Test", "recipient in b"),
+    ("ListRef", "b"),
+    ("Not", 'not recipient matches ["r"]'),
+    ("Test", 'recipient matches ["r"]'),
+    ("ListLit", '["r"]'),
+    ("Str", '"r"'),
+    ("Str", '"id"'),
+    ("Str", '"why"'),
+    ("Rule", 'tag ((subject contains "s")) and header "H" matches "h" and body contains "b"'),
+    ("And", '((subject contains "s")) and header "H" matches "h" and body contains "b"'),
+    ("Test", 'subject contains "s"'),
+    ("Str", '"s"'),
+    ("Test", 'header "H" matches "h"'),
+    ("Str", '"h"'),
+    ("Test", 'body contains "b"'),
+    ("Str", '"b"'),
+    ("Rule", 'quarantine from matches "f" or size >= 10MB or attachments > 2 or sender trusted'),
+    ("Or", 'from matches "f" or size >= 10MB or attachments > 2 or sender trusted'),
+    ("Test", 'from matches "f"'),
+    ("Str", '"f"'),
+    ("Test", "size >= 10MB"),
+    ("Number", "10MB"),
+    ("Test", "attachments > 2"),
+    ("Number", "2"),
+    ("Test", "sender trusted"),
+    ("ListRef", "trusted"),
+    (
+        "Rule",
+        'strip attachment (name matches "n" or name in [n] or extension in [e] or extension "e")',
+    ),
+    (
+        "AnyAttachment",
+        'attachment (name matches "n" or name in [n] or extension in [e] or extension "e")',
+    ),
+    ("Or", 'name matches "n" or name in [n] or extension in [e] or extension "e"'),
+    ("AttTest", 'name matches "n"'),
+    ("Str", '"n"'),
+    ("AttTest", "name in [n]"),
+    ("ListLit", "[n]"),
+    ("Str", "n"),
+    ("AttTest", "extension in [e]"),
+    ("ListLit", "[e]"),
+    ("Str", "e"),
+    ("AttTest", 'extension "e"'),
+    ("Str", '"e"'),
+    (
+        "Rule",
+        'discard not attachment (not (double extension in d and type mismatch) and type "a/b")',
+    ),
+    ("Not", 'not attachment (not (double extension in d and type mismatch) and type "a/b")'),
+    ("AnyAttachment", 'attachment (not (double extension in d and type mismatch) and type "a/b")'),
+    ("And", 'not (double extension in d and type mismatch) and type "a/b"'),
+    ("Not", "not (double extension in d and type mismatch)"),
+    ("And", "double extension in d and type mismatch"),
+    ("AttTest", "double extension in d"),
+    ("ListRef", "d"),
+    ("AttTest", "type mismatch"),
+    ("AttTest", 'type "a/b"'),
+    ("Str", '"a/b"'),
+    ("Rule", 'allow attachment (type image and declared type "t" and size < 1)'),
+    ("AnyAttachment", 'attachment (type image and declared type "t" and size < 1)'),
+    ("And", 'type image and declared type "t" and size < 1'),
+    ("AttTest", "type image"),
+    ("Str", "image"),
+    ("AttTest", 'declared type "t"'),
+    ("Str", '"t"'),
+    ("AttTest", "size < 1"),
+    ("Number", "1"),
+    ("Rule", "block attachment archive contains (archive encrypted or archive exceeds limits)"),
+    ("AnyAttachment", "attachment archive contains (archive encrypted or archive exceeds limits)"),
+    ("ArchiveContains", "archive contains (archive encrypted or archive exceeds limits)"),
+    ("Or", "archive encrypted or archive exceeds limits"),
+    ("AttTest", "archive encrypted"),
+    ("AttTest", "archive exceeds limits"),
+    ("Rule", "block attachment evasive name or *.pif"),
+    ("Or", "attachment evasive name or *.pif"),
+    ("AnyAttachment", "attachment evasive name"),
+    ("AttTest", "evasive name"),
+    ("AnyAttachment", "*.pif"),
+    ("AttTest", "*.pif"),
+    ("Str", "*.pif"),
+]
+
+
+def _nodes(node: Any) -> list[Any]:
+    if isinstance(node, tuple):
+        return [n for item in node for n in _nodes(item)]
+    if not dataclasses.is_dataclass(node) or isinstance(node, ast.Span):
+        return []
+    inner = [getattr(node, f.name) for f in dataclasses.fields(node) if f.name != "span"]
+    return [node, *_nodes(tuple(inner))]
+
+
+def test_every_node_spans_its_source() -> None:
+    text = SPANS_POLICY
+    nodes = _nodes(parse(text, "s.policy"))
+    assert nodes[0].span == ast.Span("s.policy", 1, 1, 13, 39, 0, len(text) - 1)
+    got = [(type(n).__name__, text[n.span.start : n.span.end]) for n in nodes[1:]]
+    assert got == SPANS_WANTED
+    for node in nodes:
+        span: ast.Span = node.span
+        for line, column, offset in (
+            (span.line, span.column, span.start),
+            (span.end_line, span.end_column, span.end),
+        ):
+            assert line == text.count("\n", 0, offset) + 1
+            assert column == offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
 # ---- keywords and syntax errors -------------------------------------------------------------
