@@ -30,6 +30,7 @@ evaluator and says so once (``make_matcher(..., warn=...)``).
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -337,6 +338,9 @@ def replay(
                 yield row
         return
 
+    # The policy's objects live as long as the run: move them out of the collector's way, so
+    # neither the parent nor the forked workers scan (and copy) them at every full collection.
+    gc.freeze()
     pool = _context().Pool(workers, initializer=_init_worker, initargs=(tuple(matchers), labels))
     pending: deque[tuple[list[Decision | None], Any]] = deque()
     limit = INFLIGHT_PER_WORKER * workers
@@ -370,3 +374,4 @@ def replay(
         else:
             pool.terminate()
         pool.join()
+        gc.unfreeze()
