@@ -47,23 +47,9 @@ import re
 
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedRule
-from mailpolicy.policy.export.base import (
-    STOPPING,
-    Alt,
-    AnyChar,
-    Blank,
-    Capabilities,
-    CharClass,
-    Exporter,
-    Gap,
-    Limit,
-    Lit,
-    Pat,
-    Seq,
-    Star,
-    glob_pattern,
-    ops,
-)
+from mailpolicy.policy.export.base import STOPPING, Capabilities, Exporter, Gap, Limit, ops
+from mailpolicy.policy.globs import Alt, AnyChar, Blank, CharClass, Lit, Pat, Seq, Star
+from mailpolicy.policy.globs import parse as glob_pattern
 
 #: amavis file(1) short types of executable content (``%map_full_type_to_short_type``).
 EXECUTABLE_TYPES = ("exe", "exe-ms", "exe-unix", "dll")

@@ -53,6 +53,11 @@ from mailpolicy.policy import __version__, ast
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.diagnostics import Diagnostic, PolicyError
 
+# The glob tree and its one parser live in globs; here it is rendered for each target.
+from mailpolicy.policy.globs import Alt, AnyChar, Blank, CharClass, Lit, Pat, Star
+from mailpolicy.policy.globs import parse as glob_pattern
+from mailpolicy.policy.globs import seq as _seq
+
 #: Export diagnostics (the other stages use E1xx/W2xx).
 E_UNSUPPORTED = "E301"  # unsupported-construct
 E_UNSAFE = "E302"  # unsafe-value: a control character or newline in a value
@@ -223,123 +228,8 @@ def _simplify(node: RCond) -> RCond:
     return node
 
 
-# ---- name patterns: a small regex tree every target renders -------------------------------
-@dataclass(frozen=True, slots=True)
-class Lit:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class AnyChar:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Blank:
-    """One whitespace character (``\\s`` / ``[[:space:]]``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CharClass:
-    """``[...]``: ``items`` are single characters or ``(lo, hi)`` ranges."""
-
-    items: tuple[str | tuple[str, str], ...]
-    negated: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Star:
-    """Zero or more of one character-level atom (never of a group: no nested quantifiers)."""
-
-    atom: AnyChar | CharClass | Blank
-
-
-@dataclass(frozen=True, slots=True)
-class Alt:
-    options: tuple[Pat, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Seq:
-    items: tuple[Pat, ...]
-
-
-Pat = Lit | AnyChar | Blank | CharClass | Star | Alt | Seq
-
+# ---- name patterns: the glob tree (``globs.parse``), rendered by every target ----------------
 _WS = Blank()
-
-
-def glob_pattern(glob: str) -> Pat:
-    """The ``Pat`` for a policy glob (same semantics as ``globs.translate``)."""
-    pat, _ = _glob(glob, 0, "")
-    return pat
-
-
-def _glob(glob: str, i: int, stop: str) -> tuple[Pat, int]:
-    from mailpolicy.policy.globs import _class_end
-
-    out: list[Pat] = []
-    while i < len(glob):
-        c = glob[i]
-        if c in stop:
-            break
-        if c == "\\" and i + 1 < len(glob):
-            out.append(Lit(glob[i + 1]))
-            i += 2
-        elif c == "*":
-            while i < len(glob) and glob[i] == "*":
-                i += 1
-            out.append(Star(AnyChar()))
-        elif c == "?":
-            out.append(AnyChar())
-            i += 1
-        elif c == "[" and _class_end(glob, i) > 0:
-            j = _class_end(glob, i)
-            body = glob[i + 1 : j]
-            neg = body[:1] in ("!", "^")
-            out.append(_char_class(body[1:] if neg else body, neg))
-            i = j + 1
-        elif c == "{":
-            alts: list[Pat] = []
-            i += 1
-            while True:
-                part, i = _glob(glob, i, ",}")
-                alts.append(part)
-                if i >= len(glob) or glob[i] == "}":
-                    i += 1
-                    break
-                i += 1
-            out.append(Alt(tuple(alts)))
-        else:
-            out.append(Lit(c))
-            i += 1
-    return _seq(out), i
-
-
-def _char_class(body: str, negated: bool) -> CharClass:
-    chars = list(body)  # a backslash in a class is a literal backslash (as globs.translate)
-    items: list[str | tuple[str, str]] = []
-    k = 0
-    while k < len(chars):
-        if k + 2 < len(chars) and chars[k + 1] == "-":
-            items.append((chars[k], chars[k + 2]))
-            k += 3
-        else:
-            items.append(chars[k])
-            k += 1
-    return CharClass(tuple(items), negated)
-
-
-def _seq(items: Iterable[Pat]) -> Pat:
-    flat: list[Pat] = []
-    for p in items:
-        parts = p.items if isinstance(p, Seq) else (p,)
-        for q in parts:
-            if isinstance(q, Lit) and flat and isinstance(flat[-1], Lit):
-                flat[-1] = Lit(flat[-1].text + q.text)
-            elif not (isinstance(q, Lit) and not q.text):
-                flat.append(q)
-    return flat[0] if len(flat) == 1 else Seq(tuple(flat))
 
 
 def extension_pattern(exts: Iterable[str], double: bool = False) -> Pat:

@@ -48,21 +48,9 @@ from dataclasses import dataclass
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedRule
 from mailpolicy.policy.evaluate import norm_extension
-from mailpolicy.policy.export.base import (
-    Alt,
-    AnyChar,
-    Capabilities,
-    CharClass,
-    Exporter,
-    ExportResult,
-    Limit,
-    Lit,
-    Pat,
-    Seq,
-    Star,
-    glob_pattern,
-    ops,
-)
+from mailpolicy.policy.export.base import Capabilities, Exporter, ExportResult, Limit, ops
+from mailpolicy.policy.globs import Alt, AnyChar, CharClass, Lit, Pat, Seq, Star
+from mailpolicy.policy.globs import parse as glob_pattern
 
 #: Where ``.ci/install-exim.sh`` unpacks exim4-daemon-heavy; ``MAILPOLICY_EXIM`` overrides.
 EXIM_CANDIDATES = ("/opt/mailpolicy-exim/usr/sbin/exim4", "/usr/sbin/exim4", "/usr/sbin/exim")

@@ -51,23 +51,16 @@ from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedRule
 from mailpolicy.policy.export.base import (
     STOPPING,
-    Alt,
-    AnyChar,
-    Blank,
     Capabilities,
-    CharClass,
     Exporter,
     ExportResult,
     Gap,
     Limit,
-    Lit,
-    Pat,
-    Seq,
-    Star,
-    glob_pattern,
     ops,
     to_pcre,
 )
+from mailpolicy.policy.globs import Alt, AnyChar, Blank, CharClass, Lit, Pat, Seq, Star
+from mailpolicy.policy.globs import parse as glob_pattern
 
 FILTER_PORT = 10026
 CONFIG_DIR = "/etc/postfix/mailpolicy"

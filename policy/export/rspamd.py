@@ -58,17 +58,17 @@ from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.evaluate import norm_extension
 from mailpolicy.policy.export.base import (
     STOPPING,
-    Alt,
     Capabilities,
     Exporter,
     ExportResult,
     Gap,
     Limit,
     _atomic_write,
-    glob_pattern,
     ops,
 )
 from mailpolicy.policy.export.exim import address_regex, ext_regex, name_regex
+from mailpolicy.policy.globs import Alt
+from mailpolicy.policy.globs import parse as glob_pattern
 
 #: force_actions action per policy action (allow emits no force rule).
 ACTIONS = {"block": "reject", "quarantine": "quarantine", "discard": "discard", "tag": "add header"}

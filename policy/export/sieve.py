@@ -40,20 +40,16 @@ from typing import Any
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedRule
 from mailpolicy.policy.export.base import (
-    AnyChar,
     Capabilities,
-    CharClass,
     Exporter,
     ExportResult,
     Gap,
     Limit,
-    Lit,
-    Pat,
-    Star,
-    glob_pattern,
     ops,
     to_ere,
 )
+from mailpolicy.policy.globs import AnyChar, CharClass, Lit, Pat, Star
+from mailpolicy.policy.globs import parse as glob_pattern
 
 #: The folder ``quarantine`` files messages into.
 QUARANTINE_FOLDER = "Quarantine"

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from mailpolicy.policy import check
 from mailpolicy.policy.diagnostics import PolicyError
 from mailpolicy.policy.export import export
-from mailpolicy.policy.export.base import glob_pattern
 from mailpolicy.policy.export.postfix import PostfixExporter, check_delimiters, line_regex
 from mailpolicy.policy.export.verify import PostfixRunner, compare, need
+from mailpolicy.policy.globs import parse as glob_pattern
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policy" / "policies"

@@ -198,6 +198,7 @@ ERRORS = [
     ("block attachment type other", ["E106"]),
     # E107 malformed glob, in every glob position
     ('block attachment name matches "[abc"', ["E107"]),
+    ('block attachment name matches "[z-a]x"', ["E107"]),  # a backwards range
     ('block attachment name in ["*.{a"]', ["E107"]),
     ('list g = ["a}"]\nblock attachment name in g', ["E107"]),
     ('block sender matches "[x"', ["E107"]),
