@@ -23,7 +23,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Self, TextIO
 
 from tabulate import tabulate
@@ -183,6 +183,28 @@ class Interrupt:
 
 
 # ---- simulate --------------------------------------------------------------------------------
+def _consume(rows: Any, ticker: Any, each: Callable[[tuple[Any, ...]], None]) -> bool:
+    """Feed every replayed row to ``each`` until the corpus ends or the user presses Ctrl-C;
+    True when stopped early (the outputs are then marked partial). Always stops the replay."""
+    partial = False
+    try:
+        with Interrupt() as stop:
+            for row in rows:
+                each(row)
+                if ticker is not None:
+                    ticker.tick()
+                if stop.hit:
+                    partial = True
+                    break
+    except KeyboardInterrupt:
+        partial = True
+    finally:
+        rows.close()
+        if ticker is not None:
+            ticker.close()
+    return partial
+
+
 def simulate(policy: Any, args: Any, *, out: TextIO, err: TextIO) -> int:
     """Replay ``args.corpus`` through ``policy``; print the score, write the outputs."""
     paths = _corpus_paths(args.corpus)
@@ -197,29 +219,21 @@ def simulate(policy: Any, args: Any, *, out: TextIO, err: TextIO) -> int:
     score = Score.for_policy(policy, samples=samples if samples is not None else 10)
     progress = _replay.Progress()
     ticker = _ticker(err, progress, paths)
-    partial = False
     started = time.monotonic()
     rows = _replay.replay([matcher], paths, labels, workers=workers, progress=progress)
     fh = open(decisions_path, "w", encoding="utf-8") if decisions_path else None  # noqa: SIM115
+
+    def each(row: tuple[Any, ...]) -> None:
+        (d,) = row
+        score.add(d)
+        if fh is not None:
+            fh.write(json.dumps(d.to_json(), ensure_ascii=False) + "\n")
+
     try:
-        with Interrupt() as stop:
-            for (d,) in rows:
-                score.add(d)
-                if fh is not None:
-                    fh.write(json.dumps(d.to_json(), ensure_ascii=False) + "\n")
-                if ticker is not None:
-                    ticker.tick()
-                if stop.hit:
-                    partial = True
-                    break
-    except KeyboardInterrupt:
-        partial = True
+        partial = _consume(rows, ticker, each)
     finally:
-        rows.close()
         if fh is not None:
             fh.close()
-        if ticker is not None:
-            ticker.close()
     elapsed = time.monotonic() - started
     doc = result_json(
         policy,
@@ -410,36 +424,27 @@ def diff(old: Any, new: Any, args: Any, *, out: TextIO, err: TextIO) -> int:
     total = unreadable = 0
     changes: list[dict[str, Any]] = []
     rule_changes: list[dict[str, Any]] = []
-    partial = False
     started = time.monotonic()
     rows = _replay.replay(matchers, paths, labels, workers=workers, progress=progress)
-    try:
-        with Interrupt() as stop:
-            for od, nd in rows:
-                total += 1
-                if od.action == _replay.UNREADABLE and nd.action == _replay.UNREADABLE:
-                    unreadable += 1
-                elif od.action != nd.action or od.rule != nd.rule:
-                    entry = {
-                        "path": od.path,
-                        "key": od.key,
-                        "message_id": od.message_id,
-                        "label": od.label,
-                        "old": _side(od),
-                        "new": _side(nd),
-                    }
-                    (changes if od.action != nd.action else rule_changes).append(entry)
-                if ticker is not None:
-                    ticker.tick()
-                if stop.hit:
-                    partial = True
-                    break
-    except KeyboardInterrupt:
-        partial = True
-    finally:
-        rows.close()
-        if ticker is not None:
-            ticker.close()
+
+    def each(row: tuple[Any, ...]) -> None:
+        nonlocal total, unreadable
+        od, nd = row
+        total += 1
+        if od.action == _replay.UNREADABLE and nd.action == _replay.UNREADABLE:
+            unreadable += 1
+        elif od.action != nd.action or od.rule != nd.rule:
+            entry = {
+                "path": od.path,
+                "key": od.key,
+                "message_id": od.message_id,
+                "label": od.label,
+                "old": _side(od),
+                "new": _side(nd),
+            }
+            (changes if od.action != nd.action else rule_changes).append(entry)
+
+    partial = _consume(rows, ticker, each)
     elapsed = time.monotonic() - started
     doc = diff_json(
         old,
