@@ -232,6 +232,15 @@ def match(glob: str, text: str) -> bool:
     return compile_glob(glob).match(text) is not None
 
 
+def escape(text: str) -> str:
+    """The glob that matches exactly ``text``: every wildcard character backslash-escaped.
+
+    >>> escape("a*b?.{x,y}")
+    'a\\*b\\?.\\{x\\,y\\}'
+    """
+    return "".join("\\" + c if c in "\\*?[]{}," else c for c in text)
+
+
 def is_literal(glob: str) -> bool:
     """True when ``glob`` has no wildcard (it matches one string)."""
     return not re.search(r"[*?\[{\\]", glob)

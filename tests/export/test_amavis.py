@@ -30,6 +30,7 @@ from mailpolicy.policy.check import load, load_text
 from mailpolicy.policy.evaluate import evaluate
 from mailpolicy.policy.export.amavis import AmavisExporter
 from mailpolicy.policy.export.base import E_UNSAFE
+from mailpolicy.policy.printer import quote
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policy" / "policies"
@@ -218,10 +219,6 @@ _name_chars = st.characters(
 )
 
 
-def _q(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 @needs_perl
 @settings(
     max_examples=25,
@@ -236,9 +233,9 @@ def _q(value: str) -> str:
 def test_literal_name_rule_matches_exactly_that_name(
     name: str, reason: str, tmp_path: Path
 ) -> None:
-    glob = "".join("\\" + c if c in "\\*?[]{}," else c for c in name)
+    glob = globs.escape(name)
     try:
-        pol = load_text(f"block attachment name matches {_q(glob)} reason {_q(reason)}\n")
+        pol = load_text(f"block attachment name matches {quote(glob)} reason {quote(reason)}\n")
     except Exception:  # noqa: BLE001 a value the language itself refuses
         return
     result = AmavisExporter(pol).export()

@@ -26,6 +26,7 @@ from mailpolicy.policy.check import load, load_text
 from mailpolicy.policy.export import verify
 from mailpolicy.policy.export.base import E_UNSAFE, E_UNSUPPORTED
 from mailpolicy.policy.export.exim import EximExporter, EximRunner, find_exim
+from mailpolicy.policy.printer import quote
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policy" / "policies"
@@ -180,8 +181,7 @@ def test_reason_is_escaped_for_expansion() -> None:
     ],
 )
 def test_address_entries_cannot_change_meaning(entry: str) -> None:
-    quoted = entry.replace("\\", "\\\\").replace('"', '\\"')
-    result = export(f'allow sender in ["{quoted}"]\nblock attachment "*.pif"\n')
+    result = export(f'allow sender in [{quote(entry)}]\nblock attachment "*.pif"\n')
     if not result.ok:  # an entry that is not a valid glob is refused with the rule named
         assert any("rule" in d.message for d in result.diagnostics)
         return
@@ -265,8 +265,8 @@ _name_chars = st.characters(
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=st.text(_name_chars, min_size=1, max_size=12), reason=st.text(_name_chars, max_size=20))
 def test_literal_name_rule_matches_exactly_that_name(name: str, reason: str) -> None:
-    glob = "".join("\\" + c if c in "\\*?[]{}," else c for c in name)
-    text = f"block attachment name matches {_q(glob)} reason {_q(reason)}\n"
+    glob = globs.escape(name)
+    text = f"block attachment name matches {quote(glob)} reason {quote(reason)}\n"
     try:
         pol = load_text(text)
     except Exception:  # noqa: BLE001 a reason or name the language itself refuses
@@ -292,7 +292,3 @@ def test_literal_name_rule_matches_exactly_that_name(name: str, reason: str) -> 
             assert got == ("yes" if want else "no"), (candidate, regex)
     finally:
         runner.close()
-
-
-def _q(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -14,12 +14,13 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailpolicy.policy import check
+from mailpolicy.policy import check, globs
 from mailpolicy.policy.diagnostics import PolicyError
 from mailpolicy.policy.export import export
 from mailpolicy.policy.export.postfix import PostfixExporter, check_delimiters, line_regex
 from mailpolicy.policy.export.verify import PostfixRunner, compare, need
 from mailpolicy.policy.globs import parse as glob_pattern
+from mailpolicy.policy.printer import quote
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policy" / "policies"
@@ -102,14 +103,6 @@ def test_verify_samples() -> None:
         assert not [r for r in rows if r.target == "error"]
 
 
-def _policy_str(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _glob_literal(text: str) -> str:
-    return "".join("\\" + c if c in "*?[]{}\\" else c for c in text)
-
-
 def _quoted(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -128,9 +121,9 @@ _NAME = st.text(
 @given(glob=_TEXT, entry=_TEXT, reason=_TEXT)
 def test_arbitrary_values_load_without_warning(glob: str, entry: str, reason: str) -> None:
     src = (
-        f"list t = [{_policy_str(entry)}]\n"
-        f"block attachment name matches {_policy_str(glob)} unless sender in t "
-        f"reason {_policy_str(reason)}\n"
+        f"list t = [{quote(entry)}]\n"
+        f"block attachment name matches {quote(glob)} unless sender in t "
+        f"reason {quote(reason)}\n"
     )
     try:
         p = check.load_text(src, "h.policy")
@@ -155,7 +148,7 @@ def test_arbitrary_values_load_without_warning(glob: str, entry: str, reason: st
 @given(name=_NAME)
 def test_literal_name_matches_exactly(name: str) -> None:
     p = check.load_text(
-        f'block attachment name matches {_policy_str(_glob_literal(name))} as "lit"\n', "l.policy"
+        f'block attachment name matches {quote(globs.escape(name))} as "lit"\n', "l.policy"
     )
     r = export(p, "postfix", approximate=True)
     table = r.files["mime_header_checks.pcre"]

@@ -30,6 +30,7 @@ from mailpolicy.policy.evaluate import evaluate
 from mailpolicy.policy.export import verify
 from mailpolicy.policy.export.base import E_UNSAFE, E_UNSUPPORTED
 from mailpolicy.policy.export.rspamd import RspamdExporter, RspamdRunner, find_rspamd, map_regex
+from mailpolicy.policy.printer import quote
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policy" / "policies"
@@ -197,10 +198,6 @@ _name_chars = st.characters(
 )
 
 
-def _q(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 @settings(
     max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -210,10 +207,10 @@ def _q(value: str) -> str:
     reason=st.text(st.characters(blacklist_categories=("Cs",)), max_size=20),
 )
 def test_literal_name_rule_matches_exactly_that_name(name: str, entry: str, reason: str) -> None:
-    glob = "".join("\\" + c if c in "\\*?[]{}," else c for c in name)
+    glob = globs.escape(name)
     text = (
-        f"block attachment name matches {_q(glob)} unless sender in [{_q(entry)}] "
-        f"reason {_q(reason)}\n"
+        f"block attachment name matches {quote(glob)} unless sender in [{quote(entry)}] "
+        f"reason {quote(reason)}\n"
     )
     try:
         pol = load_text(text)

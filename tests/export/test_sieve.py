@@ -15,11 +15,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailpolicy.policy import check
+from mailpolicy.policy import check, globs
 from mailpolicy.policy.diagnostics import PolicyError
 from mailpolicy.policy.export import export
 from mailpolicy.policy.export.sieve import SieveExporter
 from mailpolicy.policy.export.verify import SieveRunner, compare, need
+from mailpolicy.policy.printer import quote
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policy" / "policies"
@@ -81,14 +82,6 @@ def _message(raw_param: str) -> bytes:
     ).encode()
 
 
-def _glob_literal(text: str) -> str:
-    return "".join("\\" + c if c in "*?[]{}\\" else c for c in text)
-
-
-def _policy_str(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 _TEXT = st.text(
     st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=20
 )
@@ -103,11 +96,11 @@ _NAME = st.text(
 @given(glob=_TEXT, entry=_TEXT, reason=_TEXT, header=_TEXT)
 def test_arbitrary_values_compile(glob: str, entry: str, reason: str, header: str) -> None:
     src = (
-        f"list t = [{_policy_str(entry)}]\n"
-        f"block attachment name matches {_policy_str(glob)} unless sender in t "
-        f"reason {_policy_str(reason)}\n"
-        f"quarantine subject contains {_policy_str(reason)}\n"
-        f"tag {_policy_str('X-Note: ' + header)} when sender matches {_policy_str(glob)}\n"
+        f"list t = [{quote(entry)}]\n"
+        f"block attachment name matches {quote(glob)} unless sender in t "
+        f"reason {quote(reason)}\n"
+        f"quarantine subject contains {quote(reason)}\n"
+        f"tag {quote('X-Note: ' + header)} when sender matches {quote(glob)}\n"
     )
     try:
         p = check.load_text(src, "h.policy")
@@ -123,7 +116,7 @@ def test_arbitrary_values_compile(glob: str, entry: str, reason: str, header: st
 @given(name=_NAME)
 def test_literal_name_matches_exactly(name: str) -> None:
     p = check.load_text(
-        f'block attachment name matches {_policy_str(_glob_literal(name))} as "lit"\n', "l.policy"
+        f'block attachment name matches {quote(globs.escape(name))} as "lit"\n', "l.policy"
     )
     ex = SieveExporter(p)
     result = ex.export()
