@@ -1,0 +1,66 @@
+"""The one protocol every target's real-software runner follows, and its one verdict type.
+
+A runner drives the real mail software (``sieve-test``, ``postmap``, ``exim -bh``,
+rspamd, a private Postfix) over the files an export wrote, one message at a time.
+``export --verify`` is replay with two deciders, the engine and a runner, plus a diff of
+their verdicts (``mailpolicy.simulator.verify``); nothing else needs to know which target
+it is talking to.
+
+Contract:
+
+- ``check()``: validate the exported files with the tool (``sievec``, ``postmap``,
+  ``exim -bV``, ``rspamadm configtest``); the tool's complaint as one line, or None.
+- ``run(data, sender, recipients)``: the target's verdict on one message, given its raw
+  bytes and envelope. ``action`` is one of the policy actions or ``error`` when the tool
+  failed on the message; ``rule`` the id of the exported rule that decided (None for the
+  default); ``detail`` what the tool said, for the report.
+- ``explain(msg, engine, target)``: a target-wide reason for a disagreement (a
+  ``Limit`` of the export, such as Postfix not decoding names), or None.
+- ``close()``: stop whatever ``check``/``run`` started (a daemon, a private Postfix).
+
+A runner that cannot start (the tool is missing) raises ``VerifyError`` with a message
+that names what to install.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from mailpolicy.corpus.message import Message
+    from mailpolicy.policy.evaluate import Verdict
+
+
+class VerifyError(Exception):
+    """The tool is missing or rejected the exported files; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class TargetVerdict:
+    """What the real software did with one message."""
+
+    action: str
+    rule: str | None
+    detail: str = ""
+
+
+class Runner(Protocol):
+    """See the module docstring."""
+
+    def check(self) -> str | None: ...
+
+    def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]) -> TargetVerdict: ...
+
+    def explain(self, msg: Message, engine: Verdict, target: TargetVerdict) -> str | None: ...
+
+    def close(self) -> None: ...
+
+
+def need(tool: str) -> str:
+    """The path of ``tool`` (also looked up in /usr/sbin), or VerifyError."""
+    path = shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin")
+    if path is None:
+        raise VerifyError(f"{tool} is not installed (run .ci/install-mta.sh)")
+    return path
