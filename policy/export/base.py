@@ -52,6 +52,7 @@ from typing import Any, ClassVar
 from mailpolicy.policy import __version__, ast
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.diagnostics import Diagnostic, PolicyError
+from mailpolicy.policy.export.runner import Runner, VerifyError
 
 # The glob tree and its one parser live in globs; here it is rendered for each target.
 from mailpolicy.policy.globs import Alt, AnyChar, Blank, CharClass, Lit, Pat, Star
@@ -602,6 +603,14 @@ class Exporter:
     def verifier(self, result: ExportResult, workdir: str) -> Any:
         """A ``verify.TargetRunner`` for ``--verify``; None when the target has none."""
         return None
+
+    def runner(self, result: ExportResult, workdir: str) -> Runner:
+        """The ``runner.Runner`` that drives the real software over ``result``'s files in
+        ``workdir``; ``VerifyError`` for a target without one."""
+        found = self.verifier(result, workdir)
+        if found is None:
+            raise VerifyError(f"target {self.target} has no verifier")
+        return found  # type: ignore[no-any-return]
 
 
 def generation_date(path: str) -> str:

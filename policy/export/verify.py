@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from collections import Counter
@@ -39,19 +38,9 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from mailpolicy.policy.export.base import Exporter, ExportResult
+from mailpolicy.policy.export.runner import TargetVerdict, VerifyError, need
 
 TIMEOUT = 60
-
-
-class VerifyError(Exception):
-    """The tool is missing or rejected the exported files; the message says which."""
-
-
-@dataclass(frozen=True, slots=True)
-class TargetVerdict:
-    action: str
-    rule: str | None
-    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +52,6 @@ class Row:
     target_rule: str | None
     explained_by: str | None
     detail: str = ""
-
-
-def need(tool: str) -> str:
-    """The path of ``tool`` (also looked up in /usr/sbin), or VerifyError."""
-    path = shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin")
-    if path is None:
-        raise VerifyError(f"{tool} is not installed (run .ci/install-mta.sh)")
-    return path
 
 
 def compare(exporter: Exporter, result: ExportResult, paths: list[str]) -> tuple[list[Row], int]:
