@@ -19,8 +19,8 @@ How to add a target (say ``exim``):
    after ``self.safe(rule, value, what)`` (rejects newlines and control characters with
    an error naming the rule). Names are matched through ``name_pattern`` (a small
    regex tree: ``Pat``), rendered with ``to_pcre``/``to_ere`` or your own renderer.
-5. Optional ``--verify`` support: implement ``verifier(self, result, workdir)``
-   returning a ``verify.TargetRunner`` (see ``verify.py``).
+5. Optional ``--verify`` support: implement ``runner(self, result, workdir)`` returning
+   a ``runner.Runner`` (``runner.py``: check, run, explain, close; one ``TargetVerdict``).
 6. Register the class in ``TARGETS`` in ``policy/export/__init__.py``, add golden files
    and a row to the support table in ``tests/export/``.
 
@@ -96,6 +96,10 @@ class Capabilities:
     #: free-text facts about the target for the header comment and the support table
     notes: tuple[str, ...] = ()
 
+    def limit_text(self, key: str) -> str:
+        """The loss text of the limit ``key``: what a runner names to explain a disagreement."""
+        return next(x for x in self.limits if x.key == key).loss().text()
+
 
 @dataclass(frozen=True, slots=True)
 class Limit:
@@ -104,7 +108,7 @@ class Limit:
     ``strict``: an error for every name rule in ``--strict`` mode (the limit changes
     verdicts on ordinary mail); else it is stated once as a target-wide loss. ``how``:
     what the approximate export does about it; ``sound``: whether that covers it. The
-    verifier uses ``key`` to explain disagreements (``TargetRunner.explain``).
+    runner uses ``key`` to explain disagreements (``Runner.explain``).
     """
 
     key: str
@@ -112,6 +116,10 @@ class Limit:
     how: str
     strict: bool = True
     sound: bool = False
+
+    def loss(self) -> Loss:
+        """The target-wide ``Loss`` stating this limit."""
+        return Loss("*", 0, self.what, self.how, self.sound)
 
 
 def ops(**fields: str) -> dict[str, frozenset[str]]:
@@ -398,7 +406,7 @@ class Exporter:
             if limit.strict:
                 self.unsupported(crule, crule.rule, limit.what, how=limit.how, sound=limit.sound)
             else:
-                self._record(Loss("*", 0, limit.what, limit.how, limit.sound))
+                self._record(limit.loss())
 
     def _check_values(self, crule: CheckedRule) -> None:
         r = crule.rule
@@ -600,17 +608,17 @@ class Exporter:
     def render(self) -> dict[str, str]:
         raise NotImplementedError
 
-    def verifier(self, result: ExportResult, workdir: str) -> Any:
-        """A ``verify.TargetRunner`` for ``--verify``; None when the target has none."""
-        return None
-
     def runner(self, result: ExportResult, workdir: str) -> Runner:
         """The ``runner.Runner`` that drives the real software over ``result``'s files in
-        ``workdir``; ``VerifyError`` for a target without one."""
-        found = self.verifier(result, workdir)
-        if found is None:
-            raise VerifyError(f"target {self.target} has no verifier")
-        return found  # type: ignore[no-any-return]
+        ``workdir`` (``--verify``); ``VerifyError`` for a target without one."""
+        raise VerifyError(f"target {self.target} has no verifier")
+
+    def verifier(self, result: ExportResult, workdir: str) -> Runner | None:
+        """``runner``, or None for a target without one (what ``verify.compare`` calls)."""
+        try:
+            return self.runner(result, workdir)
+        except VerifyError:
+            return None
 
 
 def generation_date(path: str) -> str:

@@ -44,13 +44,19 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedRule
 from mailpolicy.policy.evaluate import norm_extension
 from mailpolicy.policy.export.base import Capabilities, Exporter, ExportResult, Limit, ops
+from mailpolicy.policy.export.runner import TIMEOUT, TargetVerdict, VerifyError, part_limit
 from mailpolicy.policy.globs import Alt, AnyChar, CharClass, Lit, Pat, Seq, Star
 from mailpolicy.policy.globs import parse as glob_pattern
+
+if TYPE_CHECKING:
+    from mailpolicy.corpus.message import Message
+    from mailpolicy.policy.evaluate import Verdict
 
 #: Where ``.ci/install-exim.sh`` unpacks exim4-daemon-heavy; ``MAILPOLICY_EXIM`` overrides.
 EXIM_CANDIDATES = ("/opt/mailpolicy-exim/usr/sbin/exim4", "/usr/sbin/exim4", "/usr/sbin/exim")
@@ -463,7 +469,7 @@ class EximExporter(Exporter):
         out.append(f"{head}logwrite = mailpolicy: rule={expand_text(rid)} action={st.action}")
         return out
 
-    def verifier(self, result: ExportResult, workdir: str) -> EximRunner:
+    def runner(self, result: ExportResult, workdir: str) -> EximRunner:
         return EximRunner(result, workdir)
 
 
@@ -503,16 +509,9 @@ mailpolicy_null:
 _LOG_RULE = re.compile(r"mailpolicy: rule=(\S+) action=(\w+)")
 
 
-@dataclass(frozen=True)
-class EximVerdict:
-    action: str  # allow, block, quarantine, tag, discard, or "error"
-    rule: str | None
-    code: str  # the SMTP reply code after the data
-    detail: str
-
-
 class EximRunner:
-    """Runs exported rules through ``exim -C CONF -bh 127.0.0.1`` (no daemon, nothing queued).
+    """Runs exported rules through ``exim -C CONF -bh 127.0.0.1`` (no daemon, nothing queued;
+    a ``runner.Runner``).
 
     ``check()`` runs ``-bV`` (syntax) and returns an error text or None; ``run(data,
     sender, recipients)`` feeds one SMTP dialogue and reads the verdict: the reply after
@@ -552,9 +551,7 @@ class EximRunner:
     def check(self) -> str | None:
         """``exim -bV`` on the generated config: None, or why it was refused.
 
-        Raises ``verify.VerifyError`` when no suitable Exim is installed."""
-        from mailpolicy.policy.export.verify import VerifyError
-
+        Raises ``VerifyError`` when no suitable Exim is installed."""
         problem = self.available()
         if problem is not None:
             raise VerifyError(problem)
@@ -564,7 +561,7 @@ class EximRunner:
             capture_output=True,
             text=True,
             check=False,
-            timeout=60,
+            timeout=TIMEOUT,
         )
         if p.returncode != 0:
             return (p.stdout + p.stderr).strip()
@@ -572,24 +569,11 @@ class EximRunner:
             return "this Exim has no Content_Scanning (install exim4-daemon-heavy)"
         return None
 
-    def explain(self, msg: object, engine: object, target: object) -> str | None:
+    def explain(self, msg: Message, engine: Verdict, target: TargetVerdict) -> str | None:
         """The target-wide limit behind a disagreement on this message, if one applies."""
-        att = getattr(engine, "attachment", None) or getattr(target, "attachment", None)
-        atts = [att] if att is not None else list(getattr(msg, "attachments", ()))
-        for a in atts:
-            if re.search(r"\.(uu|hqx|tnef)\d+", a.part or ""):
-                return self._limit("mime-parts-only")
-            if len({n for n in a.names}) > 1:
-                return self._limit("one-filename")
-            if any(ord(c) > 0x7F for n in a.names for c in n):
-                return self._limit("rfc2047-charset")
-        return None
+        return part_limit(msg, engine, EximExporter.caps)
 
-    def _limit(self, key: str) -> str | None:
-        lim = next((x for x in EximExporter.caps.limits if x.key == key), None)
-        return None if lim is None else f"UNSOUND: all rules: {lim.what}; {lim.how}"
-
-    def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]) -> EximVerdict:
+    def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]) -> TargetVerdict:
         assert self.exim is not None
         body = data.replace(b"\r\n", b"\n").split(b"\n")
         if body and body[-1] == b"":
@@ -606,7 +590,7 @@ class EximRunner:
             [self.exim, "-C", self.conf, "-bh", "127.0.0.1"],
             input=b"\r\n".join(lines) + b"\r\n",
             capture_output=True,
-            timeout=60,
+            timeout=TIMEOUT,
             check=False,
         )
         out = p.stdout.decode("utf-8", "replace").splitlines()
@@ -619,10 +603,10 @@ class EximRunner:
                 break
         logged = _LOG_RULE.findall(err)
         if code == "451" or not code:
-            return EximVerdict("error", None, code, reply or err[-400:])
+            return TargetVerdict("error", None, reply or err[-400:])
         if not logged:
-            return EximVerdict("error", None, code, f"no mailpolicy log line; reply {reply!r}")
+            return TargetVerdict("error", None, f"no mailpolicy log line; reply {reply!r}")
         rule, action = logged[-1]
         if action == "block" and code != "550":
-            return EximVerdict("error", rule, code, f"block without 550: {reply!r}")
-        return EximVerdict(action, None if rule == "-" else rule, code, reply)
+            return TargetVerdict("error", rule, f"block without 550: {reply!r}")
+        return TargetVerdict(action, None if rule == "-" else rule, reply)

@@ -44,8 +44,10 @@ address only (an ``access(5)`` hash table would also match bare domains and ``us
 
 from __future__ import annotations
 
+import os
 import re
-from typing import Any
+import subprocess
+from typing import TYPE_CHECKING, Any
 
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedRule
@@ -59,8 +61,20 @@ from mailpolicy.policy.export.base import (
     ops,
     to_pcre,
 )
+from mailpolicy.policy.export.runner import (
+    TIMEOUT,
+    Runner,
+    TargetVerdict,
+    VerifyError,
+    embedded_loss,
+    need,
+)
 from mailpolicy.policy.globs import Alt, AnyChar, Blank, CharClass, Lit, Pat, Seq, Star
 from mailpolicy.policy.globs import parse as glob_pattern
+
+if TYPE_CHECKING:
+    from mailpolicy.corpus.message import Message
+    from mailpolicy.policy.evaluate import Verdict
 
 FILTER_PORT = 10026
 CONFIG_DIR = "/etc/postfix/mailpolicy"
@@ -357,10 +371,7 @@ class PostfixExporter(Exporter):
         order = [n for n in self.filenames if n in files]
         return {n: files[n] for n in order}
 
-    def verifier(self, result: ExportResult, workdir: str) -> Any:
-        from mailpolicy.policy.export.verify import PostfixRunner
-
-        # -- live two-stage verification (postfix_live.py) ------------------------------------
+    def runner(self, result: ExportResult, workdir: str) -> Runner:
         # Sender exceptions are a two-stage configuration, not a table: only a running
         # Postfix says what it does, so those exports are verified end to end.
         if "sender_access.pcre" in result.files:
@@ -368,3 +379,94 @@ class PostfixExporter(Exporter):
 
             return LivePostfixRunner(result, workdir)
         return PostfixRunner(result, workdir)
+
+
+# ---- running the real Postfix tables --------------------------------------------------------
+class PostfixRunner:
+    """``postmap -c DIR -hm -q - pcre:TABLE < message``, the table chosen by the sender
+    (a ``runner.Runner``; any ``postmap: warning:`` is a failure)."""
+
+    _RESULT = re.compile(r"(REJECT|HOLD|DISCARD) .*\[mailpolicy rule ([^\]\s]+)\]")
+
+    def __init__(self, result: ExportResult, workdir: str) -> None:
+        self.result = result
+        self.workdir = workdir
+        self.conf = os.path.join(workdir, "conf")
+        os.makedirs(self.conf, exist_ok=True)
+        main_cf = os.path.join(self.conf, "main.cf")
+        with open(main_cf, "w", encoding="utf-8") as fh:
+            fh.write("compatibility_level = 3.6\n")
+        # Postfix waits (about 2 s) for a main.cf modified in the last second to settle.
+        os.utime(main_cf, (0, 0))
+        for name, text in result.files.items():
+            with open(os.path.join(workdir, name), "w", encoding="utf-8") as fh:
+                fh.write(text)
+        self.table = os.path.join(workdir, "mime_header_checks.pcre")
+        exempt = os.path.join(workdir, "mime_header_checks_exempt.pcre")
+        self.exempt = exempt if os.path.exists(exempt) else None
+        senders = os.path.join(workdir, "sender_access.pcre")
+        self.senders = senders if os.path.exists(senders) else None
+
+    def _postmap(self, args: list[str], data: bytes | None = None) -> tuple[int, str]:
+        p = subprocess.run(
+            [need("postmap"), "-c", self.conf, *args],
+            input=data,
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        errtext = p.stderr.decode("utf-8", "replace")
+        if "warning:" in errtext or "fatal:" in errtext:
+            raise VerifyError(f"postmap {' '.join(args)}: {errtext.strip()}")
+        return p.returncode, p.stdout.decode("utf-8", "replace")
+
+    def check(self) -> str | None:
+        try:
+            for table in (self.table, self.exempt, self.senders):
+                if table is not None:
+                    self._postmap(["-q", "mailpolicy-check@invalid", f"pcre:{table}"])
+        except VerifyError as exc:
+            return str(exc)
+        return None
+
+    def exempt_sender(self, sender: str | None) -> bool:
+        if not sender or self.senders is None:
+            return False
+        rc, out = self._postmap(["-q", sender, f"pcre:{self.senders}"])
+        return rc == 0 and out.strip().upper().startswith("OK")
+
+    def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]) -> TargetVerdict:
+        table = self.exempt if self.exempt and self.exempt_sender(sender) else self.table
+        try:
+            _rc, out = self._postmap(["-hm", "-q", "-", f"pcre:{table}"], data)
+        except VerifyError as exc:
+            return TargetVerdict("error", None, str(exc))
+        # cleanup acts on headers in message order: REJECT and DISCARD end it, HOLD does not
+        hold: TargetVerdict | None = None
+        for m in self._RESULT.finditer(out):
+            action = {"REJECT": "block", "HOLD": "quarantine", "DISCARD": "discard"}[m.group(1)]
+            rule = None if m.group(2) == "-" else m.group(2)
+            if action != "quarantine":
+                return TargetVerdict(action, rule)
+            hold = hold or TargetVerdict(action, rule)
+        return hold or TargetVerdict("allow", None)
+
+    def explain(self, msg: Message, engine: Verdict, target: TargetVerdict) -> str | None:
+        found = embedded_loss(self.result, engine)
+        if found:
+            return found
+        if engine.action in STOPPING and target.action in STOPPING:
+            return next(
+                (
+                    x.text()
+                    for x in self.result.losses
+                    if x.what.startswith("Postfix decides per header")
+                ),
+                None,
+            )
+        if target.rule is None and target.action == "quarantine":  # the encoded-name catch-all
+            return next((x.text() for x in self.result.losses if "encoded" in x.what), None)
+        return None
+
+    def close(self) -> None:
+        """Nothing runs between messages."""

@@ -41,17 +41,10 @@ force_actions' ``${selector}`` expansion); symbol names are generated.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
-import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
@@ -70,6 +63,9 @@ from mailpolicy.policy.export.exim import address_regex, ext_regex, name_regex
 from mailpolicy.policy.globs import Alt
 from mailpolicy.policy.globs import parse as glob_pattern
 
+if TYPE_CHECKING:
+    from mailpolicy.policy.export.rspamd_runner import RspamdRunner
+
 #: force_actions action per policy action (allow emits no force rule).
 ACTIONS = {"block": "reject", "quarantine": "quarantine", "discard": "discard", "tag": "add header"}
 #: lua_magic extensions of executable content (``detected.EXT`` in a filename multimap).
@@ -87,7 +83,6 @@ DETECTED_EXECUTABLE = (
     "ps1",
     "vbs",
 )
-START_TIMEOUT = 60
 _MAP_DIR = "mailpolicy"
 
 
@@ -436,7 +431,9 @@ class RspamdExporter(Exporter):
             **dict(sorted(files.items())),
         }
 
-    def verifier(self, result: ExportResult, workdir: str) -> RspamdRunner:
+    def runner(self, result: ExportResult, workdir: str) -> RspamdRunner:
+        from mailpolicy.policy.export.rspamd_runner import RspamdRunner
+
         return RspamdRunner(result)
 
 
@@ -446,208 +443,3 @@ def _comment(text: str) -> str:
 
 def _operand_text(operand: ast.Operand) -> str:
     return operand.name if isinstance(operand, ast.ListRef) else "[...]"
-
-
-# ---- running the real rspamd ----------------------------------------------------------------
-def find_rspamd() -> str | None:
-    """None when rspamd, rspamc and rspamadm are installed, else what is missing."""
-    missing = [
-        t
-        for t in ("rspamd", "rspamc", "rspamadm")
-        if shutil.which(t, path="/usr/bin:/usr/sbin:/bin" + os.pathsep + os.environ.get("PATH", ""))
-        is None
-    ]
-    return (
-        None if not missing else (f"{', '.join(missing)} not installed (run .ci/install-rspamd.sh)")
-    )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class RspamdVerdict:
-    action: str  # allow, block, quarantine, tag, discard, or "error"
-    rule: str | None
-    detail: str = ""
-
-
-class RspamdRunner:
-    """An rspamd daemon on 127.0.0.1 with the exported files, scanned with ``rspamc -j``.
-
-    Everything lives in a fresh temporary directory (``LOCAL_CONFDIR``, ``DBDIR``,
-    ``RUNDIR``; the system config in ``/etc/rspamd`` is read, never written); the workers
-    listen on free loopback ports; fuzzy_check is disabled (it resolves
-    ``fuzzy1.rspamd.com``). ``check()`` runs ``rspamadm configtest -s``, starts the daemon
-    (``start_timeout`` seconds at most) and reads its log: a map regex rspamd could not
-    compile, or fewer regexes loaded than written, is a failure. ``close()`` stops the
-    daemon by its pid and removes the directory.
-    """
-
-    def __init__(self, result: ExportResult, start_timeout: float = START_TIMEOUT) -> None:
-        self.result = result
-        self.start_timeout = start_timeout
-        self.forces: dict[str, tuple[str | None, str]] = result.meta.get("forces", {})
-        self.dir = tempfile.mkdtemp(prefix="mailpolicy-rspamd-")
-        os.chmod(self.dir, 0o755)
-        self.conf, self.db, self.run_dir = (
-            os.path.join(self.dir, d) for d in ("conf", "db", "run")
-        )
-        for d in (self.conf, self.db, self.run_dir):
-            os.makedirs(d)
-            os.chmod(d, 0o777)  # rspamd drops to _rspamd before it writes DBDIR/RUNDIR
-        self.port = _free_port()
-        self.log = os.path.join(self.run_dir, "rspamd.log")
-        harness = {
-            "local.d/worker-normal.inc": f'bind_socket = "127.0.0.1:{self.port}";\ncount = 1;\n',
-            "local.d/worker-controller.inc": f'bind_socket = "127.0.0.1:{_free_port()}";\n',
-            "local.d/worker-proxy.inc": f'bind_socket = "127.0.0.1:{_free_port()}";\n',
-            "local.d/logging.inc": f'type = "file";\nfilename = "{self.log}";\nlevel = "info";\n',
-            "local.d/fuzzy_check.conf": "enabled = false;\n",
-        }
-        for name, text in {**harness, **result.files}.items():
-            dest = os.path.join(self.conf, name)
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            os.chmod(os.path.dirname(dest), 0o755)
-            with open(dest, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.chmod(dest, 0o644)
-        self.msg = os.path.join(self.dir, "message.eml")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def _vars(self) -> list[str]:
-        return [
-            f"--var=LOCAL_CONFDIR={self.conf}",
-            f"--var=DBDIR={self.db}",
-            f"--var=RUNDIR={self.run_dir}",
-        ]
-
-    def available(self) -> str | None:
-        return find_rspamd()
-
-    def configtest(self) -> str | None:
-        """``rspamadm configtest -s``: None, or its complaint."""
-        p = subprocess.run(
-            ["rspamadm", *self._vars(), "configtest", "-s"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        return None if p.returncode == 0 else (p.stdout + p.stderr).strip()[-2000:]
-
-    def start(self) -> str | None:
-        """Start the daemon and wait for it; None, or why it did not come up."""
-        argv = ["rspamd", "-f", *self._vars(), "-p", os.path.join(self.run_dir, "rspamd.pid")]
-        if os.geteuid() == 0:
-            argv[2:2] = ["-u", "_rspamd", "-g", "_rspamd"]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return f"rspamd exited with {self.proc.returncode}: {self._log_tail()}"
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self._maps_loaded(deadline)
-            except OSError:
-                time.sleep(0.3)
-        return f"rspamd did not listen on 127.0.0.1:{self.port} within {self.start_timeout:.0f} s"
-
-    def _maps_loaded(self, deadline: float) -> str | None:
-        want = sorted(n for n in self.result.meta.get("maps", {}).values())
-        while True:
-            text = self._log_text()
-            bad = re.findall(r"cannot parse regexp[^\n]*", text)
-            if bad:
-                return "rspamd could not compile a map regex: " + "; ".join(bad[:3])
-            got = sorted(int(n) for n in re.findall(r"read regexp list of (\d+) elements", text))
-            if all(got.count(n) >= want.count(n) for n in set(want)):
-                return None
-            if time.monotonic() > deadline:
-                return f"rspamd loaded map regexes {got}, the export wrote {want}"
-            time.sleep(0.3)
-
-    def _log_text(self) -> str:
-        try:
-            with open(self.log, encoding="utf-8", errors="replace") as fh:
-                return fh.read()
-        except OSError:
-            return ""
-
-    def _log_tail(self) -> str:
-        return self._log_text()[-800:]
-
-    def check(self) -> str | None:
-        """configtest, then start; raises ``verify.VerifyError`` when rspamd is missing."""
-        from mailpolicy.policy.export.verify import VerifyError
-
-        problem = self.available()
-        if problem is not None:
-            raise VerifyError(problem)
-        return self.configtest() or self.start()
-
-    def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]) -> RspamdVerdict:
-        with open(self.msg, "wb") as fh:
-            fh.write(data)
-        os.chmod(self.msg, 0o644)
-        argv = ["rspamc", "-h", f"127.0.0.1:{self.port}", "-j", "-i", "127.0.0.1", "-t", "60"]
-        if sender:
-            argv += ["--from", sender]
-        for r in recipients:
-            argv += ["--rcpt", r]
-        p = subprocess.run([*argv, self.msg], capture_output=True, timeout=90, check=False)
-        try:
-            d = json.loads(p.stdout.decode("utf-8", "replace"))
-        except ValueError:
-            return RspamdVerdict(
-                "error", None, (p.stdout + p.stderr).decode("utf-8", "replace")[-300:]
-            )
-        return self.parse(d)
-
-    def parse(self, d: dict[str, Any]) -> RspamdVerdict:
-        """The verdict from ``rspamc -j`` output: the policy's forced rule, else allow (a
-        reject by rspamd's own scoring is reported as such)."""
-        symbols = d.get("symbols", {})
-        for sym, (rule, action) in self.forces.items():
-            if sym in symbols:
-                want = ACTIONS[action]
-                if d.get("action") != want:
-                    return RspamdVerdict(
-                        "error",
-                        rule,
-                        f"{sym} fired but action is {d.get('action')!r}, not {want!r}",
-                    )
-                return RspamdVerdict(action, rule, d.get("messages", {}).get("smtp_message", ""))
-        if d.get("action") in ("reject", "soft reject", "quarantine", "discard"):
-            return RspamdVerdict(
-                "block", None, f"rspamd's own scoring: {d.get('action')} score {d.get('score')}"
-            )
-        return RspamdVerdict("allow", None)
-
-    def explain(self, msg: Any, engine: Any, target: Any) -> str | None:
-        """The target-wide limit behind a disagreement on this message, if one applies."""
-        att = getattr(engine, "attachment", None) or getattr(target, "attachment", None)
-        atts = [att] if att is not None else list(getattr(msg, "attachments", ()))
-        for a in atts:
-            if re.search(r"\.(uu|hqx|tnef)\d+", getattr(a, "part", "") or ""):
-                return self._limit("mime-parts-only")
-            if len(set(getattr(a, "names", ()))) > 1:
-                return self._limit("one-filename")
-        return None
-
-    def _limit(self, key: str) -> str | None:
-        lim = next((x for x in RspamdExporter.caps.limits if x.key == key), None)
-        return None if lim is None else f"UNSOUND: all rules: {lim.what}; {lim.how}"
-
-    def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        shutil.rmtree(self.dir, ignore_errors=True)

@@ -24,13 +24,20 @@ that names what to install.
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from mailpolicy.corpus.message import Message
+    from mailpolicy.corpus.message import Attachment, Message
     from mailpolicy.policy.evaluate import Verdict
+    from mailpolicy.policy.export.base import Capabilities, ExportResult
+
+#: Seconds one tool run may take.
+TIMEOUT = 60
+#: Part ids of names found in text bodies (uuencode, BinHex) or TNEF: ``1.uu1``, ``2.tnef1``.
+_EMBEDDED_PART = re.compile(r"\.(uu|hqx|tnef)\d+")
 
 
 class VerifyError(Exception):
@@ -51,7 +58,9 @@ class Runner(Protocol):
 
     def check(self) -> str | None: ...
 
-    def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]) -> TargetVerdict: ...
+    def run(
+        self, data: bytes, sender: str | None, recipients: tuple[str, ...]
+    ) -> TargetVerdict: ...
 
     def explain(self, msg: Message, engine: Verdict, target: TargetVerdict) -> str | None: ...
 
@@ -64,3 +73,34 @@ def need(tool: str) -> str:
     if path is None:
         raise VerifyError(f"{tool} is not installed (run .ci/install-mta.sh)")
     return path
+
+
+def embedded(att: Attachment | None) -> bool:
+    """True when ``att`` was found inside a text body or a TNEF ``winmail.dat``, where no
+    target's MIME-level view of the message sees it."""
+    return att is not None and _EMBEDDED_PART.search(att.part or "") is not None
+
+
+def embedded_loss(result: ExportResult, engine: Verdict) -> str | None:
+    """The export's target-wide loss for names in bodies and TNEF, when the engine's
+    verdict came from such an attachment."""
+    if not embedded(engine.attachment):
+        return None
+    return next((x.text() for x in result.losses if x.rule == "*" and "uuencoded" in x.what), None)
+
+
+def part_limit(msg: Message, engine: Verdict, caps: Capabilities) -> str | None:
+    """The target-wide limit of ``caps`` (by its key) behind a disagreement on ``msg``:
+    ``mime-parts-only`` for a name found in a body or TNEF, ``one-filename`` for a part
+    with several names, ``rfc2047-charset`` for a non-ASCII name."""
+    keys = {x.key for x in caps.limits}
+    atts = [engine.attachment] if engine.attachment is not None else list(msg.attachments)
+    for a in atts:
+        for key, applies in (
+            ("mime-parts-only", embedded(a)),
+            ("one-filename", len(set(a.names)) > 1),
+            ("rfc2047-charset", any(not n.isascii() for n in a.names)),
+        ):
+            if applies and key in keys:
+                return caps.limit_text(key)
+    return None

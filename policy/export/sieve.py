@@ -34,8 +34,10 @@ characters are rejected before anything is emitted (``Exporter.safe``).
 
 from __future__ import annotations
 
+import os
 import re
-from typing import Any
+import subprocess
+from typing import TYPE_CHECKING, Any
 
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedRule
@@ -48,8 +50,13 @@ from mailpolicy.policy.export.base import (
     ops,
     to_ere,
 )
+from mailpolicy.policy.export.runner import TIMEOUT, TargetVerdict, embedded_loss, need
 from mailpolicy.policy.globs import AnyChar, CharClass, Lit, Pat, Star
 from mailpolicy.policy.globs import parse as glob_pattern
+
+if TYPE_CHECKING:
+    from mailpolicy.corpus.message import Message
+    from mailpolicy.policy.evaluate import Verdict
 
 #: The folder ``quarantine`` files messages into.
 QUARANTINE_FOLDER = "Quarantine"
@@ -300,13 +307,112 @@ class SieveExporter(Exporter):
         self.result.meta["rule_lines"] = rule_lines
         return {"policy.sieve": "\n".join(lines) + "\n"}
 
-    def verifier(self, result: ExportResult, workdir: str) -> Any:
-        from mailpolicy.policy.export.verify import SieveRunner
-
-        return SieveRunner(self, result, workdir)
+    def runner(self, result: ExportResult, workdir: str) -> SieveRunner:
+        return SieveRunner(result, workdir)
 
 
 def _seq_of(*items: Pat) -> Pat:
     from mailpolicy.policy.export.base import _seq
 
     return _seq(items)
+
+
+# ---- running the real Pigeonhole ------------------------------------------------------------
+def _as_nobody(argv: list[str]) -> list[str]:
+    """Run as nobody when we are root (Pigeonhole refuses root)."""
+    if os.geteuid() != 0:
+        return argv
+    return [need("setpriv"), "--reuid=nobody", "--regid=nogroup", "--clear-groups", *argv]
+
+
+class SieveRunner:
+    """``sievec`` + ``sieve-test`` (Pigeonhole) with a one-line config, no daemon
+    (a ``runner.Runner``)."""
+
+    _ACTION = re.compile(
+        r"^\s*(\d+):\s+(reject action|fileinto action|discard action|keep action"
+        r"|addheader|stop command)"
+    )
+
+    def __init__(self, result: ExportResult, workdir: str) -> None:
+        self.result = result
+        self.workdir = workdir
+        self.script = os.path.join(workdir, "policy.sieve")
+        with open(self.script, "w", encoding="utf-8") as fh:
+            fh.write(result.files["policy.sieve"])
+        self.conf = os.path.join(workdir, "min-dovecot.conf")
+        with open(self.conf, "w", encoding="utf-8") as fh:
+            fh.write(f"mail_location = maildir:{workdir}/Maildir\n")
+        self.msg = os.path.join(workdir, "message.eml")
+        self.ext = " ".join("+" + e for e in SieveExporter.extra_extensions)
+        self.lines: dict[int, str] = result.meta.get("rule_lines", {})
+        for path in (self.script, self.conf):
+            os.chmod(path, 0o644)
+
+    def check(self) -> str | None:
+        p = subprocess.run(
+            [
+                need("sievec"),
+                "-x",
+                self.ext,
+                self.script,
+                os.path.join(self.workdir, "policy.svbin"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        return None if p.returncode == 0 else (p.stderr or p.stdout).strip()
+
+    def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]) -> TargetVerdict:
+        with open(self.msg, "wb") as fh:
+            fh.write(data)
+        os.chmod(self.msg, 0o644)
+        argv = [need("sieve-test"), "-c", self.conf, "-x", self.ext, "-t", "-", "-Tlevel=commands"]
+        if sender:
+            argv += ["-f", sender]
+        if recipients:
+            argv += ["-a", recipients[0], "-r", recipients[0]]
+        argv += [self.script, self.msg]
+        p = subprocess.run(
+            _as_nobody(argv),
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+            env={"HOME": self.workdir, "PATH": os.environ.get("PATH", "")},
+        )
+        out = p.stdout.decode("utf-8", "replace")
+        if p.returncode != 0:
+            return TargetVerdict("error", None, p.stderr.decode("utf-8", "replace")[-300:])
+        return self.parse(out)
+
+    def parse(self, out: str) -> TargetVerdict:
+        action, line, tagged = None, None, False
+        for ln in out.splitlines():
+            m = self._ACTION.match(ln)
+            if m is None:
+                continue
+            kind = m.group(2)
+            if kind == "addheader":
+                tagged = True
+            elif kind != "stop command":
+                action = {
+                    "reject action": "block",
+                    "fileinto action": "quarantine",
+                    "discard action": "discard",
+                    "keep action": "allow",
+                }[kind]
+                line = int(m.group(1))
+        if action is None:  # implicit keep
+            return TargetVerdict("allow", None)
+        rule = self.lines.get(line) if line is not None else None
+        if action == "allow" and tagged:
+            action = "tag"
+        return TargetVerdict(action, rule)
+
+    def explain(self, msg: Message, engine: Verdict, target: TargetVerdict) -> str | None:
+        return embedded_loss(self.result, engine)
+
+    def close(self) -> None:
+        """Nothing runs between messages."""

@@ -22,25 +22,21 @@ A target's runner (``Exporter.verifier(result, workdir)``) has:
 Rule-level explanation is generic: a disagreement is explained when the engine's or the
 target's deciding rule has a ``Loss`` in the export result.
 
-Runners here: ``SieveRunner`` (``sievec`` then ``sieve-test`` as ``nobody`` with a
-one-line config), ``PostfixRunner`` (``postmap -c DIR -hm -q - pcre:TABLE``; any
-``postmap: warning:`` is a failure; the sender table decides which table applies).
+The runners live with their targets (``sieve.SieveRunner``, ``postfix.PostfixRunner``,
+``postfix_live.LivePostfixRunner``, ``exim.EximRunner``, ``rspamd_runner.RspamdRunner``)
+and follow ``runner.Runner``.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
 
 from mailpolicy.policy.export.base import Exporter, ExportResult
-from mailpolicy.policy.export.runner import TargetVerdict, VerifyError, need
-
-TIMEOUT = 60
+from mailpolicy.policy.export.runner import VerifyError
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,197 +150,3 @@ def run(
         print(f"\n{len(unexplained)} disagreements are not explained by the loss report", file=out)
         return 1
     return 0
-
-
-def embedded(result: ExportResult, engine: Any) -> str | None:
-    """The target-wide loss for names found in bodies or TNEF, when the engine's verdict
-    came from such an attachment (part ids ``1.uu1``, ``1.hqx1``, ``2.tnef1``)."""
-    att = engine.attachment
-    if att is not None and re.search(r"\.(uu|hqx|tnef)\d+", att.part or ""):
-        return next(
-            (x.text() for x in result.losses if x.rule == "*" and "uuencoded" in x.what), None
-        )
-    return None
-
-
-def _as_nobody(argv: list[str]) -> list[str]:
-    """Run as nobody when we are root (Pigeonhole refuses root)."""
-    if os.geteuid() != 0:
-        return argv
-    return [need("setpriv"), "--reuid=nobody", "--regid=nogroup", "--clear-groups", *argv]
-
-
-class SieveRunner:
-    """``sievec`` + ``sieve-test`` (Pigeonhole) with a one-line config, no daemon."""
-
-    _ACTION = re.compile(
-        r"^\s*(\d+):\s+(reject action|fileinto action|discard action|keep action"
-        r"|addheader|stop command)"
-    )
-
-    def __init__(self, exporter: Any, result: ExportResult, workdir: str) -> None:
-        self.result = result
-        self.workdir = workdir
-        self.script = os.path.join(workdir, "policy.sieve")
-        with open(self.script, "w", encoding="utf-8") as fh:
-            fh.write(result.files["policy.sieve"])
-        self.conf = os.path.join(workdir, "min-dovecot.conf")
-        with open(self.conf, "w", encoding="utf-8") as fh:
-            fh.write(f"mail_location = maildir:{workdir}/Maildir\n")
-        self.msg = os.path.join(workdir, "message.eml")
-        self.ext = " ".join("+" + e for e in exporter.extra_extensions)
-        self.lines: dict[int, str] = result.meta.get("rule_lines", {})
-        for path in (self.script, self.conf):
-            os.chmod(path, 0o644)
-
-    def check(self) -> str | None:
-        p = subprocess.run(
-            [
-                need("sievec"),
-                "-x",
-                self.ext,
-                self.script,
-                os.path.join(self.workdir, "policy.svbin"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            check=False,
-        )
-        return None if p.returncode == 0 else (p.stderr or p.stdout).strip()
-
-    def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]) -> TargetVerdict:
-        with open(self.msg, "wb") as fh:
-            fh.write(data)
-        os.chmod(self.msg, 0o644)
-        argv = [need("sieve-test"), "-c", self.conf, "-x", self.ext, "-t", "-", "-Tlevel=commands"]
-        if sender:
-            argv += ["-f", sender]
-        if recipients:
-            argv += ["-a", recipients[0], "-r", recipients[0]]
-        argv += [self.script, self.msg]
-        p = subprocess.run(
-            _as_nobody(argv),
-            capture_output=True,
-            timeout=TIMEOUT,
-            check=False,
-            env={"HOME": self.workdir, "PATH": os.environ.get("PATH", "")},
-        )
-        out = p.stdout.decode("utf-8", "replace")
-        if p.returncode != 0:
-            return TargetVerdict("error", None, p.stderr.decode("utf-8", "replace")[-300:])
-        return self.parse(out)
-
-    def parse(self, out: str) -> TargetVerdict:
-        action, line, tagged = None, None, False
-        for ln in out.splitlines():
-            m = self._ACTION.match(ln)
-            if m is None:
-                continue
-            kind = m.group(2)
-            if kind == "addheader":
-                tagged = True
-            elif kind != "stop command":
-                action = {
-                    "reject action": "block",
-                    "fileinto action": "quarantine",
-                    "discard action": "discard",
-                    "keep action": "allow",
-                }[kind]
-                line = int(m.group(1))
-        if action is None:  # implicit keep
-            return TargetVerdict("allow", None)
-        rule = self.lines.get(line) if line is not None else None
-        if action == "allow" and tagged:
-            action = "tag"
-        return TargetVerdict(action, rule)
-
-    def explain(self, msg: Any, engine: Any, target: Any) -> str | None:
-        return embedded(self.result, engine)
-
-
-class PostfixRunner:
-    """``postmap -c DIR -hm -q - pcre:TABLE < message``, the table chosen by the sender."""
-
-    _RESULT = re.compile(r"(REJECT|HOLD|DISCARD) .*\[mailpolicy rule ([^\]\s]+)\]")
-
-    def __init__(self, result: ExportResult, workdir: str) -> None:
-        self.result = result
-        self.workdir = workdir
-        self.conf = os.path.join(workdir, "conf")
-        os.makedirs(self.conf, exist_ok=True)
-        main_cf = os.path.join(self.conf, "main.cf")
-        with open(main_cf, "w", encoding="utf-8") as fh:
-            fh.write("compatibility_level = 3.6\n")
-        # Postfix waits (about 2 s) for a main.cf modified in the last second to settle.
-        os.utime(main_cf, (0, 0))
-        for name, text in result.files.items():
-            with open(os.path.join(workdir, name), "w", encoding="utf-8") as fh:
-                fh.write(text)
-        self.table = os.path.join(workdir, "mime_header_checks.pcre")
-        exempt = os.path.join(workdir, "mime_header_checks_exempt.pcre")
-        self.exempt = exempt if os.path.exists(exempt) else None
-        senders = os.path.join(workdir, "sender_access.pcre")
-        self.senders = senders if os.path.exists(senders) else None
-
-    def _postmap(self, args: list[str], data: bytes | None = None) -> tuple[int, str]:
-        p = subprocess.run(
-            [need("postmap"), "-c", self.conf, *args],
-            input=data,
-            capture_output=True,
-            timeout=TIMEOUT,
-            check=False,
-        )
-        errtext = p.stderr.decode("utf-8", "replace")
-        if "warning:" in errtext or "fatal:" in errtext:
-            raise VerifyError(f"postmap {' '.join(args)}: {errtext.strip()}")
-        return p.returncode, p.stdout.decode("utf-8", "replace")
-
-    def check(self) -> str | None:
-        try:
-            for table in (self.table, self.exempt, self.senders):
-                if table is not None:
-                    self._postmap(["-q", "mailpolicy-check@invalid", f"pcre:{table}"])
-        except VerifyError as exc:
-            return str(exc)
-        return None
-
-    def exempt_sender(self, sender: str | None) -> bool:
-        if not sender or self.senders is None:
-            return False
-        rc, out = self._postmap(["-q", sender, f"pcre:{self.senders}"])
-        return rc == 0 and out.strip().upper().startswith("OK")
-
-    def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]) -> TargetVerdict:
-        table = self.exempt if self.exempt and self.exempt_sender(sender) else self.table
-        try:
-            _rc, out = self._postmap(["-hm", "-q", "-", f"pcre:{table}"], data)
-        except VerifyError as exc:
-            return TargetVerdict("error", None, str(exc))
-        # cleanup acts on headers in message order: REJECT and DISCARD end it, HOLD does not
-        hold: TargetVerdict | None = None
-        for m in self._RESULT.finditer(out):
-            action = {"REJECT": "block", "HOLD": "quarantine", "DISCARD": "discard"}[m.group(1)]
-            rule = None if m.group(2) == "-" else m.group(2)
-            if action != "quarantine":
-                return TargetVerdict(action, rule)
-            hold = hold or TargetVerdict(action, rule)
-        return hold or TargetVerdict("allow", None)
-
-    def explain(self, msg: Any, engine: Any, target: Any) -> str | None:
-        from mailpolicy.policy.ast import STOPPING_ACTIONS
-
-        if embedded(self.result, engine):
-            return embedded(self.result, engine)
-        if engine.action in STOPPING_ACTIONS and target.action in STOPPING_ACTIONS:
-            return next(
-                (
-                    x.text()
-                    for x in self.result.losses
-                    if x.what.startswith("Postfix decides per header")
-                ),
-                None,
-            )
-        if target.rule is None and target.action == "quarantine":  # the encoded-name catch-all
-            return next((x.text() for x in self.result.losses if "encoded" in x.what), None)
-        return None

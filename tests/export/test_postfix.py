@@ -17,8 +17,14 @@ from hypothesis import strategies as st
 from mailpolicy.policy import check, globs
 from mailpolicy.policy.diagnostics import PolicyError
 from mailpolicy.policy.export import export
-from mailpolicy.policy.export.postfix import PostfixExporter, check_delimiters, line_regex
-from mailpolicy.policy.export.verify import PostfixRunner, compare, need
+from mailpolicy.policy.export.postfix import (
+    PostfixExporter,
+    PostfixRunner,
+    check_delimiters,
+    line_regex,
+)
+from mailpolicy.policy.export.runner import need
+from mailpolicy.policy.export.verify import compare
 from mailpolicy.policy.globs import parse as glob_pattern
 from mailpolicy.policy.printer import quote
 

@@ -1,6 +1,6 @@
 """The postfix target end to end: a real Postfix on 127.0.0.1 runs the two-stage export.
 
-One private instance (``postfix_live.PostfixInstance``) serves the whole module: started
+One private instance (``postfix_instance.PostfixInstance``) serves the whole module: started
 once with the baseline export, reloaded with the small policy's export. It needs root,
 ``postfix`` with ``pcre:`` and ``smtp-sink`` (``.ci/install-mta.sh``). Outside CI a
 missing tool or a non-root user skips the module; with ``CI=1`` it fails.
@@ -19,11 +19,13 @@ import pytest
 
 from mailpolicy.policy import check
 from mailpolicy.policy.checked import CheckedPolicy
-from mailpolicy.policy.export import postfix_live
+from mailpolicy.policy.export import postfix_instance, postfix_live
 from mailpolicy.policy.export.base import ExportResult
-from mailpolicy.policy.export.postfix import PostfixExporter
-from mailpolicy.policy.export.postfix_live import LivePostfixRunner, LiveVerdict, PostfixInstance
-from mailpolicy.policy.export.verify import PostfixRunner, Row, VerifyError, compare
+from mailpolicy.policy.export.postfix import PostfixExporter, PostfixRunner
+from mailpolicy.policy.export.postfix_instance import PostfixInstance
+from mailpolicy.policy.export.postfix_live import Delivery, LivePostfixRunner
+from mailpolicy.policy.export.runner import VerifyError
+from mailpolicy.policy.export.verify import Row, compare
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policy" / "policies"
@@ -64,7 +66,7 @@ def _export(policy: CheckedPolicy) -> tuple[PostfixExporter, ExportResult]:
 
 def _live(ex: PostfixExporter, pf: PostfixInstance) -> None:
     """Make ``compare`` use the module's instance instead of starting its own."""
-    ex.verifier = lambda result, workdir: LivePostfixRunner(  # type: ignore[method-assign]
+    ex.runner = lambda result, workdir: LivePostfixRunner(  # type: ignore[method-assign]
         result, workdir, pf
     )
 
@@ -91,7 +93,7 @@ def pf() -> Iterator[PostfixInstance]:
             yield inst
         finally:
             inst.stop()
-        assert master is not None and not postfix_live._alive(master), "master left running"
+        assert master is not None and not postfix_instance._alive(master), "master left running"
 
 
 @pytest.fixture(scope="module")
@@ -105,22 +107,22 @@ def baseline_rows(pf: PostfixInstance) -> list[Row]:
 
 def test_hook_picks_live_runner_only_for_sender_exceptions(tmp_path: Path) -> None:
     ex, result = _export(check.load(POLICIES / "baseline.policy"))
-    assert isinstance(ex.verifier(result, str(tmp_path)), LivePostfixRunner)
+    assert isinstance(ex.runner(result, str(tmp_path)), LivePostfixRunner)
     ex, result = _export(check.load(POLICIES / "sircam-2001.policy"))
-    assert type(ex.verifier(result, str(tmp_path))) is PostfixRunner
+    assert type(ex.runner(result, str(tmp_path))) is PostfixRunner
 
 
 def test_adapt_master_moves_ports_and_turns_chroot_off() -> None:
     _, result = _export(check.load(POLICIES / "baseline.policy"))
-    text = postfix_live.adapt_master(result.files["master.cf.fragment"], "/x/conf", 2525, 2526)
+    text = postfix_instance.adapt_master(result.files["master.cf.fragment"], "/x/conf", 2525, 2526)
     services = [ln.split() for ln in text.splitlines() if ln and ln[0] not in "# \t"]
     assert [s[0] for s in services] == ["127.0.0.1:2525", "mailpolicy_cleanup1", "127.0.0.1:2526"]
     assert {s[4] for s in services} == {"n"}
     assert "pcre:/x/conf/mime_header_checks_exempt.pcre" in text
-    main = postfix_live.adapt_main(result.files["main.cf.fragment"], "/x/conf", 2526)
+    main = postfix_instance.adapt_main(result.files["main.cf.fragment"], "/x/conf", 2526)
     assert "FILTER smtp:[127.0.0.1]:2526" in main and "/etc/postfix" not in main
     with pytest.raises(VerifyError, match="master.cf.fragment"):
-        postfix_live.adapt_master("smtp inet n - y - - smtpd\n", "/x", 1, 2)
+        postfix_instance.adapt_master("smtp inet n - y - - smtpd\n", "/x", 1, 2)
 
 
 def test_baseline_samples_agree_or_are_explained(baseline_rows: list[Row]) -> None:
@@ -142,7 +144,7 @@ def test_baseline_live_differs_from_tables_only_by_stage_one_hold(
     HOLDs in stage 1 (the exempt table also has the encoded-name catch-all) before stage 2
     can REJECT. Both stop the message; nothing else differs."""
     ex, result = _export(check.load(POLICIES / "baseline.policy"))
-    ex.verifier = lambda res, wd: PostfixRunner(res, wd)  # type: ignore[method-assign]
+    ex.runner = lambda res, wd: PostfixRunner(res, wd)  # type: ignore[method-assign]
     tables, _ = compare(ex, result, CORPUS)
     diff = [
         (a, b)
@@ -202,9 +204,11 @@ def test_small_policy_agrees_with_engine(small: tuple[PostfixExporter, ExportRes
     }
 
 
-def _run(pf: PostfixInstance, result: ExportResult, sender: str, name: str) -> LiveVerdict:
+def _run(pf: PostfixInstance, result: ExportResult, sender: str, name: str) -> Delivery:
     runner = LivePostfixRunner(result, os.path.dirname(pf.root), pf)
-    return runner.run(_message(sender, name), sender, ("bob@example.com",))
+    delivery = runner.deliver(_message(sender, name), sender, ("bob@example.com",))
+    assert runner.run(_message(sender, name), sender, ("bob@example.com",)) == delivery.verdict
+    return delivery
 
 
 def test_second_stage_stop_is_a_bounce_not_an_smtp_reject(
@@ -216,7 +220,7 @@ def test_second_stage_stop_is_a_bounce_not_an_smtp_reject(
     _, result, _ = small
     assert "BOUNCES" in result.files["mime_header_checks.pcre"]
     v = _run(pf, result, STRANGER, "setup.exe")
-    assert (v.action, v.rule, v.how, v.stage) == ("block", "exe", "bounce", 2)
+    assert (v.verdict.action, v.verdict.rule, v.how, v.stage) == ("block", "exe", "bounce", 2)
     assert v.reply.startswith("2.0.0 Ok: queued as ")  # the client was told: accepted
     assert v.dsn is not None
     dsn = Path(v.dsn).read_text(encoding="utf-8", errors="replace")
@@ -225,22 +229,23 @@ def test_second_stage_stop_is_a_bounce_not_an_smtp_reject(
     assert "Diagnostic-Code: smtp; 550 5.7.1 exe refused [mailpolicy rule exe]" in dsn
 
     v = _run(pf, result, STRANGER, "run.pif")
-    assert (v.action, v.rule, v.how, v.stage, v.dsn) == ("block", "pif", "smtp-reject", 1, None)
+    assert (v.verdict.action, v.verdict.rule, v.how, v.stage) == ("block", "pif", "smtp-reject", 1)
+    assert v.dsn is None
     assert v.reply.startswith("5.7.1 ") and v.queue_ids == ()
 
     v = _run(pf, result, TRUSTED, "setup.exe")
-    assert (v.action, v.how, v.stage) == ("allow", "delivered", 1)
+    assert (v.verdict.action, v.how, v.stage) == ("allow", "delivered", 1)
     assert pf.captured(f" id {v.queue_ids[-1]}".encode(), headers_only=True)
 
     v = _run(pf, result, STRANGER, "notes.txt")
-    assert (v.action, v.how, v.stage, len(v.queue_ids)) == ("allow", "delivered", 2, 2)
+    assert (v.verdict.action, v.how, v.stage, len(v.queue_ids)) == ("allow", "delivered", 2, 2)
 
 
 def test_hold_is_in_the_hold_queue(
     pf: PostfixInstance, small: tuple[PostfixExporter, ExportResult, str]
 ) -> None:
     v = _run(pf, small[1], STRANGER, "saver.scr")
-    assert (v.action, v.rule, v.how, v.stage) == ("quarantine", "scr", "hold", 2)
+    assert (v.verdict.action, v.verdict.rule, v.how, v.stage) == ("quarantine", "scr", "hold", 2)
     assert pf.held(v.queue_ids[-1]) and not pf.held(v.queue_ids[0])
 
 
@@ -262,9 +267,9 @@ def test_start_failure_is_an_error_and_leaves_nothing_running(
 ) -> None:
     _require()
     _, result = _export(check.load_text(SMALL, "small-live.policy"))
-    real = postfix_live.need
+    real = postfix_instance.need
     monkeypatch.setattr(
-        postfix_live,
+        postfix_instance,
         "need",
         lambda tool: shutil.which("false") if tool == "postfix" else real(tool),
     )
@@ -273,7 +278,7 @@ def test_start_failure_is_an_error_and_leaves_nothing_running(
     with pytest.raises(VerifyError, match="start failed"):
         inst.start()
     assert inst.sink is None and not inst.running
-    assert not postfix_live._listening(inst.sink_port)
+    assert not postfix_instance._listening(inst.sink_port)
 
 
 def test_not_root_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -292,6 +297,7 @@ def test_deferred_or_foreign_bounce_is_an_error_at_once(tmp_path: Path) -> None:
         ("127.0.0.1[127.0.0.1]:2525", "deferred"),
         ("127.0.0.1[127.0.0.1]:2525", "bounced"),
     ):
-        q = postfix_live._Queued(deliveries=[("bob@example.com", relay, status, "x")])
+        q = postfix_instance.Queued(deliveries=[("bob@example.com", relay, status, "x")])
         v = runner._decide(q, ["4jQID0000001"], 1, STRANGER, "250 Ok")
-        assert isinstance(v, LiveVerdict) and v.action == "error" and status in v.detail
+        assert isinstance(v, Delivery) and v.verdict.action == "error"
+        assert status in v.verdict.detail

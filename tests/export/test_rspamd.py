@@ -29,7 +29,8 @@ from mailpolicy.policy.check import load, load_text
 from mailpolicy.policy.evaluate import evaluate
 from mailpolicy.policy.export import verify
 from mailpolicy.policy.export.base import E_UNSAFE, E_UNSUPPORTED
-from mailpolicy.policy.export.rspamd import RspamdExporter, RspamdRunner, find_rspamd, map_regex
+from mailpolicy.policy.export.rspamd import RspamdExporter, map_regex
+from mailpolicy.policy.export.rspamd_runner import RspamdRunner, find_rspamd
 from mailpolicy.policy.printer import quote
 
 ROOT = Path(__file__).resolve().parents[2]

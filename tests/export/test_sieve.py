@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from mailpolicy.policy import check, globs
 from mailpolicy.policy.diagnostics import PolicyError
 from mailpolicy.policy.export import export
-from mailpolicy.policy.export.sieve import SieveExporter
-from mailpolicy.policy.export.verify import SieveRunner, compare, need
+from mailpolicy.policy.export.runner import need
+from mailpolicy.policy.export.sieve import SieveExporter, SieveRunner
+from mailpolicy.policy.export.verify import compare
 from mailpolicy.policy.printer import quote
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,7 +124,7 @@ def test_literal_name_matches_exactly(name: str) -> None:
     assert result.ok
     with tempfile.TemporaryDirectory() as d:
         os.chmod(d, 0o755)
-        runner = SieveRunner(ex, result, d)
+        runner = SieveRunner(result, d)
         assert runner.check() is None
         enc = urllib.parse.quote(name, safe="")
         hit = runner.run(_message(f"filename*=UTF-8''{enc}"), "mallory@example.net", ())
