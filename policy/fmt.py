@@ -29,25 +29,18 @@ Contract of ``format_source(text)``:
 Comments are found by scanning the source for ``#`` outside string literals: in text that
 parses, no other token can hold ``#`` or ``"``, so the scan is exact.
 
-``fmt_paths`` is the ``mailpolicy fmt`` verb over injected streams (see its docstring).
+The ``mailpolicy fmt`` verb (reading, ``--check``, ``--write``) is part of the command line.
 """
 
 from __future__ import annotations
 
 import bisect
-import os
 import re
-import stat
-import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TextIO
 
 from mailpolicy.policy import ast, printer
-from mailpolicy.policy.diagnostics import PolicyError, render_all
-from mailpolicy.policy.parse import decode_source, parse
+from mailpolicy.policy.parse import parse
 
 #: The line length the formatter aims for.
 WIDTH = 100
@@ -332,109 +325,3 @@ def format_policy(policy: ast.Policy) -> str:
         units.append(_Unit(line + 1, line + len(body), body))
         line += len(body)
     return _join(units)
-
-
-# ---- the `fmt` verb --------------------------------------------------------------------------
-def _expand(paths: Sequence[str]) -> list[str]:
-    """Paths as given; a directory stands for the ``*.policy`` files below it, sorted."""
-    out: list[str] = []
-    for p in paths:
-        if p != "-" and os.path.isdir(p):
-            out.extend(str(f) for f in sorted(Path(p).rglob("*.policy")) if f.is_file())
-        else:
-            out.append(p)
-    return out
-
-
-def _write_atomic(path: str, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step, keeping its permission bits."""
-    mode = stat.S_IMODE(os.stat(path).st_mode)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".mailpolicy-fmt-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def fmt_paths(
-    paths: Sequence[str],
-    check: bool = False,
-    write: bool = False,
-    *,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-    stdin: TextIO | None = None,
-) -> int:
-    """``mailpolicy fmt [--check|--write] PATH...``; returns the exit code.
-
-    - default: print the formatted text of each file to ``out`` (``-`` reads ``stdin``).
-    - ``check``: print ``would reformat PATH`` to ``err`` for each file that would change;
-      exit 1 when any would, else 0. Nothing is written.
-    - ``write``: rewrite each file that changes (atomically, mode kept) and print
-      ``reformatted PATH`` to ``err``; files already formatted are not touched.
-
-    A directory means every ``*.policy`` file below it. A file that does not parse: its
-    diagnostics on ``err``, exit 1. A file that cannot be read or written, or bad usage:
-    a one-line message on ``err``, exit 2. The exit code is the worst over all files.
-    """
-    out = out if out is not None else sys.stdout
-    err = err if err is not None else sys.stderr
-    if check and write:
-        print("mailpolicy fmt: --check and --write cannot be used together", file=err)
-        return 2
-    if not paths:
-        print("mailpolicy fmt: no policy files given", file=err)
-        return 2
-    rc = 0
-    for path in _expand(paths):
-        try:
-            if path == "-":
-                if write:
-                    print("mailpolicy fmt: cannot --write standard input", file=err)
-                    rc = 2
-                    continue
-                data = (stdin if stdin is not None else sys.stdin).read().encode("utf-8")
-            else:
-                with open(path, "rb") as f:
-                    data = f.read()
-        except OSError as exc:
-            print(f"mailpolicy fmt: cannot read {path}: {exc.strerror or exc}", file=err)
-            rc = 2
-            continue
-        source: str | None = None
-        try:
-            source = decode_source(data, path)
-            formatted = format_source(source, path)
-        except PolicyError as exc:
-            print(
-                render_all(exc.diagnostics, {path: source} if source is not None else {}), file=err
-            )
-            rc = max(rc, 1)
-            continue
-        changed = formatted.encode("utf-8") != data
-        if check:
-            if changed:
-                print(f"would reformat {path}", file=err)
-                rc = max(rc, 1)
-        elif write:
-            if changed:
-                try:
-                    _write_atomic(path, formatted)
-                except OSError as exc:
-                    print(f"mailpolicy fmt: cannot write {path}: {exc.strerror or exc}", file=err)
-                    rc = 2
-                    continue
-                print(f"reformatted {path}", file=err)
-        else:
-            out.write(formatted)
-    return rc

@@ -30,6 +30,7 @@ evaluator and says so once (``make_matcher(..., warn=...)``).
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import multiprocessing
 import os
@@ -37,11 +38,20 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from multiprocessing.context import BaseContext
+from multiprocessing.pool import AsyncResult
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from mailpolicy.corpus import names as _names
+from mailpolicy.corpus.readers import RawMessage, Unreadable, iter_raw
+
+if TYPE_CHECKING:
+    from mailpolicy.corpus.labels import Labels
+    from mailpolicy.corpus.message import Message
+    from mailpolicy.policy.checked import CheckedPolicy
+    from mailpolicy.policy.evaluate import Verdict
 
 #: Most raw messages sent to a worker at once.
 BATCH_MESSAGES = 64
@@ -54,6 +64,11 @@ MAX_NAMES = 20
 
 UNREADABLE = "unreadable"
 EVALUATORS = ("reference", "compiled")
+
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+Item = RawMessage | Unreadable
+Reader = Callable[[Sequence[str], "Labels | None"], Iterable[Item]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,23 +123,23 @@ class Decision:
 class Matcher(Protocol):
     """Anything that turns a parsed message into a verdict (reference or compiled)."""
 
-    def evaluate(self, msg: Any) -> Any: ...
+    def evaluate(self, msg: Message) -> Verdict: ...
 
 
 class ReferenceMatcher:
     """The reference evaluator bound to one checked policy; picklable (holds only the policy)."""
 
-    def __init__(self, policy: Any) -> None:
+    def __init__(self, policy: CheckedPolicy) -> None:
         self.policy = policy
 
-    def evaluate(self, msg: Any) -> Any:
+    def evaluate(self, msg: Message) -> Verdict:
         from mailpolicy.policy.evaluate import evaluate
 
         return evaluate(self.policy, msg, trace=False)
 
 
 def make_matcher(
-    policy: Any, evaluator: str = "reference", warn: Callable[[str], None] | None = None
+    policy: CheckedPolicy, evaluator: str = "reference", warn: Callable[[str], None] | None = None
 ) -> Matcher:
     """A matcher for ``policy``; ``compiled`` falls back to the reference evaluator (and
     calls ``warn`` once with why) while ``mailpolicy.policy.compile`` does not exist."""
@@ -142,6 +157,11 @@ def make_matcher(
     return ReferenceMatcher(policy)
 
 
+def evaluator_name(matcher: Matcher) -> str:
+    """``reference`` or ``compiled``: which evaluator ``matcher`` is."""
+    return "reference" if isinstance(matcher, ReferenceMatcher) else "compiled"
+
+
 # ---- turning verdicts into decisions ---------------------------------------------------------
 def _ext(name: str | None) -> str | None:
     if not name:
@@ -150,44 +170,41 @@ def _ext(name: str | None) -> str | None:
     return exts[-1] if exts else None
 
 
-def decide(matcher: Matcher, msg: Any) -> Decision:
+def decide(matcher: Matcher, msg: Message) -> Decision:
     """The decision of one matcher on one parsed message; never raises."""
     atts = msg.attachments
-    names = tuple(a.name for a in atts if a.name)[:MAX_NAMES]
-    exts = tuple(e for e in (a.extension for a in atts) if e)
-    base = {
-        "path": msg.path,
-        "key": msg.key,
-        "message_id": msg.message_id,
-        "label": msg.label,
-        "attachments": names,
-        "extensions": exts,
-        "size": msg.size,
-    }
+    base = Decision(
+        path=msg.path,
+        key=msg.key,
+        message_id=msg.message_id,
+        label=msg.label,
+        action=UNREADABLE,
+        attachments=tuple(a.name for a in atts if a.name)[:MAX_NAMES],
+        extensions=tuple(e for e in (a.extension for a in atts) if e),
+        size=msg.size,
+    )
     try:
         v = matcher.evaluate(msg)
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop a replay
-        return Decision(
-            action=UNREADABLE, reason=f"evaluation failed: {type(exc).__name__}: {exc}", **base
-        )  # type: ignore[arg-type]
-    # Defects found while decoding a payload on demand appear only after evaluation.
-    base["defects"] = tuple(msg.defects)[:MAX_NAMES]
+        return dataclasses.replace(base, reason=f"evaluation failed: {type(exc).__name__}: {exc}")
     shown = v.name or (v.attachment.name if v.attachment is not None else None)
     ext = _ext(shown) if shown else None
     if ext is None and v.attachment is not None:
         ext = v.attachment.extension
-    return Decision(
+    return dataclasses.replace(
+        base,
         action=v.action,
         rule=v.rule,
         line=v.line,
         attachment=shown,
         extension=ext,
         reason=v.reason,
-        **base,
-    )  # type: ignore[arg-type]
+        # Defects found while decoding a payload on demand appear only after evaluation.
+        defects=tuple(msg.defects)[:MAX_NAMES],
+    )
 
 
-def unreadable(item: Any) -> Decision:
+def unreadable(item: Unreadable) -> Decision:
     """The decision recorded for an item the readers (or the parser) could not read."""
     return Decision(
         path=item.path,
@@ -199,20 +216,28 @@ def unreadable(item: Any) -> Decision:
     )
 
 
-def _parse(raw: Any) -> Any:
+def parse(raw: RawMessage) -> Message:
+    """The parsed message of ``raw``, carrying where it came from and its label."""
     from mailpolicy.corpus.mime import parse_message
 
     return parse_message(raw.data, path=raw.path, key=raw.key, label=raw.label)
 
 
-def decide_raw(matchers: Sequence[Matcher], raw: Any, labels: Any = None) -> tuple[Decision, ...]:
+def location(item: Item) -> str:
+    """``path``, or ``path:key`` for an item inside a mailbox or Maildir."""
+    return f"{item.path}:{item.key}" if item.key else item.path
+
+
+def decide_raw(
+    matchers: Sequence[Matcher], raw: RawMessage, labels: Labels | None = None
+) -> tuple[Decision, ...]:
     """Parse one raw message and decide it with every matcher; never raises.
 
     ``labels`` (a ``corpus.labels.Labels``) relabels the message once its Message-ID is
     known, as ``readers.iter_messages`` does.
     """
     try:
-        msg = _parse(raw)
+        msg = parse(raw)
         if labels is not None:
             msg.label = labels.label_for(raw.path, raw.key, msg.message_id, raw.label)
     except Exception as exc:  # noqa: BLE001 - parse_message promises not to raise; belt and braces
@@ -229,20 +254,48 @@ def decide_raw(matchers: Sequence[Matcher], raw: Any, labels: Any = None) -> tup
     return tuple(decide(m, msg) for m in matchers)
 
 
+# ---- what a replay does with each corpus item ------------------------------------------------
+class Judge(Protocol[R_co]):
+    """What a replay does with each corpus item: one result per item, in corpus order.
+
+    ``decide`` gets a message the readers could read, ``unreadable`` one they could not.
+    With ``workers > 1`` the judge is pickled into every worker process once, and
+    ``decide`` runs there; a judge that drives a tool or keeps state runs with one worker.
+    """
+
+    def decide(self, raw: RawMessage) -> R_co: ...
+
+    def unreadable(self, item: Unreadable) -> R_co: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decide:
+    """The judge of ``simulate`` and ``diff``: one ``Decision`` per matcher, labels applied."""
+
+    matchers: tuple[Matcher, ...]
+    labels: Labels | None = None
+
+    def decide(self, raw: RawMessage) -> tuple[Decision, ...]:
+        return decide_raw(self.matchers, raw, self.labels)
+
+    def unreadable(self, item: Unreadable) -> tuple[Decision, ...]:
+        return (unreadable(item),) * len(self.matchers)
+
+
 # ---- worker side -----------------------------------------------------------------------------
-_MATCHERS: Sequence[Matcher] = ()
-_LABELS: Any = None
+_JUDGE: Judge[Any] | None = None
 
 
-def _init_worker(matchers: Sequence[Matcher], labels: Any) -> None:
-    global _MATCHERS, _LABELS
+def _init_worker(judge: Judge[Any]) -> None:
+    global _JUDGE
     # The parent owns Ctrl-C: a worker killed mid-batch would leave the pool waiting forever.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _MATCHERS, _LABELS = matchers, labels
+    _JUDGE = judge
 
 
-def _work(batch: list[Any]) -> list[tuple[Decision, ...]]:
-    return [decide_raw(_MATCHERS, raw, _LABELS) for raw in batch]
+def _work(batch: list[RawMessage]) -> list[Any]:
+    assert _JUDGE is not None, "the pool initializer sets the judge"
+    return [_JUDGE.decide(raw) for raw in batch]
 
 
 # ---- parent side -----------------------------------------------------------------------------
@@ -255,15 +308,14 @@ class Progress:
     started: float = 0.0
 
 
-def _batches(items: Iterable[Any], progress: Progress) -> Iterator[list[Any]]:
+def _batches(items: Iterable[Item], progress: Progress) -> Iterator[list[Item]]:
     """Corpus items in batches: each batch is a list of RawMessage or Unreadable."""
-    batch: list[Any] = []
+    batch: list[Item] = []
     size = 0
     for item in items:
-        data = getattr(item, "data", None)
-        if data is not None:
-            size += len(data)
-            progress.bytes_read += len(data)
+        if isinstance(item, RawMessage):
+            size += len(item.data)
+            progress.bytes_read += len(item.data)
         batch.append(item)
         if len(batch) >= BATCH_MESSAGES or size >= BATCH_BYTES:
             yield batch
@@ -272,25 +324,28 @@ def _batches(items: Iterable[Any], progress: Progress) -> Iterator[list[Any]]:
         yield batch
 
 
-def _split(batch: list[Any]) -> tuple[list[Any], list[Decision | None]]:
-    """The raw messages to send, and a slot per item: filled for unreadable ones."""
-    raws: list[Any] = []
-    slots: list[Decision | None] = []
+#: A place in a batch: the result of an unreadable item, decided in the parent, or None for
+#: the next result of the batch's raw messages.
+_Slot = tuple[R] | None
+
+
+def _split(judge: Judge[R], batch: list[Item]) -> tuple[list[RawMessage], list[_Slot[R]]]:
+    """The raw messages to decide, and a slot per item: filled for unreadable ones."""
+    raws: list[RawMessage] = []
+    slots: list[_Slot[R]] = []
     for item in batch:
-        if getattr(item, "data", None) is None:
-            slots.append(unreadable(item))
+        if isinstance(item, Unreadable):
+            slots.append((judge.unreadable(item),))
         else:
             raws.append(item)
             slots.append(None)
     return raws, slots
 
 
-def _merge(
-    n: int, slots: list[Decision | None], results: list[tuple[Decision, ...]]
-) -> Iterator[tuple[Decision, ...]]:
+def _merge(slots: list[_Slot[R]], results: list[R]) -> Iterator[R]:
     it = iter(results)
     for slot in slots:
-        yield (slot,) * n if slot is not None else next(it)
+        yield slot[0] if slot is not None else next(it)
 
 
 def default_workers() -> int:
@@ -300,7 +355,7 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _context() -> Any:
+def _context() -> BaseContext:
     # fork is the cheap start on Linux; with other threads alive it is unsafe, so spawn.
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods and threading.active_count() == 1:
@@ -309,31 +364,28 @@ def _context() -> Any:
 
 
 def replay(
-    matchers: Sequence[Matcher],
+    judge: Judge[R],
     paths: Sequence[str],
-    labels: Any = None,
+    labels: Labels | None = None,
     *,
     workers: int | None = None,
     progress: Progress | None = None,
-    read: Callable[..., Iterable[Any]] | None = None,
-) -> Iterator[tuple[Decision, ...]]:
-    """Decisions for every corpus item, in corpus order (see the module docstring).
+    read: Reader | None = None,
+) -> Generator[R, None, None]:
+    """The judge's result for every corpus item, in corpus order (see the module docstring).
 
     ``read(paths, labels)`` defaults to ``corpus.readers.iter_raw``. Closing the generator
     (or an exception in the caller, such as KeyboardInterrupt) terminates the workers.
     """
-    if read is None:
-        from mailpolicy.corpus.readers import iter_raw as read
     progress = progress if progress is not None else Progress()
     progress.started = time.monotonic()
-    n = len(matchers)
     workers = default_workers() if workers is None else max(1, workers)
-    batches = _batches(read(paths, labels), progress)
+    batches = _batches((read or iter_raw)(paths, labels), progress)
 
     if workers == 1:
         for batch in batches:
-            raws, slots = _split(batch)
-            for row in _merge(n, slots, [decide_raw(matchers, r, labels) for r in raws]):
+            raws, slots = _split(judge, batch)
+            for row in _merge(slots, [judge.decide(r) for r in raws]):
                 progress.messages += 1
                 yield row
         return
@@ -341,30 +393,30 @@ def replay(
     # The policy's objects live as long as the run: move them out of the collector's way, so
     # neither the parent nor the forked workers scan (and copy) them at every full collection.
     gc.freeze()
-    pool = _context().Pool(workers, initializer=_init_worker, initargs=(tuple(matchers), labels))
-    pending: deque[tuple[list[Decision | None], Any]] = deque()
+    pool = _context().Pool(workers, initializer=_init_worker, initargs=(judge,))
+    pending: deque[tuple[list[_Slot[R]], AsyncResult[list[R]] | None]] = deque()
     limit = INFLIGHT_PER_WORKER * workers
     clean = False
     try:
         exhausted = False
         while True:
             while not exhausted and len(pending) < limit:
-                batch = next(batches, None)
-                if batch is None:
+                more = next(batches, None)
+                if more is None:
                     exhausted = True
                     break
-                raws, slots = _split(batch)
+                raws, slots = _split(judge, more)
                 pending.append((slots, pool.apply_async(_work, (raws,)) if raws else None))
             if not pending:
                 break
             slots, result = pending.popleft()
-            rows: list[tuple[Decision, ...]] = []
+            rows: list[R] = []
             if result is not None:
                 # A timed wait keeps the main thread responsive to Ctrl-C.
                 while not result.ready():
                     result.wait(0.2)
                 rows = result.get()
-            for row in _merge(n, slots, rows):
+            for row in _merge(slots, rows):
                 progress.messages += 1
                 yield row
         clean = True

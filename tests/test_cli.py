@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mailpolicy.policy.cli import main
+from mailpolicy.simulator.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = str(ROOT / "policy" / "policies" / "baseline.policy")

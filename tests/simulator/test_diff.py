@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from simsupport import CorpusFiles, policy_file
 
-from mailpolicy.policy.cli import main
+from mailpolicy.simulator.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "corpus" / "samples"

@@ -22,7 +22,7 @@ def test_sigint_writes_a_partial_report(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "mailpolicy.policy.cli",
+            "mailpolicy.simulator.cli",
             "simulate",
             str(policy),
             str(corpus),

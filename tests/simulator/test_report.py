@@ -13,8 +13,8 @@ import pytest
 from simbrowser import Page
 from simsupport import CorpusFiles
 
-from mailpolicy.policy.cli import main
 from mailpolicy.simulator import report
+from mailpolicy.simulator.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "corpus" / "samples"

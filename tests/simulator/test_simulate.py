@@ -14,7 +14,7 @@ import pytest
 from simsupport import CorpusFiles, mbox_message, policy_file
 
 from mailpolicy.corpus.readers import iter_raw
-from mailpolicy.policy.cli import main
+from mailpolicy.simulator.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "corpus" / "samples"

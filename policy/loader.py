@@ -1,0 +1,112 @@
+"""One way to load a policy file, written as text or as its JSON form.
+
+A file whose first non-blank character is ``{`` is the JSON form (what ``mailpolicy
+export --target json`` prints, read back by ``ir.loads``); anything else is policy text
+(``parse`` then ``check``). Both give the same ``CheckedPolicy``: the JSON form carries
+the policy's name, source path and digest, and its list files' entries.
+
+- ``load_policy(path, lint=False)``: the checked policy. ``InputError`` (one line) when the
+  path is missing, a directory or unreadable; ``PolicyError`` with diagnostics when it is
+  not a valid policy. A JSON document that ``ir`` refuses becomes one diagnostic naming
+  the JSON path (``rules[3].condition.and[1]: unknown test field 'sendr'``), with the
+  checker's code when the message carries one, else E100.
+- ``check_file(path)``: ``(text, diagnostics, policy or None)`` for the ``check`` verb,
+  which reports every diagnostic (lint warnings included) instead of stopping at the first
+  failing file. Raises ``InputError`` like ``load_policy``; never ``PolicyError``.
+- ``read_source(path)``: the bytes of a policy file, or ``InputError``.
+- ``is_json(text)``: whether ``text`` is the JSON form.
+
+Lint on the JSON form runs over the rebuilt policy; its warnings point at the lines of
+the source the document was exported from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+
+from mailpolicy.policy import check, ir
+from mailpolicy.policy.ast import Span
+from mailpolicy.policy.checked import CheckedPolicy
+from mailpolicy.policy.diagnostics import Diagnostic, InputError, PolicyError, error
+from mailpolicy.policy.parse import decode_source, parse
+
+#: ``ir`` ends a message that came from the checker with its code: ``... [E102]``.
+_CODE = re.compile(r"^(?P<message>.*) \[(?P<code>E\d{3})\]$", re.DOTALL)
+
+
+def is_json(text: str) -> bool:
+    """True when ``text`` is the JSON form of a policy (first non-blank character ``{``)."""
+    return text.lstrip("\ufeff \t\r\n").startswith("{")
+
+
+def read_source(path: str) -> bytes:
+    """The bytes of the policy file ``path``; InputError says why it cannot be read."""
+    if os.path.isdir(path):
+        raise InputError(f"cannot read policy {path}: it is a directory")
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise InputError(f"cannot read policy {path}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"cannot read policy {path}: {exc.strerror or exc}") from None
+
+
+def _json_error(path: str, exc: ValueError) -> Diagnostic:
+    text = str(exc)
+    m = _CODE.match(text)
+    code, message = (m["code"], m["message"]) if m else ("E100", text)
+    return error(code, f"policy in JSON form: {message}", Span(path, 0, 0, 0, 0))
+
+
+def _from_json(path: str, text: str, lint: bool) -> CheckedPolicy:
+    try:
+        policy = ir.loads(text)
+    except ValueError as exc:
+        raise PolicyError([_json_error(path, exc)]) from None
+    if not lint:
+        return policy
+    from mailpolicy.policy import lint as _lint
+
+    return dataclasses.replace(policy, warnings=tuple(_lint.lint(policy)))
+
+
+def _from_text(path: str, data: bytes, lint: bool) -> CheckedPolicy:
+    text = decode_source(data, path)
+    result = check.check(
+        parse(text, path),
+        base_dir=os.path.dirname(os.path.abspath(path)),
+        source=data,
+        lint=lint,
+    )
+    if result.policy is None:
+        raise PolicyError(result.diagnostics)
+    return result.policy
+
+
+def load_policy(path: str, *, lint: bool = False) -> CheckedPolicy:
+    """The checked policy in ``path`` (text or JSON form); see the module docstring.
+
+    ``lint`` fills ``CheckedPolicy.warnings``; the verbs that only run a policy leave it
+    off, ``check`` turns it on."""
+    data = read_source(path)
+    text = decode_source(data, path)
+    if is_json(text):
+        return _from_json(path, text, lint)
+    return _from_text(path, data, lint)
+
+
+def check_file(path: str) -> tuple[str, list[Diagnostic], CheckedPolicy | None]:
+    """(source text, every diagnostic, checked policy or None) for ``mailpolicy check``."""
+    data = read_source(path)
+    try:
+        text = decode_source(data, path)
+    except PolicyError as exc:
+        return data.decode("utf-8", "replace"), list(exc.diagnostics), None
+    try:
+        policy = _from_json(path, text, True) if is_json(text) else _from_text(path, data, True)
+    except PolicyError as exc:
+        return text, list(exc.diagnostics), None
+    return text, list(policy.warnings), policy

@@ -1,0 +1,7 @@
+"""``python -m mailpolicy.simulator.cli``: the ``mailpolicy`` script."""
+
+import sys
+
+from mailpolicy.simulator.cli import main
+
+sys.exit(main())

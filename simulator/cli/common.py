@@ -1,0 +1,202 @@
+"""What every verb shares: the exit codes, checked inputs, and the interruptible replay loop.
+
+- ``ExitCode``: the one set of exit codes of ``mailpolicy``.
+- ``corpus_paths``, ``labels``, ``writable``, ``workers``: the inputs a verb names, checked
+  before any work starts; ``InputError`` (exit 2, one line) when one cannot be used.
+- ``matchers``: one matcher per policy; a note about the evaluator is printed once.
+- ``consume``: feed every replayed row to a function until the corpus ends or Ctrl-C
+  (``Interrupt``); a terminal on stderr gets a progress line (``Ticker``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Generator, Sequence
+from types import FrameType
+from typing import Any, Self, TextIO, TypeVar
+
+from mailpolicy.corpus.labels import Labels
+from mailpolicy.policy.checked import CheckedPolicy
+from mailpolicy.policy.diagnostics import InputError
+from mailpolicy.simulator import replay as _replay
+
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".z")
+
+T = TypeVar("T")
+
+
+class ExitCode(enum.IntEnum):
+    """Exit codes: 0 fine; 1 the policy has errors or a check failed; 2 usage or input
+    errors (a missing file, an unreadable message); 130 interrupted by Ctrl-C."""
+
+    OK = 0
+    FAIL = 1
+    USAGE = 2
+    INTERRUPTED = 130
+
+
+# ---- inputs ----------------------------------------------------------------------------------
+def corpus_paths(paths: Sequence[str], what: str = "corpus") -> list[str]:
+    """``paths`` when every one exists and is readable; ``what`` names them in the error."""
+    named = f"{what} " if what else ""
+    for p in paths:
+        if not os.path.exists(p):
+            raise InputError(f"cannot read {named}{p}: no such file or directory")
+        if not os.access(p, os.R_OK):
+            raise InputError(f"cannot read {named}{p}: permission denied")
+    return list(paths)
+
+
+def labels(path: str | None) -> Labels | None:
+    """The labels file ``path`` (``--labels``), or None when not given."""
+    if not path:
+        return None
+    if not os.path.isfile(path):
+        raise InputError(f"cannot read labels {path}: no such file")
+    try:
+        return Labels.load(path)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read labels {path}: {exc}") from None
+
+
+def writable(path: str | None, what: str) -> None:
+    """InputError when the output file ``path`` could not be written (checked up front)."""
+    if not path:
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise InputError(f"cannot write {what} {path}: it is a directory")
+    if not os.path.isdir(parent):
+        raise InputError(f"cannot write {what} {path}: no such directory {parent}")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"cannot write {what} {path}: permission denied")
+
+
+def workers(args: argparse.Namespace) -> int:
+    """``--workers``, or every core."""
+    n: int | None = args.workers
+    if n is not None and n < 1:
+        raise InputError(f"--workers must be at least 1, not {n}")
+    return _replay.default_workers() if n is None else n
+
+
+def matchers(
+    policies: Sequence[CheckedPolicy], args: argparse.Namespace, err: TextIO
+) -> list[_replay.Matcher]:
+    """One matcher per policy; a fallback note is printed once, not once per policy."""
+    said: set[str] = set()
+
+    def warn(message: str) -> None:
+        if message not in said:
+            said.add(message)
+            print(f"mailpolicy: note: {message}", file=err)
+
+    return [_replay.make_matcher(p, args.evaluator, warn) for p in policies]
+
+
+# ---- progress --------------------------------------------------------------------------------
+def corpus_bytes(paths: Sequence[str], limit: int = 200_000) -> int | None:
+    """Total size of the corpus files, or None when it would not predict the work (a
+    compressed file) or would be costly to find (more than ``limit`` files)."""
+    total, seen = 0, 0
+    for p in paths:
+        walk = [(p, [], [""])] if os.path.isfile(p) else os.walk(p)
+        for root, _dirs, files in walk:
+            for f in files:
+                full = os.path.join(root, f) if f else root
+                seen += 1
+                if seen > limit or full.lower().endswith(COMPRESSED):
+                    return None
+                try:
+                    total += os.stat(full).st_size
+                except OSError:
+                    pass
+    return total
+
+
+class Ticker:
+    """A one-line progress display on a terminal, redrawn at most four times a second."""
+
+    def __init__(self, err: TextIO, progress: _replay.Progress, total_bytes: int | None) -> None:
+        self.err, self.progress, self.total = err, progress, total_bytes
+        self.last = 0.0
+
+    def tick(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < 0.25:
+            return
+        self.last = now
+        p = self.progress
+        elapsed = max(now - p.started, 1e-9)
+        rate = p.messages / elapsed
+        line = f"{p.messages} messages, {rate:,.0f}/s"
+        if self.total and p.bytes_read:
+            done = min(p.bytes_read / self.total, 1.0)
+            eta = elapsed * (1 - done) / done if done > 0 else 0
+            line += f", {done:.0%}, ETA {eta:,.0f} s"
+        self.err.write(f"\r{line}\033[K")
+        self.err.flush()
+
+    def close(self) -> None:
+        self.err.write("\r\033[K")
+        self.err.flush()
+
+
+def ticker(err: TextIO, progress: _replay.Progress, paths: Sequence[str]) -> Ticker | None:
+    """A progress line when ``err`` is a terminal, else None."""
+    isatty = getattr(err, "isatty", None)
+    if isatty is None or not isatty():
+        return None
+    return Ticker(err, progress, corpus_bytes(paths))
+
+
+class Interrupt:
+    """Ctrl-C as a flag: the replay loop stops between two messages, so the outputs stay
+    consistent (every decision written is counted). A second Ctrl-C raises at once."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self._old: Any = None  # whatever signal.signal returned: a handler, SIG_DFL, None
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        if self.hit:
+            raise KeyboardInterrupt
+        self.hit = True
+
+    def __enter__(self) -> Self:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+def consume(
+    rows: Generator[T, None, None], progress: Ticker | None, each: Callable[[T], None]
+) -> bool:
+    """Feed every replayed row to ``each`` until the corpus ends or the user presses Ctrl-C;
+    True when stopped early (the outputs are then marked partial). Always stops the replay."""
+    partial = False
+    try:
+        with Interrupt() as stop:
+            for row in rows:
+                each(row)
+                if progress is not None:
+                    progress.tick()
+                if stop.hit:
+                    partial = True
+                    break
+    except KeyboardInterrupt:
+        partial = True
+    finally:
+        rows.close()
+        if progress is not None:
+            progress.close()
+    return partial

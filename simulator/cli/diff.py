@@ -1,0 +1,50 @@
+"""``mailpolicy diff OLD NEW CORPUS...``: the messages whose verdict a rollout changes.
+
+The corpus is replayed once through both policies; every message whose action changes
+is listed, grouped by (old action, new action) with labels and rules; a message decided
+by another rule with the same action is counted apart (``rule_changes``). Exit codes as
+for ``simulate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import TextIO
+
+from mailpolicy.policy.loader import load_policy
+from mailpolicy.simulator import replay
+from mailpolicy.simulator.cli import common
+from mailpolicy.simulator.cli.common import ExitCode
+from mailpolicy.simulator.summary import Changes, diff_json, render_diff
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
+    old = load_policy(args.old)
+    new = load_policy(args.new)
+    paths = common.corpus_paths(args.corpus)
+    labels = common.labels(args.labels)
+    workers = common.workers(args)
+    matchers = common.matchers([old, new], args, err)
+    progress = replay.Progress()
+    ticker = common.ticker(err, progress, paths)
+    found = Changes()
+    started = time.monotonic()
+    rows = replay.replay(
+        replay.Decide(tuple(matchers), labels), paths, labels, workers=workers, progress=progress
+    )
+    partial = common.consume(rows, ticker, found.add)
+    elapsed = time.monotonic() - started
+    doc = diff_json(old, new, found, paths=paths, partial=partial, elapsed=elapsed)
+    if args.json:
+        json.dump(doc, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    else:
+        out.write(render_diff(doc) + "\n")
+    if partial:
+        print(
+            f"mailpolicy: interrupted after {found.total} messages; results are partial", file=err
+        )
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK

@@ -1,0 +1,41 @@
+"""``mailpolicy explain POLICY MESSAGE [--json]``: the verdict on each message, and why.
+
+MESSAGE is one message or a whole mailbox; each message gets its verdict, the rule and
+attachment that decided it and the trace of every rule tried (``--json``: one object a
+line). An unreadable message is reported on stderr and makes the exit code 2; a MESSAGE
+holding no message at all is an input error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TextIO
+
+from mailpolicy.corpus.readers import Unreadable
+from mailpolicy.policy.diagnostics import InputError
+from mailpolicy.policy.loader import load_policy
+from mailpolicy.simulator import explain
+from mailpolicy.simulator.cli.common import ExitCode, corpus_paths
+from mailpolicy.simulator.replay import location
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
+    policy = load_policy(args.policy)
+    count = 0
+    status = ExitCode.OK
+    for item in explain.explain(policy, corpus_paths([args.message], what="")):
+        count += 1
+        if isinstance(item, Unreadable):
+            print(
+                f"mailpolicy: error: cannot read message {location(item)}: {item.reason}",
+                file=err,
+            )
+            status = ExitCode.USAGE
+        elif args.json:
+            out.write(json.dumps(explain.to_json(policy, item), ensure_ascii=False) + "\n")
+        else:
+            out.write(explain.render(item) + "\n")
+    if count == 0:
+        raise InputError(f"no message found in {args.message}")
+    return status

@@ -1,0 +1,88 @@
+"""``mailpolicy export POLICY --target T [-o PATH] [--approximate] [--verify CORPUS...]``.
+
+Export with the target's exporter (``policy.export.TARGETS``), report the losses on
+stderr, write the output (``-o PATH``: a file, or a directory for multi-file targets;
+else stdout) and, with ``--verify``, replay the corpus through the engine and the real
+software and report where they disagree (``simulator.verify``).
+
+Exit codes: 0 exported (and verified); 1 the policy cannot be exported as asked (strict
+mode and an unsupported rule, an unsafe value) or verification found a disagreement no
+loss explains; 2 usage or input errors (missing tool, unwritable output, a corpus that
+does not exist). Nothing is written when the export fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from typing import TextIO
+
+from mailpolicy.policy.diagnostics import render_all
+from mailpolicy.policy.export import TARGETS
+from mailpolicy.policy.export.base import Exporter, ExportResult, Loss
+from mailpolicy.policy.loader import load_policy
+from mailpolicy.simulator import verify
+from mailpolicy.simulator.cli.common import ExitCode, corpus_paths
+
+
+def _source(path: str) -> dict[str, str]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return {path: fh.read()}
+    except OSError:
+        return {}
+
+
+def report_losses(losses: list[Loss], target: str, err: TextIO, approximate: bool) -> None:
+    """The loss report on stderr (in strict mode only target-wide limits can be there)."""
+    if not losses:
+        return
+    unsound = sum(1 for loss in losses if not loss.sound)
+    kind = "is approximate" if approximate else "has known target limits"
+    print(
+        f"mailpolicy: export to {target} {kind}: {len(losses)} losses"
+        + (f", {unsound} UNSOUND (they let through mail the policy stops)" if unsound else ""),
+        file=err,
+    )
+    for loss in losses:
+        print(f"  - {loss.text()}", file=err)
+
+
+def run_verify(
+    exporter: Exporter, result: ExportResult, paths: Sequence[str], out: TextIO, err: TextIO
+) -> ExitCode:
+    """``--verify``: the report on ``out``; FAIL when a disagreement is unexplained."""
+    paths = corpus_paths(paths, what="")
+    try:
+        rows, unreadable = verify.compare(exporter, result, paths)
+    except verify.VerifyError as exc:
+        print(f"mailpolicy: error: verify: {exc}", file=err)
+        return ExitCode.USAGE
+    out.write(verify.render(exporter.target, rows, unreadable))
+    return ExitCode.FAIL if verify.unexplained(rows) else ExitCode.OK
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
+    policy = load_policy(args.policy)
+    cls = TARGETS[args.target]
+    exporter = cls(policy, approximate=args.approximate)
+    result = exporter.export()
+    if not result.ok:
+        print(render_all(result.diagnostics, _source(policy.path)), file=err)
+        print(f"mailpolicy: export to {args.target} failed; nothing written", file=err)
+        return ExitCode.FAIL
+    report_losses(result.losses, args.target, err, exporter.approximate)
+    if args.output:
+        try:
+            written = result.write(args.output, multi=len(cls.filenames) > 1)
+        except OSError as exc:
+            print(f"mailpolicy: error: cannot write {args.output}: {exc.strerror or exc}", file=err)
+            return ExitCode.USAGE
+        for path in written:
+            print(f"mailpolicy: wrote {os.path.normpath(path)}", file=err)
+    elif not args.verify:
+        out.write(result.stdout_text())
+    if args.verify:
+        return run_verify(exporter, result, args.verify, out, err)
+    return ExitCode.OK

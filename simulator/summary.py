@@ -1,0 +1,320 @@
+"""The summaries of ``simulate`` and ``diff``: their ``--json`` documents and human form.
+
+- ``result_json(policy, score, ...)``: the ``simulate --json`` object, the score plus how
+  the run went (corpus, evaluator, workers, timing, ``partial`` when interrupted);
+  ``render_simulate(doc)`` its tables.
+- ``Changes``: what ``diff`` collects from one replay with two matchers (old, new): every
+  message whose action changes, and those decided by another rule with the same action;
+  ``diff_json(old, new, changes, ...)`` the ``diff --json`` object, ``render_diff(doc)``
+  its tables.
+
+Everything here returns values; the command line prints them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tabulate import tabulate
+
+from mailpolicy.policy.checked import CheckedPolicy
+from mailpolicy.simulator.replay import UNREADABLE, Decision
+from mailpolicy.simulator.score import (
+    BENIGN,
+    DEFAULT_RULE,
+    MALICIOUS,
+    NO_LABEL,
+    Score,
+    ratio,
+    sort_actions,
+    stopped,
+)
+
+#: A JSON object as the summaries build it.
+JSON = dict[str, Any]
+
+
+# ---- simulate --------------------------------------------------------------------------------
+def result_json(
+    policy: CheckedPolicy,
+    score: Score,
+    *,
+    paths: Sequence[str],
+    elapsed: float,
+    partial: bool,
+    evaluator: str,
+    workers: int,
+) -> JSON:
+    """The ``simulate --json`` object: the score plus how the run went."""
+    doc = score.to_json()
+    doc.update(
+        {
+            "policy": policy.name,
+            "policy_path": policy.path,
+            "corpus": list(paths),
+            "partial": partial,
+            "evaluator": evaluator,
+            "workers": workers,
+            "elapsed_s": round(elapsed, 3),
+            "messages_per_s": round(score.total / elapsed, 1) if elapsed > 0 else None,
+            "mb_per_s": round(score.bytes / 1e6 / elapsed, 2) if elapsed > 0 else None,
+        }
+    )
+    return doc
+
+
+def _clip(text: str | None, width: int = 60) -> str:
+    text = "" if text is None else " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _where(s: JSON, width: int = 0) -> str:
+    """``path:key``; clipped in the middle to ``width``, since both ends tell messages apart."""
+    text = f"{s['path']}:{s['key']}" if s.get("key") is not None else str(s["path"])
+    if width and len(text) > width:
+        half = (width - 1) // 2
+        text = text[:half] + "…" + text[len(text) - (width - 1 - half) :]
+    return text
+
+
+def render_simulate(doc: JSON) -> str:
+    """The human form of a ``simulate`` result."""
+    parts = []
+    head = (
+        f"policy {doc['policy']} over {', '.join(doc['corpus'])}: {doc['messages']} messages, "
+        f"{doc['unreadable']} unreadable, {doc['elapsed_s']:.2f} s "
+        f"({doc['messages_per_s'] or 0:,.0f} messages/s, {doc['workers']} workers, "
+        f"{doc['evaluator']} evaluator)"
+    )
+    if doc["partial"]:
+        head = "PARTIAL (interrupted): " + head
+    parts.append(head)
+
+    labels = list(doc["labels"])
+    actions = sort_actions({a for c in doc["labels"].values() for a in c})
+    rows = [
+        [
+            a,
+            sum(c.get(a, 0) for c in doc["labels"].values()),
+            *[doc["labels"][lab].get(a, 0) for lab in labels],
+        ]
+        for a in actions
+    ]
+    rows.append(
+        [
+            "total",
+            doc["messages"] + doc["unreadable"],
+            *[sum(doc["labels"][lab].values()) for lab in labels],
+        ]
+    )
+    parts.append(tabulate(rows, headers=["action", "messages", *labels], tablefmt="simple"))
+
+    c = doc["confusion"]
+    if c["true_positives"] + c["false_positives"] + c["true_negatives"] + c["false_negatives"]:
+        conf = [
+            ["benign", c["true_negatives"], c["false_positives"]],
+            ["malicious", c["false_negatives"], c["true_positives"]],
+        ]
+        parts.append(tabulate(conf, headers=["label", "delivered", "stopped"]))
+        parts.append(
+            f"precision {ratio(doc['precision'])}  recall {ratio(doc['recall'])}  "
+            "(malicious is positive; stopped = block, quarantine, strip, discard)"
+        )
+    else:
+        parts.append("no benign/malicious labels: no confusion table (see --labels)")
+
+    rules = [
+        [r["id"], r["action"], r["line"] or "", r["hits"], r["benign_hits"], r["malicious_hits"]]
+        for r in doc["rules"]
+    ]
+    parts.append(tabulate(rules, headers=["rule", "action", "line", "hits", "benign", "malicious"]))
+
+    for key, title in (
+        ("false_positives", "false positives (benign, stopped)"),
+        ("false_negatives", "false negatives (malicious, delivered)"),
+    ):
+        shown = doc["samples"][key]
+        if not doc[key]:
+            parts.append(f"{title}: none")
+            continue
+        rows = [
+            [
+                _where(s, 72),
+                _clip(s["attachment"] or ", ".join(s["attachments"]), 40),
+                s["action"],
+                s["rule"] or DEFAULT_RULE,
+                _clip(s["reason"], 50),
+            ]
+            for s in shown
+        ]
+        more = f", first {len(shown)}" if len(shown) < doc[key] else ""
+        parts.append(
+            f"{title}: {doc[key]}{more}\n"
+            + tabulate(rows, headers=["message", "attachment", "action", "rule", "reason"])
+        )
+    if doc["false_positives_by_extension"]:
+        parts.append(
+            "false positives by extension: "
+            + ", ".join(f"{e} {n}" for e, n in doc["false_positives_by_extension"].items())
+        )
+    if doc["unreadable"]:
+        rows = [[_where(s, 60), _clip(s["reason"], 70)] for s in doc["samples"]["unreadable"]]
+        parts.append(
+            f"unreadable: {doc['unreadable']}\n" + tabulate(rows, headers=["message", "reason"])
+        )
+    if doc["defective"]:
+        rows = [
+            [_where(s, 60), s["action"], _clip(", ".join(s["defects"]), 60)]
+            for s in doc["samples"]["defective"]
+        ]
+        parts.append(
+            f"decided despite MIME defects: {doc['defective']}\n"
+            + tabulate(rows, headers=["message", "action", "defects"])
+        )
+    return "\n\n".join(parts)
+
+
+# ---- diff ------------------------------------------------------------------------------------
+def _side(d: Decision) -> JSON:
+    return {"action": d.action, "rule": d.rule, "attachment": d.attachment, "reason": d.reason}
+
+
+@dataclass
+class Changes:
+    """What a rollout changes, one replayed message (old and new decision) at a time.
+
+    A message whose action stays the same but is now decided by another rule is kept in
+    ``rule_changes`` (a rule renamed or reordered), not in ``changes``.
+    """
+
+    total: int = 0
+    unreadable: int = 0
+    changes: list[JSON] = field(default_factory=list)
+    rule_changes: list[JSON] = field(default_factory=list)
+
+    def add(self, row: tuple[Decision, ...]) -> None:
+        od, nd = row
+        self.total += 1
+        if od.action == UNREADABLE and nd.action == UNREADABLE:
+            self.unreadable += 1
+        elif od.action != nd.action or od.rule != nd.rule:
+            entry = {
+                "path": od.path,
+                "key": od.key,
+                "message_id": od.message_id,
+                "label": od.label,
+                "old": _side(od),
+                "new": _side(nd),
+            }
+            (self.changes if od.action != nd.action else self.rule_changes).append(entry)
+
+
+def diff_json(
+    old: CheckedPolicy,
+    new: CheckedPolicy,
+    found: Changes,
+    *,
+    paths: Sequence[str],
+    partial: bool,
+    elapsed: float,
+) -> JSON:
+    """The ``diff --json`` object."""
+    changes = found.changes
+    groups: dict[tuple[str, str], JSON] = {}
+    for c in changes:
+        key = (c["old"]["action"], c["new"]["action"])
+        g = groups.setdefault(
+            key,
+            {"old": key[0], "new": key[1], "messages": 0, "labels": Counter(), "rules": Counter()},
+        )
+        g["messages"] += 1
+        g["labels"][c["label"] or NO_LABEL] += 1
+        g["rules"][(c["old"]["rule"] or DEFAULT_RULE, c["new"]["rule"] or DEFAULT_RULE)] += 1
+    group_list = [
+        {
+            "old": g["old"],
+            "new": g["new"],
+            "messages": g["messages"],
+            "labels": dict(g["labels"].most_common()),
+            "rules": [
+                {"old": o, "new": n, "messages": k} for (o, n), k in g["rules"].most_common()
+            ],
+        }
+        for g in sorted(groups.values(), key=lambda g: (-g["messages"], g["old"], g["new"]))
+    ]
+
+    def count(label: str, became_stopped: bool) -> int:
+        return sum(
+            1
+            for c in changes
+            if c["label"] == label
+            and stopped(c["new"]["action"]) == became_stopped
+            and stopped(c["old"]["action"]) != became_stopped
+        )
+
+    return {
+        "old_policy": old.name,
+        "new_policy": new.name,
+        "corpus": list(paths),
+        "messages": found.total - found.unreadable,
+        "unreadable": found.unreadable,
+        "changed": len(changes),
+        "newly_stopped_benign": count(BENIGN, True),
+        "newly_delivered_malicious": count(MALICIOUS, False),
+        "newly_stopped_malicious": count(MALICIOUS, True),
+        "newly_delivered_benign": count(BENIGN, False),
+        "groups": group_list,
+        "changes": changes,
+        "rule_changes": found.rule_changes,
+        "partial": partial,
+        "elapsed_s": round(elapsed, 3),
+    }
+
+
+def _verdict(side: JSON) -> str:
+    return f"{side['action']} ({side['rule'] or 'default'})"
+
+
+def render_diff(doc: JSON) -> str:
+    parts = []
+    head = (
+        f"{doc['old_policy']} -> {doc['new_policy']} over {', '.join(doc['corpus'])}: "
+        f"{doc['messages']} messages ({doc['unreadable']} unreadable), "
+        f"{doc['changed']} change action"
+    )
+    if doc["partial"]:
+        head = "PARTIAL (interrupted): " + head
+    parts.append(head)
+    parts.append(
+        f"newly stopped benign: {doc['newly_stopped_benign']}   "
+        f"newly delivered malicious: {doc['newly_delivered_malicious']}   "
+        f"newly stopped malicious: {doc['newly_stopped_malicious']}   "
+        f"newly delivered benign: {doc['newly_delivered_benign']}"
+    )
+    if doc["groups"]:
+        rows = []
+        for g in doc["groups"]:
+            rules = "; ".join(f"{r['old']} -> {r['new']} ({r['messages']})" for r in g["rules"])
+            labels = ", ".join(f"{k} {v}" for k, v in g["labels"].items())
+            rows.append([f"{g['old']} -> {g['new']}", g["messages"], labels, rules])
+        parts.append(tabulate(rows, headers=["change", "messages", "labels", "rules (old -> new)"]))
+        rows = [
+            [
+                _where(c, 72),
+                c["label"] or "",
+                _clip(c["new"]["attachment"] or c["old"]["attachment"], 36),
+                _verdict(c["old"]),
+                _verdict(c["new"]),
+            ]
+            for c in doc["changes"]
+        ]
+        parts.append(tabulate(rows, headers=["message", "label", "attachment", "old", "new"]))
+    if doc["rule_changes"]:
+        parts.append(
+            f"{len(doc['rule_changes'])} messages keep their action but are decided by "
+            "another rule (see --json rule_changes)"
+        )
+    return "\n\n".join(parts)
