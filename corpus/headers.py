@@ -169,9 +169,9 @@ def guess_decode(raw: bytes, hints: Sequence[str | None] = ()) -> str:
     if text is not None:
         return text
     for hint in hints:
-        codec = lookup_charset(hint)
-        if codec and codec not in ("ascii", "utf-8"):
-            text = _strict(raw, codec)
+        hinted = lookup_charset(hint)
+        if hinted and hinted not in ("ascii", "utf-8"):
+            text = _strict(raw, hinted)
             if text is not None:
                 return text
     candidates: list[str] = []
@@ -252,8 +252,8 @@ def decode_words(text: str, hints: Sequence[str | None] = ()) -> str:
                 merged[-1][1].extend(data)
             else:
                 merged.append((cs, bytearray(data)))
-        for cs, data in merged:
-            out.append(decode_bytes(bytes(data), cs, hints))
+        for cs, joined in merged:
+            out.append(decode_bytes(bytes(joined), cs, hints))
         pending.clear()
 
     for m in _ENCODED_WORD.finditer(text):

@@ -18,14 +18,47 @@ what an administrator auditing a spool asks for, unlike a policy run, which stay
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from tabulate import tabulate
 
 from mailpolicy.corpus.message import Attachment, Message
 
 
-def attachment_json(att: Attachment) -> dict[str, Any]:
+class AttachmentRecord(TypedDict):
+    """The JSON object of one attachment (or archive member)."""
+
+    name: str | None
+    names: list[str]
+    raw_names: list[str]
+    normalized_name: str | None
+    extension: str | None
+    extensions: list[str]
+    declared_type: str
+    detected_type: str
+    type_class: str
+    size: int
+    sha256: str
+    tricks: list[str]
+    encrypted: bool
+    exceeds_limits: bool
+    members: list[AttachmentRecord]
+
+
+class MessageRecord(TypedDict):
+    """The JSON object of one message: a line of ``mailpolicy inspect --json``."""
+
+    path: str
+    message_id: str | None
+    sender: str | None
+    recipients: list[str]
+    label: str | None
+    time: str | None
+    defects: list[str]
+    attachments: list[AttachmentRecord]
+
+
+def attachment_json(att: Attachment) -> AttachmentRecord:
     """One attachment (or archive member) and its members, recursively."""
     return {
         "name": att.name,
@@ -46,7 +79,7 @@ def attachment_json(att: Attachment) -> dict[str, Any]:
     }
 
 
-def to_json(msg: Message) -> dict[str, Any]:
+def to_json(msg: Message) -> MessageRecord:
     """The JSON record of one message (see the module docstring)."""
     attachments = [attachment_json(a) for a in msg.attachments]
     return {
@@ -62,11 +95,12 @@ def to_json(msg: Message) -> dict[str, Any]:
 
 
 def _size(n: int) -> str:
+    x: float = n
     for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)  # pragma: no cover
+        if x < 1024 or unit == "GB":
+            return f"{x} {unit}" if unit == "B" else f"{x:.1f} {unit}"
+        x /= 1024
+    return str(x)  # pragma: no cover
 
 
 def _rows(att: Attachment, depth: int, out: list[list[str]]) -> None:

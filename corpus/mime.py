@@ -45,6 +45,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import getaddresses, parsedate_to_datetime
+from functools import partial
 from itertools import pairwise
 
 from mailpolicy.corpus import headers as H
@@ -431,7 +432,7 @@ class _Walker:
                     names=(name,),
                     raw_names=(H._wire(raw_name),),
                     declared_type="application/octet-stream",
-                    loader=lambda t=text, s=s, e=e: P.uu_decode(t[s:e])[0],
+                    loader=partial(_uu_data, text, s, e),
                     part=f"{path}.uu{n}",
                 )
             )
@@ -446,7 +447,7 @@ class _Walker:
                     names=(H.guess_decode(raw_name),),
                     raw_names=(H._wire(raw_name),),
                     declared_type="application/mac-binhex40",
-                    loader=lambda t=text, s=s, e=e: P.binhex_data(t[s:e]),
+                    loader=partial(_binhex_data, text, s, e),
                     size=size,
                     part=f"{path}.hqx{n}",
                 )
@@ -504,6 +505,14 @@ class _Walker:
             rcpt = [*m.header("to"), *m.header("cc")]
         m.recipients = _addresses(rcpt)
         m.time = _date(m.header("received")[:1], after_semicolon=True) or _date(m.header("date"))
+
+
+def _uu_data(text: bytes, start: int, end: int) -> bytes:
+    return P.uu_decode(text[start:end])[0]
+
+
+def _binhex_data(text: bytes, start: int, end: int) -> bytes:
+    return P.binhex_data(text[start:end])
 
 
 def split_multipart(

@@ -30,14 +30,17 @@ A minimal OOXML file may be reported as plain ``application/zip``.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import magic
 
 CLASSES = ("executable", "script", "archive", "document", "image", "text", "other")
 
 _local = threading.local()
 
 
-def _magic() -> Any:
+def _magic() -> magic.Magic:
     handle = getattr(_local, "magic", None)
     if handle is None:
         import magic
