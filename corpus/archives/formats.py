@@ -7,6 +7,10 @@ Contract:
 - ``sniff(head)`` is the first format whose reader recognises ``head``, or None.
   Recognition is by content only, never by name.
 
+Limits of this module: recognition reads the first 512 bytes only, so an archive whose
+signature is not at offset 0 (a self-extracting executable, a zip behind other data) is
+not recognised; there is no recognition by name or declared type.
+
 Adding a format: write a module with a class that follows ``protocol.Reader`` and a
 docstring stating its contract and limits, then add one entry here. ``expand`` needs no
 change; the limits apply to the new format as they are.

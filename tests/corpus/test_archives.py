@@ -24,6 +24,7 @@ from collections.abc import Callable
 from email import policy as email_policy
 from pathlib import Path
 
+import py7zr
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -242,7 +243,6 @@ def test_concatenated_gzip_members_are_all_read() -> None:
 
 
 def test_7z_listing_and_nesting() -> None:
-    py7zr = pytest.importorskip("py7zr")
     b = io.BytesIO()
     with py7zr.SevenZipFile(b, "w") as z:
         z.writestr(b"MZ" + bytes(100), "tools/run.exe")
@@ -254,7 +254,6 @@ def test_7z_listing_and_nesting() -> None:
 
 
 def test_7z_encrypted() -> None:
-    py7zr = pytest.importorskip("py7zr")
     b = io.BytesIO()
     with py7zr.SevenZipFile(b, "w", password="secret") as z:
         z.writestr(b"MZ", "s.exe")

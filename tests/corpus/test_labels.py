@@ -120,7 +120,6 @@ def test_dotdot_paths_resolve_against_the_cwd(
 
 
 def test_jsonl_by_message_id_and_precedence(corpus: Path, tmp_path: Path) -> None:
-    pytest.importorskip("mailpolicy.corpus.mime")
     f = tmp_path / "labels.jsonl"
     rows = [
         {"message_id": "<m3@example.org>", "label": "malicious"},

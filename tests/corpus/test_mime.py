@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import random
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -476,9 +474,15 @@ def test_never_raises_even_if_internals_fail(monkeypatch: pytest.MonkeyPatch) ->
     assert any(d.startswith("parser-error") for d in msg.defects)
 
 
-def test_attachment_model_unchanged() -> None:
-    # The parser relies on the model's public constructor only.
-    assert isinstance(
-        parse_message(one_part('Content-Type: a/b; name="x"')).attachments[0], Attachment
+def test_attachment_is_the_models_with_its_facts_and_lazy_payload() -> None:
+    att = parse_message(one_part('Content-Type: a/b; name="x.exe"')).attachments[0]
+    assert isinstance(att, Attachment)
+    assert (att.names, att.declared_type, att.extension, att.in_archive) == (
+        ("x.exe",),
+        "a/b",
+        "exe",
+        False,
     )
-    assert isinstance(sys.modules[__name__], types.ModuleType)
+    assert not att.loaded  # the payload is decoded on first use, not by the parser
+    assert att.data == base64.b64decode(PAYLOAD) and att.loaded
+    assert att.size == len(att.data) and att.members == ()

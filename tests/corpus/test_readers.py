@@ -361,7 +361,6 @@ def test_corpus_is_unchanged_after_reading(tmp_path: Path) -> None:
 
 
 def test_iter_messages_parses(tmp_path: Path) -> None:
-    pytest.importorskip("mailpolicy.corpus.mime")
     (tmp_path / "box").write_bytes(mbox(msg(1), msg(2)))
     (tmp_path / "x.json").write_bytes(b"{}")
     got = list(readers.iter_messages([tmp_path]))

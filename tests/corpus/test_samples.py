@@ -2,7 +2,7 @@
 
 The expectations come from the generator's own table (``make_samples.SAMPLES``), so the
 README, the files and these tests cannot drift apart. The last tests read the corpus with
-the project's readers and skip only while those modules are missing.
+the project's readers.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
+
+from mailpolicy.corpus.message import Message
+from mailpolicy.corpus.readers import Unreadable, iter_messages
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "corpus" / "samples"
@@ -282,13 +285,11 @@ def test_stubs_are_harmless() -> None:
 # -- the project's readers see every name --------------------------------------------------
 
 
-def _project_messages(root: Path) -> list:  # type: ignore[type-arg]
-    readers = pytest.importorskip("mailpolicy.corpus.readers")
-    pytest.importorskip("mailpolicy.corpus.mime")
-    items = list(readers.iter_messages([root]))
-    bad = [i for i in items if isinstance(i, readers.Unreadable)]
-    assert not bad, bad
-    return items
+def _project_messages(root: Path) -> list[Message]:
+    items = list(iter_messages([root]))
+    messages = [i for i in items if isinstance(i, Message)]
+    assert len(messages) == len(items), [i for i in items if isinstance(i, Unreadable)]
+    return messages
 
 
 @pytest.mark.parametrize("form", ["maildir", "mbox"])
@@ -309,7 +310,6 @@ def test_project_readers_decode_every_name(form: str) -> None:
 
 
 def test_project_readers_see_archive_facts() -> None:
-    pytest.importorskip("mailpolicy.corpus.archives")
     messages = {_key(m.message_id): m for m in _project_messages(SAMPLES / "maildir")}
     for key, m in messages.items():
         members = {n for a in m.attachments for sub in a.walk()[1:] for n in sub.names}

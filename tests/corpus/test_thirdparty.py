@@ -7,15 +7,12 @@ row). Where decoders disagree, the RFC decided, and the row says which section.
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
-import types
 from pathlib import Path
 
 import pytest
 
-from mailpolicy.corpus.message import ArchiveListing
+from mailpolicy.corpus.inspect import render_table, to_json
 from mailpolicy.corpus.mime import parse_message
 
 _NOT_MAIL = {"SOURCES.md", ".gitattributes", "README.txt", "NOTICE", "NOTICE.txt"}
@@ -220,23 +217,7 @@ def test_tnef_members_are_attachments(thirdparty: Path) -> None:
     assert ("kitten-playing-with-a-christmas-tree.jpg",) in names
 
 
-@pytest.fixture
-def archives_stub(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``corpus.archives`` comes from another change; stand in for it if it is absent."""
-    try:
-        importlib.import_module("mailpolicy.corpus.archives")
-    except ImportError:
-        stub = types.ModuleType("mailpolicy.corpus.archives")
-        stub.listing = lambda att: ArchiveListing()  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "mailpolicy.corpus.archives", stub)
-        import mailpolicy.corpus as pkg
-
-        monkeypatch.setattr(pkg, "archives", stub, raising=False)
-
-
-def test_inspect_json_and_table(thirdparty: Path, archives_stub: None) -> None:
-    from mailpolicy.corpus.inspect import render_table, to_json
-
+def test_inspect_json_and_table(thirdparty: Path) -> None:
     rel = "php-mime-mail-parser/mails/m0008"
     msg = parse_message((thirdparty / rel).read_bytes(), path=rel, label="benign")
     record = json.loads(json.dumps(to_json(msg)))
