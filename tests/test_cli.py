@@ -153,3 +153,175 @@ def test_export_strict_failure_names_the_rule() -> None:
 
 def test_fmt_check() -> None:
     assert run("fmt", "--check", BASELINE, SIRCAM)[0] == 0
+
+
+def test_exit_codes_are_one_enum() -> None:
+    from mailpolicy.simulator.cli import ExitCode
+
+    assert [(c.name, int(c)) for c in ExitCode] == [
+        ("OK", 0),
+        ("FAIL", 1),
+        ("USAGE", 2),
+        ("INTERRUPTED", 130),
+    ]
+
+
+def _not_mail(tmp_path: Path) -> Path:
+    path = tmp_path / "manifest.json"
+    path.write_text('{"not": "mail"}\n')
+    return path
+
+
+def test_inspect_unreadable_message_exits_2(tmp_path: Path) -> None:
+    code, out, err = run("inspect", str(_not_mail(tmp_path)))
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and "unreadable" in err and "not mail" in err
+
+
+def test_inspect_json_lists_the_unreadable_message_and_exits_2(tmp_path: Path) -> None:
+    path = _not_mail(tmp_path)
+    code, out, _ = run("inspect", "--json", str(one_message(tmp_path)), str(path))
+    docs = [json.loads(line) for line in out.splitlines()]
+    assert code == 2
+    assert docs[0]["attachments"][0]["name"] == "書類名1.doc.bat"
+    assert docs[1]["path"] == str(path) and "not mail" in docs[1]["unreadable"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "{}"],
+        ["explain", "{}", MALICIOUS_MBOX],
+        ["simulate", "{}", MALICIOUS_MBOX],
+        ["diff", BASELINE, "{}", MALICIOUS_MBOX],
+        ["export", "{}", "--target", "json"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_every_verb_reports_a_missing_policy_in_one_line(tmp_path: Path, argv: list[str]) -> None:
+    missing = str(tmp_path / "nope.policy")
+    code, out, err = run(*[missing if a == "{}" else a for a in argv])
+    assert (code, out) == (2, "")
+    assert err == f"mailpolicy: error: cannot read policy {missing}: no such file\n"
+
+
+# ---- the JSON form of a policy ---------------------------------------------------------
+@pytest.fixture
+def baseline_json(tmp_path: Path) -> str:
+    path = tmp_path / "baseline.json"
+    code, _, err = run("export", BASELINE, "--target", "json", "-o", str(path))
+    assert code == 0, err
+    return str(path)
+
+
+def _untimed(doc: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in doc.items() if k not in ("elapsed_s", "messages_per_s", "mb_per_s")}
+
+
+def test_simulate_reads_the_json_form(baseline_json: str) -> None:
+    argv = [str(SAMPLES / "maildir"), "--json", "--workers", "1"]
+    code, text_out, _ = run("simulate", BASELINE, *argv)
+    code_json, json_out, _ = run("simulate", baseline_json, *argv)
+    assert code == code_json == 0
+    assert _untimed(json.loads(json_out)) == _untimed(json.loads(text_out))
+
+
+@pytest.mark.parametrize("flags", [[], ["--json"]], ids=["text", "json"])
+def test_explain_reads_the_json_form(baseline_json: str, flags: list[str]) -> None:
+    from_text = run("explain", BASELINE, MALICIOUS_MBOX, *flags)
+    from_json = run("explain", baseline_json, MALICIOUS_MBOX, *flags)
+    assert from_text[0] == 0 and from_text[1]
+    assert from_json == from_text
+
+
+def test_diff_reads_the_json_form(baseline_json: str) -> None:
+    code, out, _ = run("diff", BASELINE, baseline_json, MALICIOUS_MBOX, "--json", "--workers", "1")
+    doc = json.loads(out)
+    assert code == 0 and doc["messages"] == 30
+    assert (doc["changed"], doc["rule_changes"]) == (0, [])
+
+
+@pytest.mark.parametrize("target", ["json", "sieve", "postfix", "exim", "rspamd", "amavis"])
+def test_export_reads_the_json_form(
+    baseline_json: str, target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "995240220")
+    from_text = run("export", BASELINE, "--target", target, "--approximate")
+    from_json = run("export", baseline_json, "--target", target, "--approximate")
+    assert from_text[0] == 0 and from_text[1]
+    assert from_json == from_text
+
+
+def test_export_strict_failure_from_the_json_form(baseline_json: str) -> None:
+    code, out, err = run("export", baseline_json, "--target", "sieve")
+    assert (code, out) == (1, "")
+    assert "rule executable-content" in err and "nothing written" in err
+
+
+def test_check_reads_the_json_form(baseline_json: str) -> None:
+    code, out, err = run("check", baseline_json)
+    assert (code, err) == (0, "")
+    assert out == f"{baseline_json}: ok (10 rules, 2 lists, 0 warnings)\n"
+
+
+@pytest.mark.parametrize(
+    ("edit", "where", "code"),
+    [
+        (lambda doc: doc["rules"][0]["condition"].update(test="sendr"), "rules[0]", "E100"),
+        (lambda doc: doc.update(version=99), "version", "E100"),
+        (lambda doc: doc["rules"][1].update(action="tag"), "rules[1]", "E102"),
+    ],
+    ids=["unknown-field", "version", "checker"],
+)
+def test_an_invalid_json_form_is_one_line_exit_1(
+    baseline_json: str, tmp_path: Path, edit: object, where: str, code: str
+) -> None:
+    doc = json.loads(Path(baseline_json).read_text(encoding="utf-8"))
+    doc["rules"][0]["condition"] = {"test": "sender", "op": "in", "value": {"list": "trusted"}}
+    edit(doc)  # type: ignore[operator]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc), encoding="utf-8")
+    for verb in (["explain", str(bad), MALICIOUS_MBOX], ["simulate", str(bad), MALICIOUS_MBOX]):
+        status, out, err = run(*verb)
+        assert (status, out) == (1, ""), err
+        assert err.count("\n") == 1
+        assert err.startswith(f"{bad}: error: policy in JSON form: {where}")
+        assert err.endswith(f"[{code}]\n")
+    status, out, _ = run("check", "--json", str(bad))
+    assert status == 1 and json.loads(out)[0]["diagnostics"][0]["code"] == code
+
+
+def test_text_that_is_not_json_is_one_line_exit_1(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"format": "mailpolicy-ir",\n', encoding="utf-8")
+    code, _, err = run("export", str(bad), "--target", "json")
+    assert code == 1 and err.count("\n") == 1
+    assert "policy in JSON form: not JSON" in err and "line 2" in err
+
+
+def test_fmt_formats_text_only(baseline_json: str) -> None:
+    code, out, err = run("fmt", baseline_json)
+    assert (code, out) == (2, "")
+    assert (
+        err
+        == f"mailpolicy fmt: {baseline_json} is a policy in JSON form; fmt formats policy text only\n"
+    )
+
+
+# ---- fmt --------------------------------------------------------------------------------
+def test_fmt_prints_checks_and_writes(tmp_path: Path) -> None:
+    path = tmp_path / "a.policy"
+    path.write_text("block   *.pif\n", encoding="utf-8")
+    pretty = 'block attachment name matches "*.pif"\n'
+    assert run("fmt", str(path)) == (0, pretty, "")
+    assert run("fmt", "--check", str(path)) == (1, "", f"would reformat {path}\n")
+    assert run("fmt", "--write", str(path)) == (0, "", f"reformatted {path}\n")
+    assert path.read_text(encoding="utf-8") == pretty
+    assert run("fmt", "--check", str(tmp_path)) == (0, "", "")
+
+
+def test_fmt_usage_and_input_errors_exit_2(tmp_path: Path) -> None:
+    code, _, err = run("fmt", "--check", "--write", BASELINE)
+    assert code == 2 and "not allowed with" in err
+    code, _, err = run("fmt", str(tmp_path / "nope.policy"))
+    assert code == 2 and err.startswith("mailpolicy fmt: cannot read")
