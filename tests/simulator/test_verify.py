@@ -1,0 +1,164 @@
+"""``export --verify`` as replay with two deciders: the engine and a target's runner.
+
+A stand-in runner (the real tools have their tests in tests/export) decides from the
+message's bytes alone, so each case knows which messages agree; the report and the exit
+codes are those of the ``export`` verb.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from simsupport import CorpusFiles, policy_file
+
+from mailpolicy.corpus.message import Message
+from mailpolicy.policy.evaluate import Verdict
+from mailpolicy.policy.export.base import Exporter, ExportResult, Loss
+from mailpolicy.policy.export.ir_target import JsonExporter
+from mailpolicy.policy.export.runner import TargetVerdict, VerifyError
+from mailpolicy.policy.loader import load_policy
+from mailpolicy.simulator import verify
+from mailpolicy.simulator.cli import main
+
+
+class FakeRunner:
+    """Blocks ``.pif`` like the policy below, but misses ``.scr`` (which the policy blocks)."""
+
+    instances: list[FakeRunner] = []
+
+    def __init__(self, problem: str | None = None, explanation: str | None = None) -> None:
+        self.problem, self.explanation = problem, explanation
+        self.messages: list[tuple[str | None, tuple[str, ...]]] = []
+        self.closed = False
+        FakeRunner.instances.append(self)
+
+    def check(self) -> str | None:
+        return self.problem
+
+    def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]) -> TargetVerdict:
+        self.messages.append((sender, recipients))
+        if b'filename="x.pif"' in data:
+            return TargetVerdict("block", "pif")
+        return TargetVerdict("allow", None, detail="kept")
+
+    def explain(self, msg: Message, engine: Verdict, target: TargetVerdict) -> str | None:
+        return self.explanation
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """(policy, corpus): three messages, .pif and .scr blocked by the policy, .txt allowed."""
+    FakeRunner.instances.clear()
+    policy = policy_file(
+        tmp_path,
+        'block attachment extension in ["pif"] as "pif"',
+        'block attachment extension in ["scr"] as "scr"',
+    )
+    md = CorpusFiles(tmp_path / "corpus")
+    md.maildir_message("1:2,S", 1, "x.pif")
+    md.maildir_message("2:2,S", 2, "y.scr")
+    md.maildir_message("3:2,S", 3, "z.txt")
+    monkeypatch.setattr(JsonExporter, "runner", lambda self, result, workdir: FakeRunner())
+    return str(policy), str(md.root)
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    assert "Traceback" not in out.getvalue() + err.getvalue()
+    return code, out.getvalue(), err.getvalue()
+
+
+def verify_run(policy: str, corpus: str, tmp_path: Path) -> tuple[int, str, str]:
+    dest = str(tmp_path / "out.json")
+    return run("export", policy, "--target", "json", "-o", dest, "--verify", corpus)
+
+
+def test_an_unexplained_disagreement_fails(setup: tuple[str, str], tmp_path: Path) -> None:
+    code, out, err = verify_run(*setup, tmp_path)
+    assert code == 1
+    assert out.startswith("verify json: 3 messages, 2 agree, 1 disagree\n")
+    assert "y.scr" not in out and ":2:2,S" in out  # the message, by its place in the corpus
+    assert "block (scr)" in out and "allow (default)" in out and "UNEXPLAINED" in out
+    assert out.endswith("\n1 disagreements are not explained by the loss report\n")
+    assert err.startswith("mailpolicy: wrote ")
+    (runner,) = FakeRunner.instances
+    assert runner.closed
+    assert runner.messages == [("sender@example.com", ("rcpt@example.org",))] * 3
+
+
+def test_a_loss_of_the_export_explains_a_disagreement(
+    setup: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = JsonExporter.export
+
+    def lossy(self: JsonExporter) -> ExportResult:
+        result = real(self)
+        result.losses.append(Loss("scr", 2, "no .scr here", "delivered"))
+        return result
+
+    monkeypatch.setattr(JsonExporter, "export", lossy)
+    code, out, _ = verify_run(*setup, tmp_path)
+    assert code == 0
+    assert "rule scr (line 2): no .scr here; delivered" in out
+    assert "UNEXPLAINED" not in out and "not explained" not in out
+
+
+def test_the_runner_explains_what_no_loss_does(setup: tuple[str, str], tmp_path: Path) -> None:
+    policy, corpus = setup
+    exporter = JsonExporter(load_policy(policy))
+    result = exporter.export()
+    exporter.runner = lambda result, workdir: FakeRunner(explanation="a target-wide limit")  # type: ignore[method-assign]
+    rows, unreadable = verify.compare(exporter, result, [corpus])
+    assert unreadable == 0
+    assert [(r.engine, r.target, r.explained_by) for r in rows] == [
+        ("block", "block", None),
+        ("block", "allow", "a target-wide limit"),
+        ("allow", "allow", None),
+    ]
+    assert rows[1].detail == "kept" and verify.unexplained(rows) == []
+
+
+def test_the_tool_rejecting_the_files_exits_2(
+    setup: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        JsonExporter, "runner", lambda self, result, workdir: FakeRunner(problem="line 3: bad")
+    )
+    code, out, err = verify_run(*setup, tmp_path)
+    assert (code, out) == (2, "")
+    assert err.endswith("mailpolicy: error: verify: json rejects the exported files: line 3: bad\n")
+    assert FakeRunner.instances[0].closed
+
+
+def test_a_missing_tool_exits_2(
+    setup: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def missing(self: Exporter, result: ExportResult, workdir: str) -> FakeRunner:
+        raise VerifyError("sieve-test is not installed")
+
+    monkeypatch.setattr(JsonExporter, "runner", missing)
+    code, _, err = verify_run(*setup, tmp_path)
+    assert code == 2 and err.endswith("mailpolicy: error: verify: sieve-test is not installed\n")
+
+
+def test_a_missing_corpus_exits_2(setup: tuple[str, str], tmp_path: Path) -> None:
+    code, out, err = verify_run(setup[0], str(tmp_path / "nope"), tmp_path)
+    assert (code, out) == (2, "")
+    assert err.endswith(
+        f"mailpolicy: error: cannot read {tmp_path / 'nope'}: no such file or directory\n"
+    )
+    assert FakeRunner.instances == []
+
+
+def test_unreadable_items_are_counted(setup: tuple[str, str], tmp_path: Path) -> None:
+    policy, corpus = setup
+    (Path(corpus) / "cur" / "4:2,S").write_bytes(b"\x00" * 64)
+    code, out, _ = verify_run(policy, corpus, tmp_path)
+    assert code == 1
+    assert out.startswith("verify json: 3 messages, 2 agree, 1 disagree, 1 unreadable\n")
