@@ -283,6 +283,7 @@ class Decide:
 
 
 # ---- worker side -----------------------------------------------------------------------------
+# A worker holds one judge whatever its result type: Any is the pickling boundary.
 _JUDGE: Judge[Any] | None = None
 
 

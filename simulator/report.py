@@ -19,6 +19,7 @@ from __future__ import annotations
 import html
 import os
 import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 from mailpolicy.simulator.score import DEFAULT_RULE, ratio
@@ -50,7 +51,7 @@ code{font-size:.95em}
 """
 
 
-def esc(value: Any) -> str:
+def esc(value: object) -> str:
     """Text for HTML and SVG: everything escaped, quotes included."""
     return html.escape("" if value is None else str(value), quote=True)
 
@@ -105,7 +106,7 @@ def bar_chart(rows: list[tuple[str, list[int]]], series: list[str], title: str) 
 
 def table(
     headers: list[str],
-    rows: list[list[Any]],
+    rows: Sequence[Sequence[object]],
     numeric: set[int] | None = None,
     figures: list[list[str | None]] | None = None,
 ) -> str:
@@ -127,7 +128,7 @@ def table(
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _card(title: str, value: Any, figure: str, bad: bool = False) -> str:
+def _card(title: str, value: object, figure: str, bad: bool = False) -> str:
     return (
         f'<div class="card{" bad" if bad else ""}"><b data-figure="{esc(figure)}">{esc(value)}</b>'
         f"{esc(title)}</div>"

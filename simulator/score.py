@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.simulator.replay import UNREADABLE, Decision
 
 STOPPED = frozenset({"block", "quarantine", "strip", "discard"})
@@ -114,7 +115,7 @@ class Score:
     bytes: int = 0
 
     @classmethod
-    def for_policy(cls, policy: Any, samples: int = 10) -> Score:
+    def for_policy(cls, policy: CheckedPolicy, samples: int = 10) -> Score:
         """An empty score listing every rule of ``policy`` (a CheckedPolicy)."""
         s = cls(policy=policy.name, default=policy.default, samples_limit=samples)
         for r in policy.rules:

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from types import FrameType
-from typing import Any, Self, TextIO, TypeVar
+from typing import Self, TextIO, TypeVar
 
 from mailpolicy.corpus.labels import Labels
 from mailpolicy.policy.checked import CheckedPolicy
@@ -161,7 +161,7 @@ class Interrupt:
 
     def __init__(self) -> None:
         self.hit = False
-        self._old: Any = None  # whatever signal.signal returned: a handler, SIG_DFL, None
+        self._old: Callable[[int, FrameType | None], object] | int | None = None
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
         if self.hit:
