@@ -11,6 +11,9 @@ Contract:
   encoded and plain segments, RFC 2231 section 4.1), then plain values, where RFC 2047
   encoded-words inside the quotes (the Outlook habit, not allowed by RFC 2047 section 5 but
   what every client decodes) and raw 8-bit bytes are decoded too.
+- ``decode_text`` decodes body text (declared charset, else as ``guess_decode`` would);
+  ``address``, ``addresses`` and ``first_date`` read the envelope facts (sender,
+  recipients, time) from header values, domains lower-cased, dates made timezone-aware.
 - ``guess_decode`` decodes raw 8-bit text without a declared charset: strict UTF-8 first,
   then the declared charsets of the part and the message as hints, then the Japanese
   charsets (Shift_JIS/CP932, EUC-JP) and Windows-1252 against charset-normalizer's best
@@ -31,6 +34,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import getaddresses, parsedate_to_datetime
 
 #: Charsets replaced by the superset that real senders mean (what browsers and MUAs do).
 _SUPERSETS = {
@@ -405,4 +410,81 @@ def first_param(params: Iterable[Param], name: str) -> str | None:
     for p in params:  # a boundary written as RFC 2231 (rare): use its first section
         if p.name == name:
             return p.value.decode("latin-1")
+    return None
+
+
+# -- body text, addresses and dates ---------------------------------------------------
+
+
+def decode_text(data: bytes, hints: tuple[str | None, str | None]) -> str:
+    """Body text: the declared charset, else ASCII or UTF-8, else the best guess."""
+    if hints[0]:
+        codec = lookup_charset(hints[0])
+        if codec:
+            try:
+                return data.decode(codec)
+            except (UnicodeDecodeError, LookupError, ValueError):
+                pass
+    if data.isascii():
+        return data.decode("ascii")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    probe = guess_decode(data[:2048], hints)
+    try:
+        for codec in ("cp932", "euc_jp", "cp1252"):
+            if data[:2048].decode(codec, "ignore") == probe:
+                return codecs.decode(data, codec, "replace")
+    except (LookupError, ValueError):
+        pass
+    return data.decode("utf-8", "replace")
+
+
+_ANGLE = re.compile(r"<([^<>]*)>")
+
+
+def address(value: str) -> str | None:
+    """The address in a header value (``Name <a@B.example>`` -> ``a@b.example``)."""
+    m = _ANGLE.search(value)
+    addr = (m.group(1) if m else value).strip().strip("<>").strip()
+    if not addr or " " in addr:
+        return None if not addr else _lower_domain(addr.split()[0])
+    return _lower_domain(addr)
+
+
+def _lower_domain(addr: str) -> str:
+    local, at, domain = addr.rpartition("@")
+    return f"{local}@{domain.lower()}" if at else addr
+
+
+def addresses(values: list[str], limit: int) -> tuple[str, ...]:
+    """Every distinct address in address-list values, each value cut at ``limit``."""
+    try:
+        pairs = getaddresses([v[:limit] for v in values])
+    except Exception:  # noqa: BLE001 - odd address lists are common in spam
+        pairs = [("", v) for v in values]
+    out = []
+    for _, a in pairs:
+        words = a.split()
+        if len(words) > 1:  # "mailing list x@y" (ezmlm's Delivered-To)
+            words = [w for w in words if "@" in w] or words
+        if words:
+            out.append(_lower_domain(words[-1].strip("<>")))
+    return tuple(dict.fromkeys(out))
+
+
+def first_date(
+    values: tuple[str, ...] | list[str], after_semicolon: bool = False
+) -> datetime | None:
+    """The first value that parses as an RFC 5322 date (after the ``;`` of ``Received``)."""
+    for value in values:
+        text = value.rsplit(";", 1)[-1] if after_semicolon else value
+        try:
+            dt = parsedate_to_datetime(text.strip())
+        except (TypeError, ValueError, IndexError, OverflowError):
+            continue
+        if dt is None:
+            continue
+        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
     return None

@@ -43,8 +43,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
-from email.utils import getaddresses, parsedate_to_datetime
 from functools import partial
 from itertools import pairwise
 
@@ -409,7 +407,7 @@ class _Walker:
             return
         raw = buf[start : min(end, start + _encoded_budget(cte, room))]
         data = _decode(raw, cte)[0]
-        text = _text(data, hints)[:room]
+        text = H.decode_text(data, hints)[:room]
         self.body.append(text)
         self.body_len += len(text) + 1
 
@@ -499,12 +497,13 @@ class _Walker:
         m.message_id = mid[0].strip() or None if mid else None
         rp = m.header("return-path")
         if rp:
-            m.sender = _address(rp[0])
+            m.sender = H.address(rp[0])
         rcpt = [*m.header("delivered-to"), *m.header("x-original-to")]
         if not rcpt:
             rcpt = [*m.header("to"), *m.header("cc")]
-        m.recipients = _addresses(rcpt)
-        m.time = _date(m.header("received")[:1], after_semicolon=True) or _date(m.header("date"))
+        m.recipients = H.addresses(rcpt, HEADER_LIMIT)
+        received = H.first_date(m.header("received")[:1], after_semicolon=True)
+        m.time = received or H.first_date(m.header("date"))
 
 
 def _uu_data(text: bytes, start: int, end: int) -> bytes:
@@ -590,74 +589,4 @@ def _cheap_size(buf: bytes, start: int, end: int, cte: str) -> int | None:
         return end - start
     if cte == "base64" and end - start <= EAGER_SIZE:
         return P.base64_size(buf, start, end)
-    return None
-
-
-def _text(data: bytes, hints: tuple[str | None, str | None]) -> str:
-    if hints[0]:
-        codec = H.lookup_charset(hints[0])
-        if codec:
-            try:
-                return data.decode(codec)
-            except (UnicodeDecodeError, LookupError, ValueError):
-                pass
-    if data.isascii():
-        return data.decode("ascii")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    probe = H.guess_decode(data[:2048], hints)
-    try:
-        import codecs
-
-        for codec in ("cp932", "euc_jp", "cp1252"):
-            if data[:2048].decode(codec, "ignore") == probe:
-                return codecs.decode(data, codec, "replace")
-    except (LookupError, ValueError):
-        pass
-    return data.decode("utf-8", "replace")
-
-
-_ANGLE = re.compile(r"<([^<>]*)>")
-
-
-def _address(value: str) -> str | None:
-    m = _ANGLE.search(value)
-    addr = (m.group(1) if m else value).strip().strip("<>").strip()
-    if not addr or " " in addr:
-        return None if not addr else _lower_domain(addr.split()[0])
-    return _lower_domain(addr)
-
-
-def _lower_domain(addr: str) -> str:
-    local, at, domain = addr.rpartition("@")
-    return f"{local}@{domain.lower()}" if at else addr
-
-
-def _addresses(values: list[str]) -> tuple[str, ...]:
-    try:
-        pairs = getaddresses([v[:HEADER_LIMIT] for v in values])
-    except Exception:  # noqa: BLE001 - odd address lists are common in spam
-        pairs = [("", v) for v in values]
-    out = []
-    for _, a in pairs:
-        words = a.split()
-        if len(words) > 1:  # "mailing list x@y" (ezmlm's Delivered-To)
-            words = [w for w in words if "@" in w] or words
-        if words:
-            out.append(_lower_domain(words[-1].strip("<>")))
-    return tuple(dict.fromkeys(out))
-
-
-def _date(values: tuple[str, ...] | list[str], after_semicolon: bool = False) -> datetime | None:
-    for value in values:
-        text = value.rsplit(";", 1)[-1] if after_semicolon else value
-        try:
-            dt = parsedate_to_datetime(text.strip())
-        except (TypeError, ValueError, IndexError, OverflowError):
-            continue
-        if dt is None:
-            continue
-        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
     return None

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import io
 
+from mailpolicy.corpus.filekind import not_mail_reason
 from mailpolicy.corpus.message import ArchiveListing, Attachment
 from mailpolicy.corpus.mime import parse_message
-from mailpolicy.corpus.readers import iter_mbox, not_mail_reason
+from mailpolicy.corpus.readers import iter_mbox
 
 #: Messages read from one archived mail folder.
 MAX_FOLDER_MESSAGES = 1000
