@@ -80,6 +80,11 @@ def _where(s: JSON, width: int = 0) -> str:
     return text
 
 
+def _partial(doc: JSON, head: str) -> str:
+    """The first line of a summary, marked when the run was interrupted."""
+    return "PARTIAL (interrupted): " + head if doc["partial"] else head
+
+
 def render_simulate(doc: JSON) -> str:
     """The human form of a ``simulate`` result."""
     parts = []
@@ -89,9 +94,7 @@ def render_simulate(doc: JSON) -> str:
         f"({doc['messages_per_s'] or 0:,.0f} messages/s, {doc['workers']} workers, "
         f"{doc['evaluator']} evaluator)"
     )
-    if doc["partial"]:
-        head = "PARTIAL (interrupted): " + head
-    parts.append(head)
+    parts.append(_partial(doc, head))
 
     labels = list(doc["labels"])
     actions = sort_actions({a for c in doc["labels"].values() for a in c})
@@ -285,9 +288,7 @@ def render_diff(doc: JSON) -> str:
         f"{doc['messages']} messages ({doc['unreadable']} unreadable), "
         f"{doc['changed']} change action"
     )
-    if doc["partial"]:
-        head = "PARTIAL (interrupted): " + head
-    parts.append(head)
+    parts.append(_partial(doc, head))
     parts.append(
         f"newly stopped benign: {doc['newly_stopped_benign']}   "
         f"newly delivered malicious: {doc['newly_delivered_malicious']}   "

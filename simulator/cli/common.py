@@ -5,20 +5,22 @@
   before any work starts; ``InputError`` (exit 2, one line) when one cannot be used.
 - ``matchers``: one matcher per policy; a note about the evaluator is printed once.
 - ``consume``: feed every replayed row to a function until the corpus ends or Ctrl-C
-  (``Interrupt``); a terminal on stderr gets a progress line (``Ticker``).
+  (``Interrupt``); a terminal on stderr gets a progress line (``Ticker``). ``finish``:
+  print the summary and say whether the run was complete.
 """
 
 from __future__ import annotations
 
 import argparse
 import enum
+import json
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from types import FrameType
-from typing import Self, TextIO, TypeVar
+from typing import Any, Self, TextIO, TypeVar
 
 from mailpolicy.corpus.labels import Labels
 from mailpolicy.policy.checked import CheckedPolicy
@@ -200,3 +202,24 @@ def consume(
         if progress is not None:
             progress.close()
     return partial
+
+
+def finish(
+    doc: dict[str, Any],
+    render: Callable[[dict[str, Any]], str],
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+    *,
+    messages: int,
+) -> ExitCode:
+    """Print a replay's summary (``--json`` or ``render``); INTERRUPTED when it is partial."""
+    if args.json:
+        json.dump(doc, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    else:
+        out.write(render(doc) + "\n")
+    if doc["partial"]:
+        print(f"mailpolicy: interrupted after {messages} messages; results are partial", file=err)
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK

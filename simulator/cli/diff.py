@@ -9,7 +9,6 @@ for ``simulate``.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from typing import TextIO
 
@@ -37,14 +36,4 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     partial = common.consume(rows, ticker, found.add)
     elapsed = time.monotonic() - started
     doc = diff_json(old, new, found, paths=paths, partial=partial, elapsed=elapsed)
-    if args.json:
-        json.dump(doc, out, ensure_ascii=False, indent=2)
-        out.write("\n")
-    else:
-        out.write(render_diff(doc) + "\n")
-    if partial:
-        print(
-            f"mailpolicy: interrupted after {found.total} messages; results are partial", file=err
-        )
-        return ExitCode.INTERRUPTED
-    return ExitCode.OK
+    return common.finish(doc, render_diff, args, out, err, messages=found.total)

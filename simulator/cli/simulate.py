@@ -69,14 +69,4 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     )
     if args.report:
         report.write(args.report, doc)
-    if args.json:
-        json.dump(doc, out, ensure_ascii=False, indent=2)
-        out.write("\n")
-    else:
-        out.write(render_simulate(doc) + "\n")
-    if partial:
-        print(
-            f"mailpolicy: interrupted after {score.total} messages; results are partial", file=err
-        )
-        return ExitCode.INTERRUPTED
-    return ExitCode.OK
+    return common.finish(doc, render_simulate, args, out, err, messages=score.total)
