@@ -1,21 +1,26 @@
-"""Replay engine: every message of a corpus through one or more policies, in corpus order.
+"""Replay engine: every item of a corpus through a judge, in corpus order.
+
+The one loop over a corpus: ``simulate`` and ``diff`` (``Decide``: one ``Decision`` per
+matcher), ``explain`` (the traced verdict) and ``export --verify`` (the engine and the
+target's runner) all run through ``replay``.
 
 Contract:
-- ``replay(matchers, paths, labels=..., workers=N)`` yields, for every item the corpus
-  readers find, one ``tuple[Decision, ...]`` (one decision per matcher, in the order the
-  matchers were given), in corpus order, whatever ``workers`` is. ``diff`` passes two
-  matchers so both policies see each message from one read of the corpus.
+- ``replay(judge, paths, labels=..., workers=N)`` yields, for every item the corpus
+  readers find, the judge's result (``judge.decide(raw)`` for a message the readers could
+  read, ``judge.unreadable(item)`` for one they could not), in corpus order, whatever
+  ``workers`` is. ``diff`` decides with two matchers so both policies see each message
+  from one read of the corpus.
 - Reading happens in the parent: ``corpus.readers.iter_raw`` streams raw bytes and reports
-  what it cannot read (``Unreadable``); those become decisions with action
-  ``"unreadable"`` in the parent. Parsing (``corpus.mime.parse_message``) and evaluation run
-  in worker processes that receive the matchers once, through the pool initializer.
+  what it cannot read (``Unreadable``); those are judged in the parent. Parsing
+  (``corpus.mime.parse_message``) and deciding run in worker processes that receive the
+  judge once, through the pool initializer (so it must pickle).
 - Memory does not grow with the corpus: raw messages travel in batches of at most
   ``BATCH_MESSAGES`` messages / ``BATCH_BYTES`` bytes, and at most ``2 * workers`` batches
   are in flight; the parent stops reading until the oldest batch is back.
 - ``workers=1`` runs everything in this process, with no pool; results are identical.
-- A message whose evaluation raises (a bug, or a lazy fact that fails) is reported as
-  ``unreadable`` with reason ``evaluation failed: ...`` rather than stopping the run, so
-  every message read is still accounted for.
+- With ``Decide``, a message whose evaluation raises (a bug, or a lazy fact that fails) is
+  reported as ``unreadable`` with reason ``evaluation failed: ...`` rather than stopping
+  the run, so every message read is still accounted for.
 - The corpus is only ever opened for reading (by the readers); nothing here writes.
 
 Limits: one message is held whole in memory while it is parsed (the readers bound message
