@@ -45,92 +45,24 @@ from __future__ import annotations
 
 import re
 
-from mailpolicy.policy import ast
+from mailpolicy.policy import ast, globs
 from mailpolicy.policy.checked import CheckedRule
-from mailpolicy.policy.export.base import STOPPING, Capabilities, Exporter, Gap, Limit, ops
-from mailpolicy.policy.globs import Alt, AnyChar, Blank, CharClass, Lit, Pat, Seq, Star
-from mailpolicy.policy.globs import parse as glob_pattern
+from mailpolicy.policy.export.base import (
+    STOPPING,
+    Capabilities,
+    Exporter,
+    Gap,
+    Limit,
+    Unexpressible,
+    ops,
+)
+from mailpolicy.policy.export.dialect import FIELD_END, PERL, name_pattern
+from mailpolicy.policy.globs import Lit
 
 #: amavis file(1) short types of executable content (``%map_full_type_to_short_type``).
 EXECUTABLE_TYPES = ("exe", "exe-ms", "exe-unix", "dll")
-_END = r"(?=[\t\n]|\z)"
-_F = r"[^\t\n]"  # one character of a field value
-_LAST = rf"[^/\x5c\t\n]*[^/\x5c\t\n. ][^/\x5c\t\n]*{_END}"
-_BASE = rf"(?:{_F}*[/\x5c](?={_LAST})|(?!{_F}*[/\x5c]{_LAST}))"
 _MIME_LINE = r"(?=[^\n]*\tM=)"
 _MEMBER_LINE = r"(?![^\n]*\tM=)"
-
-
-class _Unexpressible(Exception):
-    """A node this target cannot express; the message says why."""
-
-
-def _case_variants(c: str) -> list[str]:
-    """``c`` and the single characters Python's ``re.IGNORECASE`` treats as equal to it."""
-    cands = {c, c.lower(), c.upper(), c.swapcase(), c.title(), c.casefold()}
-    out = sorted(x for x in cands if len(x) == 1 and re.fullmatch(re.escape(c), x, re.IGNORECASE))
-    return out or [c]
-
-
-def _esc(c: str) -> str:
-    if c.isascii() and c.isalnum():
-        return c
-    return f"\\x{ord(c):02x}" if ord(c) < 0x80 else f"\\x{{{ord(c):04x}}}"
-
-
-def _char(c: str) -> str:
-    """One literal character and every character Python's ``re.IGNORECASE`` (the engine's
-    glob matching) takes as equal to it, spelled out: Perl's own ``/i`` folds differently
-    (``ı`` vs ``I``, ``ß`` vs ``ss``), so no ``/i`` flag is used at all."""
-    variants = _case_variants(c)
-    if len(variants) == 1:
-        return _esc(c)
-    return "[" + "".join(_esc(v) for v in variants) + "]"
-
-
-def _class_items(p: CharClass) -> str:
-    out = []
-    for it in p.items:
-        lo, hi = it if isinstance(it, tuple) else (it, it)
-        if lo > hi:
-            continue  # a backwards range matches nothing (the checker refuses it: E107)
-        if ord(hi) - ord(lo) > 512:  # too wide to spell out: case-sensitive outside ASCII
-            out.append(f"{_esc(lo)}-{_esc(hi)}")
-            for a, b in (("a", "z"), ("A", "Z")):
-                x, y = max(lo, a), min(hi, b)
-                if x <= y:
-                    out.append(f"{_esc(x.swapcase())}-{_esc(y.swapcase())}")
-            continue
-        chars = {v for cp in range(ord(lo), ord(hi) + 1) for v in _case_variants(chr(cp))}
-        out.extend(_esc(c) for c in sorted(chars))
-    return "".join(out)
-
-
-def perl_rx(p: Pat) -> str:
-    """Perl regex text (character semantics, no ``/i``: case variants spelled out) for a
-    ``Pat`` over one field value: only letters, digits and ``\\x`` escapes as literals."""
-    if isinstance(p, Lit):
-        return "".join(_char(c) for c in p.text)
-    if isinstance(p, AnyChar):
-        return _F
-    if isinstance(p, Blank):
-        return r"[^\S\t\n]"
-    if isinstance(p, CharClass):
-        body = _class_items(p)
-        if p.negated:
-            return f"[^{body}\\t\\n]"
-        return f"[{body}]" if body else "(?!)"
-    if isinstance(p, Star):
-        return perl_rx(p.atom) + "*"
-    if isinstance(p, Alt):
-        return "(?:" + "|".join(perl_rx(o) for o in p.options) + ")"
-    assert isinstance(p, Seq)
-    return "".join(perl_rx(i) for i in p.items)
-
-
-def name_field(p: Pat) -> str:
-    """A regex for an ``N=`` field whose normalised value matches ``p``."""
-    return rf"\tN={_BASE}(?:{perl_rx(p)})(?<![. ])[. ]*{_END}"
 
 
 def comment_id(rid: str) -> str:
@@ -237,13 +169,7 @@ class AmavisExporter(Exporter):
             )
             if crule.action not in STOPPING:
                 return
-        try:
-            regexes = self._message(cond)
-        except _Unexpressible as exc:
-            self.unsupported(
-                crule, crule.rule, str(exc), how="rule left out", sound=crule.action not in STOPPING
-            )
-            return
+        regexes = self._message(cond)
         result = 0 if action == "allow" else 1
         if action != "allow":
             self._actions.add(action)
@@ -255,7 +181,7 @@ class AmavisExporter(Exporter):
             return [rx for i in node.items for rx in self._message(i)]
         if isinstance(node, ast.AnyAttachment):
             return [rf"^{_MIME_LINE}{self._line(node.pred)}"]
-        raise _Unexpressible("amavis can only test attachments")
+        raise Unexpressible("amavis can only test attachments")
 
     def _line(self, node: ast.Cond) -> str:
         """Lookaheads over one line of the namepath string for an attachment-level node."""
@@ -268,14 +194,14 @@ class AmavisExporter(Exporter):
         assert isinstance(node, ast.AttTest), node
         if node.field == "type":
             return (
-                rf"(?=[^\n]*\tT=(?:{'|'.join(perl_rx(Lit(t)) for t in EXECUTABLE_TYPES)})"
-                rf"{_END})"
+                rf"(?=[^\n]*\tT=(?:{'|'.join(PERL.render(Lit(t)) for t in EXECUTABLE_TYPES)})"
+                rf"{FIELD_END})"
             )
         if node.field == "declared_type":
             assert isinstance(node.operand, ast.Str)
-            pat = perl_rx(glob_pattern(node.operand.value))
-            return rf"(?=[^\n]*\tM=(?:{pat}){_END})"
-        return rf"(?=[^\n]*{name_field(self.name_pattern(node))})"
+            pat = PERL.render(globs.parse(node.operand.value))
+            return rf"(?=[^\n]*\tM=(?:{pat}){FIELD_END})"
+        return rf"(?=[^\n]*{PERL.for_name(name_pattern(self.policy, node))})"
 
     def render(self) -> dict[str, str]:
         extra = [f"limit:   {lim.what}" for lim in self.caps.limits]

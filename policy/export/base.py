@@ -10,15 +10,19 @@ How to add a target (say ``exim``):
 2. Implement ``emit_rule(self, rule, cond, unless)``. It receives each rule already
    reduced to what ``caps`` (and ``gap()``) allow: unsupported nodes were either
    reported (``--strict``) or replaced soundly (``--approximate``, see ``relax``).
-   Translate the remaining nodes; for a structural limit only the target knows (an
-   ``and`` Postfix cannot express), call ``self.unsupported(rule, node, what, how=...)``
-   and fall back to what you can emit; never emit something weaker silently.
+   Translate the remaining nodes. What the target can express only approximately is
+   said in ``gap()`` (a ``Gap``: relaxed before ``emit_rule`` sees it) or, while emitting,
+   with ``self.unsupported(rule, node, what, how=...)`` before emitting the sound
+   approximation; a rule the emitter cannot write at all raises ``Unexpressible(what)``
+   (``export`` leaves the rule out and reports it through ``unsupported``). Never emit
+   something weaker silently.
 3. Implement ``render(self) -> dict[str, str]``: the file texts, each starting with
    ``self.header(comment="#")`` and carrying ``self.loss_comments("#")``.
 4. Quote every value that came from the policy through the target's quoting helper,
    after ``self.safe(rule, value, what)`` (rejects newlines and control characters with
-   an error naming the rule). Names are matched through ``name_pattern`` (a small
-   regex tree: ``Pat``), rendered with ``to_pcre``/``to_ere`` or your own renderer.
+   an error naming the rule). Regexes come from ``dialect.py``: the glob tree of a name
+   test (``dialect.name_pattern``), address entries (``dialect.address``), rendered by
+   the target's ``Dialect`` (or a new one: a ``Dialect`` is data).
 5. Optional ``--verify`` support: implement ``runner(self, result, workdir)`` returning
    a ``runner.Runner`` (``runner.py``: check, run, explain, close; one ``TargetVerdict``).
 6. Register the class in ``TARGETS`` in ``policy/export/__init__.py``, add golden files
@@ -53,11 +57,6 @@ from mailpolicy.policy import __version__, ast
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.diagnostics import Diagnostic, PolicyError
 from mailpolicy.policy.export.runner import Runner, VerifyError
-
-# The glob tree and its one parser live in globs; here it is rendered for each target.
-from mailpolicy.policy.globs import Alt, AnyChar, Blank, CharClass, Lit, Pat, Star
-from mailpolicy.policy.globs import parse as glob_pattern
-from mailpolicy.policy.globs import seq as _seq
 
 #: Export diagnostics (the other stages use E1xx/W2xx).
 E_UNSUPPORTED = "E301"  # unsupported-construct
@@ -143,6 +142,20 @@ class Loss:
         return f"{tag}{where}: {self.what}; {self.how}"
 
 
+class Unexpressible(Exception):
+    """Raised by an emitter (or a ``dialect``) for a rule it cannot write at all.
+
+    ``Exporter.export`` catches it and routes it to ``unsupported`` with the rule's span:
+    the rule is left out (``how``), which is sound only for rules that do not stop mail
+    unless ``sound`` says otherwise."""
+
+    def __init__(self, what: str, *, how: str = "rule left out", sound: bool | None = None):
+        super().__init__(what)
+        self.what = what
+        self.how = how
+        self.sound = sound
+
+
 @dataclass(frozen=True, slots=True)
 class Gap:
     """What ``Exporter.gap`` says about one node the target cannot express exactly.
@@ -163,7 +176,7 @@ class ExportResult:
     files: dict[str, str] = field(default_factory=dict)
     losses: list[Loss] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    #: target-specific data the verifier needs (rule ids per emitted line, ...)
+    #: target-specific data the runner needs (rule ids per emitted line, ...)
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -237,96 +250,6 @@ def _simplify(node: RCond) -> RCond:
     return node
 
 
-# ---- name patterns: the glob tree (``globs.parse``), rendered by every target ----------------
-_WS = Blank()
-
-
-def extension_pattern(exts: Iterable[str], double: bool = False) -> Pat:
-    """Names whose last extension is in ``exts`` (``evaluate`` semantics).
-
-    ``extension``: some non-dot character of the base name before the last dot (a
-    leading-dot name such as ``.exe`` has no extension). ``double``: the extension before
-    it is 1 to 4 characters, not all digits. Exact for names without blank or
-    whitespace-padded extensions (``a.doc..bat``, ``a.doc .bat``): those are evasive
-    names the ``evasive name`` rule is for.
-    """
-    alts = Alt(tuple(Lit(e) for e in sorted(set(exts))))
-    tail: list[Pat] = [Lit("."), Star(_WS), alts, Star(_WS)]
-    base = [
-        Star(AnyChar()),
-        CharClass((".", "/", "\\"), negated=True),
-        Star(CharClass(("/", "\\"), negated=True)),
-    ]
-    if not double:
-        return _seq([*base, *tail])
-    digit, other = CharClass((("0", "9"),)), CharClass((".", ("0", "9")), negated=True)
-    anyc = CharClass((".",), negated=True)
-    prev: list[Pat] = []
-    for length in range(1, 5):  # 1-4 chars, the first non-digit at position k
-        for k in range(length):
-            prev.append(_seq([*([digit] * k), other, *([anyc] * (length - k - 1))]))
-    return _seq([*base, Lit("."), Alt(tuple(prev)), *tail])
-
-
-def _rx_escape(text: str, special: str) -> str:
-    return "".join("\\" + c if c in special else c for c in text)
-
-
-def to_pcre(p: Pat, any_char: str = ".") -> str:
-    """PCRE/Python text for ``p`` (no anchors, no flags). ``any_char`` for ``?``/``*``."""
-    if isinstance(p, Lit):
-        return _rx_escape(p.text, r"\^$.|?*+()[]{}/#")
-    if isinstance(p, AnyChar):
-        return any_char
-    if isinstance(p, Blank):
-        return "\\s"
-    if isinstance(p, CharClass):
-        return _class_text(p, r"\]^-[/")
-    if isinstance(p, Star):
-        return to_pcre(p.atom, any_char) + "*"
-    if isinstance(p, Alt):
-        return "(?:" + "|".join(to_pcre(o, any_char) for o in p.options) + ")"
-    return "".join(to_pcre(i, any_char) for i in p.items)
-
-
-def _class_text(p: CharClass, special: str) -> str:
-    parts = []
-    for it in p.items:
-        if isinstance(it, tuple):
-            parts.append(_rx_escape(it[0], special) + "-" + _rx_escape(it[1], special))
-        else:
-            parts.append(_rx_escape(it, special))
-    return "[" + ("^" if p.negated else "") + "".join(parts) + "]"
-
-
-def to_ere(p: Pat) -> str:
-    """POSIX ERE text for ``p`` (libc ``regcomp``: no ``(?:``, no ``\\d``; classes with
-    ``]`` first and ``-`` last, and ``\\`` literal inside brackets)."""
-    if isinstance(p, Lit):
-        return "".join("\\" + c if c in ".*+?()|{}$^[\\" else c for c in p.text)
-    if isinstance(p, AnyChar):
-        return "."
-    if isinstance(p, Blank):
-        return "[[:space:]]"
-    if isinstance(p, CharClass):
-        singles = [i for i in p.items if isinstance(i, str)]
-        ranges = [i for i in p.items if isinstance(i, tuple)]
-        body = "]" if "]" in singles else ""
-        body += "".join(c for c in singles if c not in "]-^[")
-        body += "".join(f"{lo}-{hi}" for lo, hi in ranges)
-        body += "^" if "^" in singles else ""
-        body += "[" if "[" in singles else ""  # last: "[:" would open a character class
-        body += "-" if "-" in singles else ""
-        if not body:
-            return "[^\x01-\U0010ffff]" if not p.negated else "."
-        return "[" + ("^" if p.negated else "") + body + "]"
-    if isinstance(p, Star):
-        return to_ere(p.atom) + "*"
-    if isinstance(p, Alt):
-        return "(" + "|".join(to_ere(o) for o in p.options) + ")"
-    return "".join(to_ere(i) for i in p.items)
-
-
 # ---- the exporter base class ------------------------------------------------------------
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 
@@ -365,7 +288,11 @@ class Exporter:
             if action is None or not self._keep_rule(crule, cond, unless):
                 continue
             assert not isinstance(cond, Const)
-            self.emit_rule(crule, action, cond, None if isinstance(unless, Const) else unless)
+            try:
+                self.emit_rule(crule, action, cond, None if isinstance(unless, Const) else unless)
+            except Unexpressible as exc:  # the rule is left out, stated with its span
+                sound = crule.action not in STOPPING if exc.sound is None else exc.sound
+                self.unsupported(crule, crule.rule, exc.what, how=exc.how, sound=sound)
         if self.result.ok:
             self.result.files = self.render()
         return self.result
@@ -562,18 +489,6 @@ class Exporter:
         return value
 
     # -- helpers for targets -----------------------------------------------------------------
-    def name_pattern(self, node: ast.AttTest) -> Pat:
-        """The ``Pat`` (over a normalised name) of a name/extension/double-extension test."""
-        from mailpolicy.policy.evaluate import norm_extension
-
-        assert node.operand is not None
-        entries = self.policy.entries(node.operand)
-        if node.field == "name":
-            pats = [glob_pattern(g) for g in entries]
-            return pats[0] if len(pats) == 1 else Alt(tuple(pats))
-        exts = [norm_extension(e) for e in entries]
-        return extension_pattern(exts, double=node.field == "double_extension")
-
     def header(self, comment: str = "#", extra: Iterable[str] = ()) -> str:
         """The header comment every file starts with (values already checked by ``safe``)."""
         p = self.policy
@@ -613,12 +528,6 @@ class Exporter:
         ``workdir`` (``--verify``); ``VerifyError`` for a target without one."""
         raise VerifyError(f"target {self.target} has no verifier")
 
-    def verifier(self, result: ExportResult, workdir: str) -> Runner | None:
-        """``runner``, or None for a target without one (what ``verify.compare`` calls)."""
-        try:
-            return self.runner(result, workdir)
-        except VerifyError:
-            return None
 
 
 def generation_date(path: str) -> str:

@@ -48,11 +48,17 @@ from typing import TYPE_CHECKING
 
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedRule
-from mailpolicy.policy.evaluate import norm_extension
-from mailpolicy.policy.export.base import Capabilities, Exporter, ExportResult, Limit, ops
+from mailpolicy.policy.export.base import (
+    Capabilities,
+    Exporter,
+    ExportResult,
+    Limit,
+    Unexpressible,
+    ops,
+)
+from mailpolicy.policy.export.dialect import EXIM, byte_address, byte_glob, byte_name_test
 from mailpolicy.policy.export.runner import TIMEOUT, TargetVerdict, VerifyError, part_limit
-from mailpolicy.policy.globs import Alt, AnyChar, CharClass, Lit, Pat, Seq, Star
-from mailpolicy.policy.globs import parse as glob_pattern
+from mailpolicy.policy.globs import Lit
 
 if TYPE_CHECKING:
     from mailpolicy.corpus.message import Message
@@ -61,132 +67,10 @@ if TYPE_CHECKING:
 #: Where ``.ci/install-exim.sh`` unpacks exim4-daemon-heavy; ``MAILPOLICY_EXIM`` overrides.
 EXIM_CANDIDATES = ("/opt/mailpolicy-exim/usr/sbin/exim4", "/usr/sbin/exim4", "/usr/sbin/exim")
 
-_UTF8_CHAR = r"(?:[\x00-\x7f]|[\xc0-\xff][\x80-\xbf]*+|[\x80-\xbf])"
-#: ``str.strip()`` whitespace, as UTF-8 byte sequences.
-_WS = (
-    r"(?:[\t-\r\x1c-\x20]|\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]"
-    r"|\xe2\x81\x9f|\xe3\x80\x80)"
-)
-_REGEX_SPECIAL = set(r"^$.|?*+()[]{}#/-")
 _NAME_RE = re.compile(r"^[!-9;-~]+$")  # an RFC 5322 header field name
 
 
-# ---- regex and string quoting --------------------------------------------------------------
-def _byte_lit(ch: str) -> str:
-    """One character as a PCRE byte-mode literal (never producing ``\\N``)."""
-    if ch == "\\":
-        return r"\x5c"
-    if ch == ";":  # the list separator of the address lists below
-        return r"\x3b"
-    if ch == " ":
-        return r"\x20"  # leading/trailing spaces of an Exim option value are dropped
-    if ord(ch) < 0x80:
-        return "\\" + ch if ch in _REGEX_SPECIAL else ch
-    return "".join(f"\\x{b:02x}" for b in ch.encode("utf-8"))
-
-
-def _case_variants(ch: str) -> list[str]:
-    """``ch`` and the single characters Python's ``re.IGNORECASE`` treats as equal to it."""
-    cands = {ch, ch.lower(), ch.upper(), ch.swapcase(), ch.title(), ch.casefold()}
-    out = sorted(c for c in cands if len(c) == 1 and re.fullmatch(re.escape(ch), c, re.IGNORECASE))
-    return out or [ch]
-
-
-def _char(ch: str) -> str:
-    """A literal character, case-insensitive (ASCII through ``(?i)``, the rest spelled out)."""
-    if ord(ch) < 0x80:
-        return _byte_lit(ch)
-    variants = _case_variants(ch)
-    if len(variants) == 1:
-        return _byte_lit(ch)
-    return "(?:" + "|".join(_byte_lit(v) for v in variants) + ")"
-
-
-def _class_char(c: str) -> str:
-    """One ASCII character inside a regex character class (backslash as ``\\x5c``)."""
-    return r"\x5c" if c == "\\" else ("\\" + c if c in "]^-[" else c)
-
-
-def _class_members(p: CharClass) -> tuple[list[str], list[str]]:
-    """ASCII class items (regex text) and non-ASCII alternatives of a character class."""
-    ascii_items: list[str] = []
-    other: list[str] = []
-    for it in p.items:
-        lo, hi = it if isinstance(it, tuple) else (it, it)
-        if ord(lo) > ord(hi):
-            continue  # a backwards range matches nothing (the checker refuses it: E107)
-        if ord(hi) < 0x80:
-            esc = _class_char
-            ascii_items.append(esc(lo) if lo == hi else f"{esc(lo)}-{esc(hi)}")
-            continue
-        if ord(hi) - ord(lo) > 512:
-            raise ValueError(f"character range {lo}-{hi} is too wide to spell out in bytes")
-        for cp in range(ord(lo), ord(hi) + 1):
-            if cp < 0x80:
-                ascii_items.append(_byte_lit(chr(cp)).replace("\\", "\\", 1))
-            else:
-                other.extend(_byte_lit(v) for v in _case_variants(chr(cp)))
-    return ascii_items, sorted(set(other))
-
-
-def _class(p: CharClass, *, starred: bool) -> str:
-    ascii_items, other = _class_members(p)
-    alts = (["[" + "".join(ascii_items) + "]"] if ascii_items else []) + other
-    positive = "(?:" + "|".join(alts) + ")" if alts else "(?!)"
-    if not p.negated:
-        return positive + ("*" if starred else "")
-    one = f"(?!{positive}){_UTF8_CHAR}"
-    return f"(?:{one})*" if starred else one
-
-
-def pcre_bytes(p: Pat) -> str:
-    """PCRE text (byte mode, under ``(?i)``) for a ``Pat``; raises ValueError when too big."""
-    if isinstance(p, Lit):
-        return "".join(_char(c) for c in p.text)
-    if isinstance(p, AnyChar):
-        return _UTF8_CHAR
-    if isinstance(p, CharClass):
-        return _class(p, starred=False)
-    if isinstance(p, Star):
-        if isinstance(p.atom, AnyChar):
-            return r"(?s:.)*(?![\x80-\xbf])"  # never stop inside a UTF-8 sequence
-        return _class(p.atom, starred=True)
-    if isinstance(p, Alt):
-        return "(?:" + "|".join(pcre_bytes(o) for o in p.options) + ")"
-    assert isinstance(p, Seq)
-    return "".join(pcre_bytes(i) for i in p.items)
-
-
-#: ``names.normalize``: the last path component when it is not blank, else the whole name.
-_LAST = r"[^/\x5c]*[^/\x5c. ][^/\x5c]*\z"
-_BASE = rf"(?:(?s:.)*[/\x5c](?={_LAST})|(?!(?s:.)*[/\x5c]{_LAST}))"
-
-
-def name_regex(p: Pat) -> str:
-    """Anchored regex over a raw ``$mime_filename`` for a ``Pat`` over the normalised name
-    (``names.normalize``): the pattern starts after the last ``/`` or ``\\`` when what
-    follows is not blank, and ends where the trailing dots and spaces Windows drops begin."""
-    return rf"(?i)\A{_BASE}(?:{pcre_bytes(p)})(?<![. ])[. ]*\z"
-
-
-def ext_regex(exts: list[str], *, double: bool) -> str:
-    """Anchored regex over a raw ``$mime_filename``: last extension in ``exts`` (after
-    ``names.extensions``: whitespace around an extension and blank parts are ignored)."""
-    alts = "(?:" + "|".join(pcre_bytes(Lit(e)) for e in sorted(set(exts))) + ")"
-    stem = r"(?:\A|[/\x5c])\.*[^./\x5c][^/\x5c]*"
-    blank = rf"(?:\.{_WS}*)*"  # blank parts between two extensions
-    tail = rf"\.{_WS}*{alts}{_WS}*(?:\.|{_WS})*\z"
-    if not double:
-        return rf"(?i){stem}{tail}"
-    sep = r"[./\x5c]"
-    # at least one of the (at most 4) characters is neither an ASCII digit nor blank
-    nondigit = rf"(?![0-9\x80-\xbf]|{_WS}){_UTF8_CHAR}"
-    edge = rf"(?!{_WS}|{sep}){_UTF8_CHAR}"  # first and last character: not blank
-    mid = rf"(?!{sep}){_UTF8_CHAR}"
-    prev = rf"(?=(?:(?!{sep})[\x00-\xff]){{0,3}}{nondigit}){edge}(?:(?:{mid}){{0,2}}{edge})?"
-    return rf"(?i){stem}\.{_WS}*{prev}{_WS}*{blank}{tail}"
-
-
+# ---- string quoting ---------------------------------------------------------------------------
 def expand_text(value: str) -> str:
     """A literal string inside an Exim option that is expanded (``message``, ``add_header``):
     ``\\``, ``$``, ``{``, ``}`` and outer spaces written as hex escapes."""
@@ -202,21 +86,6 @@ def expand_text(value: str) -> str:
 def smtp_text(value: str) -> str:
     """Text for an SMTP response line: printable ASCII only (non-ASCII becomes ``?``)."""
     return "".join(c if " " <= c <= "~" else "?" for c in value)
-
-
-def address_regex(entry: str, *, domain_rule: bool) -> str:
-    """An anchored regex list item for one address-list entry (``evaluate.address_in``):
-    an entry with ``@`` is a glob over the whole address; without one (``domain_rule``) a
-    domain glob, a literal domain also covering its subdomains."""
-    from mailpolicy.policy import globs
-
-    if "@" in entry or not domain_rule:
-        body = pcre_bytes(glob_pattern(entry))
-    else:
-        dom = entry.lower().lstrip("@")
-        body = r"(?s:.)*@" + (r"(?:(?s:.)*\.)?" if globs.is_literal(dom) else "")
-        body += pcre_bytes(glob_pattern(dom))
-    return rf"\N(?i)\A(?:{body})\z\N"
 
 
 # ---- the exporter ----------------------------------------------------------------------------
@@ -283,19 +152,9 @@ class EximExporter(Exporter):
     def emit_rule(
         self, crule: CheckedRule, action: str, cond: ast.Cond, unless: ast.Cond | None
     ) -> None:
-        try:
-            text = self._cond(crule, cond)
-            if unless is not None:
-                text = f"and{{{{{text}}}{{!{self._cond(crule, unless)}}}}}"
-        except ValueError as exc:
-            self.unsupported(
-                crule,
-                crule.rule,
-                str(exc),
-                how="rule left out",
-                sound=crule.action not in ("block", "quarantine", "strip", "discard"),
-            )
-            return
+        text = self._cond(crule, cond)
+        if unless is not None:
+            text = f"and{{{{{text}}}{{!{self._cond(crule, unless)}}}}}"
         if action == "quarantine":
             self.unsupported(
                 crule,
@@ -309,14 +168,7 @@ class EximExporter(Exporter):
             hdr = crule.rule.header.value if crule.rule.header is not None else ""
             name, sep, value = hdr.partition(":")
             if not sep or not _NAME_RE.match(name.strip()):
-                self.unsupported(
-                    crule,
-                    crule.rule,
-                    f"tag header {hdr!r} is not 'Name: value'",
-                    how="rule left out",
-                    sound=True,
-                )
-                return
+                raise Unexpressible(f"tag header {hdr!r} is not 'Name: value'", sound=True)
             self._headers[len(self._statements)] = f"{name.strip()}: {value.strip()}"
         self._statements.append(_Statement(crule, action, text))
 
@@ -346,9 +198,9 @@ class EximExporter(Exporter):
             return f"forany{{<, $recipients}}{{match_address{{$item}}{{+{lst}}}}}"
         assert isinstance(node.operand, ast.Str) and f == "subject"
         if op == "contains":
-            rx = rf"(?i){pcre_bytes(Lit(node.operand.value))}"
+            rx = rf"(?i){EXIM.render(Lit(node.operand.value))}"
         else:
-            rx = rf"(?i)\A(?:{pcre_bytes(glob_pattern(node.operand.value))})\z"
+            rx = byte_glob(node.operand.value)
         return rf"match{{$h_subject:}}{{\N{rx}\N}}"
 
     def _part(self, crule: CheckedRule, node: ast.Cond) -> str:
@@ -362,21 +214,11 @@ class EximExporter(Exporter):
         assert node.operand is not None
         if node.field == "declared_type":
             assert isinstance(node.operand, ast.Str)
-            rx = rf"(?i)\A(?:{pcre_bytes(glob_pattern(node.operand.value))})\z"
+            rx = byte_glob(node.operand.value)
             return rf"match{{$mime_content_type}}{{\N{rx}\N}}"
-        entries = self.policy.entries(node.operand)
-        if node.field == "name":
-            pats = [glob_pattern(g) for g in entries]
-            rx = name_regex(pats[0] if len(pats) == 1 else Alt(tuple(pats)))
-        else:
-            exts = [
-                e
-                for e in (norm_extension(x) for x in entries)
-                if e and not re.search(r"[./\\]", e) and e == e.strip()
-            ]
-            if not exts:
-                return "eq{1}{0}"  # no entry can ever be an extension
-            rx = ext_regex(exts, double=node.field == "double_extension")
+        rx = byte_name_test(self.policy, node)
+        if rx is None:
+            return "eq{1}{0}"  # no entry can ever be an extension
         return rf"and{{{{def:mime_filename}}{{match{{$mime_filename}}{{\N{rx}\N}}}}}}"
 
     def _list(self, crule: CheckedRule, operand: ast.Operand, *, domain_rule: bool) -> str:
@@ -386,12 +228,7 @@ class EximExporter(Exporter):
             items = []
             for entry in self.policy.entries(operand):
                 self.safe(crule, entry, "an address list entry")
-                from mailpolicy.policy import globs
-
-                why = globs.validate(entry)
-                if why is not None:
-                    raise ValueError(f"address list entry {entry!r} is not a valid glob: {why}")
-                items.append(address_regex(entry, domain_rule=domain_rule))
+                items.append(rf"\N{byte_address(entry, domain_rule=domain_rule)}\N")
             self._lists[name] = items
         return name
 

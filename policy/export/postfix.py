@@ -59,7 +59,13 @@ from mailpolicy.policy.export.base import (
     Gap,
     Limit,
     ops,
-    to_pcre,
+)
+from mailpolicy.policy.export.dialect import (
+    PCRE,
+    POSTFIX_QUOTED,
+    POSTFIX_TOKEN,
+    address,
+    name_pattern,
 )
 from mailpolicy.policy.export.runner import (
     TIMEOUT,
@@ -69,8 +75,7 @@ from mailpolicy.policy.export.runner import (
     embedded_loss,
     need,
 )
-from mailpolicy.policy.globs import Alt, AnyChar, Blank, CharClass, Lit, Pat, Seq, Star
-from mailpolicy.policy.globs import parse as glob_pattern
+from mailpolicy.policy.globs import AnyChar, Pat, Seq, Star
 
 if TYPE_CHECKING:
     from mailpolicy.corpus.message import Message
@@ -79,63 +84,23 @@ if TYPE_CHECKING:
 FILTER_PORT = 10026
 CONFIG_DIR = "/etc/postfix/mailpolicy"
 _HEAD = r'^Content-(?:Disposition|Type):(?:[^"]|"(?:[^"\\]|\\.)*")*?;\s*(?:file)?name'
-_Q_ANY = r'(?:[^"\\]|\\.)'
-_T_ANY = r'[^\s;"]'
-_SPECIAL = r"\^$.|?*+()[]{}/#"
 #: The catch-all for names Postfix cannot read (approximate mode).
 ENCODED = _HEAD + r'(?:\*[0-9]+\*?\s*=|\*\s*=[^;]*%|\s*=\s*"?[^";]*=\?)'
 
 
-def _esc(c: str) -> str:
-    return "\\" + c if c in _SPECIAL else c
-
-
-def quoted(p: Pat) -> str:
-    """PCRE for ``p`` over the text inside a quoted-string (quoted-pairs allowed)."""
-    if isinstance(p, Lit):
-        out = []
-        for c in p.text:
-            out.append(r"\\" + _esc(c) if c in '"\\' else r"\\?" + _esc(c))
-        return "".join(out)
-    if isinstance(p, AnyChar):
-        return _Q_ANY
-    if isinstance(p, Blank):
-        return r"\s"
-    if isinstance(p, CharClass):
-        cls = to_pcre(p)
-        return rf'(?:(?![\\"]){cls}|\\{cls})'
-    if isinstance(p, Star):
-        return quoted(p.atom) + "*"
-    if isinstance(p, Alt):
-        return "(?:" + "|".join(quoted(o) for o in p.options) + ")"
-    return "".join(quoted(i) for i in p.items)
-
-
-def token(p: Pat) -> str:
-    """PCRE for ``p`` over an unquoted parameter value (a token: no space, ``;`` or ``"``)."""
-    if isinstance(p, AnyChar):
-        return _T_ANY
-    if isinstance(p, Star):
-        return token(p.atom) + "*"
-    if isinstance(p, Alt):
-        return "(?:" + "|".join(token(o) for o in p.options) + ")"
-    if isinstance(p, Seq):
-        return "".join(token(i) for i in p.items)
-    return to_pcre(p)
-
-
 def line_regex(p: Pat) -> str:
     """The table regex matching a Content-Disposition/Type header whose name matches ``p``."""
-    q_path = rf"(?:{_Q_ANY}*(?:\/|\\\\))?"
+    quoted, token = POSTFIX_QUOTED.render(p), POSTFIX_TOKEN.render(p)
+    q_path = rf"(?:{POSTFIX_QUOTED.any_char}*(?:\/|\\\\))?"
     t_path = r'(?:[^\s;"]*[\/\\])?'
     forms = [
-        rf'\s*=\s*"{q_path}{quoted(p)}[. ]*"',
-        rf"\s*=\s*{t_path}{token(p)}\.*(?=[\s;]|$)",
-        rf"\*\s*=\s*[^'\";\s]*'[^'\";\s]*'{t_path}{token(p)}\.*(?=[\s;]|$)",
+        rf'\s*=\s*"{q_path}{quoted}[. ]*"',
+        rf"\s*=\s*{t_path}{token}\.*(?=[\s;]|$)",
+        rf"\*\s*=\s*[^'\";\s]*'[^'\";\s]*'{t_path}{token}\.*(?=[\s;]|$)",
     ]
     items = p.items if isinstance(p, Seq) else (p,)
     if isinstance(items[0], Star) and isinstance(items[0].atom, AnyChar):
-        forms.append(rf'\*[0-9]+\*?\s*=\s*(?:"{quoted(p)}[. ]*"|{token(p)}\.*(?=[\s;]|$))')
+        forms.append(rf'\*[0-9]+\*?\s*=\s*(?:"{quoted}[. ]*"|{token}\.*(?=[\s;]|$))')
     rx = _HEAD + "(?:" + "|".join(forms) + ")"
     check_delimiters(rx)
     return rx
@@ -247,7 +212,7 @@ class PostfixExporter(Exporter):
         if isinstance(node, ast.AnyAttachment):
             return self._att_pats(node.pred)
         assert isinstance(node, ast.AttTest)
-        return [self.name_pattern(node)]
+        return [name_pattern(self.policy, node)]
 
     def emit_rule(
         self, crule: CheckedRule, action: str, cond: ast.Cond, unless: ast.Cond | None
@@ -269,12 +234,7 @@ class PostfixExporter(Exporter):
     def _sender_table(self) -> str:
         out = []
         for e in self.exemption or ():
-            if "@" in e:
-                rx = to_pcre(glob_pattern(e))
-            else:  # a domain: it and its subdomains
-                dom = to_pcre(glob_pattern(e.strip().lstrip("@")))
-                literal = not re.search(r"[*?\[{\\]", e)
-                rx = rf"[^@]*@(?:[^@]*\.)?{dom}" if literal else rf"[^@]*@{dom}"
+            rx = PCRE.address(address(e))
             check_delimiters(rx)
             out.append(f"/^(?:{rx})$/ OK")
         return "\n".join(out) + "\n"

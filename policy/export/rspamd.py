@@ -48,20 +48,17 @@ from typing import TYPE_CHECKING, Any
 
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
-from mailpolicy.policy.evaluate import norm_extension
 from mailpolicy.policy.export.base import (
-    STOPPING,
     Capabilities,
     Exporter,
     ExportResult,
     Gap,
     Limit,
+    Unexpressible,
     _atomic_write,
     ops,
 )
-from mailpolicy.policy.export.exim import address_regex, ext_regex, name_regex
-from mailpolicy.policy.globs import Alt
-from mailpolicy.policy.globs import parse as glob_pattern
+from mailpolicy.policy.export.dialect import byte_address, byte_name_test, map_line
 
 if TYPE_CHECKING:
     from mailpolicy.policy.export.rspamd_runner import RspamdRunner
@@ -84,24 +81,6 @@ DETECTED_EXECUTABLE = (
     "vbs",
 )
 _MAP_DIR = "mailpolicy"
-
-
-class _Unexpressible(Exception):
-    """A node this target cannot express; the message says why."""
-
-
-def map_regex(rx: str) -> str:
-    """A regex as an rspamd map line body: every ``/`` as ``\\x2f`` (already-escaped ``\\/``
-    kept); raises ValueError when it cannot be a map line or does not compile."""
-    out = re.sub(r"(?<!\\)/", r"\\x2f", rx)
-    if re.search(r"[\x00-\x1f\x7f]", out) or not out.isascii():
-        raise ValueError(f"regex {out[:40]!r} holds a control or non-ASCII character")
-    check = out.replace(r"\z", r"\Z")  # Python spells PCRE's \z as \Z
-    try:
-        re.compile(check.encode("ascii"))
-    except re.error as exc:
-        raise ValueError(f"regex {out[:60]!r} does not compile: {exc}") from exc
-    return out
 
 
 def smtp_message(text: str) -> str:
@@ -239,15 +218,9 @@ class RspamdExporter(Exporter):
     def emit_rule(
         self, crule: CheckedRule, action: str, cond: ast.Cond, unless: ast.Cond | None
     ) -> None:
-        try:
-            text = self._cond(crule, cond)
-            if unless is not None:
-                text = f"({text}) & !({self._cond(crule, unless)})"
-        except _Unexpressible as exc:
-            self.unsupported(
-                crule, crule.rule, str(exc), how="rule left out", sound=crule.action not in STOPPING
-            )
-            return
+        text = self._cond(crule, cond)
+        if unless is not None:
+            text = f"({text}) & !({self._cond(crule, unless)})"
         if action == "tag":
             self.unsupported(
                 crule,
@@ -269,19 +242,15 @@ class RspamdExporter(Exporter):
             return self._attachment(crule, node.pred)
         if isinstance(node, ast.Test) and node.field in ("sender", "recipient"):
             assert node.operand is not None
-            lines = []
-            for entry in self.policy.entries(node.operand):
-                from mailpolicy.policy import globs
-
-                why = globs.validate(entry)
-                if why is not None:
-                    raise _Unexpressible(f"address list entry {entry!r} is not a valid glob: {why}")
-                lines.append(address_regex(entry, domain_rule=node.op == "in")[2:-2])
+            lines = [
+                byte_address(entry, domain_rule=node.op == "in")
+                for entry in self.policy.entries(node.operand)
+            ]
             kind = "from" if node.field == "sender" else "rcpt"
             return self._symbol(
                 crule, kind, lines, f"envelope {node.field} {node.op} {_operand_text(node.operand)}"
             )
-        raise _Unexpressible(f"rspamd cannot test {getattr(node, 'field', type(node).__name__)}")
+        raise Unexpressible(f"rspamd cannot test {getattr(node, 'field', type(node).__name__)}")
 
     def _attachment(self, crule: CheckedRule, node: ast.Cond) -> str:
         """Symbols for ``attachment P``: ``or`` is distributed over symbols (exact); ``and``
@@ -291,7 +260,7 @@ class RspamdExporter(Exporter):
         if isinstance(node, ast.ArchiveContains):
             lines = self._name_lines(node.pred, keep_types=False)
             if not lines:
-                raise _Unexpressible("no member name test rspamd can express")
+                raise Unexpressible("no member name test rspamd can express")
             return self._symbol(crule, "archive", lines, "archive member")
         if isinstance(node, ast.AttTest) and node.field == "type":
             rx = r"(?i)\Adetected\.(?:" + "|".join(DETECTED_EXECUTABLE) + r")\z"
@@ -315,30 +284,16 @@ class RspamdExporter(Exporter):
             "extension",
             "double_extension",
         ):
-            assert node.operand is not None
-            entries = self.policy.entries(node.operand)
-            if node.field == "name":
-                pats = [glob_pattern(g) for g in entries]
-                return [name_regex(pats[0] if len(pats) == 1 else Alt(tuple(pats)))]
-            exts = [
-                e
-                for e in (norm_extension(x) for x in entries)
-                if e and not re.search(r"[./\\]", e) and e == e.strip()
-            ]
-            if not exts:
-                return []
-            return [ext_regex(exts, double=node.field == "double_extension")]
+            rx = byte_name_test(self.policy, node)
+            return [] if rx is None else [rx]
         if keep_types:
-            raise _Unexpressible(
+            raise Unexpressible(
                 "rspamd cannot combine this test with a name test about the same attachment"
             )
         return []  # a member type test inside 'archive contains': stated by gap()
 
     def _symbol(self, crule: CheckedRule, kind: str, lines: list[str], comment: str) -> str:
-        try:
-            checked = tuple(map_regex(x) for x in lines)
-        except ValueError as exc:
-            raise _Unexpressible(str(exc)) from exc
+        checked = tuple(map_line(x) for x in lines)
         key = (kind, checked)
         if key not in self._symbols:
             n = len(self._symbols) + 1

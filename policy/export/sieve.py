@@ -39,7 +39,7 @@ import re
 import subprocess
 from typing import TYPE_CHECKING, Any
 
-from mailpolicy.policy import ast
+from mailpolicy.policy import ast, globs
 from mailpolicy.policy.checked import CheckedRule
 from mailpolicy.policy.export.base import (
     Capabilities,
@@ -48,11 +48,16 @@ from mailpolicy.policy.export.base import (
     Gap,
     Limit,
     ops,
-    to_ere,
+)
+from mailpolicy.policy.export.dialect import (
+    ERE,
+    address,
+    address_globs,
+    matches_key,
+    name_pattern,
 )
 from mailpolicy.policy.export.runner import TIMEOUT, TargetVerdict, embedded_loss, need
-from mailpolicy.policy.globs import AnyChar, CharClass, Lit, Pat, Star
-from mailpolicy.policy.globs import parse as glob_pattern
+from mailpolicy.policy.globs import Pat
 
 if TYPE_CHECKING:
     from mailpolicy.corpus.message import Message
@@ -70,27 +75,6 @@ def quote(value: str) -> str:
 
 def string_list(values: list[str]) -> str:
     return quote(values[0]) if len(values) == 1 else "[" + ", ".join(quote(v) for v in values) + "]"
-
-
-def _matches_key(p: Pat) -> str | None:
-    """A ``:matches`` key for ``p``, or None when it needs classes or alternatives."""
-    items = p.items if hasattr(p, "items") and not isinstance(p, CharClass) else (p,)
-    out = []
-    for it in items:
-        if isinstance(it, Lit):
-            out.append(re.sub(r"([*?\\])", r"\\\1", it.text))
-        elif isinstance(it, AnyChar):
-            out.append("?")
-        elif isinstance(it, Star) and isinstance(it.atom, AnyChar):
-            out.append("*")
-        else:
-            return None
-    return "".join(out)
-
-
-def name_regex(p: Pat) -> str:
-    """The anchored ERE a decoded name must match for pattern ``p``."""
-    return "^(.*[/\\\\])?" + to_ere(p) + "[. ]*$"
 
 
 class SieveExporter(Exporter):
@@ -159,7 +143,7 @@ class SieveExporter(Exporter):
             return "anyof(" + ", ".join(self._att(crule, i) for i in node.items) + ")"
         assert isinstance(node, ast.AttTest)
         self.requires.update(("mime", "regex"))
-        keys = [name_regex(self.name_pattern(node))]
+        keys = [ERE.for_name(name_pattern(self.policy, node))]
         tests = [
             (
                 f'header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex '
@@ -177,18 +161,11 @@ class SieveExporter(Exporter):
         if f in ("sender", "recipient"):
             self.requires.add("envelope")
             part = "from" if f == "sender" else "to"
-            entries = self.policy.entries(node.operand)
-            pats: list[Pat] = []
-            for e in entries:
-                if op == "in" and "@" not in e:
-                    domain = glob_pattern(e.strip().lower().lstrip("@"))
-                    pats.append(_seq_of(Star(AnyChar()), Lit("@"), domain))
-                    if not re.search(r"[*?\[{\\]", e):
-                        pats.append(
-                            _seq_of(Star(AnyChar()), Lit("@"), Star(AnyChar()), Lit("."), domain)
-                        )
-                else:
-                    pats.append(glob_pattern(e))
+            pats = [
+                p
+                for e in self.policy.entries(node.operand)
+                for p in address_globs(address(e, domain_rule=op == "in"))
+            ]
             return self._keyed('envelope :all :comparator "i;ascii-casemap"', quote(part), pats)
         name = {"subject": "Subject", "from": "From"}.get(f, node.header or "")
         assert isinstance(node.operand, ast.Str)
@@ -199,13 +176,13 @@ class SieveExporter(Exporter):
         if op == "contains":
             return f'header :comparator "i;ascii-casemap" :contains {quote(name)} {quote(value)}'
         return self._keyed(
-            'header :comparator "i;ascii-casemap"', quote(name), [glob_pattern(value)]
+            'header :comparator "i;ascii-casemap"', quote(name), [globs.parse(value)]
         )
 
     def _keyed(self, head: str, what: str, pats: list[Pat]) -> str:
         """``head :matches what [keys]`` (or ``:regex`` for patterns :matches cannot say)."""
-        plain = [k for k in (_matches_key(p) for p in pats) if k is not None]
-        regex = ["^" + to_ere(p) + "$" for p in pats if _matches_key(p) is None]
+        plain = [k for k in (matches_key(p) for p in pats) if k is not None]
+        regex = ["^" + ERE.render(p) + "$" for p in pats if matches_key(p) is None]
         tests = []
         if plain:
             tests.append(f"{head} :matches {what} {string_list(plain)}")
@@ -309,12 +286,6 @@ class SieveExporter(Exporter):
 
     def runner(self, result: ExportResult, workdir: str) -> SieveRunner:
         return SieveRunner(result, workdir)
-
-
-def _seq_of(*items: Pat) -> Pat:
-    from mailpolicy.policy.export.base import _seq
-
-    return _seq(items)
 
 
 # ---- running the real Pigeonhole ------------------------------------------------------------

@@ -8,7 +8,6 @@ skip with the reason when it is not installed (never pass silently).
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import unicodedata
@@ -23,10 +22,10 @@ from support import Unsupported, check_support
 from mailpolicy.corpus import names
 from mailpolicy.policy import globs
 from mailpolicy.policy.check import load, load_text
-from mailpolicy.policy.export import verify
 from mailpolicy.policy.export.base import E_UNSAFE, E_UNSUPPORTED
 from mailpolicy.policy.export.exim import EximExporter, EximRunner, find_exim
 from mailpolicy.policy.printer import quote
+from mailpolicy.simulator.verify import compare, render, unexplained
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policy" / "policies"
@@ -213,13 +212,9 @@ def test_exim_accepts_the_golden_config(policy: str) -> None:
 def test_verify_on_sample_corpus(policy: str, approximate: bool) -> None:
     exporter = EximExporter(load(POLICIES / f"{policy}.policy"), approximate=approximate)
     result = exporter.export()
-    out, err = io.StringIO(), io.StringIO()
-    rc = verify.run(exporter, result, [str(SAMPLES)], out=out, err=err)
-    assert rc == 0, out.getvalue() + err.getvalue()
-    assert "UNEXPLAINED" not in out.getvalue()
-    assert "error" not in {
-        ln.split()[1] for ln in out.getvalue().splitlines()[3:8] if len(ln.split()) > 2
-    }
+    rows, unreadable = compare(exporter, result, [str(SAMPLES)])
+    assert rows and unexplained(rows) == [], render("exim", rows, unreadable)
+    assert [r for r in rows if r.target == "error"] == []
 
 
 @needs_exim

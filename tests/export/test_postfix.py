@@ -24,9 +24,9 @@ from mailpolicy.policy.export.postfix import (
     line_regex,
 )
 from mailpolicy.policy.export.runner import need
-from mailpolicy.policy.export.verify import compare
 from mailpolicy.policy.globs import parse as glob_pattern
 from mailpolicy.policy.printer import quote
+from mailpolicy.simulator.verify import compare
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policy" / "policies"

@@ -25,7 +25,7 @@ from mailpolicy.policy.export.postfix import PostfixExporter, PostfixRunner
 from mailpolicy.policy.export.postfix_instance import PostfixInstance
 from mailpolicy.policy.export.postfix_live import Delivery, LivePostfixRunner
 from mailpolicy.policy.export.runner import VerifyError
-from mailpolicy.policy.export.verify import Row, compare
+from mailpolicy.simulator.verify import Row, compare
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policy" / "policies"

@@ -20,8 +20,8 @@ from mailpolicy.policy.diagnostics import PolicyError
 from mailpolicy.policy.export import export
 from mailpolicy.policy.export.runner import need
 from mailpolicy.policy.export.sieve import SieveExporter, SieveRunner
-from mailpolicy.policy.export.verify import compare
 from mailpolicy.policy.printer import quote
+from mailpolicy.simulator.verify import compare
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policy" / "policies"
