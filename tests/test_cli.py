@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mailpolicy.policy.export import TARGETS
 from mailpolicy.simulator.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -241,7 +242,7 @@ def test_diff_reads_the_json_form(baseline_json: str) -> None:
     assert (doc["changed"], doc["rule_changes"]) == (0, [])
 
 
-@pytest.mark.parametrize("target", ["json", "sieve", "postfix", "exim", "rspamd", "amavis"])
+@pytest.mark.parametrize("target", list(TARGETS))
 def test_export_reads_the_json_form(
     baseline_json: str, target: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
