@@ -46,7 +46,7 @@ from __future__ import annotations
 import re
 
 from mailpolicy.policy import ast, globs
-from mailpolicy.policy.checked import CheckedRule
+from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.export.base import (
     STOPPING,
     Capabilities,
@@ -110,7 +110,7 @@ class AmavisExporter(Exporter):
         ),
     )
 
-    def __init__(self, policy, *, approximate: bool = False) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, policy: CheckedPolicy, *, approximate: bool = False) -> None:
         super().__init__(policy, approximate=approximate)
         self._entries: list[tuple[CheckedRule, int, str]] = []  # rule, result, regex
         self._actions: set[str] = set()

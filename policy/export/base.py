@@ -51,7 +51,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar, Protocol, TypedDict
 
 from mailpolicy.policy import __version__, ast
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
@@ -170,14 +170,31 @@ class Gap:
     sound: bool = True
 
 
+class ExportMeta(TypedDict, total=False):
+    """Target-specific data a runner needs about the files an export wrote."""
+
+    #: sieve: line of the script -> the id of the rule it belongs to
+    rule_lines: dict[int, str]
+    #: rspamd: force_actions symbol -> (rule id or None for the default, action)
+    forces: dict[str, tuple[str | None, str]]
+    #: rspamd: map file -> how many regexes it holds
+    maps: dict[str, int]
+
+
+class Spanned(Protocol):
+    """A node of the policy (rule, condition, the policy itself): it has a span."""
+
+    @property
+    def span(self) -> ast.Span: ...
+
+
 @dataclass
 class ExportResult:
     target: str
     files: dict[str, str] = field(default_factory=dict)
     losses: list[Loss] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    #: target-specific data the runner needs (rule ids per emitted line, ...)
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: ExportMeta = field(default_factory=lambda: ExportMeta())
 
     @property
     def ok(self) -> bool:
@@ -223,31 +240,17 @@ TRUE, FALSE = Const(True), Const(False)
 RCond = ast.Cond | Const
 
 
-def _simplify(node: RCond) -> RCond:
-    if isinstance(node, (ast.And, ast.Or)):
-        items = [_simplify(i) for i in node.items]
-        absorbing = FALSE if isinstance(node, ast.And) else TRUE
-        if absorbing in items:
-            return absorbing
-        items = [i for i in items if not isinstance(i, Const)]
-        if not items:
-            return TRUE if isinstance(node, ast.And) else FALSE
-        if len(items) == 1:
-            return items[0]
-        return dataclasses.replace(node, items=tuple(items))  # type: ignore[arg-type]
-    if isinstance(node, ast.Not):
-        inner = _simplify(node.item)
-        if isinstance(inner, Const):
-            return Const(not inner.value)
-        return dataclasses.replace(node, item=inner)
-    if isinstance(node, (ast.AnyAttachment, ast.ArchiveContains)):
-        inner = _simplify(node.pred)
-        if inner == FALSE:
-            return FALSE
-        if inner == TRUE:  # only reached when widening: "any attachment" widened to true
-            return TRUE
-        return dataclasses.replace(node, pred=inner)
-    return node
+def _join(node: ast.And | ast.Or, items: list[RCond]) -> RCond:
+    """``node`` over its relaxed ``items``: constants absorbed or dropped."""
+    absorbing = FALSE if isinstance(node, ast.And) else TRUE
+    if absorbing in items:
+        return absorbing
+    kept = [i for i in items if not isinstance(i, Const)]
+    if not kept:
+        return TRUE if isinstance(node, ast.And) else FALSE
+    if len(kept) == 1:
+        return kept[0]
+    return dataclasses.replace(node, items=tuple(kept))
 
 
 # ---- the exporter base class ------------------------------------------------------------
@@ -282,7 +285,7 @@ class Exporter:
                 unless = self.relax(
                     crule, crule.rule.unless, widen=crule.action not in STOPPING, unless=True
                 )
-            action = crule.action
+            action: str | None = crule.action
             if action not in self.caps.actions:
                 action = self.unsupported_action(crule)
             if action is None or not self._keep_rule(crule, cond, unless):
@@ -356,7 +359,7 @@ class Exporter:
         """``node`` with every unsupported part reported and, in approximate mode,
         replaced by true (``widen``) or false; polarity flips under ``not``.
         ``unless``: ``node`` is the rule's whole ``unless`` condition."""
-        return _simplify(self._relax(crule, node, widen, False, unless))
+        return self._relax(crule, node, widen, False, unless)
 
     def _relax(
         self,
@@ -376,12 +379,16 @@ class Exporter:
                 return node
             return Const(widen)
         if isinstance(node, (ast.And, ast.Or)):
-            items = tuple(self._relax(crule, i, widen, in_att) for i in node.items)
-            return dataclasses.replace(node, items=items)  # type: ignore[arg-type]
+            return _join(node, [self._relax(crule, i, widen, in_att) for i in node.items])
         if isinstance(node, ast.Not):
-            return dataclasses.replace(node, item=self._relax(crule, node.item, not widen, in_att))  # type: ignore[arg-type]
+            inner = self._relax(crule, node.item, not widen, in_att)
+            if isinstance(inner, Const):
+                return Const(not inner.value)
+            return dataclasses.replace(node, item=inner)
         if isinstance(node, (ast.AnyAttachment, ast.ArchiveContains)):
-            return dataclasses.replace(node, pred=self._relax(crule, node.pred, widen, True))  # type: ignore[arg-type]
+            pred = self._relax(crule, node.pred, widen, True)
+            # a constant pred: "any attachment" is that constant (only widened to true)
+            return pred if isinstance(pred, Const) else dataclasses.replace(node, pred=pred)
         return node
 
     def gap(self, node: ast.Cond, *, in_attachment: bool, unless_root: bool = False) -> Gap | None:
@@ -440,14 +447,20 @@ class Exporter:
 
     # -- the one funnel ---------------------------------------------------------------------
     def unsupported(
-        self, crule: CheckedRule | None, node: Any, what: str, *, how: str = "", sound: bool = True
+        self,
+        crule: CheckedRule | None,
+        node: Spanned,
+        what: str,
+        *,
+        how: str = "",
+        sound: bool = True,
     ) -> None:
         """Every construct the target cannot express comes here.
 
         ``--strict``: an error naming the rule, its line and ``what`` (export fails).
         ``--approximate``: a ``Loss`` recorded (``how`` says what was emitted instead).
         ``crule`` None: a target-wide limit."""
-        span = getattr(node, "span", None) or (crule.rule.span if crule else ast.NOSPAN)
+        span = node.span
         if span is ast.NOSPAN and crule is not None:
             span = crule.rule.span
         if self.approximate:
@@ -527,7 +540,6 @@ class Exporter:
         """The ``runner.Runner`` that drives the real software over ``result``'s files in
         ``workdir`` (``--verify``); ``VerifyError`` for a target without one."""
         raise VerifyError(f"target {self.target} has no verifier")
-
 
 
 def generation_date(path: str) -> str:

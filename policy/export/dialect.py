@@ -366,7 +366,7 @@ def extension_pattern(exts: Iterable[str], double: bool = False) -> Pat:
     """
     alts = Alt(tuple(Lit(e) for e in sorted(set(exts))))
     tail: list[Pat] = [Lit("."), Star(Blank()), alts, Star(Blank())]
-    base = [
+    base: list[Pat] = [
         Star(AnyChar()),
         CharClass((".", "/", "\\"), negated=True),
         Star(CharClass(("/", "\\"), negated=True)),

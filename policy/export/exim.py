@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mailpolicy.policy import ast
-from mailpolicy.policy.checked import CheckedRule
+from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.export.base import (
     Capabilities,
     Exporter,
@@ -140,7 +140,7 @@ class EximExporter(Exporter):
         ),
     )
 
-    def __init__(self, policy, *, approximate: bool = False) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, policy: CheckedPolicy, *, approximate: bool = False) -> None:
         super().__init__(policy, approximate=approximate)
         self._lists: dict[str, list[str]] = {}
         self._parts: dict[str, tuple[str, bool]] = {}  # MIME ACL condition -> (variable, guard)
@@ -216,10 +216,10 @@ class EximExporter(Exporter):
             assert isinstance(node.operand, ast.Str)
             rx = byte_glob(node.operand.value)
             return rf"match{{$mime_content_type}}{{\N{rx}\N}}"
-        rx = byte_name_test(self.policy, node)
-        if rx is None:
+        name_rx = byte_name_test(self.policy, node)
+        if name_rx is None:
             return "eq{1}{0}"  # no entry can ever be an extension
-        return rf"and{{{{def:mime_filename}}{{match{{$mime_filename}}{{\N{rx}\N}}}}}}"
+        return rf"and{{{{def:mime_filename}}{{match{{$mime_filename}}{{\N{name_rx}\N}}}}}}"
 
     def _list(self, crule: CheckedRule, operand: ast.Operand, *, domain_rule: bool) -> str:
         base = operand.name if isinstance(operand, ast.ListRef) else f"r{crule.index + 1}"

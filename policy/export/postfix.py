@@ -47,10 +47,10 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mailpolicy.policy import ast
-from mailpolicy.policy.checked import CheckedRule
+from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.export.base import (
     STOPPING,
     Capabilities,
@@ -169,8 +169,8 @@ class PostfixExporter(Exporter):
         ),
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, policy: CheckedPolicy, *, approximate: bool = False) -> None:
+        super().__init__(policy, approximate=approximate)
         self.lines: list[tuple[CheckedRule, str, bool]] = []  # (rule, line, exempt-able)
         self.exemption: tuple[str, ...] | None = None
         self.exemption_rule: CheckedRule | None = None
@@ -184,11 +184,11 @@ class PostfixExporter(Exporter):
                     "whole-rule 'unless sender in LIST' has a two-stage form)"
                 )
             entries = self._sender_entries(node)
-            if self.exemption is not None and entries != self.exemption:
+            if self.exemption_rule is not None and entries != self.exemption:
                 return Gap(
                     "Postfix's two-stage set-up carries one sender exception list "
                     f"per policy (already used by rule {self.exemption_rule.id})"
-                )  # type: ignore[union-attr]
+                )
             return None
         if (
             isinstance(node, ast.Or)
@@ -278,7 +278,8 @@ class PostfixExporter(Exporter):
             ]
         head = self.header("#", extra)
         losses = self.loss_comments("#")
-        full, exempt = [], []
+        full: list[str] = []
+        exempt: list[str] = []
         for crule, line, exemptable in self.lines:
             for table, take in ((full, True), (exempt, not exemptable)):
                 if take:

@@ -339,7 +339,8 @@ biff = no
             elif text.startswith("sender non-delivery notification: "):
                 q.notice = text.rsplit(" ", 1)[1]
             elif (s := _STATUS.match(text)) is not None:
-                q.deliveries.append(s.groups())  # type: ignore[arg-type]
+                rcpt, relay, status, said = s.group(1, 2, 3, 4)
+                q.deliveries.append((rcpt, relay, status, said))
 
     def held(self, qid: str) -> bool:
         """``qid`` is in the hold queue (``postqueue -j``)."""

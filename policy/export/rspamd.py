@@ -43,8 +43,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
@@ -107,8 +107,6 @@ class _Force:
 @dataclass
 class RspamdResult(ExportResult):
     """An ``ExportResult`` whose ``write`` creates ``local.d/`` and ``mailpolicy/``."""
-
-    meta: dict[str, Any] = field(default_factory=dict)
 
     def write(self, path: str, *, multi: bool) -> list[str]:
         written = []

@@ -37,11 +37,13 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mailpolicy.policy import ast, globs
-from mailpolicy.policy.checked import CheckedRule
+from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
+from mailpolicy.policy.diagnostics import Diagnostic
 from mailpolicy.policy.export.base import (
+    E_UNSAFE,
     Capabilities,
     Exporter,
     ExportResult,
@@ -110,8 +112,8 @@ class SieveExporter(Exporter):
     #: extensions the verifier must enable (Pigeonhole disables editheader by default)
     extra_extensions = ("editheader",)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, policy: CheckedPolicy, *, approximate: bool = False) -> None:
+        super().__init__(policy, approximate=approximate)
         self.requires: set[str] = set()
         self.blocks: list[tuple[CheckedRule | None, list[str]]] = []
 
@@ -212,22 +214,9 @@ class SieveExporter(Exporter):
             self.requires.add("editheader")
             name, _, value = crule.rule.header.value.partition(":")
             if not _HEADER_NAME.match(name.strip()):
-                self.result.diagnostics.append(self._bad_header(crule))
+                self.result.diagnostics.append(_bad_header(crule, crule.rule.header.value))
             return [f"addheader {quote(name.strip())} {quote(value.strip())};", "keep;"]
         return ["keep;"]
-
-    def _bad_header(self, crule: CheckedRule) -> Any:
-        from mailpolicy.policy.diagnostics import Diagnostic
-        from mailpolicy.policy.export.base import E_UNSAFE
-
-        return Diagnostic(
-            E_UNSAFE,
-            "error",
-            f"rule {crule.id} (line {crule.line}): tag header "
-            f"{crule.rule.header.value!r} is not 'Name: value' with a valid "  # type: ignore[union-attr]
-            "header name",
-            crule.rule.span,
-        )
 
     def emit_rule(
         self, crule: CheckedRule, action: str, cond: ast.Cond, unless: ast.Cond | None
@@ -286,6 +275,16 @@ class SieveExporter(Exporter):
 
     def runner(self, result: ExportResult, workdir: str) -> SieveRunner:
         return SieveRunner(result, workdir)
+
+
+def _bad_header(crule: CheckedRule, header: str) -> Diagnostic:
+    return Diagnostic(
+        E_UNSAFE,
+        "error",
+        f"rule {crule.id} (line {crule.line}): tag header "
+        f"{header!r} is not 'Name: value' with a valid header name",
+        crule.rule.span,
+    )
 
 
 # ---- running the real Pigeonhole ------------------------------------------------------------
