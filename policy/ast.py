@@ -5,14 +5,17 @@ tree. Nodes are frozen dataclasses holding tuples, never lists; a tree changes o
 building new nodes (``dataclasses.replace``). Spans do not take part in equality, so
 ``parse(format(tree)) == tree`` compares meaning, not layout.
 
-Conditions come in two levels. Message-level: ``Test`` (sender, recipient, from,
-subject, body, header, size, attachments) and ``AnyAttachment``. Attachment-level, inside
-``AnyAttachment``: ``AttTest`` and ``ArchiveContains``. ``And``/``Or``/``Not`` serve both.
+Conditions come in two levels. Message-level: the ``Test`` classes (``SenderIn``,
+``TextContains``, ``MessageSize``...) and ``AnyAttachment``. Attachment-level, inside
+``AnyAttachment``: the ``AttTest`` classes (``NameMatches``, ``ExtensionIn``,
+``TypeClass``...) and ``ArchiveContains``. ``And``/``Or``/``Not`` serve both. Each leaf
+kind is one class; what it means lives in one entry of ``policy/conditions.py``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar, Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +95,13 @@ class Not:
     span: Span = _span()
 
 
-#: Message-level fields and the operators each takes.
+#: The comparison operators of ``size`` and ``attachments``.
+Comparison = Literal[">", "<", ">=", "<=", "==", "!="]
+COMPARISONS: tuple[Comparison, ...] = (">", "<", ">=", "<=", "==", "!=")
+#: The message texts ``from``/``subject``/``body`` ``contains``/``matches`` read.
+TextField = Literal["from", "subject", "body"]
+
+#: The JSON form's vocabulary (``ir.py``): message-level fields and the ops each takes.
 MESSAGE_FIELDS: dict[str, tuple[str, ...]] = {
     "sender": ("in", "matches"),
     "recipient": ("in", "matches"),
@@ -100,32 +109,301 @@ MESSAGE_FIELDS: dict[str, tuple[str, ...]] = {
     "subject": ("contains", "matches"),
     "body": ("contains", "matches"),
     "header": ("contains", "matches"),
-    "size": (">", "<", ">=", "<=", "==", "!="),
-    "attachments": (">", "<", ">=", "<=", "==", "!="),
+    "size": COMPARISONS,
+    "attachments": COMPARISONS,
 }
 
-#: Attachment-level fields and the operators each takes.
+#: Attachment-level fields and the ops each takes.
 ATTACHMENT_FIELDS: dict[str, tuple[str, ...]] = {
     "name": ("matches", "in"),
     "extension": ("in", "is"),
     "double_extension": ("in",),
     "type": ("class", "mime", "mismatch"),
     "declared_type": ("matches",),
-    "size": (">", "<", ">=", "<=", "==", "!="),
+    "size": COMPARISONS,
     "archive": ("encrypted", "exceeds_limits"),
     "evasive_name": ("is",),
 }
 
+# Every kind of condition is its own class; the grammar rule that builds it is named in its
+# docstring. ``policy/conditions.py`` holds one table entry per class: how its value is read,
+# its compiled test, its explanation, its index key and the exporter capability it needs.
+# ``field``/``op`` give the (field, op) pair of the JSON form (``conditions.Entry.keyword``).
+
+
+# ---- message-level conditions -----------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SenderIn:
+    """``sender in LIST`` (also the shorthand ``sender LIST``): grammar ``sender_in``."""
+
+    operand: Operand
+    span: Span = _span()
+    field: ClassVar[str] = "sender"
+    op: ClassVar[str] = "in"
+    header: ClassVar[None] = None  # TODO(transition): exporters still read it
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Test:
-    """A message-level predicate: ``sender in trusted``, ``header "X-Y" contains "z"``."""
+class SenderMatches:
+    """``sender matches GLOB``: grammar ``sender_matches``."""
 
-    field: str
-    op: str
     operand: Operand
-    header: str | None = None
     span: Span = _span()
+    field: ClassVar[str] = "sender"
+    op: ClassVar[str] = "matches"
+    header: ClassVar[None] = None  # TODO(transition): exporters still read it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecipientIn:
+    """``recipient in LIST``: grammar ``recipient_in``."""
+
+    operand: Operand
+    span: Span = _span()
+    field: ClassVar[str] = "recipient"
+    op: ClassVar[str] = "in"
+    header: ClassVar[None] = None  # TODO(transition): exporters still read it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecipientMatches:
+    """``recipient matches GLOB``: grammar ``recipient_matches``."""
+
+    operand: Operand
+    span: Span = _span()
+    field: ClassVar[str] = "recipient"
+    op: ClassVar[str] = "matches"
+    header: ClassVar[None] = None  # TODO(transition): exporters still read it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TextContains:
+    """``from|subject|body contains "text"``: grammar ``text_test``."""
+
+    field: TextField
+    operand: Operand
+    span: Span = _span()
+    op: ClassVar[str] = "contains"
+    header: ClassVar[None] = None  # TODO(transition): exporters still read it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TextMatches:
+    """``from|subject|body matches GLOB``: grammar ``text_test``."""
+
+    field: TextField
+    operand: Operand
+    span: Span = _span()
+    op: ClassVar[str] = "matches"
+    header: ClassVar[None] = None  # TODO(transition): exporters still read it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeaderContains:
+    """``header "Name" contains "text"``: grammar ``header_test``."""
+
+    header: str
+    operand: Operand
+    span: Span = _span()
+    field: ClassVar[str] = "header"
+    op: ClassVar[str] = "contains"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeaderMatches:
+    """``header "Name" matches GLOB``: grammar ``header_test``."""
+
+    header: str
+    operand: Operand
+    span: Span = _span()
+    field: ClassVar[str] = "header"
+    op: ClassVar[str] = "matches"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageSize:
+    """``size > 25MB`` at message level: grammar ``message_size``."""
+
+    op: Comparison
+    operand: Operand
+    span: Span = _span()
+    field: ClassVar[str] = "size"
+    header: ClassVar[None] = None  # TODO(transition): exporters still read it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttachmentCount:
+    """``attachments > 5``: grammar ``attachment_count``."""
+
+    op: Comparison
+    operand: Operand
+    span: Span = _span()
+    field: ClassVar[str] = "attachments"
+    header: ClassVar[None] = None  # TODO(transition): exporters still read it
+
+
+# ---- attachment-level conditions --------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NameMatches:
+    """``name matches GLOB`` (also ``attachment "GLOB"`` and ``block *.pif``): grammar
+    ``name_matches``, ``name_glob``, ``bare_glob``."""
+
+    operand: Operand
+    span: Span = _span()
+    field: ClassVar[str] = "name"
+    op: ClassVar[str] = "matches"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NameIn:
+    """``name in LIST`` (a list of globs): grammar ``name_in``."""
+
+    operand: Operand
+    span: Span = _span()
+    field: ClassVar[str] = "name"
+    op: ClassVar[str] = "in"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExtensionIn:
+    """``extension in LIST``: grammar ``extension_in``."""
+
+    operand: Operand
+    span: Span = _span()
+    field: ClassVar[str] = "extension"
+    op: ClassVar[str] = "in"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExtensionIs:
+    """``extension "pif"``: grammar ``extension_is``."""
+
+    operand: Str
+    span: Span = _span()
+    field: ClassVar[str] = "extension"
+    op: ClassVar[str] = "is"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DoubleExtensionIn:
+    """``double extension in LIST``: grammar ``double_extension_in``."""
+
+    operand: Operand
+    span: Span = _span()
+    field: ClassVar[str] = "double_extension"
+    op: ClassVar[str] = "in"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TypeClass:
+    """``type executable``: the class of the type detected from content (``type_is``)."""
+
+    operand: Str
+    span: Span = _span()
+    field: ClassVar[str] = "type"
+    op: ClassVar[str] = "class"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TypeMime:
+    """``type "application/x-dosexec"``: a glob over the detected MIME type (``type_is``)."""
+
+    operand: Str
+    span: Span = _span()
+    field: ClassVar[str] = "type"
+    op: ClassVar[str] = "mime"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TypeMismatch:
+    """``type mismatch``: the name's extension disagrees with the content."""
+
+    span: Span = _span()
+    field: ClassVar[str] = "type"
+    op: ClassVar[str] = "mismatch"
+    operand: ClassVar[None] = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeclaredType:
+    """``declared type "audio/*"``: a glob over the Content-Type as sent."""
+
+    operand: Operand
+    span: Span = _span()
+    field: ClassVar[str] = "declared_type"
+    op: ClassVar[str] = "matches"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttachmentSize:
+    """``size > 10MB`` inside ``attachment``: grammar ``attachment_size``."""
+
+    op: Comparison
+    operand: Operand
+    span: Span = _span()
+    field: ClassVar[str] = "size"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArchiveEncrypted:
+    """``archive encrypted``."""
+
+    span: Span = _span()
+    field: ClassVar[str] = "archive"
+    op: ClassVar[str] = "encrypted"
+    operand: ClassVar[None] = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArchiveExceedsLimits:
+    """``archive exceeds limits``: could not be fully inspected (a limit, or encrypted)."""
+
+    span: Span = _span()
+    field: ClassVar[str] = "archive"
+    op: ClassVar[str] = "exceeds_limits"
+    operand: ClassVar[None] = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvasiveName:
+    """``evasive name``: the name uses a trick."""
+
+    span: Span = _span()
+    field: ClassVar[str] = "evasive_name"
+    op: ClassVar[str] = "is"
+    operand: ClassVar[None] = None
+
+
+#: A message-level leaf condition.
+Test = (
+    SenderIn
+    | SenderMatches
+    | RecipientIn
+    | RecipientMatches
+    | TextContains
+    | TextMatches
+    | HeaderContains
+    | HeaderMatches
+    | MessageSize
+    | AttachmentCount
+)
+#: An attachment-level leaf condition (inside ``attachment`` or ``archive contains``).
+AttTest = (
+    NameMatches
+    | NameIn
+    | ExtensionIn
+    | ExtensionIs
+    | DoubleExtensionIn
+    | TypeClass
+    | TypeMime
+    | TypeMismatch
+    | DeclaredType
+    | AttachmentSize
+    | ArchiveEncrypted
+    | ArchiveExceedsLimits
+    | EvasiveName
+)
+Leaf = Test | AttTest
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,16 +411,6 @@ class AnyAttachment:
     """``attachment P``: some attachment of the message satisfies ``P``."""
 
     pred: Cond
-    span: Span = _span()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AttTest:
-    """An attachment-level predicate: ``extension in executable``, ``type mismatch``."""
-
-    field: str
-    op: str
-    operand: Operand | None = None
     span: Span = _span()
 
 
@@ -177,16 +445,12 @@ class Default:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListDef:
-    """``list NAME = [...]`` or ``list NAME = file "path"``.
-
-    ``entries`` holds the items of either form once the checker has read the file; for an
-    inline list it equals the item values.
-    """
+    """``list NAME = [...]`` or ``list NAME = file "path"``, as written; the entries of
+    either form live in ``CheckedPolicy.lists``."""
 
     name: str
     items: tuple[Str, ...] | None = None
     file: Str | None = None
-    entries: tuple[str, ...] | None = None
     span: Span = _span()
 
 

@@ -7,8 +7,8 @@ Contract:
   one run reports all of them. Lint (``lint.LINTS``) runs too, on whatever resolved, so
   warnings are reported next to errors.
 - ``CheckResult.policy`` is ``None`` when there is any error; otherwise the returned
-  policy's AST has ``ListDef.entries`` filled in and ``CheckedPolicy.lists`` maps every
-  list name to its entries.
+  policy's ``CheckedPolicy.lists`` maps every list name to its entries: the one place
+  list contents live (the AST keeps what was written: the items, or the file name).
 - ``load(path)`` = read + parse + check. ``OSError`` from reading the policy file itself
   propagates (the CLI turns it into exit 2); anything wrong *in* it raises ``PolicyError``
   carrying every diagnostic, warnings included.
@@ -33,6 +33,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import assert_never
 
 from mailpolicy.corpus.types import CLASSES
 from mailpolicy.policy import ast, globs, printer
@@ -79,22 +80,27 @@ def check(
     *,
     base_dir: str | Path | None = None,
     source: bytes | None = None,
+    source_sha256: str | None = None,
+    file_lists: dict[str, tuple[str, ...]] | None = None,
     lint: bool = True,
 ) -> CheckResult:
     """Resolve and check ``policy``; never raises for a parsed tree.
 
-    ``source`` (the policy's bytes) gives ``CheckedPolicy.source_sha256``; without it the
-    digest is left empty. ``lint=False`` skips the lint warnings: they are for people
+    ``source`` (the policy's bytes) gives ``CheckedPolicy.source_sha256`` (or give the
+    digest itself); without either it is left empty. ``file_lists``: the entries of
+    ``list x = file "..."`` lists already known (the JSON form carries them), so those
+    files are not read. ``lint=False`` skips the lint warnings: they are for people
     reviewing a policy (``check``), not for the verbs that only run it.
     """
-    checker = _Checker(policy, _base_dir(policy.path, base_dir))
+    checker = _Checker(policy, _base_dir(policy.path, base_dir), file_lists or {})
     checker.run()
-    tree = checker.resolved_tree()
+    if source_sha256 is None:
+        source_sha256 = hashlib.sha256(source).hexdigest() if source is not None else ""
     provisional = CheckedPolicy(
-        ast=tree,
-        rules=assign_ids(tree.rules),
+        ast=policy,
+        rules=assign_ids(policy.rules),
         lists=dict(checker.lists),
-        source_sha256=hashlib.sha256(source).hexdigest() if source is not None else "",
+        source_sha256=source_sha256,
     )
     from mailpolicy.policy import lint as _lint  # reads CheckedPolicy; imported late on purpose
 
@@ -186,12 +192,18 @@ def read_list_file(path: str) -> tuple[str, ...]:
 
 
 # ---- the checker ------------------------------------------------------------------------
+_TextNode = ast.TextContains | ast.TextMatches | ast.HeaderContains | ast.HeaderMatches
+
+
 class _Checker:
     """One run over a policy: collects diagnostics and resolved lists."""
 
-    def __init__(self, policy: ast.Policy, base_dir: str) -> None:
+    def __init__(
+        self, policy: ast.Policy, base_dir: str, file_lists: dict[str, tuple[str, ...]]
+    ) -> None:
         self.policy = policy
         self.base_dir = base_dir
+        self.file_lists = file_lists
         self.diags: list[Diagnostic] = []
         self.defs: dict[str, ast.ListDef] = {}  # first definition of each name
         self.lists: dict[str, tuple[str, ...]] = {}  # names whose entries are known
@@ -258,6 +270,9 @@ class _Checker:
         if stmt.file is None:
             self.lists[stmt.name] = tuple(i.value for i in stmt.items or ())
             return
+        if stmt.name in self.file_lists:
+            self.lists[stmt.name] = self.file_lists[stmt.name]
+            return
         written = stmt.file.value
         full = os.path.join(self.base_dir, written) if self.base_dir else written
         try:
@@ -265,17 +280,6 @@ class _Checker:
         except ValueError as exc:
             shown = written if full == written else f"{written}' ('{full}"
             self.err("E103", f"list file '{shown}' {exc}", stmt.file.span)
-
-    def resolved_tree(self) -> ast.Policy:
-        """The policy with ``ListDef.entries`` filled in for every list that resolved."""
-        out: list[ast.Statement] = []
-        for stmt in self.policy.statements:
-            if isinstance(stmt, ast.ListDef) and self.defs.get(stmt.name) is stmt:
-                entries = self.lists.get(stmt.name)
-                if entries is not None:
-                    stmt = dataclasses.replace(stmt, entries=entries)
-            out.append(stmt)
-        return dataclasses.replace(self.policy, statements=tuple(out))
 
     # -- rules ---------------------------------------------------------------------------
     def rule(self, rule: ast.Rule) -> None:
@@ -332,75 +336,90 @@ class _Checker:
 
     # -- message-level tests ---------------------------------------------------------------
     def test(self, node: ast.Test) -> None:
-        f, op, arg = node.field, node.op, node.operand
-        if f in ("sender", "recipient"):
-            if op == "in":
+        arg = node.operand
+        match node:
+            case ast.SenderIn() | ast.RecipientIn():
+                f = node.field
                 self.need_list(node, arg, f"{f} in", glob=True, hint=f'{f} matches "{_text(arg)}"')
-            else:
-                self.need_glob(node, arg, f"{f} matches", in_form=f"{f} in")
-        elif f in ("from", "subject", "body", "header"):
-            if f == "header" and not _HEADER_NAME.fullmatch(node.header or ""):
+            case ast.SenderMatches() | ast.RecipientMatches():
+                self.need_glob(node, arg, f"{node.field} matches", in_form=f"{node.field} in")
+            case ast.TextContains() | ast.TextMatches():
+                self.text_test(node)
+            case ast.HeaderContains() | ast.HeaderMatches():
+                self.text_test(node)
+            case ast.MessageSize():
+                self.need_size(node, arg, "the message size")
+            case ast.AttachmentCount():
+                self.need_count(node, arg)
+            case _:
+                assert_never(node)
+
+    def text_test(self, node: _TextNode) -> None:
+        arg = node.operand
+        what = node.field
+        if isinstance(node, (ast.HeaderContains, ast.HeaderMatches)):
+            if not _HEADER_NAME.fullmatch(node.header):
                 self.err(
                     "E109",
                     f"{node.header!r} is not a header name (printable ASCII, no spaces or ':')",
                     node.span,
                 )
-            what = f'header "{node.header}"' if f == "header" else f
-            if op == "matches":
-                self.need_glob(node, arg, f"{what} matches", in_form=None)
-            elif not isinstance(arg, ast.Str):
-                self.err(
-                    "E102",
-                    f"'{what} contains' needs a quoted string, not {_kind(arg)}",
-                    _span(arg, node),
-                )
-        elif f == "size":
-            self.need_size(node, arg, "the message size")
-        elif f == "attachments":
-            self.need_count(node, arg)
+            what = f'header "{node.header}"'
+        if isinstance(node, (ast.TextMatches, ast.HeaderMatches)):
+            self.need_glob(node, arg, f"{what} matches", in_form=None)
+        elif not isinstance(arg, ast.Str):
+            self.err(
+                "E102",
+                f"'{what} contains' needs a quoted string, not {_kind(arg)}",
+                _span(arg, node),
+            )
 
     # -- attachment-level tests ------------------------------------------------------------
     def att_test(self, node: ast.AttTest) -> None:
-        f, op, arg = node.field, node.op, node.operand
-        if f == "name":
-            if op == "matches":
-                self.need_glob(node, arg, "name matches", in_form="name in")
-            else:
+        match node:
+            case ast.NameMatches():
+                self.need_glob(node, node.operand, "name matches", in_form="name in")
+            case ast.NameIn():
+                arg = node.operand
                 self.need_list(node, arg, "name in", glob=True, hint=f'name matches "{_text(arg)}"')
-        elif f in ("extension", "double_extension"):
-            word = "extension" if f == "extension" else "double extension"
-            if op == "is":
-                assert isinstance(arg, ast.Str)
-                self.extension_value(arg.value, arg.span)
-            else:
-                hint = f'extension "{_text(arg)}"' if f == "extension" else ""
+            case ast.ExtensionIs():
+                self.extension_value(node.operand.value, node.operand.span)
+            case ast.ExtensionIn() | ast.DoubleExtensionIn():
+                arg, plain = node.operand, isinstance(node, ast.ExtensionIn)
+                word = "extension" if plain else "double extension"
+                hint = f'extension "{_text(arg)}"' if plain else ""
                 if self.need_list(node, arg, f"{word} in", glob=False, hint=hint):
                     self.extension_entries(arg)
-        elif f == "type" and op == "class":
-            assert isinstance(arg, ast.Str)
-            if arg.value not in TYPE_CLASSES:
-                self.err(
-                    "E106",
-                    f"unknown type class '{arg.value}'"
-                    f"{did_you_mean(arg.value, TYPE_CLASSES)}; the classes are "
-                    f"{', '.join(TYPE_CLASSES)}, or a quoted MIME type",
-                    arg.span,
-                )
-        elif f == "type" and op == "mime":
-            assert isinstance(arg, ast.Str)
-            self.mime(arg, "type")
-        elif f == "declared_type":
-            if isinstance(arg, ast.Str):
-                self.mime(arg, "declared type")
-            else:
-                self.err(
-                    "E102",
-                    f"'declared type' needs a quoted MIME type or glob such as "
-                    f'"audio/*", not {_kind(arg)}',
-                    _span(arg, node),
-                )
-        elif f == "size":
-            self.need_size(node, arg, "an attachment size")
+            case ast.TypeClass():
+                value = node.operand.value
+                if value not in TYPE_CLASSES:
+                    self.err(
+                        "E106",
+                        f"unknown type class '{value}'"
+                        f"{did_you_mean(value, TYPE_CLASSES)}; the classes are "
+                        f"{', '.join(TYPE_CLASSES)}, or a quoted MIME type",
+                        node.operand.span,
+                    )
+            case ast.TypeMime():
+                self.mime(node.operand, "type")
+            case ast.DeclaredType():
+                if isinstance(node.operand, ast.Str):
+                    self.mime(node.operand, "declared type")
+                else:
+                    self.err(
+                        "E102",
+                        f"'declared type' needs a quoted MIME type or glob such as "
+                        f'"audio/*", not {_kind(node.operand)}',
+                        _span(node.operand, node),
+                    )
+            case ast.AttachmentSize():
+                self.need_size(node, node.operand, "an attachment size")
+            case ast.TypeMismatch() | ast.ArchiveEncrypted() | ast.ArchiveExceedsLimits():
+                pass  # no operand
+            case ast.EvasiveName():
+                pass
+            case _:
+                assert_never(node)
 
     # -- operand kinds --------------------------------------------------------------------
     def need_list(
@@ -459,7 +478,7 @@ class _Checker:
                 _span(arg, node),
             )
 
-    def need_count(self, node: ast.Test, arg: ast.Operand) -> None:
+    def need_count(self, node: ast.AttachmentCount, arg: ast.Operand) -> None:
         if not isinstance(arg, ast.Number):
             self.err(
                 "E102",

@@ -73,9 +73,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
-from mailpolicy.policy import ast
+from mailpolicy.policy import ast, conditions
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule, assign_ids, derive_id
 from mailpolicy.policy.diagnostics import Diagnostic
 from mailpolicy.policy.parse import parse_size
@@ -140,14 +140,15 @@ def expr(node: ast.Cond) -> dict[str, Any]:
         return {"attachment": expr(node.pred)}
     if isinstance(node, ast.ArchiveContains):
         return {"archive_contains": expr(node.pred)}
+    field, op = conditions.keyword(node)
     if isinstance(node, ast.Test):
-        out: dict[str, Any] = {"test": node.field}
-        if node.field == "header":
+        out: dict[str, Any] = {"test": field}
+        if isinstance(node, (ast.HeaderContains, ast.HeaderMatches)):
             out["header"] = node.header
-        out["op"] = node.op
+        out["op"] = op
         out["value"] = _operand(node.operand)
         return out
-    att: dict[str, Any] = {"attachment_test": node.field, "op": node.op}
+    att: dict[str, Any] = {"attachment_test": field, "op": op}
     if node.operand is not None:
         att["value"] = _operand(node.operand)
     return att
@@ -171,7 +172,7 @@ def to_ir(checked: CheckedPolicy) -> dict[str, Any]:
     """The IR document of a checked policy (plain dicts and lists, ready for ``json``)."""
     lists: dict[str, Any] = {}
     for name, node in checked.ast.lists.items():
-        entries = checked.lists.get(name, node.entries or tuple(i.value for i in node.items or ()))
+        entries = checked.lists.get(name, tuple(i.value for i in node.items or ()))
         lists[name] = {
             "entries": list(entries),
             "file": node.file.value if node.file is not None else None,
@@ -372,7 +373,7 @@ class _Reader:
             )
         value = self.operand(data["value"], f"{where}.value", MESSAGE_OPERANDS[(field, op)])
         header = _str(data["header"], f"{where}.header") if field == "header" else None
-        return ast.Test(field=field, op=op, operand=value, header=header)
+        return cast(ast.Test, conditions.from_keyword("message", field, op, value, header))
 
     def att_test(self, data: dict[str, Any], where: str) -> ast.AttTest:
         field = _str(data["attachment_test"], f"{where}.attachment_test")
@@ -393,7 +394,7 @@ class _Reader:
         if not kinds:
             if "value" in data:
                 raise _fail(f"{where}.value", f"'{field} {op}' takes no value")
-            return ast.AttTest(field=field, op=op)
+            return cast(ast.AttTest, conditions.from_keyword("attachment", field, op, None))
         if "value" not in data:
             raise _fail(where, "missing key 'value'")
         value = self.operand(data["value"], f"{where}.value", kinds)
@@ -401,7 +402,7 @@ class _Reader:
             assert isinstance(value, ast.Str)
             if not _NAME.fullmatch(value.value) or value.value == "mismatch":
                 raise _fail(f"{where}.value", f"{value.value!r} is not a type class name")
-        return ast.AttTest(field=field, op=op, operand=value)
+        return cast(ast.AttTest, conditions.from_keyword("attachment", field, op, value))
 
 
 def _array(value: Any, where: str) -> list[Any]:
@@ -422,10 +423,12 @@ def _span(path: str, line: int) -> ast.Span:
     return ast.Span(path, line, 1, line, 1) if line else ast.NOSPAN
 
 
-def _lists(data: Any, path: str) -> list[ast.ListDef]:
+def _lists(data: Any, path: str) -> tuple[list[ast.ListDef], dict[str, tuple[str, ...]]]:
+    """The list definitions as written, and every list's entries."""
     if not isinstance(data, dict):
         raise _fail("lists", f"expected an object, got {_kind(data)}")
     out = []
+    entries_of: dict[str, tuple[str, ...]] = {}
     for name, spec in data.items():
         where = f"lists.{name}"
         _name(name, where)
@@ -436,18 +439,13 @@ def _lists(data: Any, path: str) -> list[ast.ListDef]:
         )
         file = _text(spec.get("file"), f"{where}.file", nullable=True)
         span = _span(path, _line(spec.get("line"), f"{where}.line"))
+        entries_of[name] = entries
         if file is not None:
-            out.append(ast.ListDef(name=name, file=ast.Str(value=file), entries=entries, span=span))
+            out.append(ast.ListDef(name=name, file=ast.Str(value=file), span=span))
         else:
-            out.append(
-                ast.ListDef(
-                    name=name,
-                    items=tuple(ast.Str(value=e) for e in entries),
-                    entries=entries,
-                    span=span,
-                )
-            )
-    return out
+            items = tuple(ast.Str(value=e) for e in entries)
+            out.append(ast.ListDef(name=name, items=items, span=span))
+    return out, entries_of
 
 
 _RULE_KEYS = ("id", "explicit_id", "action", "header", "condition", "unless", "reason", "line")
@@ -508,8 +506,7 @@ def from_ir(data: Any) -> CheckedPolicy:
         raise _fail(
             "default", f"unknown action {default!r} (expected one of {', '.join(ast.ACTIONS)})"
         )
-    list_defs = _lists(doc.get("lists", {}), path)
-    lists = {d.name: d.entries or () for d in list_defs}
+    list_defs, lists = _lists(doc.get("lists", {}), path)
     built = _rules(doc["rules"], _Reader(lists), path)
 
     statements: list[ast.Statement] = []
@@ -519,13 +516,18 @@ def from_ir(data: Any) -> CheckedPolicy:
     statements.extend(list_defs)
     statements.extend(rule for rule, _ in built)
     policy = ast.Policy(statements=tuple(statements), path=path)
-    checked_rules = assign_ids(policy.rules)
-    _check_ids(checked_rules, [given for _, given in built])
-    _semantics(policy)
-    return CheckedPolicy(ast=policy, rules=checked_rules, lists=lists, source_sha256=sha)
+    _check_ids(assign_ids(policy.rules), [given for _, given in built])
+    _semantics(policy, lists)
+    # The checked policy comes from the checker, as for the text form: one structure
+    # whichever form was read. List files are not read again: the document carries them.
+    from mailpolicy.policy.check import check
+
+    result = check(policy, source_sha256=sha, file_lists=lists, lint=False)
+    assert result.policy is not None  # _semantics raised on any error
+    return result.policy
 
 
-def _semantics(policy: ast.Policy) -> None:
+def _semantics(policy: ast.Policy, entries: dict[str, tuple[str, ...]]) -> None:
     """Run the checker over the rebuilt tree (list files are not read: their entries are
     made inline) and turn its first error into a ValueError naming the rule."""
     from mailpolicy.policy.check import check  # the checker is the one judge of meaning
@@ -538,7 +540,7 @@ def _semantics(policy: ast.Policy) -> None:
                 ast.ListDef(
                     name=stmt.name,
                     span=stmt.span,
-                    items=tuple(ast.Str(value=e) for e in stmt.entries or ()),
+                    items=tuple(ast.Str(value=e) for e in entries.get(stmt.name, ())),
                 )
             )
         elif not isinstance(stmt, ast.Rule):

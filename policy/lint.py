@@ -30,7 +30,7 @@ import functools
 import re
 from collections.abc import Callable, Iterator
 
-from mailpolicy.policy import ast, globs
+from mailpolicy.policy import ast, conditions, globs
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.diagnostics import CODES, Diagnostic, warning
 
@@ -132,7 +132,7 @@ def _candidates(
 def _pure_name_globs(cond: ast.Cond, implies: _Implies) -> frozenset[str] | None:
     """The globs of a rule that is exactly ``attachment name matches/in GLOBS``, else None."""
     if isinstance(cond, ast.AnyAttachment) and isinstance(cond.pred, ast.AttTest):
-        if cond.pred.field == "name":
+        if isinstance(cond.pred, (ast.NameMatches, ast.NameIn)):
             return frozenset(g.lower() for g in implies.entries(cond.pred.operand))
     return None
 
@@ -159,34 +159,19 @@ def _glob_terminals(glob: str) -> frozenset[str] | None:
 
 
 def _needed_exts(cond: ast.Cond, implies: _Implies) -> frozenset[str] | None:
-    """Extensions one of which some attachment must have for ``cond`` to hold, or None."""
-    if isinstance(cond, ast.AnyAttachment):
-        return _att_needed_exts(cond.pred, implies)
-    if isinstance(cond, ast.And):
-        found = [n for n in (_needed_exts(i, implies) for i in cond.items) if n is not None]
-        return min(found, key=len) if found else None
-    if isinstance(cond, ast.Or):
-        parts = [_needed_exts(i, implies) for i in cond.items]
-        return None if any(p is None for p in parts) else frozenset().union(*parts)  # type: ignore[arg-type]
-    return None
-
-
-def _att_needed_exts(node: ast.Cond, implies: _Implies) -> frozenset[str] | None:
-    if isinstance(node, ast.AttTest):
-        entries = implies.entries(node.operand)
-        if node.field in ("extension", "double_extension") and entries:
-            return frozenset(e.lower() for e in entries)
-        if node.field == "name" and entries:
-            parts = [_glob_terminals(g) for g in entries]
-            return None if any(p is None for p in parts) else frozenset().union(*parts)  # type: ignore[arg-type]
+    """Extensions one of which some attachment must have for ``cond`` to hold, or None:
+    the compiler's index keys (``conditions.trigger``), a glob read as the last extensions
+    every name it matches ends with."""
+    keys = conditions.trigger(cond, implies)
+    if keys is None:
         return None
-    if isinstance(node, ast.And):
-        found = [n for n in (_att_needed_exts(i, implies) for i in node.items) if n is not None]
-        return min(found, key=len) if found else None
-    if isinstance(node, ast.Or):
-        parts = [_att_needed_exts(i, implies) for i in node.items]
-        return None if any(p is None for p in parts) else frozenset().union(*parts)  # type: ignore[arg-type]
-    return None
+    out: set[str] = set()
+    for kind, value in keys:
+        exts = frozenset((value,)) if kind == "ext" else _glob_terminals(value)
+        if exts is None:
+            return None
+        out |= exts
+    return frozenset(out)
 
 
 def _shadows(implies: _Implies, earlier: ast.Rule, later: ast.Rule) -> bool:
@@ -226,8 +211,8 @@ class _Implies:
         if self.budget < 0 or self.total < 0:
             return False
         ta, tb = type(a), type(b)
-        if ta in _LEAVES and tb in _LEAVES:
-            return self.leaf(a, b)  # type: ignore[arg-type]
+        if isinstance(a, _LEAVES) and isinstance(b, _LEAVES):
+            return self.leaf(a, b)
         if a == b:
             return True
         if tb is ast.Or and any(self._run(a, x) for x in b.items):  # type: ignore[union-attr]
@@ -266,7 +251,7 @@ class _Implies:
     def leaf(self, a: ast.Test | ast.AttTest, b: ast.Test | ast.AttTest) -> bool:
         ka, field_a, sa = self.fact(a)
         kb, field_b, sb = self.fact(b)
-        if _ENCRYPTED == (a.field, a.op) and _EXCEEDS == (b.field, b.op):
+        if isinstance(a, ast.ArchiveEncrypted) and isinstance(b, ast.ArchiveExceedsLimits):
             return True  # an encrypted archive is one that cannot be inspected
         if ka is None or kb is None or field_a != field_b:
             return a == b
@@ -292,28 +277,31 @@ class _Implies:
 
 
 _LEAVES = (ast.Test, ast.AttTest)
-_ENCRYPTED = ("archive", "encrypted")
-_EXCEEDS = ("archive", "exceeds_limits")
 
 
-def _kind(node: ast.Test | ast.AttTest) -> str | None:
-    if node.field in ("size", "attachments"):
-        return "interval" if isinstance(node.operand, ast.Number) else None
-    if isinstance(node, ast.AttTest) and node.field == "extension":
-        return "ext"
-    if isinstance(node, ast.AttTest) and node.field == "double_extension":
-        return "dext"
-    if node.field in ("name", "sender", "recipient", "declared_type") or (
-        node.field == "type" and node.op == "mime"
-    ):
-        return "globs"
-    return None
+def _kind(node: ast.Leaf) -> str | None:
+    """How the implication check compares a leaf: as an interval of numbers, a set of
+    extensions (``ext``, ``dext``), a set of globs, or only by equality (None)."""
+    match node:
+        case ast.MessageSize() | ast.AttachmentCount() | ast.AttachmentSize():
+            return "interval" if isinstance(node.operand, ast.Number) else None
+        case ast.ExtensionIn() | ast.ExtensionIs():
+            return "ext"
+        case ast.DoubleExtensionIn():
+            return "dext"
+        case ast.NameMatches() | ast.NameIn() | ast.SenderIn() | ast.SenderMatches():
+            return "globs"
+        case ast.RecipientIn() | ast.RecipientMatches() | ast.DeclaredType() | ast.TypeMime():
+            return "globs"
+        case _:
+            return None
 
 
-def _field(node: ast.Test | ast.AttTest) -> str:
+def _field(node: ast.Leaf) -> str:
     """Which value a leaf looks at (``name`` and ``extension`` look at the same name)."""
     level = "att" if isinstance(node, ast.AttTest) else "msg"
-    name = "name" if node.field in ("name", "extension", "double_extension") else node.field
+    field = conditions.keyword(node)[0]
+    name = "name" if field in ("name", "extension", "double_extension") else field
     return f"{level}:{name}"
 
 
@@ -330,7 +318,7 @@ def _interval(node: ast.Test | ast.AttTest) -> tuple[float, float] | None:
 
 
 def _interval_implies(a: ast.Test | ast.AttTest, b: ast.Test | ast.AttTest) -> bool:
-    if type(a) is not type(b) or a.field != b.field:
+    if type(a) is not type(b):
         return False
     ia, ib = _interval(a), _interval(b)
     if ia is None or ib is None or ia[0] > ia[1]:
@@ -487,9 +475,9 @@ def _positive_name_tests(
             else ()
         )
         span = op.span if op is not None else node.span
-        if node.field == "name":
+        if isinstance(node, (ast.NameMatches, ast.NameIn)):
             yield from ((v, span) for v in values)
-        elif node.field == "double_extension":
+        elif isinstance(node, ast.DoubleExtensionIn):
             yield values, span
 
 

@@ -18,7 +18,7 @@ import re
 import threading
 from collections.abc import Callable
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import (
@@ -192,6 +192,10 @@ class _Builder(Transformer[Token, Any]):
             self._local.error = diag
 
     # -- spans ---------------------------------------------------------------------------
+    def _all(self, items: list[Any]) -> ast.Span:
+        """The span of a whole grammar rule: its first item to its last."""
+        return self._cover(items[0], items[-1])
+
     def _cover(self, first: Any, last: Any) -> ast.Span:
         """From the start of ``first`` to the end of ``last``: each a token, or a node (or
         ``_Paren``, ``_Mod``) with a span."""
@@ -322,98 +326,94 @@ class _Builder(Transformer[Token, Any]):
     def bare_glob(self, items: list[Token]) -> ast.AnyAttachment:
         span = self._tok(items[0])
         glob = ast.Str(value=str(items[0]), span=span)
-        pred = ast.AttTest(field="name", op="matches", operand=glob, span=span)
-        return ast.AnyAttachment(pred=pred, span=span)
-
-    def _test(
-        self, items: list[Any], field: str, op: str, operand: Any, header: str | None = None
-    ) -> ast.Test:
-        span = self._cover(items[0], items[-1])
-        return ast.Test(field=field, op=op, operand=operand, header=header, span=span)
+        return ast.AnyAttachment(pred=ast.NameMatches(operand=glob, span=span), span=span)
 
     def sender_in(self, items: list[Any]) -> ast.Test:
-        return self._test(items, "sender", "in", self._operand(items[2]))
+        return ast.SenderIn(operand=self._operand(items[2]), span=self._all(items))
 
     def sender_matches(self, items: list[Any]) -> ast.Test:
-        return self._test(items, "sender", "matches", self._operand(items[2]))
+        return ast.SenderMatches(operand=self._operand(items[2]), span=self._all(items))
 
     def sender_short(self, items: list[Any]) -> ast.Test:
         ref = ast.ListRef(name=str(items[1]), span=self._tok(items[1]))
-        return self._test(items, "sender", "in", ref)
+        return ast.SenderIn(operand=ref, span=self._all(items))
 
     def recipient_in(self, items: list[Any]) -> ast.Test:
-        return self._test(items, "recipient", "in", self._operand(items[2]))
+        return ast.RecipientIn(operand=self._operand(items[2]), span=self._all(items))
 
     def recipient_matches(self, items: list[Any]) -> ast.Test:
-        return self._test(items, "recipient", "matches", self._operand(items[2]))
+        return ast.RecipientMatches(operand=self._operand(items[2]), span=self._all(items))
 
     def text_test(self, items: list[Any]) -> ast.Test:
-        return self._test(items, str(items[0]), str(items[1]), self._operand(items[2]))
+        field = cast(ast.TextField, str(items[0]))
+        kind = ast.TextContains if str(items[1]) == "contains" else ast.TextMatches
+        return kind(field=field, operand=self._operand(items[2]), span=self._all(items))
 
     def header_test(self, items: list[Any]) -> ast.Test:
         _, name, op, operand = items
         header = self._str(name).value
-        return self._test(items, "header", str(op), self._operand(operand), header=header)
+        kind = ast.HeaderContains if str(op) == "contains" else ast.HeaderMatches
+        return kind(header=header, operand=self._operand(operand), span=self._all(items))
 
     def message_size(self, items: list[Any]) -> ast.Test:
-        return self._test(items, "size", str(items[1]), self._operand(items[2]))
+        op = cast(ast.Comparison, str(items[1]))
+        return ast.MessageSize(op=op, operand=self._operand(items[2]), span=self._all(items))
 
     def attachment_count(self, items: list[Any]) -> ast.Test:
-        return self._test(items, "attachments", str(items[1]), self._operand(items[2]))
+        op = cast(ast.Comparison, str(items[1]))
+        return ast.AttachmentCount(op=op, operand=self._operand(items[2]), span=self._all(items))
 
     def text_op(self, items: list[Token]) -> Token:
         return items[0]
 
     # -- attachment level ----------------------------------------------------------------
-    def _att(self, items: list[Any], field: str, op: str, operand: Any = None) -> ast.AttTest:
-        span = self._cover(items[0], items[-1])
-        return ast.AttTest(field=field, op=op, operand=operand, span=span)
-
     def name_glob(self, items: list[Any]) -> ast.AttTest:
-        return self._att(items, "name", "matches", self._str(items[0]))
+        return ast.NameMatches(operand=self._str(items[0]), span=self._all(items))
 
     def name_matches(self, items: list[Any]) -> ast.AttTest:
-        return self._att(items, "name", "matches", self._operand(items[2]))
+        return ast.NameMatches(operand=self._operand(items[2]), span=self._all(items))
 
     def name_in(self, items: list[Any]) -> ast.AttTest:
-        return self._att(items, "name", "in", self._operand(items[2]))
+        return ast.NameIn(operand=self._operand(items[2]), span=self._all(items))
 
     def extension_in(self, items: list[Any]) -> ast.AttTest:
-        return self._att(items, "extension", "in", self._operand(items[2]))
+        return ast.ExtensionIn(operand=self._operand(items[2]), span=self._all(items))
 
     def extension_is(self, items: list[Any]) -> ast.AttTest:
-        return self._att(items, "extension", "is", self._str(items[1]))
+        return ast.ExtensionIs(operand=self._str(items[1]), span=self._all(items))
 
     def double_extension_in(self, items: list[Any]) -> ast.AttTest:
-        return self._att(items, "double_extension", "in", self._operand(items[3]))
+        return ast.DoubleExtensionIn(operand=self._operand(items[3]), span=self._all(items))
 
     def type_mismatch(self, items: list[Any]) -> ast.AttTest:
-        return self._att(items, "type", "mismatch")
+        return ast.TypeMismatch(span=self._all(items))
 
     def type_is(self, items: list[Any]) -> ast.AttTest:
         value = items[1]
         if value.type == "STRING":
-            return self._att(items, "type", "mime", self._str(value))
-        return self._att(items, "type", "class", ast.Str(value=str(value), span=self._tok(value)))
+            return ast.TypeMime(operand=self._str(value), span=self._all(items))
+        name = ast.Str(value=str(value), span=self._tok(value))
+        return ast.TypeClass(operand=name, span=self._all(items))
 
     def declared_type(self, items: list[Any]) -> ast.AttTest:
-        return self._att(items, "declared_type", "matches", self._operand(items[2]))
+        return ast.DeclaredType(operand=self._operand(items[2]), span=self._all(items))
 
     def attachment_size(self, items: list[Any]) -> ast.AttTest:
-        return self._att(items, "size", str(items[1]), self._operand(items[2]))
+        op = cast(ast.Comparison, str(items[1]))
+        return ast.AttachmentSize(op=op, operand=self._operand(items[2]), span=self._all(items))
 
     def archive_contains(self, items: list[Any]) -> ast.ArchiveContains:
         pred = _node(items[2])
         return ast.ArchiveContains(pred=pred, span=self._cover(items[0], items[2]))
 
     def archive_encrypted(self, items: list[Any]) -> ast.AttTest:
-        return self._att(items, "archive", "encrypted")
+        return ast.ArchiveEncrypted(span=self._all(items))
 
     def archive_exceeds_limits(self, items: list[Any]) -> ast.AttTest:
-        return self._att(items, "archive", "exceeds_limits")
+        return ast.ArchiveExceedsLimits(span=self._all(items))
 
     def evasive_name(self, items: list[Any]) -> ast.AttTest:
-        return self._att(items, "evasive_name", "is")
+        return ast.EvasiveName(span=self._all(items))
 
     # -- operands ------------------------------------------------------------------------
     def list_ref(self, items: list[Token]) -> ast.ListRef:

@@ -12,6 +12,8 @@ and ``"`` escaped.
 
 from __future__ import annotations
 
+from typing import assert_never
+
 from mailpolicy.policy import ast
 
 _PREC = {ast.Or: 1, ast.And: 2, ast.Not: 3}
@@ -48,36 +50,45 @@ def _att_single(node: ast.Cond) -> str:
     return text if _prec(node) == _ATOM else f"({text})"
 
 
-def att_test(node: ast.AttTest) -> str:
-    f, op = node.field, node.op
-    arg = operand(node.operand) if node.operand is not None else ""
-    if f == "name":
-        return f"name {op} {arg}"
-    if f == "extension":
-        return f"extension in {arg}" if op == "in" else f"extension {arg}"
-    if f == "double_extension":
-        return f"double extension in {arg}"
-    if f == "type":
-        if op == "mismatch":
+def leaf(node: ast.Leaf) -> str:
+    """Canonical text of one leaf condition (message or attachment level)."""
+    match node:
+        case ast.SenderIn() | ast.RecipientIn() | ast.NameIn() | ast.ExtensionIn():
+            return f"{node.field} in {operand(node.operand)}"
+        case ast.SenderMatches() | ast.RecipientMatches() | ast.NameMatches():
+            return f"{node.field} matches {operand(node.operand)}"
+        case ast.TextContains():
+            return f"{node.field} contains {operand(node.operand)}"
+        case ast.TextMatches():
+            return f"{node.field} matches {operand(node.operand)}"
+        case ast.HeaderContains():
+            return f"header {quote(node.header)} contains {operand(node.operand)}"
+        case ast.HeaderMatches():
+            return f"header {quote(node.header)} matches {operand(node.operand)}"
+        case ast.MessageSize() | ast.AttachmentSize():
+            return f"size {node.op} {operand(node.operand)}"
+        case ast.AttachmentCount():
+            return f"attachments {node.op} {operand(node.operand)}"
+        case ast.ExtensionIs():
+            return f"extension {operand(node.operand)}"
+        case ast.DoubleExtensionIn():
+            return f"double extension in {operand(node.operand)}"
+        case ast.TypeClass():
+            return f"type {node.operand.value}"
+        case ast.TypeMime():
+            return f"type {operand(node.operand)}"
+        case ast.TypeMismatch():
             return "type mismatch"
-        assert isinstance(node.operand, ast.Str)
-        return f"type {node.operand.value}" if op == "class" else f"type {arg}"
-    if f == "declared_type":
-        return f"declared type {arg}"
-    if f == "size":
-        return f"size {op} {arg}"
-    if f == "archive":
-        return "archive encrypted" if op == "encrypted" else "archive exceeds limits"
-    if f == "evasive_name":
-        return "evasive name"
-    raise ValueError(f"unknown attachment field {f!r}")
-
-
-def test(node: ast.Test) -> str:
-    arg = operand(node.operand)
-    if node.field == "header":
-        return f"header {quote(node.header or '')} {node.op} {arg}"
-    return f"{node.field} {node.op} {arg}"
+        case ast.DeclaredType():
+            return f"declared type {operand(node.operand)}"
+        case ast.ArchiveEncrypted():
+            return "archive encrypted"
+        case ast.ArchiveExceedsLimits():
+            return "archive exceeds limits"
+        case ast.EvasiveName():
+            return "evasive name"
+        case _:
+            assert_never(node)
 
 
 def split(node: ast.Cond) -> tuple[str, tuple[str, ...]]:
@@ -106,9 +117,7 @@ def cond(node: ast.Cond) -> str:
         return "attachment " + _att_single(node.pred)
     if isinstance(node, ast.ArchiveContains):
         return "archive contains " + _att_single(node.pred)
-    if isinstance(node, ast.AttTest):
-        return att_test(node)
-    return test(node)
+    return leaf(node)
 
 
 def rule(node: ast.Rule) -> str:

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from mailpolicy.corpus.readers import iter_mbox
-from mailpolicy.policy.cli import main
+from mailpolicy.simulator.cli import main
 
 from .gen_mbox import write_mbox
 from .test_matcher_bench import make_policy
@@ -151,7 +151,7 @@ def _peak_rss_mb(policy: str, path: Path) -> float:
     """Peak RSS of the largest process of one ``simulate`` run (parent or worker), in MB."""
     code = (
         "import io, resource, sys\n"
-        "from mailpolicy.policy.cli import main\n"
+        "from mailpolicy.simulator.cli import main\n"
         "assert main(['simulate', sys.argv[1], sys.argv[2], '--json'], out=io.StringIO()) == 0\n"
         "r = resource.getrusage\n"
         "print(max(r(resource.RUSAGE_SELF).ru_maxrss, r(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
@@ -189,7 +189,7 @@ def test_peak_memory(benchmark, mbox: Path, work: Path, scale: int) -> None:  # 
 def test_simulate_command(benchmark, mbox: Path, work: Path, rules: int) -> None:  # type: ignore[no-untyped-def]
     """The same as a user runs it: a new process, interpreter start and imports included."""
     policy = _policy(work, f"bench-{rules}.policy", make_policy(rules))
-    code = "import sys; from mailpolicy.policy.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from mailpolicy.simulator.cli import main; sys.exit(main(sys.argv[1:]))"
     cmd = [sys.executable, "-c", code, "simulate", policy, str(mbox), "--json"]
     benchmark.group = "replay 3,000 messages"
     benchmark.pedantic(

@@ -10,7 +10,7 @@ rule names is defined, globs are well formed, extensions have no dot, ``tag`` ru
 Strings draw from an alphabet with quotes, backslashes, ``#`` (not a comment inside a
 string), tabs and non-ASCII letters; only a line break and NUL are left out (no policy text
 can hold them). ``checked_policies()`` wraps a valid policy as a ``CheckedPolicy`` with list
-entries filled in, as the checker would, without reading any file.
+resolved as the checker would, without reading any file.
 
 Import with ``from strategies import ...`` (pytest puts ``tests/policy`` on ``sys.path``).
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from mailpolicy.policy import ast
+from mailpolicy.policy import ast, conditions
 from mailpolicy.policy.checked import CheckedPolicy, assign_ids
 from mailpolicy.policy.parse import parse_size
 
@@ -105,7 +105,11 @@ def globs(draw: Any) -> str:
         literal,
         st.sampled_from(["*", "?", "*.", ".*"]),
         st.builds(lambda c: "\\" + c, st.sampled_from('*?[{}"\\')),
-        st.builds(lambda s: "[" + s + "]", st.text("abcxyz0-", min_size=1, max_size=3)),
+        # a class: letters, or a range that runs forwards (a backwards one is E107)
+        st.builds(
+            lambda s: "[" + s + "]",
+            st.one_of(st.text("abcxyz0", min_size=1, max_size=3), st.sampled_from(["a-c", "0-9"])),
+        ),
         st.builds(lambda a, b: "{" + a + "," + b + "}", literal, literal),
     )
     return "".join(draw(st.lists(piece, min_size=1, max_size=5)))
@@ -142,35 +146,33 @@ def _mime() -> st.SearchStrategy[str]:
     )
 
 
+def _msg(field: str, op: str, operand: ast.Operand, header: str | None = None) -> ast.Leaf:
+    return conditions.from_keyword("message", field, op, operand, header)
+
+
 def message_tests(list_names: tuple[str, ...]) -> st.SearchStrategy[ast.Cond]:
     lists = _list_operand(list_names)
     who = st.sampled_from(["sender", "recipient"])
     texts = st.sampled_from(["from", "subject", "body"])
     header_names = st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,10}", fullmatch=True)
     return st.one_of(
-        st.builds(lambda f, o: ast.Test(field=f, op="in", operand=o), who, lists),
+        st.builds(lambda f, o: _msg(f, "in", o), who, lists),
+        st.builds(lambda f, g: _msg(f, "matches", ast.Str(value=g)), who, globs()),
+        st.builds(lambda f, t: _msg(f, "contains", ast.Str(value=t)), texts, text),
+        st.builds(lambda f, g: _msg(f, "matches", ast.Str(value=g)), texts, globs()),
         st.builds(
-            lambda f, g: ast.Test(field=f, op="matches", operand=ast.Str(value=g)), who, globs()
-        ),
-        st.builds(
-            lambda f, t: ast.Test(field=f, op="contains", operand=ast.Str(value=t)), texts, text
-        ),
-        st.builds(
-            lambda f, g: ast.Test(field=f, op="matches", operand=ast.Str(value=g)), texts, globs()
-        ),
-        st.builds(
-            lambda h, op, t: ast.Test(field="header", header=h, op=op, operand=ast.Str(value=t)),
+            lambda h, op, t: _msg("header", op, ast.Str(value=t), h),
             header_names,
             st.just("contains"),
             text,
         ),
         st.builds(
-            lambda op, n: ast.Test(field="size", op=op, operand=n),
+            lambda op, n: _msg("size", op, n),
             st.sampled_from(COMPARE),
             numbers(),
         ),
         st.builds(
-            lambda op, n: ast.Test(field="attachments", op=op, operand=n),
+            lambda op, n: _msg("attachments", op, n),
             st.sampled_from(COMPARE),
             numbers(unit=False),
         ),
@@ -180,8 +182,8 @@ def message_tests(list_names: tuple[str, ...]) -> st.SearchStrategy[ast.Cond]:
 def attachment_tests(list_names: tuple[str, ...]) -> st.SearchStrategy[ast.Cond]:
     lists = _list_operand(list_names)
 
-    def att(field: str, op: str, operand: Any = None) -> ast.AttTest:
-        return ast.AttTest(field=field, op=op, operand=operand)
+    def att(field: str, op: str, operand: Any = None) -> ast.Leaf:
+        return conditions.from_keyword("attachment", field, op, operand)
 
     return st.one_of(
         st.builds(lambda g: att("name", "matches", g), _s(globs())),
@@ -300,20 +302,15 @@ def policies(draw: Any, canonical: bool = True) -> ast.Policy:
 
 @st.composite
 def checked_policies(draw: Any) -> CheckedPolicy:
-    """A canonical valid policy as the checker would return it (list entries filled in;
-    a file list gets made-up entries instead of being read)."""
-    policy = draw(policies(canonical=True))
-    out: list[ast.Statement] = []
+    """A canonical valid policy as the checker would return it (a file list gets made-up
+    entries instead of being read)."""
+    tree = draw(policies(canonical=True))
     lists: dict[str, tuple[str, ...]] = {}
-    for stmt in policy.statements:
+    for stmt in tree.statements:
         if isinstance(stmt, ast.ListDef):
             if stmt.items is not None:
-                got = tuple(i.value for i in stmt.items)
+                lists[stmt.name] = tuple(i.value for i in stmt.items)
             else:
-                got = tuple(draw(st.lists(entries, max_size=4)))
-            lists[stmt.name] = got
-            stmt = dataclasses.replace(stmt, entries=got)
-        out.append(stmt)
-    tree = dataclasses.replace(policy, statements=tuple(out))
+                lists[stmt.name] = tuple(draw(st.lists(entries, max_size=4)))
     sha = draw(st.sampled_from(["", "0" * 64]))
     return CheckedPolicy(ast=tree, rules=assign_ids(tree.rules), lists=lists, source_sha256=sha)

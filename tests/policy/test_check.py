@@ -43,7 +43,7 @@ def test_check_result_of_a_good_policy() -> None:
     assert isinstance(result, CheckResult)
     assert result.policy is not None and result.diagnostics == ()
     assert result.policy.lists == {"x": ("exe",)}
-    assert result.policy.ast.lists["x"].entries == ("exe",)
+    assert result.policy.ast.lists["x"].items == (ast.Str(value="exe"),)
     assert [r.id for r in result.policy.rules] == [result.policy.rules[0].id]
     assert result.policy.rules[0].id.startswith("block-")
 
@@ -284,12 +284,11 @@ def test_glob_list_checked_once_however_often_used() -> None:
     assert error_codes(text) == ["E107"]
 
 
-def test_check_returns_resolved_tree_without_touching_the_input() -> None:
-    tree = parse('list x = ["a"]\nblock sender in x')
-    result = check(tree)
-    assert tree.lists["x"].entries is None
-    assert result.policy is not None and result.policy.ast.lists["x"].entries == ("a",)
-    assert result.policy.ast == ast.Policy(statements=result.policy.ast.statements)
+def test_check_keeps_the_tree_and_resolves_lists_in_one_place() -> None:
+    tree = parse('list x = file "x.txt"\nblock sender in x')
+    result = check(tree, file_lists={"x": ("a@b.example",)})
+    assert result.policy is not None and result.policy.ast is tree
+    assert result.policy.lists == {"x": ("a@b.example",)}
 
 
 # ---- golden error messages ------------------------------------------------------------------

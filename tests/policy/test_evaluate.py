@@ -6,7 +6,9 @@ import pytest
 
 from mailpolicy.corpus.message import Attachment, Message
 from mailpolicy.policy import check
-from mailpolicy.policy.evaluate import address_in, evaluate, is_double_extension
+from mailpolicy.policy.conditions import is_double_extension
+from mailpolicy.policy.evaluate import evaluate
+from mailpolicy.policy.sets import address_in
 
 PE = b"MZ\x90\x00" + b"\x00" * 56 + b"\x40\x00\x00\x00" + b"PE\x00\x00" + b"\x00" * 200
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"

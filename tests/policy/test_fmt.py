@@ -18,8 +18,9 @@ from strategies import policies
 
 from mailpolicy.policy import printer
 from mailpolicy.policy.diagnostics import PolicyError
-from mailpolicy.policy.fmt import WIDTH, fmt_paths, format_policy, format_source, scan_comments
+from mailpolicy.policy.fmt import WIDTH, format_policy, format_source, scan_comments
 from mailpolicy.policy.parse import parse
+from mailpolicy.simulator.cli.fmt import fmt_paths
 
 GOLDEN = Path(__file__).parent / "golden" / "fmt"
 UPDATE = os.environ.get("MAILPOLICY_UPDATE_GOLDEN") == "1"

@@ -218,7 +218,7 @@ def test_nested_and_or_are_flattened_and_singletons_unwrapped() -> None:
     leaf = {"test": "subject", "op": "contains", "value": "x"}
     doc = minimal(condition={"and": [{"and": [leaf, leaf]}, {"or": [leaf]}]})
     assert ir.from_ir(doc).rules[0].rule.condition == ast.And(
-        items=(ast.Test(field="subject", op="contains", operand=ast.Str(value="x")),) * 3
+        items=(ast.TextContains(field="subject", operand=ast.Str(value="x")),) * 3
     )
 
 

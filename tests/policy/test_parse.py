@@ -85,25 +85,22 @@ def test_language_rules_mean_what_their_comments_say() -> None:
     )
     assert sircam.id is not None and sircam.id.value == "sircam-double-extension"
     assert double.condition == ast.AnyAttachment(
-        pred=ast.AttTest(field="double_extension", op="in", operand=ast.ListRef(name="executable"))
+        pred=ast.DoubleExtensionIn(operand=ast.ListRef(name="executable"))
     )
     assert typed.reason is not None and typed.condition == ast.AnyAttachment(
-        pred=ast.AttTest(field="type", op="class", operand=ast.Str(value="executable"))
+        pred=ast.TypeClass(operand=ast.Str(value="executable"))
     )
     assert isinstance(archive.condition, ast.AnyAttachment)
     assert isinstance(archive.condition.pred, ast.ArchiveContains)
-    assert limits.condition == ast.AnyAttachment(
-        pred=ast.AttTest(field="archive", op="exceeds_limits")
-    )
+    assert limits.condition == ast.AnyAttachment(pred=ast.ArchiveExceedsLimits())
     assert strip.action == "strip"
     # `tag HEADER when A and attachment P` is a message-level `and`
     assert tag.header is not None and tag.header.value.startswith("X-Policy-Warning:")
     assert isinstance(tag.condition, ast.And) and len(tag.condition.items) == 2
     assert isinstance(tag.condition.items[1], ast.AnyAttachment)
     assert allow.action == "allow"
-    assert body.condition == ast.Test(
+    assert body.condition == ast.TextContains(
         field="body",
-        op="contains",
         operand=ast.Str(value="I send you this file in order to have your advice"),
     )
 
@@ -215,37 +212,37 @@ SPANS_WANTED = [
         'block "X-H: 1" when (sender in a or sender matches "*@x")\n  unless (recipient in b and not recipient matches ["r"]) as "id" reason "why"',
     ),
     ("Or", 'sender in a or sender matches "*@x"'),
-    ("Test", "sender in a"),
+    ("SenderIn", "sender in a"),
     ("ListRef", "a"),
-    ("Test", 'sender matches "*@x"'),
+    ("SenderMatches", 'sender matches "*@x"'),
     ("Str", '"*@x"'),
     ("Str", '"X-H: 1"'),
     ("And", 'recipient in b and not recipient matches ["r"]'),
-    ("Test", "recipient in b"),
+    ("RecipientIn", "recipient in b"),
     ("ListRef", "b"),
     ("Not", 'not recipient matches ["r"]'),
-    ("Test", 'recipient matches ["r"]'),
+    ("RecipientMatches", 'recipient matches ["r"]'),
     ("ListLit", '["r"]'),
     ("Str", '"r"'),
     ("Str", '"id"'),
     ("Str", '"why"'),
     ("Rule", 'tag ((subject contains "s")) and header "H" matches "h" and body contains "b"'),
     ("And", '((subject contains "s")) and header "H" matches "h" and body contains "b"'),
-    ("Test", 'subject contains "s"'),
+    ("TextContains", 'subject contains "s"'),
     ("Str", '"s"'),
-    ("Test", 'header "H" matches "h"'),
+    ("HeaderMatches", 'header "H" matches "h"'),
     ("Str", '"h"'),
-    ("Test", 'body contains "b"'),
+    ("TextContains", 'body contains "b"'),
     ("Str", '"b"'),
     ("Rule", 'quarantine from matches "f" or size >= 10MB or attachments > 2 or sender trusted'),
     ("Or", 'from matches "f" or size >= 10MB or attachments > 2 or sender trusted'),
-    ("Test", 'from matches "f"'),
+    ("TextMatches", 'from matches "f"'),
     ("Str", '"f"'),
-    ("Test", "size >= 10MB"),
+    ("MessageSize", "size >= 10MB"),
     ("Number", "10MB"),
-    ("Test", "attachments > 2"),
+    ("AttachmentCount", "attachments > 2"),
     ("Number", "2"),
-    ("Test", "sender trusted"),
+    ("SenderIn", "sender trusted"),
     ("ListRef", "trusted"),
     (
         "Rule",
@@ -256,15 +253,15 @@ SPANS_WANTED = [
         'attachment (name matches "n" or name in [n] or extension in [e] or extension "e")',
     ),
     ("Or", 'name matches "n" or name in [n] or extension in [e] or extension "e"'),
-    ("AttTest", 'name matches "n"'),
+    ("NameMatches", 'name matches "n"'),
     ("Str", '"n"'),
-    ("AttTest", "name in [n]"),
+    ("NameIn", "name in [n]"),
     ("ListLit", "[n]"),
     ("Str", "n"),
-    ("AttTest", "extension in [e]"),
+    ("ExtensionIn", "extension in [e]"),
     ("ListLit", "[e]"),
     ("Str", "e"),
-    ("AttTest", 'extension "e"'),
+    ("ExtensionIs", 'extension "e"'),
     ("Str", '"e"'),
     (
         "Rule",
@@ -275,32 +272,32 @@ SPANS_WANTED = [
     ("And", 'not (double extension in d and type mismatch) and type "a/b"'),
     ("Not", "not (double extension in d and type mismatch)"),
     ("And", "double extension in d and type mismatch"),
-    ("AttTest", "double extension in d"),
+    ("DoubleExtensionIn", "double extension in d"),
     ("ListRef", "d"),
-    ("AttTest", "type mismatch"),
-    ("AttTest", 'type "a/b"'),
+    ("TypeMismatch", "type mismatch"),
+    ("TypeMime", 'type "a/b"'),
     ("Str", '"a/b"'),
     ("Rule", 'allow attachment (type image and declared type "t" and size < 1)'),
     ("AnyAttachment", 'attachment (type image and declared type "t" and size < 1)'),
     ("And", 'type image and declared type "t" and size < 1'),
-    ("AttTest", "type image"),
+    ("TypeClass", "type image"),
     ("Str", "image"),
-    ("AttTest", 'declared type "t"'),
+    ("DeclaredType", 'declared type "t"'),
     ("Str", '"t"'),
-    ("AttTest", "size < 1"),
+    ("AttachmentSize", "size < 1"),
     ("Number", "1"),
     ("Rule", "block attachment archive contains (archive encrypted or archive exceeds limits)"),
     ("AnyAttachment", "attachment archive contains (archive encrypted or archive exceeds limits)"),
     ("ArchiveContains", "archive contains (archive encrypted or archive exceeds limits)"),
     ("Or", "archive encrypted or archive exceeds limits"),
-    ("AttTest", "archive encrypted"),
-    ("AttTest", "archive exceeds limits"),
+    ("ArchiveEncrypted", "archive encrypted"),
+    ("ArchiveExceedsLimits", "archive exceeds limits"),
     ("Rule", "block attachment evasive name or *.pif"),
     ("Or", "attachment evasive name or *.pif"),
     ("AnyAttachment", "attachment evasive name"),
-    ("AttTest", "evasive name"),
+    ("EvasiveName", "evasive name"),
     ("AnyAttachment", "*.pif"),
-    ("AttTest", "*.pif"),
+    ("NameMatches", "*.pif"),
     ("Str", "*.pif"),
 ]
 
