@@ -90,6 +90,12 @@ class AmavisExporter(Exporter):
         archive_members=True,
         true_types=True,
         combinators=frozenset({"and", "or"}),
+        executable_types=Limit(
+            "file-types",
+            "amavis types content with file(1) short types (T=exe for PE, DOS, "
+            "ELF, COFF; not Windows shortcuts, MSI or Java)",
+            "matched as T=" + "|".join(EXECUTABLE_TYPES),
+        ),
         limits=(
             Limit(
                 "per-leaf",
@@ -129,20 +135,6 @@ class AmavisExporter(Exporter):
                 "rules (sender exceptions: banned checks are bypassed per recipient, "
                 "policy banks are chosen by client IP or port)"
             )
-        if isinstance(node, ast.AttTest) and node.field == "type":
-            if (
-                node.op == "class"
-                and isinstance(node.operand, ast.Str)
-                and node.operand.value == "executable"
-            ):
-                return Gap(
-                    "amavis types content with file(1) short types (T=exe for PE, DOS, "
-                    "ELF, COFF; not Windows shortcuts, MSI or Java)",
-                    keep=True,
-                    how="matched as T=" + "|".join(EXECUTABLE_TYPES),
-                    sound=False,
-                )
-            return Gap(f"amavis cannot test attachment type ({node.op})")
         return super().gap(node, in_attachment=in_attachment, unless_root=unless_root)
 
     def unsupported_action(self, crule: CheckedRule) -> str | None:

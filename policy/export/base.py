@@ -92,6 +92,10 @@ class Capabilities:
     combinators: frozenset[str] = frozenset({"and", "or", "not"})
     #: limits of how the target sees names, stated for every rule that tests a name
     limits: tuple[Limit, ...] = ()
+    #: actions the target only approximates, keyed by the action: stated for every rule
+    action_limits: tuple[Limit, ...] = ()
+    #: the target tells executables by its own content types (``type executable`` only)
+    executable_types: Limit | None = None
     #: free-text facts about the target for the header comment and the support table
     notes: tuple[str, ...] = ()
 
@@ -296,6 +300,12 @@ class Exporter:
             except Unexpressible as exc:  # the rule is left out, stated with its span
                 sound = crule.action not in STOPPING if exc.sound is None else exc.sound
                 self.unsupported(crule, crule.rule, exc.what, how=exc.how, sound=sound)
+                continue
+            for limit in self.caps.action_limits:
+                if limit.key == action:
+                    self.unsupported(
+                        crule, crule.rule, limit.what, how=limit.how, sound=limit.sound
+                    )
         if self.result.ok:
             self.result.files = self.render()
         return self.result
@@ -406,6 +416,16 @@ class Exporter:
             if node.op in c.message.get(node.field, ()):
                 return None
             return Gap(f"{self.target} cannot test the message {node.field} ({node.op})")
+        if isinstance(node, ast.AttTest) and node.field == "type" and c.executable_types:
+            own = c.executable_types
+            operand = node.operand
+            if (
+                node.op == "class"
+                and isinstance(operand, ast.Str)
+                and operand.value == "executable"
+            ):
+                return Gap(own.what, keep=True, how=own.how, sound=own.sound)
+            return Gap(f"{self.target} cannot test attachment type ({node.op})")
         if isinstance(node, ast.AttTest):
             if (
                 node.field == "type"

@@ -43,6 +43,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -88,6 +89,16 @@ def smtp_text(value: str) -> str:
     return "".join(c if " " <= c <= "~" else "?" for c in value)
 
 
+def _logic(node: ast.Cond, leaf: Callable[[ast.Cond], str]) -> str:
+    """An Exim condition: ``and``/``or``/``!`` over the conditions ``leaf`` writes."""
+    if isinstance(node, (ast.And, ast.Or)):
+        word = "and" if isinstance(node, ast.And) else "or"
+        return word + "{" + "".join("{" + _logic(i, leaf) + "}" for i in node.items) + "}"
+    if isinstance(node, ast.Not):
+        return "!" + _logic(node.item, leaf)
+    return leaf(node)
+
+
 # ---- the exporter ----------------------------------------------------------------------------
 @dataclass
 class _Statement:
@@ -112,6 +123,16 @@ class EximExporter(Exporter):
         all_filenames=False,
         archive_members=False,
         true_types=False,
+        action_limits=(
+            Limit(
+                "quarantine",
+                "Exim has no quarantine in an ACL",
+                "the message is frozen on the spool (control = freeze/no_tell, header "
+                "X-Mailpolicy-Quarantine); release with exim -Mt, delete with exim -Mrm; "
+                "frozen mail is deleted after timeout_frozen_after (7d on Debian)",
+                sound=True,
+            ),
+        ),
         limits=(
             Limit(
                 "one-filename",
@@ -155,15 +176,6 @@ class EximExporter(Exporter):
         text = self._cond(crule, cond)
         if unless is not None:
             text = f"and{{{{{text}}}{{!{self._cond(crule, unless)}}}}}"
-        if action == "quarantine":
-            self.unsupported(
-                crule,
-                crule.rule,
-                "Exim has no quarantine in an ACL",
-                how="the message is frozen on the spool (control = freeze/no_tell, header "
-                "X-Mailpolicy-Quarantine); release with exim -Mt, delete with exim -Mrm; "
-                "frozen mail is deleted after timeout_frozen_after (7d on Debian)",
-            )
         if action == "tag":
             hdr = crule.rule.header.value if crule.rule.header is not None else ""
             name, sep, value = hdr.partition(":")
@@ -174,13 +186,11 @@ class EximExporter(Exporter):
 
     def _cond(self, crule: CheckedRule, node: ast.Cond) -> str:
         """An Exim ``${if}`` condition (without ``${if``) for a message-level node."""
-        if isinstance(node, (ast.And, ast.Or)):
-            word = "and" if isinstance(node, ast.And) else "or"
-            return word + "{" + "".join("{" + self._cond(crule, i) + "}" for i in node.items) + "}"
-        if isinstance(node, ast.Not):
-            return "!" + self._cond(crule, node.item)
+        return _logic(node, lambda leaf: self._message_test(crule, leaf))
+
+    def _message_test(self, crule: CheckedRule, node: ast.Cond) -> str:
         if isinstance(node, ast.AnyAttachment):
-            part = self._part(crule, node.pred)
+            part = _logic(node.pred, self._part_test)
             # a name test implies a named part; a negation or a declared type needs the
             # policy's notion of an attachment (not the body text, not a container)
             guard = any(
@@ -203,13 +213,8 @@ class EximExporter(Exporter):
             rx = byte_glob(node.operand.value)
         return rf"match{{$h_subject:}}{{\N{rx}\N}}"
 
-    def _part(self, crule: CheckedRule, node: ast.Cond) -> str:
-        """A MIME-ACL condition for one part, for an attachment-level node."""
-        if isinstance(node, (ast.And, ast.Or)):
-            word = "and" if isinstance(node, ast.And) else "or"
-            return word + "{" + "".join("{" + self._part(crule, i) + "}" for i in node.items) + "}"
-        if isinstance(node, ast.Not):
-            return "!" + self._part(crule, node.item)
+    def _part_test(self, node: ast.Cond) -> str:
+        """A MIME-ACL condition about one part, for an attachment test."""
         assert isinstance(node, ast.AttTest), node
         assert node.operand is not None
         if node.field == "declared_type":

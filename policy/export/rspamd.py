@@ -137,6 +137,21 @@ class RspamdExporter(Exporter):
         all_filenames=False,
         archive_members=True,
         true_types=True,
+        action_limits=(
+            Limit(
+                "tag",
+                "rspamd can force its 'add header' action but not add the policy's own header text",
+                "action 'add header' (rspamd's spam header)",
+                sound=True,
+            ),
+        ),
+        executable_types=Limit(
+            "lua-magic",
+            "rspamd detects content types with its own lua_magic signatures, not libmagic",
+            "matched as rspamd's detected extension (detected."
+            + "|".join(DETECTED_EXECUTABLE)
+            + ")",
+        ),
         limits=(
             Limit(
                 "one-filename",
@@ -195,21 +210,6 @@ class RspamdExporter(Exporter):
                 + ("" if names_only else "; member type tests left out"),
                 sound=False,
             )
-        if isinstance(node, ast.AttTest) and node.field == "type":
-            if (
-                node.op == "class"
-                and isinstance(node.operand, ast.Str)
-                and node.operand.value == "executable"
-            ):
-                return Gap(
-                    "rspamd detects content types with its own lua_magic signatures, not libmagic",
-                    keep=True,
-                    how="matched as rspamd's detected extension (detected."
-                    + "|".join(DETECTED_EXECUTABLE)
-                    + ")",
-                    sound=False,
-                )
-            return Gap(f"rspamd cannot test attachment type ({node.op})")
         return super().gap(node, in_attachment=in_attachment, unless_root=unless_root)
 
     # -- rules ----------------------------------------------------------------------------------
@@ -219,14 +219,6 @@ class RspamdExporter(Exporter):
         text = self._cond(crule, cond)
         if unless is not None:
             text = f"({text}) & !({self._cond(crule, unless)})"
-        if action == "tag":
-            self.unsupported(
-                crule,
-                crule.rule,
-                "rspamd can force its 'add header' action but not add the policy's own header text",
-                how="action 'add header' (rspamd's spam header)",
-                sound=True,
-            )
         self._forces.append(_Force(crule, action, text))
 
     def _cond(self, crule: CheckedRule, node: ast.Cond) -> str:
