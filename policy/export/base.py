@@ -53,7 +53,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, TypedDict
 
-from mailpolicy.policy import __version__, ast
+from mailpolicy.policy import __version__, ast, conditions
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.diagnostics import Diagnostic, PolicyError
 from mailpolicy.policy.export.runner import Runner, VerifyError
@@ -64,8 +64,8 @@ E_UNSAFE = "E302"  # unsafe-value: a control character or newline in a value
 EXPORT_CODES = {E_UNSUPPORTED: "unsupported-construct", E_UNSAFE: "unsafe-value"}
 
 STOPPING = frozenset(ast.STOPPING_ACTIONS)
-#: Attachment fields that test the name (and so meet ``Capabilities.limits``).
-NAME_FIELDS = frozenset({"name", "extension", "double_extension"})
+#: The conditions that test an attachment's name (and so meet ``Capabilities.limits``).
+NAME_TESTS = (ast.NameMatches, ast.NameIn, ast.ExtensionIn, ast.ExtensionIs, ast.DoubleExtensionIn)
 #: Name encodings a target may decode before matching (``Capabilities.name_encodings``).
 ENCODINGS = ("rfc2047", "rfc2231", "rfc2231-continuations", "raw-8bit")
 
@@ -74,16 +74,16 @@ ENCODINGS = ("rfc2047", "rfc2231", "rfc2231-continuations", "raw-8bit")
 class Capabilities:
     """What a target can express, as data. ``gap()`` reads it; tests tabulate it.
 
-    ``message`` / ``attachment`` map a field to the ops it supports (the field and op
-    names of ``ast.MESSAGE_FIELDS`` / ``ast.ATTACHMENT_FIELDS``; ``type`` ops are
-    ``class``/``mime``/``mismatch``). ``all_filenames``: every name value of a part is
+    ``conditions``: the capability names (``conditions.capability``: ``"sender in"``,
+    ``"subject contains"``, ``"extension is"``, ``"attachment size"``...) of the kinds of
+    condition the target can express; ``supports(...)`` builds it from the table's
+    names. ``all_filenames``: every name value of a part is
     tested (CD ``filename``, ``filename*``, duplicates and the CT ``name``), not one
     chosen value. ``archive_members``: ``archive contains``. ``true_types``: the type
     detected from content. ``combinators``: ``and``/``or``/``not`` usable inside rules.
     """
 
-    message: dict[str, frozenset[str]]
-    attachment: dict[str, frozenset[str]]
+    conditions: frozenset[str]
     actions: frozenset[str]
     name_encodings: frozenset[str]
     all_filenames: bool
@@ -125,9 +125,20 @@ class Limit:
         return Loss("*", 0, self.what, self.how, self.sound)
 
 
-def ops(**fields: str) -> dict[str, frozenset[str]]:
-    """``ops(sender="in matches")`` -> ``{"sender": frozenset({"in", "matches"})}``."""
-    return {k: frozenset(v.split()) for k, v in fields.items()}
+def supports(*groups: Iterable[str]) -> frozenset[str]:
+    """The capability names of ``groups`` (``conditions.CAPABILITIES``), checked: a name
+    the table does not know is a ``ValueError``, not a condition silently unsupported."""
+    names = frozenset(n for group in groups for n in group)
+    unknown = sorted(names - conditions.CAPABILITIES)
+    if unknown:
+        raise ValueError(f"unknown condition capabilities: {', '.join(unknown)}")
+    return names
+
+
+#: Name tests every exporter of names supports.
+NAME_MATCHING = ("name matches", "name in", "extension in", "extension is", "double extension in")
+#: The envelope sender and recipient lists.
+ENVELOPE = ("sender in", "sender matches", "recipient in", "recipient matches")
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,7 +351,7 @@ class Exporter:
         nodes = ast.walk(crule.rule.condition) + (
             ast.walk(crule.rule.unless) if crule.rule.unless else []
         )
-        if not any(isinstance(n, ast.AttTest) and n.field in NAME_FIELDS for n in nodes):
+        if not any(isinstance(n, NAME_TESTS) for n in nodes):
             return
         for limit in self.caps.limits:
             if limit.strict:
@@ -354,13 +365,13 @@ class Exporter:
             if s is not None:
                 self.safe(crule, s.value, "a rule id, reason or header")
         for node in ast.walk(r.condition) + (ast.walk(r.unless) if r.unless else []):
-            operand = getattr(node, "operand", None)
-            if isinstance(operand, (ast.Str, ast.ListRef, ast.ListLit)):
-                for v in self.policy.entries(operand):
+            if not isinstance(node, ast.Leaf):
+                continue
+            if isinstance(node.operand, (ast.Str, ast.ListRef, ast.ListLit)):
+                for v in self.policy.entries(node.operand):
                     self.safe(crule, v, "a pattern or list entry")
-            header = getattr(node, "header", None)
-            if isinstance(header, str):
-                self.safe(crule, header, "a header name")
+            if isinstance(node, (ast.HeaderContains, ast.HeaderMatches)):
+                self.safe(crule, node.header, "a header name")
 
     # -- relaxing unsupported nodes ---------------------------------------------------------
     def relax(
@@ -407,39 +418,37 @@ class Exporter:
         ``unless_root``: ``node`` is a rule's whole ``unless``. Override to add structural
         limits, falling back to ``super().gap``."""
         c = self.caps
-        if isinstance(node, (ast.And, ast.Or, ast.Not)):
-            word = type(node).__name__.lower()
-            return None if word in c.combinators else Gap(f"'{word}' cannot be expressed")
-        if isinstance(node, ast.ArchiveContains):
-            return None if c.archive_members else Gap(f"{self.target} cannot see archive members")
-        if isinstance(node, ast.Test):
-            if node.op in c.message.get(node.field, ()):
+        match node:
+            case ast.And() | ast.Or() | ast.Not():
+                word = type(node).__name__.lower()
+                return None if word in c.combinators else Gap(f"'{word}' cannot be expressed")
+            case ast.AnyAttachment():
                 return None
-            return Gap(f"{self.target} cannot test the message {node.field} ({node.op})")
-        if isinstance(node, ast.AttTest) and node.field == "type" and c.executable_types:
-            own = c.executable_types
-            operand = node.operand
-            if (
-                node.op == "class"
-                and isinstance(operand, ast.Str)
-                and operand.value == "executable"
-            ):
+            case ast.ArchiveContains():
+                if c.archive_members:
+                    return None
+                return Gap(f"{self.target} cannot see archive members")
+            case ast.TypeClass(operand=ast.Str(value="executable")) if c.executable_types:
+                own = c.executable_types
                 return Gap(own.what, keep=True, how=own.how, sound=own.sound)
-            return Gap(f"{self.target} cannot test attachment type ({node.op})")
-        if isinstance(node, ast.AttTest):
-            if (
-                node.field == "type"
-                and node.op in ("class", "mime", "mismatch")
-                and not c.true_types
-            ):
+            case ast.TypeClass() | ast.TypeMime() | ast.TypeMismatch() if c.executable_types:
+                op = conditions.keyword(node)[1]
+                return Gap(f"{self.target} cannot test attachment type ({op})")
+            case ast.TypeClass() | ast.TypeMime() | ast.TypeMismatch() if not c.true_types:
                 return Gap(
                     f"{self.target} cannot detect an attachment's true type from its content"
                 )
-            if node.op in c.attachment.get(node.field, ()):
-                return None
-            what = node.field.replace("_", " ")
-            return Gap(f"{self.target} cannot test attachment {what} ({node.op})")
-        return None
+            case _:
+                return self._leaf_gap(node)
+
+    def _leaf_gap(self, node: ast.Leaf) -> Gap | None:
+        """A leaf the target has no capability for (``caps.conditions``)."""
+        if conditions.capability(node) in self.caps.conditions:
+            return None
+        field, op = conditions.keyword(node)
+        if isinstance(node, ast.Test):
+            return Gap(f"{self.target} cannot test the message {field} ({op})")
+        return Gap(f"{self.target} cannot test attachment {field.replace('_', ' ')} ({op})")
 
     def unsupported_action(self, crule: CheckedRule) -> str | None:
         """The action to emit instead of one the target lacks, or None to leave the rule out.

@@ -34,10 +34,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, assert_never
 
 from mailpolicy.policy import ast, globs
 from mailpolicy.policy.checked import CheckedPolicy
+from mailpolicy.policy.conditions import norm_extension
 from mailpolicy.policy.export.base import Unexpressible
 from mailpolicy.policy.globs import Alt, AnyChar, Blank, CharClass, Lit, Pat, Seq, Star, seq
 
@@ -382,26 +383,57 @@ def extension_pattern(exts: Iterable[str], double: bool = False) -> Pat:
     return seq([*base, Lit("."), Alt(tuple(prev)), *tail])
 
 
-def name_pattern(policy: CheckedPolicy, node: ast.AttTest) -> Pat:
-    """The tree (over a normalised name) of a name, extension or double-extension test."""
-    from mailpolicy.policy.evaluate import norm_extension
+#: The conditions about an attachment's name (``base.NAME_TESTS``).
+NameTest = ast.NameMatches | ast.NameIn | ast.ExtensionIn | ast.ExtensionIs | ast.DoubleExtensionIn
+#: The conditions about the envelope.
+AddressTest = ast.SenderIn | ast.SenderMatches | ast.RecipientIn | ast.RecipientMatches
+ADDRESS_TESTS = (ast.SenderIn, ast.SenderMatches, ast.RecipientIn, ast.RecipientMatches)
 
-    assert node.operand is not None
+
+def envelope(node: AddressTest) -> tuple[Literal["sender", "recipient"], bool]:
+    """Whose address ``node`` tests, and whether an entry without ``@`` is a domain
+    (``in``) rather than a glob over the whole address (``matches``)."""
+    match node:
+        case ast.SenderIn():
+            return "sender", True
+        case ast.SenderMatches():
+            return "sender", False
+        case ast.RecipientIn():
+            return "recipient", True
+        case ast.RecipientMatches():
+            return "recipient", False
+        case _:
+            assert_never(node)
+
+
+def _name_kind(node: NameTest) -> Literal["name", "extension", "double"]:
+    match node:
+        case ast.NameMatches() | ast.NameIn():
+            return "name"
+        case ast.ExtensionIn() | ast.ExtensionIs():
+            return "extension"
+        case ast.DoubleExtensionIn():
+            return "double"
+        case _:
+            assert_never(node)
+
+
+def name_pattern(policy: CheckedPolicy, node: NameTest) -> Pat:
+    """The tree (over a normalised name) of a name, extension or double-extension test."""
     entries = policy.entries(node.operand)
-    if node.field == "name":
+    kind = _name_kind(node)
+    if kind == "name":
         return any_glob(entries)
     exts = [norm_extension(e) for e in entries]
-    return extension_pattern(exts, double=node.field == "double_extension")
+    return extension_pattern(exts, double=kind == "double")
 
 
-def byte_name_test(policy: CheckedPolicy, node: ast.AttTest) -> str | None:
+def byte_name_test(policy: CheckedPolicy, node: NameTest) -> str | None:
     """Anchored ``EXIM`` regex over a raw filename for a name, extension or
     double-extension test; None when no entry can be an extension."""
-    from mailpolicy.policy.evaluate import norm_extension
-
-    assert node.operand is not None
     entries = policy.entries(node.operand)
-    if node.field == "name":
+    kind = _name_kind(node)
+    if kind == "name":
         return EXIM.for_name(any_glob(entries))
     exts = [
         e
@@ -410,7 +442,7 @@ def byte_name_test(policy: CheckedPolicy, node: ast.AttTest) -> str | None:
     ]
     if not exts:
         return None
-    return _byte_extension_regex(sorted(set(exts)), double=node.field == "double_extension")
+    return _byte_extension_regex(sorted(set(exts)), double=kind == "double")
 
 
 def _byte_extension_regex(exts: list[str], *, double: bool) -> str:

@@ -50,14 +50,17 @@ from typing import TYPE_CHECKING
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.export.base import (
+    ENVELOPE,
+    NAME_MATCHING,
+    NAME_TESTS,
     Capabilities,
     Exporter,
     ExportResult,
     Limit,
     Unexpressible,
-    ops,
+    supports,
 )
-from mailpolicy.policy.export.dialect import EXIM, byte_address, byte_glob, byte_name_test
+from mailpolicy.policy.export.dialect import EXIM, byte_address, byte_glob, byte_name_test, envelope
 from mailpolicy.policy.export.runner import TIMEOUT, TargetVerdict, VerifyError, part_limit
 from mailpolicy.policy.globs import Lit
 
@@ -114,9 +117,10 @@ class EximExporter(Exporter):
     description = "Exim 4.96+ exim4-daemon-heavy: acl_smtp_mime records, acl_smtp_data decides"
     filenames = ("main.conf", "acl.conf")
     caps = Capabilities(
-        message=ops(sender="in matches", recipient="in matches", subject="contains matches"),
-        attachment=ops(
-            name="matches in", extension="in is", double_extension="in", declared_type="matches"
+        conditions=supports(
+            ENVELOPE,
+            NAME_MATCHING,
+            ("subject contains", "subject matches", "declared type matches"),
         ),
         actions=frozenset({"allow", "block", "tag", "discard", "quarantine"}),
         name_encodings=frozenset({"rfc2231", "rfc2231-continuations"}),
@@ -189,38 +193,35 @@ class EximExporter(Exporter):
         return _logic(node, lambda leaf: self._message_test(crule, leaf))
 
     def _message_test(self, crule: CheckedRule, node: ast.Cond) -> str:
-        if isinstance(node, ast.AnyAttachment):
-            part = _logic(node.pred, self._part_test)
-            # a name test implies a named part; a negation or a declared type needs the
-            # policy's notion of an attachment (not the body text, not a container)
-            guard = any(
-                isinstance(n, ast.Not) or getattr(n, "field", "") == "declared_type"
-                for n in ast.walk(node.pred)
-            )
-            var, _ = self._parts.setdefault(part, (f"acl_m_mp{len(self._parts) + 1}", guard))
-            return f"def:{var}"
-        assert isinstance(node, ast.Test), node
-        f, op = node.field, node.op
-        if f in ("sender", "recipient"):
-            lst = self._list(crule, node.operand, domain_rule=op == "in")
-            if f == "sender":
-                return f"match_address{{$sender_address}}{{+{lst}}}"
-            return f"forany{{<, $recipients}}{{match_address{{$item}}{{+{lst}}}}}"
-        assert isinstance(node.operand, ast.Str) and f == "subject"
-        if op == "contains":
-            rx = rf"(?i){EXIM.render(Lit(node.operand.value))}"
-        else:
-            rx = byte_glob(node.operand.value)
+        match node:
+            case ast.AnyAttachment(pred=pred):
+                part = _logic(pred, self._part_test)
+                # a name test implies a named part; a negation or a declared type needs the
+                # policy's notion of an attachment (not the body text, not a container)
+                guard = any(isinstance(n, (ast.Not, ast.DeclaredType)) for n in ast.walk(pred))
+                var, _ = self._parts.setdefault(part, (f"acl_m_mp{len(self._parts) + 1}", guard))
+                return f"def:{var}"
+            case ast.SenderIn() | ast.SenderMatches() | ast.RecipientIn() | ast.RecipientMatches():
+                role, domain_rule = envelope(node)
+                lst = self._list(crule, node.operand, domain_rule=domain_rule)
+                if role == "sender":
+                    return f"match_address{{$sender_address}}{{+{lst}}}"
+                return f"forany{{<, $recipients}}{{match_address{{$item}}{{+{lst}}}}}"
+            case ast.TextContains(operand=ast.Str(value=text)):  # the subject (caps)
+                rx = rf"(?i){EXIM.render(Lit(text))}"
+            case ast.TextMatches(operand=ast.Str(value=glob)):
+                rx = byte_glob(glob)
+            case _:  # relax() removed everything else
+                raise TypeError(f"unexpected node {node!r}")
         return rf"match{{$h_subject:}}{{\N{rx}\N}}"
 
     def _part_test(self, node: ast.Cond) -> str:
         """A MIME-ACL condition about one part, for an attachment test."""
-        assert isinstance(node, ast.AttTest), node
-        assert node.operand is not None
-        if node.field == "declared_type":
+        if isinstance(node, ast.DeclaredType):
             assert isinstance(node.operand, ast.Str)
             rx = byte_glob(node.operand.value)
             return rf"match{{$mime_content_type}}{{\N{rx}\N}}"
+        assert isinstance(node, NAME_TESTS), node
         name_rx = byte_name_test(self.policy, node)
         if name_rx is None:
             return "eq{1}{0}"  # no entry can ever be an extension

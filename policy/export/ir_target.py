@@ -7,12 +7,8 @@ the IR's own ``source`` object (path and sha256) and ``policy`` name.
 
 from __future__ import annotations
 
-from mailpolicy.policy import ast
+from mailpolicy.policy import ast, conditions
 from mailpolicy.policy.export.base import Capabilities, Exporter, ExportResult
-
-
-def _all(fields: dict[str, tuple[str, ...]]) -> dict[str, frozenset[str]]:
-    return {k: frozenset(v) for k, v in fields.items()}
 
 
 class JsonExporter(Exporter):
@@ -20,8 +16,7 @@ class JsonExporter(Exporter):
     description = "mailpolicy IR, version 1"
     filenames = ("policy.json",)
     caps = Capabilities(
-        message=_all(ast.MESSAGE_FIELDS),
-        attachment=_all(ast.ATTACHMENT_FIELDS),
+        conditions=conditions.CAPABILITIES,
         actions=frozenset(ast.ACTIONS),
         name_encodings=frozenset({"rfc2047", "rfc2231", "rfc2231-continuations", "raw-8bit"}),
         all_filenames=True,

@@ -52,13 +52,15 @@ from typing import TYPE_CHECKING
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.export.base import (
+    NAME_MATCHING,
+    NAME_TESTS,
     STOPPING,
     Capabilities,
     Exporter,
     ExportResult,
     Gap,
     Limit,
-    ops,
+    supports,
 )
 from mailpolicy.policy.export.dialect import (
     PCRE,
@@ -134,8 +136,7 @@ class PostfixExporter(Exporter):
         "master.cf.fragment",
     )
     caps = Capabilities(
-        message=ops(sender="in matches"),
-        attachment=ops(name="matches in", extension="in is", double_extension="in"),
+        conditions=supports(("sender in", "sender matches"), NAME_MATCHING),
         actions=frozenset({"block", "quarantine", "discard"}),
         name_encodings=frozenset(),
         all_filenames=True,
@@ -177,7 +178,7 @@ class PostfixExporter(Exporter):
         self.has_names = False
 
     def gap(self, node: ast.Cond, *, in_attachment: bool, unless_root: bool = False) -> Gap | None:
-        if isinstance(node, ast.Test) and node.field == "sender":
+        if isinstance(node, (ast.SenderIn, ast.SenderMatches)):
             if not unless_root:
                 return Gap(
                     "Postfix header checks cannot see the envelope sender (only a "
@@ -198,20 +199,18 @@ class PostfixExporter(Exporter):
             return Gap("Postfix can only join attachment tests with 'or'")
         return super().gap(node, in_attachment=in_attachment, unless_root=unless_root)
 
-    def _sender_entries(self, node: ast.Test) -> tuple[str, ...]:
+    def _sender_entries(self, node: ast.SenderIn | ast.SenderMatches) -> tuple[str, ...]:
         entries = self.policy.entries(node.operand)
-        return (
-            tuple(entries)
-            if node.op == "in"
-            else tuple("@" + e if "@" not in e else e for e in entries)
-        )
+        if isinstance(node, ast.SenderIn):
+            return tuple(entries)
+        return tuple("@" + e if "@" not in e else e for e in entries)
 
     def _att_pats(self, node: ast.Cond) -> list[Pat]:
         if isinstance(node, ast.Or):
             return [p for i in node.items for p in self._att_pats(i)]
         if isinstance(node, ast.AnyAttachment):
             return self._att_pats(node.pred)
-        assert isinstance(node, ast.AttTest)
+        assert isinstance(node, NAME_TESTS), node
         return [name_pattern(self.policy, node)]
 
     def emit_rule(
@@ -219,7 +218,7 @@ class PostfixExporter(Exporter):
     ) -> None:
         exemptable = False
         if unless is not None:
-            assert isinstance(unless, ast.Test)
+            assert isinstance(unless, (ast.SenderIn, ast.SenderMatches))
             if self.exemption is None:
                 self.exemption, self.exemption_rule = self._sender_entries(unless), crule
             exemptable = True

@@ -46,9 +46,12 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mailpolicy.policy import ast
+from mailpolicy.policy import ast, conditions
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.export.base import (
+    ENVELOPE,
+    NAME_MATCHING,
+    NAME_TESTS,
     Capabilities,
     Exporter,
     ExportResult,
@@ -56,9 +59,15 @@ from mailpolicy.policy.export.base import (
     Limit,
     Unexpressible,
     _atomic_write,
-    ops,
+    supports,
 )
-from mailpolicy.policy.export.dialect import byte_address, byte_name_test, map_line
+from mailpolicy.policy.export.dialect import (
+    ADDRESS_TESTS,
+    byte_address,
+    byte_name_test,
+    envelope,
+    map_line,
+)
 
 if TYPE_CHECKING:
     from mailpolicy.policy.export.rspamd_runner import RspamdRunner
@@ -130,8 +139,7 @@ class RspamdExporter(Exporter):
         "local.d/mime_types.conf",
     )
     caps = Capabilities(
-        message=ops(sender="in matches", recipient="in matches"),
-        attachment=ops(name="matches in", extension="in is", double_extension="in", type="class"),
+        conditions=supports(ENVELOPE, NAME_MATCHING, ("type class",)),
         actions=frozenset({"allow", "block", "quarantine", "discard", "tag"}),
         name_encodings=frozenset({"rfc2047", "rfc2231", "rfc2231-continuations"}),
         all_filenames=False,
@@ -193,12 +201,7 @@ class RspamdExporter(Exporter):
             )
         if isinstance(node, ast.ArchiveContains):
             names_only = all(
-                isinstance(n, (ast.And, ast.Or))
-                or (
-                    isinstance(n, ast.AttTest)
-                    and n.field in ("name", "extension", "double_extension")
-                )
-                for n in ast.walk(node.pred)
+                isinstance(n, (ast.And, ast.Or, *NAME_TESTS)) for n in ast.walk(node.pred)
             )
             return Gap(
                 "rspamd lists archive members only by name and only the first level of "
@@ -230,17 +233,19 @@ class RspamdExporter(Exporter):
             return "!" + self._cond(crule, node.item)
         if isinstance(node, ast.AnyAttachment):
             return self._attachment(crule, node.pred)
-        if isinstance(node, ast.Test) and node.field in ("sender", "recipient"):
-            assert node.operand is not None
+        if isinstance(node, ADDRESS_TESTS):
+            role, domain_rule = envelope(node)
             lines = [
-                byte_address(entry, domain_rule=node.op == "in")
+                byte_address(entry, domain_rule=domain_rule)
                 for entry in self.policy.entries(node.operand)
             ]
-            kind = "from" if node.field == "sender" else "rcpt"
+            kind = "from" if role == "sender" else "rcpt"
+            field, op = conditions.keyword(node)
             return self._symbol(
-                crule, kind, lines, f"envelope {node.field} {node.op} {_operand_text(node.operand)}"
+                crule, kind, lines, f"envelope {field} {op} {_operand_text(node.operand)}"
             )
-        raise Unexpressible(f"rspamd cannot test {getattr(node, 'field', type(node).__name__)}")
+        what = conditions.keyword(node)[0] if isinstance(node, ast.Leaf) else type(node).__name__
+        raise Unexpressible(f"rspamd cannot test {what}")
 
     def _attachment(self, crule: CheckedRule, node: ast.Cond) -> str:
         """Symbols for ``attachment P``: ``or`` is distributed over symbols (exact); ``and``
@@ -252,7 +257,7 @@ class RspamdExporter(Exporter):
             if not lines:
                 raise Unexpressible("no member name test rspamd can express")
             return self._symbol(crule, "archive", lines, "archive member")
-        if isinstance(node, ast.AttTest) and node.field == "type":
+        if isinstance(node, ast.TypeClass):  # executable (caps.executable_types)
             rx = r"(?i)\Adetected\.(?:" + "|".join(DETECTED_EXECUTABLE) + r")\z"
             return self._symbol(crule, "detected", [rx], "type executable (lua_magic)")
         lines = self._name_lines(node, keep_types=True)
@@ -269,11 +274,7 @@ class RspamdExporter(Exporter):
             bare = [[x.removeprefix("(?i)") for x in p] for p in parts]  # one flag, in front
             ahead = "".join("(?=" + "|".join(p) + ")" for p in bare[:-1])
             return [f"(?i){ahead}(?:{'|'.join(bare[-1])})"]
-        if isinstance(node, ast.AttTest) and node.field in (
-            "name",
-            "extension",
-            "double_extension",
-        ):
+        if isinstance(node, NAME_TESTS):
             rx = byte_name_test(self.policy, node)
             return [] if rx is None else [rx]
         if keep_types:

@@ -37,24 +37,29 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
-from mailpolicy.policy import ast, globs
+from mailpolicy.policy import ast, conditions, globs
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.diagnostics import Diagnostic
 from mailpolicy.policy.export.base import (
     E_UNSAFE,
+    ENVELOPE,
+    NAME_MATCHING,
+    NAME_TESTS,
     Capabilities,
     Exporter,
     ExportResult,
     Gap,
     Limit,
-    ops,
+    supports,
 )
 from mailpolicy.policy.export.dialect import (
     ERE,
+    AddressTest,
     address,
     address_globs,
+    envelope,
     matches_key,
     name_pattern,
 )
@@ -84,15 +89,12 @@ class SieveExporter(Exporter):
     description = "Dovecot Pigeonhole Sieve, RFC 5228 + RFC 5703 mime"
     filenames = ("policy.sieve",)
     caps = Capabilities(
-        message=ops(
-            sender="in matches",
-            recipient="in matches",
-            subject="contains matches",
-            header="contains matches",
-            body="contains",
-            **{"from": "contains matches"},
+        conditions=supports(
+            ENVELOPE,
+            NAME_MATCHING,
+            ("subject contains", "subject matches", "from contains", "from matches"),
+            ("header contains", "header matches", "body contains"),
         ),
-        attachment=ops(name="matches in", extension="in is", double_extension="in"),
         actions=frozenset({"allow", "block", "quarantine", "tag", "discard"}),
         name_encodings=frozenset({"rfc2047", "rfc2231", "rfc2231-continuations"}),
         all_filenames=True,
@@ -128,22 +130,28 @@ class SieveExporter(Exporter):
 
     # -- tests --------------------------------------------------------------------------------
     def _cond(self, crule: CheckedRule, node: ast.Cond) -> str:
-        if isinstance(node, ast.And):
-            return "allof(" + ", ".join(self._cond(crule, i) for i in node.items) + ")"
-        if isinstance(node, ast.Or):
-            return "anyof(" + ", ".join(self._cond(crule, i) for i in node.items) + ")"
-        if isinstance(node, ast.Not):
-            return "not " + self._cond(crule, node.item)
-        if isinstance(node, ast.AnyAttachment):
-            return self._att(crule, node.pred)
-        if isinstance(node, ast.Test):
-            return self._test(crule, node)
-        raise TypeError(f"unexpected node {node!r}")  # relax() removed everything else
+        match node:
+            case ast.And(items=items):
+                return "allof(" + ", ".join(self._cond(crule, i) for i in items) + ")"
+            case ast.Or(items=items):
+                return "anyof(" + ", ".join(self._cond(crule, i) for i in items) + ")"
+            case ast.Not(item=item):
+                return "not " + self._cond(crule, item)
+            case ast.AnyAttachment(pred=pred):
+                return self._att(crule, pred)
+            case ast.SenderIn() | ast.SenderMatches() | ast.RecipientIn() | ast.RecipientMatches():
+                return self._address(node)
+            case (
+                ast.TextContains() | ast.TextMatches() | ast.HeaderContains() | ast.HeaderMatches()
+            ):
+                return self._text(node)
+            case _:  # relax() removed everything else
+                raise TypeError(f"unexpected node {node!r}")
 
     def _att(self, crule: CheckedRule, node: ast.Cond) -> str:
         if isinstance(node, ast.Or):
             return "anyof(" + ", ".join(self._att(crule, i) for i in node.items) + ")"
-        assert isinstance(node, ast.AttTest)
+        assert isinstance(node, NAME_TESTS), node
         self.requires.update(("mime", "regex"))
         keys = [ERE.for_name(name_pattern(self.policy, node))]
         tests = [
@@ -158,24 +166,34 @@ class SieveExporter(Exporter):
         ]
         return "anyof(" + ", ".join(tests) + ")"
 
-    def _test(self, crule: CheckedRule, node: ast.Test) -> str:
-        f, op = node.field, node.op
-        if f in ("sender", "recipient"):
-            self.requires.add("envelope")
-            part = "from" if f == "sender" else "to"
-            pats = [
-                p
-                for e in self.policy.entries(node.operand)
-                for p in address_globs(address(e, domain_rule=op == "in"))
-            ]
-            return self._keyed('envelope :all :comparator "i;ascii-casemap"', quote(part), pats)
-        name = {"subject": "Subject", "from": "From"}.get(f, node.header or "")
+    def _address(self, node: AddressTest) -> str:
+        self.requires.add("envelope")
+        role, domain_rule = envelope(node)
+        pats = [
+            p
+            for e in self.policy.entries(node.operand)
+            for p in address_globs(address(e, domain_rule=domain_rule))
+        ]
+        part = "from" if role == "sender" else "to"
+        return self._keyed('envelope :all :comparator "i;ascii-casemap"', quote(part), pats)
+
+    def _text(
+        self, node: ast.TextContains | ast.TextMatches | ast.HeaderContains | ast.HeaderMatches
+    ) -> str:
         assert isinstance(node.operand, ast.Str)
         value = node.operand.value
-        if f == "body":
-            self.requires.add("body")
-            return f'body :text :comparator "i;ascii-casemap" :contains {quote(value)}'
-        if op == "contains":
+        match node:
+            case ast.HeaderContains() | ast.HeaderMatches():
+                name = node.header
+            case ast.TextContains() | ast.TextMatches():
+                text = conditions.keyword(node)[0]  # from, subject or body
+                if text == "body":  # only 'contains' (caps)
+                    self.requires.add("body")
+                    return f'body :text :comparator "i;ascii-casemap" :contains {quote(value)}'
+                name = "Subject" if text == "subject" else "From"
+            case _:
+                assert_never(node)
+        if isinstance(node, (ast.TextContains, ast.HeaderContains)):
             return f'header :comparator "i;ascii-casemap" :contains {quote(name)} {quote(value)}'
         return self._keyed(
             'header :comparator "i;ascii-casemap"', quote(name), [globs.parse(value)]
