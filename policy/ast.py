@@ -14,8 +14,9 @@ kind is one class; what it means lives in one entry of ``policy/conditions.py``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, cast
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,8 @@ NOSPAN = Span("<generated>", 0, 0, 0, 0)
 
 
 def _span() -> Span:
-    return field(default=NOSPAN, compare=False, repr=False)  # type: ignore[return-value]
+    span: Span = field(default=NOSPAN, compare=False, repr=False)
+    return span
 
 
 # ---- operands ---------------------------------------------------------------------------
@@ -404,6 +406,66 @@ AttTest = (
     | EvasiveName
 )
 Leaf = Test | AttTest
+
+
+def from_keyword(
+    level: Literal["message", "attachment"],
+    field: str,
+    op: str,
+    operand: Operand | None,
+    header: str | None = None,
+) -> Leaf:
+    """The leaf a JSON ``test``/``attachment_test`` names (the inverse of ``keyword``);
+    ``field`` and ``op`` are checked against ``MESSAGE_FIELDS``/``ATTACHMENT_FIELDS``
+    by the caller, and ``operand`` is None exactly when the kind takes none."""
+    if field in ("size", "attachments"):
+        cmp = cast(Comparison, op)
+        if level == "attachment":
+            return AttachmentSize(op=cmp, operand=_present(operand))
+        if field == "size":
+            return MessageSize(op=cmp, operand=_present(operand))
+        return AttachmentCount(op=cmp, operand=_present(operand))
+    if field in ("from", "subject", "body"):
+        text = cast(TextField, field)
+        cls = TextContains if op == "contains" else TextMatches
+        return cls(field=text, operand=_present(operand))
+    if field == "header":
+        hcls = HeaderContains if op == "contains" else HeaderMatches
+        return hcls(header=header or "", operand=_present(operand))
+    bare: dict[tuple[str, str], Callable[[], Leaf]] = {
+        ("type", "mismatch"): TypeMismatch,
+        ("archive", "encrypted"): ArchiveEncrypted,
+        ("archive", "exceeds_limits"): ArchiveExceedsLimits,
+        ("evasive_name", "is"): EvasiveName,
+    }
+    if (field, op) in bare:
+        return bare[field, op]()
+    value = _present(operand)
+    if (field, op) in (("extension", "is"), ("type", "class"), ("type", "mime")):
+        assert isinstance(value, Str)
+        kinds: dict[str, Callable[..., Leaf]] = {
+            "is": ExtensionIs,
+            "class": TypeClass,
+            "mime": TypeMime,
+        }
+        return kinds[op](operand=value)
+    with_operand: dict[tuple[str, str], Callable[..., Leaf]] = {
+        ("sender", "in"): SenderIn,
+        ("sender", "matches"): SenderMatches,
+        ("recipient", "in"): RecipientIn,
+        ("recipient", "matches"): RecipientMatches,
+        ("name", "matches"): NameMatches,
+        ("name", "in"): NameIn,
+        ("extension", "in"): ExtensionIn,
+        ("double_extension", "in"): DoubleExtensionIn,
+        ("declared_type", "matches"): DeclaredType,
+    }
+    return with_operand[field, op](operand=value)
+
+
+def _present(operand: Operand | None) -> Operand:
+    assert operand is not None
+    return operand
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

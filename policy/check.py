@@ -9,15 +9,14 @@ Contract:
 - ``CheckResult.policy`` is ``None`` when there is any error; otherwise the returned
   policy's ``CheckedPolicy.lists`` maps every list name to its entries: the one place
   list contents live (the AST keeps what was written: the items, or the file name).
-- ``load(path)`` = read + parse + check. ``OSError`` from reading the policy file itself
-  propagates (the CLI turns it into exit 2); anything wrong *in* it raises ``PolicyError``
-  carrying every diagnostic, warnings included.
+- Reading a policy file, text or JSON, is ``loader.py``'s job: one way to load a policy.
 
 List files (``list x = file "lists/partners.txt"``) are read relative to ``base_dir``
 (default: the policy file's directory, or the working directory for ``<string>``): one
 entry a line, blank lines ignored, surrounding whitespace stripped, and ``#`` at the start
 of a line or after whitespace starts a comment (so ``a#b@example.com`` stays whole). Only
-regular files are read (a FIFO or ``/dev/zero`` would hang), at most ``MAX_LIST_BYTES``.
+regular files are read (a FIFO or ``/dev/zero`` would hang), at most ``MAX_LIST_BYTES``
+(``listfile.py``).
 
 Limits: types are checked per operand position, not inferred; list *contents* are checked
 for what their use needs (globs valid, extensions without a dot), not for meaning.
@@ -29,7 +28,6 @@ import dataclasses
 import hashlib
 import os
 import re
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,14 +38,12 @@ from mailpolicy.policy import ast, globs, printer
 from mailpolicy.policy.checked import CheckedPolicy, assign_ids
 from mailpolicy.policy.diagnostics import (
     Diagnostic,
-    PolicyError,
     did_you_mean,
     error,
 )
-from mailpolicy.policy.parse import decode_source, parse
+from mailpolicy.policy.listfile import read_list_file
 
 #: Largest list file read, in bytes.
-MAX_LIST_BYTES = 8 * 1024 * 1024
 #: Type classes a policy may name (``other`` is what is left, not something to ask for).
 TYPE_CLASSES = tuple(c for c in CLASSES if c != "other")
 #: Actions ``default`` may name: ``tag`` needs a header and ``strip`` needs attachments.
@@ -55,7 +51,6 @@ DEFAULT_ACTIONS = ("allow", "block", "quarantine", "discard")
 
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII but ':'
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_COMMENT = re.compile(r"(?:^|\s)#.*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,83 +107,12 @@ def check(
     return CheckResult(policy=dataclasses.replace(provisional, warnings=ordered), diagnostics=diags)
 
 
-def load_text(
-    text: str, path: str = "<string>", base_dir: str | Path | None = None
-) -> CheckedPolicy:
-    """Parse and check ``text``; raises ``PolicyError`` with every diagnostic on an error."""
-    result = check(parse(text, path), base_dir=base_dir, source=text.encode("utf-8"))
-    if result.policy is None:
-        raise PolicyError(result.diagnostics)
-    return result.policy
-
-
-def load(path: str | Path, *, lint: bool = True) -> CheckedPolicy:
-    """Read, parse and check the policy file ``path``.
-
-    Raises ``OSError`` when the file cannot be read and ``PolicyError`` (every diagnostic,
-    warnings included) when it is not a valid policy. ``lint=False``: see ``check``.
-    """
-    name = os.fspath(path)
-    data = Path(name).read_bytes()
-    text = decode_source(data, name)
-    result = check(parse(text, name), source=data, lint=lint)
-    if result.policy is None:
-        raise PolicyError(result.diagnostics)
-    return result.policy
-
-
 def _base_dir(path: str, base_dir: str | Path | None) -> str:
     if base_dir is not None:
         return os.fspath(base_dir)
     if path.startswith("<") and path.endswith(">"):
         return ""
     return os.path.dirname(path)
-
-
-# ---- list files -------------------------------------------------------------------------
-def read_list_file(path: str) -> tuple[str, ...]:
-    """The entries of a list file, or ``ValueError`` saying why it cannot be used.
-
-    One entry a line; blank lines and ``#`` comments ignored; whitespace stripped.
-    """
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise ValueError("not found") from None
-    except OSError as exc:
-        raise ValueError(f"cannot be read ({exc.strerror or exc})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise ValueError("is a directory, not a file")
-    if not stat.S_ISREG(st.st_mode):
-        raise ValueError("is not a regular file")
-    if st.st_size > MAX_LIST_BYTES:
-        raise ValueError(
-            f"is too large ({st.st_size / 1e6:.1f} MB; the limit is "
-            f"{MAX_LIST_BYTES // (1024 * 1024)} MB)"
-        )
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as fh:
-            data = fh.read(MAX_LIST_BYTES + 1)
-    except OSError as exc:
-        raise ValueError(f"cannot be read ({exc.strerror or exc})") from None
-    if b"\0" in data:
-        raise ValueError("is a binary file (it contains NUL bytes), not a list")
-    try:
-        text = data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as exc:
-        lineno = data[: exc.start].count(b"\n") + 1
-        raise ValueError(
-            f"is not UTF-8 text (invalid byte 0x{data[exc.start]:02x} on line {lineno})"
-        ) from None
-    out = []
-    for line in text.splitlines():
-        entry = _COMMENT.sub("", line).strip()
-        if entry.startswith("#"):
-            continue
-        if entry:
-            out.append(entry)
-    return tuple(out)
 
 
 # ---- the checker ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from mailpolicy.policy import ast, printer
+from mailpolicy.policy.ast import Operand
 from mailpolicy.policy.diagnostics import Diagnostic
 
 
@@ -60,7 +61,7 @@ class CheckedPolicy:
     def rule(self, rule_id: str) -> CheckedRule:
         return next(r for r in self.rules if r.id == rule_id)
 
-    def entries(self, operand: ast.Operand) -> tuple[str, ...]:
+    def entries(self, operand: Operand) -> tuple[str, ...]:
         """The strings of a list operand (a list name or an inline list)."""
         if isinstance(operand, ast.ListRef):
             return self.lists[operand.name]

@@ -30,9 +30,9 @@ from mailpolicy.corpus.message import Attachment, Message
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.conditions import ENTRIES, Trigger, trigger
-from mailpolicy.policy.evaluate import rule_outcome
+from mailpolicy.policy.evaluate import decided, rule_outcome
 from mailpolicy.policy.sets import AddressSet, GlobSet
-from mailpolicy.policy.verdict import Verdict, decided
+from mailpolicy.policy.verdict import Verdict
 
 T = TypeVar("T")
 Test = Callable[[T], bool]

@@ -11,8 +11,9 @@ Each leaf class of ``ast`` (``SenderIn``, ``NameMatches``, ``ExtensionIn``, ...)
 - ``keyword``: its (field, op) pair in the JSON form; ``capability``: the name an
   exporter declares in ``Capabilities.conditions`` to say it can express it.
 
-The reference evaluator (``evaluate.py``) is the walk ``explain_cond`` below plus the
-rule loop; the compiler (``compile.py``) is the same table's ``compile`` plus the index
+The reference evaluator (``evaluate.py``) is a walk over ``and``/``or``/``not``/
+``attachment``/``archive contains`` that asks each leaf's entry to ``explain`` itself;
+the compiler (``compile.py``) is the same table's ``compile`` plus the index
 (``trigger``); lint and the exporters read ``keyword``, ``capability`` and ``trigger``.
 
 To follow one condition, ``attachment extension in L``: the grammar rule
@@ -29,10 +30,10 @@ operand check; then its tests (see CONTRIBUTING.md). A test holds ``ENTRIES`` co
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Generic, Literal, Protocol, TypeVar, cast, get_args
+from typing import Any, Generic, Literal, Protocol, TypeVar, get_args
 
 from mailpolicy.corpus import names as _names
 from mailpolicy.corpus.message import Attachment, Message
@@ -525,42 +526,6 @@ def keyword(node: ast.Leaf) -> tuple[str, str]:
             return entry(node).keyword
 
 
-def from_keyword(
-    level: Literal["message", "attachment"],
-    field: str,
-    op: str,
-    operand: ast.Operand | None,
-    header: str | None = None,
-) -> ast.Leaf:
-    """The leaf a JSON ``test``/``attachment_test`` names (the inverse of ``keyword``);
-    ``field`` and ``op`` are checked against ``ast.MESSAGE_FIELDS``/``ATTACHMENT_FIELDS``
-    by the caller, and ``operand`` is None exactly when the kind takes none."""
-    if field in ("size", "attachments"):
-        cmp = cast(ast.Comparison, op)
-        if level == "attachment":
-            return ast.AttachmentSize(op=cmp, operand=_present(operand))
-        kind = ast.MessageSize if field == "size" else ast.AttachmentCount
-        return kind(op=cmp, operand=_present(operand))
-    if field in ("from", "subject", "body"):
-        text = cast(ast.TextField, field)
-        cls = ast.TextContains if op == "contains" else ast.TextMatches
-        return cls(field=text, operand=_present(operand))
-    if field == "header":
-        hcls = ast.HeaderContains if op == "contains" else ast.HeaderMatches
-        return hcls(header=header or "", operand=_present(operand))
-    for cls_, e in ENTRIES.items():
-        if e.level == level and e.keyword == (field, op):
-            if operand is None:
-                return cast(ast.Leaf, cls_())
-            return cast(ast.Leaf, cls_(operand=operand))  # type: ignore[call-arg]
-    raise KeyError((level, field, op))
-
-
-def _present(operand: ast.Operand | None) -> ast.Operand:
-    assert operand is not None
-    return operand
-
-
 def capability(node: ast.Leaf) -> str:
     """The name an exporter lists in ``Capabilities.conditions`` to say it can express
     ``node``: ``"sender in"``, ``"subject contains"``, ``"header matches"``,
@@ -578,74 +543,6 @@ CAPABILITIES = frozenset(
     [e.capability for e in ENTRIES.values() if not isinstance(e, _Text) or e.keyword[0] != "text"]
     + [f"{f} {op}" for f in get_args(ast.TextField) for op in ("contains", "matches")]
 )
-
-
-# ---- the explaining walk (the reference evaluator's core) --------------------------------------
-def explain_cond(node: ast.Cond, msg: Message, lists: Lists) -> Match:
-    """A message-level condition's outcome on ``msg``, with its explanation."""
-    if isinstance(node, ast.And):
-        last = Match(True, "")
-        whys = []
-        for item in node.items:
-            m = explain_cond(item, msg, lists)
-            if not m.ok:
-                return Match(False, m.why)
-            whys.append(m.why)
-            if m.attachment is not None and last.attachment is None:
-                last = m
-        return Match(True, " and ".join(whys), last.attachment, last.name)
-    if isinstance(node, ast.Or):
-        return _first(explain_cond(i, msg, lists) for i in node.items)
-    if isinstance(node, ast.Not):
-        m = explain_cond(node.item, msg, lists)
-        return Match(not m.ok, f"not ({m.why})")
-    if isinstance(node, ast.AnyAttachment):
-        for att in msg.attachments:
-            m = explain_att(node.pred, att, lists)
-            if m.ok:
-                return Match(True, m.why, att, m.name)
-        return Match(False, f"no attachment has {printer.cond(node.pred)}")
-    if isinstance(node, ast.Test):
-        return ENTRIES[type(node)].explain(node, msg, lists)
-    raise TypeError(f"attachment predicate outside 'attachment': {node!r}")
-
-
-def explain_att(node: ast.Cond, a: Attachment, lists: Lists) -> Match:
-    """An attachment-level condition's outcome on attachment ``a``."""
-    if isinstance(node, ast.And):
-        whys, witness = [], None
-        for item in node.items:
-            m = explain_att(item, a, lists)
-            if not m.ok:
-                return Match(False, m.why)
-            whys.append(m.why)
-            witness = witness or m.name
-        return Match(True, " and ".join(whys), a, witness)
-    if isinstance(node, ast.Or):
-        return _first(explain_att(i, a, lists) for i in node.items)
-    if isinstance(node, ast.Not):
-        m = explain_att(node.item, a, lists)
-        return Match(not m.ok, f"not ({m.why})", a, a.name)
-    if isinstance(node, ast.ArchiveContains):
-        for member in a.walk()[1:]:
-            m = explain_att(node.pred, member, lists)
-            if m.ok:
-                why = f"archive {_quote(a.name)} holds {_quote(member.part)}: {m.why}"
-                return Match(True, why, a, a.name)
-        return Match(False, f"no archive member has {printer.cond(node.pred)}")
-    if isinstance(node, ast.AttTest):
-        return ENTRIES[type(node)].explain(node, a, lists)
-    raise TypeError(f"message predicate inside 'attachment': {node!r}")
-
-
-def _first(outcomes: Iterable[Match]) -> Match:
-    """``or``: the first outcome that holds, else every reason."""
-    whys = []
-    for m in outcomes:
-        if m.ok:
-            return m
-        whys.append(m.why)
-    return Match(False, "; ".join(whys))
 
 
 # ---- the index: what some attachment name must hit for a condition to hold -------------------

@@ -373,7 +373,7 @@ class _Reader:
             )
         value = self.operand(data["value"], f"{where}.value", MESSAGE_OPERANDS[(field, op)])
         header = _str(data["header"], f"{where}.header") if field == "header" else None
-        return cast(ast.Test, conditions.from_keyword("message", field, op, value, header))
+        return cast(ast.Test, ast.from_keyword("message", field, op, value, header))
 
     def att_test(self, data: dict[str, Any], where: str) -> ast.AttTest:
         field = _str(data["attachment_test"], f"{where}.attachment_test")
@@ -394,7 +394,7 @@ class _Reader:
         if not kinds:
             if "value" in data:
                 raise _fail(f"{where}.value", f"'{field} {op}' takes no value")
-            return cast(ast.AttTest, conditions.from_keyword("attachment", field, op, None))
+            return cast(ast.AttTest, ast.from_keyword("attachment", field, op, None))
         if "value" not in data:
             raise _fail(where, "missing key 'value'")
         value = self.operand(data["value"], f"{where}.value", kinds)
@@ -402,7 +402,7 @@ class _Reader:
             assert isinstance(value, ast.Str)
             if not _NAME.fullmatch(value.value) or value.value == "mismatch":
                 raise _fail(f"{where}.value", f"{value.value!r} is not a type class name")
-        return cast(ast.AttTest, conditions.from_keyword("attachment", field, op, value))
+        return cast(ast.AttTest, ast.from_keyword("attachment", field, op, value))
 
 
 def _array(value: Any, where: str) -> list[Any]:

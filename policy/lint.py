@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
 import re
 from collections.abc import Callable, Iterator
 
 from mailpolicy.policy import ast, conditions, globs
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.diagnostics import CODES, Diagnostic, warning
+from mailpolicy.policy.implies import STARS, Implies, leaf_fields
 
 LintRule = Callable[[CheckedPolicy], Iterator[Diagnostic]]
 
@@ -49,11 +49,6 @@ BENIGN_NAMES = (
     "photo.2001-07-17.jpg",
     "minutes.draft.doc",
 )
-#: How many implication steps one pair of rules may cost before we give up (not shadowed).
-IMPLIES_BUDGET = 5000
-#: Implication steps for the whole of W201: a policy of thousands of rules is checked as
-#: far as this goes (pairs are quadratic; about 4 s here), and the rest is not reported.
-TOTAL_BUDGET = 1_000_000
 
 
 # ---- W201 shadowed-rule -------------------------------------------------------------------
@@ -69,8 +64,8 @@ def shadowed_rule(policy: CheckedPolicy) -> Iterator[Diagnostic]:
     ``E`` has no ``unless`` (or ``E``'s ``unless`` implies ``L``'s).
     """
     rules = policy.rules
-    implies = _Implies(policy.lists)
-    fields = [_fields(r.rule.condition) for r in rules]
+    implies = Implies(policy.lists)
+    fields = [leaf_fields(r.rule.condition) for r in rules]
     needs = [_needed_exts(r.rule.condition, implies) for r in rules]
     name_globs = [_pure_name_globs(r.rule.condition, implies) for r in rules]
     by_ext: dict[str, set[int]] = {}  # extension -> earlier rules that need it
@@ -129,7 +124,7 @@ def _candidates(
     return sorted((found or set()).union(unindexed))
 
 
-def _pure_name_globs(cond: ast.Cond, implies: _Implies) -> frozenset[str] | None:
+def _pure_name_globs(cond: ast.Cond, implies: Implies) -> frozenset[str] | None:
     """The globs of a rule that is exactly ``attachment name matches/in GLOBS``, else None."""
     if isinstance(cond, ast.AnyAttachment) and isinstance(cond.pred, ast.AttTest):
         if isinstance(cond.pred, (ast.NameMatches, ast.NameIn)):
@@ -139,10 +134,10 @@ def _pure_name_globs(cond: ast.Cond, implies: _Implies) -> frozenset[str] | None
 
 def _globs_cannot_cover(outer: frozenset[str] | None, inner: frozenset[str] | None) -> bool:
     """A shortcut for the commonest pair in a big policy, two name-glob rules: a glob with
-    wildcards is only covered by the same glob or by ``*`` (see ``_glob_covers``)."""
+    wildcards is only covered by the same glob or by ``*`` (see ``implies._glob_covers``)."""
     if outer is None or not inner or any(globs.is_literal(g) for g in inner):
         return False
-    return not (outer & inner) and not any(_STARS.fullmatch(g) for g in outer)
+    return not (outer & inner) and not any(STARS.fullmatch(g) for g in outer)
 
 
 _TERMINAL = re.compile(r"\.([A-Za-z0-9_~$-]+)\Z")
@@ -158,7 +153,7 @@ def _glob_terminals(glob: str) -> frozenset[str] | None:
     return None
 
 
-def _needed_exts(cond: ast.Cond, implies: _Implies) -> frozenset[str] | None:
+def _needed_exts(cond: ast.Cond, implies: Implies) -> frozenset[str] | None:
     """Extensions one of which some attachment must have for ``cond`` to hold, or None:
     the compiler's index keys (``conditions.trigger``), a glob read as the last extensions
     every name it matches ends with."""
@@ -174,186 +169,12 @@ def _needed_exts(cond: ast.Cond, implies: _Implies) -> frozenset[str] | None:
     return frozenset(out)
 
 
-def _shadows(implies: _Implies, earlier: ast.Rule, later: ast.Rule) -> bool:
+def _shadows(implies: Implies, earlier: ast.Rule, later: ast.Rule) -> bool:
     if earlier.unless is not None and later.unless is None:
         return False
     if not implies.run(later.condition, earlier.condition):
         return False
     return earlier.unless is None or implies.run(earlier.unless, later.unless)  # type: ignore[arg-type]
-
-
-def _fields(cond: ast.Cond) -> frozenset[str]:
-    return frozenset(_field(n) for n in ast.walk(cond) if isinstance(n, (ast.Test, ast.AttTest)))
-
-
-class _Implies:
-    """Conservative ``a => b`` over conditions, with resolved list entries."""
-
-    def __init__(self, lists: dict[str, tuple[str, ...]]) -> None:
-        self.lists = lists
-        self.total = TOTAL_BUDGET
-        self.budget = IMPLIES_BUDGET
-        self._facts: dict[int, tuple[str | None, str, frozenset[str]]] = {}
-        self._keep: list[ast.Cond] = []
-
-    @property
-    def exhausted(self) -> bool:
-        return self.total <= 0
-
-    def run(self, a: ast.Cond, b: ast.Cond) -> bool:
-        """``a => b``, within a fresh per-question budget."""
-        self.budget = IMPLIES_BUDGET
-        return self._run(a, b)
-
-    def _run(self, a: ast.Cond, b: ast.Cond) -> bool:
-        self.budget -= 1
-        self.total -= 1
-        if self.budget < 0 or self.total < 0:
-            return False
-        ta, tb = type(a), type(b)
-        if isinstance(a, _LEAVES) and isinstance(b, _LEAVES):
-            return self.leaf(a, b)
-        if a == b:
-            return True
-        if tb is ast.Or and any(self._run(a, x) for x in b.items):  # type: ignore[union-attr]
-            return True
-        if ta is ast.Or and all(self._run(x, b) for x in a.items):  # type: ignore[union-attr]
-            return True
-        if tb is ast.And and all(self._run(a, x) for x in b.items):  # type: ignore[union-attr]
-            return True
-        if ta is ast.And and any(self._run(x, b) for x in a.items):  # type: ignore[union-attr]
-            return True
-        if ta is tb and ta is ast.Not:
-            return self._run(b.item, a.item)  # type: ignore[union-attr]
-        if ta is tb and ta in (ast.AnyAttachment, ast.ArchiveContains):
-            return self._run(a.pred, b.pred)  # type: ignore[union-attr]
-        return False
-
-    def entries(self, operand: ast.Operand | None) -> tuple[str, ...]:
-        if isinstance(operand, ast.ListRef):
-            return self.lists.get(operand.name, ())
-        if isinstance(operand, ast.ListLit):
-            return tuple(i.value for i in operand.items)
-        if isinstance(operand, ast.Str):
-            return (operand.value,)
-        return ()
-
-    def fact(self, node: ast.Test | ast.AttTest) -> tuple[str | None, str, frozenset[str]]:
-        """(kind, field, entries) of a leaf, computed once per node."""
-        key = id(node)
-        found = self._facts.get(key)
-        if found is None:
-            found = (_kind(node), _field(node), frozenset(self.entries(node.operand)))
-            self._facts[key] = found
-            self._keep.append(node)  # ids stay unique while the node is alive
-        return found
-
-    def leaf(self, a: ast.Test | ast.AttTest, b: ast.Test | ast.AttTest) -> bool:
-        ka, field_a, sa = self.fact(a)
-        kb, field_b, sb = self.fact(b)
-        if isinstance(a, ast.ArchiveEncrypted) and isinstance(b, ast.ArchiveExceedsLimits):
-            return True  # an encrypted archive is one that cannot be inspected
-        if ka is None or kb is None or field_a != field_b:
-            return a == b
-        if ka == "interval" or kb == "interval":
-            return ka == kb and _interval_implies(a, b)
-        if not sa or not sb:
-            return False
-        if ka == "globs" and kb == "globs":
-            return all(any(_glob_covers(g2, g1) for g2 in sb) for g1 in sa)
-        if ka in ("ext", "dext") and kb in ("ext", "dext"):
-            return (kb == "ext" or ka == "dext") and {e.lower() for e in sa} <= {
-                e.lower() for e in sb
-            }
-        if ka in ("ext", "dext") and kb == "globs":
-            return all(any(_glob_covers_ext(g, e) for g in sb) for e in sa)
-        if ka == "globs" and kb == "ext":
-            wanted = {e.lower() for e in sb}
-            return all(
-                _glob_exts(g) is not None and _glob_exts(g) <= wanted  # type: ignore[operator]
-                for g in sa
-            )
-        return False
-
-
-_LEAVES = (ast.Test, ast.AttTest)
-
-
-def _kind(node: ast.Leaf) -> str | None:
-    """How the implication check compares a leaf: as an interval of numbers, a set of
-    extensions (``ext``, ``dext``), a set of globs, or only by equality (None)."""
-    match node:
-        case ast.MessageSize() | ast.AttachmentCount() | ast.AttachmentSize():
-            return "interval" if isinstance(node.operand, ast.Number) else None
-        case ast.ExtensionIn() | ast.ExtensionIs():
-            return "ext"
-        case ast.DoubleExtensionIn():
-            return "dext"
-        case ast.NameMatches() | ast.NameIn() | ast.SenderIn() | ast.SenderMatches():
-            return "globs"
-        case ast.RecipientIn() | ast.RecipientMatches() | ast.DeclaredType() | ast.TypeMime():
-            return "globs"
-        case _:
-            return None
-
-
-def _field(node: ast.Leaf) -> str:
-    """Which value a leaf looks at (``name`` and ``extension`` look at the same name)."""
-    level = "att" if isinstance(node, ast.AttTest) else "msg"
-    field = conditions.keyword(node)[0]
-    name = "name" if field in ("name", "extension", "double_extension") else field
-    return f"{level}:{name}"
-
-
-def _interval(node: ast.Test | ast.AttTest) -> tuple[float, float] | None:
-    assert isinstance(node.operand, ast.Number)
-    n = node.operand.value
-    return {
-        ">": (n + 1, float("inf")),
-        ">=": (n, float("inf")),
-        "<": (float("-inf"), n - 1),
-        "<=": (float("-inf"), n),
-        "==": (n, n),
-    }.get(node.op)
-
-
-def _interval_implies(a: ast.Test | ast.AttTest, b: ast.Test | ast.AttTest) -> bool:
-    if type(a) is not type(b):
-        return False
-    ia, ib = _interval(a), _interval(b)
-    if ia is None or ib is None or ia[0] > ia[1]:
-        return False
-    return ib[0] <= ia[0] and ia[1] <= ib[1]
-
-
-_STARS = re.compile(r"\*+")
-_SUFFIX = re.compile(r"\*\.(?:([A-Za-z0-9_~$-]+)|\{([A-Za-z0-9_~$-]+(?:,[A-Za-z0-9_~$-]+)*)\})")
-
-
-@functools.lru_cache(maxsize=65536)
-def _glob_covers(outer: str, inner: str) -> bool:
-    """True when every string ``inner`` matches, ``outer`` matches too (conservatively)."""
-    if outer.lower() == inner.lower() or _STARS.fullmatch(outer):
-        return True
-    return globs.is_literal(inner) and globs.match(outer, inner)
-
-
-def _glob_exts(glob: str) -> frozenset[str] | None:
-    """``{"pif"}`` for ``*.pif``, ``{"doc", "xls"}`` for ``*.{doc,xls}``, else None."""
-    m = _SUFFIX.fullmatch(glob)
-    if not m:
-        if globs.is_literal(glob) and "." in glob.strip(".") and not glob.startswith("."):
-            return frozenset({glob.rsplit(".", 1)[1].lower()})
-        return None
-    return frozenset(x.lower() for x in (m.group(1) or m.group(2)).split(","))
-
-
-def _glob_covers_ext(glob: str, ext: str) -> bool:
-    """True when ``glob`` matches every name whose last extension is ``ext``."""
-    if _STARS.fullmatch(glob):
-        return True
-    m = _SUFFIX.fullmatch(glob)
-    return bool(m) and ext.lower() in (_glob_exts(glob) or ())
 
 
 # ---- W202 unused-list ---------------------------------------------------------------------

@@ -15,6 +15,8 @@ the policy's name, source path and digest, and its list files' entries.
   failing file. Raises ``InputError`` like ``load_policy``; never ``PolicyError``.
 - ``read_source(path)``: the bytes of a policy file, or ``InputError``.
 - ``is_json(text)``: whether ``text`` is the JSON form.
+- ``load_text(text, path)``: a checked policy from policy text in memory (tests, programs
+  that build a policy as text); ``PolicyError`` on any error.
 
 Lint on the JSON form runs over the rebuilt policy; its warnings point at the lines of
 the source the document was exported from.
@@ -110,3 +112,11 @@ def check_file(path: str) -> tuple[str, list[Diagnostic], CheckedPolicy | None]:
     except PolicyError as exc:
         return text, list(exc.diagnostics), None
     return text, list(policy.warnings), policy
+
+
+def load_text(text: str, path: str = "<string>", base_dir: str | None = None) -> CheckedPolicy:
+    """Parse and check ``text``; raises ``PolicyError`` with every diagnostic on an error."""
+    result = check.check(parse(text, path), base_dir=base_dir, source=text.encode("utf-8"))
+    if result.policy is None:
+        raise PolicyError(result.diagnostics)
+    return result.policy

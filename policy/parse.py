@@ -7,8 +7,8 @@ desugared here (``block *.pif`` -> ``block attachment name matches "*.pif"``,
 
 Recovery: after a syntax error the statement holding it is blanked out (newlines kept, so
 positions stay true) and the text parsed again, so one run reports the errors of several
-statements. Limits checked before lark runs: size (``MAX_BYTES``), nesting depth
-(``MAX_DEPTH``), UTF-8 text without NUL bytes.
+statements (``syntax.py`` words the errors). Limits checked before lark runs: size
+(``MAX_BYTES``), nesting depth (``syntax.MAX_DEPTH``), UTF-8 text without NUL bytes.
 """
 
 from __future__ import annotations
@@ -22,19 +22,16 @@ from typing import Any, cast
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import (
-    UnexpectedCharacters,
-    UnexpectedEOF,
     UnexpectedInput,
-    UnexpectedToken,
 )
 
 from mailpolicy.policy import ast
-from mailpolicy.policy.diagnostics import Diagnostic, PolicyError, did_you_mean, error
+from mailpolicy.policy.diagnostics import Diagnostic, PolicyError, error
+from mailpolicy.policy.syntax import blank_statement, depth_check, syntax_diag
 
 #: Largest policy file accepted. The parser reads about 1 MB a second; large sets of names
 #: belong in list files (`list x = file "..."`), which are read without the parser.
 MAX_BYTES = 1024 * 1024
-MAX_DEPTH = 64
 MAX_ERRORS = 50
 
 _UNITS = {
@@ -53,47 +50,6 @@ _UNITS = {
     "tb": 1000**4,
     "tib": 1024**4,
 }
-
-#: What to call each terminal in an error message.
-TOKEN_TEXT = {
-    "ALLOW": "allow",
-    "BLOCK": "block",
-    "QUARANTINE": "quarantine",
-    "STRIP": "strip",
-    "TAG": "tag",
-    "DISCARD": "discard",
-    "SENDER": "sender",
-    "RECIPIENT": "recipient",
-    "TEXT_FIELD": "from/subject/body",
-    "SIZE": "size",
-    "MATCHES": "matches",
-    "CONTAINS": "contains",
-    "COMPARE": "a comparison (>, <, >=, <=, ==, !=)",
-    "NAME": "a name",
-    "NUMBER": "a number",
-    "STRING": "a quoted string",
-    "BARE_GLOB": "a glob",
-    "LPAR": "(",
-    "RPAR": ")",
-    "LSQB": "[",
-    "RSQB": "]",
-    "COMMA": ",",
-    "EQUAL": "=",
-    "$END": "end of file",
-}
-_KEYWORD_TERMINAL = re.compile(r"^_?([A-Z_]+?)(_KW)?$")
-
-STATEMENT_START = re.compile(
-    r"^[ \t]*(policy|default|list|allow|block|quarantine|strip|tag|discard)\b", re.MULTILINE
-)
-
-
-def token_text(name: str) -> str:
-    """The text a user would type for terminal ``name`` (``_DOUBLE`` -> ``double``)."""
-    if name in TOKEN_TEXT:
-        return TOKEN_TEXT[name]
-    m = _KEYWORD_TERMINAL.match(name)
-    return m.group(1).lower() if m else name
 
 
 @functools.cache
@@ -200,7 +156,7 @@ class _Builder(Transformer[Token, Any]):
         """From the start of ``first`` to the end of ``last``: each a token, or a node (or
         ``_Paren``, ``_Mod``) with a span."""
         if isinstance(first, Token):
-            line, column, start = first.line, first.column, first.start_pos
+            line, column, start = _int(first.line), _int(first.column), _int(first.start_pos)
         else:
             head = first.span
             line, column, start = head.line, head.column, head.start
@@ -209,10 +165,10 @@ class _Builder(Transformer[Token, Any]):
                 self._local.path,
                 line,
                 column,
-                last.end_line,
-                last.end_column,
+                _int(last.end_line),
+                _int(last.end_column),
                 start,
-                last.end_pos,
+                _int(last.end_pos),
             )
         tail = last.span
         return ast.Span(
@@ -434,6 +390,12 @@ class _Builder(Transformer[Token, Any]):
         return ast.ListLit(items=tuple(out), span=self._cover(items[0], items[-1]))
 
 
+def _int(position: int | None) -> int:
+    """A token position: the lexer sets every one (lark types them optional)."""
+    assert position is not None
+    return position
+
+
 _MOD_WORD = {"unless": "unless", "id": "as", "reason": "reason"}
 
 
@@ -480,154 +442,6 @@ def decode_source(data: bytes, path: str) -> str:
     return text.removeprefix("\ufeff")
 
 
-_NEST_TOKEN = re.compile(r'#[^\n]*|"(?:[^"\\\n]|\\.)*"?|[(\[]|[)\]]|[A-Za-z0-9_]+')
-
-
-def _depth_check(text: str, path: str) -> None:
-    """Refuse nesting deeper than ``MAX_DEPTH`` brackets or ``MAX_DEPTH`` stacked ``not``s.
-
-    Later stages walk conditions recursively; this bound keeps them far from Python's
-    recursion limit (``not not ... not x`` nests without any bracket)."""
-    depth = nots = 0
-    for m in _NEST_TOKEN.finditer(text):
-        tok = m.group()
-        if tok in ("(", "["):
-            depth += 1
-            if depth > MAX_DEPTH:
-                line, col = _line_col(text, m.start())
-                raise PolicyError(
-                    [
-                        error(
-                            "E100",
-                            f"brackets nested more than {MAX_DEPTH} deep",
-                            ast.Span(path, line, col, line, col + 1),
-                        )
-                    ]
-                )
-        elif tok in (")", "]"):
-            depth = max(0, depth - 1)
-            nots = 0
-        elif tok == "not":
-            nots += 1
-            if nots > MAX_DEPTH:
-                line, col = _line_col(text, m.start())
-                raise PolicyError(
-                    [
-                        error(
-                            "E100",
-                            f"more than {MAX_DEPTH} 'not' in a row",
-                            ast.Span(path, line, col, line, col + 3),
-                        )
-                    ]
-                )
-        elif tok[0] != "#":
-            nots = 0
-
-
-# ---- syntax errors ----------------------------------------------------------------------
-_BRACKET_TOKEN = re.compile(r'#[^\n]*|"(?:[^"\\\n]|\\.)*"?|[()\[\]]')
-
-
-def _open_bracket(text: str, upto: int) -> tuple[int, str] | None:
-    """Offset and kind of the innermost bracket still open at ``upto``."""
-    stack: list[tuple[int, str]] = []
-    for m in _BRACKET_TOKEN.finditer(text, 0, upto):
-        ch = m.group()
-        if ch in "([":
-            stack.append((m.start(), ch))
-        elif ch in ")]" and stack:
-            stack.pop()
-    return stack[-1] if stack else None
-
-
-def _line_col(text: str, pos: int) -> tuple[int, int]:
-    line = text.count("\n", 0, pos) + 1
-    return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
-
-
-_BAD_NUMBER = re.compile(r"\d+(?:\.\d+)?[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _syntax_diag(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
-    """One E100 diagnostic for a lark error in ``text`` (the text lark saw: statements
-    blanked by recovery are spaces, so an earlier unclosed bracket is not blamed twice)."""
-    pos = getattr(exc, "pos_in_stream", None) or 0
-    if isinstance(exc, UnexpectedToken) and exc.token.type == "$END":
-        pos = len(text)
-    if getattr(exc, "line", -1) not in (-1, None):
-        line, col = exc.line, exc.column
-    else:
-        line, col = _line_col(text, pos)
-    expected = sorted(
-        {token_text(t) for t in (getattr(exc, "expected", None) or set()) if not t.startswith("__")}
-    )
-    width = 1
-    if isinstance(exc, UnexpectedCharacters):
-        bad_number = _BAD_NUMBER.match(text, pos) if exc.char.isdigit() else None
-        if exc.char == '"':
-            msg = 'unterminated string (a string ends with " on the same line)'
-        elif bad_number:
-            width = len(bad_number.group())
-            msg = (
-                f"invalid number {bad_number.group()!r} (a size is a number with an optional"
-                " unit: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
-            )
-            expected = []
-        else:
-            msg = f"unexpected character {exc.char!r}"
-            expected = sorted({token_text(t) for t in exc.allowed or ()})
-    elif isinstance(exc, UnexpectedEOF) or (
-        isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
-    ):
-        msg = "unexpected end of file"
-        line, col = _line_col(text, len(text.rstrip()))
-    else:
-        assert isinstance(exc, UnexpectedToken)
-        value = str(exc.token)
-        width = max(1, len(value.splitlines()[0]) if value else 1)
-        msg = f"unexpected {value!r}" if value else "unexpected input"
-        words = [e for e in expected if re.fullmatch(r"[a-z/]+", e)]
-        if re.fullmatch(r"[A-Za-z_]\w*", value):
-            msg += did_you_mean(value, [w for e in words for w in e.split("/")])
-    if expected:
-        shown = ", ".join(
-            e if re.fullmatch(r"[a-z/ ]+|a .*|end of file", e) else f"'{e}'" for e in expected[:12]
-        ) + (", ..." if len(expected) > 12 else "")
-        msg += f"; expected {shown}"
-    opened = None
-    if any(e in ("]", ")") for e in expected):
-        opened = _open_bracket(text, min(len(text), pos if pos else len(text)))
-    if opened:
-        oline, ocol = _line_col(text, opened[0])
-        closer = "]" if opened[1] == "[" else ")"
-        what = "list" if opened[1] == "[" else "parenthesis"
-        msg += f" (the {what} opened at line {oline}, column {ocol} is not closed with '{closer}')"
-    return error("E100", msg, ast.Span(path, line, col, line, col + width))
-
-
-def _blank_statement(text: str, line: int, column: int) -> str:
-    """Replace the statement holding the error at ``line``:``column``, and everything
-    before it, with spaces, keeping newlines (so positions stay true). An error on the first
-    word of a statement (lark reports a missing ``]`` at the next token) belongs to the
-    statement before it.
-
-    Once there is an error the tree is thrown away, so the statements before it need not be
-    parsed again: blanking them keeps recovery linear in the size of the file."""
-    lines = text.split("\n")
-    starts = [i + 1 for i, ln in enumerate(lines) if STATEMENT_START.match(ln)]
-    at_start = line in starts and line <= len(lines) and not lines[line - 1][: column - 1].strip()
-    if at_start and line > 1:
-        line -= 1
-    begin = max((s for s in starts if s <= line), default=1)
-    end = min((s for s in starts if s > line), default=None)
-    stop = (end - 1) if end else len(lines)
-    for i in range(stop):
-        lines[i] = " " * len(lines[i])
-    if begin - 1 >= stop:  # nothing to blank: give up rather than loop
-        return ""
-    return "\n".join(lines)
-
-
 def parse(text: str, path: str = "<string>") -> ast.Policy:
     """Parse policy text into an AST, or raise PolicyError with every syntax error."""
     if len(text) > MAX_BYTES:
@@ -641,7 +455,7 @@ def parse(text: str, path: str = "<string>") -> ast.Policy:
                 )
             ]
         )
-    _depth_check(text, path)
+    depth_check(text, path)
     diags: list[Diagnostic] = []
     current = text
     while True:
@@ -650,11 +464,11 @@ def parse(text: str, path: str = "<string>") -> ast.Policy:
             tree = parser().parse(current)
             break
         except UnexpectedInput as exc:
-            diag = _syntax_diag(exc, current, path)
+            diag = syntax_diag(exc, current, path)
             diags.append(diag)
             if len(diags) >= MAX_ERRORS:
                 raise PolicyError(diags) from None
-            nxt = _blank_statement(current, diag.span.line, diag.span.column)
+            nxt = blank_statement(current, diag.span.line, diag.span.column)
             if not nxt.strip() or nxt == current:
                 raise PolicyError(diags) from None
             current = nxt

@@ -3,20 +3,15 @@
 ``Verdict``: the action, the deciding rule (None for the default), the reason, the
 attachment and name that triggered it, the header a ``tag`` adds, the attachments a
 ``strip`` removes, and (from the reference evaluator) the trace of every rule tried.
-``decided`` builds the verdict of a deciding rule from its explained outcome; the
-reference evaluator and the compiled matcher both call it, so their verdicts read the same.
+``evaluate.decided`` builds it for a deciding rule, for both deciders.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from mailpolicy.corpus.message import Attachment, Message
-from mailpolicy.policy import ast
-from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
-from mailpolicy.policy.conditions import Match, explain_att
+from mailpolicy.corpus.message import Attachment
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,38 +63,3 @@ class Verdict:
 
 def _att_json(att: Attachment) -> dict[str, Any]:
     return {"part": att.part, "name": att.name, "names": list(att.names)}
-
-
-def _reason(crule: CheckedRule, m: Match) -> str:
-    if crule.rule.reason is not None:
-        return crule.rule.reason.value
-    return re.sub(r"\s+", " ", m.why)
-
-
-def stripped(policy: CheckedPolicy, crule: CheckedRule, msg: Message) -> tuple[Attachment, ...]:
-    """The attachments a ``strip`` rule removes: every one that satisfies an attachment
-    predicate of the rule's condition."""
-    preds = [n.pred for n in ast.walk(crule.rule.condition) if isinstance(n, ast.AnyAttachment)]
-    return tuple(a for a in msg.attachments if any(explain_att(p, a, policy).ok for p in preds))
-
-
-def decided(
-    policy: CheckedPolicy,
-    crule: CheckedRule,
-    msg: Message,
-    m: Match,
-    trace: tuple[Step, ...] = (),
-) -> Verdict:
-    """The Verdict of ``crule``, which matched ``msg`` with outcome ``m``."""
-    header = crule.rule.header.value if crule.rule.header is not None else None
-    return Verdict(
-        action=crule.action,
-        rule=crule.id,
-        reason=_reason(crule, m),
-        line=crule.line,
-        attachment=m.attachment,
-        name=m.name,
-        header=header,
-        stripped=stripped(policy, crule, msg) if crule.action == "strip" else (),
-        trace=trace,
-    )

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 JST = timezone(timedelta(hours=9))
@@ -125,7 +126,10 @@ def pdf(text: str) -> bytes:
 
 def jpeg_1x1() -> bytes:
     """A baseline 1x1 grey JPEG: one-code Huffman tables, one DC=0 block, EOB."""
-    seg = lambda marker, body: struct.pack(">BBH", 0xFF, marker, len(body) + 2) + body  # noqa: E731
+
+    def seg(marker: int, body: bytes) -> bytes:
+        return struct.pack(">BBH", 0xFF, marker, len(body) + 2) + body
+
     one_code = bytes([1] + [0] * 15) + b"\x00"  # a single 1-bit code for symbol 0
     return (
         b"\xff\xd8"
@@ -199,7 +203,9 @@ def gz(data: bytes) -> bytes:
 def encrypted_zip(name: str, data: bytes, password: bytes) -> bytes:
     """One stored member under traditional PKWARE encryption (zipfile can read, not write it)."""
     keys = [0x12345678, 0x23456789, 0x34567890]
-    crc_byte = lambda crc, b: zlib.crc32(bytes([b]), crc ^ 0xFFFFFFFF) ^ 0xFFFFFFFF  # noqa: E731
+
+    def crc_byte(crc: int, b: int) -> int:
+        return zlib.crc32(bytes([b]), crc ^ 0xFFFFFFFF) ^ 0xFFFFFFFF
 
     def update(b: int) -> None:
         keys[0] = crc_byte(keys[0], b)
@@ -418,7 +424,16 @@ class Sample:
     from_: str | None = None
 
 
-def S(key, label, tests, policy, sender, subject, *parts, **kw) -> Sample:  # noqa: N802, ANN001
+def S(  # noqa: N802
+    key: str,
+    label: str,
+    tests: str,
+    policy: str,
+    sender: str,
+    subject: str,
+    *parts: bytes,
+    **kw: Any,
+) -> Sample:
     return Sample(key, label, tests, policy, sender, subject, tuple(parts), **kw)
 
 

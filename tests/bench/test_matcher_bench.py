@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from mailpolicy.corpus.message import Attachment, Message
-from mailpolicy.policy import check
+from mailpolicy.policy import loader
 from mailpolicy.policy.compile import compile_policy
 from mailpolicy.policy.evaluate import evaluate
 
@@ -67,7 +67,7 @@ MESSAGES = [
 
 @pytest.mark.parametrize("rules", [10, 100, 1000, 10000])
 def test_compiled(benchmark, rules: int) -> None:  # type: ignore[no-untyped-def]
-    policy = check.load_text(make_policy(rules), "bench.policy")
+    policy = loader.load_text(make_policy(rules), "bench.policy")
     compiled = compile_policy(policy)
     benchmark.group = "matcher per 50 messages"
     benchmark.extra_info["rules"] = rules
@@ -77,7 +77,7 @@ def test_compiled(benchmark, rules: int) -> None:  # type: ignore[no-untyped-def
 
 @pytest.mark.parametrize("rules", [10, 100, 1000, 10000])
 def test_reference(benchmark, rules: int) -> None:  # type: ignore[no-untyped-def]
-    policy = check.load_text(make_policy(rules), "bench.policy")
+    policy = loader.load_text(make_policy(rules), "bench.policy")
     benchmark.group = "matcher per 50 messages"
     benchmark.extra_info["rules"] = rules
     rounds = {10: 20, 100: 10, 1000: 3, 10000: 1}[rules]

@@ -25,8 +25,7 @@ from support import Unsupported, check_support
 
 from mailpolicy.corpus import names, readers
 from mailpolicy.corpus.message import Message
-from mailpolicy.policy import globs
-from mailpolicy.policy.check import load, load_text
+from mailpolicy.policy import globs, loader
 from mailpolicy.policy.evaluate import evaluate
 from mailpolicy.policy.export.amavis import AmavisExporter
 from mailpolicy.policy.export.base import E_UNSAFE
@@ -68,7 +67,7 @@ def _fixed_date(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def export(text: str, *, approximate: bool = False):  # type: ignore[no-untyped-def]
-    return AmavisExporter(load_text(text), approximate=approximate).export()
+    return AmavisExporter(loader.load_text(text), approximate=approximate).export()
 
 
 def _judge(fragment: str, messages: list[list[str]], tmp: Path) -> list[tuple[int, str]]:
@@ -102,7 +101,8 @@ def _leaves(msg: Message) -> list[str]:
 )
 def test_golden(policy: str, mode: str) -> None:
     result = AmavisExporter(
-        load(POLICIES / f"{policy}.policy"), approximate=mode == "approximate"
+        loader.load_policy(str(POLICIES / f"{policy}.policy"), lint=True),
+        approximate=mode == "approximate",
     ).export()
     assert result.ok, result.diagnostics
     for name, text in result.files.items():
@@ -115,7 +115,9 @@ def test_golden(policy: str, mode: str) -> None:
 
 
 def test_baseline_strict_names_every_unsupported_rule() -> None:
-    result = AmavisExporter(load(POLICIES / "baseline.policy")).export()
+    result = AmavisExporter(
+        loader.load_policy(str(POLICIES / "baseline.policy"), lint=True)
+    ).export()
     assert not result.ok and not result.files
     text = "\n".join(d.message for d in result.diagnostics if d.severity == "error")
     for rid in (
@@ -185,7 +187,10 @@ def test_control_characters_are_refused() -> None:
 @pytest.mark.parametrize(("policy", "approximate"), [("sircam-2001", False), ("baseline", True)])
 def test_perl_compiles_the_fragment(policy: str, approximate: bool, tmp_path: Path) -> None:
     text = (
-        AmavisExporter(load(POLICIES / f"{policy}.policy"), approximate=approximate)
+        AmavisExporter(
+            loader.load_policy(str(POLICIES / f"{policy}.policy"), lint=True),
+            approximate=approximate,
+        )
         .export()
         .stdout_text()
     )
@@ -202,7 +207,7 @@ def test_perl_compiles_the_fragment(policy: str, approximate: bool, tmp_path: Pa
 @pytest.mark.skipif(not SAMPLES.is_dir(), reason="corpus/samples not present")
 def test_perl_verdicts_equal_the_engine_on_the_sample_corpus(tmp_path: Path) -> None:
     """sircam-2001 has name rules only: amavis's verdict must be the engine's, per message."""
-    pol = load(POLICIES / "sircam-2001.policy")
+    pol = loader.load_policy(str(POLICIES / "sircam-2001.policy"), lint=True)
     result = AmavisExporter(pol).export()
     msgs = [m for m in readers.iter_messages([SAMPLES]) if isinstance(m, Message)]
     assert len(msgs) >= 50
@@ -235,7 +240,9 @@ def test_literal_name_rule_matches_exactly_that_name(
 ) -> None:
     glob = globs.escape(name)
     try:
-        pol = load_text(f"block attachment name matches {quote(glob)} reason {quote(reason)}\n")
+        pol = loader.load_text(
+            f"block attachment name matches {quote(glob)} reason {quote(reason)}\n"
+        )
     except Exception:  # noqa: BLE001 a value the language itself refuses
         return
     result = AmavisExporter(pol).export()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mailpolicy.policy import check, ir
+from mailpolicy.policy import ir, loader
 from mailpolicy.policy.diagnostics import PolicyError
 from mailpolicy.policy.export import TARGETS, export
 from mailpolicy.policy.export.base import E_UNSAFE, E_UNSUPPORTED, Exporter, generation_date
@@ -61,7 +61,7 @@ SUPPORT: list[tuple[str, dict[str, object]]] = [
 
 
 def policy(text: str, name: str = "t"):  # type: ignore[no-untyped-def]
-    return check.load_text(f'policy "{name}"\n{text}\n', "t.policy")
+    return loader.load_text(f'policy "{name}"\n{text}\n', "t.policy")
 
 
 @pytest.mark.parametrize(("rule", "want"), SUPPORT, ids=[r for r, _ in SUPPORT])
@@ -149,17 +149,23 @@ def test_header_date_is_source_date_epoch_else_mtime_else_1970(
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "995240220")  # 2001-07-15 23:37:00 UTC
     assert generation_date(str(path)) == "2001-07-15"
     assert generation_date("/nonexistent") == "2001-07-15"
-    assert "# date:    2001-07-15\n" in export(check.load(path), "sieve").stdout_text()
+    assert (
+        "# date:    2001-07-15\n"
+        in export(loader.load_policy(str(path), lint=True), "sieve").stdout_text()
+    )
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "not a number")
     assert generation_date(str(path)) == "2001-09-09"
     monkeypatch.delenv("SOURCE_DATE_EPOCH")
     assert generation_date(str(path)) == "2001-09-09"
-    assert "# date:    2001-09-09\n" in export(check.load(path), "sieve").stdout_text()
+    assert (
+        "# date:    2001-09-09\n"
+        in export(loader.load_policy(str(path), lint=True), "sieve").stdout_text()
+    )
     assert generation_date(str(tmp_path / "missing.policy")) == "1970-01-01"
 
 
 def test_json_target_is_the_ir() -> None:
-    p = check.load(POLICIES / "baseline.policy")
+    p = loader.load_policy(str(POLICIES / "baseline.policy"), lint=True)
     assert export(p, "json").stdout_text() == ir.dumps(p)
 
 
@@ -176,10 +182,11 @@ CASES = [
 @pytest.mark.parametrize(("name", "target", "approximate"), CASES)
 def test_golden(name: str, target: str, approximate: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "995240220")
-    p = check.load(
+    p = loader.load_policy(
         os.path.relpath(POLICIES / f"{name}.policy", ROOT)
         if Path.cwd() == ROOT
-        else POLICIES / f"{name}.policy"
+        else str(POLICIES / f"{name}.policy"),
+        lint=True,
     )
     r = export(p, target, approximate=approximate)
     assert r.ok, [d.message for d in r.diagnostics]

@@ -20,8 +20,7 @@ from hypothesis import strategies as st
 from support import Unsupported, check_support
 
 from mailpolicy.corpus import names
-from mailpolicy.policy import globs
-from mailpolicy.policy.check import load, load_text
+from mailpolicy.policy import globs, loader
 from mailpolicy.policy.export.base import E_UNSAFE, E_UNSUPPORTED
 from mailpolicy.policy.export.exim import EximExporter, EximRunner, find_exim
 from mailpolicy.policy.printer import quote
@@ -45,7 +44,7 @@ def _fixed_date(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def export(text: str, *, approximate: bool = False):  # type: ignore[no-untyped-def]
-    return EximExporter(load_text(text), approximate=approximate).export()
+    return EximExporter(loader.load_text(text), approximate=approximate).export()
 
 
 # ---- golden files ---------------------------------------------------------------------------
@@ -55,7 +54,8 @@ def export(text: str, *, approximate: bool = False):  # type: ignore[no-untyped-
 )
 def test_golden(policy: str, mode: str) -> None:
     result = EximExporter(
-        load(POLICIES / f"{policy}.policy"), approximate=mode == "approximate"
+        loader.load_policy(str(POLICIES / f"{policy}.policy"), lint=True),
+        approximate=mode == "approximate",
     ).export()
     assert result.ok, result.diagnostics
     for name, text in result.files.items():
@@ -68,14 +68,14 @@ def test_golden(policy: str, mode: str) -> None:
 
 
 def test_output_is_deterministic() -> None:
-    pol = load(POLICIES / "baseline.policy")
+    pol = loader.load_policy(str(POLICIES / "baseline.policy"), lint=True)
     one = EximExporter(pol, approximate=True).export().files
     two = EximExporter(pol, approximate=True).export().files
     assert one == two
 
 
 def test_baseline_strict_names_every_unsupported_rule() -> None:
-    policy = load(POLICIES / "baseline.policy")
+    policy = loader.load_policy(str(POLICIES / "baseline.policy"), lint=True)
     result = EximExporter(policy).export()
     assert not result.ok and not result.files
     errors = [d for d in result.diagnostics if d.severity == "error"]
@@ -198,7 +198,9 @@ def _conf(result) -> EximRunner:  # type: ignore[no-untyped-def]
 @needs_exim
 @pytest.mark.parametrize("policy", ["sircam-2001", "baseline"])
 def test_exim_accepts_the_golden_config(policy: str) -> None:
-    result = EximExporter(load(POLICIES / f"{policy}.policy"), approximate=True).export()
+    result = EximExporter(
+        loader.load_policy(str(POLICIES / f"{policy}.policy"), lint=True), approximate=True
+    ).export()
     runner = _conf(result)
     try:
         assert runner.check() is None
@@ -210,7 +212,9 @@ def test_exim_accepts_the_golden_config(policy: str) -> None:
 @pytest.mark.skipif(not SAMPLES.is_dir(), reason="corpus/samples not present")
 @pytest.mark.parametrize(("policy", "approximate"), [("sircam-2001", False), ("baseline", True)])
 def test_verify_on_sample_corpus(policy: str, approximate: bool) -> None:
-    exporter = EximExporter(load(POLICIES / f"{policy}.policy"), approximate=approximate)
+    exporter = EximExporter(
+        loader.load_policy(str(POLICIES / f"{policy}.policy"), lint=True), approximate=approximate
+    )
     result = exporter.export()
     rows, unreadable = compare(exporter, result, [str(SAMPLES)])
     assert rows and unexplained(rows) == [], render("exim", rows, unreadable)
@@ -263,7 +267,7 @@ def test_literal_name_rule_matches_exactly_that_name(name: str, reason: str) -> 
     glob = globs.escape(name)
     text = f"block attachment name matches {quote(glob)} reason {quote(reason)}\n"
     try:
-        pol = load_text(text)
+        pol = loader.load_text(text)
     except Exception:  # noqa: BLE001 a reason or name the language itself refuses
         return
     result = EximExporter(pol).export()

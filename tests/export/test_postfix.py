@@ -14,7 +14,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailpolicy.policy import check, globs
+from mailpolicy.policy import globs, loader
 from mailpolicy.policy.diagnostics import PolicyError
 from mailpolicy.policy.export import export
 from mailpolicy.policy.export.postfix import (
@@ -49,14 +49,18 @@ def postmap(table_text: str, key: str) -> tuple[int, str, str]:
 
 
 def test_strict_refuses_name_rules_and_says_why() -> None:
-    r = export(check.load(POLICIES / "sircam-2001.policy"), "postfix")
+    r = export(loader.load_policy(str(POLICIES / "sircam-2001.policy"), lint=True), "postfix")
     assert not r.ok
     assert all("RFC 2047" in d.message and "(line " in d.message for d in r.diagnostics)
     assert len(r.diagnostics) == 6
 
 
 def test_two_stage_files_and_bounce_warning() -> None:
-    r = export(check.load(POLICIES / "baseline.policy"), "postfix", approximate=True)
+    r = export(
+        loader.load_policy(str(POLICIES / "baseline.policy"), lint=True),
+        "postfix",
+        approximate=True,
+    )
     assert list(r.files) == [
         "mime_header_checks.pcre",
         "mime_header_checks_exempt.pcre",
@@ -102,7 +106,9 @@ def test_robust_header_forms() -> None:
 
 def test_verify_samples() -> None:
     for name in ("sircam-2001", "baseline"):
-        ex = PostfixExporter(check.load(POLICIES / f"{name}.policy"), approximate=True)
+        ex = PostfixExporter(
+            loader.load_policy(str(POLICIES / f"{name}.policy"), lint=True), approximate=True
+        )
         rows, unreadable = compare(ex, ex.export(), [str(SAMPLES)])
         assert unreadable == 0 and len(rows) >= 50
         assert [r for r in rows if r.engine != r.target and r.explained_by is None] == []
@@ -132,7 +138,7 @@ def test_arbitrary_values_load_without_warning(glob: str, entry: str, reason: st
         f"reason {quote(reason)}\n"
     )
     try:
-        p = check.load_text(src, "h.policy")
+        p = loader.load_text(src, "h.policy")
     except PolicyError:  # an invalid glob is the checker's business
         return
     r = export(p, "postfix", approximate=True)
@@ -153,7 +159,7 @@ def test_arbitrary_values_load_without_warning(glob: str, entry: str, reason: st
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=_NAME)
 def test_literal_name_matches_exactly(name: str) -> None:
-    p = check.load_text(
+    p = loader.load_text(
         f'block attachment name matches {quote(globs.escape(name))} as "lit"\n', "l.policy"
     )
     r = export(p, "postfix", approximate=True)
@@ -169,7 +175,9 @@ def test_literal_name_matches_exactly(name: str) -> None:
 
 
 def test_runner_uses_exempt_table_for_trusted_sender() -> None:
-    ex = PostfixExporter(check.load(POLICIES / "baseline.policy"), approximate=True)
+    ex = PostfixExporter(
+        loader.load_policy(str(POLICIES / "baseline.policy"), lint=True), approximate=True
+    )
     result = ex.export()
     with tempfile.TemporaryDirectory() as d:
         runner = PostfixRunner(result, d)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mailpolicy.policy import check
+from mailpolicy.policy import loader
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.policy.export import postfix_instance, postfix_live
 from mailpolicy.policy.export.base import ExportResult
@@ -85,7 +85,7 @@ def pf() -> Iterator[PostfixInstance]:
     _require()
     with tempfile.TemporaryDirectory(prefix="mailpolicy-live-") as d:
         inst = PostfixInstance(d)
-        _, result = _export(check.load(POLICIES / "baseline.policy"))
+        _, result = _export(loader.load_policy(str(POLICIES / "baseline.policy"), lint=True))
         inst.configure(result)
         inst.start()
         master = inst._master_pid()
@@ -98,7 +98,7 @@ def pf() -> Iterator[PostfixInstance]:
 
 @pytest.fixture(scope="module")
 def baseline_rows(pf: PostfixInstance) -> list[Row]:
-    ex, result = _export(check.load(POLICIES / "baseline.policy"))
+    ex, result = _export(loader.load_policy(str(POLICIES / "baseline.policy"), lint=True))
     _live(ex, pf)
     rows, unreadable = compare(ex, result, CORPUS)
     assert unreadable == 0
@@ -106,14 +106,14 @@ def baseline_rows(pf: PostfixInstance) -> list[Row]:
 
 
 def test_hook_picks_live_runner_only_for_sender_exceptions(tmp_path: Path) -> None:
-    ex, result = _export(check.load(POLICIES / "baseline.policy"))
+    ex, result = _export(loader.load_policy(str(POLICIES / "baseline.policy"), lint=True))
     assert isinstance(ex.runner(result, str(tmp_path)), LivePostfixRunner)
-    ex, result = _export(check.load(POLICIES / "sircam-2001.policy"))
+    ex, result = _export(loader.load_policy(str(POLICIES / "sircam-2001.policy"), lint=True))
     assert type(ex.runner(result, str(tmp_path))) is PostfixRunner
 
 
 def test_adapt_master_moves_ports_and_turns_chroot_off() -> None:
-    _, result = _export(check.load(POLICIES / "baseline.policy"))
+    _, result = _export(loader.load_policy(str(POLICIES / "baseline.policy"), lint=True))
     text = postfix_instance.adapt_master(result.files["master.cf.fragment"], "/x/conf", 2525, 2526)
     services = [ln.split() for ln in text.splitlines() if ln and ln[0] not in "# \t"]
     assert [s[0] for s in services] == ["127.0.0.1:2525", "mailpolicy_cleanup1", "127.0.0.1:2526"]
@@ -143,7 +143,7 @@ def test_baseline_live_differs_from_tables_only_by_stage_one_hold(
     """The table runner models one pass of the full table; the real two-stage set-up
     HOLDs in stage 1 (the exempt table also has the encoded-name catch-all) before stage 2
     can REJECT. Both stop the message; nothing else differs."""
-    ex, result = _export(check.load(POLICIES / "baseline.policy"))
+    ex, result = _export(loader.load_policy(str(POLICIES / "baseline.policy"), lint=True))
     ex.runner = lambda res, wd: PostfixRunner(res, wd)  # type: ignore[method-assign]
     tables, _ = compare(ex, result, CORPUS)
     diff = [
@@ -170,7 +170,7 @@ def _message(sender: str, name: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def small(pf: PostfixInstance) -> Iterator[tuple[PostfixExporter, ExportResult, str]]:
-    policy = check.load_text(SMALL, "small-live.policy")
+    policy = loader.load_text(SMALL, "small-live.policy")
     ex, result = _export(policy)
     assert "sender_access.pcre" in result.files
     with tempfile.TemporaryDirectory() as corpus:
@@ -252,7 +252,7 @@ def test_hold_is_in_the_hold_queue(
 def test_missing_tool_is_an_error_not_a_pass(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    _, result = _export(check.load_text(SMALL, "small-live.policy"))
+    _, result = _export(loader.load_text(SMALL, "small-live.policy"))
 
     def need(tool: str) -> str:
         raise VerifyError(f"{tool} is not installed (run .ci/install-mta.sh)")
@@ -266,7 +266,7 @@ def test_start_failure_is_an_error_and_leaves_nothing_running(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     _require()
-    _, result = _export(check.load_text(SMALL, "small-live.policy"))
+    _, result = _export(loader.load_text(SMALL, "small-live.policy"))
     real = postfix_instance.need
     monkeypatch.setattr(
         postfix_instance,
@@ -290,7 +290,7 @@ def test_not_root_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 def test_deferred_or_foreign_bounce_is_an_error_at_once(tmp_path: Path) -> None:
     """Postfix would retry a deferred message minutes later: the verdict is ``error`` now,
     never a wait for the timeout nor a pass; a bounce not from stage 2 is no policy block."""
-    _, result = _export(check.load_text(SMALL, "small-live.policy"))
+    _, result = _export(loader.load_text(SMALL, "small-live.policy"))
     runner = LivePostfixRunner(result, str(tmp_path))
     runner.pf.port2, runner.pf.sink_port = 10026, 2525
     for relay, status in (

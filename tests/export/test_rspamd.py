@@ -23,8 +23,7 @@ from hypothesis import strategies as st
 from support import Unsupported, check_support
 
 from mailpolicy.corpus import mime, names, readers
-from mailpolicy.policy import globs
-from mailpolicy.policy.check import load, load_text
+from mailpolicy.policy import globs, loader
 from mailpolicy.policy.evaluate import evaluate
 from mailpolicy.policy.export.base import E_UNSAFE, E_UNSUPPORTED
 from mailpolicy.policy.export.rspamd import RspamdExporter
@@ -47,7 +46,7 @@ def _fixed_date(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def export(text: str, *, approximate: bool = False):  # type: ignore[no-untyped-def]
-    return RspamdExporter(load_text(text), approximate=approximate).export()
+    return RspamdExporter(loader.load_text(text), approximate=approximate).export()
 
 
 # ---- golden files ---------------------------------------------------------------------------
@@ -56,7 +55,8 @@ def export(text: str, *, approximate: bool = False):  # type: ignore[no-untyped-
 )
 def test_golden(policy: str, mode: str) -> None:
     result = RspamdExporter(
-        load(POLICIES / f"{policy}.policy"), approximate=mode == "approximate"
+        loader.load_policy(str(POLICIES / f"{policy}.policy"), lint=True),
+        approximate=mode == "approximate",
     ).export()
     assert result.ok, result.diagnostics
     for name, text in result.files.items():
@@ -69,7 +69,7 @@ def test_golden(policy: str, mode: str) -> None:
 
 
 def test_output_is_deterministic_and_writes_subdirectories(tmp_path: Path) -> None:
-    pol = load(POLICIES / "baseline.policy")
+    pol = loader.load_policy(str(POLICIES / "baseline.policy"), lint=True)
     one = RspamdExporter(pol, approximate=True).export()
     assert one.files == RspamdExporter(pol, approximate=True).export().files
     written = one.write(str(tmp_path / "out"), multi=True)
@@ -78,7 +78,9 @@ def test_output_is_deterministic_and_writes_subdirectories(tmp_path: Path) -> No
 
 
 def test_baseline_strict_names_every_unsupported_rule() -> None:
-    result = RspamdExporter(load(POLICIES / "baseline.policy")).export()
+    result = RspamdExporter(
+        loader.load_policy(str(POLICIES / "baseline.policy"), lint=True)
+    ).export()
     assert not result.ok and not result.files
     errors = [d for d in result.diagnostics if d.severity == "error"]
     assert {d.code for d in errors} == {E_UNSUPPORTED}
@@ -206,7 +208,7 @@ def test_literal_name_rule_matches_exactly_that_name(name: str, entry: str, reas
         f"reason {quote(reason)}\n"
     )
     try:
-        pol = load_text(text)
+        pol = loader.load_text(text)
     except Exception:  # noqa: BLE001 a value the language itself refuses
         return
     result = RspamdExporter(pol).export()
@@ -239,7 +241,9 @@ def test_configtest_accepts_the_exports() -> None:
     if MISSING:
         tool_missing(MISSING)
     for pol, approximate in (("sircam-2001", False), ("baseline", True)):
-        result = RspamdExporter(load(POLICIES / f"{pol}.policy"), approximate=approximate).export()
+        result = RspamdExporter(
+            loader.load_policy(str(POLICIES / f"{pol}.policy"), lint=True), approximate=approximate
+        ).export()
         runner = RspamdRunner(result)
         try:
             assert runner.configtest() is None
@@ -265,7 +269,7 @@ def test_configtest_refuses_a_broken_expression() -> None:
 def sircam() -> Iterator[tuple[RspamdExporter, RspamdRunner]]:
     if MISSING:
         tool_missing(MISSING)
-    exporter = RspamdExporter(load(POLICIES / "sircam-2001.policy"))
+    exporter = RspamdExporter(loader.load_policy(str(POLICIES / "sircam-2001.policy"), lint=True))
     result = exporter.export()
     runner = RspamdRunner(result)
     try:
@@ -329,7 +333,9 @@ def test_real_rspamd_on_crafted_names(
 @needs_rspamd
 @pytest.mark.skipif(not SAMPLES.is_dir(), reason="corpus/samples not present")
 def test_verify_cli_path_on_baseline() -> None:
-    exporter = RspamdExporter(load(POLICIES / "baseline.policy"), approximate=True)
+    exporter = RspamdExporter(
+        loader.load_policy(str(POLICIES / "baseline.policy"), lint=True), approximate=True
+    )
     result = exporter.export()
     try:
         rows, unreadable = compare(exporter, result, [str(SAMPLES)])

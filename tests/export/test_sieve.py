@@ -15,7 +15,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailpolicy.policy import check, globs
+from mailpolicy.policy import globs, loader
 from mailpolicy.policy.diagnostics import PolicyError
 from mailpolicy.policy.export import export
 from mailpolicy.policy.export.runner import need
@@ -49,12 +49,12 @@ def test_goldens_compile() -> None:
 
 
 def test_sircam_2001_exports_strictly() -> None:
-    r = export(check.load(POLICIES / "sircam-2001.policy"), "sieve")
+    r = export(loader.load_policy(str(POLICIES / "sircam-2001.policy"), lint=True), "sieve")
     assert r.ok and [x.rule for x in r.losses] == ["*"]  # only the uuencode/TNEF limit
 
 
 def _verify(name: str) -> list:  # type: ignore[type-arg]
-    p = check.load(POLICIES / f"{name}.policy")
+    p = loader.load_policy(str(POLICIES / f"{name}.policy"), lint=True)
     ex = SieveExporter(p, approximate=True)
     rows, unreadable = compare(ex, ex.export(), [str(SAMPLES)])
     assert unreadable == 0 and len(rows) >= 50
@@ -104,7 +104,7 @@ def test_arbitrary_values_compile(glob: str, entry: str, reason: str, header: st
         f"tag {quote('X-Note: ' + header)} when sender matches {quote(glob)}\n"
     )
     try:
-        p = check.load_text(src, "h.policy")
+        p = loader.load_text(src, "h.policy")
     except PolicyError:  # an invalid glob is the checker's business
         return
     r = export(p, "sieve", approximate=True)
@@ -116,7 +116,7 @@ def test_arbitrary_values_compile(glob: str, entry: str, reason: str, header: st
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=_NAME)
 def test_literal_name_matches_exactly(name: str) -> None:
-    p = check.load_text(
+    p = loader.load_text(
         f'block attachment name matches {quote(globs.escape(name))} as "lit"\n', "l.policy"
     )
     ex = SieveExporter(p)

@@ -22,7 +22,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from mailpolicy.policy import ast, conditions
+from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy, assign_ids
 from mailpolicy.policy.parse import parse_size
 
@@ -147,7 +147,7 @@ def _mime() -> st.SearchStrategy[str]:
 
 
 def _msg(field: str, op: str, operand: ast.Operand, header: str | None = None) -> ast.Leaf:
-    return conditions.from_keyword("message", field, op, operand, header)
+    return ast.from_keyword("message", field, op, operand, header)
 
 
 def message_tests(list_names: tuple[str, ...]) -> st.SearchStrategy[ast.Cond]:
@@ -183,7 +183,7 @@ def attachment_tests(list_names: tuple[str, ...]) -> st.SearchStrategy[ast.Cond]
     lists = _list_operand(list_names)
 
     def att(field: str, op: str, operand: Any = None) -> ast.Leaf:
-        return conditions.from_keyword("attachment", field, op, operand)
+        return ast.from_keyword("attachment", field, op, operand)
 
     return st.one_of(
         st.builds(lambda g: att("name", "matches", g), _s(globs())),

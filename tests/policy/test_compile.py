@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailpolicy.corpus.message import Attachment, Message
-from mailpolicy.policy import check
+from mailpolicy.policy import loader
 from mailpolicy.policy.compile import compile_policy
 from mailpolicy.policy.evaluate import evaluate
 from mailpolicy.policy.globs import match
@@ -150,7 +150,7 @@ message_st = st.builds(
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policy_st, st.lists(message_st, min_size=1, max_size=4))
 def test_compiled_equals_reference(text: str, messages: list[Message]) -> None:
-    policy = check.load_text(text, "gen.policy")
+    policy = loader.load_text(text, "gen.policy")
     compiled = compile_policy(policy)
     for m in messages:
         want = evaluate(policy, m, trace=False)
@@ -194,7 +194,7 @@ def test_fold_table_is_exactly_what_ignorecase_matches() -> None:
 
 
 def test_compiled_policy_pickles() -> None:
-    policy = check.load_text(
+    policy = loader.load_text(
         'list x = ["exe"]\nblock attachment extension in x unless sender in ["a.b"]', "p"
     )
     compiled = pickle.loads(pickle.dumps(compile_policy(policy)))
@@ -204,6 +204,6 @@ def test_compiled_policy_pickles() -> None:
 
 def test_only_indexed_rules_are_tried() -> None:
     rules = "\n".join(f'block attachment extension "x{i}"' for i in range(1000))
-    compiled = compile_policy(check.load_text(rules + '\nblock body contains "zzz"', "p"))
+    compiled = compile_policy(loader.load_text(rules + '\nblock body contains "zzz"', "p"))
     m = Message(attachments=(Attachment(names=("file.x500",), data=b"x"),))
     assert compiled.candidates(m) == [500, 1000]

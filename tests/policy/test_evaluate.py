@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mailpolicy.corpus.message import Attachment, Message
-from mailpolicy.policy import check
+from mailpolicy.policy import loader as policy_loader
 from mailpolicy.policy.conditions import is_double_extension
 from mailpolicy.policy.evaluate import evaluate
 from mailpolicy.policy.sets import address_in
@@ -77,7 +77,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def policy():  # type: ignore[no-untyped-def]
-    return check.load_text(POLICY, "cases.policy")
+    return policy_loader.load_text(POLICY, "cases.policy")
 
 
 @pytest.mark.parametrize(("message", "action", "rule", "name"), CASES)
@@ -111,7 +111,7 @@ def test_lazy_payload_not_decoded_for_name_rules() -> None:
         calls.append(1)
         return PE
 
-    p = check.load_text('block attachment extension in ["pif"]', "p.policy")
+    p = policy_loader.load_text('block attachment extension in ["pif"]', "p.policy")
     a = Attachment(names=("big.iso",), loader=loader, size=25_000_000)
     assert evaluate(p, msg(a)).action == "allow"
     assert calls == []

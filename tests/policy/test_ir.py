@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given, settings
 from strategies import checked_policies
 
-from mailpolicy.policy import ast, ir
-from mailpolicy.policy.check import load, load_text
+from mailpolicy.policy import ast, ir, loader
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.policy.fmt import format_policy, format_source
 from mailpolicy.policy.parse import parse
@@ -37,7 +36,7 @@ def sample(tmp_path: Path) -> CheckedPolicy:
     (tmp_path / "partners.txt").write_text("# partners\n*@partner.example.com\n")
     path = tmp_path / "campus.policy"
     path.write_text(SAMPLE)
-    return load(path)
+    return loader.load_policy(str(path), lint=True)
 
 
 def same(a: CheckedPolicy, b: CheckedPolicy) -> bool:
@@ -115,7 +114,7 @@ def test_document_shape(sample: CheckedPolicy) -> None:
 
 
 def test_value_less_tests_have_no_value_key() -> None:
-    checked = load_text("block attachment type mismatch or attachment archive encrypted")
+    checked = loader.load_text("block attachment type mismatch or attachment archive encrypted")
     assert ir.to_ir(checked)["rules"][0]["condition"] == {
         "or": [
             {"attachment": {"attachment_test": "type", "op": "mismatch"}},
@@ -129,7 +128,7 @@ def test_dumps_is_deterministic_readable_json(sample: CheckedPolicy) -> None:
     assert text == ir.dumps(sample) and text.endswith("}\n") and not text.endswith("\n\n")
     assert text.startswith('{\n  "format": "mailpolicy-ir",\n  "version": 1,\n')
     assert json.loads(text) == ir.to_ir(sample)
-    unicode = load_text('block subject contains "書類名1.doc.bat"')
+    unicode = loader.load_text('block subject contains "書類名1.doc.bat"')
     assert "書類名1" in ir.dumps(unicode)
 
 
@@ -144,7 +143,7 @@ def test_round_trip(sample: CheckedPolicy) -> None:
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_shipped_policies_round_trip(path: Path) -> None:
-    checked = load(path)
+    checked = loader.load_policy(str(path), lint=True)
     back = ir.loads(ir.dumps(checked))
     assert [r.id for r in back.rules] == [r.id for r in checked.rules]
     assert [r.rule for r in back.rules] == [r.rule for r in checked.rules]
@@ -165,7 +164,7 @@ def test_text_to_ir_to_text_is_lossless_up_to_layout(sample: CheckedPolicy) -> N
 
 
 def test_statements_come_back_in_canonical_order() -> None:
-    checked = load_text('block sender in x\nlist x = ["a"]')
+    checked = loader.load_text('block sender in x\nlist x = ["a"]')
     back = ir.from_ir(ir.to_ir(checked))
     assert [type(s).__name__ for s in back.ast.statements] == ["Default", "ListDef", "Rule"]
     assert back.rules == checked.rules and back.lists == checked.lists

@@ -15,7 +15,7 @@ from email.message import EmailMessage
 import pytest
 
 from mailpolicy.corpus.mime import parse_message
-from mailpolicy.policy import check
+from mailpolicy.policy import loader
 from mailpolicy.policy.evaluate import evaluate
 
 PE = b"MZ\x90\x00" + b"\x00" * 56 + b"\x40\x00\x00\x00" + b"PE\x00\x00" + b"\x00" * 200
@@ -56,7 +56,7 @@ def targz(name: str, data: bytes) -> bytes:
 
 
 def verdict(rule: str, raw: bytes) -> tuple[str, str | None]:
-    policy = check.load_text(LISTS + rule + "\n", "example.policy")
+    policy = loader.load_text(LISTS + rule + "\n", "example.policy")
     v = evaluate(policy, parse_message(raw))
     return v.action, v.name
 
@@ -148,7 +148,7 @@ def test_example_means_what_its_comment_says(rule: str, raw: bytes, want: str) -
 
 
 def test_strip_delivers_the_rest() -> None:
-    policy = check.load_text(LISTS + 'strip attachment extension in ["hta", "reg"]\n', "p")
+    policy = loader.load_text(LISTS + 'strip attachment extension in ["hta", "reg"]\n', "p")
     v = evaluate(
         policy,
         parse_message(mail(("report.pdf", b"%PDF-1.4\n"), ("help.hta", b"<"), ("x.reg", b"R"))),

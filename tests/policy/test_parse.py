@@ -11,10 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailpolicy.policy import ast, printer
-from mailpolicy.policy.check import check, load
-from mailpolicy.policy.diagnostics import CODES, PolicyError, render_all
-from mailpolicy.policy.parse import MAX_DEPTH, decode_source, parse, parser
+from mailpolicy.policy import ast, loader, printer
+from mailpolicy.policy.check import check
+from mailpolicy.policy.diagnostics import CODES, InputError, PolicyError, render_all
+from mailpolicy.policy.parse import decode_source, parse, parser
+from mailpolicy.policy.syntax import MAX_DEPTH
 
 # The two example boxes of LANGUAGE.md, verbatim.
 HEADER_BOX = """\
@@ -66,7 +67,7 @@ def test_language_boxes_parse_and_check(tmp_path: Path) -> None:
     )
     path = tmp_path / "campus.policy"
     path.write_text(HEADER_BOX + "\n" + RULES_BOX, encoding="utf-8")
-    checked = load(path)
+    checked = loader.load_policy(str(path), lint=True)
     assert checked.name == "campus-mail"
     assert checked.default == "allow"
     assert len(checked.rules) == 12
@@ -385,7 +386,7 @@ def test_modifier_given_twice() -> None:
 # ---- bad input ------------------------------------------------------------------------------
 def load_codes(path: Path) -> list[str]:
     with pytest.raises(PolicyError) as info:
-        load(path)
+        loader.load_policy(str(path), lint=True)
     rendered = render_all(info.value.diagnostics, {str(path): ""})
     assert "Traceback" not in rendered
     return [d.code for d in info.value.diagnostics]
@@ -446,9 +447,9 @@ def test_unterminated_string_file(tmp_path: Path) -> None:
     assert load_codes(path) == ["E100"]
 
 
-def test_missing_policy_file_is_an_oserror(tmp_path: Path) -> None:
-    with pytest.raises(OSError):
-        load(tmp_path / "nope.policy")
+def test_missing_policy_file_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError):
+        loader.load_policy(str(tmp_path / "nope.policy"), lint=True)
 
 
 # ---- the grammar fuzzer ---------------------------------------------------------------------
