@@ -142,7 +142,6 @@ class SenderIn:
     span: Span = _span()
     field: ClassVar[str] = "sender"
     op: ClassVar[str] = "in"
-    header: ClassVar[None] = None  # TODO(transition): exporters still read it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,7 +152,6 @@ class SenderMatches:
     span: Span = _span()
     field: ClassVar[str] = "sender"
     op: ClassVar[str] = "matches"
-    header: ClassVar[None] = None  # TODO(transition): exporters still read it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,7 +162,6 @@ class RecipientIn:
     span: Span = _span()
     field: ClassVar[str] = "recipient"
     op: ClassVar[str] = "in"
-    header: ClassVar[None] = None  # TODO(transition): exporters still read it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,7 +172,6 @@ class RecipientMatches:
     span: Span = _span()
     field: ClassVar[str] = "recipient"
     op: ClassVar[str] = "matches"
-    header: ClassVar[None] = None  # TODO(transition): exporters still read it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -186,7 +182,6 @@ class TextContains:
     operand: Operand
     span: Span = _span()
     op: ClassVar[str] = "contains"
-    header: ClassVar[None] = None  # TODO(transition): exporters still read it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,7 +192,6 @@ class TextMatches:
     operand: Operand
     span: Span = _span()
     op: ClassVar[str] = "matches"
-    header: ClassVar[None] = None  # TODO(transition): exporters still read it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -230,7 +224,6 @@ class MessageSize:
     operand: Operand
     span: Span = _span()
     field: ClassVar[str] = "size"
-    header: ClassVar[None] = None  # TODO(transition): exporters still read it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -241,7 +234,6 @@ class AttachmentCount:
     operand: Operand
     span: Span = _span()
     field: ClassVar[str] = "attachments"
-    header: ClassVar[None] = None  # TODO(transition): exporters still read it
 
 
 # ---- attachment-level conditions --------------------------------------------------------

@@ -179,11 +179,3 @@ def evaluate(policy: CheckedPolicy, msg: Message, *, trace: bool = True) -> Verd
         reason=f"no rule matched; default {policy.default}",
         trace=tuple(steps),
     )
-
-
-# Exporters read these helpers from ``conditions`` and ``sets``; kept here only until
-# they all do.
-from mailpolicy.policy.conditions import is_double_extension, norm_extension  # noqa: E402
-from mailpolicy.policy.sets import address_in  # noqa: E402
-
-__all__ += ["address_in", "is_double_extension", "norm_extension"]

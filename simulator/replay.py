@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from mailpolicy.corpus.labels import Labels
     from mailpolicy.corpus.message import Message
     from mailpolicy.policy.checked import CheckedPolicy
-    from mailpolicy.policy.evaluate import Verdict
+    from mailpolicy.policy.verdict import Verdict
 
 #: Most raw messages sent to a worker at once.
 BATCH_MESSAGES = 64

@@ -81,7 +81,7 @@ from mailpolicy.policy.globs import AnyChar, Pat, Seq, Star
 
 if TYPE_CHECKING:
     from mailpolicy.corpus.message import Message
-    from mailpolicy.policy.evaluate import Verdict
+    from mailpolicy.policy.verdict import Verdict
 
 FILTER_PORT = 10026
 CONFIG_DIR = "/etc/postfix/mailpolicy"

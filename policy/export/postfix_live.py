@@ -62,7 +62,7 @@ from mailpolicy.policy.export.runner import TargetVerdict, VerifyError, need
 
 if TYPE_CHECKING:
     from mailpolicy.corpus.message import Message
-    from mailpolicy.policy.evaluate import Verdict
+    from mailpolicy.policy.verdict import Verdict
 
 #: Seconds to wait for one message's fate.
 MESSAGE_TIMEOUT = 30.0

@@ -24,7 +24,7 @@ from mailpolicy.policy.export.runner import TargetVerdict, VerifyError, part_lim
 
 if TYPE_CHECKING:
     from mailpolicy.corpus.message import Message
-    from mailpolicy.policy.evaluate import Verdict
+    from mailpolicy.policy.verdict import Verdict
 
 #: Seconds the daemon may take to start and load the maps.
 START_TIMEOUT = 60

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from mailpolicy.corpus.message import Attachment, Message
-    from mailpolicy.policy.evaluate import Verdict
     from mailpolicy.policy.export.base import Capabilities, ExportResult
+    from mailpolicy.policy.verdict import Verdict
 
 #: Seconds one tool run may take.
 TIMEOUT = 60

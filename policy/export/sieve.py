@@ -68,7 +68,7 @@ from mailpolicy.policy.globs import Pat
 
 if TYPE_CHECKING:
     from mailpolicy.corpus.message import Message
-    from mailpolicy.policy.evaluate import Verdict
+    from mailpolicy.policy.verdict import Verdict
 
 #: The folder ``quarantine`` files messages into.
 QUARANTINE_FOLDER = "Quarantine"

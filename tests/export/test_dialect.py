@@ -8,7 +8,7 @@ import pytest
 
 from mailpolicy.corpus import names
 from mailpolicy.policy import globs
-from mailpolicy.policy.evaluate import address_in, is_double_extension
+from mailpolicy.policy.conditions import is_double_extension
 from mailpolicy.policy.export.base import Unexpressible
 from mailpolicy.policy.export.dialect import (
     ERE,
@@ -22,6 +22,7 @@ from mailpolicy.policy.export.dialect import (
     map_line,
     matches_key,
 )
+from mailpolicy.policy.sets import address_in
 
 GLOBS = ["*.pif", "a?c", "[a-c]x", "*.{doc,xls}.{bat,com}", "x\\*y", "[!.]*", "*[é]*", "Ä*"]
 NAMES = ["a.pif", "abc", "bx", "a.doc.bat", "x*y", "xzy", "q", ".q", "b.xls.com", "é", "äb", "ÄB"]

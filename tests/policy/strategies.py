@@ -160,11 +160,9 @@ def message_tests(list_names: tuple[str, ...]) -> st.SearchStrategy[ast.Cond]:
         st.builds(lambda f, g: _msg(f, "matches", ast.Str(value=g)), who, globs()),
         st.builds(lambda f, t: _msg(f, "contains", ast.Str(value=t)), texts, text),
         st.builds(lambda f, g: _msg(f, "matches", ast.Str(value=g)), texts, globs()),
+        st.builds(lambda h, t: _msg("header", "contains", ast.Str(value=t), h), header_names, text),
         st.builds(
-            lambda h, op, t: _msg("header", op, ast.Str(value=t), h),
-            header_names,
-            st.just("contains"),
-            text,
+            lambda h, g: _msg("header", "matches", ast.Str(value=g), h), header_names, globs()
         ),
         st.builds(
             lambda op, n: _msg("size", op, n),

@@ -6,6 +6,7 @@ import pytest
 
 from mailpolicy.corpus.message import Attachment, Message
 from mailpolicy.policy import loader as policy_loader
+from mailpolicy.policy.compile import compile_policy
 from mailpolicy.policy.conditions import is_double_extension
 from mailpolicy.policy.evaluate import evaluate
 from mailpolicy.policy.sets import address_in
@@ -80,9 +81,14 @@ def policy():  # type: ignore[no-untyped-def]
     return policy_loader.load_text(POLICY, "cases.policy")
 
 
+@pytest.mark.parametrize("decider", ["reference", "compiled"])
 @pytest.mark.parametrize(("message", "action", "rule", "name"), CASES)
-def test_case_table(policy, message, action, rule, name) -> None:  # type: ignore[no-untyped-def]
-    v = evaluate(policy, message)
+def test_case_table(policy, decider, message, action, rule, name) -> None:  # type: ignore[no-untyped-def]
+    v = (
+        evaluate(policy, message)
+        if decider == "reference"
+        else compile_policy(policy).evaluate(message)
+    )
     assert (v.action, v.rule, v.name) == (action, rule, name)
 
 

@@ -14,11 +14,11 @@ import pytest
 from simsupport import CorpusFiles, policy_file
 
 from mailpolicy.corpus.message import Message
-from mailpolicy.policy.evaluate import Verdict
 from mailpolicy.policy.export.base import Exporter, ExportResult, Loss
 from mailpolicy.policy.export.ir_target import JsonExporter
 from mailpolicy.policy.export.runner import TargetVerdict, VerifyError
 from mailpolicy.policy.loader import load_policy
+from mailpolicy.policy.verdict import Verdict
 from mailpolicy.simulator import verify
 from mailpolicy.simulator.cli import main
 
