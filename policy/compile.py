@@ -15,7 +15,7 @@ the two equal on action and rule:
    matches decides.
 
 The verdict's explanation (reason, witness attachment) comes from the table's explaining
-walk on the one deciding rule (``evaluate.rule_outcome``), so ``simulate`` reports read the
+walk on the one deciding rule (``explain.rule_outcome``), so ``simulate`` reports read the
 same either way. Everything here pickles, so a worker process receives a compiled policy
 once.
 """
@@ -30,7 +30,7 @@ from mailpolicy.corpus.message import Attachment, Message
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.conditions import ENTRIES, Trigger, trigger
-from mailpolicy.policy.evaluate import decided, rule_outcome
+from mailpolicy.policy.explain import decided, rule_outcome
 from mailpolicy.policy.sets import AddressSet, GlobSet
 from mailpolicy.policy.verdict import Verdict
 

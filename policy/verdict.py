@@ -3,7 +3,7 @@
 ``Verdict``: the action, the deciding rule (None for the default), the reason, the
 attachment and name that triggered it, the header a ``tag`` adds, the attachments a
 ``strip`` removes, and (from the reference evaluator) the trace of every rule tried.
-``evaluate.decided`` builds it for a deciding rule, for both deciders.
+``explain.decided`` builds it for a deciding rule, for both deciders.
 """
 
 from __future__ import annotations

@@ -309,7 +309,7 @@ def test_compiled_equals_reference_on_every_kind(data: st.DataObject) -> None:
     for _ in range(3):
         m = data.draw(messages(policy))
         # action and rule: the rest of a verdict is built from the deciding rule by the one
-        # function both deciders call (evaluate.decided), so comparing it proves nothing
+        # function both deciders call (explain.decided), so comparing it proves nothing
         got, want = compiled.evaluate(m), evaluate(policy, m, trace=False)
         assert (got.action, got.rule) == (want.action, want.rule)
 
