@@ -20,7 +20,9 @@ To follow one condition, ``attachment extension in L``: the grammar rule
 ``extension_in`` builds ``ast.ExtensionIn``; ``ENTRIES[ast.ExtensionIn]`` is
 ``_Extension``: it reads the last extension of every normalised name, compiles to a
 frozenset test, explains "extension of "x.exe" is 'exe', in list L", indexes the rule
-under each extension of ``L``, and needs the exporter capability ``extension in``.
+under each extension of ``L``, and needs the exporter capability ``extension in``, which
+Sieve declares (``export/sieve.py``) and writes through ``dialect.name_pattern``: the same
+"last extension" read as a regular expression over every filename.
 
 Adding a condition: the grammar rule, its class in ``ast.py`` (added to ``ast.Test`` or
 ``ast.AttTest``), one entry in ``ENTRIES``, its line in ``printer.leaf`` and the checker's
