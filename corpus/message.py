@@ -52,6 +52,7 @@ class Attachment:
         extra_tricks: tuple[str, ...] = (),
         member_loader: Callable[[Attachment], ArchiveListing] | None = None,
         in_archive: bool = False,
+        unscannable: tuple[str, ...] = (),
     ) -> None:
         self.names = tuple(dict.fromkeys(n for n in names if n is not None))
         self.raw_names = tuple(dict.fromkeys(raw_names)) or self.names
@@ -63,6 +64,7 @@ class Attachment:
         self._size = size
         self._extra_tricks = extra_tricks
         self._member_loader = member_loader
+        self._unscannable = unscannable
 
     # -- names -------------------------------------------------------------------------
     @property
@@ -178,6 +180,13 @@ class Attachment:
     def archive_problems(self) -> tuple[str, ...]:
         return self._listing.problems
 
+    @property
+    def unscannable(self) -> tuple[str, ...]:
+        """Why this part could not be read completely, each reason once: what its reader
+        said (a corrupt structure, an unsupported method, a reader error, the time budget)
+        and what its container listing said. Members carry their own (see ``walk``)."""
+        return tuple(dict.fromkeys((*self._unscannable, *self._listing.unscannable)))
+
     def walk(self) -> tuple[Attachment, ...]:
         """This attachment and every archive member below it, depth first."""
         out: list[Attachment] = [self]
@@ -198,6 +207,9 @@ class ArchiveListing:
     exceeds_limits: bool = False
     problems: tuple[str, ...] = ()
     is_archive: bool = False
+    #: what kept this container from being read completely, other than a limit (a
+    #: corrupt directory, a member's unsupported compression method, a reader error)
+    unscannable: tuple[str, ...] = ()
 
 
 @dataclass(slots=True, kw_only=True)
@@ -217,6 +229,12 @@ class Message:
     size: int = 0
     attachments: tuple[Attachment, ...] = ()
     defects: tuple[str, ...] = field(default=())
+    #: why the message itself could not be read completely (a MIME limit, a scan window,
+    #: the time budget): ``message unscannable``
+    unscannable: tuple[str, ...] = ()
+    #: tricks of its MIME structure (readers that would see it differently):
+    #: ``evasive mime``
+    tricks: tuple[str, ...] = ()
 
     def header(self, name: str) -> tuple[str, ...]:
         """Every decoded value of header ``name`` (case-insensitive), in order."""

@@ -14,9 +14,8 @@ kind is one class; what it means lives in one entry of ``policy/conditions.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, cast
+from typing import ClassVar, Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,30 +101,6 @@ Comparison = Literal[">", "<", ">=", "<=", "==", "!="]
 COMPARISONS: tuple[Comparison, ...] = (">", "<", ">=", "<=", "==", "!=")
 #: The message texts ``from``/``subject``/``body`` ``contains``/``matches`` read.
 TextField = Literal["from", "subject", "body"]
-
-#: The JSON form's vocabulary (``ir.py``): message-level fields and the ops each takes.
-MESSAGE_FIELDS: dict[str, tuple[str, ...]] = {
-    "sender": ("in", "matches"),
-    "recipient": ("in", "matches"),
-    "from": ("contains", "matches"),
-    "subject": ("contains", "matches"),
-    "body": ("contains", "matches"),
-    "header": ("contains", "matches"),
-    "size": COMPARISONS,
-    "attachments": COMPARISONS,
-}
-
-#: Attachment-level fields and the ops each takes.
-ATTACHMENT_FIELDS: dict[str, tuple[str, ...]] = {
-    "name": ("matches", "in"),
-    "extension": ("in", "is"),
-    "double_extension": ("in",),
-    "type": ("class", "mime", "mismatch"),
-    "declared_type": ("matches",),
-    "size": COMPARISONS,
-    "archive": ("encrypted", "exceeds_limits"),
-    "evasive_name": ("is",),
-}
 
 # Every kind of condition is its own class; the grammar rule that builds it is named in its
 # docstring. ``policy/conditions.py`` holds one table entry per class: how its value is read,
@@ -359,11 +334,44 @@ class ArchiveExceedsLimits:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Unscannable:
+    """``unscannable``: the attachment, or something inside it, could not be read
+    completely (corrupt, an unsupported method, a reader error, a limit, the time budget)."""
+
+    span: Span = _span()
+    field: ClassVar[str] = "unscannable"
+    op: ClassVar[str] = "is"
+    operand: ClassVar[None] = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EvasiveName:
     """``evasive name``: the name uses a trick."""
 
     span: Span = _span()
     field: ClassVar[str] = "evasive_name"
+    op: ClassVar[str] = "is"
+    operand: ClassVar[None] = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageUnscannable:
+    """``message unscannable``: the message itself could not be read completely (a MIME
+    limit, a scan window, the time budget, a structure the parser could not follow)."""
+
+    span: Span = _span()
+    field: ClassVar[str] = "message"
+    op: ClassVar[str] = "unscannable"
+    operand: ClassVar[None] = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvasiveMime:
+    """``evasive mime``: the MIME structure uses a trick, something common readers
+    interpret differently (two Content-Type headers, conflicting names...)."""
+
+    span: Span = _span()
+    field: ClassVar[str] = "evasive_mime"
     op: ClassVar[str] = "is"
     operand: ClassVar[None] = None
 
@@ -380,6 +388,8 @@ Test = (
     | HeaderMatches
     | MessageSize
     | AttachmentCount
+    | MessageUnscannable
+    | EvasiveMime
 )
 #: An attachment-level leaf condition (inside ``attachment`` or ``archive contains``).
 AttTest = (
@@ -396,68 +406,9 @@ AttTest = (
     | ArchiveEncrypted
     | ArchiveExceedsLimits
     | EvasiveName
+    | Unscannable
 )
 Leaf = Test | AttTest
-
-
-def from_keyword(
-    level: Literal["message", "attachment"],
-    field: str,
-    op: str,
-    operand: Operand | None,
-    header: str | None = None,
-) -> Leaf:
-    """The leaf a JSON ``test``/``attachment_test`` names (the inverse of ``keyword``);
-    ``field`` and ``op`` are checked against ``MESSAGE_FIELDS``/``ATTACHMENT_FIELDS``
-    by the caller, and ``operand`` is None exactly when the kind takes none."""
-    if field in ("size", "attachments"):
-        cmp = cast(Comparison, op)
-        if level == "attachment":
-            return AttachmentSize(op=cmp, operand=_present(operand))
-        if field == "size":
-            return MessageSize(op=cmp, operand=_present(operand))
-        return AttachmentCount(op=cmp, operand=_present(operand))
-    if field in ("from", "subject", "body"):
-        text = cast(TextField, field)
-        cls = TextContains if op == "contains" else TextMatches
-        return cls(field=text, operand=_present(operand))
-    if field == "header":
-        hcls = HeaderContains if op == "contains" else HeaderMatches
-        return hcls(header=header or "", operand=_present(operand))
-    bare: dict[tuple[str, str], Callable[[], Leaf]] = {
-        ("type", "mismatch"): TypeMismatch,
-        ("archive", "encrypted"): ArchiveEncrypted,
-        ("archive", "exceeds_limits"): ArchiveExceedsLimits,
-        ("evasive_name", "is"): EvasiveName,
-    }
-    if (field, op) in bare:
-        return bare[field, op]()
-    value = _present(operand)
-    if (field, op) in (("extension", "is"), ("type", "class"), ("type", "mime")):
-        assert isinstance(value, Str)
-        kinds: dict[str, Callable[..., Leaf]] = {
-            "is": ExtensionIs,
-            "class": TypeClass,
-            "mime": TypeMime,
-        }
-        return kinds[op](operand=value)
-    with_operand: dict[tuple[str, str], Callable[..., Leaf]] = {
-        ("sender", "in"): SenderIn,
-        ("sender", "matches"): SenderMatches,
-        ("recipient", "in"): RecipientIn,
-        ("recipient", "matches"): RecipientMatches,
-        ("name", "matches"): NameMatches,
-        ("name", "in"): NameIn,
-        ("extension", "in"): ExtensionIn,
-        ("double_extension", "in"): DoubleExtensionIn,
-        ("declared_type", "matches"): DeclaredType,
-    }
-    return with_operand[field, op](operand=value)
-
-
-def _present(operand: Operand | None) -> Operand:
-    assert operand is not None
-    return operand
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -274,7 +274,9 @@ class _Checker:
             case ast.MessageSize():
                 self.need_size(node, arg, "the message size")
             case ast.AttachmentCount():
-                self.need_count(node, arg)
+                self.need_count(node, node.operand)
+            case ast.MessageUnscannable() | ast.EvasiveMime():
+                pass  # no operand
             case _:
                 assert_never(node)
 
@@ -340,7 +342,7 @@ class _Checker:
                 self.need_size(node, node.operand, "an attachment size")
             case ast.TypeMismatch() | ast.ArchiveEncrypted() | ast.ArchiveExceedsLimits():
                 pass  # no operand
-            case ast.EvasiveName():
+            case ast.EvasiveName() | ast.Unscannable():
                 pass
             case _:
                 assert_never(node)

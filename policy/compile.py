@@ -29,8 +29,9 @@ from mailpolicy.corpus import names as _names
 from mailpolicy.corpus.message import Attachment, Message
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
-from mailpolicy.policy.conditions import ENTRIES, Trigger, trigger
+from mailpolicy.policy.conditions import ENTRIES, Trigger
 from mailpolicy.policy.explain import decided, rule_outcome
+from mailpolicy.policy.index import trigger
 from mailpolicy.policy.sets import AddressSet, GlobSet
 from mailpolicy.policy.verdict import Verdict
 

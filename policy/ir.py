@@ -30,6 +30,8 @@ Expressions (``EXPR``), message level::
     {"test": FIELD, "op": OP, "value": OPERAND}  # FIELD: sender recipient from subject body
                                                  #   size attachments, and "header" with
     {"test": "header", "header": "X-Name", "op": "contains", "value": "..."}
+    {"test": "message", "op": "unscannable"}     # no value: `message unscannable`
+    {"test": "evasive_mime", "op": "is"}         # no value: `evasive mime`
 
 Attachment level (``AEXPR``, inside ``attachment`` and ``archive_contains``)::
 
@@ -37,11 +39,11 @@ Attachment level (``AEXPR``, inside ``attachment`` and ``archive_contains``)::
     {"archive_contains": AEXPR}                  # some archive member, at any depth
     {"attachment_test": FIELD, "op": OP, "value": OPERAND}   # "value" only where OP takes one
 
-Fields and operators are those of ``ast.MESSAGE_FIELDS`` and ``ast.ATTACHMENT_FIELDS``:
+Fields and operators are those of ``MESSAGE_FIELDS`` and ``ATTACHMENT_FIELDS``:
 ``name`` matches/in, ``extension`` in/is, ``double_extension`` in, ``type`` class (a
 class name such as "executable") / mime / mismatch (no value), ``declared_type`` matches,
 ``size`` with ``>`` ``<`` ``>=`` ``<=`` ``==`` ``!=``, ``archive`` encrypted /
-exceeds_limits (no value), ``evasive_name`` is (no value).
+exceeds_limits (no value), ``evasive_name`` is (no value), ``unscannable`` is (no value).
 
 Operands: a JSON string (a glob, an address, a text); ``{"number": "10MB", "value":
 10000000}`` (the text as written and its value, bytes when it has a unit; ``value`` may be
@@ -79,39 +81,16 @@ from mailpolicy.policy import ast, conditions
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule, assign_ids, derive_id
 from mailpolicy.policy.diagnostics import Diagnostic
 from mailpolicy.policy.parse import parse_size
+from mailpolicy.policy.vocabulary import (
+    ATTACHMENT_FIELDS,
+    ATTACHMENT_OPERANDS,
+    MESSAGE_FIELDS,
+    MESSAGE_OPERANDS,
+    from_keyword,
+)
 
 FORMAT = "mailpolicy-ir"
 VERSION = 1
-
-#: Operand kinds each (field, op) takes: "string", "number", "list" (a name or items), as
-#: the checker wants them.
-MESSAGE_OPERANDS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("sender", "in"): ("list",),
-    ("sender", "matches"): ("string",),
-    ("recipient", "in"): ("list",),
-    ("recipient", "matches"): ("string",),
-    **{
-        (f, op): ("string",)
-        for f in ("from", "subject", "body", "header")
-        for op in ("contains", "matches")
-    },
-    **{(f, op): ("number",) for f in ("size", "attachments") for op in ast.MESSAGE_FIELDS[f]},
-}
-ATTACHMENT_OPERANDS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("name", "matches"): ("string",),
-    ("name", "in"): ("list",),
-    ("extension", "in"): ("list",),
-    ("extension", "is"): ("string",),
-    ("double_extension", "in"): ("list",),
-    ("type", "class"): ("string",),
-    ("type", "mime"): ("string",),
-    ("type", "mismatch"): (),
-    ("declared_type", "matches"): ("string",),
-    ("archive", "encrypted"): (),
-    ("archive", "exceeds_limits"): (),
-    ("evasive_name", "is"): (),
-    **{("size", op): ("number",) for op in ast.ATTACHMENT_FIELDS["size"]},
-}
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _NUMBER = re.compile(r"\d+(\.\d+)?([KMGT]i?B|[KMGT]|B)?", re.IGNORECASE)
@@ -146,7 +125,8 @@ def expr(node: ast.Cond) -> dict[str, Any]:
         if isinstance(node, (ast.HeaderContains, ast.HeaderMatches)):
             out["header"] = node.header
         out["op"] = op
-        out["value"] = _operand(node.operand)
+        if node.operand is not None:
+            out["value"] = _operand(node.operand)
         return out
     att: dict[str, Any] = {"attachment_test": field, "op": op}
     if node.operand is not None:
@@ -357,44 +337,48 @@ class _Reader:
 
     def test(self, data: dict[str, Any], where: str) -> ast.Test:
         field = _str(data["test"], f"{where}.test")
-        if field not in ast.MESSAGE_FIELDS:
+        if field not in MESSAGE_FIELDS:
             raise _fail(
                 where,
-                f"unknown test field {field!r} (expected one of {', '.join(ast.MESSAGE_FIELDS)})",
+                f"unknown test field {field!r} (expected one of {', '.join(MESSAGE_FIELDS)})",
             )
         if field == "header":
             _obj(data, where, ("test", "header", "op", "value"))
+        elif not any(MESSAGE_OPERANDS[(field, o)] for o in MESSAGE_FIELDS[field]):
+            _obj(data, where, ("test", "op"))
         else:
             _obj(data, where, ("test", "op", "value"))
         op = _str(data["op"], f"{where}.op")
-        if op not in ast.MESSAGE_FIELDS[field]:
+        if op not in MESSAGE_FIELDS[field]:
             raise _fail(
-                f"{where}.op", f"'{field}' takes {', '.join(ast.MESSAGE_FIELDS[field])}, not {op!r}"
+                f"{where}.op", f"'{field}' takes {', '.join(MESSAGE_FIELDS[field])}, not {op!r}"
             )
+        if not MESSAGE_OPERANDS[(field, op)]:
+            return cast(ast.Test, from_keyword("message", field, op, None))
         value = self.operand(data["value"], f"{where}.value", MESSAGE_OPERANDS[(field, op)])
         header = _str(data["header"], f"{where}.header") if field == "header" else None
-        return cast(ast.Test, ast.from_keyword("message", field, op, value, header))
+        return cast(ast.Test, from_keyword("message", field, op, value, header))
 
     def att_test(self, data: dict[str, Any], where: str) -> ast.AttTest:
         field = _str(data["attachment_test"], f"{where}.attachment_test")
-        if field not in ast.ATTACHMENT_FIELDS:
+        if field not in ATTACHMENT_FIELDS:
             raise _fail(
                 where,
                 f"unknown attachment test field {field!r} (expected one of "
-                f"{', '.join(ast.ATTACHMENT_FIELDS)})",
+                f"{', '.join(ATTACHMENT_FIELDS)})",
             )
         _obj(data, where, ("attachment_test", "op"), ("value",))
         op = _str(data["op"], f"{where}.op")
-        if op not in ast.ATTACHMENT_FIELDS[field]:
+        if op not in ATTACHMENT_FIELDS[field]:
             raise _fail(
                 f"{where}.op",
-                f"'{field}' takes {', '.join(ast.ATTACHMENT_FIELDS[field])}, not {op!r}",
+                f"'{field}' takes {', '.join(ATTACHMENT_FIELDS[field])}, not {op!r}",
             )
         kinds = ATTACHMENT_OPERANDS[(field, op)]
         if not kinds:
             if "value" in data:
                 raise _fail(f"{where}.value", f"'{field} {op}' takes no value")
-            return cast(ast.AttTest, ast.from_keyword("attachment", field, op, None))
+            return cast(ast.AttTest, from_keyword("attachment", field, op, None))
         if "value" not in data:
             raise _fail(where, "missing key 'value'")
         value = self.operand(data["value"], f"{where}.value", kinds)
@@ -402,7 +386,7 @@ class _Reader:
             assert isinstance(value, ast.Str)
             if not _NAME.fullmatch(value.value) or value.value == "mismatch":
                 raise _fail(f"{where}.value", f"{value.value!r} is not a type class name")
-        return cast(ast.AttTest, ast.from_keyword("attachment", field, op, value))
+        return cast(ast.AttTest, from_keyword("attachment", field, op, value))
 
 
 def _array(value: Any, where: str) -> list[Any]:

@@ -29,7 +29,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterator
 
-from mailpolicy.policy import ast, conditions, globs
+from mailpolicy.policy import ast, globs, index
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.diagnostics import CODES, Diagnostic, warning
 from mailpolicy.policy.implies import STARS, Implies, leaf_fields
@@ -157,7 +157,7 @@ def _needed_exts(cond: ast.Cond, implies: Implies) -> frozenset[str] | None:
     """Extensions one of which some attachment must have for ``cond`` to hold, or None:
     the compiler's index keys (``conditions.trigger``), a glob read as the last extensions
     every name it matches ends with."""
-    keys = conditions.trigger(cond, implies)
+    keys = index.trigger(cond, implies)
     if keys is None:
         return None
     out: set[str] = set()

@@ -319,6 +319,12 @@ class _Builder(Transformer[Token, Any]):
         op = cast(ast.Comparison, str(items[1]))
         return ast.AttachmentCount(op=op, operand=self._operand(items[2]), span=self._all(items))
 
+    def message_unscannable(self, items: list[Any]) -> ast.Test:
+        return ast.MessageUnscannable(span=self._all(items))
+
+    def evasive_mime(self, items: list[Any]) -> ast.Test:
+        return ast.EvasiveMime(span=self._all(items))
+
     def text_op(self, items: list[Token]) -> Token:
         return items[0]
 
@@ -370,6 +376,9 @@ class _Builder(Transformer[Token, Any]):
 
     def evasive_name(self, items: list[Any]) -> ast.AttTest:
         return ast.EvasiveName(span=self._all(items))
+
+    def unscannable(self, items: list[Any]) -> ast.AttTest:
+        return ast.Unscannable(span=self._all(items))
 
     # -- operands ------------------------------------------------------------------------
     def list_ref(self, items: list[Token]) -> ast.ListRef:

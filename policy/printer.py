@@ -87,6 +87,12 @@ def leaf(node: ast.Leaf) -> str:
             return "archive exceeds limits"
         case ast.EvasiveName():
             return "evasive name"
+        case ast.Unscannable():
+            return "unscannable"
+        case ast.MessageUnscannable():
+            return "message unscannable"
+        case ast.EvasiveMime():
+            return "evasive mime"
         case _:
             assert_never(node)
 

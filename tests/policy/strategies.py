@@ -22,7 +22,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from mailpolicy.policy import ast
+from mailpolicy.policy import ast, vocabulary
 from mailpolicy.policy.checked import CheckedPolicy, assign_ids
 from mailpolicy.policy.parse import parse_size
 
@@ -147,7 +147,7 @@ def _mime() -> st.SearchStrategy[str]:
 
 
 def _msg(field: str, op: str, operand: ast.Operand, header: str | None = None) -> ast.Leaf:
-    return ast.from_keyword("message", field, op, operand, header)
+    return vocabulary.from_keyword("message", field, op, operand, header)
 
 
 def message_tests(list_names: tuple[str, ...]) -> st.SearchStrategy[ast.Cond]:
@@ -174,6 +174,8 @@ def message_tests(list_names: tuple[str, ...]) -> st.SearchStrategy[ast.Cond]:
             st.sampled_from(COMPARE),
             numbers(unit=False),
         ),
+        st.just(ast.MessageUnscannable()),
+        st.just(ast.EvasiveMime()),
     )
 
 
@@ -181,7 +183,7 @@ def attachment_tests(list_names: tuple[str, ...]) -> st.SearchStrategy[ast.Cond]
     lists = _list_operand(list_names)
 
     def att(field: str, op: str, operand: Any = None) -> ast.Leaf:
-        return ast.from_keyword("attachment", field, op, operand)
+        return vocabulary.from_keyword("attachment", field, op, operand)
 
     return st.one_of(
         st.builds(lambda g: att("name", "matches", g), _s(globs())),
@@ -197,6 +199,7 @@ def attachment_tests(list_names: tuple[str, ...]) -> st.SearchStrategy[ast.Cond]
         st.just(att("archive", "encrypted")),
         st.just(att("archive", "exceeds_limits")),
         st.just(att("evasive_name", "is")),
+        st.just(att("unscannable", "is")),
     )
 
 

@@ -59,6 +59,9 @@ quarantine header "X-Mailer" contains "worm" as "mailer"
 quarantine header "X-Spam-Flag" matches "Y*" as "spam-flag"
 block size > 20MB as "huge"
 block attachments > 3 and not sender in trusted as "many"
+quarantine message unscannable as "message-unscannable"
+quarantine evasive mime as "evasive-mime"
+quarantine attachment unscannable as "unscannable"
 """
 
 
@@ -69,6 +72,8 @@ def msg(
     headers: tuple[tuple[str, str], ...] = (("Subject", "hello"),),
     body: str = "",
     size: int = 1000,
+    unscannable: tuple[str, ...] = (),
+    tricks: tuple[str, ...] = (),
 ) -> Message:
     return Message(
         path="m.eml",
@@ -78,6 +83,8 @@ def msg(
         body=body,
         size=size,
         attachments=atts,
+        unscannable=unscannable,
+        tricks=tricks,
     )
 
 
@@ -152,6 +159,20 @@ CASES: list[tuple[Message, str, str | None, str | None]] = [
         "allow",
         None,
         None,
+    ),
+    (msg(unscannable=("MIME nesting deeper than 40",)), "quarantine", "message-unscannable", None),
+    (msg(tricks=("ambiguous-mime",)), "quarantine", "evasive-mime", None),
+    (
+        msg(Attachment(names=("a.txt",), data=TEXT, part="2", unscannable=("corrupt",))),
+        "quarantine",
+        "unscannable",
+        "a.txt",
+    ),
+    (
+        msg(archive("f.zip", Attachment(names=("in.doc",), data=TEXT, unscannable=("method 9",)))),
+        "quarantine",
+        "unscannable",
+        "f.zip",
     ),
     (msg(sender=None), "allow", None, None),
 ]
@@ -257,12 +278,18 @@ def messages(draw: Any, policy: CheckedPolicy) -> Message:
 
     def leaf(in_archive: bool) -> st.SearchStrategy[Attachment]:
         return st.builds(
-            lambda ns, d, t: Attachment(
-                names=tuple(ns), data=d, declared_type=t, part="2", in_archive=in_archive
+            lambda ns, d, t, u: Attachment(
+                names=tuple(ns),
+                data=d,
+                declared_type=t,
+                part="2",
+                in_archive=in_archive,
+                unscannable=u,
             ),
             st.lists(name, max_size=2),
             data,
             declared,
+            st.sampled_from([(), (), ("corrupt",)]),
         )
 
     listing = st.builds(
@@ -297,6 +324,8 @@ def messages(draw: Any, policy: CheckedPolicy) -> Message:
         headers=tuple(draw(st.lists(st.tuples(header_names, word), max_size=3))),
         body=draw(word),
         size=draw(st.sampled_from(_numbers(policy))),
+        unscannable=draw(st.sampled_from([(), ("parts",)])),
+        tricks=draw(st.sampled_from([(), ("ambiguous-mime",)])),
         attachments=tuple(draw(st.lists(st.one_of(leaf(False), archives), max_size=3))),
     )
 
