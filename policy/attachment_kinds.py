@@ -152,12 +152,18 @@ class FactKind(AttachmentEntry[FactNode]):
         return Match(ok, self.says(node, x, ok), x, x.name)
 
 
+def _reasons(a: Attachment) -> tuple[str, ...]:
+    limits = a.archive_problems if a.exceeds_limits else ()
+    return tuple(dict.fromkeys((*a.unscannable, *limits)))
+
+
 def unscannable(a: Attachment) -> tuple[str, ...]:
     """``unscannable``: why this attachment, or anything inside it, could not be read
-    completely; each reason prefixed with the member it concerns."""
-    out: list[str] = list(a.unscannable)
+    completely (what its reader said, and any archive limit it hit); a member's reasons
+    are prefixed with the member. ``archive exceeds limits`` is the narrower fact."""
+    out: list[str] = list(_reasons(a))
     for m in a.walk()[1:]:
-        out.extend(f"{m.part or m.name}: {why}" for why in m.unscannable)
+        out.extend(f"{m.part or m.name}: {why}" for why in _reasons(m))
     return tuple(out)
 
 

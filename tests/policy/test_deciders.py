@@ -177,6 +177,9 @@ CASES: list[tuple[Message, str, str | None, str | None]] = [
     (msg(sender=None), "allow", None, None),
 ]
 
+# An archive over a limit is unscannable too (the rule for it comes later in POLICY).
+LIMITS_ARE_UNSCANNABLE = archive("g.zip", member("x.txt"), exceeds=True)
+
 Decider = Callable[[CheckedPolicy, Message], Verdict]
 
 
@@ -221,6 +224,14 @@ def test_table_names_every_kind_and_every_rule_decides(policy: CheckedPolicy) ->
     }
     assert kinds == set(ENTRIES)
     assert {rule for _, _, rule, _ in CASES} - {None} == {r.id for r in policy.rules}
+
+
+def test_an_archive_over_a_limit_is_unscannable() -> None:
+    p = loader.load_text("quarantine attachment unscannable", "p.policy")
+    for decide in DECIDERS.values():
+        v = decide(p, msg(LIMITS_ARE_UNSCANNABLE))
+        assert (v.action, v.name) == ("quarantine", "g.zip")
+    assert "too many members" in evaluate(p, msg(LIMITS_ARE_UNSCANNABLE)).reason
 
 
 def test_strip_and_tag_read_the_same_from_both(policy: CheckedPolicy) -> None:
