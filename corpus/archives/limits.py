@@ -13,13 +13,30 @@ Contract:
   budget stopped and returns the ``Stop`` to raise, whose message is the problem entry
   (``"members > 10000"``, ``"ratio 1032:1 for member x"``).
 
-Limits of this module: it counts bytes and members, it does not time anything; a format
-whose reader cannot report sizes before decompressing is only as safe as the chunk size
-its decompressor yields (``streams.OUT``).
+- **Time**: a deadline (``time.monotonic()`` seconds) may be set for the current context
+  with ``deadline(seconds)`` (a context manager) or ``set_deadline(when)`` /
+  ``reset_deadline(token)`` (a ``ContextVar``, so threads and asyncio tasks each have
+  their own). ``check_time()`` raises ``Stop("time budget exceeded ...")`` once it has
+  passed; ``Budget.check_time()`` does the same and marks the budget stopped, so the
+  listing keeps what was read and reports the time budget as a limit
+  (``exceeds_limits``, hence ``attachment unscannable``). Every reader calls it per
+  directory entry (``Budget.count_member``) and per decompressed chunk (``Meter``), and
+  the container readers (disk images, OneNote, CAB, MSI) per sector run or record scanned.
+  Whoever owns the per-message time budget sets the deadline around the work on one
+  message; with no deadline set, nothing is timed.
+
+Limits of this module: a format whose reader cannot report sizes before decompressing is
+only as safe as the chunk size its decompressor yields (``streams.OUT``); the time check
+is cooperative: one call into a third-party parser (pycdlib, olefile) is not interrupted
+in the middle, only before and after.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 from mailpolicy.corpus.archives.streams import Chunks
@@ -55,6 +72,46 @@ class Stop(Exception):
     """A limit was hit; the message is the problem entry."""
 
 
+#: The monotonic time after which every expansion in this context stops (None: no limit).
+DEADLINE: ContextVar[float | None] = ContextVar("mailpolicy_archive_deadline", default=None)
+
+
+def set_deadline(when: float | None) -> Token[float | None]:
+    """Set the deadline (``time.monotonic()`` seconds, or None) for this context."""
+    return DEADLINE.set(when)
+
+
+def reset_deadline(token: Token[float | None]) -> None:
+    DEADLINE.reset(token)
+
+
+@contextmanager
+def deadline(seconds: float | None) -> Iterator[None]:
+    """Every expansion inside the block stops ``seconds`` from now (None: untimed).
+
+    >>> with deadline(5.0):
+    ...     check_time()  # fine for five seconds
+    """
+    token = set_deadline(None if seconds is None else time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        reset_deadline(token)
+
+
+def time_left() -> float | None:
+    """Seconds left before the deadline (negative once past), or None when untimed."""
+    when = DEADLINE.get()
+    return None if when is None else when - time.monotonic()
+
+
+def check_time() -> None:
+    """Raise ``Stop`` when the deadline of this context has passed."""
+    left = time_left()
+    if left is not None and left < 0:
+        raise Stop("time budget exceeded while reading the archive")
+
+
 class Budget:
     """What one attachment's expansion has spent so far, against its ``Limits``."""
 
@@ -68,8 +125,16 @@ class Budget:
         self.stopped = True
         return Stop(problem)
 
+    def check_time(self) -> None:
+        """Raise ``Stop`` (and stop the expansion) once the deadline has passed."""
+        try:
+            check_time()
+        except Stop as stop:
+            raise self.trip(str(stop)) from None
+
     def count_member(self) -> None:
         """One more directory entry, at any depth; raises ``Stop`` past the limit."""
+        self.check_time()
         self.members += 1
         if self.members > self.limits.max_members:
             raise self.trip(f"members > {self.limits.max_members}")
@@ -129,6 +194,7 @@ class Meter:
             self.done = True
             return b""
         b, lim = self.budget, self.budget.limits
+        b.check_time()
         self.got += len(chunk)
         if self.size is not None and self.got > self.size:
             raise b.trip(f"member {self.name} larger than its declared {self.size} bytes")
