@@ -28,8 +28,11 @@ Contract:
   (decompressed) file, as a decimal string.
 - **Keys**: mbox offset; Maildir file name or MH number (``path`` is then the folder); None
   for a one-message file.
-- **Read-only**: files are opened ``rb`` and never written; FIFOs and devices are not
-  opened. Symlinks are followed, directory loops reported once.
+- **Read-only, never blocking**: files are opened read-only and non-blocking, and read
+  only when the open descriptor is a regular file (``open_regular``), so a FIFO, a device
+  or a ``/proc`` entry such as ``/proc/kmsg`` reached through a symlink is reported, never
+  waited on (a file is read no further than its size when opened). Symlinks are
+  followed, directory loops reported once.
 
 Limits: one message in memory at a time (the mbox reader reads ``CHUNK`` bytes at a time);
 a message larger than ``MAX_MESSAGE_BYTES`` is reported unreadable and skipped, never
@@ -39,7 +42,9 @@ held. A tar of a mail folder is not unpacked (reported with the reason).
 from __future__ import annotations
 
 import bz2
+import errno
 import gzip
+import io
 import lzma
 import os
 import re
@@ -48,7 +53,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from mailpolicy.corpus.filekind import compression, is_tar, not_mail_reason
 from mailpolicy.corpus.labels import Labels, folder_label
@@ -208,6 +213,78 @@ def iter_mbox(
 
 
 # -- files -------------------------------------------------------------------------------
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+
+
+class _AsStatted(io.RawIOBase):
+    """A regular file read no further than the size ``fstat`` gave when it was opened.
+
+    A ``/proc`` or ``/sys`` entry says size 0 (or one page) and may produce data without
+    end or only when it comes (``/proc/kmsg``, whose reads also consume the kernel log):
+    reading to the stated size reads such an entry as the empty (or short) file it claims
+    to be, and a read that would wait raises ``BlockingIOError`` instead of blocking."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        super().__init__()
+        self._f = io.FileIO(fd, "rb")
+        self._size = size
+        self._left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self._left)
+        if n <= 0:
+            return 0
+        got = self._f.readinto(memoryview(buffer)[:n])
+        if got is None:
+            raise BlockingIOError(errno.EAGAIN, "no data without waiting")
+        self._left -= got
+        return got
+
+    def seek(self, pos: int, whence: int = os.SEEK_SET) -> int:
+        where = self._f.seek(pos, whence)
+        self._left = max(0, self._size - where)
+        return where
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def fileno(self) -> int:
+        return self._f.fileno()
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+def open_regular(path: str) -> BinaryIO:
+    """``path`` opened for reading if, once open, it is a regular file; else ``OSError``.
+
+    Opened non-blocking, then judged by ``fstat`` on the open descriptor, so a FIFO (or
+    one swapped in after a ``stat``) never blocks the open and a device is never read.
+    The file is read no further than its size at that moment (``_AsStatted``), so a
+    ``/proc`` entry reached through a symlink reads as the empty file it claims to be.
+    ``IsADirectoryError`` for a directory; an ``OSError`` whose ``strerror`` says "not a
+    regular file ..." for anything else. Symbolic links are followed (a loop is ``ELOOP``).
+    """
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "it is a directory", path)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.ENODEV, "not a regular file (FIFO, socket or device)", path)
+        raw = _AsStatted(fd, st.st_size)
+    except BaseException:
+        os.close(fd)
+        raise
+    return io.BufferedReader(raw)
 
 
 class _Chain:
@@ -402,7 +479,7 @@ class _Walker:
         """One file: its messages, or why it has none. ``folder``/``key`` for Maildir/MH."""
         where = folder if folder is not None else path
         try:
-            f = open(path, "rb")  # noqa: SIM115 (closed below, generator-safe)
+            f = open_regular(path)
         except OSError as exc:
             yield self.bad(where, key, f"cannot open: {exc.strerror or exc}")
             return

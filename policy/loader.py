@@ -13,7 +13,8 @@ the policy's name, source path and digest, and its list files' entries.
 - ``check_file(path)``: ``(text, diagnostics, policy or None)`` for the ``check`` verb,
   which reports every diagnostic (lint warnings included) instead of stopping at the first
   failing file. Raises ``InputError`` like ``load_policy``; never ``PolicyError``.
-- ``read_source(path)``: the bytes of a policy file, or ``InputError``.
+- ``read_source(path)``: the bytes of a policy file, or ``InputError``; only a regular
+  file is read, never blocking, at most ``parse.MAX_BYTES + 1`` bytes.
 - ``is_json(text)``: whether ``text`` is the JSON form.
 - ``load_text(text, path)``: a checked policy from policy text in memory (tests, programs
   that build a policy as text); ``PolicyError`` on any error.
@@ -32,7 +33,8 @@ from mailpolicy.policy import check, ir
 from mailpolicy.policy.ast import Span
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.policy.diagnostics import Diagnostic, InputError, PolicyError, error
-from mailpolicy.policy.parse import decode_source, parse
+from mailpolicy.policy.listfile import read_regular
+from mailpolicy.policy.parse import MAX_BYTES, decode_source, parse
 
 #: ``ir`` ends a message that came from the checker with its code: ``... [E102]``.
 _CODE = re.compile(r"^(?P<message>.*) \[(?P<code>E\d{3})\]$", re.DOTALL)
@@ -44,16 +46,15 @@ def is_json(text: str) -> bool:
 
 
 def read_source(path: str) -> bytes:
-    """The bytes of the policy file ``path``; InputError says why it cannot be read."""
-    if os.path.isdir(path):
-        raise InputError(f"cannot read policy {path}: it is a directory")
+    """The bytes of the policy file ``path`` (at most ``MAX_BYTES + 1``, which
+    ``decode_source`` refuses); InputError says why it cannot be read. Only a regular file
+    is read, never blocking (``listfile.read_regular``): a FIFO, a device, a directory or a
+    symbolic link loop is a one-line error, a ``/proc`` entry reads as the size it states."""
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        raise InputError(f"cannot read policy {path}: no such file") from None
-    except OSError as exc:
-        raise InputError(f"cannot read policy {path}: {exc.strerror or exc}") from None
+        return read_regular(path, MAX_BYTES)
+    except ValueError as exc:
+        reason = {"not found": "no such file", "is a directory, not a file": "it is a directory"}
+        raise InputError(f"cannot read policy {path}: {reason.get(str(exc), exc)}") from None
 
 
 def _json_error(path: str, exc: ValueError) -> Diagnostic:

@@ -33,6 +33,8 @@ from mailpolicy.policy.syntax import blank_statement, depth_check, syntax_diag
 #: belong in list files (`list x = file "..."`), which are read without the parser.
 MAX_BYTES = 1024 * 1024
 MAX_ERRORS = 50
+#: Largest number (after its unit) the language accepts: sizes up to 1 PB, and counts.
+MAX_NUMBER = 10**15
 
 _UNITS = {
     "": 1,
@@ -83,13 +85,28 @@ def unescape(token: str) -> str:
 
 
 def parse_size(text: str) -> tuple[int, str | None]:
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)([A-Za-z]*)", text)
-    assert m is not None, text
-    unit = m.group(2)
+    """``(value in bytes or units, unit as written)`` of a NUMBER token such as ``1.5MB``.
+
+    ``ValueError`` for an unknown unit or a value above ``MAX_NUMBER`` (so a 309-digit
+    number is an error, not an overflow in every verb)."""
+    m = re.fullmatch(r"(\d+)(?:\.(\d+))?([A-Za-z]*)", text)
+    if m is None:
+        raise ValueError(f"invalid number {text[:40]!r}")
+    unit = m.group(3)
     factor = _UNITS.get(unit.lower())
     if factor is None:
         raise ValueError(f"unknown unit '{unit}'")
-    return int(float(m.group(1)) * factor), (unit or None)
+    whole = m.group(1).lstrip("0")
+    shown = text if len(text) <= 24 else f"{text[:20]}... ({len(text)} characters)"
+    too_large = ValueError(
+        f"number {shown} is too large (the largest is {MAX_NUMBER:,}, about 1 PB)"
+    )
+    if len(whole) > len(str(MAX_NUMBER)) or len(m.group(2) or "") > 30:
+        raise too_large
+    value = int(float(m.group(1) + "." + (m.group(2) or "0")) * factor)
+    if value > MAX_NUMBER:
+        raise too_large
+    return value, (unit or None)
 
 
 class _Paren:
@@ -425,8 +442,7 @@ def decode_source(data: bytes, path: str) -> str:
             [
                 error(
                     "E111",
-                    f"policy file is too large ({len(data) / 1e6:.1f} MB; "
-                    f"the limit is {MAX_BYTES // (1024 * 1024)} MB)",
+                    f"policy file is too large (over the limit of {MAX_BYTES // (1024 * 1024)} MB)",
                     where,
                 )
             ]
@@ -498,7 +514,11 @@ def parse_file(path: str, read: Callable[[str], bytes] | None = None) -> tuple[a
     if read is not None:
         data = read(path)
     else:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        from mailpolicy.policy.listfile import read_regular
+
+        try:
+            data = read_regular(path, MAX_BYTES)
+        except ValueError as exc:
+            raise OSError(f"{path}: {exc}") from None
     text = decode_source(data, path)
     return parse(text, path), text

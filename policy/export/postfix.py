@@ -191,6 +191,12 @@ class PostfixExporter(Exporter):
                     f"per policy (already used by rule {self.exemption_rule.id})"
                 )
             return None
+        if unless_root:
+            # The two-stage set-up exempts by envelope sender only; anything else in a
+            # whole-rule 'unless' (an attachment test, 'not', 'and') has no Postfix form.
+            return Gap(
+                "Postfix can only except a rule by its envelope sender ('unless sender in LIST')"
+            )
         if (
             isinstance(node, ast.Or)
             and not in_attachment

@@ -23,6 +23,7 @@ from typing import NoReturn, TextIO
 from mailpolicy.policy import __version__
 from mailpolicy.policy.diagnostics import InputError, PolicyError, render_all
 from mailpolicy.policy.export import TARGETS
+from mailpolicy.policy.listfile import read_regular
 from mailpolicy.simulator.cli import check, diff, explain, export, fmt, inspect, simulate
 from mailpolicy.simulator.cli.common import ExitCode
 from mailpolicy.simulator.replay import EVALUATORS
@@ -45,9 +46,8 @@ def _sources(exc: PolicyError) -> dict[str, str]:
         path = d.span.file
         if path not in out and os.path.isfile(path):
             try:
-                with open(path, "rb") as fh:
-                    out[path] = fh.read(8 * 1024 * 1024).decode("utf-8", "replace")
-            except OSError:
+                out[path] = read_regular(path, 8 * 1024 * 1024).decode("utf-8", "replace")
+            except ValueError:
                 pass
     return out
 

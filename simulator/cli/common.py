@@ -47,8 +47,12 @@ def corpus_paths(paths: Sequence[str], what: str = "corpus") -> list[str]:
     """``paths`` when every one exists and is readable; ``what`` names them in the error."""
     named = f"{what} " if what else ""
     for p in paths:
-        if not os.path.exists(p):
-            raise InputError(f"cannot read {named}{p}: no such file or directory")
+        try:
+            os.stat(p)
+        except FileNotFoundError:
+            raise InputError(f"cannot read {named}{p}: no such file or directory") from None
+        except OSError as exc:  # a symbolic link loop, a name too long, ...
+            raise InputError(f"cannot read {named}{p}: {exc.strerror or exc}") from None
         if not os.access(p, os.R_OK):
             raise InputError(f"cannot read {named}{p}: permission denied")
     return list(paths)

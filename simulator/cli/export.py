@@ -21,16 +21,17 @@ from typing import TextIO
 from mailpolicy.policy.diagnostics import render_all
 from mailpolicy.policy.export import TARGETS
 from mailpolicy.policy.export.base import Exporter, ExportResult, Loss
+from mailpolicy.policy.listfile import read_regular
 from mailpolicy.policy.loader import load_policy
+from mailpolicy.policy.parse import MAX_BYTES
 from mailpolicy.simulator import verify
 from mailpolicy.simulator.cli.common import ExitCode, corpus_paths
 
 
 def _source(path: str) -> dict[str, str]:
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return {path: fh.read()}
-    except OSError:
+        return {path: read_regular(path, MAX_BYTES).decode("utf-8", "replace")}
+    except ValueError:
         return {}
 
 

@@ -5,8 +5,10 @@
 - default: print the formatted text of each file to ``out`` (``-`` reads ``stdin``).
 - ``check``: print ``would reformat PATH`` to ``err`` for each file that would change;
   exit 1 when any would, else 0. Nothing is written.
-- ``write``: rewrite each file that changes (atomically, mode kept) and print
-  ``reformatted PATH`` to ``err``; files already formatted are not touched.
+- ``write``: rewrite each file that changes (atomically, mode and owner kept; a symbolic
+  link is written through and stays a link) and print ``reformatted PATH`` to ``err``;
+  files already formatted are not touched. A file whose mode bits do not let this user
+  write it is refused, even for root (``may_write``).
 
 A directory means every ``*.policy`` file below it. A file that does not parse: its
 diagnostics on ``err``, exit 1. A file that cannot be read or written, a policy in JSON
@@ -17,6 +19,7 @@ message on ``err``, exit 2. The exit code is the worst over all files.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import stat
 import sys
@@ -27,8 +30,9 @@ from typing import TextIO
 
 from mailpolicy.policy.diagnostics import PolicyError, render_all
 from mailpolicy.policy.fmt import format_source
+from mailpolicy.policy.listfile import read_regular
 from mailpolicy.policy.loader import is_json
-from mailpolicy.policy.parse import decode_source
+from mailpolicy.policy.parse import MAX_BYTES, decode_source
 from mailpolicy.simulator.cli.common import ExitCode
 
 
@@ -43,24 +47,72 @@ def _expand(paths: Sequence[str]) -> list[str]:
     return out
 
 
+def may_write(st: os.stat_result) -> bool:
+    """Whether the file ``st`` describes is writable by this user by its mode bits alone.
+
+    ``os.access`` answers yes for root whatever the mode; ``fmt --write`` must not use
+    that override to rewrite a read-only file, or one belonging to someone else that its
+    mode does not open to us."""
+    mode = st.st_mode
+    if st.st_uid == os.geteuid():
+        return bool(mode & stat.S_IWUSR)
+    if st.st_gid == os.getegid() or st.st_gid in os.getgroups():
+        return bool(mode & stat.S_IWGRP)
+    return bool(mode & stat.S_IWOTH)
+
+
 def _write_atomic(path: str, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step, keeping its permission bits."""
-    mode = stat.S_IMODE(os.stat(path).st_mode)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".mailpolicy-fmt-", suffix=".tmp", dir=directory)
+    """Replace the file ``path`` names with ``text``: its mode and owner kept.
+
+    A symbolic link is written through (its target is replaced, the link stays). A file
+    the mode bits do not let us write is refused (``PermissionError``), root or not. The
+    new text goes to a temporary file beside the target, takes its mode and owner, and
+    replaces it in one step; when the owner cannot be given to it (we are not root) or the
+    file has other hard links, the file is rewritten in place instead, so neither its
+    owner nor its links change."""
+    target = os.path.realpath(path)
+    st = os.stat(target)
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file")
+    if not may_write(st):
+        raise PermissionError(
+            errno.EACCES,
+            f"permission denied (mode {stat.filemode(st.st_mode)}, owner uid {st.st_uid})",
+        )
+    data = text.encode("utf-8")
+    if st.st_nlink > 1:
+        _write_in_place(target, data)
+        return
+    fd, tmp = tempfile.mkstemp(
+        prefix=".mailpolicy-fmt-", suffix=".tmp", dir=os.path.dirname(target)
+    )
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
+            try:
+                os.fchown(f.fileno(), st.st_uid, st.st_gid)
+            except PermissionError:
+                os.unlink(tmp)
+                _write_in_place(target, data)
+                return
+            os.fchmod(f.fileno(), stat.S_IMODE(st.st_mode))
             os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
+
+
+def _write_in_place(target: str, data: bytes) -> None:
+    fd = os.open(target, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def fmt_paths(
@@ -92,10 +144,9 @@ def fmt_paths(
                     continue
                 data = (stdin if stdin is not None else sys.stdin).read().encode("utf-8")
             else:
-                with open(path, "rb") as f:
-                    data = f.read()
-        except OSError as exc:
-            print(f"mailpolicy fmt: cannot read {path}: {exc.strerror or exc}", file=err)
+                data = read_regular(path, MAX_BYTES)
+        except ValueError as exc:
+            print(f"mailpolicy fmt: cannot read {path}: {exc}", file=err)
             rc = ExitCode.USAGE
             continue
         source: str | None = None
