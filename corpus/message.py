@@ -93,10 +93,13 @@ class Attachment:
 
     @cached_property
     def tricks(self) -> tuple[str, ...]:
-        """Evasion tricks the names use (``names.TRICKS``), sorted, no duplicates."""
+        """Evasion tricks the names use (``names.TRICKS``), and those its container's reader
+        gave it (``extra_tricks``: a member hidden by a container trick carries the trick,
+        see ``container_tricks``), sorted, no duplicates. Reads names only, never the
+        payload."""
         found = set(self._extra_tricks)
         for n in self.names:
-            found.update(_names.tricks(n))
+            found.update(_names.tricks(n, in_archive=self.in_archive))
         if len(self.normalized_names) > 1:
             found.add("name-disagreement")
         return tuple(sorted(found))
@@ -128,7 +131,7 @@ class Attachment:
     def _detected(self) -> tuple[str, str]:
         from mailpolicy.corpus import types
 
-        return types.detect(self.data[:HEAD_BYTES])
+        return types.detect(self.data, self.extension, self.in_archive)
 
     @property
     def detected_type(self) -> str:
@@ -177,6 +180,14 @@ class Attachment:
         return self._listing.is_archive
 
     @property
+    def container_tricks(self) -> tuple[str, ...]:
+        """Tricks of this container's structure (``names.CONTAINER_TRICKS``: a concatenated
+        archive, overlapping entries, a directory that disagrees with the local headers).
+        The members they concern carry them in ``tricks`` too, so ``archive contains
+        evasive name`` sees them without opening anything twice."""
+        return self._listing.tricks
+
+    @property
     def archive_problems(self) -> tuple[str, ...]:
         return self._listing.problems
 
@@ -210,6 +221,12 @@ class ArchiveListing:
     #: what kept this container from being read completely, other than a limit (a
     #: corrupt directory, a member's unsupported compression method, a reader error)
     unscannable: tuple[str, ...] = ()
+    #: tricks of the container's structure (``names.CONTAINER_TRICKS``: a concatenated
+    #: archive, overlapping entries, a directory that disagrees with the local headers);
+    #: they reach ``Attachment.tricks`` of the container itself
+    tricks: tuple[str, ...] = ()
+    #: the container format (a key of ``archives.formats.READERS``), or None
+    kind: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -6,11 +6,29 @@ thousands of formats where a hand-written table would know dozens. Its MIME answ
 mapped to the coarse classes a policy names (``type executable``).
 
 Contract:
-- ``detect(head)`` returns (MIME type, class) for content starting with ``head`` (the first
-  ``message.HEAD_BYTES``); it never raises (a libmagic failure gives
-  ``application/octet-stream``, class ``other``). One libmagic handle per thread, as
-  libmagic handles are not thread-safe.
-- ``classify(mime)`` maps a MIME type to one of ``CLASSES``.
+- ``detect(data, extension, in_archive)`` returns (MIME type, class) for the content
+  ``data`` (the whole part, or at least its first ``SNIFF_BYTES``); it never raises (a
+  libmagic failure gives ``application/octet-stream``, class ``other``). It asks
+  ``filekind.signature_type`` first (disk images whose signature is at 32 KiB or at the
+  end, OneNote, CAB, MSI and the other OLE kinds, S/MIME, ARJ), then libmagic with
+  ``SNIFF_BYTES`` (64 KiB: an ISO's volume descriptor is at 32 KiB, libmagic needs it).
+  One libmagic handle per thread, as libmagic handles are not thread-safe.
+- ``classify(mime)`` maps a MIME type to one of ``CLASSES``, as an administrator reads
+  them: ``disk-image`` (ISO, UDF, raw FAT/MBR images, VHD, VHDX, VMDK, DMG: Windows
+  mounts most of them on a double-click); ``archive`` (zip, tar, 7z, rar, CAB, ACE, ARJ,
+  LZH, ...); ``executable`` (PE, ELF, Mach-O, and what Windows runs: MSI, LNK, CHM, URL
+  shortcuts); ``script``; ``document`` (PDF, RTF, OLE and OOXML/ODF office files, EPUB,
+  OneNote); ``image``; ``text`` (XHTML and XML too); ``other`` (fonts, S/MIME and PGP
+  signatures and encrypted parts, unknown binary data), each with a specific MIME type.
+- **Scripts**: content decides where content tells (a shebang, ``@echo off``, an HTA's
+  ``<hta:application>``, a WSF ``<job>``, encoded VBScript/JScript ``#@~^``, a ``.reg``
+  file); where content cannot (JScript, VBScript, PowerShell are plain text), text
+  under a Windows script extension (``WINDOWS_SCRIPT_EXT``: js, jse, vbs, vbe, wsf, wsh,
+  ps1, psm1, bat, cmd, hta, sct) is ``script``, and text under a Windows-run extension
+  (``url``, ``library-ms``, ``searchconnector-ms``, ...) is ``executable``. Inside an
+  archive (``in_archive``), interpreter scripts of source trees (shell, Python, Perl,
+  Ruby, ...) are ``text`` unless their extension is a Windows script one: a source
+  release is not ``script``; a top-level script attachment keeps its ``script`` class.
 - ``mismatch(extension, mime, cls)`` is true when the name's last extension disagrees with
   the content in a way that matters: executable content under any name that does not run
   as an executable (``photo.jpg`` that is a PE, ``readme.txt`` that is an ELF), script
@@ -32,10 +50,32 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from mailpolicy.corpus.filekind import signature_type
+
 if TYPE_CHECKING:
     import magic
 
-CLASSES = ("executable", "script", "archive", "document", "image", "text", "other")
+CLASSES = (
+    "executable",
+    "script",
+    "archive",
+    "disk-image",
+    "document",
+    "image",
+    "text",
+    "other",
+)
+#: Bytes handed to libmagic (an ISO 9660 volume descriptor sits at 32 KiB).
+SNIFF_BYTES = 64 * 1024
+#: Windows script extensions: text under these names is ``script`` (WSH, cmd, PowerShell,
+#: mshta run them on a double-click).
+WINDOWS_SCRIPT_EXT = frozenset("js jse vbs vbe wsf wsh ps1 psm1 bat cmd hta sct".split())
+#: Windows-run formats whose content is text (shortcuts, search connectors, RDP files):
+#: text under these names is ``executable``.
+WINDOWS_RUN_EXT = frozenset(
+    "url library-ms searchconnector-ms search-ms settingcontent-ms rdp jnlp appref-ms "
+    "application msc inf scf".split()
+)
 
 _local = threading.local()
 
@@ -65,8 +105,30 @@ _EXECUTABLE = frozenset(
         "application/x-java-applet",
         "application/x-coff",
         "application/x-object",
+        "application/vnd.ms-htmlhelp",
+        "application/x-mswinurl",
+        "application/x-ms-windows-executable",
     }
 )
+_DISK_IMAGE = frozenset(
+    {
+        "application/x-iso9660-image",
+        "application/x-udf-image",
+        "application/x-raw-disk-image",
+        "application/x-vhd",
+        "application/x-vhdx",
+        "application/x-vmdk",
+        "application/x-apple-diskimage",
+        "application/x-virtualbox-vdi",
+        "application/x-qemu-disk",
+    }
+)
+#: libmagic's answer, renamed to what the format is registered or commonly known as.
+_RENAMED = {
+    "application/vnd.ms-opentype": "font/otf",
+    "application/x-font-ttf": "font/ttf",
+    "text/xml+xhtml": "application/xhtml+xml",
+}
 _ARCHIVE = frozenset(
     {
         "application/zip",
@@ -85,7 +147,6 @@ _ARCHIVE = frozenset(
         "application/x-lz4",
         "application/zstd",
         "application/x-compress",
-        "application/x-iso9660-image",
         "application/x-cpio",
         "application/vnd.ms-cab-compressed",
         "application/java-archive",
@@ -95,8 +156,8 @@ _ARCHIVE = frozenset(
         "application/x-lzh-compressed",
         "application/x-ace-compressed",
         "application/x-stuffit",
-        "application/x-apple-diskimage",
         "application/x-xar",
+        "application/x-lzh",
     }
 )
 _DOCUMENT = frozenset(
@@ -114,7 +175,23 @@ _DOCUMENT = frozenset(
         "application/postscript",
         "application/x-hwp",
         "application/vnd.visio",
+        "application/epub+zip",
+        "application/onenote",
+        "application/vnd.ms-xpsdocument",
+        "application/oxps",
     }
+)
+_UNIX_SCRIPT = (
+    "x-sh",
+    "x-shellscript",
+    "x-perl",
+    "x-python",
+    "x-script.python",
+    "x-ruby",
+    "x-php",
+    "x-awk",
+    "x-tcl",
+    "x-lua",
 )
 _SCRIPT_MARKERS = (
     "script",
@@ -129,6 +206,10 @@ _SCRIPT_MARKERS = (
     "x-tcl",
     "x-lua",
     "x-powershell",
+    "x-ms-regedit",
+    "hta",
+    "x-wsf",
+    "vbscript",
 )
 
 
@@ -141,6 +222,12 @@ def classify(mime: str) -> str:
     mime = mime.lower().split(";", 1)[0].strip()
     if mime in _EXECUTABLE:
         return "executable"
+    if mime in _DISK_IMAGE:
+        return "disk-image"
+    if mime in _ARCHIVE:
+        return "archive"
+    if mime.startswith("font/") or mime.startswith("application/font"):
+        return "other"
     if mime in _DOCUMENT or mime.startswith(
         (
             "application/vnd.openxmlformats",
@@ -151,24 +238,61 @@ def classify(mime: str) -> str:
         return "document"
     if any(m in mime for m in _SCRIPT_MARKERS):
         return "script"
-    if mime in _ARCHIVE:
-        return "archive"
     if mime.startswith("image/"):
         return "image"
-    if mime.startswith("text/") or mime in ("application/json", "application/xml"):
+    if mime.startswith("text/") or mime in (
+        "application/json",
+        "application/xml",
+        "application/xhtml+xml",
+    ):
         return "text"
     return "other"
 
 
-def detect(head: bytes) -> tuple[str, str]:
-    """(MIME type, class) of content starting with ``head``; never raises."""
-    if not head:
+def _script_by_content(head: bytes) -> str | None:
+    low = head[:4096].lower()
+    if head.startswith(b"#@~^"):
+        return "text/x-vbscript-encoded"
+    if b"<hta:application" in low:
+        return "application/hta"
+    if (b"<job" in low or b"<package" in low) and b"<script" in low:
+        return "text/x-wsf"
+    return None
+
+
+def detect(data: bytes, extension: str | None = None, in_archive: bool = False) -> tuple[str, str]:
+    """(MIME type, class) of ``data`` (see the module docstring); never raises.
+
+    >>> detect(b"WScript.Echo 1\n", "vbs")
+    ('text/plain', 'script')
+    """
+    if not data:
         return "application/x-empty", "other"
     try:
-        mime = str(_magic().from_buffer(head))
+        mime = signature_type(data)
+        if mime is None:
+            mime = str(_magic().from_buffer(data[:SNIFF_BYTES]))
+            mime = _RENAMED.get(mime, mime)
+        if mime in ("text/html", "text/xml", "text/plain"):
+            if b"http://www.w3.org/1999/xhtml" in data[:4096]:
+                mime = "application/xhtml+xml"
+            mime = _script_by_content(data) or mime
     except Exception:  # noqa: BLE001 - libmagic errors on odd input must not stop a scan
         return "application/octet-stream", "other"
-    return mime, classify(mime)
+    cls = classify(mime)
+    ext = (extension or "").lower()
+    if cls == "text" and ext in WINDOWS_SCRIPT_EXT:
+        cls = "script"
+    elif cls == "text" and ext in WINDOWS_RUN_EXT:
+        cls = "executable"
+    elif (
+        cls == "script"
+        and in_archive
+        and ext not in WINDOWS_SCRIPT_EXT
+        and any(m in mime for m in _UNIX_SCRIPT)
+    ):
+        cls = "text"
+    return mime, cls
 
 
 _EXEC_EXT = frozenset(
@@ -195,6 +319,10 @@ _EXEC_EXT = frozenset(
         "app",
         "appx",
         "msix",
+        "appxbundle",
+        "msixbundle",
+        "xll",
+        "chm",
         "jar",
         "class",
         "o",
@@ -267,17 +395,19 @@ EXPECTED = {
             "7z",
             "rar",
             "cab",
-            "iso",
             "lzh",
+            "lha",
             "arj",
+            "ace",
             "z",
             "zst",
             "cpio",
         )
     },
+    **{e: "disk-image" for e in ("iso", "img", "vhd", "vhdx", "vmdk", "dmg", "udf")},
     **{
         e: "document"
-        for e in ("pdf", "doc", "dot", "xls", "xlt", "ppt", "pps", "rtf", "msg", *_OOXML)
+        for e in ("pdf", "doc", "dot", "xls", "xlt", "ppt", "pps", "rtf", "msg", "one", *_OOXML)
     },
     **{
         e: "image"

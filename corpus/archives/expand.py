@@ -16,7 +16,10 @@ Contract:
   whole expansion with its problem (the member that broke the limit stays listed, by name
   and head only); a damaged member is ``member x: damaged data: ...`` and the listing goes
   on; any other error of a reader is ``corrupt <format> at <part>: ...``, keeping the
-  members listed before it.
+  members listed before it. Those, and what a reader says it ``cannot`` read, are the
+  listing's ``unscannable`` reasons; a member's own reasons (an unsupported method) stay
+  on the member. The listing's ``tricks`` (``names.CONTAINER_TRICKS``) are what the
+  reader reported of this level; ``kind`` is the format's name in ``formats.READERS``.
 
 Limits of this module: a nested archive is expanded only when it is read whole, so one
 larger than ``max_member_bytes`` is listed but not opened (a problem says so).
@@ -67,6 +70,8 @@ def _append(
             part=part,
             in_archive=True,
             member_loader=_fixed(members),
+            unscannable=item.unscannable,
+            extra_tricks=item.tricks,
         )
     )
 
@@ -96,7 +101,7 @@ def _add(level: Level, item: Item) -> None:
         _append(level, item, part, load, None, item.size, _NO_MEMBERS)
         raise
     except Exception as exc:  # noqa: BLE001 a damaged member is a fact, not a crash
-        level.note(f"member {item.name}: damaged data: {type(exc).__name__}: {exc}")
+        level.cannot(f"member {item.name}: damaged data: {type(exc).__name__}: {exc}")
         size, whole, members = item.size, None, _NO_MEMBERS
     cap = min(size if size is not None else lim.max_member_bytes, lim.max_member_bytes)
     load = loader(opener, cap) if opener is not None and whole is None else None
@@ -181,11 +186,14 @@ def expand(data: bytes, name: str | None, part: str, depth: int, budget: Budget)
         if budget.stopped:  # a Stop raised inside tarfile may come back wrapped
             level.note(str(exc))
         else:
-            level.note(f"corrupt {fmt} at {part or 'attachment'}: {type(exc).__name__}: {exc}")
+            level.cannot(f"corrupt {fmt} at {part or 'attachment'}: {type(exc).__name__}: {exc}")
     return ArchiveListing(
         members=tuple(level.members),
         encrypted=level.encrypted,
         exceeds_limits=budget.stopped,
         problems=tuple(level.problems),
         is_archive=not level.document,
+        unscannable=tuple(level.unscannable),
+        tricks=tuple(level.tricks),
+        kind=fmt,
     )

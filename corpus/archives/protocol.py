@@ -7,11 +7,19 @@ Contract:
   the limits, reading member heads, nesting, building ``Attachment`` objects) is done once
   for every format by ``expand``.
 - A reader reports what it cannot finish on the ``Level`` it is given: ``level.note``
-  for a problem entry, ``level.names_encrypted`` for a directory it cannot see,
-  ``level.document`` for an Office container. It may also raise: ``expand`` turns any
-  exception into a ``corrupt <format> at <part>`` problem (members yielded before it stay
+  for a problem entry that is no more than a remark, ``level.cannot`` for a reason the
+  container could not be read completely (a problem entry and an ``unscannable`` reason
+  of the listing: a corrupt directory, a file system it does not read),
+  ``level.trick`` for a structure that readers would see differently (a concatenated
+  archive, overlapping entries, a directory that disagrees with the local headers),
+  ``level.names_encrypted`` for a directory it cannot see, ``level.document`` for an
+  Office container. A member it lists but cannot read carries its own reasons
+  (``Item.unscannable``). It may also raise: ``expand`` turns any exception into a
+  ``corrupt <format> at <part>`` unscannable reason (members yielded before it stay
   listed), and a ``limits.Stop`` into the limit's problem. Nothing reaches the policy
   as an exception.
+- A reader that loops over anything other than the items it yields (sectors, records,
+  a scan for signatures) calls ``level.budget.check_time()`` as it goes.
 
 Limits of this module: it defines shapes only; it reads nothing.
 """
@@ -43,6 +51,10 @@ class Item:
     reopen: Callable[[], Chunks] | None = None
     #: content already in hand (7z), instead of ``open``
     content: bytes | None = None
+    #: why this member's content cannot be read (an unsupported compression method)
+    unscannable: tuple[str, ...] = ()
+    #: container tricks that concern this member (it is hidden from some readers)
+    tricks: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -57,10 +69,24 @@ class Level:
     problems: list[str] = field(default_factory=list)
     encrypted: bool = False
     document: bool = False
+    unscannable: list[str] = field(default_factory=list)
+    tricks: list[str] = field(default_factory=list)
 
     def note(self, problem: str) -> None:
         if problem not in self.problems:
             self.problems.append(problem)
+
+    def cannot(self, reason: str) -> None:
+        """The container could not be read completely: a problem and an unscannable reason."""
+        self.note(reason)
+        if reason not in self.unscannable:
+            self.unscannable.append(reason)
+
+    def trick(self, code: str, detail: str) -> None:
+        """A structure other readers see differently (``names.CONTAINER_TRICKS``)."""
+        if code not in self.tricks:
+            self.tricks.append(code)
+        self.note(detail)
 
     def names_encrypted(self, fmt: str) -> None:
         """The directory itself is encrypted: not one name can be listed."""
