@@ -3,19 +3,25 @@
 Contract:
 - Recognised by a local header, an empty archive's end record or a spanning marker at
   offset 0 (``PK\\x03\\x04``, ``PK\\x05\\x06``, ``PK\\x07\\x08``).
-- The central directory is walked entry by entry (never all at once: a directory of a
-  million entries costs only as many entries as the member limit lets through), with
-  zip64 sizes and offsets, and data prepended to the zip (concatenation) allowed for.
+- Where the entries are is ``zipdir``'s job: every central directory in the file
+  (concatenated zips are all listed, with the ``concatenated-archive`` trick), local
+  headers no directory names (``directory-mismatch``), members read from the local
+  headers when the directory is missing or unreadable (an unscannable reason), and
+  overlapping entries (``overlapping-entries``, not read), with zip64 sizes and offsets
+  and data prepended to the zip allowed for.
 - Names: UTF-8 when flagged or valid, else CP932 (Japanese Windows archivers), else
   CP437, the zip default; the raw name is the CP437 reading.
 - Members with the encryption flag (bit 0) are listed by name with no content.
 - **Office documents** (OOXML: a ``[Content_Types].xml`` member; ODF: a first member named
   ``mimetype``) set ``level.document``: listed within the same limits, not an archive.
 
-Limits of this module: members compressed with methods other than stored, deflate, bzip2
-and LZMA (deflate64, zstd, PPMd) are listed but not read, with a problem entry; CRCs are
-not checked; split archives, self-extracting executables and zip files with a prefix
-other than concatenated data are not opened (a directory outside the file is corrupt).
+- Deflate64 (method 9) is read with ``inflate64`` (LGPL-2.1+, the library py7zr uses,
+  fed 1 KiB at a time so each chunk stays small under the ``Meter``).
+
+Limits of this module: members compressed with methods other than stored, deflate,
+Deflate64, bzip2 and LZMA (zstd, PPMd, Implode, AES) are listed by name, with no
+content and an unscannable reason on the member naming the method; CRCs are not
+checked; split archives are not joined.
 """
 
 from __future__ import annotations
@@ -28,16 +34,40 @@ from collections.abc import Iterator
 from functools import partial
 from typing import Protocol, cast
 
+import inflate64
+
+from mailpolicy.corpus.archives import zipdir
 from mailpolicy.corpus.archives.protocol import Item, Level
 from mailpolicy.corpus.archives.streams import Chunks, inflate, stored, unpack
 
-_CD = struct.Struct("<4s6H3L5H2L")
-_LOCAL = struct.Struct("<4s5H3L2H")
-_EOCD = struct.Struct("<4s4H2LH")
-_EOCD64 = struct.Struct("<4sQ2H2L4Q")
+#: Compression methods read: stored, deflate, Deflate64, bzip2, LZMA.
+READABLE_METHODS = (0, 8, 9, 12, 14)
+#: Names of the methods a reason may name (APPNOTE 4.4.5).
+METHOD_NAMES = {
+    1: "1 (Shrink)",
+    6: "6 (Implode)",
+    9: "9 (Deflate64)",
+    93: "93 (Zstandard)",
+    95: "95 (XZ)",
+    96: "96 (JPEG)",
+    97: "97 (WavPack)",
+    98: "98 (PPMd)",
+    99: "99 (AES)",
+}
+#: Deflate64 input fed at a time: its output per call is unbounded by the library, so
+#: small inputs keep each chunk small (at most about 1 MB from 1 KiB).
+_DEFLATE64_IN = 1024
 
-#: Compression methods read: stored, deflate, bzip2, LZMA.
-READABLE_METHODS = (0, 8, 12, 14)
+
+def _deflate64(src: memoryview) -> Chunks:
+    d = inflate64.Inflater()
+    for i in range(0, len(src), _DEFLATE64_IN):
+        out = d.inflate(bytes(src[i : i + _DEFLATE64_IN]))
+        if out:
+            yield out, min(i + _DEFLATE64_IN, len(src))
+        if d.eof:
+            return
+    raise EOFError("Deflate64 data ended before the end of the stream")
 
 
 class _LzmaInternals(Protocol):
@@ -67,15 +97,17 @@ def decode_name(raw: bytes, utf8_flag: bool) -> tuple[str, str]:
 
 
 def _member(data: memoryview, offset: int, csize: int, method: int) -> Chunks:
-    sig, _v, _f, _m, _t, _d, _crc, _c, _u, nlen, xlen = _LOCAL.unpack_from(data, offset)
+    sig, _v, _f, _m, _t, _d, _crc, _c, _u, nlen, xlen = zipdir.LOCAL.unpack_from(data, offset)
     if sig != b"PK\x03\x04":
         raise ValueError(f"bad local header at offset {offset}")
-    start = offset + _LOCAL.size + nlen + xlen
+    start = offset + zipdir.LOCAL.size + nlen + xlen
     src = data[start : start + csize]
     if method == 0:
         return stored(src)
     if method == 8:
         return inflate(src, -zlib.MAX_WBITS)
+    if method == 9:
+        return _deflate64(src)
     if method == 12:
         return unpack(src, bz2.BZ2Decompressor, b"")
     if method == 14:  # 2+2 byte header, LZMA properties, raw LZMA1 stream
@@ -88,47 +120,6 @@ def _member(data: memoryview, offset: int, csize: int, method: int) -> Chunks:
     raise ValueError(f"compression method {method} not supported")
 
 
-def _zip64(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int, int]:
-    i = 0
-    while i + 4 <= len(extra):
-        tag, n = struct.unpack_from("<2H", extra, i)
-        if tag == 1:
-            vals: list[int] = list(struct.unpack_from(f"<{min(n // 8, 3)}Q", extra, i + 4))
-            if usize == 0xFFFFFFFF and vals:
-                usize = vals.pop(0)
-            if csize == 0xFFFFFFFF and vals:
-                csize = vals.pop(0)
-            if offset == 0xFFFFFFFF and vals:
-                offset = vals.pop(0)
-            break
-        i += 4 + n
-    return usize, csize, offset
-
-
-def _directory(data: bytes) -> tuple[int, int, int]:
-    """(first entry, end of the directory, shift of every offset) from the end records."""
-    eocd = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
-    if eocd < 0 or eocd + _EOCD.size > len(data):
-        raise ValueError("no end of central directory record (truncated zip?)")
-    cd_size: int
-    cd_offset: int
-    _sig, _d, _cd, _n, _total, cd_size, cd_offset, _cl = _EOCD.unpack_from(data, eocd)
-    cd_end = eocd
-    loc = eocd - 20
-    if loc >= 0 and data[loc : loc + 4] == b"PK\x06\x07":
-        rec: int = struct.unpack_from("<Q", data, loc + 8)[0]
-        if rec + _EOCD64.size <= len(data) and data[rec : rec + 4] == b"PK\x06\x06":
-            _s, _sz, _v1, _v2, _d1, _d2, _n1, _n2, cd_size, cd_offset = _EOCD64.unpack_from(
-                data, rec
-            )
-            cd_end = rec
-    # data prepended to the zip (concatenation) shifts every offset
-    shift = cd_end - cd_size - cd_offset
-    if shift < 0:
-        raise ValueError("central directory outside the file")
-    return cd_offset + shift, cd_end, shift
-
-
 class ZipReader:
     """Zip, and the Office documents (OOXML, ODF) that are zips underneath."""
 
@@ -137,57 +128,30 @@ class ZipReader:
 
     def items(self, data: bytes, level: Level) -> Iterator[Item]:
         view = memoryview(data)
-        pos, cd_end, shift = _directory(data)
-        first = True
-        while pos < cd_end:
-            if data[pos : pos + 4] != b"PK\x01\x02" or pos + _CD.size > len(data):
-                raise ValueError(f"bad central directory entry at offset {pos}")
-            flags: int
-            method: int
-            csize: int
-            usize: int
-            nlen: int
-            xlen: int
-            clen: int
-            offset: int
-            (
-                _s,
-                _vm,
-                _vn,
-                flags,
-                method,
-                _t,
-                _dt,
-                _crc,
-                csize,
-                usize,
-                nlen,
-                xlen,
-                clen,
-                _ds,
-                _ia,
-                _ea,
-                offset,
-            ) = _CD.unpack_from(data, pos)
-            raw = data[pos + _CD.size : pos + _CD.size + nlen]
-            extra = data[pos + _CD.size + nlen : pos + _CD.size + nlen + xlen]
-            pos += _CD.size + nlen + xlen + clen
-            usize, csize, offset = _zip64(extra, usize, csize, offset)
-            name, raw_name = decode_name(raw, bool(flags & 0x800))
-            if name == "[Content_Types].xml" or (first and name == "mimetype"):
+        for e in zipdir.entries(data, level):
+            name, raw_name = decode_name(e.raw, bool(e.flags & 0x800))
+            if name == "[Content_Types].xml" or (e.first and name == "mimetype"):
                 level.document = True
-            first = False
-            encrypted = bool(flags & 0x1)
-            opener = partial(_member, view, offset + shift, csize, method)
-            readable = method in READABLE_METHODS
-            if not readable and not encrypted:
-                level.note(f"member {name}: compression method {method} not supported")
+            encrypted = bool(e.flags & 0x1)
+            why: tuple[str, ...] = ()
+            if e.note is not None:
+                why = (e.note,)
+            elif e.offset + zipdir.LOCAL.size > len(data) or e.offset < 0:
+                why = (f"local header at offset {e.offset} is outside the file",)
+            elif e.method not in READABLE_METHODS and not encrypted:
+                method = METHOD_NAMES.get(e.method, str(e.method))
+                why = (f"compression method {method} not supported",)
+                level.note(f"member {name}: compression method {e.method} not supported")
+            readable = not why and not encrypted
+            opener = partial(_member, view, e.offset, e.csize, e.method)
             yield Item(
                 name=name,
                 raw_name=raw_name,
-                size=usize,
-                csize=csize,
+                size=e.usize,
+                csize=e.csize,
                 encrypted=encrypted,
                 is_file=not name.endswith("/"),
-                open=opener if readable and not encrypted else None,
+                open=opener if readable else None,
+                unscannable=why,
+                tricks=e.tricks,
             )

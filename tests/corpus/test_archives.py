@@ -321,10 +321,13 @@ def test_office_document_is_not_an_archive_but_parts_are_visible() -> None:
 # -- damage ------------------------------------------------------------------------------
 
 
-def test_truncated_zip_is_a_problem_not_an_exception() -> None:
+def test_truncated_zip_is_read_from_its_local_headers() -> None:
     data = make_zip({"a.txt": b"x" * 1000, "b.exe": b"MZ"})
     a = att(data[: len(data) // 2])
-    assert a.members == () and a.archive_problems and "corrupt zip" in a.archive_problems[0]
+    assert [m.name for m in a.members] == ["a.txt", "b.exe"]
+    assert a.members[1].data == b"MZ"
+    assert "directory-mismatch" in a.container_tricks
+    assert any("central directory missing" in r for r in a.unscannable)
 
 
 def test_damaged_member_keeps_the_rest() -> None:
@@ -341,9 +344,20 @@ def test_damaged_member_keeps_the_rest() -> None:
 
 
 def test_unsupported_method_listed() -> None:
-    a = att(build_zip([("x.exe", 9, b"\x00" * 10, 100, 0)]))  # deflate64
-    assert [m.name for m in a.members] == ["x.exe"]
-    assert a.archive_problems == ("member x.exe: compression method 9 not supported",)
+    a = att(build_zip([("photo.jpg", 98, b"\x00" * 10, 100, 0)]))  # PPMd
+    assert [m.name for m in a.members] == ["photo.jpg"]
+    assert a.archive_problems == ("member photo.jpg: compression method 98 not supported",)
+    assert a.members[0].unscannable == ("compression method 98 (PPMd) not supported",)
+
+
+def test_deflate64_member_is_read() -> None:
+    import inflate64
+
+    d = inflate64.Deflater()
+    payload = b"MZ" + bytes(200)
+    packed = d.deflate(payload) + d.flush()
+    a = att(build_zip([("photo.jpg", 9, packed, len(payload), 0)]))
+    assert a.members[0].data == payload and not a.members[0].unscannable
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
