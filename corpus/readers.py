@@ -50,7 +50,7 @@ import os
 import re
 import stat
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
@@ -218,12 +218,9 @@ _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY
 
 
 class _AsStatted(io.RawIOBase):
-    """A regular file read no further than the size ``fstat`` gave when it was opened.
-
-    A ``/proc`` or ``/sys`` entry says size 0 (or one page) and may produce data without
-    end or only when it comes (``/proc/kmsg``, whose reads also consume the kernel log):
-    reading to the stated size reads such an entry as the empty (or short) file it claims
-    to be, and a read that would wait raises ``BlockingIOError`` instead of blocking."""
+    """A regular file read no further than the size ``fstat`` gave when it was opened: a
+    ``/proc`` entry (``/proc/kmsg`` waits for data, and reading it consumes the kernel log)
+    reads as the empty file it claims to be; a read that would wait raises instead."""
 
     def __init__(self, fd: int, size: int) -> None:
         super().__init__()
@@ -234,8 +231,7 @@ class _AsStatted(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def seekable(self) -> bool:
-        return True
+    seekable = readable
 
     def readinto(self, buffer: Any) -> int:
         n = min(len(buffer), self._left)
@@ -252,9 +248,6 @@ class _AsStatted(io.RawIOBase):
         self._left = max(0, self._size - where)
         return where
 
-    def tell(self) -> int:
-        return self._f.tell()
-
     def fileno(self) -> int:
         return self._f.fileno()
 
@@ -264,15 +257,12 @@ class _AsStatted(io.RawIOBase):
 
 
 def open_regular(path: str) -> BinaryIO:
-    """``path`` opened for reading if, once open, it is a regular file; else ``OSError``.
+    """``path`` opened for reading if, once open, it is a regular file; else ``OSError``
+    (``IsADirectoryError``; ``ENODEV`` "not a regular file ..."; ``ELOOP`` for a link loop).
 
-    Opened non-blocking, then judged by ``fstat`` on the open descriptor, so a FIFO (or
-    one swapped in after a ``stat``) never blocks the open and a device is never read.
-    The file is read no further than its size at that moment (``_AsStatted``), so a
-    ``/proc`` entry reached through a symlink reads as the empty file it claims to be.
-    ``IsADirectoryError`` for a directory; an ``OSError`` whose ``strerror`` says "not a
-    regular file ..." for anything else. Symbolic links are followed (a loop is ``ELOOP``).
-    """
+    Opened non-blocking and judged by ``fstat`` on the open descriptor, so a FIFO (even
+    one swapped in after a ``stat``) never blocks and a device is never read; read no
+    further than its size then (``_AsStatted``)."""
     fd = os.open(path, _OPEN_FLAGS)
     try:
         st = os.fstat(fd)
@@ -558,19 +548,16 @@ class _Walker:
 
 
 def _is_dir(e: os.DirEntry[str]) -> bool:
-    try:
-        return e.is_dir()
-    except OSError:
-        return False
+    return _safely(e.is_dir)
 
 
 def _numbered(e: os.DirEntry[str]) -> bool:
-    return e.name.isascii() and e.name.isdigit() and _is_file(e)
+    return e.name.isascii() and e.name.isdigit() and _safely(e.is_file)
 
 
-def _is_file(e: os.DirEntry[str]) -> bool:
+def _safely(test: Callable[[], bool]) -> bool:
     try:
-        return e.is_file()
+        return test()
     except OSError:
         return False
 

@@ -3,12 +3,14 @@
 ``explain(policy, paths)`` replays ``paths`` (one message or a whole mailbox) in corpus
 order, in this process, through the reference evaluator with the trace on, and yields an
 ``Explained`` (the parsed message and its verdict) or, for what cannot be read, the
-readers' ``Unreadable``. ``to_json`` and ``render`` give the two forms ``mailpolicy
-explain`` prints.
+readers' ``Unreadable``. Each message is read and decided under the per-message budget
+(``simulator.budget``), as in ``simulate``. ``to_json`` and ``render`` give the two forms
+``mailpolicy explain`` prints.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +21,8 @@ from mailpolicy.corpus.message import Message
 from mailpolicy.corpus.readers import RawMessage, Unreadable
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.policy.evaluate import Verdict, evaluate
-from mailpolicy.simulator.replay import parse, replay
+from mailpolicy.simulator.budget import DEFAULT, Budget
+from mailpolicy.simulator.replay import judge_raw, replay
 
 #: Width of the ``why`` column of the trace table.
 WHY_WIDTH = 110
@@ -29,6 +32,8 @@ WHY_WIDTH = 110
 class Explained:
     msg: Message
     verdict: Verdict
+    #: ``"time"`` or ``"memory"`` when the message ran out of its budget (``replay.judge_raw``)
+    exhausted: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,24 +41,30 @@ class _Explain:
     """The judge of ``explain``: the traced verdict, or why the message cannot be read."""
 
     policy: CheckedPolicy
+    budget: Budget = DEFAULT
 
     def decide(self, raw: RawMessage) -> Explained | Unreadable:
-        try:
-            msg = parse(raw)
-        except Exception as exc:  # noqa: BLE001 parse_message promises not to raise; a
-            # bug there must still leave the message accounted for
-            return Unreadable(
-                raw.path, raw.key, f"parser failed: {type(exc).__name__}: {exc}", raw.label
-            )
-        return Explained(msg, evaluate(self.policy, msg))
+        def failed(reason: str) -> Explained | Unreadable:
+            return Unreadable(raw.path, raw.key, reason, raw.label)
+
+        def judge(msg: Message) -> Explained | Unreadable:
+            return Explained(msg, evaluate(self.policy, msg))
+
+        found, kind = judge_raw(raw, None, self.budget, judge, failed)
+        if isinstance(found, Explained) and kind is not None:
+            return dataclasses.replace(found, exhausted=kind)
+        return found
 
     def unreadable(self, item: Unreadable) -> Explained | Unreadable:
         return item
 
 
-def explain(policy: CheckedPolicy, paths: Sequence[str]) -> Iterator[Explained | Unreadable]:
-    """Every message under ``paths`` with its traced verdict, in corpus order."""
-    return replay(_Explain(policy), paths, workers=1)
+def explain(
+    policy: CheckedPolicy, paths: Sequence[str], budget: Budget = DEFAULT
+) -> Iterator[Explained | Unreadable]:
+    """Every message under ``paths`` with its traced verdict, in corpus order; each message
+    under ``budget`` (``simulator.budget``)."""
+    return replay(_Explain(policy, budget), paths, workers=1)
 
 
 def to_json(policy: CheckedPolicy, found: Explained) -> dict[str, Any]:
@@ -63,6 +74,8 @@ def to_json(policy: CheckedPolicy, found: Explained) -> dict[str, Any]:
         "message_id": found.msg.message_id,
         "policy": policy.name,
         **found.verdict.to_json(),
+        "unscannable": list(found.msg.unscannable),
+        "exhausted": found.exhausted,
     }
 
 
@@ -88,6 +101,8 @@ def render(found: Explained) -> str:
     for s in verdict.stripped:
         lines.append(f"strips:     {s.name} (part {s.part})")
     lines.append(f"reason:     {verdict.reason}")
+    for why in msg.unscannable:
+        lines.append(f"unscannable: {why}")
     if verdict.trace:
         rows = [
             (s.line, s.rule, s.action, "MATCH" if s.matched else "no", _clip(s.why))

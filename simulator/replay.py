@@ -21,6 +21,10 @@ Contract:
 - With ``Decide``, a message whose evaluation raises (a bug, or a lazy fact that fails) is
   reported as ``unreadable`` with reason ``evaluation failed: ...`` rather than stopping
   the run, so every message read is still accounted for.
+- Every message is parsed and decided under a per-message budget of time and memory
+  (``simulator.budget``, ``Decide.budget``): one that runs out is decided on the facts
+  read before, plus ``message unscannable`` ("time budget of 1.5 s exhausted ..."), and
+  its decisions say so (``Decision.exhausted``).
 - The corpus is only ever opened for reading (by the readers); nothing here writes.
 
 Limits: one message is held whole in memory while it is parsed (the readers bound message
@@ -51,6 +55,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from mailpolicy.corpus import names as _names
 from mailpolicy.corpus.readers import RawMessage, Unreadable, iter_raw
+from mailpolicy.simulator import budget as _budget
 
 if TYPE_CHECKING:
     from mailpolicy.corpus.labels import Labels
@@ -99,6 +104,9 @@ class Decision:
     size: int = 0
     #: what the MIME parser found wrong with the message (it was still decided)
     defects: tuple[str, ...] = ()
+    #: ``"time"`` or ``"memory"`` when the message ran out of its budget (it was decided
+    #: on the facts read before, plus ``message unscannable``), else None
+    exhausted: str | None = None
 
     @property
     def location(self) -> str:
@@ -122,6 +130,7 @@ class Decision:
             "reason": self.reason,
             "attachments": list(self.attachments),
             "defects": list(self.defects),
+            "exhausted": self.exhausted,
         }
 
 
@@ -190,6 +199,8 @@ def decide(matcher: Matcher, msg: Message) -> Decision:
     )
     try:
         v = matcher.evaluate(msg)
+    except MemoryError:  # the message's memory budget: ``decide_raw`` records it
+        raise
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop a replay
         return dataclasses.replace(base, reason=f"evaluation failed: {type(exc).__name__}: {exc}")
     shown = v.name or (v.attachment.name if v.attachment is not None else None)
@@ -234,29 +245,122 @@ def location(item: Item) -> str:
 
 
 def decide_raw(
-    matchers: Sequence[Matcher], raw: RawMessage, labels: Labels | None = None
+    matchers: Sequence[Matcher],
+    raw: RawMessage,
+    labels: Labels | None = None,
+    budget: _budget.Budget = _budget.DEFAULT,
 ) -> tuple[Decision, ...]:
-    """Parse one raw message and decide it with every matcher; never raises.
+    """Parse one raw message and decide it with every matcher, under ``budget``; never raises.
 
     ``labels`` (a ``corpus.labels.Labels``) relabels the message once its Message-ID is
-    known, as ``readers.iter_messages`` does.
+    known, as ``readers.iter_messages`` does. A message that runs out of its budget is
+    decided as ``judge_raw`` says, and its decisions carry ``exhausted``.
     """
+    out, kind = judge_raw(
+        raw,
+        labels,
+        budget,
+        lambda msg: tuple(decide(m, msg) for m in matchers),
+        lambda reason: tuple(_parse_failed(raw, reason) for _ in matchers),
+    )
+    return out if kind is None else tuple(dataclasses.replace(d, exhausted=kind) for d in out)
+
+
+def judge_raw(
+    raw: RawMessage,
+    labels: Labels | None,
+    budget: _budget.Budget,
+    judge: Callable[[Message], R],
+    failed: Callable[[str], R],
+) -> tuple[R, str | None]:
+    """``(judge(message), None)`` for ``raw`` parsed (and relabelled), all under ``budget``;
+    ``failed(reason)`` when the parser raised (a bug there).
+
+    A message that runs out of its budget (time or memory, ``simulator.budget``), or whose
+    archive readers stopped at its deadline, is judged on what was read before, with the
+    budget's reason added to ``Message.unscannable``: the message as parsed when the
+    parser had finished (judged again under ``FALLBACK_SECONDS``: its facts are cached and
+    the archive deadline has passed), else its header block alone (``fallback_message``).
+    The second value is then the budget's kind (``"time"`` or ``"memory"``).
+    """
+    read: list[Message] = []
+
+    def work() -> R:
+        msg = _parse_labelled(raw, labels)
+        if isinstance(msg, str):
+            return failed(msg)
+        read.append(msg)
+        out = judge(msg)
+        if _budget.overran():  # an archive reader stopped at the deadline: say so as well
+            raise _budget.Exhausted("time", budget.reason("time", "while reading the message"))
+        return out
+
+    try:
+        return _budget.within(budget, work), None
+    except _budget.Exhausted as exc:
+        reason, kind = exc.reason, exc.kind
+    short = _budget.Budget(seconds=FALLBACK_SECONDS, memory=budget.memory)
+    if read:
+        msg = read[0]
+        msg.unscannable = (*msg.unscannable, reason)
+        try:
+            return _budget.within(short, lambda: judge(msg)), kind
+        except _budget.Exhausted:
+            pass
+    return judge(fallback_message(raw, labels, reason)), kind
+
+
+def _parse_labelled(raw: RawMessage, labels: Labels | None) -> Message | str:
+    """The parsed, relabelled message; or why the parser failed (a bug there)."""
     try:
         msg = parse(raw)
         if labels is not None:
             msg.label = labels.label_for(raw.path, raw.key, msg.message_id, raw.label)
+    except MemoryError:
+        raise
     except Exception as exc:  # noqa: BLE001 - parse_message promises not to raise; belt and braces
-        d = Decision(
-            path=raw.path,
-            key=raw.key,
-            message_id=None,
-            label=raw.label,
-            action=UNREADABLE,
-            reason=f"parse failed: {type(exc).__name__}: {exc}",
-            size=len(raw.data),
-        )
-        return tuple(d for _ in matchers)
-    return tuple(decide(m, msg) for m in matchers)
+        return f"parse failed: {type(exc).__name__}: {exc}"
+    return msg
+
+
+def _parse_failed(raw: RawMessage, reason: str) -> Decision:
+    return Decision(
+        path=raw.path,
+        key=raw.key,
+        message_id=None,
+        label=raw.label,
+        action=UNREADABLE,
+        reason=reason,
+        size=len(raw.data),
+    )
+
+
+#: Time for judging again a message that ran out of its budget.
+FALLBACK_SECONDS = 0.25
+#: Most header bytes parsed for a message whose own reading ran out of budget.
+FALLBACK_HEAD = 64 << 10
+
+
+def fallback_message(raw: RawMessage, labels: Labels | None, reason: str) -> Message:
+    """What is known of ``raw`` without reading its body: its header block (at most
+    ``FALLBACK_HEAD`` bytes, under a short budget) or, failing that, where it came from;
+    ``reason`` as its ``unscannable`` fact."""
+    from mailpolicy.corpus.message import Message
+
+    end = raw.data.find(b"\n\n", 0, FALLBACK_HEAD)
+    head = dataclasses.replace(raw, data=raw.data[: end + 1 if end != -1 else FALLBACK_HEAD])
+    short = _budget.Budget(seconds=FALLBACK_SECONDS, memory=_budget.DEFAULT.memory)
+    msg: Message | str
+    try:
+        msg = _budget.within(short, lambda: _parse_labelled(head, labels))
+    except _budget.Exhausted:
+        msg = "out of budget"
+    if isinstance(msg, str):
+        msg = Message(path=raw.path, key=raw.key, label=raw.label)
+    msg.attachments, msg.body = (), ""
+    msg.size = len(raw.data)
+    msg.unscannable = (*msg.unscannable, reason)
+    return msg
 
 
 # ---- what a replay does with each corpus item ------------------------------------------------
@@ -279,9 +383,10 @@ class Decide:
 
     matchers: tuple[Matcher, ...]
     labels: Labels | None = None
+    budget: _budget.Budget = _budget.DEFAULT
 
     def decide(self, raw: RawMessage) -> tuple[Decision, ...]:
-        return decide_raw(self.matchers, raw, self.labels)
+        return decide_raw(self.matchers, raw, self.labels, self.budget)
 
     def unreadable(self, item: Unreadable) -> tuple[Decision, ...]:
         return (unreadable(item),) * len(self.matchers)

@@ -314,6 +314,21 @@ def render(doc: dict[str, Any]) -> str:
                 ],
             )
         )
+    spent = doc.get("budget_exhausted") or {}
+    if sum(spent.values()):
+        p.append("<h2>Messages over their budget</h2>")
+        p.append(
+            f'<p><span data-figure="budget-exhausted">{esc(sum(spent.values()))}</span> '
+            f"messages ran out of their time or memory budget (time {esc(spent['time'])}, "
+            f"memory {esc(spent['memory'])}); each was decided on the facts read before, "
+            "plus <code>message unscannable</code>.</p>"
+        )
+        p.append(
+            table(
+                ["message", "budget", "action"],
+                [[_where(s), s["budget"], s["action"]] for s in doc["samples"]["budget_exhausted"]],
+            )
+        )
 
     csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
     return (

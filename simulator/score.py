@@ -112,6 +112,10 @@ class Score:
     #: messages decided although the parser found defects (broken MIME, bad base64, ...)
     defective: int = 0
     defective_samples: list[dict[str, Any]] = field(default_factory=list)
+    #: messages that ran out of their per-message budget, by kind (``time``, ``memory``);
+    #: they were decided on the facts read before, plus ``message unscannable``
+    exhausted: Counter[str] = field(default_factory=Counter)
+    exhausted_samples: list[dict[str, Any]] = field(default_factory=list)
     bytes: int = 0
 
     @classmethod
@@ -133,6 +137,12 @@ class Score:
             return
         self.messages += 1
         self.actions[d.action] += 1
+        if d.exhausted:
+            self.exhausted[d.exhausted] += 1
+            if len(self.exhausted_samples) < self.samples_limit:
+                self.exhausted_samples.append(
+                    {"path": d.path, "key": d.key, "action": d.action, "budget": d.exhausted}
+                )
         if d.defects:
             self.defective += 1
             if len(self.defective_samples) < self.samples_limit:
@@ -211,8 +221,10 @@ class Score:
                 "false_negatives": self.false_negative_samples,
                 "unreadable": self.unreadable_samples,
                 "defective": self.defective_samples,
+                "budget_exhausted": self.exhausted_samples,
             },
             "defective": self.defective,
+            "budget_exhausted": {k: self.exhausted[k] for k in ("time", "memory")},
             "bytes": self.bytes,
         }
 

@@ -177,7 +177,22 @@ def render_simulate(doc: JSON) -> str:
             f"decided despite MIME defects: {doc['defective']}\n"
             + tabulate(rows, headers=["message", "action", "defects"])
         )
+    parts.append(_exhausted(doc))
     return "\n\n".join(parts)
+
+
+def _exhausted(doc: JSON) -> str:
+    """The line (and first samples) of messages that ran out of their budget."""
+    spent = doc["budget_exhausted"]
+    total = sum(spent.values())
+    line = (
+        f"budget exhausted: {total} messages (time {spent['time']}, memory {spent['memory']}); "
+        "decided on the facts read before, plus 'message unscannable'"
+    )
+    if not total:
+        return line
+    rows = [[_where(s, 60), s["budget"], s["action"]] for s in doc["samples"]["budget_exhausted"]]
+    return line + "\n" + tabulate(rows, headers=["message", "budget", "action"])
 
 
 # ---- diff ------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from mailpolicy.policy.diagnostics import InputError, PolicyError, render_all
 from mailpolicy.policy.export import TARGETS
 from mailpolicy.policy.listfile import read_regular
 from mailpolicy.simulator.cli import check, diff, explain, export, fmt, inspect, simulate
-from mailpolicy.simulator.cli.common import ExitCode
+from mailpolicy.simulator.cli.common import ExitCode, add_budget_options
 from mailpolicy.simulator.replay import EVALUATORS
 
 __all__ = ["ExitCode", "build_parser", "main"]
@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("policy", metavar="POLICY")
     e.add_argument("message", metavar="MESSAGE")
     e.add_argument("--json", action="store_true")
+    add_budget_options(e)
 
     i = _verb(
         sub, "inspect", inspect.run, "show every attachment of messages as the policy sees it"
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("paths", nargs="+", metavar="MESSAGE_OR_CORPUS")
     i.add_argument("--json", action="store_true", help="JSON Lines, one object per message")
     i.add_argument("--labels", metavar="FILE")
+    add_budget_options(i)
 
     x = _verb(sub, "export", export.run, "export a policy to a mail server's configuration")
     x.add_argument("policy", metavar="POLICY")
@@ -129,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--samples", type=int, default=10, metavar="N", help="false positives/negatives shown"
     )
+    add_budget_options(s)
 
     d = _verb(sub, "diff", diff.run, "what changes when a new policy replaces an old one")
     d.add_argument("old", metavar="OLD_POLICY")
@@ -138,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true")
     d.add_argument("--workers", type=int, default=None, metavar="N")
     d.add_argument("--evaluator", choices=EVALUATORS, default="compiled")
+    add_budget_options(d)
     return p
 
 

@@ -1,8 +1,8 @@
 """What every verb shares: the exit codes, checked inputs, and the interruptible replay loop.
 
 - ``ExitCode``: the one set of exit codes of ``mailpolicy``.
-- ``corpus_paths``, ``labels``, ``writable``, ``workers``: the inputs a verb names, checked
-  before any work starts; ``InputError`` (exit 2, one line) when one cannot be used.
+- ``corpus_paths``, ``labels``, ``writable``, ``workers``, ``budget``: the inputs a verb
+  names, checked before any work starts; ``InputError`` (exit 2, one line) when one cannot be used.
 - ``matchers``: one matcher per policy; a note about the evaluator is printed once.
 - ``consume``: feed every replayed row to a function until the corpus ends or Ctrl-C
   (``Interrupt``); a terminal on stderr gets a progress line (``Ticker``). ``finish``:
@@ -26,6 +26,8 @@ from mailpolicy.corpus.labels import Labels
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.policy.diagnostics import InputError
 from mailpolicy.simulator import replay as _replay
+from mailpolicy.simulator.budget import DEFAULT as DEFAULT_BUDGET
+from mailpolicy.simulator.budget import Budget
 
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".z")
 
@@ -81,6 +83,34 @@ def writable(path: str | None, what: str) -> None:
         raise InputError(f"cannot write {what} {path}: no such directory {parent}")
     if not os.access(parent, os.W_OK):
         raise InputError(f"cannot write {what} {path}: permission denied")
+
+
+def budget(args: argparse.Namespace) -> Budget:
+    """The per-message budget of ``--time-budget`` and ``--memory-budget`` (0: none)."""
+    seconds: float = args.time_budget
+    megabytes: int = args.memory_budget
+    if seconds < 0 or megabytes < 0:
+        raise InputError("--time-budget and --memory-budget must be 0 (no limit) or more")
+    return Budget(seconds=seconds or None, memory=(megabytes << 20) or None)
+
+
+def add_budget_options(p: argparse.ArgumentParser) -> None:
+    """``--time-budget`` and ``--memory-budget``, for every verb that reads messages."""
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        default=DEFAULT_BUDGET.seconds,
+        metavar="SECONDS",
+        help="time to read and decide one message; one that runs out is decided on what was "
+        "read, plus 'message unscannable' (default %(default)s; 0: none)",
+    )
+    p.add_argument(
+        "--memory-budget",
+        type=int,
+        default=(DEFAULT_BUDGET.memory or 0) >> 20,
+        metavar="MB",
+        help="memory for one message above the process's own (default %(default)s; 0: none)",
+    )
 
 
 def workers(args: argparse.Namespace) -> int:

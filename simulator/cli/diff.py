@@ -31,7 +31,11 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     found = Changes()
     started = time.monotonic()
     rows = replay.replay(
-        replay.Decide(tuple(matchers), labels), paths, labels, workers=workers, progress=progress
+        replay.Decide(tuple(matchers), labels, common.budget(args)),
+        paths,
+        labels,
+        workers=workers,
+        progress=progress,
     )
     partial = common.consume(rows, ticker, found.add)
     elapsed = time.monotonic() - started

@@ -16,7 +16,7 @@ from mailpolicy.corpus.readers import Unreadable
 from mailpolicy.policy.diagnostics import InputError
 from mailpolicy.policy.loader import load_policy
 from mailpolicy.simulator import explain
-from mailpolicy.simulator.cli.common import ExitCode, corpus_paths
+from mailpolicy.simulator.cli.common import ExitCode, budget, corpus_paths
 from mailpolicy.simulator.replay import location
 
 
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     policy = load_policy(args.policy)
     count = 0
     status = ExitCode.OK
-    for item in explain.explain(policy, corpus_paths([args.message], what="")):
+    for item in explain.explain(policy, corpus_paths([args.message], what=""), budget(args)):
         count += 1
         if isinstance(item, Unreadable):
             print(

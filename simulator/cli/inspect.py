@@ -2,35 +2,61 @@
 
 Names, decoded names, true type, tricks, archive members (``corpus.inspect``). An
 unreadable message is listed (on stderr, or as ``{"path", "unreadable"}`` with
-``--json``) and makes the exit code 2, as for ``explain``.
+``--json``) and makes the exit code 2, as for ``explain``. Each message is read under the
+per-message budget (``--time-budget``, ``--memory-budget``): one that runs out is shown
+as far as it was read, with the budget's reason among its ``unscannable`` facts.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from typing import TextIO
 
 from mailpolicy.corpus import inspect, readers
 from mailpolicy.corpus.message import Message
-from mailpolicy.simulator.cli.common import ExitCode, corpus_paths, labels
-from mailpolicy.simulator.replay import location
+from mailpolicy.simulator.cli.common import ExitCode, budget, corpus_paths, labels
+from mailpolicy.simulator.replay import judge_raw, location
+
+
+def _show(msg: Message, as_json: bool) -> str | readers.Unreadable:
+    if as_json:
+        doc = {**inspect.to_json(msg), "unscannable": list(msg.unscannable)}
+        return json.dumps(doc, ensure_ascii=False) + "\n"
+    table = inspect.render_table(msg)
+    extra = "".join(f"\nunscannable: {why}" for why in msg.unscannable)
+    return table + extra + "\n\n"
+
+
+def _failed(raw: readers.RawMessage, why: str) -> str | readers.Unreadable:
+    return readers.Unreadable(raw.path, raw.key, f"parser failed: {why}", raw.label)
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     paths = corpus_paths(args.paths, what="")
+    found = labels(args.labels)
+    spend = budget(args)
     status = ExitCode.OK
-    for item in readers.iter_messages(paths, labels(args.labels)):
-        if not isinstance(item, Message):
-            if args.json:
-                doc = {"path": location(item), "unreadable": item.reason}
-                out.write(json.dumps(doc, ensure_ascii=False) + "\n")
-            else:
-                print(f"{location(item)}: unreadable: {item.reason}", file=err)
-            status = ExitCode.USAGE
-            continue
+    item: readers.RawMessage | readers.Unreadable
+    for item in readers.iter_raw(paths, found):
+        if isinstance(item, readers.RawMessage):
+            raw = item
+            shown, _ = judge_raw(
+                raw,
+                found,
+                spend,
+                lambda m: _show(m, args.json),
+                functools.partial(_failed, raw),
+            )
+            if isinstance(shown, str):
+                out.write(shown)
+                continue
+            item = shown
         if args.json:
-            out.write(json.dumps(inspect.to_json(item), ensure_ascii=False) + "\n")
+            doc = {"path": location(item), "unreadable": item.reason}
+            out.write(json.dumps(doc, ensure_ascii=False) + "\n")
         else:
-            out.write(inspect.render_table(item) + "\n\n")
+            print(f"{location(item)}: unreadable: {item.reason}", file=err)
+        status = ExitCode.USAGE
     return status

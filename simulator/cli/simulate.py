@@ -42,7 +42,11 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     ticker = common.ticker(err, progress, paths)
     started = time.monotonic()
     rows = replay.replay(
-        replay.Decide((matcher,), labels), paths, labels, workers=workers, progress=progress
+        replay.Decide((matcher,), labels, common.budget(args)),
+        paths,
+        labels,
+        workers=workers,
+        progress=progress,
     )
     fh = open(args.decisions, "w", encoding="utf-8") if args.decisions else None  # noqa: SIM115
 
