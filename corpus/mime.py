@@ -2,18 +2,28 @@
 
 Contract:
 - ``parse_message(data)`` never raises. Anything odd (a missing final boundary, a header
-  line without a colon, bad base64, nesting beyond ``MAX_DEPTH``, more than ``MAX_PARTS``
-  parts, an oversized header) becomes a short string in ``Message.defects`` and parsing
-  goes on with a best-effort reading, the way mail clients read broken mail.
+  line without a colon, bad base64) becomes a short string in ``Message.defects`` and
+  parsing goes on with a best-effort reading, the way mail clients read broken mail.
+- It fails closed: every limit of ``mime_limits`` that stops the reading (nesting, parts,
+  header blocks, the uuencode scan window, uuencoded files per part) is a
+  ``Message.unscannable`` reason naming the limit and the part; a TNEF part that cannot
+  be expanded completely carries an ``Attachment.unscannable`` reason. The names in the
+  parts past a limit are still listed (name-only attachments carrying the reason).
+- Where common readers disagree (duplicate or conflicting ``Content-*`` headers, names
+  that differ between ``name``, ``filename`` and ``filename*``, names only a comment or a
+  non-standard parameter carries), every reading is taken: the attachments and names any
+  of them shows are listed, and ``Message.tricks`` holds ``ambiguous-mime`` (the details
+  are ``ambiguous-mime: ...`` defects; who reads what is in ``corpus.ambiguity``). An
+  entity read under its N-th distinct ``Content-Type`` lists its attachments as part
+  ``P~ctN``; a payload read under its N-th ``Content-Transfer-Encoding`` as ``P~cteN``.
+- Messages whose lines end in a bare CR (no LF) are read as the standard parser reads
+  them, with CR as the line ending; that is a trick too (``bare-cr-newlines``).
 - ``Message.attachments`` is flat, in part order: every leaf with a name, every non-text
   leaf, every text leaf with ``Content-Disposition: attachment``; the attachments of
   attached messages (message/rfc822), recursively (part ``2/1.1`` is part 1.1 of the
   message attached as part 2; the container itself is not an attachment, as in mikel/mail
   and MimeKit); uuencoded and BinHex files found in text bodies
   (part ``1.uu1``, ``1.hqx1``); the members of TNEF ``winmail.dat`` parts (``2.tnef1``).
-- Every name a part carries is kept: each Content-Disposition ``filename`` (RFC 2231 form
-  first, RFC 6266 section 4.3), then each Content-Type ``name``, over duplicate headers too;
-  decoding is in ``corpus.headers``.
 - Payloads are decoded lazily: each ``Attachment`` gets a loader over a slice of the input
   that decodes only when a fact needs the bytes. Sizes are exact without decoding for
   7bit/8bit/binary parts and for clean base64 up to ``EAGER_SIZE`` encoded bytes; otherwise
@@ -23,20 +33,18 @@ Contract:
   most ``BODY_LIMIT`` characters; only the prefix needed for that is ever decoded.
 
 Why a byte-level parser and not ``email.parser``: the standard parser copies every payload
-into a ``str`` (surrogate-escaped), parses attached messages eagerly, recurses without a
-depth bound (deep nesting ends in ``RecursionError`` and loses everything), and its
+into a ``str`` (surrogate-escaped), parses attached messages eagerly, and its
 ``get_filename`` knows RFC 2231 but not the RFC 2047-in-quotes habit, raw 8-bit names or
-duplicate parameters. Here a part is a pair of offsets into the original bytes, boundaries
-are found with ``bytes.find`` (linear in the input per nesting level, and nesting is
-bounded), and parameters are decoded from the raw header text, so every name is seen as
-the recipient's client would show it and nothing is decoded that no policy asks for. The
-boundary rules are RFC 2046 section 5.1.1 (delimiter at line start, optional transport
-padding, ``--`` for the close delimiter, the CRLF before a delimiter belongs to it).
+duplicate parameters. Here a part is a pair of offsets into the original bytes, structure
+is found by ``corpus.mime_structure`` (linear in the input per nesting level, and nesting
+is bounded), and parameters are decoded from the raw header text, so every name is seen
+as the recipient's client would show it and nothing is decoded that no policy asks for.
 
 Limits: ``message/partial`` fragments are not reassembled; attached messages encoded in
 base64 (not allowed by RFC 2046 section 5.2.1, but seen) are decoded eagerly to be parsed;
-TNEF parts up to ``TNEF_LIMIT`` are decoded eagerly (their members are attachments); the
-text of attached messages is not part of ``body``.
+TNEF parts are decoded eagerly (their members are attachments) and text parts in a
+transfer encoding are decoded up to ``SCAN_WINDOW`` to look for uuencoded files; the text
+of attached messages is not part of ``body``.
 """
 
 from __future__ import annotations
@@ -44,19 +52,26 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import partial
-from itertools import pairwise
 
+from mailpolicy.corpus import ambiguity as A
 from mailpolicy.corpus import headers as H
 from mailpolicy.corpus import payload as P
 from mailpolicy.corpus.message import BODY_LIMIT, Attachment, Message
+from mailpolicy.corpus.mime_limits import (
+    EAGER_SIZE,
+    HEADER_LIMIT,
+    MAX_DEPTH,
+    MAX_PARTS,
+    MAX_TNEF_OBJECTS,
+    SCAN_WINDOW,
+    TNEF_LIMIT,
+    UU_LIMIT,
+    Budget,
+    reason,
+)
+from mailpolicy.corpus.mime_structure import names_beyond, read_headers, split_multipart, values
 
-MAX_DEPTH = 40  #: multipart / message nesting levels followed
-MAX_PARTS = 5000  #: MIME entities read per message
-MAX_HEADERS = 2000  #: header fields kept per entity
-HEADER_LIMIT = 256 * 1024  #: bytes of one header value that are decoded
-EAGER_SIZE = 4 * 1024 * 1024  #: base64 payloads up to this are sized at parse time
-TNEF_LIMIT = 32 * 1024 * 1024  #: winmail.dat parts larger than this are not expanded
-UU_LIMIT = 100  #: uuencoded / BinHex files taken from one text part
+__all__ = ["MAX_DEPTH", "MAX_PARTS", "parse_message", "read_headers", "split_multipart"]
 
 _TNEF_TYPES = ("application/ms-tnef", "application/vnd.ms-tnef")
 _NOT_ATTACHMENT = (
@@ -65,9 +80,9 @@ _NOT_ATTACHMENT = (
     "message/feedback-report",
     "text/rfc822-headers",
 )
-_HEADER_NAME = re.compile(rb"^[!-9;-~]+[ \t]*$")
 _IDENTITY = ("7bit", "8bit", "binary", "")
 _UU_CTE = ("x-uuencode", "uuencode", "x-uue", "uue")
+_BARE_CR = re.compile(rb"\r(?!\n)")
 
 
 def parse_message(
@@ -79,92 +94,18 @@ def parse_message(
     try:
         if not isinstance(data, bytes):
             data = bytes(data)
+        data = walker.line_endings(data)
         walker.message(data, 0, len(data), "", 0, top=True)
     except Exception as exc:  # noqa: BLE001 - the promise is "never raises"
         walker.defect("parser-error", f"{type(exc).__name__}: {exc}"[:200])
+        walker.budget.hit(f"reader error ({type(exc).__name__})")
     try:
         walker.finish()
     except Exception as exc:  # noqa: BLE001
         walker.defect("parser-error", f"{type(exc).__name__}: {exc}"[:200])
         msg.defects = tuple(walker.defects)
+        msg.unscannable = (*msg.unscannable, f"reader error ({type(exc).__name__})")
     return msg
-
-
-# -- headers ---------------------------------------------------------------------------
-def read_headers(
-    buf: bytes, start: int, end: int, defects: list[str] | None = None
-) -> tuple[list[tuple[str, bytes]], int]:
-    """Header fields of the entity at ``buf[start:end]`` and the offset of its body.
-
-    Values are unfolded (CRLF removed, the folding white space kept: RFC 5322 section
-    2.2.3). A line without a colon between header lines is taken as a continuation (the
-    mistake some generators make); otherwise it starts the body.
-    """
-    fields: list[list[object]] = []
-    pos = start
-    first = True
-    while pos < end:
-        nl = buf.find(b"\n", pos, end)
-        line_end = end if nl < 0 else nl + 1
-        line = buf[pos : min(line_end, pos + HEADER_LIMIT)].rstrip(b"\r\n")
-        if line_end - pos > HEADER_LIMIT and defects is not None:
-            defects.append("header-too-long")
-        if not line:
-            return _join(fields), line_end
-        if line[:1] in (b" ", b"\t"):
-            if fields:
-                pieces = fields[-1][1]
-                assert isinstance(pieces, list)
-                if sum(len(p) for p in pieces[-1:]) < HEADER_LIMIT:
-                    pieces.append(line)
-            elif defects is not None:
-                defects.append("continuation-without-header")
-            pos = line_end
-            first = False
-            continue
-        colon = line.find(b":")
-        if colon > 0 and _HEADER_NAME.match(line[:colon]):
-            if len(fields) < MAX_HEADERS:
-                fields.append([line[:colon].rstrip().decode("latin-1"), [line[colon + 1 :]]])
-            elif defects is not None and len(fields) == MAX_HEADERS:
-                defects.append("too-many-headers")
-                fields.append(["X-Mailpolicy-Truncated", [b""]])
-        elif first and line.startswith(b"From "):
-            pass  # mbox envelope line
-        elif fields and not line.startswith(b"--") and _next_is_header(buf, line_end, end):
-            if defects is not None:
-                defects.append("header-line-without-colon")
-            pieces = fields[-1][1]
-            assert isinstance(pieces, list)
-            pieces.append(b" " + line)
-        else:
-            if defects is not None and fields:
-                defects.append("missing-header-body-separator")
-            return _join(fields), pos
-        first = False
-        pos = line_end
-    return _join(fields), end
-
-
-def _next_is_header(buf: bytes, pos: int, end: int) -> bool:
-    nl = buf.find(b"\n", pos, end)
-    line = buf[pos : (end if nl < 0 else nl)][:200].rstrip(b"\r")
-    if not line or line[:1] in (b" ", b"\t"):
-        return True
-    colon = line.find(b":")
-    return colon > 0 and bool(_HEADER_NAME.match(line[:colon]))
-
-
-def _join(fields: list[list[object]]) -> list[tuple[str, bytes]]:
-    out = []
-    for name, pieces in fields:
-        assert isinstance(name, str) and isinstance(pieces, list)
-        out.append((name, b"".join(pieces).strip()))
-    return out
-
-
-def _values(fields: list[tuple[str, bytes]], name: str) -> list[bytes]:
-    return [v for k, v in fields if k.lower() == name]
 
 
 # -- the walk --------------------------------------------------------------------------
@@ -177,7 +118,8 @@ class _Walker:
         self.body: list[str] = []
         self.body_len = 0
         self.defects: list[str] = []
-        self.parts = 0
+        self.budget = Budget()
+        self.tricks: list[str] = []
         self.top_charset: str | None = None
 
     def defect(self, code: str, where: str = "") -> None:
@@ -185,6 +127,12 @@ class _Walker:
         text = f"{code}: {where}" if where else code
         if len(self.defects) < 200 and text not in self.defects:
             self.defects.append(text)
+
+    def trick(self, code: str, note: str, where: str) -> None:
+        if code not in self.tricks:
+            self.tricks.append(code)
+        if note != A.DISAGREE:
+            self.defect(code, f"{where.rstrip('/') or 'top'}: {note}")
 
     def late_defect(self, text: str) -> None:
         """A defect found while decoding a payload on demand, after parsing."""
@@ -196,15 +144,47 @@ class _Walker:
         m.attachments = tuple(self.attachments)
         m.body = "\n".join(self.body)[:BODY_LIMIT]
         m.defects = tuple(self.defects)
+        m.unscannable = tuple(self.budget.reasons)
+        m.tricks = tuple(self.tricks)
+
+    def line_endings(self, data: bytes) -> bytes:
+        """Bare CR line endings (Python's email splits lines on CR, LF and CRLF alike): when
+        the first line ends in a bare CR, every bare CR is read as a line ending."""
+        nl = data.find(b"\n", 0, 65536)
+        cr = data.find(b"\r", 0, 65536 if nl < 0 else nl)
+        if cr < 0 or data[cr + 1 : cr + 2] == b"\n":
+            return data
+        self.trick("bare-cr-newlines", "lines end in a bare CR", "top")
+        return _BARE_CR.sub(b"\n", data)
+
+    def beyond(self, buf: bytes, start: int, end: int, why: str, where: str) -> None:
+        """A limit stops the walk: the reason, and the names still visible in what is left."""
+        self.budget.hit(why)
+        found = names_beyond(buf, start, end, self.budget, self.ambiguous_names(where))
+        for n, (names, ctype) in enumerate(found, 1):
+            self.attachments.append(
+                Attachment(
+                    names=tuple(x for x, _ in names),
+                    raw_names=tuple(r for _, r in names),
+                    declared_type=ctype,
+                    data=b"",
+                    part=f"{where.rstrip('/') or 'top'}+{n}",
+                    unscannable=(why,),
+                )
+            )
 
     # An entity that is a whole message: the top one, or one attached as message/rfc822.
     def message(
         self, buf: bytes, start: int, end: int, prefix: str, depth: int, top: bool = False
     ) -> None:
         local: list[str] = []
-        fields, body = read_headers(buf, start, end, local)
+        hits: list[str] = []
+        fields, body = read_headers(buf, start, end, local, hits, self.budget)
+        where = prefix.rstrip("/") or "top"
         for d in local:
-            self.defect(d, prefix.rstrip("/") or "top")
+            self.defect(d, where)
+        for h in hits:
+            self.budget.hit(reason(h, where))
         if top:
             self.envelope(fields)
         self.entity(buf, fields, body, end, prefix, depth, outer=top, default="text/plain")
@@ -219,42 +199,57 @@ class _Walker:
         depth: int,
         outer: bool,
         default: str,
+        reading: bytes | None | bool = True,
     ) -> None:
-        self.parts += 1
-        where = path or "top"
-        if self.parts > MAX_PARTS:
-            self.defect("too-many-parts", where)
+        """One entity under ``reading`` (a Content-Type value, None for the default); with
+        ``True``, under every Content-Type some reader gives it (``corpus.ambiguity``)."""
+        if reading is True:
+            where = path.rstrip("/") or "top"
+            for note in A.header_conflicts(fields):
+                self.trick(A.TRICK, note, where)
+            readings: list[bytes | None] = [*A.readings(fields)] or [None]
+            first = len(self.attachments)
+            walk = partial(self.entity, buf, fields, start, end, path, depth, outer, default)
+            walk(readings[0])
+            for n, alt in enumerate(readings[1:], 2):
+                seen = {(a.part, a.names, a.declared_type) for a in self.attachments[first:]}
+                before = len(self.attachments)
+                walk(alt)
+                new = []
+                for a in self.attachments[before:]:
+                    if (a.part, a.names, a.declared_type) not in seen:
+                        a.part = f"{a.part}~ct{n}"
+                        new.append(a)
+                self.attachments[before:] = new
             return
-        ct_values = _values(fields, "content-type")
-        if len(ct_values) > 1:
-            self.defect("duplicate-content-type", where)
-        ctype, cparams = H.parse_params(ct_values[0][:HEADER_LIMIT]) if ct_values else (default, [])
+        ct_value = reading if isinstance(reading, bytes) else None
+        where = path.rstrip("/") or "top"
+        if self.budget.parts <= 0:
+            self.defect("too-many-parts", where)
+            self.beyond(buf, start, end, reason(f"more than {MAX_PARTS} MIME parts", where), path)
+            return
+        self.budget.parts -= 1
+        ctype, cparams = H.parse_params(ct_value[:HEADER_LIMIT]) if ct_value else (default, [])
         if "/" not in ctype or not ctype.split("/")[1]:
-            if ct_values:
+            if ct_value:
                 self.defect("bad-content-type", where)
             ctype = "text/plain" if ctype != "multipart" else "multipart/mixed"
         if outer and self.top_charset is None:
             self.top_charset = H.first_param(cparams, "charset")
-        cte_values = _values(fields, "content-transfer-encoding")
+        cte_values = values(fields, "content-transfer-encoding")
         cte = cte_values[0].decode("latin-1").strip().lower() if cte_values else ""
         leaf_path = path if path and not path.endswith("/") else path + "1"
+        too_deep = reason(f"MIME nesting deeper than {MAX_DEPTH} levels", where)
 
         if ctype.startswith("multipart/"):
             boundary = H.first_param(cparams, "boundary")
             if depth >= MAX_DEPTH:
                 self.defect("nesting-too-deep", where)
+                self.beyond(buf, start, end, too_deep, path)
                 return
             if boundary:
-                if self.multipart(
-                    buf,
-                    start,
-                    end,
-                    boundary.rstrip(" "),
-                    path,
-                    depth,
-                    outer,
-                    "message/rfc822" if ctype == "multipart/digest" else "text/plain",
-                ):
+                sub = "message/rfc822" if ctype == "multipart/digest" else "text/plain"
+                if self.multipart(buf, start, end, boundary.rstrip(" "), path, depth, outer, sub):
                     return
             else:
                 self.defect("multipart-without-boundary", where)
@@ -262,19 +257,11 @@ class _Walker:
         if ctype in ("message/rfc822", "message/global") and cte not in _UU_CTE:
             if depth >= MAX_DEPTH:
                 self.defect("nesting-too-deep", where)
+                self.beyond(buf, start, end, too_deep, path)
                 return
-            names = self.names(fields, cparams)
+            names = self.names(fields, cparams, where)
             if names:  # a named attached message is also a file the recipient sees (x.eml)
-                self.attachments.append(
-                    Attachment(
-                        names=tuple(n for n, _ in names),
-                        raw_names=tuple(r for _, r in names),
-                        declared_type=ctype,
-                        loader=self.loader(buf, start, end, cte, leaf_path),
-                        size=_cheap_size(buf, start, end, cte),
-                        part=leaf_path,
-                    )
-                )
+                self.attachments.append(self.part(buf, start, end, cte, names, ctype, leaf_path))
             if cte in ("base64", "quoted-printable"):
                 self.defect("encoded-message-rfc822", where)
                 inner = _decode(buf[start:end], cte)[0]
@@ -296,25 +283,31 @@ class _Walker:
         default: str,
     ) -> bool:
         """Split at ``--boundary`` lines and walk each part; False if none was found."""
-        where = path or "top"
-        spans, closed = split_multipart(buf, start, end, boundary.encode("latin-1", "replace"))
-        if not spans:
+        where = path.rstrip("/") or "top"
+        spans, closed, rest = split_multipart(
+            buf, start, end, boundary.encode("latin-1", "replace"), max(self.budget.parts, 0)
+        )
+        if not spans and rest is None:
             self.defect("boundary-not-found", where)
             return False
         if not closed:
             self.defect("missing-final-boundary", where)
         for i, (s, e) in enumerate(spans, 1):
-            if self.parts >= MAX_PARTS:
-                self.defect("too-many-parts", where)
-                break
             child = f"{path}.{i}" if path and not path.endswith("/") else f"{path}{i}"
             local: list[str] = []
-            fields, body = read_headers(buf, s, e, local)
+            hits: list[str] = []
+            fields, body = read_headers(buf, s, e, local, hits, self.budget)
             for d in local:
                 self.defect(d, child)
+            for h in hits:
+                self.budget.hit(reason(h, child))
             if not closed and i == len(spans) and not fields and not buf[body:e].strip():
                 continue  # the empty tail after an unclosed last delimiter
             self.entity(buf, fields, body, e, child, depth + 1, outer, default)
+        if rest is not None:
+            self.defect("too-many-parts", where)
+            why = reason(f"more than {MAX_PARTS} MIME parts", where)
+            self.beyond(buf, rest, end, why, path)
         return True
 
     def leaf(
@@ -331,64 +324,85 @@ class _Walker:
     ) -> bool:
         """One leaf entity: an attachment, body text, or both (uuencoded files)."""
         hints = (H.first_param(cparams, "charset"), self.top_charset)
-        names = self.names(fields, cparams)
-        disposition = ""
-        for value in _values(fields, "content-disposition"):
-            disposition = disposition or H.parse_params(value[:HEADER_LIMIT])[0]
+        names = self.names(fields, cparams, path)
+        dispositions = [
+            H.parse_params(v[:HEADER_LIMIT])[0] for v in values(fields, "content-disposition")
+        ]
         main = ctype.split("/", 1)[0]
         is_attachment = (
             bool(names)
             or (main != "text" and ctype not in _NOT_ATTACHMENT)
-            or disposition == "attachment"
+            or "attachment" in dispositions
         )
-        if (
-            cte
-            and cte not in _IDENTITY
-            and cte not in ("base64", "quoted-printable")
-            and cte not in _UU_CTE
-        ):
+        if cte and cte not in _IDENTITY and cte not in ("base64", "quoted-printable", *_UU_CTE):
             self.defect("unknown-transfer-encoding", f"{path} {cte[:40]}")
         if not is_attachment:
+            # Decoded once, whole: a window on encoded bytes is moved by padding.
+            text = buf[start:end] if cte in _IDENTITY else _decode(buf[start:end], cte)[0]
             if ctype in ("text/plain", "text/html") and outer:
-                self.add_body(buf, start, end, cte, hints)
+                self.add_body(text, hints)
             if main == "text":
-                self.scan_text(buf, start, end, cte, path)
+                self.scan_text(text, path)
             return False
-        self.attachments.append(
-            Attachment(
-                names=tuple(n for n, _ in names),
-                raw_names=tuple(r for _, r in names),
-                declared_type=ctype,
-                loader=self.loader(buf, start, end, cte, path),
-                size=_cheap_size(buf, start, end, cte),
-                part=path,
-            )
-        )
-        if ctype in _TNEF_TYPES or any(n.lower() == "winmail.dat" for n, _ in names):
-            self.tnef(buf, start, end, cte, path)
-        elif ctype == "application/mac-binhex40" and cte in _IDENTITY:
-            self.scan_text(buf, start, end, cte, path)
+        ctes = [
+            v.decode("latin-1").strip().lower() for v in values(fields, "content-transfer-encoding")
+        ]
+        for n, other in enumerate(dict.fromkeys(ctes or [cte]), 1):
+            members: list[Attachment] = []
+            problems: list[str] = []
+            if n == 1 and (
+                ctype in _TNEF_TYPES or any(x.lower() == "winmail.dat" for x, _ in names)
+            ):
+                members, problems = self.tnef(buf, start, end, other, path)
+            part = path if n == 1 else f"{path}~cte{n}"
+            att = self.part(buf, start, end, other, names, ctype, part, tuple(problems))
+            self.attachments.append(att)
+            self.attachments.extend(members)
+        if ctype == "application/mac-binhex40" and cte in _IDENTITY:
+            self.scan_text(buf[start:end], path)
         return True
 
     def names(
-        self, fields: list[tuple[str, bytes]], cparams: list[H.Param]
+        self, fields: list[tuple[str, bytes]], cparams: list[H.Param], where: str
     ) -> list[tuple[str, str]]:
-        """(decoded, raw) for every distinct name an entity carries: each Content-Disposition
-        ``filename`` first, then each Content-Type ``name``."""
+        """(decoded, raw) for every distinct name some reader shows for an entity:
+        Content-Disposition ``filename`` first, then Content-Type ``name``, then the names
+        only some readers see (``corpus.ambiguity``)."""
         hints = (H.first_param(cparams, "charset"), self.top_charset)
-        names: list[tuple[str, str]] = []
-        for value in _values(fields, "content-disposition"):
-            names += H.param_values(H.parse_params(value[:HEADER_LIMIT])[1], "filename", hints)
-        for value in _values(fields, "content-type"):
-            names += H.param_values(H.parse_params(value[:HEADER_LIMIT])[1], "name", hints)
-        names = [(n, r) for n, r in names if n.strip()]
-        seen: set[str] = set()
-        out = []
-        for n, r in names:  # keep each decoded name once
-            if n not in seen:
-                seen.add(n)
-                out.append((n, r))
-        return out
+        names, notes = A.part_names(fields, hints)
+        for note in notes:
+            self.trick(A.TRICK, note, where)
+        return names
+
+    def ambiguous_names(
+        self, where: str
+    ) -> Callable[[list[tuple[str, bytes]]], list[tuple[str, str]]]:
+        def names_of(fields: list[tuple[str, bytes]]) -> list[tuple[str, str]]:
+            return self.names(fields, [], where)
+
+        return names_of
+
+    def part(
+        self,
+        buf: bytes,
+        start: int,
+        end: int,
+        cte: str,
+        names: list[tuple[str, str]],
+        ctype: str,
+        part: str,
+        unscannable: tuple[str, ...] = (),
+    ) -> Attachment:
+        """The attachment of a MIME part: its names, a lazy loader, the cheap size."""
+        return Attachment(
+            names=tuple(x for x, _ in names),
+            raw_names=tuple(r for _, r in names),
+            declared_type=ctype,
+            loader=self.loader(buf, start, end, cte, part),
+            size=_cheap_size(buf, start, end, cte),
+            part=part,
+            unscannable=unscannable,
+        )
 
     def loader(self, buf: bytes, start: int, end: int, cte: str, path: str) -> Callable[[], bytes]:
         def load() -> bytes:
@@ -399,42 +413,48 @@ class _Walker:
 
         return load
 
-    def add_body(
-        self, buf: bytes, start: int, end: int, cte: str, hints: tuple[str | None, str | None]
-    ) -> None:
+    def add_body(self, data: bytes, hints: tuple[str | None, str | None]) -> None:
         room = BODY_LIMIT - self.body_len
         if room <= 0:
             return
-        raw = buf[start : min(end, start + _encoded_budget(cte, room))]
-        data = _decode(raw, cte)[0]
-        text = H.decode_text(data, hints)[:room]
+        text = H.decode_text(data[: room * 4], hints)[:room]
         self.body.append(text)
         self.body_len += len(text) + 1
 
-    def scan_text(self, buf: bytes, start: int, end: int, cte: str, path: str) -> None:
-        """Uuencoded and BinHex files inside a text part."""
-        if cte in _IDENTITY:
-            if buf.find(b"begin ", start, end) < 0 and buf.find(b"(This file", start, end) < 0:
-                return
-            text = buf[start:end]
-        else:  # only the prefix that the body snippet decodes anyway
-            text = _decode(buf[start : min(end, start + _encoded_budget(cte, BODY_LIMIT))], cte)[0]
-            if b"begin " not in text and b"(This file" not in text:
-                return
-        for n, (raw_name, s, e, closed) in enumerate(P.find_uuencoded(text, UU_LIMIT), 1):
+    def scan_text(self, text: bytes, path: str) -> None:
+        """Uuencoded and BinHex files inside a text part, searched in the first
+        ``SCAN_WINDOW`` bytes of its *decoded* text (padding the encoding moves nothing)."""
+        if b"begin " not in text and b"(This file" not in text:
+            return
+        if len(text) > SCAN_WINDOW:
+            self.budget.hit(
+                reason(f"text larger than the {SCAN_WINDOW >> 20} MB uuencode scan window", path)
+            )
+            text = text[:SCAN_WINDOW]
+        cap = UU_LIMIT + max(self.budget.names_beyond, 0)
+        over = reason(f"more than {UU_LIMIT} uuencoded or BinHex files", path)
+        for n, (raw_name, s, e, closed) in enumerate(P.find_uuencoded(text, cap), 1):
             if not closed:
                 self.defect("uuencode-without-end", path)
-            name = H.guess_decode(raw_name.strip())
+            late = n > UU_LIMIT
+            if late:
+                self.budget.hit(over)
+                self.budget.names_beyond -= 1
             self.attachments.append(
                 Attachment(
-                    names=(name,),
+                    names=(H.guess_decode(raw_name.strip()),),
                     raw_names=(H._wire(raw_name),),
                     declared_type="application/octet-stream",
-                    loader=partial(_uu_data, text, s, e),
+                    loader=None if late else partial(_uu_data, text, s, e),
+                    data=b"" if late else None,
                     part=f"{path}.uu{n}",
+                    unscannable=(over,) if late else (),
                 )
             )
-        for n, (s, e) in enumerate(P.find_binhex(text)[:UU_LIMIT], 1):
+        for n, (s, e) in enumerate(P.find_binhex(text), 1):
+            if n > UU_LIMIT:
+                self.budget.hit(over)
+                break
             head = P.binhex_header(text[s:e])
             if head is None:
                 self.defect("bad-binhex", path)
@@ -451,21 +471,35 @@ class _Walker:
                 )
             )
 
-    def tnef(self, buf: bytes, start: int, end: int, cte: str, path: str) -> None:
-        """Members of a TNEF (winmail.dat) part become attachments of the message."""
-        if end - start > TNEF_LIMIT:
+    def tnef(
+        self, buf: bytes, start: int, end: int, cte: str, path: str
+    ) -> tuple[list[Attachment], list[str]]:
+        """The members of a TNEF (winmail.dat) part, and why it could not be read completely.
+
+        The size limit is on the decoded bytes (padding the encoding hides nothing); the
+        attribute framing is checked before tnefparse runs (it stops silently at a cut)."""
+        raw = buf[start:end]
+        size = P.base64_decoded_size(raw) if cte == "base64" else len(raw)
+        if size > TNEF_LIMIT:
             self.defect("tnef-too-large", path)
-            return
-        data = _decode(buf[start:end], cte)[0]
+            return [], [f"winmail.dat larger than {TNEF_LIMIT >> 20} MB: TNEF members not read"]
+        data = _decode(raw, cte)[0]
+        problems: list[str] = []
+        problem = P.tnef_problem(data, MAX_TNEF_OBJECTS)
+        if problem is not None:
+            problems.append(f"TNEF not read completely: {problem}")
+            if problem.startswith("more than"):
+                return [], problems
         try:
             import tnefparse
 
             tnef = tnefparse.TNEF(data)
-            members = list(tnef.attachments)
-        except Exception as exc:  # noqa: BLE001 - a broken winmail.dat is a defect
+            found = list(tnef.attachments)
+        except Exception as exc:  # noqa: BLE001 - a broken winmail.dat is a fact
             self.defect("bad-tnef", f"{path} {type(exc).__name__}")
-            return
-        for n, att in enumerate(members, 1):
+            return [], [*problems, f"TNEF could not be read ({type(exc).__name__})"]
+        members = []
+        for n, att in enumerate(found, 1):
             try:
                 name = att.long_filename() or att.name
             except Exception:  # noqa: BLE001
@@ -474,7 +508,7 @@ class _Walker:
                 name = H.guess_decode(name.rstrip(b"\0"))
             name = str(name).rstrip("\0")
             payload = att.data if isinstance(att.data, bytes) else b""
-            self.attachments.append(
+            members.append(
                 Attachment(
                     names=(name,) if name else (),
                     declared_type="application/octet-stream",
@@ -483,13 +517,14 @@ class _Walker:
                     part=f"{path}.tnef{n}",
                 )
             )
+        return members, problems
 
     # -- envelope facts of the outer message ------------------------------------------
     def envelope(self, fields: list[tuple[str, bytes]]) -> None:
         m = self.msg
         decoded = []
         for k, v in fields:
-            if len(v) > HEADER_LIMIT:
+            if len(v) >= HEADER_LIMIT:
                 self.defect("header-truncated", k[:40])
             decoded.append((k, H.decode_header(v[:HEADER_LIMIT])))
         m.headers = tuple(decoded)
@@ -514,56 +549,6 @@ def _binhex_data(text: bytes, start: int, end: int) -> bytes:
     return P.binhex_data(text[start:end])
 
 
-def split_multipart(
-    buf: bytes, start: int, end: int, boundary: bytes
-) -> tuple[list[tuple[int, int]], bool]:
-    """Body spans of the parts of a multipart body and whether it ended with a close
-    delimiter.
-
-    A delimiter is ``--boundary`` at the start of a line followed by optional white space
-    (RFC 2046 section 5.1.1) or by ``--`` (the close delimiter); ``--boundaryX`` is a
-    different, longer boundary (nested multiparts often extend the outer one). Delimiters
-    after a close delimiter still start parts: a nested multipart that reuses its parent's
-    boundary closes it early, and parts hidden in the epilogue must not escape a filter.
-    """
-    delim = b"--" + boundary
-    marks: list[tuple[int, int, bool]] = []  # (line start, line end, is close) per delimiter
-    pos = start
-    while True:
-        i = buf.find(delim, pos, end)
-        if i < 0:
-            break
-        if i != start and buf[i - 1] != 0x0A:
-            pos = i + 1
-            continue
-        j = i + len(delim)
-        nl = buf.find(b"\n", j, end)
-        line_end = end if nl < 0 else nl + 1
-        rest = buf[j : min(line_end, j + 256)]
-        is_close = rest.startswith(b"--")
-        if not is_close and rest.strip(b" \t\r\n"):
-            pos = i + 1
-            continue
-        marks.append((i, line_end, is_close))
-        pos = line_end
-    spans = []
-    for (_, body_start, close), (next_start, _, _) in pairwise(marks):
-        if close:
-            continue
-        e = next_start
-        if e > body_start and buf[e - 1] == 0x0A:
-            e -= 1
-            if e > body_start and buf[e - 1] == 0x0D:
-                e -= 1
-        spans.append((body_start, max(body_start, e)))
-    closed = bool(marks) and marks[-1][2]
-    if marks and not closed:
-        spans.append((marks[-1][1], end))
-    if len(marks) == 1 and closed:
-        spans = []  # only a close delimiter: no parts at all
-    return spans, closed
-
-
 # -- helpers ---------------------------------------------------------------------------
 def _decode(raw: bytes, cte: str) -> tuple[bytes, bool]:
     if cte == "base64":
@@ -573,15 +558,6 @@ def _decode(raw: bytes, cte: str) -> tuple[bytes, bool]:
     if cte in _UU_CTE:
         return P.uu_decode(raw)
     return raw, True
-
-
-def _encoded_budget(cte: str, chars: int) -> int:
-    """Encoded bytes enough to decode ``chars`` characters (4 bytes each at most)."""
-    if cte == "base64":
-        return chars * 4 * 4 // 3 + chars * 4 // 38 + 8
-    if cte == "quoted-printable":
-        return chars * 4 * 3 + 8
-    return chars * 4
 
 
 def _cheap_size(buf: bytes, start: int, end: int, cte: str) -> int | None:

@@ -57,6 +57,12 @@ def base64_size(data: bytes, start: int, end: int) -> int | None:
     return len(body) * 3 // 4
 
 
+def base64_decoded_size(raw: bytes) -> int:
+    """Decoded size of base64 text by its alphabet characters alone: padding, white space
+    and garbage do not count (what a limit on a base64 payload must measure)."""
+    return len(raw.translate(None, _B64_KEEP).replace(b"=", b"")) * 3 // 4
+
+
 def qp_decode(raw: bytes) -> tuple[bytes, bool]:
     """Quoted-printable (RFC 2045 section 6.7), tolerant of CRLF and bad escapes."""
     try:
@@ -112,6 +118,30 @@ def find_uuencoded(text: bytes, limit: int = 1000) -> list[tuple[bytes, int, int
         found.append((m.group(2), body_start, e.start(), True))
         pos = e.end()
     return found
+
+
+_TNEF_SIGNATURE = b"\x78\x9f\x3e\x22"
+
+
+def tnef_problem(data: bytes, max_objects: int) -> str | None:
+    """Why a TNEF stream cannot be read completely, or None when its attribute framing
+    (level 1, id 4, length 4, data, checksum 2: MS-OXTNEF section 2.1.3) covers it exactly.
+    Trailing NUL padding is allowed; tnefparse itself stops silently at a truncated
+    attribute, so this is the check that tells a complete listing from a partial one."""
+    if data[:4] != _TNEF_SIGNATURE:
+        return "not a TNEF stream (no TNEF signature)"
+    off, count, n = 6, 0, len(data)
+    padding_from = len(data.rstrip(b"\0"))
+    while off < n:
+        if off >= padding_from:
+            return None
+        if off + 9 > n:
+            return f"TNEF attribute header cut at byte {off}"
+        count += 1
+        if count > max_objects:
+            return f"more than {max_objects} TNEF attributes"
+        off += 9 + int.from_bytes(data[off + 5 : off + 9], "little") + 2
+    return None if off == n else f"TNEF attribute runs past the end ({off - n} bytes missing)"
 
 
 _HQX_MARK = b"(This file must be converted with BinHex"
