@@ -3,7 +3,9 @@
 Contract:
 - ``to_json(msg)`` returns a JSON-serialisable dict (one JSON Lines record per message):
   ``path`` (``Message.location``), ``message_id``, ``sender``, ``recipients``, ``label``,
-  ``time`` (ISO 8601 or null), ``defects`` and ``attachments``; each attachment carries
+  ``time`` (ISO 8601 or null), ``defects``, ``unscannable`` (why the message could not be
+  read completely: a MIME limit, a scan window), ``tricks`` (MIME-structure tricks such
+  as ``ambiguous-mime``) and ``attachments``; each attachment carries
   ``name``, ``names``, ``raw_names``, ``normalized_name``, ``extension``, ``extensions``,
   ``declared_type``, ``detected_type``, ``type_class``, ``size``, ``sha256``, ``tricks``,
   ``encrypted``, ``exceeds_limits`` and ``members`` (archive members, the same shape,
@@ -55,6 +57,8 @@ class MessageRecord(TypedDict):
     label: str | None
     time: str | None
     defects: list[str]
+    unscannable: list[str]
+    tricks: list[str]
     attachments: list[AttachmentRecord]
 
 
@@ -90,6 +94,8 @@ def to_json(msg: Message) -> MessageRecord:
         "label": msg.label,
         "time": msg.time.isoformat() if msg.time is not None else None,
         "defects": list(msg.defects),
+        "unscannable": list(msg.unscannable),
+        "tricks": list(msg.tricks),
         "attachments": attachments,
     }
 
@@ -140,6 +146,10 @@ def render_table(msg: Message) -> str:
     ]
     if msg.defects:
         head.append(["defects", "; ".join(msg.defects)])
+    if msg.unscannable:
+        head.append(["unscannable", "; ".join(msg.unscannable)])
+    if msg.tricks:
+        head.append(["MIME tricks", ", ".join(msg.tricks)])
     rows: list[list[str]] = []
     for att in msg.attachments:
         _rows(att, 0, rows)
