@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mailpolicy.corpus.archives.formats import READERS, sniff
+from mailpolicy.corpus.archives.formats import READERS, SNIFF_BYTES, sniff
 from mailpolicy.corpus.archives.limits import Budget, Meter, Stop, mb
 from mailpolicy.corpus.archives.mailfolder import looks_like_mail, mail_folder
 from mailpolicy.corpus.archives.protocol import Item, Level
@@ -125,7 +125,7 @@ def _read(level: Level, item: Item, part: str) -> tuple[int | None, bytes | None
         whole = head if meter.done else None
     try:
         members = _NO_MEMBERS
-        if sniff(head[:512]) is not None:
+        if sniff(head[:SNIFF_BYTES]) is not None:
             if whole is None and meter is not None:
                 if size is not None and size > lim.max_member_bytes:
                     raise b.trip(
@@ -165,7 +165,7 @@ def _rest(meter: Meter, have: int, what: str, verb: str) -> bytes:
 
 def expand(data: bytes, name: str | None, part: str, depth: int, budget: Budget) -> ArchiveListing:
     """The listing of ``data`` (see the module docstring); never raises."""
-    fmt = sniff(data[:512])
+    fmt = sniff(data[:SNIFF_BYTES])
     if fmt is None:
         return _NOT_ARCHIVE
     lim = budget.limits

@@ -4,12 +4,13 @@ Contract:
 - ``READERS`` maps a format name to its ``Reader``; it is the only place a format is
   named. Its order is the order formats are tried in: a header that fits two formats is
   the first (a zip whose bytes at 257 spell ``ustar`` is a zip).
-- ``sniff(head)`` is the first format whose reader recognises ``head``, or None.
+- ``sniff(head)`` is the first format whose reader recognises ``head`` (the first
+  ``SNIFF_BYTES`` of the content: an ISO's volume descriptor is at 32 KiB), or None.
   Recognition is by content only, never by name.
 
-Limits of this module: recognition reads the first 512 bytes only, so an archive whose
-signature is not at offset 0 (a self-extracting executable, a zip behind other data) is
-not recognised; there is no recognition by name or declared type.
+Limits of this module: recognition reads the first ``SNIFF_BYTES`` only, so an archive
+whose signature is beyond them (a self-extracting executable, a zip behind other data)
+is not recognised; there is no recognition by name or declared type.
 
 Adding a format: write a module with a class that follows ``protocol.Reader`` and a
 docstring stating its contract and limits, then add one entry here. ``expand`` needs no
@@ -19,6 +20,8 @@ change; the limits apply to the new format as they are.
 from __future__ import annotations
 
 from mailpolicy.corpus.archives import streams
+from mailpolicy.corpus.archives.ace import AceReader
+from mailpolicy.corpus.archives.cab import CabReader
 from mailpolicy.corpus.archives.compressed import (
     CompressedReader,
     gzip_fname,
@@ -26,11 +29,18 @@ from mailpolicy.corpus.archives.compressed import (
     is_gzip,
     is_xz,
 )
+from mailpolicy.corpus.archives.diskimage import DiskImageReader
+from mailpolicy.corpus.archives.iso import IsoReader
+from mailpolicy.corpus.archives.msi import MsiReader
+from mailpolicy.corpus.archives.onenote import OneNoteReader
 from mailpolicy.corpus.archives.protocol import Reader
 from mailpolicy.corpus.archives.rar import RarReader
 from mailpolicy.corpus.archives.sevenzip import SevenZipReader
 from mailpolicy.corpus.archives.tar import TarReader
 from mailpolicy.corpus.archives.zip import ZipReader
+
+#: Bytes of content ``sniff`` looks at (ISO 9660 and UDF descriptors start at 32 KiB).
+SNIFF_BYTES = 36 * 1024
 
 
 def sniff(head: bytes) -> str | None:
@@ -57,5 +67,12 @@ READERS: dict[str, Reader] = {
     "xz": CompressedReader(is_xz, streams.unxz, _is_tar),
     "7z": SevenZipReader(_is_archive),
     "rar": RarReader(),
+    "cab": CabReader(),
+    "ace": AceReader(),
+    "msi": MsiReader(),
+    "onenote": OneNoteReader(),
+    "iso": IsoReader(),
     "tar": TarReader(),
+    # last: a boot sector or partition table is the weakest signature
+    "disk-image": DiskImageReader(),
 }

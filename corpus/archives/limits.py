@@ -54,8 +54,9 @@ class Limits:
     max_ratio: int = 100
     #: ... once the member is larger than this
     ratio_floor: int = 1 << 20
-    #: bytes of each member read during the listing to recognise nested archives
-    head_bytes: int = HEAD_BYTES
+    #: bytes of each member read during the listing to recognise nested archives (an
+    #: ISO image's descriptor is at 32 KiB: ``formats.SNIFF_BYTES``)
+    head_bytes: int = max(HEAD_BYTES, 36 * 1024)
     #: largest member read whole (nested archives, and the lazy content of any member)
     max_member_bytes: int = 64 << 20
 

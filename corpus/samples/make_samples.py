@@ -264,6 +264,220 @@ def docx() -> bytes:
     )
 
 
+# -- containers (disk images, OneNote, CAB, MSI, ACE, damaged zips) -----------------------
+#: Fixed time for every container's own time stamps (2001-07-16 00:00:00 UTC).
+EPOCH = TAR_MTIME
+
+
+def iso_of(files: list[tuple[str, bytes]]) -> bytes:
+    """An ISO 9660 + Joliet image (pycdlib), its clock pinned so the bytes never change."""
+    import time
+    from unittest import mock
+
+    import pycdlib
+
+    with (
+        mock.patch("time.time", return_value=float(EPOCH)),
+        mock.patch("time.localtime", time.gmtime),
+    ):
+        iso = pycdlib.PyCdlib()
+        iso.new(joliet=3, vol_ident="SAMPLE")
+        for name, data in files:
+            stem, _, ext = name.upper().rpartition(".")
+            short = "".join(c if c.isalnum() else "_" for c in stem)[:8]
+            iso.add_fp(io.BytesIO(data), len(data), f"/{short}.{ext[:3]};1", joliet_path=f"/{name}")
+        out = io.BytesIO()
+        iso.write_fp(out)
+        iso.close()
+    return out.getvalue()
+
+
+def _lfn_checksum(short: bytes) -> int:
+    s = 0
+    for c in short:
+        s = (((s & 1) << 7) + (s >> 1) + c) & 0xFF
+    return s
+
+
+def _dir_entries(name: str, attr: int, cluster: int, size: int, n: int) -> bytes:
+    """A FAT directory entry for ``name``, behind its long-name entries."""
+    stem, _, ext = name.rpartition(".") if "." in name else (name, "", "")
+    short = (f"{stem.upper()[:6]}~{n}".ljust(8)[:8] + ext.upper()[:3].ljust(3)).encode("ascii")
+    entry = short + struct.pack("<BBBHHHHHHHL", attr, 0, 0, 0, 0, 0, 0, 0, 0, cluster, size)
+    chars = name.encode("utf-16-le")
+    units = [chars[i : i + 2] for i in range(0, len(chars), 2)] + [b"\0\0"]
+    pieces = [units[i : i + 13] for i in range(0, len(units), 13)]
+    lfn = b""
+    for seq, piece in enumerate(pieces, 1):
+        piece += [b"\xff\xff"] * (13 - len(piece))
+        flag = 0x40 if seq == len(pieces) else 0
+        body = b"".join(piece)
+        e = bytes([seq | flag]) + body[:10] + bytes([0x0F, 0, _lfn_checksum(short)])
+        lfn = e + body[10:22] + b"\0\0" + body[22:26] + lfn
+    return lfn + entry
+
+
+def fat12(files: list[tuple[str, bytes]], sectors: int = 48) -> bytes:
+    """A FAT12 volume (512-byte sectors, one sector a cluster) holding ``files``; a name
+    with one ``/`` puts the file in that folder."""
+    data_start = 1 + 2 + 1  # boot, two FATs, a 16-entry root folder
+    clusters: list[bytes] = []
+    fat = {0: 0xFF8, 1: 0xFFF}
+
+    def alloc(blob: bytes) -> int:
+        first = len(clusters) + 2
+        pieces = [blob[i : i + 512] for i in range(0, max(len(blob), 1), 512)]
+        for i, piece in enumerate(pieces):
+            clusters.append(piece.ljust(512, b"\0"))
+            fat[first + i] = first + i + 1 if i + 1 < len(pieces) else 0xFFF
+        return first
+
+    folders: dict[str, list[tuple[str, bytes]]] = {}
+    root = b""
+    n = 1
+    for name, data in files:
+        if "/" in name:
+            folder, leaf_name = name.split("/", 1)
+            folders.setdefault(folder, []).append((leaf_name, data))
+        else:
+            root += _dir_entries(name, 0x20, alloc(data), len(data), n)
+            n += 1
+    for folder, inner in folders.items():
+        first = len(clusters) + 2
+        alloc(bytes(512))  # reserve the folder's cluster, filled below
+        body = b"".join(
+            _dir_entries(leaf_name, 0x20, alloc(data), len(data), i)
+            for i, (leaf_name, data) in enumerate(inner, 1)
+        )
+        clusters[first - 2] = body.ljust(512, b"\0")
+        root += _dir_entries(folder, 0x10, first, 0, n)
+        n += 1
+    boot = bytearray(512)
+    boot[0:3] = b"\xeb\x3c\x90"
+    boot[3:11] = b"MAILPOL "
+    struct.pack_into("<HBHBHHBHHHLL", boot, 11, 512, 1, 1, 2, 16, sectors, 0xF8, 1, 32, 2, 0, 0)
+    boot[38] = 0x29
+    boot[43:54] = b"SAMPLES    "
+    boot[54:62] = b"FAT12   "
+    boot[510:512] = b"\x55\xaa"
+    table = bytearray(512)
+    for c, v in fat.items():
+        off = c + c // 2
+        cur = int.from_bytes(table[off : off + 2], "little")
+        cur = (cur & 0x000F) | (v << 4) if c & 1 else (cur & 0xF000) | v
+        table[off : off + 2] = cur.to_bytes(2, "little")
+    image = bytes(boot) + bytes(table) * 2 + root.ljust(512, b"\0") + b"".join(clusters)
+    assert len(image) <= sectors * 512 and data_start == 4
+    return image.ljust(sectors * 512, b"\0")
+
+
+def vhd_fixed(volume: bytes) -> bytes:
+    """A fixed VHD: an MBR with one FAT12 partition at sector 1, the volume, the footer."""
+    mbr = bytearray(512)
+    mbr[446:462] = struct.pack("<B3sB3sLL", 0, b"\0\x02\0", 0x01, b"\0\0\0", 1, len(volume) // 512)
+    mbr[510:512] = b"\x55\xaa"
+    disk = bytes(mbr) + volume
+    footer = bytearray(512)
+    footer[0:8] = b"conectix"
+    struct.pack_into(
+        ">LLQL4sLL",
+        footer,
+        8,
+        2,
+        0x00010000,
+        0xFFFFFFFFFFFFFFFF,
+        0,
+        b"mpol",
+        0x00010000,
+        0x5769326B,
+    )
+    struct.pack_into(">QQHBBL", footer, 40, len(disk), len(disk), 1, 4, len(disk) // 2048 or 1, 2)
+    footer[68:84] = bytes(range(16))
+    struct.pack_into(">L", footer, 64, ~sum(footer) & 0xFFFFFFFF)
+    return disk + bytes(footer)
+
+
+ONE_SECTION = bytes.fromhex("e4525c7b8cd8a74daeb15378d02996d3")
+ONE_FILE_DATA = bytes.fromhex("e716e3bd65261145a4c48d4d0b7a9eac")
+ONE_FOOTER = bytes.fromhex("22a7fb71790f0b4abb13899256426b24")
+
+
+def onenote(files: list[tuple[str, bytes]]) -> bytes:
+    """A OneNote section skeleton: the file header GUID, each embedded file's name (UTF-16,
+    as the EmbeddedFileName property stores it) and its FileDataStoreObject."""
+    out = bytearray(ONE_SECTION + bytes(1008))
+    for name, _data in files:
+        out += struct.pack("<L", len(name) * 2) + name.encode("utf-16-le") + bytes(4)
+    for _name, data in files:
+        out += ONE_FILE_DATA + struct.pack("<QLQ", len(data), 0, 0) + data
+        out += bytes(-len(data) % 8) + ONE_FOOTER
+    return bytes(out)
+
+
+def cab_of(files: list[tuple[str, bytes]]) -> bytes:
+    """A cabinet with one MSZIP folder (one CFDATA block per 32 KiB) holding ``files``."""
+    stream = b"".join(data for _, data in files)
+    blocks, window = [], b""
+    for i in range(0, max(len(stream), 1), 32768):
+        piece = stream[i : i + 32768]
+        c = (
+            zlib.compressobj(9, zlib.DEFLATED, -15, zdict=window)
+            if window
+            else zlib.compressobj(9, zlib.DEFLATED, -15)
+        )
+        packed = b"CK" + c.compress(piece) + c.flush()
+        blocks.append(struct.pack("<LHH", 0, len(packed), len(piece)) + packed)
+        window = (window + piece)[-32768:]
+    names = [n.replace("/", "\\").encode("ascii") + b"\0" for n, _ in files]
+    files_at = 36 + 8
+    data_at = files_at + sum(16 + len(n) for n in names)
+    entries, offset = b"", 0
+    for (_, data), raw in zip(files, names, strict=True):
+        entries += struct.pack("<LLHHHH", len(data), offset, 0, 0x2AF0, 0x4800, 0x20) + raw
+        offset += len(data)
+    body = b"".join(blocks)
+    total = data_at + len(body)
+    header = struct.pack(
+        "<4sLLLLLBBHHHHH", b"MSCF", 0, total, 0, files_at, 0, 3, 1, 1, len(files), 0, 0, 0
+    )
+    folder = struct.pack("<LHH", data_at, len(blocks), 1)
+    return header + folder + entries + body
+
+
+def concatenated_zip(first: list[tuple[str, bytes]], second: list[tuple[str, bytes]]) -> bytes:
+    """Two whole zips, one after the other (7-Zip lists the first, zipfile the second)."""
+    return zip_of(first) + zip_of(second)
+
+
+def zip_without_directory(members: list[tuple[str, bytes]]) -> bytes:
+    """A zip cut before its central directory: local headers and data only."""
+    data = zip_of(members)
+    return data[: data.index(b"PK\x01\x02")]
+
+
+def deflate64_zip(name: str, data: bytes) -> bytes:
+    """One member compressed with Deflate64 (method 9), as 7-Zip writes for big files."""
+    import inflate64
+
+    d = inflate64.Deflater()
+    packed = d.deflate(data) + d.flush()
+    raw = name.encode("ascii")
+    dos_time, dos_date = (9 << 11), ((2001 - 1980) << 9) | (7 << 5) | 16
+    common = struct.pack(
+        "<HHHHHIII", 21, 0, 9, dos_time, dos_date, zlib.crc32(data), len(packed), len(data)
+    )
+    local = b"PK\x03\x04" + common + struct.pack("<HH", len(raw), 0) + raw + packed
+    central = (
+        b"PK\x01\x02"
+        + struct.pack("<H", 21)
+        + common
+        + struct.pack("<HHHHHII", len(raw), 0, 0, 0, 0, 0x20, 0)
+        + raw
+    )
+    end = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 1, 1, len(central), len(local), 0)
+    return local + central + end
+
+
 # -- MIME ------------------------------------------------------------------------------
 
 
@@ -878,6 +1092,84 @@ SAMPLES: tuple[Sample, ...] = (
     ),
     # -- malicious: SirCam itself ------------------------------------------------------
     S(
+        "benign-27",
+        "benign",
+        "an ISO 9660 image of plain documents (Joliet names)",
+        "allow: deliver, or quarantine every disk image by site policy (type disk-image)",
+        "tanaka@example.ac.jp",
+        "conference proceedings",
+        text("The proceedings, as a CD image.\n"),
+        attach(
+            "proceedings.iso",
+            iso_of([("report.pdf", pdf("Proceedings")), ("notes.txt", b"Session notes.\r\n")]),
+        ),
+        names=("proceedings.iso",),
+        members=("report.pdf", "notes.txt"),
+    ),
+    S(
+        "benign-28",
+        "benign",
+        "a source release: folders, Python and reST files, a configure script (no path-in-name, no script)",
+        ALLOW,
+        "release@example.org",
+        "mailtool 1.0 released",
+        text("The release tarball is attached.\n"),
+        attach(
+            "mailtool-1.0.tar.gz",
+            gz(
+                tar_of(
+                    [
+                        ("mailtool-1.0/configure", b"#!/bin/sh\necho configuring mailtool\n"),
+                        (
+                            "mailtool-1.0/src/mailtool.py",
+                            b"#!/usr/bin/env python3\nprint('mailtool')\n",
+                        ),
+                        ("mailtool-1.0/docs/index.rst", b"mailtool\n========\n\nA sample.\n"),
+                    ]
+                )
+            ),
+            "application/gzip",
+        ),
+        names=("mailtool-1.0.tar.gz",),
+        members=(
+            "mailtool-1.0/configure",
+            "mailtool-1.0/src/mailtool.py",
+            "mailtool-1.0/docs/index.rst",
+        ),
+    ),
+    S(
+        "benign-29",
+        "benign",
+        "one stray space before the extension is not padding",
+        ALLOW,
+        "suzuki@example.ac.jp",
+        "final report",
+        text("Here is the final report.\n"),
+        attach(
+            "Final Report .docx",
+            docx(),
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ),
+        names=("Final Report .docx",),
+        members=("[Content_Types].xml", "_rels/.rels", "word/document.xml"),
+    ),
+    S(
+        "benign-30",
+        "benign",
+        "a cabinet (MSZIP) of documents",
+        ALLOW,
+        "support@partner.example.com",
+        "printer documentation",
+        text("The documentation cabinet.\n"),
+        attach(
+            "printer-docs.cab",
+            cab_of([("readme.txt", b"Printer setup notes.\r\n"), ("data/addresses.csv", CSV)]),
+            "application/vnd.ms-cab-compressed",
+        ),
+        names=("printer-docs.cab",),
+        members=("readme.txt", "data/addresses.csv"),
+    ),
+    S(
         "malicious-01",
         "malicious",
         "SirCam: double extension, RFC 2047 ISO-2022-JP in quoted params",
@@ -1271,6 +1563,105 @@ SAMPLES: tuple[Sample, ...] = (
             "application/octet-stream", BAT, disposition="attachment; filename*=UTF-8''update%2Ebat"
         ),
         names=("update.bat",),
+    ),
+    S(
+        "malicious-31",
+        "malicious",
+        "ISO image with a shortcut and a program (files inside lose Mark-of-the-Web)",
+        "block: archive contains extension in executable; type disk-image",
+        "invoice@example.biz",
+        "Invoice 2001-0716",
+        text("Open the invoice on the disk.\n"),
+        attach("invoice.iso", iso_of([("Invoice.pdf.lnk", lnk_stub()), ("data.exe", pe_stub())])),
+        names=("invoice.iso",),
+        members=("Invoice.pdf.lnk", "data.exe"),
+    ),
+    S(
+        "malicious-32",
+        "malicious",
+        "fixed VHD: MBR, FAT12 partition, a shortcut and a program in a folder",
+        "block: archive contains extension in executable; type disk-image",
+        "scanner@example.biz",
+        "scanned documents",
+        text("Your scanned documents.\n"),
+        attach(
+            "scan.vhd",
+            vhd_fixed(fat12([("Scan 2001.pdf.lnk", lnk_stub()), ("bin/update.exe", pe_stub())])),
+        ),
+        names=("scan.vhd",),
+        members=("Scan 2001.pdf.lnk", "bin/update.exe"),
+    ),
+    S(
+        "malicious-33",
+        "malicious",
+        "OneNote section with an embedded HTML application",
+        "block: archive contains extension in executable; archive contains type script",
+        "notes@example.biz",
+        "shared notebook",
+        text("Double-click the button in the notebook.\n"),
+        attach("notebook.one", onenote([("open.hta", HTA)]), "application/onenote"),
+        names=("notebook.one",),
+        members=("open.hta",),
+    ),
+    S(
+        "malicious-34",
+        "malicious",
+        "concatenated zips: a benign one, then one with a program (7-Zip shows one, zipfile the other)",
+        "block: archive contains evasive name (concatenated-archive); archive contains extension exe",
+        "mallory@example.net",
+        "the report",
+        text("Report attached.\n"),
+        attach(
+            "report.zip",
+            concatenated_zip([("report.txt", b"Quarterly report.\r\n")], [("evil.exe", pe_stub())]),
+            "application/zip",
+        ),
+        names=("report.zip",),
+        members=("report.txt", "evil.exe"),
+    ),
+    S(
+        "malicious-35",
+        "malicious",
+        "zip without its central directory: local headers only (7-Zip still extracts)",
+        "block: attachment unscannable; archive contains extension exe (read from local headers)",
+        "mallory@example.net",
+        "documents",
+        text("Documents attached.\n"),
+        attach(
+            "documents.zip",
+            zip_without_directory([("readme.txt", b"Read me.\r\n"), ("evil.exe", pe_stub())]),
+            "application/zip",
+        ),
+        names=("documents.zip",),
+        members=("readme.txt", "evil.exe"),
+    ),
+    S(
+        "malicious-36",
+        "malicious",
+        "renamed program (photo.jpg) compressed with Deflate64",
+        "block: archive contains type executable",
+        "mallory@example.net",
+        "holiday photo",
+        text("A photo from the trip.\n"),
+        attach("photos.zip", deflate64_zip("photo.jpg", pe_stub()), "application/zip"),
+        names=("photos.zip",),
+        members=("photo.jpg",),
+    ),
+    S(
+        "malicious-37",
+        "malicious",
+        "homoglyph extension: Cyrillic 'ехе' that reads as exe",
+        "block: evasive name (homoglyph); extension exe on the skeleton",
+        "billing@example.biz",
+        "invoice",
+        text("Invoice attached.\n"),
+        leaf(
+            f'application/octet-stream; name="{ew("invoice.ехе", "UTF-8")}"',
+            pe_stub(),
+            disposition=f'attachment; filename="{ew("invoice.ехе", "UTF-8")}"',
+        ),
+        names=("invoice.ехе",),
+        tricks=("homoglyph",),
     ),
 )
 

@@ -17,16 +17,35 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import containers  # tests/corpus/containers.py: MSI and ACE builders
 import py7zr
 import pytest
 
 from mailpolicy.corpus import archives
 from mailpolicy.corpus.archives import LIMITS, READERS, Level, Limits, listing, sniff
+from mailpolicy.corpus.archives.formats import SNIFF_BYTES
 from mailpolicy.corpus.archives.limits import Budget
 from mailpolicy.corpus.message import Attachment, Message
 from mailpolicy.corpus.readers import iter_messages
 
 SAMPLES = Path(__file__).resolve().parents[2] / "corpus" / "samples"
+
+
+def _generator():  # type: ignore[no-untyped-def]
+    """The sample generator (its container builders), loaded once under one name."""
+    import importlib.util
+    import sys
+
+    name = "mailpolicy_make_samples"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, SAMPLES / "make_samples.py")
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+gen = _generator()
 
 
 def _sample_attachment(name: str) -> bytes:
@@ -92,6 +111,32 @@ def _samples(thirdparty: Path) -> Samples:
             ["fake.exe"],
         ),
         "tar": (tar, "test.tar", ["test/notes.txt"]),
+        "cab": (
+            gen.cab_of([("readme.txt", b"read me\r\n"), ("bin/run.exe", gen.pe_stub())]),
+            "x.cab",
+            ["readme.txt", "bin/run.exe"],
+        ),
+        "ace": (
+            containers.ace_of([("readme.txt", b"hello"), ("bin/run.exe", gen.pe_stub())]),
+            "x.ace",
+            ["readme.txt", "bin/run.exe"],
+        ),
+        "msi": (
+            containers.msi(gen.cab_of([("f0", gen.pe_stub())]), ["setup.exe"]),
+            "x.msi",
+            ["Data1.cab", "!_StringData", "!_StringPool", "!File", "File/setup.exe"],
+        ),
+        "onenote": (gen.onenote([("open.hta", gen.HTA)]), "x.one", ["open.hta"]),
+        "iso": (
+            gen.iso_of([("report.pdf", gen.pdf("x")), ("run.exe", gen.pe_stub())]),
+            "x.iso",
+            ["run.exe", "report.pdf"],  # directory order
+        ),
+        "disk-image": (
+            gen.vhd_fixed(gen.fat12([("Long name.pdf.lnk", gen.lnk_stub()), ("bin/a.exe", b"MZ")])),
+            "x.vhd",
+            ["Long name.pdf.lnk", "bin/a.exe"],
+        ),
     }
 
 
@@ -103,7 +148,8 @@ def test_every_format_in_the_table_has_a_sample(samples: Samples) -> None:
 def test_reader_recognises_and_lists_a_real_archive(samples: Samples, fmt: str) -> None:
     data, name, want = samples[fmt]
     reader = READERS[fmt]
-    assert reader.recognises(data[:512]) and sniff(data[:512]) == fmt
+    head = data[:SNIFF_BYTES]
+    assert reader.recognises(head) and sniff(head) == fmt
     level = Level(Budget(LIMITS), name, "2", 1)
     files = [i.name for i in reader.items(data, level) if i.is_file]
     assert files == want and not level.problems

@@ -64,11 +64,11 @@ BY_KEY = {s.key: s for s in gen.SAMPLES}
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    skip = {"make_samples.py"}
+    # the generators (make_samples.py and the modules beside it) are not generated output
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name not in skip and "__pycache__" not in p.parts
+        if p.is_file() and p.suffix != ".py" and "__pycache__" not in p.parts
     }
 
 
@@ -124,7 +124,7 @@ def test_table_is_consistent() -> None:
         assert s.tests and s.policy and s.sender
         assert set(s.tricks) <= set(_names_module_tricks()), s.key
     counts = {label: sum(s.label == label for s in gen.SAMPLES) for label in LABELS}
-    assert 20 <= counts["benign"] <= 30 and 20 <= counts["malicious"] <= 32, counts
+    assert 20 <= counts["benign"] <= 30 and 20 <= counts["malicious"] <= 40, counts
     readme = (SAMPLES / "README.md").read_text(encoding="utf-8")
     for key in keys:
         assert f"| `{key}` |" in readme
@@ -139,7 +139,8 @@ def _names_module_tricks() -> tuple[str, ...]:
 def test_size_budget() -> None:
     total = sum(len(b) for b in _tree(SAMPLES).values())
     assert total < 2 * 1024 * 1024
-    assert all(len(b) < 200 * 1024 for b in _tree(SAMPLES).values())
+    # an ISO image is 64 KiB at least (its descriptors start at 32 KiB): 86 KiB in base64
+    assert all(len(b) < 256 * 1024 for b in _tree(SAMPLES).values())
 
 
 def test_maildir_layout() -> None:
@@ -249,10 +250,28 @@ def _archive_members(data: bytes, depth: int = 0) -> list[str]:
     return out
 
 
+#: Samples the standard library cannot list (disk images, OneNote, CAB, zips that zipfile
+#: reads differently): only the project's readers are checked against the table for them.
+NOT_STDLIB = frozenset(
+    {
+        "benign-27",
+        "benign-30",
+        "malicious-31",
+        "malicious-32",
+        "malicious-33",
+        "malicious-34",
+        "malicious-35",
+        "malicious-36",
+    }
+)
+
+
 def test_archive_members_match_the_table() -> None:
     for label in LABELS:
         for raw in _maildir(label).values():
             sample = BY_KEY[_key(_mid(raw))]
+            if sample.key in NOT_STDLIB:
+                continue
             members = [m for _, data in _attachments(raw) for m in _archive_members(data)]
             assert sorted(members) == sorted(sample.members), sample.key
 
