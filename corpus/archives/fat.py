@@ -75,7 +75,7 @@ class _Fs:
             return None
         if not 2 <= v < self.clusters + 2:
             raise ValueError(f"FAT cluster {v} out of range")
-        return v
+        return int(v)
 
     def chain(self, first: int, level: Level) -> Iterator[int]:
         """The clusters of a chain from ``first``; raises on a loop or a bad cluster."""

@@ -36,7 +36,7 @@ _FACADES = ("udf_path", "joliet_path", "rr_path", "iso_path")
 
 
 def _open(data: bytes) -> Any:
-    import pycdlib  # type: ignore[import-untyped]
+    import pycdlib
 
     iso = pycdlib.PyCdlib()
     iso.open_fp(io.BytesIO(data))

@@ -460,7 +460,7 @@ def deflate64_zip(name: str, data: bytes) -> bytes:
     import inflate64
 
     d = inflate64.Deflater()
-    packed = d.deflate(data) + d.flush()
+    packed: bytes = d.deflate(data) + d.flush()
     raw = name.encode("ascii")
     dos_time, dos_date = (9 << 11), ((2001 - 1980) << 9) | (7 << 5) | 16
     common = struct.pack(
