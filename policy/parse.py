@@ -13,6 +13,7 @@ statements (``syntax.py`` words the errors). Limits checked before lark runs: si
 
 from __future__ import annotations
 
+import decimal
 import functools
 import re
 import threading
@@ -33,8 +34,9 @@ from mailpolicy.policy.syntax import blank_statement, depth_check, syntax_diag
 #: belong in list files (`list x = file "..."`), which are read without the parser.
 MAX_BYTES = 1024 * 1024
 MAX_ERRORS = 50
-#: Largest number (after its unit) the language accepts: sizes up to 1 PB, and counts.
-MAX_NUMBER = 10**15
+#: Largest number (after its unit) the language accepts, for sizes and counts alike: 2**53
+#: (about 9 PB), the largest integer every JSON reader holds exactly (the IR carries it).
+MAX_NUMBER = 2**53
 
 _UNITS = {
     "": 1,
@@ -99,13 +101,14 @@ def parse_size(text: str) -> tuple[int, str | None]:
     whole = m.group(1).lstrip("0")
     shown = text if len(text) <= 24 else f"{text[:20]}... ({len(text)} characters)"
     too_large = ValueError(
-        f"number {shown} is too large (the largest is {MAX_NUMBER:,}, about 1 PB)"
+        f"number {shown} is too large (the largest is {MAX_NUMBER:,}, about 9 PB)"
     )
     if len(whole) > len(str(MAX_NUMBER)) or len(m.group(2) or "") > 30:
         raise too_large
-    value = int(float(m.group(1) + "." + (m.group(2) or "0")) * factor)
-    if value > MAX_NUMBER:
+    exact = decimal.Decimal(f"{m.group(1)}.{m.group(2) or '0'}") * factor
+    if exact > MAX_NUMBER:
         raise too_large
+    value = int(float(m.group(1) + "." + (m.group(2) or "0")) * factor)
     return value, (unit or None)
 
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import pwd
+import stat
 from pathlib import Path
 
 import pytest
 
+from mailpolicy.corpus.readers import iter_raw
 from mailpolicy.policy.export import TARGETS
 from mailpolicy.simulator.cli import main
 
@@ -16,6 +20,8 @@ BASELINE = str(ROOT / "policy" / "policies" / "baseline.policy")
 SIRCAM = str(ROOT / "policy" / "policies" / "sircam-2001.policy")
 SAMPLES = ROOT / "corpus" / "samples"
 MALICIOUS_MBOX = str(SAMPLES / "mbox" / "malicious" / "sircam.mbox")
+#: messages in that mailbox (the sample generator adds some now and then)
+MBOX_MESSAGES = sum(1 for _ in iter_raw([MALICIOUS_MBOX]))
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -105,7 +111,7 @@ def test_explain_text(tmp_path: Path) -> None:
 def test_explain_every_message_of_a_mailbox() -> None:
     code, out, _ = run("explain", BASELINE, MALICIOUS_MBOX, "--json")
     docs = [json.loads(line) for line in out.splitlines()]
-    assert code == 0 and len(docs) == 30
+    assert code == 0 and len(docs) == MBOX_MESSAGES
     assert all(d["action"] in ("block", "quarantine") for d in docs)
 
 
@@ -238,7 +244,7 @@ def test_explain_reads_the_json_form(baseline_json: str, flags: list[str]) -> No
 def test_diff_reads_the_json_form(baseline_json: str) -> None:
     code, out, _ = run("diff", BASELINE, baseline_json, MALICIOUS_MBOX, "--json", "--workers", "1")
     doc = json.loads(out)
-    assert code == 0 and doc["messages"] == 30
+    assert code == 0 and doc["messages"] == MBOX_MESSAGES
     assert (doc["changed"], doc["rule_changes"]) == (0, [])
 
 
@@ -326,3 +332,87 @@ def test_fmt_usage_and_input_errors_exit_2(tmp_path: Path) -> None:
     assert code == 2 and "not allowed with" in err
     code, _, err = run("fmt", str(tmp_path / "nope.policy"))
     assert code == 2 and err.startswith("mailpolicy fmt: cannot read")
+
+
+def test_fmt_write_keeps_a_symlink_and_writes_through_it(tmp_path: Path) -> None:
+    real = tmp_path / "real.policy"
+    real.write_text("block   *.pif\n", encoding="utf-8")
+    real.chmod(0o640)
+    link = tmp_path / "link.policy"
+    link.symlink_to(real.name)
+    assert run("fmt", "--write", str(link)) == (0, "", f"reformatted {link}\n")
+    assert link.is_symlink() and os.readlink(link) == "real.policy"
+    assert real.read_text(encoding="utf-8") == 'block attachment name matches "*.pif"\n'
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640
+
+
+def test_fmt_write_refuses_what_the_mode_forbids_even_for_root(tmp_path: Path) -> None:
+    """A read-only file of another user is never rewritten (root's override is not used),
+    and one its mode opens to us keeps its owner and mode."""
+    nobody = pwd.getpwnam("nobody")
+    locked = tmp_path / "locked.policy"
+    locked.write_text("block   *.pif\n", encoding="utf-8")
+    shared = tmp_path / "shared.policy"
+    shared.write_text("block   *.pif\n", encoding="utf-8")
+    try:
+        os.chown(locked, nobody.pw_uid, nobody.pw_gid)
+        os.chown(shared, nobody.pw_uid, nobody.pw_gid)
+    except PermissionError:
+        pytest.skip("needs root to give a file to another user")
+    locked.chmod(0o444)
+    shared.chmod(0o646)
+    code, _, err = run("fmt", "--write", str(locked))
+    assert code == 2 and err.startswith(f"mailpolicy fmt: cannot write {locked}: permission")
+    assert err.count("\n") == 1
+    assert locked.read_text(encoding="utf-8") == "block   *.pif\n"
+    assert run("fmt", "--write", str(shared)) == (0, "", f"reformatted {shared}\n")
+    st = shared.stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (
+        nobody.pw_uid,
+        nobody.pw_gid,
+        0o646,
+    )
+    assert shared.read_text(encoding="utf-8") == 'block attachment name matches "*.pif"\n'
+
+
+@pytest.mark.parametrize(
+    "verb", [["check"], ["fmt"], ["explain"], ["simulate"], *(["export", t] for t in TARGETS)]
+)
+def test_a_309_digit_number_is_an_error_in_every_verb(verb: list[str], tmp_path: Path) -> None:
+    path = tmp_path / "big.policy"
+    path.write_text(f"block attachment size > {'9' * 309}\n", encoding="utf-8")
+    argv = [verb[0], str(path)]
+    if verb[0] in ("explain", "simulate"):
+        argv.append(MALICIOUS_MBOX)
+    if verb[0] == "export":
+        argv += ["--target", verb[1]]
+    code, _, err = run(*argv)
+    assert code == 1 and "[E109]" in err and "is too large" in err
+
+
+def test_numbers_up_to_the_bound_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "n.policy"
+    path.write_text(
+        "block attachment size > 9007199254740992\nblock attachment size > 8PB\n"
+        "block attachment size > 1000TiB\n",
+        encoding="utf-8",
+    )
+    code, _, err = run("check", str(path))
+    assert code == 1 and err.count("error:") == 1 and ":2:" in err  # 8PB: no such unit
+    path.write_text(
+        "block attachment size > 9007199254740992\nblock attachment size > 1000TiB\n",
+        encoding="utf-8",
+    )
+    assert run("check", str(path))[0] == 0
+    path.write_text("block attachment size > 9007199254740993\n", encoding="utf-8")
+    code, _, err = run("check", str(path))
+    assert code == 1 and "[E109]" in err
+
+
+def test_postfix_export_of_a_non_sender_unless_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "p.policy"
+    path.write_text('block attachment "*.pif" unless attachment "*.exe"\n', encoding="utf-8")
+    code, _, err = run("export", str(path), "--target", "postfix")
+    assert code == 1 and "only except a rule by its envelope sender" in err and "[E301]" in err
+    code, out, err = run("export", str(path), "--target", "postfix", "--approximate")
+    assert code == 0 and "REJECT" in out and "envelope sender" in err

@@ -22,11 +22,8 @@ from mailpolicy.simulator.replay import judge_raw, location
 
 def _show(msg: Message, as_json: bool) -> str | readers.Unreadable:
     if as_json:
-        doc = {**inspect.to_json(msg), "unscannable": list(msg.unscannable)}
-        return json.dumps(doc, ensure_ascii=False) + "\n"
-    table = inspect.render_table(msg)
-    extra = "".join(f"\nunscannable: {why}" for why in msg.unscannable)
-    return table + extra + "\n\n"
+        return json.dumps(inspect.to_json(msg), ensure_ascii=False) + "\n"
+    return inspect.render_table(msg) + "\n\n"
 
 
 def _failed(raw: readers.RawMessage, why: str) -> str | readers.Unreadable:
