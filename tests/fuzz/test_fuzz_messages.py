@@ -17,11 +17,9 @@ import resource
 from pathlib import Path
 
 import pytest
-from conftest import FAST, LONG, run_verb
+from fuzzsupport import FAST, LONG, SAMPLES, THIRDPARTY, hostile_shapes, nest, run_verb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from tests.conftest import SAMPLES, THIRDPARTY
 
 POLICY = """policy "fail-closed"
 quarantine message unscannable as "message-unscannable"
@@ -47,24 +45,6 @@ def _seeds() -> list[Path]:
 SEEDS = _seeds()
 
 
-def _nest(depth: int, inner: bytes) -> bytes:
-    out = inner
-    for i in range(depth):
-        b = f"b{i}".encode()
-        out = (
-            b"Content-Type: multipart/mixed; boundary="
-            + b
-            + b"\n\n--"
-            + b
-            + b"\n"
-            + out
-            + b"\n--"
-            + b
-            + b"--\n"
-        )
-    return b"From: a@example.com\nSubject: nest\nMIME-Version: 1.0\n" + out
-
-
 @st.composite
 def mutated(draw: st.DrawFn) -> bytes:
     """One seed message, mutated by one to three edits."""
@@ -86,7 +66,7 @@ def mutated(draw: st.DrawFn) -> bytes:
             lines[1:1] = [line] * draw(st.integers(1, 3000))
             data = bytearray(b"\n".join(lines) + b"\n\n" + body)
         elif op == "nest":
-            data = bytearray(_nest(draw(st.integers(1, 400)), bytes(data[:4096])))
+            data = bytearray(nest(draw(st.integers(1, 400)), bytes(data[:4096])))
         elif op == "fold":
             fold = b"Subject: x\n" + b" =?utf-8?b?QUJD?=\n" * draw(st.integers(1, 60000))
             data = bytearray(fold + bytes(data))
@@ -166,15 +146,6 @@ def test_mutated_messages_are_decided_long(data: list[bytes], fuzz_dir: Path) ->
 
 def test_hostile_shapes_in_worker_processes(fuzz_dir: Path) -> None:
     """The worker-process path (fork, budget set per message there) on every shape."""
-    seed = (SAMPLES / "mbox" / "malicious" / "sircam.mbox").read_bytes()[:4096]
-    shapes = [
-        _nest(400, seed),
-        b"Subject: x\n" + b" =?utf-8?b?QUJD?=\n" * 60000 + b"\n",
-        b"Content-Type: multipart/mixed; boundary=p\n\n"
-        + b'--p\nContent-Type: application/octet-stream; name="a.exe"\n\nMZ\n' * 5000,
-        b"Content-Type: multipart/mixed; boundary=p\n\n--p\nContent-Type: application/zip\n"
-        b"Content-Transfer-Encoding: base64\n\n" + b"UEsDB" * 200000,
-        seed[:100],
-    ]
+    shapes = list(hostile_shapes().values())
     rows = replay_all(shapes, fuzz_dir, workers=2)
     assert [r["action"] for r in rows].count("allow") < len(rows)

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import FAST, LONG, run_verb
+from fuzzsupport import FAST, LONG, run_verb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import policies
