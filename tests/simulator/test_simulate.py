@@ -262,9 +262,12 @@ def test_missing_corpus_exits_2() -> None:
 def test_labels_file_overrides_by_message_id(samples: list[str], tmp_path: Path) -> None:
     labels = tmp_path / "labels.csv"
     labels.write_text("message_id,label\n<benign-02@samples.mailpolicy.example>,malicious\n")
+    before = run_json("simulate", SIRCAM_2001, samples[1], "--workers", "2")
     doc = run_json("simulate", SIRCAM_2001, samples[1], "--workers", "2", "--labels", str(labels))
-    assert doc["labels"]["malicious"]["block"] == 23  # 22 caught + test.tar.gz now "malicious"
-    assert doc["false_positives"] == 6
+    # test.tar.gz, blocked by the 2001 rules, is now "malicious": one more caught, one less FP
+    caught = before["labels"]["malicious"]["block"]
+    assert doc["labels"]["malicious"]["block"] == caught + 1
+    assert doc["false_positives"] == before["false_positives"] - 1
 
 
 def test_compiled_falls_back_with_one_note(
