@@ -324,15 +324,8 @@ def _parse_labelled(raw: RawMessage, labels: Labels | None) -> Message | str:
 
 
 def _parse_failed(raw: RawMessage, reason: str) -> Decision:
-    return Decision(
-        path=raw.path,
-        key=raw.key,
-        message_id=None,
-        label=raw.label,
-        action=UNREADABLE,
-        reason=reason,
-        size=len(raw.data),
-    )
+    found = unreadable(Unreadable(raw.path, raw.key, reason, raw.label))
+    return dataclasses.replace(found, size=len(raw.data))
 
 
 #: Time for judging again a message that ran out of its budget.
