@@ -4,9 +4,28 @@ only: nothing here runs."""
 
 from __future__ import annotations
 
+import importlib.util
 import struct
+import sys
+from pathlib import Path
+from types import ModuleType
 
 from mailpolicy.corpus.archives.msi import FILE_TABLE
+
+SAMPLES = Path(__file__).resolve().parents[2] / "corpus" / "samples"
+
+
+def generator() -> ModuleType:
+    """The sample generator (``make_samples.py``, with its container builders), loaded
+    once under one name (its dataclasses look their module up)."""
+    name = "mailpolicy_make_samples"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, SAMPLES / "make_samples.py")
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
 
 END, FREE, FATSECT = 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD
 MSI_CLSID = bytes.fromhex("84100c00000000000c00000000000046")

@@ -31,21 +31,7 @@ from mailpolicy.corpus.readers import iter_messages
 SAMPLES = Path(__file__).resolve().parents[2] / "corpus" / "samples"
 
 
-def _generator():  # type: ignore[no-untyped-def]
-    """The sample generator (its container builders), loaded once under one name."""
-    import importlib.util
-    import sys
-
-    name = "mailpolicy_make_samples"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, SAMPLES / "make_samples.py")
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-gen = _generator()
+gen = containers.generator()
 
 
 def _sample_attachment(name: str) -> bytes:

@@ -3,9 +3,7 @@ facts on damaged input, and no false alarm on the benign samples."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import containers  # tests/corpus/containers.py
@@ -22,17 +20,7 @@ from mailpolicy.simulator.cli import main
 SAMPLES = Path(__file__).resolve().parents[2] / "corpus" / "samples"
 
 
-def _generator():  # type: ignore[no-untyped-def]
-    name = "mailpolicy_make_samples"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, SAMPLES / "make_samples.py")
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-gen = _generator()
+gen = containers.generator()
 
 
 def _messages() -> dict[str, Message]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mailpolicy.corpus import headers as H
-from mailpolicy.corpus.names import extensions, normalize, tricks
+from mailpolicy.corpus.names import extensions, normalize, skeleton, tricks
 
 
 @pytest.mark.parametrize(
@@ -103,3 +103,36 @@ def test_lookup_charset_supersets() -> None:
     assert H.lookup_charset("Shift_JIS") == "cp932"
     assert H.lookup_charset("x-nonsense") is None
     assert H.lookup_charset("UTF-8*EN") == "utf-8"  # RFC 2231 section 5 language suffix
+
+
+# -- tricks without false alarms --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "in_archive", "want"),
+    [
+        ("Final Report .docx", False, ()),
+        ("Q3  report.pdf", False, ()),  # a double space from a typo
+        ("report.pdf    .exe", False, ("padding",)),
+        ("report.pdf\u3000\u3000\u3000\u3000.exe", False, ("padding",)),
+        ("word/document.xml", True, ()),
+        ("pkg-1.0/src/x.py", True, ()),
+        ("../../startup/x.exe", True, ("path-in-name",)),
+        ("/etc/cron.d/x", True, ("path-in-name",)),
+        ("C:\\Users\\x.exe", True, ("path-in-name",)),
+        ("docs/x.exe", False, ("path-in-name",)),  # a MIME name is one file name
+        ("invoice.\u0435\u0445\u0435", False, ("homoglyph",)),
+        ("résumé.txt", False, ()),
+        ("議事録.doc", False, ()),
+    ],
+)
+def test_tricks_only_where_something_hides(
+    name: str, in_archive: bool, want: tuple[str, ...]
+) -> None:
+    assert tricks(name, in_archive=in_archive) == want
+
+
+def test_extension_matching_on_the_skeleton() -> None:
+    assert extensions(normalize("invoice.\u0435\u0445\u0435")) == ("exe",)
+    assert extensions(normalize("x.\uff45\uff58\uff45")) == ("exe",)  # full-width
+    assert skeleton("PDF") == "pdf"

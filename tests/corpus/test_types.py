@@ -136,3 +136,64 @@ def test_empty_and_classify() -> None:
 def test_mismatch(ext: str | None, kind: str, expected: bool) -> None:
     mime, cls = detect(SAMPLES[kind][0])
     assert mismatch(ext, mime, cls) is expected
+
+
+# -- classes an administrator expects ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mime", "cls"),
+    [
+        ("application/x-iso9660-image", "disk-image"),
+        ("application/x-vhd", "disk-image"),
+        ("application/x-apple-diskimage", "disk-image"),
+        ("application/vnd.ms-cab-compressed", "archive"),  # not document (vnd.ms- prefix)
+        ("application/x-ace-compressed", "archive"),
+        ("application/x-arj", "archive"),
+        ("application/x-lzh-compressed", "archive"),
+        ("application/vnd.ms-htmlhelp", "executable"),  # CHM
+        ("application/x-msi", "executable"),
+        ("application/x-ms-shortcut", "executable"),
+        ("application/hta", "script"),
+        ("font/otf", "other"),
+        ("font/sfnt", "other"),
+        ("application/epub+zip", "document"),
+        ("application/onenote", "document"),
+        ("application/xhtml+xml", "text"),
+        ("application/pkcs7-signature", "other"),
+        ("application/pgp-signature", "other"),
+    ],
+)
+def test_classes(mime: str, cls: str) -> None:
+    assert classify(mime) == cls
+
+
+def test_iso_needs_the_descriptor_at_32_kib() -> None:
+    iso = bytes(32769) + b"CD001\x01" + bytes(4000)
+    assert detect(iso) == ("application/x-iso9660-image", "disk-image")
+    assert detect(iso[:8192])[1] != "disk-image"  # what the first 8 KiB alone said
+
+
+def test_fixed_vhd_by_its_footer() -> None:
+    assert detect(bytes(2048) + b"conectix" + bytes(504))[0] == "application/x-vhd"
+
+
+def test_renamed_opentype_font_is_not_a_document() -> None:
+    otf = b"OTTO\x00\x0b\x00\x80\x00\x03\x00\x30CFF " + bytes(200)
+    assert detect(otf) == ("font/otf", "other")
+
+
+def test_windows_scripts_by_content_or_by_extension() -> None:
+    js = b"var s = new ActiveXObject('WScript.Shell');\n"
+    assert detect(js)[1] == "text" and detect(js, "js")[1] == "script"
+    assert detect(b"#@~^AAAAAA==x", None)[1] == "script"  # encoded VBScript says so itself
+    wsf = b'<job id="a"><script language="JScript">WScript.Echo(1)</script></job>'
+    assert detect(wsf)[1] == "script"
+    assert detect(b"[InternetShortcut]\r\nURL=file://x\r\n", "url")[1] == "executable"
+
+
+def test_source_files_in_an_archive_are_text_not_script() -> None:
+    py = b"#!/usr/bin/env python3\nprint(1)\n"
+    assert detect(py)[1] == "script"  # a top-level script attachment stays a script
+    assert detect(py, "py", in_archive=True)[1] == "text"
+    assert detect(b"@echo off\r\necho hi\r\n", "bat", in_archive=True)[1] == "script"
