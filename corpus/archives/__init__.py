@@ -4,10 +4,13 @@ Contract:
 - ``listing(attachment)`` returns an ``ArchiveListing``; it never raises. The format is
   recognised by content (magic bytes), never by name: zip, tar (plain, gzip, bzip2, xz),
   a single gzip/bzip2/xz file (one member, named by the gzip FNAME field or the attachment
-  name minus its extension), 7z (py7zr) and rar (rarfile). Anything else is
-  ``ArchiveListing(is_archive=False)``.
-- One module per format (``zip``, ``tar``, ``compressed``, ``sevenzip``, ``rar``), each a
-  ``protocol.Reader``, all in one table (``formats.READERS``); one expansion
+  name minus its extension), 7z (py7zr), rar (rarfile), CAB, ACE (acefile), MSI
+  (olefile), OneNote embedded files, ISO 9660/UDF (pycdlib), and disk images (raw FAT,
+  MBR/GPT, fixed and dynamic VHD; VHDX and VMDK recognised, unscannable). Anything else
+  is ``ArchiveListing(is_archive=False)``.
+- One module per format (``zip`` with ``zipdir``, ``tar``, ``compressed``, ``sevenzip``,
+  ``rar``, ``cab``, ``ace``, ``msi``, ``onenote``, ``iso``, ``diskimage`` with ``fat``),
+  each a ``protocol.Reader``, all in one table (``formats.READERS``); one expansion
   (``expand``) lists every format's members, nests, and applies one shared set of
   ``limits``. Archived mail folders are opened by ``mailfolder``.
 - **Limits** (``Limits``, default ``LIMITS``): depth, members in total, expanded bytes in
@@ -21,6 +24,14 @@ Contract:
   ``exceeds_limits`` stays False (a policy's ``archive exceeds limits`` may choose to
   include ``encrypted``). A corrupt or truncated archive is a problem entry, never an
   exception; members read before the damage stay listed.
+- **Fail closed**: what a reader cannot read becomes ``ArchiveListing.unscannable``
+  reasons (a corrupt directory, a file system not read) or, on a member, the member's own
+  reasons (an unsupported compression method), never an exception. Structures that
+  readers see differently are ``ArchiveListing.tricks`` (``names.CONTAINER_TRICKS``:
+  ``concatenated-archive``, ``overlapping-entries``, ``directory-mismatch``) and the
+  members they concern carry them in ``Attachment.tricks``, so ``archive contains
+  evasive name`` stops them. A deadline set with ``limits.deadline`` stops any
+  expansion as a limit.
 - **Office documents** (OOXML: a zip with ``[Content_Types].xml``; ODF: a zip whose first
   member is ``mimetype``) are documents, not archives: ``is_archive`` is False, but their
   parts are still listed as members, within the same limits, so a ``.docx`` that smuggles
