@@ -8,8 +8,8 @@ building new nodes (``dataclasses.replace``). Spans do not take part in equality
 Conditions come in two levels. Message-level: the ``Test`` classes (``SenderIn``,
 ``TextContains``, ``MessageSize``...) and ``AnyAttachment``. Attachment-level, inside
 ``AnyAttachment``: the ``AttTest`` classes (``NameMatches``, ``ExtensionIn``,
-``TypeClass``...) and ``ArchiveContains``. ``And``/``Or``/``Not`` serve both. Each leaf
-kind is one class; what it means lives in one entry of ``policy/conditions.py``.
+``TypeClass``, ``HasMacros``...) and ``ArchiveContains``. ``And``/``Or``/``Not`` serve
+both. Each leaf kind is one class; its meaning is one entry of ``policy/conditions.py``.
 """
 
 from __future__ import annotations
@@ -37,6 +37,17 @@ NOSPAN = Span("<generated>", 0, 0, 0, 0)
 def _span() -> Span:
     span: Span = field(default=NOSPAN, compare=False, repr=False)
     return span
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Flag:  # a condition without an operand: ``type mismatch``, ``has macros``...
+    span: Span = _span()
+    operand: ClassVar[None] = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Content(_Flag):  # an active-content fact: JSON field ``content``, one op each
+    field: ClassVar[str] = "content"
 
 
 # ---- operands ---------------------------------------------------------------------------
@@ -102,10 +113,8 @@ COMPARISONS: tuple[Comparison, ...] = (">", "<", ">=", "<=", "==", "!=")
 #: The message texts ``from``/``subject``/``body`` ``contains``/``matches`` read.
 TextField = Literal["from", "subject", "body"]
 
-# Every kind of condition is its own class; the grammar rule that builds it is named in its
-# docstring. ``policy/conditions.py`` holds one table entry per class: how its value is read,
-# its compiled test, its explanation, its index key and the exporter capability it needs.
-# ``field``/``op`` give the (field, op) pair of the JSON form (``conditions.Entry.keyword``).
+# One class per kind of condition (its grammar rule in its docstring); ``conditions.py`` says
+# what each means. ``field``/``op``: its (field, op) in the JSON form (``Entry.keyword``).
 
 
 # ---- message-level conditions -----------------------------------------------------------
@@ -284,13 +293,11 @@ class TypeMime:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TypeMismatch:
+class TypeMismatch(_Flag):
     """``type mismatch``: the name's extension disagrees with the content."""
 
-    span: Span = _span()
     field: ClassVar[str] = "type"
     op: ClassVar[str] = "mismatch"
-    operand: ClassVar[None] = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -314,66 +321,124 @@ class AttachmentSize:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ArchiveEncrypted:
+class ArchiveEncrypted(_Flag):
     """``archive encrypted``."""
 
-    span: Span = _span()
     field: ClassVar[str] = "archive"
     op: ClassVar[str] = "encrypted"
-    operand: ClassVar[None] = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ArchiveExceedsLimits:
+class ArchiveExceedsLimits(_Flag):
     """``archive exceeds limits``: could not be fully inspected (a limit, or encrypted)."""
 
-    span: Span = _span()
     field: ClassVar[str] = "archive"
     op: ClassVar[str] = "exceeds_limits"
-    operand: ClassVar[None] = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Unscannable:
+class Unscannable(_Flag):
     """``unscannable``: the attachment, or something inside it, could not be read
     completely (corrupt, an unsupported method, a reader error, a limit, the time budget)."""
 
-    span: Span = _span()
     field: ClassVar[str] = "unscannable"
     op: ClassVar[str] = "is"
-    operand: ClassVar[None] = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EvasiveName:
+class EvasiveName(_Flag):
     """``evasive name``: the name uses a trick."""
 
-    span: Span = _span()
     field: ClassVar[str] = "evasive_name"
     op: ClassVar[str] = "is"
-    operand: ClassVar[None] = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class MessageUnscannable:
+class TypeIn:
+    """``type in LIST``: a listed class or MIME glob (grammar ``type_in``)."""
+
+    operand: Operand
+    span: Span = _span()
+    field: ClassVar[str] = "type"
+    op: ClassVar[str] = "in"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeclaredTypeIn:
+    """``declared type in LIST``: a glob over the Content-Type as sent."""
+
+    operand: Operand
+    span: Span = _span()
+    field: ClassVar[str] = "declared_type"
+    op: ClassVar[str] = "in"
+
+
+# ---- active content (``corpus.content``); grammar rules ``has_macros``, ``smuggles_file``...
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HasMacros(_Content):
+    """``has macros``: VBA (OLE or OOXML) or Excel 4.0 macro sheets."""
+
+    op: ClassVar[str] = "macros"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HasAutoRunMacros(_Content):
+    """``has auto-run macros``: AutoOpen, Document_Open, Workbook_Open, Auto_Open..."""
+
+    op: ClassVar[str] = "auto_run_macros"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HasJavaScript(_Content):
+    """``has javascript``: PDF JavaScript actions, HTML or SVG scripts."""
+
+    op: ClassVar[str] = "javascript"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HasLaunchAction(_Content):
+    """``has launch action``: a PDF /Launch action."""
+
+    op: ClassVar[str] = "launch_action"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HasEmbeddedFile(_Content):
+    """``has embedded file``: a PDF /EmbeddedFile or an OLE package."""
+
+    op: ClassVar[str] = "embedded_file"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HasExternalLink(_Content):
+    """``has external link``: an OOXML relationship fetched from outside."""
+
+    op: ClassVar[str] = "external_link"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmugglesFile(_Content):
+    """``smuggles a file``: an HTML or SVG page that would build a file."""
+
+    op: ClassVar[str] = "smuggles_file"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageUnscannable(_Flag):
     """``message unscannable``: the message itself could not be read completely (a MIME
     limit, a scan window, the time budget, a structure the parser could not follow)."""
 
-    span: Span = _span()
     field: ClassVar[str] = "message"
     op: ClassVar[str] = "unscannable"
-    operand: ClassVar[None] = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EvasiveMime:
+class EvasiveMime(_Flag):
     """``evasive mime``: the MIME structure uses a trick, something common readers
     interpret differently (two Content-Type headers, conflicting names...)."""
 
-    span: Span = _span()
     field: ClassVar[str] = "evasive_mime"
     op: ClassVar[str] = "is"
-    operand: ClassVar[None] = None
 
 
 #: A message-level leaf condition.
@@ -407,6 +472,15 @@ AttTest = (
     | ArchiveExceedsLimits
     | EvasiveName
     | Unscannable
+    | TypeIn
+    | DeclaredTypeIn
+    | HasMacros
+    | HasAutoRunMacros
+    | HasJavaScript
+    | HasLaunchAction
+    | HasEmbeddedFile
+    | HasExternalLink
+    | SmugglesFile
 )
 Leaf = Test | AttTest
 
@@ -421,7 +495,8 @@ class AnyAttachment:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ArchiveContains:
-    """``archive contains P``: some member, at any depth within the limits, satisfies P."""
+    """``archive contains P`` (or ``contains P``): some member (of an archive, an Office
+    document, a page's smuggled files), at any depth within the limits, satisfies P."""
 
     pred: Cond
     span: Span = _span()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from mailpolicy.corpus import content as _content
 from mailpolicy.corpus import names as _names
 from mailpolicy.corpus.message import Attachment
 from mailpolicy.policy import ast, globs
@@ -114,6 +115,13 @@ FactNode = (
     | ast.ArchiveExceedsLimits
     | ast.EvasiveName
     | ast.Unscannable
+    | ast.HasMacros
+    | ast.HasAutoRunMacros
+    | ast.HasJavaScript
+    | ast.HasLaunchAction
+    | ast.HasEmbeddedFile
+    | ast.HasExternalLink
+    | ast.SmugglesFile
 )
 
 
@@ -159,12 +167,15 @@ def _reasons(a: Attachment) -> tuple[str, ...]:
 
 def unscannable(a: Attachment) -> tuple[str, ...]:
     """``unscannable``: why this attachment, or anything inside it, could not be read
-    completely (what its reader said, and any archive limit it hit); a member's reasons
-    are prefixed with the member. ``archive exceeds limits`` is the narrower fact."""
+    completely (what its reader said, any archive limit it hit, and what the content
+    readers could not read: an encrypted Office file, a PDF object stream, a VBA module);
+    a member's reasons are prefixed with the member. ``archive exceeds limits`` is the
+    narrower fact."""
     out: list[str] = list(_reasons(a))
     for m in a.walk()[1:]:
         out.extend(f"{m.part or m.name}: {why}" for why in _reasons(m))
-    return tuple(out)
+    out.extend(_content.facts(a).unscannable)
+    return tuple(dict.fromkeys(out))
 
 
 def _unscannable_says(node: FactNode, a: Attachment, ok: bool) -> str:
@@ -271,4 +282,98 @@ UNSCANNABLE = FactKind(
     lambda node, value, fact: bool(fact),
     _unscannable_says,
     capability="unscannable",
+)
+
+
+# ---- type lists -----------------------------------------------------------------------------
+TypeListNode = ast.TypeIn | ast.DeclaredTypeIn
+_Wanted = tuple[frozenset[str], tuple[Any, ...]]
+
+
+def _type_list_hit(wanted: _Wanted, declared: bool, a: Attachment) -> bool:
+    classes, rxs = wanted
+    mime = a.declared_type if declared else a.detected_type
+    if not declared and a.type_class in classes:
+        return True
+    return any(rx.match(mime) is not None for rx in rxs)
+
+
+class TypeListKind(AttachmentEntry[TypeListNode]):
+    """``type in L``: the detected class is in ``L`` or the detected MIME type matches a
+    glob of ``L`` (an entry with a ``/``); ``declared type in L``: the Content-Type as sent
+    matches a glob of ``L``."""
+
+    def __init__(self, field: str, op: str) -> None:
+        super().__init__(field, op)
+        self.declared = field == "declared_type"
+
+    def wanted(self, node: TypeListNode, lists: Lists) -> _Wanted:
+        entries = lists.entries(node.operand)
+        mimes = [e for e in entries if self.declared or "/" in e]
+        classes = frozenset(e for e in entries if not self.declared and "/" not in e)
+        return classes, tuple(globs.compile_glob(m) for m in mimes)
+
+    def read(self, node: TypeListNode, x: Attachment) -> tuple[str, ...]:
+        return (x.declared_type,) if self.declared else (x.type_class, x.detected_type)
+
+    def compile(self, node: TypeListNode, sets: Sets) -> Callable[[Attachment], bool]:
+        return partial(_type_list_hit, self.wanted(node, sets), self.declared)
+
+    def explain(self, node: TypeListNode, x: Attachment, lists: Lists) -> Match:
+        ok = _type_list_hit(self.wanted(node, lists), self.declared, x)
+        label = list_label(node.operand)
+        if self.declared:
+            what = f"declared type of {quoted(x.name)} is {x.declared_type}"
+        else:
+            what = f"content of {quoted(x.name)} is {x.type_class} ({x.detected_type})"
+        return Match(ok, f"{what}, {'in' if ok else 'not in'} {label}", x, x.name)
+
+
+# ---- active content (corpus.content): the attachment and everything inside it ---------------
+def _content_says(word: str, evidence: Callable[[Attachment], tuple[str, ...]]) -> Any:
+    def says(node: FactNode, a: Attachment, ok: bool) -> str:
+        if ok:
+            return f"{quoted(a.name)} {word}: {'; '.join(evidence(a))}"
+        return f"{quoted(a.name)} does not: {word}"
+
+    return says
+
+
+def _content_kind(op: str, word: str, read: Callable[[Attachment], tuple[str, ...]]) -> FactKind:
+    return FactKind(
+        "content",
+        op,
+        read,
+        lambda node, value, fact: bool(fact),
+        _content_says(word, read),
+        capability=word,
+    )
+
+
+def _pdf_actions(found: tuple[str, ...], a: Attachment) -> tuple[str, ...]:
+    """Evidence of a PDF action, with what runs it on opening when there is a trigger."""
+    triggers = _content.facts(a).triggers
+    if not found or not triggers:
+        return found
+    return (*found, f"run on opening by {', '.join(triggers)}")
+
+
+HAS_MACROS = _content_kind("macros", "has macros", lambda a: _content.facts(a).macros)
+HAS_AUTO_RUN_MACROS = _content_kind(
+    "auto_run_macros", "has auto-run macros", lambda a: _content.facts(a).auto_run
+)
+HAS_JAVASCRIPT = _content_kind(
+    "javascript", "has javascript", lambda a: _pdf_actions(_content.facts(a).javascript, a)
+)
+HAS_LAUNCH_ACTION = _content_kind(
+    "launch_action", "has launch action", lambda a: _pdf_actions(_content.facts(a).launch, a)
+)
+HAS_EMBEDDED_FILE = _content_kind(
+    "embedded_file", "has embedded file", lambda a: _content.facts(a).embedded_files
+)
+HAS_EXTERNAL_LINK = _content_kind(
+    "external_link", "has external link", lambda a: _content.facts(a).external_links
+)
+SMUGGLES_FILE = _content_kind(
+    "smuggles_file", "smuggles a file", lambda a: _content.facts(a).smuggling
 )

@@ -344,8 +344,43 @@ class _Checker:
                 pass  # no operand
             case ast.EvasiveName() | ast.Unscannable():
                 pass
+            case ast.TypeIn() | ast.DeclaredTypeIn():
+                self.type_list(node)
+            case ast.HasMacros() | ast.HasAutoRunMacros() | ast.HasJavaScript():
+                pass  # no operand
+            case ast.HasLaunchAction() | ast.HasEmbeddedFile() | ast.HasExternalLink():
+                pass
+            case ast.SmugglesFile():
+                pass
             case _:
                 assert_never(node)
+
+    def type_list(self, node: ast.TypeIn | ast.DeclaredTypeIn) -> None:
+        """``type in L``: each entry a class or a MIME glob; ``declared type in L``: each
+        a MIME glob."""
+        declared = isinstance(node, ast.DeclaredTypeIn)
+        what = "declared type in" if declared else "type in"
+        hint = f'declared type "{_text(node.operand)}"' if declared else ""
+        if not self.need_list(node, node.operand, what, glob=False, hint=hint):
+            return
+        arg = node.operand
+        if isinstance(arg, ast.ListLit):
+            items = [(i.value, i.span) for i in arg.items]
+        elif isinstance(arg, ast.ListRef) and arg.name in self.defs:
+            items = list(self._entries_with_spans(self.defs[arg.name]))
+        else:
+            items = []
+        for value, span in items:
+            if "/" in value or declared:
+                self.mime(ast.Str(value=value, span=span), "declared type" if declared else "type")
+            elif value not in TYPE_CLASSES:
+                self.err(
+                    "E106",
+                    f"unknown type class '{value}'{did_you_mean(value, TYPE_CLASSES)}; the "
+                    f"classes are {', '.join(TYPE_CLASSES)}, or a MIME type such as "
+                    '"application/x-dosexec"',
+                    span,
+                )
 
     # -- operand kinds --------------------------------------------------------------------
     def need_list(

@@ -42,12 +42,20 @@ from mailpolicy.policy.attachment_kinds import (
     ATTACHMENT_SIZE,
     DECLARED_TYPE,
     EVASIVE_NAME,
+    HAS_AUTO_RUN_MACROS,
+    HAS_EMBEDDED_FILE,
+    HAS_EXTERNAL_LINK,
+    HAS_JAVASCRIPT,
+    HAS_LAUNCH_ACTION,
+    HAS_MACROS,
+    SMUGGLES_FILE,
     TYPE_CLASS,
     TYPE_MIME,
     TYPE_MISMATCH,
     UNSCANNABLE,
     ExtensionKind,
     NameKind,
+    TypeListKind,
     unscannable,
 )
 from mailpolicy.policy.entry import (
@@ -111,6 +119,15 @@ ENTRIES: dict[type[ast.Leaf], Entry[Any, Any]] = {
     ast.ArchiveExceedsLimits: ARCHIVE_EXCEEDS_LIMITS,
     ast.EvasiveName: EVASIVE_NAME,
     ast.Unscannable: UNSCANNABLE,
+    ast.TypeIn: TypeListKind("type", "in"),
+    ast.DeclaredTypeIn: TypeListKind("declared_type", "in"),
+    ast.HasMacros: HAS_MACROS,
+    ast.HasAutoRunMacros: HAS_AUTO_RUN_MACROS,
+    ast.HasJavaScript: HAS_JAVASCRIPT,
+    ast.HasLaunchAction: HAS_LAUNCH_ACTION,
+    ast.HasEmbeddedFile: HAS_EMBEDDED_FILE,
+    ast.HasExternalLink: HAS_EXTERNAL_LINK,
+    ast.SmugglesFile: SMUGGLES_FILE,
 }
 
 

@@ -400,6 +400,37 @@ class _Builder(Transformer[Token, Any]):
     def unscannable(self, items: list[Any]) -> ast.AttTest:
         return ast.Unscannable(span=self._all(items))
 
+    # -- type lists, ``contains``, active content (corpus/content) -----------------------------
+    def type_in(self, items: list[Any]) -> ast.AttTest:
+        return ast.TypeIn(operand=self._operand(items[-1]), span=self._all(items))
+
+    def declared_type_in(self, items: list[Any]) -> ast.AttTest:
+        return ast.DeclaredTypeIn(operand=self._operand(items[-1]), span=self._all(items))
+
+    def contains(self, items: list[Any]) -> ast.ArchiveContains:
+        return ast.ArchiveContains(pred=_node(items[1]), span=self._cover(items[0], items[1]))
+
+    def has_macros(self, items: list[Any]) -> ast.AttTest:
+        return ast.HasMacros(span=self._all(items))
+
+    def has_auto_run_macros(self, items: list[Any]) -> ast.AttTest:
+        return ast.HasAutoRunMacros(span=self._all(items))
+
+    def has_javascript(self, items: list[Any]) -> ast.AttTest:
+        return ast.HasJavaScript(span=self._all(items))
+
+    def has_launch_action(self, items: list[Any]) -> ast.AttTest:
+        return ast.HasLaunchAction(span=self._all(items))
+
+    def has_embedded_file(self, items: list[Any]) -> ast.AttTest:
+        return ast.HasEmbeddedFile(span=self._all(items))
+
+    def has_external_link(self, items: list[Any]) -> ast.AttTest:
+        return ast.HasExternalLink(span=self._all(items))
+
+    def smuggles_file(self, items: list[Any]) -> ast.AttTest:
+        return ast.SmugglesFile(span=self._all(items))
+
     # -- operands ------------------------------------------------------------------------
     def list_ref(self, items: list[Token]) -> ast.ListRef:
         return ast.ListRef(name=str(items[0]), span=self._tok(items[0]))

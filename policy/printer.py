@@ -93,6 +93,24 @@ def leaf(node: ast.Leaf) -> str:
             return "message unscannable"
         case ast.EvasiveMime():
             return "evasive mime"
+        case ast.TypeIn():
+            return f"type in {operand(node.operand)}"
+        case ast.DeclaredTypeIn():
+            return f"declared type in {operand(node.operand)}"
+        case ast.HasMacros():
+            return "has macros"
+        case ast.HasAutoRunMacros():
+            return "has auto-run macros"
+        case ast.HasJavaScript():
+            return "has javascript"
+        case ast.HasLaunchAction():
+            return "has launch action"
+        case ast.HasEmbeddedFile():
+            return "has embedded file"
+        case ast.HasExternalLink():
+            return "has external link"
+        case ast.SmugglesFile():
+            return "smuggles a file"
         case _:
             assert_never(node)
 

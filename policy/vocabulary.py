@@ -27,17 +27,38 @@ MESSAGE_FIELDS: dict[str, tuple[str, ...]] = {
     "evasive_mime": ("is",),
 }
 
+#: The active-content facts (``corpus.content``): field ``content``, one op each.
+CONTENT_OPS: tuple[str, ...] = (
+    "macros",
+    "auto_run_macros",
+    "javascript",
+    "launch_action",
+    "embedded_file",
+    "external_link",
+    "smuggles_file",
+)
+_CONTENT_KINDS: dict[str, Callable[[], ast.Leaf]] = {
+    "macros": ast.HasMacros,
+    "auto_run_macros": ast.HasAutoRunMacros,
+    "javascript": ast.HasJavaScript,
+    "launch_action": ast.HasLaunchAction,
+    "embedded_file": ast.HasEmbeddedFile,
+    "external_link": ast.HasExternalLink,
+    "smuggles_file": ast.SmugglesFile,
+}
+
 #: Attachment-level fields and the ops each takes.
 ATTACHMENT_FIELDS: dict[str, tuple[str, ...]] = {
     "name": ("matches", "in"),
     "extension": ("in", "is"),
     "double_extension": ("in",),
-    "type": ("class", "mime", "mismatch"),
-    "declared_type": ("matches",),
+    "type": ("class", "mime", "mismatch", "in"),
+    "declared_type": ("matches", "in"),
     "size": ast.COMPARISONS,
     "archive": ("encrypted", "exceeds_limits"),
     "evasive_name": ("is",),
     "unscannable": ("is",),
+    "content": CONTENT_OPS,
 }
 
 #: Operand kinds each (field, op) takes: "string", "number", "list" (a name or items), as
@@ -70,6 +91,9 @@ ATTACHMENT_OPERANDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("archive", "exceeds_limits"): (),
     ("evasive_name", "is"): (),
     ("unscannable", "is"): (),
+    ("type", "in"): ("list",),
+    ("declared_type", "in"): ("list",),
+    **{("content", op): () for op in CONTENT_OPS},
     **{("size", op): ("number",) for op in ATTACHMENT_FIELDS["size"]},
 }
 
@@ -109,6 +133,8 @@ def from_keyword(
     }
     if (field, op) in bare:
         return bare[field, op]()
+    if field == "content":
+        return _CONTENT_KINDS[op]()
     value = _present(operand)
     if (field, op) in (("extension", "is"), ("type", "class"), ("type", "mime")):
         assert isinstance(value, ast.Str)
@@ -128,6 +154,8 @@ def from_keyword(
         ("extension", "in"): ast.ExtensionIn,
         ("double_extension", "in"): ast.DoubleExtensionIn,
         ("declared_type", "matches"): ast.DeclaredType,
+        ("type", "in"): ast.TypeIn,
+        ("declared_type", "in"): ast.DeclaredTypeIn,
     }
     return with_operand[field, op](operand=value)
 

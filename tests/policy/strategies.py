@@ -200,6 +200,20 @@ def attachment_tests(list_names: tuple[str, ...]) -> st.SearchStrategy[ast.Cond]
         st.just(att("archive", "exceeds_limits")),
         st.just(att("evasive_name", "is")),
         st.just(att("unscannable", "is")),
+        st.builds(
+            lambda o: att("type", "in", o),
+            _inline(st.one_of(st.sampled_from(TYPE_CLASSES), _mime())),
+        ),
+        st.builds(lambda o: att("declared_type", "in", o), _inline(_mime())),
+        *(st.just(att("content", op)) for op in vocabulary.CONTENT_OPS),
+    )
+
+
+def _inline(items: st.SearchStrategy[str]) -> st.SearchStrategy[ast.ListLit]:
+    """An inline list of valid entries (a named list holds extensions and addresses)."""
+    return st.builds(
+        lambda xs: ast.ListLit(items=tuple(ast.Str(value=x) for x in xs)),
+        st.lists(items, min_size=1, max_size=3, unique=True),
     )
 
 

@@ -11,7 +11,9 @@ words, the two deciders give the same action and rule.
 from __future__ import annotations
 
 import gzip
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,15 +29,37 @@ from mailpolicy.policy.conditions import ENTRIES
 from mailpolicy.policy.evaluate import evaluate
 from mailpolicy.policy.verdict import Verdict
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "corpus" / "samples"))
+import content_files as cf  # noqa: E402  (the samples' inert builders)
+
 PE = b"MZ\x90\x00" + b"\x00" * 56 + b"\x40\x00\x00\x00" + b"PE\x00\x00" + b"\x00" * 200
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
 TEXT = b"hello world\n"
+#: one real file per active-content fact, so the property meets them too
+ACTIVE = (
+    cf.doc_with_macros(),
+    cf.pdf_openaction_js(),
+    cf.pdf_launch(),
+    cf.docx_follina(),
+    cf.smuggling_html(PE),
+    cf.pdf_embedded_file("a.txt", b"hello"),
+)
 
 POLICY = """
 policy "every-kind"
 list executable = ["exe", "pif", "scr", "bat", "com", "lnk", "vbs"]
 list trusted = ["*@partner.example.com", "example.ac.jp"]
+block attachment has auto-run macros as "auto-run"
+quarantine attachment has macros unless sender in trusted as "macros"
+block attachment has external link as "external-link"
+block attachment has launch action as "launch"
+quarantine attachment has embedded file as "embedded"
+block attachment smuggles a file as "smuggling"
+quarantine attachment has javascript as "javascript"
+block attachment contains type in ["application/pdf", disk-image] as "contains"
+tag "X-Spreadsheet: html" when attachment (extension "xls" and type in ["text/html"]) as "html-xls"
+quarantine attachment declared type in ["application/x-msdownload", "application/hta"] as "declared-in"
 block attachment evasive name as "evasive"
 block attachment archive encrypted as "encrypted"
 quarantine attachment archive exceeds limits as "limits"
@@ -175,6 +199,54 @@ CASES: list[tuple[Message, str, str | None, str | None]] = [
         "f.zip",
     ),
     (msg(sender=None), "allow", None, None),
+    # active content: each fact on a real file, and its benign look-alike
+    (msg(att("report.doc", cf.doc_with_macros())), "block", "auto-run", "report.doc"),
+    (msg(att("prices.xls", cf.xls_with_xlm())), "block", "auto-run", "prices.xls"),
+    (msg(att("form.xlsm", cf.xlsm_with_xlm())), "block", "auto-run", "form.xlsm"),
+    (
+        msg(att("tables.docm", cf.docm_with_macros(cf.PLAIN_MACRO))),
+        "quarantine",
+        "macros",
+        "tables.docm",
+    ),
+    (
+        msg(
+            att("tables.docm", cf.docm_with_macros(cf.PLAIN_MACRO)), sender="a@partner.example.com"
+        ),
+        "allow",
+        None,
+        None,
+    ),
+    (msg(att("minutes.docx", cf.docx_follina())), "block", "external-link", "minutes.docx"),
+    (msg(att("minutes.docx", cf.docx_remote_template())), "block", "external-link", "minutes.docx"),
+    (msg(att("minutes.docx", cf.docx_with_hyperlink())), "allow", None, None),
+    (msg(att("scan.pdf", cf.pdf_launch())), "block", "launch", "scan.pdf"),
+    (
+        msg(att("scan.pdf", cf.pdf_embedded_file("a.txt", b"hello"))),
+        "quarantine",
+        "embedded",
+        "scan.pdf",
+    ),
+    (msg(att("scan.pdf", cf.pdf_openaction_js())), "quarantine", "javascript", "scan.pdf"),
+    (msg(att("scan.pdf", cf.pdf_js_in_object_stream())), "quarantine", "javascript", "scan.pdf"),
+    (msg(att("links.pdf", cf.pdf_with_links())), "allow", None, None),
+    (
+        msg(att("invoice.html", cf.smuggling_html(cf.ole_file({"a": b"x"})))),
+        "block",
+        "smuggling",
+        "invoice.html",
+    ),
+    (msg(att("logo.svg", cf.smuggling_svg(PE))), "block", "smuggling", "logo.svg"),
+    (msg(att("news.html", cf.newsletter_html())), "allow", None, None),
+    (msg(att("logo.svg", cf.svg_logo())), "allow", None, None),
+    (msg(archive("h.zip", member("doc.pdf", PDF))), "block", "contains", "h.zip"),
+    (msg(att("report.xls", cf.erp_export_xls())), "tag", "html-xls", "report.xls"),
+    (
+        msg(att("setup.txt", declared="application/x-msdownload")),
+        "quarantine",
+        "declared-in",
+        "setup.txt",
+    ),
 ]
 
 # An archive over a limit is unscannable too (the rule for it comes later in POLICY).
@@ -282,7 +354,7 @@ def messages(draw: Any, policy: CheckedPolicy) -> Message:
         word,
         st.sampled_from(["invoice.pif.", "photo.jpg", "a.doc .exe", "x\u202etxt.exe"]),
     )
-    data = st.sampled_from([PE, PDF, PNG, TEXT, b""])
+    data = st.sampled_from([PE, PDF, PNG, TEXT, b"", *ACTIVE])
     declared = st.one_of(
         word, st.sampled_from(["application/octet-stream", "audio/mpeg", "text/plain"])
     )

@@ -472,6 +472,7 @@ _SAMPLES: dict[str, list[str]] = {
     "BARE_GLOB": ["*.pif", "*.*.*", "a?c", "*.{doc,xls}", "*[!a].exe"],
     "COMPARE": [">", "<", ">=", "<=", "==", "!="],
     "TEXT_FIELD": ["from", "subject", "body"],
+    "_AUTO_RUN": ["auto-run"],
 }
 _JUNK = ['"', "\\", "@", ";", "]", "[", "(", ")", "{", "\u202e", "\x00", "#", "=", "10XB", "\t"]
 
