@@ -115,9 +115,35 @@ def _named(
     stripped: list[tuple[str, str]] = []
     for value in values(fields, header):
         plain += H.param_values(_params(value), param, hints)
+        stripped += _token_prefixes(value, param, hints)
         if b"(" in value:
             stripped += H.param_values(_params(strip_param_comments(value)), param, hints)
     return plain, stripped
+
+
+_TSPECIAL = re.compile(rb'["=\\]')  # a quote, '=' or '\\' inside an unquoted value
+
+
+def _token_prefixes(value: bytes, param: str, hints: Sequence[str | None]) -> list[tuple[str, str]]:
+    """Unquoted values holding a quote, ``=`` or a backslash, cut there: where a token
+    ends for Python's ``policy.default`` (``name=a.exe"b.txt"`` names ``a.exe``; we take
+    the value to the ``;``, as most clients do). Parentheses are not cut (see
+    ``strip_param_comments``): unquoted ``name=a_(1).pdf`` is common and harmless."""
+    out = []
+    pattern = rb"(?i)(?:^|;)[ \t]*" + re.escape(param.encode()) + rb'[ \t]*=[ \t]*([^\s";][^;]*)'
+    for m in re.finditer(pattern, value[:HEADER_LIMIT]):
+        cut = _TSPECIAL.search(m.group(1))
+        if cut is not None and cut.start() > 0:
+            raw = m.group(1)[: cut.start()].strip()
+            out.append((H.guess_decode(raw, hints), H._wire(raw)))
+    # A quote inside a quoted value: the quoted string ends at it for RFC 2045 readers,
+    # at the last quote before the ';' for Python's compat32 (``"a."x.exe"``: ``a."x.exe``).
+    pattern = rb"(?i)(?:^|;)[ \t]*" + re.escape(param.encode()) + rb'[ \t]*=[ \t]*"([^;]*)"'
+    for m in re.finditer(pattern, value[:HEADER_LIMIT]):
+        if re.search(rb'(?<!\\)"', m.group(1)):  # an unescaped quote
+            raw = m.group(1)
+            out.append((H.guess_decode(raw, hints), H._wire(raw)))
+    return out
 
 
 def _distinct(names: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -145,7 +171,7 @@ def part_names(
     extra: list[tuple[str, str]] = []
     commented = _distinct([x for x in cd_c + ct_c if x[0] not in {n for n, _ in standard}])
     if commented:
-        notes.append(f"a name after a comment ({_shown(commented)}) only some readers see")
+        notes.append(f"a name after a comment or cut at a tspecial ({_shown(commented)})")
         extra += commented
     for header, param, who in NONSTANDARD:
         plain, stripped = _named(fields, header, param, hints)

@@ -336,8 +336,8 @@ def parse_params(value: bytes) -> tuple[str, list[Param]]:
         if quoted is not None:
             raw = quoted[1:-1] if len(quoted) > 1 and quoted.endswith(b'"') else quoted[1:]
             unescaped = _QUOTED_PAIR.sub(rb"\1", raw) if b"\\" in raw else raw
-        else:
-            raw = unescaped = (token or b"").strip()
+        else:  # a bare CR ends the line for the standard parser, and so the value
+            raw = unescaped = (token or b"").split(b"\r", 1)[0].strip()
         sm = _SECTION.match(key.decode("latin-1").lower())
         assert sm is not None  # the pattern matches every string
         section = int(sm.group(2)) if sm.group(2) else None

@@ -16,8 +16,9 @@ Contract:
   are ``ambiguous-mime: ...`` defects; who reads what is in ``corpus.ambiguity``). An
   entity read under its N-th distinct ``Content-Type`` lists its attachments as part
   ``P~ctN``; a payload read under its N-th ``Content-Transfer-Encoding`` as ``P~cteN``.
-- Messages whose lines end in a bare CR (no LF) are read as the standard parser reads
-  them, with CR as the line ending; that is a trick too (``bare-cr-newlines``).
+- A bare CR (not before LF) is read as the standard parser reads it, as a line ending
+  (so a whole message in CR, or one delimiter line ended by CR, hides nothing); that is a
+  trick too (``bare-cr-newlines``). Binary payloads holding bare CRs are read with LF.
 - ``Message.attachments`` is flat, in part order: every leaf with a name, every non-text
   leaf, every text leaf with ``Content-Disposition: attachment``; the attachments of
   attached messages (message/rfc822), recursively (part ``2/1.1`` is part 1.1 of the
@@ -83,6 +84,7 @@ _NOT_ATTACHMENT = (
 _IDENTITY = ("7bit", "8bit", "binary", "")
 _UU_CTE = ("x-uuencode", "uuencode", "x-uue", "uue")
 _BARE_CR = re.compile(rb"\r(?!\n)")
+_TOKEN_END = re.compile(r'[\s()<>@,;:\\"/\[\]?=]')
 
 
 def parse_message(
@@ -148,11 +150,10 @@ class _Walker:
         m.tricks = tuple(self.tricks)
 
     def line_endings(self, data: bytes) -> bytes:
-        """Bare CR line endings (Python's email splits lines on CR, LF and CRLF alike): when
-        the first line ends in a bare CR, every bare CR is read as a line ending."""
-        nl = data.find(b"\n", 0, 65536)
-        cr = data.find(b"\r", 0, 65536 if nl < 0 else nl)
-        if cr < 0 or data[cr + 1 : cr + 2] == b"\n":
+        """Bare CR line endings: Python's email splits lines on CR, LF and CRLF alike, so a
+        bare CR anywhere (a whole message in CR, or one delimiter line ending in CR) is
+        read as a line ending; that readers differ on it is a trick."""
+        if _BARE_CR.search(data) is None:
             return data
         self.trick("bare-cr-newlines", "lines end in a bare CR", "top")
         return _BARE_CR.sub(b"\n", data)
@@ -249,8 +250,11 @@ class _Walker:
                 return
             if boundary:
                 sub = "message/rfc822" if ctype == "multipart/digest" else "text/plain"
-                if self.multipart(buf, start, end, boundary.rstrip(" "), path, depth, outer, sub):
-                    return
+                # Not found as written: the RFC 2045 token (Python's policy.default cuts
+                # an unquoted boundary at its first tspecial).
+                for b in dict.fromkeys((boundary.rstrip(" "), _TOKEN_END.split(boundary)[0])):
+                    if b and self.multipart(buf, start, end, b, path, depth, outer, sub):
+                        return
             else:
                 self.defect("multipart-without-boundary", where)
             ctype = "text/plain"

@@ -41,12 +41,21 @@ _MESSAGE_HEADER_LINES = 300_000  #: header lines read per message, all entities 
 
 
 class _Field:
-    __slots__ = ("name", "pieces", "size")
+    __slots__ = ("joined_at", "name", "pieces", "size")
 
     def __init__(self, name: str, first: bytes) -> None:
         self.name = name
         self.pieces = [first[:HEADER_LIMIT]]
         self.size = len(self.pieces[0])
+        self.joined_at = 0  #: pieces before the first line without a colon joined to it
+
+    def values(self) -> list[tuple[str, bytes]]:
+        """The value; and, when a line without a colon was joined to it, the value without
+        that line too (where the standard parser ends the field), as a second field."""
+        whole = (self.name, b"".join(self.pieces).strip())
+        if not self.joined_at:
+            return [whole]
+        return [whole, (self.name, b"".join(self.pieces[: self.joined_at]).strip())]
 
     def add(self, piece: bytes) -> bool:
         """Append a continuation; False when the value is full and ``piece`` was cut."""
@@ -70,7 +79,8 @@ def read_headers(
 
     Values are unfolded (CRLF removed, the folding white space kept: RFC 5322 section
     2.2.3). A line without a colon between header lines is taken as a continuation (the
-    mistake some generators make); otherwise it starts the body.
+    mistake some generators make), and the value without it is kept as a second field
+    (where the standard parser ends it); otherwise the line starts the body.
     """
     fields: list[_Field] = []
     cut: set[str] = set()
@@ -90,7 +100,7 @@ def read_headers(
             budget.header_lines += lines
         if hits is not None:
             hits.extend(f"{name} header longer than {HEADER_LIMIT // 1024} KB" for name in cut)
-        return [(f.name, b"".join(f.pieces).strip()) for f in fields], body
+        return [v for f in fields for v in f.values()], body
 
     while pos < end and lines < line_budget:
         lines += 1
@@ -127,8 +137,15 @@ def read_headers(
                 fields.append(_Field("X-Mailpolicy-Truncated", b""))
         elif first and line.startswith(b"From "):
             pass  # mbox envelope line
+        elif first and (
+            _next_is_header(buf, line_end, end, strict=True) or buf.startswith(b"From ", line_end)
+        ):
+            note("junk-before-headers")  # the standard parser reads the headers after it
+            pos = line_end
+            continue
         elif fields and not line.startswith(b"--") and _next_is_header(buf, line_end, end):
             note("header-line-without-colon")
+            fields[-1].joined_at = fields[-1].joined_at or len(fields[-1].pieces)
             fields[-1].add(b" " + line)
         else:
             if fields:
@@ -145,11 +162,13 @@ def read_headers(
     return finish(m.end() if m is not None else end)
 
 
-def _next_is_header(buf: bytes, pos: int, end: int) -> bool:
+def _next_is_header(buf: bytes, pos: int, end: int, strict: bool = False) -> bool:
+    """The line at ``pos`` continues a header block: a field, a folded line, or (unless
+    ``strict``, which asks for a field) the blank line that ends the block."""
     nl = buf.find(b"\n", pos, min(end, pos + 4096))
     line = buf[pos : (min(end, pos + 200) if nl < 0 else nl)][:200].rstrip(b"\r")
     if not line or line[:1] in (b" ", b"\t"):
-        return True
+        return not strict
     colon = line.find(b":")
     return colon > 0 and bool(_HEADER_NAME.match(line[:colon]))
 
