@@ -215,8 +215,6 @@ def entries(data: bytes, level: Level) -> list[Entry]:
     known = {e.offset for e in out}
     hidden: list[Entry] = []
     reach = -1  # the end of the last hidden entry (they are found in file order)
-    if not found:
-        level.cannot("zip central directory missing or unreadable: members read from local headers")
     for pos in _local_headers(data, level):
         if pos in known or pos < reach or cover.inside(pos):
             continue
@@ -225,6 +223,12 @@ def entries(data: bytes, level: Level) -> list[Entry]:
             continue
         hidden.append(e)
         reach = e.end(data)
+    if not found:
+        level.cannot(
+            "zip central directory missing or unreadable: members read from local headers"
+            if hidden
+            else "zip central directory missing or unreadable, and no readable local header"
+        )
     if hidden:
         if found:
             level.note(f"zip: {len(hidden)} local entries that no central directory lists")
