@@ -18,7 +18,8 @@ Contract:
   ``P~ctN``; a payload read under its N-th ``Content-Transfer-Encoding`` as ``P~cteN``.
 - A bare CR (not before LF) is read as the standard parser reads it, as a line ending
   (so a whole message in CR, or one delimiter line ended by CR, hides nothing); that is a
-  trick too (``bare-cr-newlines``). Binary payloads holding bare CRs are read with LF.
+  trick too (``bare-cr-newlines``) when such a CR ends or precedes a header or delimiter
+  line. Binary payloads holding bare CRs are read with LF.
 - ``Message.attachments`` is flat, in part order: every leaf with a name, every non-text
   leaf, every text leaf with ``Content-Disposition: attachment``; the attachments of
   attached messages (message/rfc822), recursively (part ``2/1.1`` is part 1.1 of the
@@ -84,6 +85,9 @@ _NOT_ATTACHMENT = (
 _IDENTITY = ("7bit", "8bit", "binary", "")
 _UU_CTE = ("x-uuencode", "uuencode", "x-uue", "uue")
 _BARE_CR = re.compile(rb"\r(?!\n)")
+#: A bare CR that ends a header or delimiter line, or comes before one: structure that
+#: readers splitting lines only on LF do not see.
+_STRUCTURAL_CR = re.compile(rb"(?:^|\n)(?:--|[!-9;-~]+:)[^\r\n]*\r(?![\r\n])|\r(?=--|[!-9;-~]+:)")
 _TOKEN_END = re.compile(r'[\s()<>@,;:\\"/\[\]?=]')
 
 
@@ -155,7 +159,8 @@ class _Walker:
         read as a line ending; that readers differ on it is a trick."""
         if _BARE_CR.search(data) is None:
             return data
-        self.trick("bare-cr-newlines", "lines end in a bare CR", "top")
+        if _STRUCTURAL_CR.search(data) is not None:  # not "\r\r\n" inside body text
+            self.trick("bare-cr-newlines", "lines end in a bare CR", "top")
         return _BARE_CR.sub(b"\n", data)
 
     def beyond(self, buf: bytes, start: int, end: int, why: str, where: str) -> None:
