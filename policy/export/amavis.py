@@ -48,6 +48,7 @@ import re
 from mailpolicy.policy import ast, conditions, globs
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.export.base import (
+    HOMOGLYPH,
     NAME_MATCHING,
     NAME_TESTS,
     STOPPING,
@@ -92,6 +93,7 @@ class AmavisExporter(Exporter):
             "matched as T=" + "|".join(EXECUTABLE_TYPES),
         ),
         limits=(
+            HOMOGLYPH,
             Limit(
                 "per-leaf",
                 "amavis decides per decoded part, not per message: an allow rule exempts "

@@ -141,6 +141,18 @@ NAME_MATCHING = ("name matches", "name in", "extension in", "extension is", "dou
 ENVELOPE = ("sender in", "sender matches", "recipient in", "recipient matches")
 
 
+#: Every target matches names as written; the engine also reads an extension in look-alike
+#: letters (``ехе`` in Cyrillic) as the extension it imitates (``names.extensions``).
+HOMOGLYPH = Limit(
+    "homoglyph",
+    "names are matched as written: an extension in look-alike letters (Cyrillic 'ехе') "
+    "is not read as the extension it imitates",
+    "such names are not matched; 'evasive name' in the engine stops them",
+    strict=False,
+    sound=False,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Loss:
     """One thing an approximate export does not do exactly as the policy says."""

@@ -51,6 +51,7 @@ from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.export.base import (
     ENVELOPE,
+    HOMOGLYPH,
     NAME_MATCHING,
     NAME_TESTS,
     Capabilities,
@@ -138,6 +139,7 @@ class EximExporter(Exporter):
             ),
         ),
         limits=(
+            HOMOGLYPH,
             Limit(
                 "one-filename",
                 "Exim sees one filename per part ($mime_filename: the last filename or "

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.export.base import (
+    HOMOGLYPH,
     NAME_MATCHING,
     NAME_TESTS,
     STOPPING,
@@ -76,6 +77,7 @@ from mailpolicy.policy.export.runner import (
     VerifyError,
     embedded_loss,
     need,
+    part_limit,
 )
 from mailpolicy.policy.globs import AnyChar, Pat, Seq, Star
 
@@ -144,6 +146,7 @@ class PostfixExporter(Exporter):
         true_types=False,
         combinators=frozenset({"or"}),
         limits=(
+            HOMOGLYPH,
             Limit(
                 "encoded",
                 "Postfix matches the raw header text: RFC 2047-encoded names, "
@@ -418,7 +421,7 @@ class PostfixRunner:
         return hold or TargetVerdict("allow", None)
 
     def explain(self, msg: Message, engine: Verdict, target: TargetVerdict) -> str | None:
-        found = embedded_loss(self.result, engine)
+        found = embedded_loss(self.result, engine) or part_limit(msg, engine, PostfixExporter.caps)
         if found:
             return found
         if engine.action in STOPPING and target.action in STOPPING:

@@ -50,6 +50,7 @@ from mailpolicy.policy import ast, conditions
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.export.base import (
     ENVELOPE,
+    HOMOGLYPH,
     NAME_MATCHING,
     NAME_TESTS,
     Capabilities,
@@ -161,6 +162,7 @@ class RspamdExporter(Exporter):
             + ")",
         ),
         limits=(
+            HOMOGLYPH,
             Limit(
                 "one-filename",
                 "rspamd sees one filename per part (the first filename or filename* "

@@ -92,7 +92,8 @@ def embedded_loss(result: ExportResult, engine: Verdict) -> str | None:
 def part_limit(msg: Message, engine: Verdict, caps: Capabilities) -> str | None:
     """The target-wide limit of ``caps`` (by its key) behind a disagreement on ``msg``:
     ``mime-parts-only`` for a name found in a body or TNEF, ``one-filename`` for a part
-    with several names, ``rfc2047-charset`` for a non-ASCII name."""
+    with several names, ``rfc2047-charset`` for a non-ASCII name, ``homoglyph`` for an
+    extension in look-alike letters."""
     keys = {x.key for x in caps.limits}
     atts = [engine.attachment] if engine.attachment is not None else list(msg.attachments)
     for a in atts:
@@ -100,6 +101,7 @@ def part_limit(msg: Message, engine: Verdict, caps: Capabilities) -> str | None:
             ("mime-parts-only", embedded(a)),
             ("one-filename", len(set(a.names)) > 1),
             ("rfc2047-charset", any(not n.isascii() for n in a.names)),
+            ("homoglyph", any("homoglyph" in m.tricks for m in a.walk())),
         ):
             if applies and key in keys:
                 return caps.limit_text(key)

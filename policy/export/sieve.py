@@ -45,6 +45,7 @@ from mailpolicy.policy.diagnostics import Diagnostic
 from mailpolicy.policy.export.base import (
     E_UNSAFE,
     ENVELOPE,
+    HOMOGLYPH,
     NAME_MATCHING,
     NAME_TESTS,
     Capabilities,
@@ -63,7 +64,7 @@ from mailpolicy.policy.export.dialect import (
     matches_key,
     name_pattern,
 )
-from mailpolicy.policy.export.runner import TIMEOUT, TargetVerdict, embedded_loss, need
+from mailpolicy.policy.export.runner import TIMEOUT, TargetVerdict, embedded_loss, need, part_limit
 from mailpolicy.policy.globs import Pat
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ class SieveExporter(Exporter):
         archive_members=False,
         true_types=False,
         limits=(
+            HOMOGLYPH,
             Limit(
                 "embedded",
                 "Sieve does not see the names of uuencoded or BinHex files "
@@ -400,7 +402,7 @@ class SieveRunner:
         return TargetVerdict(action, rule)
 
     def explain(self, msg: Message, engine: Verdict, target: TargetVerdict) -> str | None:
-        return embedded_loss(self.result, engine)
+        return embedded_loss(self.result, engine) or part_limit(msg, engine, SieveExporter.caps)
 
     def close(self) -> None:
         """Nothing runs between messages."""

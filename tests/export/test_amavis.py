@@ -214,6 +214,10 @@ def test_perl_verdicts_equal_the_engine_on_the_sample_corpus(tmp_path: Path) -> 
     got = _judge(result.stdout_text(), [_leaves(m) for m in msgs], tmp_path)
     for msg, (banned, rule) in zip(msgs, got):
         engine = evaluate(pol, msg, trace=False)
+        if "homoglyph" in {t for a in msg.attachments for t in a.tricks}:
+            # the export's stated limit: names are matched as written, 'ехе' is not 'exe'
+            assert (banned, engine.action) == (False, "block"), (msg.key, engine, rule)
+            continue
         assert banned == (engine.action == "block"), (msg.key, engine, rule)
         if banned:
             assert rule == engine.rule

@@ -12,6 +12,7 @@
 #   - UNSOUND: rule encrypted-archive (line 56): sieve cannot test attachment archive (encrypted); rule left out: what it stops gets through
 #   - UNSOUND: rule archive-limits (line 61): sieve cannot test attachment archive (exceeds_limits); rule left out: what it stops gets through
 #   - UNSOUND: rule evasive-name (line 65): sieve cannot test attachment evasive name (is); rule left out: what it stops gets through
+#   - UNSOUND: all rules: names are matched as written: an extension in look-alike letters (Cyrillic 'ехе') is not read as the extension it imitates; such names are not matched; 'evasive name' in the engine stops them
 #   - UNSOUND: all rules: Sieve does not see the names of uuencoded or BinHex files inside text bodies, nor winmail.dat (TNEF) members; those names are not tested
 #   - UNSOUND: rule archived-executable (line 72): sieve cannot see archive members; rule left out: what it stops gets through
 #   - UNSOUND: rule executable-content (line 76): sieve cannot detect an attachment's true type from its content; rule left out: what it stops gets through
