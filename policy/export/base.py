@@ -141,15 +141,14 @@ NAME_MATCHING = ("name matches", "name in", "extension in", "extension is", "dou
 ENVELOPE = ("sender in", "sender matches", "recipient in", "recipient matches")
 
 
-#: Every target matches names as written; the engine also reads an extension in look-alike
-#: letters (``ехе`` in Cyrillic) as the extension it imitates (``names.extensions``).
+#: Targets match names as written; the engine reads ``ехе`` (Cyrillic) as ``exe``.
 HOMOGLYPH = Limit(
     "homoglyph",
     "names are matched as written: an extension in look-alike letters (Cyrillic 'ехе') "
     "is not read as the extension it imitates",
     "such names are not matched; 'evasive name' in the engine stops them",
-    strict=False,
     sound=False,
+    strict=False,
 )
 
 
@@ -185,11 +184,8 @@ class Unexpressible(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Gap:
-    """What ``Exporter.gap`` says about one node the target cannot express exactly.
-
-    ``keep``: the node is still emitted (it is exact on most input, e.g. plain names in
-    Postfix) and ``how`` says what covers the rest; else it is replaced (``relax``).
-    """
+    """What ``Exporter.gap`` says about a node the target cannot express exactly. ``keep``:
+    still emitted (exact on most input) and ``how`` covers the rest; else ``relax``ed."""
 
     what: str
     keep: bool = False
