@@ -21,6 +21,7 @@ bytes are stable across zlib 1.2.x/1.3.x, but a Python built on zlib-ng would di
 from __future__ import annotations
 
 import base64
+import dataclasses
 import binascii
 import bz2
 import gzip
@@ -1665,6 +1666,17 @@ SAMPLES: tuple[Sample, ...] = (
     ),
 )
 
+# The samples of ambiguous MIME and of active content live beside this file, in modules of
+# their own; they use this module's helpers (``content_samples``) or mirror its ``Sample``
+# (``mime_samples``), so this module is registered under its file name first.
+sys.modules.setdefault("make_samples", sys.modules[__name__])
+sys.path.insert(0, str(HERE))
+from content_samples import CONTENT_SAMPLES  # noqa: E402
+from mime_samples import MIME_SAMPLES  # noqa: E402
+
+SAMPLES += tuple(Sample(**dataclasses.asdict(m)) for m in MIME_SAMPLES)
+SAMPLES += tuple(CONTENT_SAMPLES)
+
 
 # -- writing ---------------------------------------------------------------------------
 
@@ -1738,11 +1750,14 @@ def readme() -> str:
     return "\n".join(out)
 
 
-README_HEAD = """# Sample corpus: the SirCam scenario (July 2001)
+README_HEAD = """# Sample corpus: the SirCam scenario (July 2001) and today's mail
 
 Written entirely by this project (no third-party messages) and **generated**: do not edit
-the files by hand. `make_samples.py` holds every message as a row of a table; change it
-there and run
+the files by hand. `make_samples.py` holds every message as a row of a table (the 2001
+scenario, the containers of today's mail: disk images, OneNote, CAB, corrupt and
+concatenated zips); `mime_samples.py` adds ambiguous MIME and `content_samples.py`
+active content (macros, PDF actions, external links, HTML smuggling) with their benign
+look-alikes (keys from 101). Change them there and run
 
     python corpus/samples/make_samples.py
 

@@ -124,7 +124,7 @@ def test_table_is_consistent() -> None:
         assert s.tests and s.policy and s.sender
         assert set(s.tricks) <= set(_names_module_tricks()), s.key
     counts = {label: sum(s.label == label for s in gen.SAMPLES) for label in LABELS}
-    assert 20 <= counts["benign"] <= 30 and 20 <= counts["malicious"] <= 40, counts
+    assert 20 <= counts["benign"] <= 60 and 20 <= counts["malicious"] <= 60, counts
     readme = (SAMPLES / "README.md").read_text(encoding="utf-8")
     for key in keys:
         assert f"| `{key}` |" in readme
@@ -139,8 +139,12 @@ def _names_module_tricks() -> tuple[str, ...]:
 def test_size_budget() -> None:
     total = sum(len(b) for b in _tree(SAMPLES).values())
     assert total < 2 * 1024 * 1024
-    # an ISO image is 64 KiB at least (its descriptors start at 32 KiB): 86 KiB in base64
-    assert all(len(b) < 256 * 1024 for b in _tree(SAMPLES).values())
+    # an ISO image is 64 KiB at least (its descriptors start at 32 KiB): 86 KiB in base64;
+    # a mailbox holds every message of its label
+    assert all(
+        len(b) < (512 if name.endswith(".mbox") else 256) * 1024
+        for name, b in _tree(SAMPLES).items()
+    )
 
 
 def test_maildir_layout() -> None:
@@ -319,7 +323,8 @@ def test_project_readers_decode_every_name(form: str) -> None:
         sample = BY_KEY[_key(m.message_id)]
         assert m.label == sample.label, m.location
         assert m.sender == sample.sender and sample.rcpt in m.recipients, m.location
-        assert not m.defects, (sample.key, m.defects)
+        # only the ambiguous-MIME samples carry defects, and they say so as a trick
+        assert not m.defects or "ambiguous-mime" in m.tricks, (sample.key, m.defects)
         names = {n for a in m.attachments for n in a.names}
         assert names == set(sample.names), sample.key
         tricks = {t for a in m.attachments for t in a.tricks}
@@ -336,9 +341,11 @@ def test_project_readers_see_archive_facts() -> None:
             assert expected in members or expected.rsplit("/", 1)[-1] in members, (key, members)
     assert any(a.encrypted for a in messages["malicious-24"].attachments)
     assert any(a.exceeds_limits for a in messages["malicious-25"].attachments)
-    assert not any(
-        a.exceeds_limits or a.encrypted
+    # HR's password-protected zip (benign-106) is benign and encrypted: kept aside on purpose
+    assert [
+        k
         for k, m in messages.items()
         if k.startswith("benign")
         for a in m.attachments
-    ), "no benign archive trips a limit"
+        if a.exceeds_limits or a.encrypted
+    ] == ["benign-106"], "no other benign archive trips a limit"
