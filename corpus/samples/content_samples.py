@@ -19,8 +19,9 @@ from __future__ import annotations
 import io
 import zipfile
 
-import content_files as cf
-from make_samples import (
+# both beside this file, found through sys.path as the generator sets it (see above)
+import content_files as cf  # type: ignore[import-not-found]
+from make_samples import (  # type: ignore[import-not-found]
     ALLOW,
     S,
     Sample,
