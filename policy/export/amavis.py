@@ -48,7 +48,6 @@ import re
 from mailpolicy.policy import ast, conditions, globs
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.export.base import (
-    HOMOGLYPH,
     NAME_MATCHING,
     NAME_TESTS,
     STOPPING,
@@ -60,6 +59,7 @@ from mailpolicy.policy.export.base import (
     supports,
 )
 from mailpolicy.policy.export.dialect import FIELD_END, PERL, name_pattern
+from mailpolicy.policy.export.shared_limits import SHARED
 from mailpolicy.policy.globs import Lit
 
 #: amavis file(1) short types of executable content (``%map_full_type_to_short_type``).
@@ -93,7 +93,7 @@ class AmavisExporter(Exporter):
             "matched as T=" + "|".join(EXECUTABLE_TYPES),
         ),
         limits=(
-            HOMOGLYPH,
+            *SHARED,
             Limit(
                 "per-leaf",
                 "amavis decides per decoded part, not per message: an allow rule exempts "
@@ -126,7 +126,9 @@ class AmavisExporter(Exporter):
                 "amavis tests one decoded part at a time: 'and' across attachments "
                 "or with a message test cannot be expressed"
             )
-        if isinstance(node, ast.Test):
+        if isinstance(node, ast.Test) and not isinstance(
+            node, (ast.MessageUnscannable, ast.EvasiveMime)
+        ):
             field, op = conditions.keyword(node)
             return Gap(
                 f"amavis cannot test the message {field} ({op}) in banned "

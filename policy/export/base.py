@@ -53,7 +53,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, TypedDict
 
-from mailpolicy.policy import __version__, ast, conditions
+from mailpolicy.policy import __version__, ast, conditions, printer
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.diagnostics import Diagnostic, PolicyError
 from mailpolicy.policy.export.runner import Runner, VerifyError
@@ -141,15 +141,8 @@ NAME_MATCHING = ("name matches", "name in", "extension in", "extension is", "dou
 ENVELOPE = ("sender in", "sender matches", "recipient in", "recipient matches")
 
 
-#: Targets match names as written; the engine reads ``ехе`` (Cyrillic) as ``exe``.
-HOMOGLYPH = Limit(
-    "homoglyph",
-    "names are matched as written: an extension in look-alike letters (Cyrillic 'ехе') "
-    "is not read as the extension it imitates",
-    "such names are not matched; 'evasive name' in the engine stops them",
-    sound=False,
-    strict=False,
-)
+#: Facts stated as a whole phrase in a gap ("cannot tell 'has macros'").
+_WHOLE = frozenset({"content", "unscannable"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,6 +447,8 @@ class Exporter:
         if conditions.capability(node) in self.caps.conditions:
             return None
         field, op = conditions.keyword(node)
+        if field in _WHOLE or isinstance(node, (ast.MessageUnscannable, ast.EvasiveMime)):
+            return Gap(f"{self.target} cannot tell '{printer.leaf(node)}'")
         if isinstance(node, ast.Test):
             return Gap(f"{self.target} cannot test the message {field} ({op})")
         return Gap(f"{self.target} cannot test attachment {field.replace('_', ' ')} ({op})")

@@ -51,7 +51,6 @@ from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.export.base import (
     ENVELOPE,
-    HOMOGLYPH,
     NAME_MATCHING,
     NAME_TESTS,
     Capabilities,
@@ -63,6 +62,7 @@ from mailpolicy.policy.export.base import (
 )
 from mailpolicy.policy.export.dialect import EXIM, byte_address, byte_glob, byte_name_test, envelope
 from mailpolicy.policy.export.runner import TIMEOUT, TargetVerdict, VerifyError, part_limit
+from mailpolicy.policy.export.shared_limits import SHARED
 from mailpolicy.policy.globs import Lit
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ class EximExporter(Exporter):
             ),
         ),
         limits=(
-            HOMOGLYPH,
+            *SHARED,
             Limit(
                 "one-filename",
                 "Exim sees one filename per part ($mime_filename: the last filename or "

@@ -52,7 +52,6 @@ from typing import TYPE_CHECKING
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.export.base import (
-    HOMOGLYPH,
     NAME_MATCHING,
     NAME_TESTS,
     STOPPING,
@@ -79,6 +78,7 @@ from mailpolicy.policy.export.runner import (
     need,
     part_limit,
 )
+from mailpolicy.policy.export.shared_limits import SHARED
 from mailpolicy.policy.globs import AnyChar, Pat, Seq, Star
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ class PostfixExporter(Exporter):
         true_types=False,
         combinators=frozenset({"or"}),
         limits=(
-            HOMOGLYPH,
+            *SHARED,
             Limit(
                 "encoded",
                 "Postfix matches the raw header text: RFC 2047-encoded names, "

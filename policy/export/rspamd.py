@@ -50,7 +50,6 @@ from mailpolicy.policy import ast, conditions
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.export.base import (
     ENVELOPE,
-    HOMOGLYPH,
     NAME_MATCHING,
     NAME_TESTS,
     Capabilities,
@@ -69,6 +68,7 @@ from mailpolicy.policy.export.dialect import (
     envelope,
     map_line,
 )
+from mailpolicy.policy.export.shared_limits import SHARED
 
 if TYPE_CHECKING:
     from mailpolicy.policy.export.rspamd_runner import RspamdRunner
@@ -162,7 +162,7 @@ class RspamdExporter(Exporter):
             + ")",
         ),
         limits=(
-            HOMOGLYPH,
+            *SHARED,
             Limit(
                 "one-filename",
                 "rspamd sees one filename per part (the first filename or filename* "

@@ -93,7 +93,8 @@ def part_limit(msg: Message, engine: Verdict, caps: Capabilities) -> str | None:
     """The target-wide limit of ``caps`` (by its key) behind a disagreement on ``msg``:
     ``mime-parts-only`` for a name found in a body or TNEF, ``one-filename`` for a part
     with several names, ``rfc2047-charset`` for a non-ASCII name, ``homoglyph`` for an
-    extension in look-alike letters."""
+    extension in look-alike letters; else ``ambiguous-mime`` for a message whose MIME
+    structure readers read differently."""
     keys = {x.key for x in caps.limits}
     atts = [engine.attachment] if engine.attachment is not None else list(msg.attachments)
     for a in atts:
@@ -105,4 +106,6 @@ def part_limit(msg: Message, engine: Verdict, caps: Capabilities) -> str | None:
         ):
             if applies and key in keys:
                 return caps.limit_text(key)
+    if "ambiguous-mime" in msg.tricks and "ambiguous-mime" in keys:
+        return caps.limit_text("ambiguous-mime")
     return None

@@ -45,7 +45,6 @@ from mailpolicy.policy.diagnostics import Diagnostic
 from mailpolicy.policy.export.base import (
     E_UNSAFE,
     ENVELOPE,
-    HOMOGLYPH,
     NAME_MATCHING,
     NAME_TESTS,
     Capabilities,
@@ -65,6 +64,7 @@ from mailpolicy.policy.export.dialect import (
     name_pattern,
 )
 from mailpolicy.policy.export.runner import TIMEOUT, TargetVerdict, embedded_loss, need, part_limit
+from mailpolicy.policy.export.shared_limits import SHARED
 from mailpolicy.policy.globs import Pat
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ class SieveExporter(Exporter):
         archive_members=False,
         true_types=False,
         limits=(
-            HOMOGLYPH,
+            *SHARED,
             Limit(
                 "embedded",
                 "Sieve does not see the names of uuencoded or BinHex files "

@@ -121,7 +121,10 @@ def test_baseline_strict_names_every_unsupported_rule() -> None:
     assert not result.ok and not result.files
     text = "\n".join(d.message for d in result.diagnostics if d.severity == "error")
     for rid in (
-        "archive-limits",
+        "unscannable",
+        "evasive-mime",
+        "smuggling",
+        "auto-run-macros",
         "evasive-name",
         "executable-content",
         "executable-extension",
@@ -214,6 +217,11 @@ def test_perl_verdicts_equal_the_engine_on_the_sample_corpus(tmp_path: Path) -> 
     got = _judge(result.stdout_text(), [_leaves(m) for m in msgs], tmp_path)
     for msg, (banned, rule) in zip(msgs, got):
         engine = evaluate(pol, msg, trace=False)
+        if "ambiguous-mime" in msg.tricks:
+            # the export's stated limit: the MIME is read one way (amavis's MIME-tools);
+            # whichever reading it takes, the loss report says so
+            assert any(x.what.startswith("MIME that common readers") for x in result.losses)
+            continue
         if "homoglyph" in {t for a in msg.attachments for t in a.tricks}:
             # the export's stated limit: names are matched as written, 'ехе' is not 'exe'
             assert (banned, engine.action) == (False, "block"), (msg.key, engine, rule)

@@ -8,6 +8,7 @@
 # verify before deploying: sievec POLICY.sieve (a script that does not compile means every message is kept)
 # Loss report: what this export does not do exactly as the policy says
 #   - UNSOUND: all rules: names are matched as written: an extension in look-alike letters (Cyrillic 'ехе') is not read as the extension it imitates; such names are not matched; 'evasive name' in the engine stops them
+#   - UNSOUND: all rules: MIME that common readers read differently (two Content-Type headers, a name only in a non-standard file= parameter, a comment before a parameter) is read one way; names another reader would show are not tested; 'evasive mime' in the engine stops such messages
 #   - UNSOUND: all rules: Sieve does not see the names of uuencoded or BinHex files inside text bodies, nor winmail.dat (TNEF) members; those names are not tested
 require ["mime", "regex", "reject"];
 
