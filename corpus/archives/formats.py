@@ -36,6 +36,7 @@ from mailpolicy.corpus.archives.onenote import OneNoteReader
 from mailpolicy.corpus.archives.protocol import Reader
 from mailpolicy.corpus.archives.rar import RarReader
 from mailpolicy.corpus.archives.sevenzip import SevenZipReader
+from mailpolicy.corpus.archives.smuggling import SmugglingReader
 from mailpolicy.corpus.archives.tar import TarReader
 from mailpolicy.corpus.archives.zip import ZipReader
 
@@ -73,6 +74,9 @@ READERS: dict[str, Reader] = {
     "onenote": OneNoteReader(),
     "iso": IsoReader(),
     "tar": TarReader(),
-    # last: a boot sector or partition table is the weakest signature
+    # a boot sector or partition table is the weakest binary signature
     "disk-image": DiskImageReader(),
+    # last: markup is text, and must never win over a binary format; its members are the
+    # files an HTML or SVG page would assemble in the browser (HTML smuggling)
+    "html": SmugglingReader(),
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import functools
 import gzip
+import importlib
 import io
 import lzma
 import pkgutil
@@ -32,6 +33,8 @@ SAMPLES = Path(__file__).resolve().parents[2] / "corpus" / "samples"
 
 
 gen = containers.generator()
+# the generator puts its folder on sys.path: its active-content builders come with it
+content_files = importlib.import_module("content_files")
 
 
 def _sample_attachment(name: str) -> bytes:
@@ -123,6 +126,12 @@ def _samples(thirdparty: Path) -> Samples:
             "x.vhd",
             ["Long name.pdf.lnk", "bin/a.exe"],
         ),
+        # HTML smuggling: the file a page would assemble in the browser is its member
+        "html": (
+            content_files.smuggling_html(_zip({"setup.exe": gen.pe_stub()})),
+            "invoice.html",
+            ["invoice.zip"],  # its own members are the zip reader's (listing() nests them)
+        ),
     }
 
 
@@ -140,7 +149,8 @@ def test_reader_recognises_and_lists_a_real_archive(samples: Samples, fmt: str) 
     files = [i.name for i in reader.items(data, level) if i.is_file]
     assert files == want and not level.problems
     found = listing(Attachment(names=(name,), data=data, part="2"))
-    assert [m.name for m in found.members] == want and found.is_archive
+    # a page is a document with members (like an Office file), not an archive
+    assert [m.name for m in found.members] == want and found.is_archive == (fmt != "html")
     assert [m.part for m in found.members] == [f"2/{n}" for n in want]
     assert not found.problems and not found.exceeds_limits and not found.encrypted
 
