@@ -8,9 +8,13 @@ Contract:
   as ``ambiguous-mime``) and ``attachments``; each attachment carries
   ``name``, ``names``, ``raw_names``, ``normalized_name``, ``extension``, ``extensions``,
   ``declared_type``, ``detected_type``, ``type_class``, ``size``, ``sha256``, ``tricks``,
-  ``encrypted``, ``exceeds_limits`` and ``members`` (archive members, the same shape,
-  recursively). Attachments are computed before ``defects`` is read, so defects found
-  while decoding payloads (bad base64) are included.
+  ``encrypted``, ``exceeds_limits``, ``unscannable`` (why this part could not be read
+  completely), ``content`` (for a top-level attachment: the active content found in it and
+  everything inside it, by kind, with its evidence: ``macros``, ``auto_run``,
+  ``javascript``, ``launch``, ``embedded_files``, ``external_links``, ``smuggling``,
+  ``triggers``) and ``members`` (archive members, the same shape, recursively).
+  Attachments are computed before ``defects`` is read, so defects found while decoding
+  payloads (bad base64) are included.
 - ``render_table(msg)`` returns a header block (path, sender, recipients, label, subject)
   and one row per attachment, archive members indented below their archive.
 
@@ -20,10 +24,12 @@ what an administrator auditing a spool asks for, unlike a policy run, which stay
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import TypedDict
 
 from tabulate import tabulate
 
+from mailpolicy.corpus import content
 from mailpolicy.corpus.message import Attachment, Message
 
 
@@ -44,6 +50,8 @@ class AttachmentRecord(TypedDict):
     tricks: list[str]
     encrypted: bool
     exceeds_limits: bool
+    unscannable: list[str]
+    content: dict[str, list[str]]
     members: list[AttachmentRecord]
 
 
@@ -79,8 +87,17 @@ def attachment_json(att: Attachment) -> AttachmentRecord:
         "tricks": list(att.tricks),
         "encrypted": att.encrypted,
         "exceeds_limits": att.exceeds_limits,
+        "unscannable": list(att.unscannable),
+        "content": _content(att) if not att.in_archive else {},
         "members": [attachment_json(m) for m in att.members],
     }
+
+
+def _content(att: Attachment) -> dict[str, list[str]]:
+    """The active content of ``att`` and everything inside it, with its evidence (the
+    facts ``has macros``, ``has javascript``... read): only the kinds found."""
+    found = content.facts(att)
+    return {f.name: list(getattr(found, f.name)) for f in fields(found) if getattr(found, f.name)}
 
 
 def to_json(msg: Message) -> MessageRecord:
@@ -121,6 +138,10 @@ def _rows(att: Attachment, depth: int, out: list[list[str]]) -> None:
         flags.append("encrypted")
     if att.exceeds_limits:
         flags.append("exceeds-limits")
+    if att.unscannable:
+        flags.append("unscannable")
+    if not att.in_archive:
+        flags.extend(name.replace("_", "-") for name in _content(att) if name != "unscannable")
     out.append(
         [
             att.part,
