@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mailpolicy.corpus.readers import iter_raw
+from mailpolicy.policy import loader
 from mailpolicy.policy.export import TARGETS
 from mailpolicy.simulator.cli import main
 
@@ -46,7 +47,8 @@ def one_message(tmp_path: Path) -> Path:
 def test_check_ok_and_warnings() -> None:
     code, out, err = run("check", BASELINE, SIRCAM)
     assert code == 0
-    assert "baseline.policy: ok (10 rules" in out
+    rules = len(loader.load_policy(str(BASELINE)).rules)
+    assert f"baseline.policy: ok ({rules} rules" in out
     assert "[W204]" in err  # the 2001 policy's *.*.* glob
 
 
@@ -268,7 +270,10 @@ def test_export_strict_failure_from_the_json_form(baseline_json: str) -> None:
 def test_check_reads_the_json_form(baseline_json: str) -> None:
     code, out, err = run("check", baseline_json)
     assert (code, err) == (0, "")
-    assert out == f"{baseline_json}: ok (10 rules, 2 lists, 0 warnings)\n"
+    policy = loader.load_policy(baseline_json)
+    assert out == (
+        f"{baseline_json}: ok ({len(policy.rules)} rules, {len(policy.lists)} lists, 0 warnings)\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -133,7 +133,7 @@ CONTENT_SAMPLES: tuple[Sample, ...] = (
         "benign-106",
         "benign",
         "a password-protected zip from HR (the password goes by phone)",
-        "quarantine: encrypted-archive (kept, released on request; the label says intent, the policy cannot look inside)",
+        "tag: internal-encrypted-documents (from our own domain, every member named as a document: delivered with a warning; from outside it would be quarantined)",
         "hr@example.ac.jp",
         "salary statement",
         "statement.zip",

@@ -21,9 +21,9 @@ bytes are stable across zlib 1.2.x/1.3.x, but a Python built on zlib-ng would di
 from __future__ import annotations
 
 import base64
-import dataclasses
 import binascii
 import bz2
+import dataclasses
 import gzip
 import io
 import shutil
@@ -1671,8 +1671,8 @@ SAMPLES: tuple[Sample, ...] = (
 # (``mime_samples``), so this module is registered under its file name first.
 sys.modules.setdefault("make_samples", sys.modules[__name__])
 sys.path.insert(0, str(HERE))
-from content_samples import CONTENT_SAMPLES  # noqa: E402
-from mime_samples import MIME_SAMPLES  # noqa: E402
+from content_samples import CONTENT_SAMPLES  # type: ignore[import-not-found]  # noqa: E402
+from mime_samples import MIME_SAMPLES  # type: ignore[import-not-found]  # noqa: E402
 
 SAMPLES += tuple(Sample(**dataclasses.asdict(m)) for m in MIME_SAMPLES)
 SAMPLES += tuple(CONTENT_SAMPLES)

@@ -271,3 +271,21 @@ def test_hostile_shapes_parse_in_bounded_time_and_memory(shape: str) -> None:
     assert spent < 5, spent  # about 0.1 s each untraced; tracemalloc slows allocation
     assert peak < 2 * len(raw) + (8 << 20), (peak, len(raw))
     assert msg.defects or msg.unscannable or msg.headers
+
+
+BASELINE = Path(__file__).resolve().parents[2] / "policy" / "policies" / "baseline.policy"
+
+
+@pytest.mark.parametrize("case", list(EVASIONS))
+def test_the_shipped_baseline_stops_it_and_names_the_fact(case: str, tmp_path: Path) -> None:
+    """The regression samples against the policy administrators actually start from."""
+    raw, _ = EVASIONS[case]
+    (tmp_path / "m.eml").write_bytes(raw)
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["explain", str(BASELINE), str(tmp_path / "m.eml"), "--json"], out, err)
+    assert code in (0, 1), err.getvalue()
+    verdict = json.loads(out.getvalue())
+    assert verdict["action"] in ("quarantine", "block"), verdict
+    decided = next(t for t in verdict["trace"] if t["matched"])
+    facts = ("cannot be read completely", "MIME structure uses", "extension of", "name ")
+    assert any(f in decided["why"] for f in facts), decided

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from simsupport import CorpusFiles, mbox_message, policy_file
 
+from mailpolicy.corpus import readers
 from mailpolicy.corpus.readers import iter_raw
 from mailpolicy.simulator.cli import main
 
@@ -59,8 +60,10 @@ def test_baseline_has_no_false_positives_or_negatives(samples: list[str]) -> Non
     fn = [(s["path"], s["key"], s["attachments"]) for s in doc["samples"]["false_negatives"]]
     assert (doc["false_positives"], doc["false_negatives"]) == (0, 0), (fp, fn)
     assert doc["unreadable"] == 0
-    assert doc["messages"] == 112
-    assert doc["labels"]["benign"]["allow"] + doc["labels"]["benign"].get("tag", 0) == 52
+    raws = [r for r in readers.iter_raw(samples) if isinstance(r, readers.RawMessage)]
+    benign = sum("benign" in r.path for r in raws)
+    assert doc["messages"] == len(raws) > 150 and benign > 60
+    assert doc["labels"]["benign"]["allow"] + doc["labels"]["benign"].get("tag", 0) == benign
     assert doc["precision"] == 1.0 and doc["recall"] == 1.0
 
 
