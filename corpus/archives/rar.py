@@ -7,8 +7,9 @@ Contract:
   member that needs a password is listed by name with no content and sets ``encrypted``.
 - Stored members (method 0) are read by rarfile itself.
 
-Limits of this module: compressed members are listed by name only, with one problem
-entry, because reading them needs the external unrar tool, which is never run.
+Limits of this module: compressed members are listed by name only, because reading them
+needs the external unrar tool, which is never run; the archive is then ``unscannable``
+(a renamed program in such a member could not be typed), so a policy fails closed on it.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class RarReader:
             encrypted = info.needs_password()
             is_stored = info.compress_type == rarfile.RAR_M0
             if not is_stored and not encrypted and not info.is_dir():
-                level.note(
+                # a renamed program in a compressed member could not be typed: fail closed
+                level.cannot(
                     "rar: compressed members listed by name only (reading them needs the "
                     "external unrar tool)"
                 )

@@ -520,3 +520,21 @@ def test_total_member_count_spans_nesting() -> None:
 def test_limits_are_a_frozen_dataclass() -> None:
     with pytest.raises(AttributeError):
         LIMITS.max_depth = 3  # type: ignore[misc]
+
+
+def test_a_compressed_rar_member_makes_the_archive_unscannable(thirdparty: Path) -> None:
+    """rarfile lists compressed members but cannot read them without unrar (never run):
+    a renamed program there could not be typed, so the archive fails closed."""
+    data = bytearray(_attachment_of(thirdparty / "rspamd/messages/rar4.eml", "f.rar"))
+    pos = 7  # after the marker block: walk the headers to the first file header (0x74)
+    while True:
+        _crc, kind, flags, size = struct.unpack_from("<HBHH", data, pos)
+        if kind == 0x74:
+            break
+        pos += size + (struct.unpack_from("<I", data, pos + 7)[0] if flags & 0x8000 else 0)
+    assert data[pos + 25] == 0x30  # stored, as rspamd wrote it
+    data[pos + 25] = 0x33  # "normal" compression; the header CRC follows
+    struct.pack_into("<H", data, pos, zlib.crc32(bytes(data[pos + 2 : pos + size])) & 0xFFFF)
+    a = att(bytes(data), "f.rar")
+    assert [m.name for m in a.members] == ["fake.exe"]
+    assert a.unscannable and "unrar" in a.unscannable[0]
