@@ -18,15 +18,7 @@ THIRDPARTY = Path(
     or next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[0])
 )
 SAMPLES = ROOT / "corpus" / "samples"
-#: CI installs every tool the tests drive: there a missing tool is a failure, not a skip.
-IN_CI = bool(os.environ.get("CI"))
-
-
-def tool_missing(reason: str) -> None:
-    """Skip (on a developer's machine) or fail (in CI) a test whose tool is not installed."""
-    if IN_CI:
-        pytest.fail(f"{reason} (CI installs it: see .ci/)")
-    pytest.skip(reason)
+from toolsupport import IN_CI, tool_missing  # noqa: E402,F401  (re-exported for fixtures)
 
 
 @pytest.fixture

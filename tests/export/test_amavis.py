@@ -18,10 +18,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import IN_CI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import Unsupported, check_support
+from toolsupport import IN_CI
 
 from mailpolicy.corpus import names, readers
 from mailpolicy.corpus.message import Message

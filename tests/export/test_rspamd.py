@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import IN_CI, tool_missing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import Unsupported, check_support
+from toolsupport import IN_CI, tool_missing
 
 from mailpolicy.corpus import mime, names, readers
 from mailpolicy.policy import globs, loader
