@@ -36,6 +36,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: Largest labels file read (a CSV line a message: millions of messages fit).
+MAX_LABELS_BYTES = 256 << 20
+
 #: The labels the simulator scores; others are carried through and reported only.
 SCORED = ("benign", "malicious")
 
@@ -111,11 +114,18 @@ class Labels:
     @classmethod
     def load(cls, path: str | Path) -> Labels:
         """Read a CSV or JSON Lines labels file; ``ValueError`` with the line on bad input."""
+        from mailpolicy.corpus import readers  # readers imports this module
+
         name = str(path)
-        try:
-            with open(path, encoding="utf-8-sig", newline="") as f:
-                text = f.read()
-        except (OSError, UnicodeDecodeError) as exc:
+        try:  # a regular file only: a FIFO or a /proc entry given as labels never blocks
+            with readers.open_regular(name) as f:
+                data = f.read(MAX_LABELS_BYTES + 1)
+            if len(data) > MAX_LABELS_BYTES:
+                raise ValueError(f"{name}: labels file larger than {MAX_LABELS_BYTES >> 20} MB")
+            text = data.decode("utf-8-sig").replace("\r\n", "\n")
+        except OSError as exc:
+            raise ValueError(f"{name}: cannot read labels file: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
             raise ValueError(f"{name}: cannot read labels file: {exc}") from exc
         labels = cls(source=name)
         first = text.lstrip()[:1]

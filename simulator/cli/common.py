@@ -64,11 +64,13 @@ def labels(path: str | None) -> Labels | None:
     """The labels file ``path`` (``--labels``), or None when not given."""
     if not path:
         return None
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise InputError(f"cannot read labels {path}: no such file")
-    try:
+    try:  # Labels.load opens regular files only: a FIFO or a device is refused, not read
         return Labels.load(path)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # it names the file (and the line) itself
+        raise InputError(str(exc)) from None
+    except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read labels {path}: {exc}") from None
 
 

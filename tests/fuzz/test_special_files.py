@@ -130,3 +130,16 @@ def test_special_files_in_the_corpus(specials: dict[str, Path]) -> None:
             assert code == 0, err  # an empty folder: nothing to show
         else:
             assert code == 2 and err.count("\n") >= 1, (argv, err)
+
+
+def test_special_files_as_labels(specials: dict[str, Path]) -> None:
+    """``--labels`` is read the same careful way: never waited on, one line, exit 2 (the
+    /proc entries read as the empty files they claim to be, which is no labels file)."""
+    baseline = str(ROOT / "policy" / "policies" / "baseline.policy")
+    runs = [
+        ["simulate", baseline, str(MESSAGE), "--workers", "1", "--labels", str(specials[n])]
+        for n in SPECIALS
+    ]
+    for name, (code, err) in zip(SPECIALS, _mailpolicy(*runs), strict=True):
+        assert code == 2 and err.count("\n") == 1, (name, err)
+        assert "labels" in err and ("empty labels file" in err) == (name in WANT), (name, err)
