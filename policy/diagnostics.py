@@ -40,6 +40,7 @@ CODES: dict[str, str] = {
     "W204": "broad-glob",
     "W205": "empty-list",
     "W206": "duplicate-entry",
+    "W207": "broad-content-rule",
 }
 
 

@@ -14,6 +14,8 @@ Codes (never change meaning):
   benign multi-dot names (``test.tar.gz``), the 2001 double-extension mistake.
 - ``W205 empty-list``: a list without entries matches nothing.
 - ``W206 duplicate-entry``: the same entry twice in a list (case-insensitive).
+- ``W207 broad-content-rule``: a stopping rule without exception on a fact that common
+  benign mail carries (``has macros``, ``has javascript``).
 
 Limits: the shadowing test is a conservative implication check: it says "shadowed" only
 when sure, and misses cases that need real reasoning about globs or text. One
@@ -29,7 +31,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterator
 
-from mailpolicy.policy import ast, globs, index
+from mailpolicy.policy import ast, globs, index, printer
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.diagnostics import CODES, Diagnostic, warning
 from mailpolicy.policy.implies import STARS, Implies, leaf_fields
@@ -231,6 +233,59 @@ def discard_loses_mail(policy: CheckedPolicy) -> Iterator[Diagnostic]:
             )
 
 
+# ---- W207 broad-content-rule --------------------------------------------------------------
+#: Active-content facts that ordinary mail carries every day, and what it is.
+_COMMON_CONTENT: dict[type[ast.Leaf], tuple[str, str]] = {
+    ast.HasMacros: (
+        "macro workbooks and templates that partners and finance exchange daily",
+        "'has auto-run macros'",
+    ),
+    ast.HasJavaScript: (
+        "PDF forms that compute totals, and HTML mail with scripts",
+        "'has launch action' or 'smuggles a file'",
+    ),
+}
+
+
+def broad_content_rule(policy: CheckedPolicy) -> Iterator[Diagnostic]:
+    """A stopping rule on a fact that common benign mail carries, with no exception.
+
+    Example::
+
+        block attachment has macros        # W207: also every partner's macro workbook
+        block attachment has auto-run macros                   # fine: nothing benign needs it
+        quarantine attachment has macros unless sender in trusted   # fine: an exception
+    """
+    for crule in policy.rules:
+        r = crule.rule
+        if crule.action not in ast.STOPPING_ACTIONS or r.unless is not None:
+            continue
+        for node in _positive_leaves(r.condition):
+            found = _COMMON_CONTENT.get(type(node))
+            if found is not None:
+                what, narrower = found
+                yield _warn(
+                    "W207",
+                    f"'{printer.leaf(node)}' also stops {what}; add an exception "
+                    f"('unless sender in trusted') or say what is dangerous ({narrower})",
+                    node.span,
+                )
+                break
+
+
+def _positive_leaves(cond: ast.Cond) -> Iterator[ast.Leaf]:
+    """The leaves of ``cond`` under an even number of ``not``s."""
+    stack: list[tuple[ast.Cond, bool]] = [(cond, True)]
+    while stack:
+        node, positive = stack.pop()
+        if isinstance(node, ast.Not):
+            stack.append((node.item, not positive))
+            continue
+        stack.extend((c, positive) for c in reversed(ast.children(node)))
+        if positive and isinstance(node, ast.Leaf):
+            yield node
+
+
 # ---- W204 broad-glob ----------------------------------------------------------------------
 def broad_glob(policy: CheckedPolicy) -> Iterator[Diagnostic]:
     """A stopping rule whose multi-dot glob, or ``double extension`` list, catches benign names.
@@ -384,6 +439,7 @@ LINTS: tuple[tuple[str, LintRule], ...] = (
     ("W204", broad_glob),
     ("W205", empty_list),
     ("W206", duplicate_entry),
+    ("W207", broad_content_rule),
 )
 
 

@@ -10,6 +10,7 @@ from mailpolicy.policy.check import check
 from mailpolicy.policy.checked import CheckedPolicy, assign_ids
 from mailpolicy.policy.diagnostics import CODES, Diagnostic
 from mailpolicy.policy.lint import BENIGN_NAMES, LINTS, lint
+from mailpolicy.policy.loader import load_text
 from mailpolicy.policy.parse import parse
 
 
@@ -298,3 +299,25 @@ def test_exceeds_limits_shadows_a_later_encrypted_rule() -> None:
     assert [d.code for d in check(parse(text, "p.policy")).diagnostics] == ["W201"]
     swapped = "\n".join(reversed(text.strip().splitlines()))
     assert [d.code for d in check(parse(swapped, "p.policy")).diagnostics] == []
+
+
+# ---- W207 broad-content-rule ----------------------------------------------------------------
+def test_broad_content_rules_warn_and_narrow_ones_do_not() -> None:
+    text = "\n".join(
+        [
+            'list trusted = ["*@partner.example.com"]',
+            "block attachment has macros",  # line 2: every partner's workbook
+            "quarantine attachment (has javascript and type document)",  # 3: PDF forms
+            "quarantine attachment has macros unless sender in trusted",  # an exception
+            "block attachment has auto-run macros",  # nothing benign runs on opening
+            'block attachment (not has macros and extension "docm")',  # negative position
+            'tag "X-Macro: yes" when attachment has macros',  # does not stop mail
+        ]
+    )
+    assert [c for c in codes(text) if c[0] == "W207"] == [("W207", 2), ("W207", 3)]
+
+
+def test_broad_content_rule_says_what_it_stops_and_what_to_write() -> None:
+    [diag] = [d for d in lint(load_text("block attachment has javascript")) if d.code == "W207"]
+    assert "PDF forms" in diag.message and "'smuggles a file'" in diag.message
+    assert diag.name == "broad-content-rule"
