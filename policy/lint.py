@@ -331,14 +331,8 @@ def _positive_name_tests(
 
     Globs under an odd number of ``not`` only make the rule fire less and are skipped.
     """
-    stack: list[tuple[ast.Cond, bool]] = [(cond, True)]
-    while stack:
-        node, positive = stack.pop()
-        if isinstance(node, ast.Not):
-            stack.append((node.item, not positive))
-            continue
-        stack.extend((c, positive) for c in reversed(ast.children(node)))
-        if not positive or not isinstance(node, ast.AttTest):
+    for node in _positive_leaves(cond):
+        if not isinstance(node, (ast.NameMatches, ast.NameIn, ast.DoubleExtensionIn)):
             continue
         op = node.operand
         values = (
