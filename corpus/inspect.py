@@ -16,7 +16,8 @@ Contract:
   Attachments are computed before ``defects`` is read, so defects found while decoding
   payloads (bad base64) are included.
 - ``render_table(msg)`` returns a header block (path, sender, recipients, label, subject)
-  and one row per attachment, archive members indented below their archive.
+  and one row per attachment, archive members indented below their archive; every
+  message-derived string is shown through ``corpus.visible`` (``invoice\\u202Egpj.exe``).
 
 Inspecting reads every payload (the hash and the detected type need the bytes); that is
 what an administrator auditing a spool asks for, unlike a policy run, which stays lazy.
@@ -31,6 +32,7 @@ from tabulate import tabulate
 
 from mailpolicy.corpus import content
 from mailpolicy.corpus.message import Attachment, Message
+from mailpolicy.corpus.visible import visible
 
 
 class AttachmentRecord(TypedDict):
@@ -127,7 +129,7 @@ def _size(n: int) -> str:
 
 
 def _rows(att: Attachment, depth: int, out: list[list[str]]) -> None:
-    names = att.names or ("(no name)",)
+    names = [visible(n) for n in att.names] or ["(no name)"]
     label = "  " * depth + ("└ " if depth else "") + names[0]
     if len(names) > 1:
         label += " | " + " | ".join(names[1:])
@@ -159,16 +161,16 @@ def _rows(att: Attachment, depth: int, out: list[list[str]]) -> None:
 def render_table(msg: Message) -> str:
     """A human-readable block for one message: envelope facts, then its attachments."""
     head = [
-        ["path", msg.location],
-        ["sender", msg.sender or "<>"],
-        ["recipients", ", ".join(msg.recipients) or "-"],
-        ["label", msg.label or "-"],
-        ["subject", msg.subject.replace("\n", " ")[:200]],
+        ["path", visible(msg.location)],
+        ["sender", visible(msg.sender) or "<>"],
+        ["recipients", ", ".join(visible(r) for r in msg.recipients) or "-"],
+        ["label", visible(msg.label) or "-"],
+        ["subject", visible(msg.subject[:200])],
     ]
     if msg.defects:
-        head.append(["defects", "; ".join(msg.defects)])
+        head.append(["defects", "; ".join(visible(d) for d in msg.defects)])
     if msg.unscannable:
-        head.append(["unscannable", "; ".join(msg.unscannable)])
+        head.append(["unscannable", "; ".join(visible(u) for u in msg.unscannable)])
     if msg.tricks:
         head.append(["MIME tricks", ", ".join(msg.tricks)])
     rows: list[list[str]] = []

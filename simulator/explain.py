@@ -19,6 +19,7 @@ from tabulate import tabulate
 
 from mailpolicy.corpus.message import Message
 from mailpolicy.corpus.readers import RawMessage, Unreadable
+from mailpolicy.corpus.visible import visible
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.policy.evaluate import Verdict, evaluate
 from mailpolicy.simulator.budget import DEFAULT, Budget
@@ -84,28 +85,31 @@ def _clip(text: str, width: int = WHY_WIDTH) -> str:
 
 
 def render(found: Explained) -> str:
-    """The human form: verdict, deciding rule and attachment, then the trace table."""
+    """The human form: verdict, deciding rule and attachment, then the trace table; every
+    message-derived string shown through ``corpus.visible``."""
     msg, verdict = found.msg, found.verdict
     att = verdict.attachment
+    v = visible
     lines = [
-        f"message:    {msg.location}",
-        f"sender:     {msg.sender or '<>'}  recipients: {', '.join(msg.recipients) or '-'}",
+        f"message:    {v(msg.location)}",
+        f"sender:     {v(msg.sender) or '<>'}  "
+        f"recipients: {', '.join(v(r) for r in msg.recipients) or '-'}",
         f"verdict:    {verdict.action.upper()}"
         + (f" by rule {verdict.rule} (line {verdict.line})" if verdict.rule else " (default)"),
     ]
     if att is not None:
-        shown = verdict.name or att.name or "(no name)"
+        shown = v(verdict.name or att.name) or "(no name)"
         lines.append(f"attachment: {shown} (part {att.part})")
     if verdict.header:
-        lines.append(f"header:     {verdict.header}")
+        lines.append(f"header:     {v(verdict.header)}")
     for s in verdict.stripped:
-        lines.append(f"strips:     {s.name} (part {s.part})")
-    lines.append(f"reason:     {verdict.reason}")
+        lines.append(f"strips:     {v(s.name)} (part {s.part})")
+    lines.append(f"reason:     {v(verdict.reason)}")
     for why in msg.unscannable:
-        lines.append(f"unscannable: {why}")
+        lines.append(f"unscannable: {v(why)}")
     if verdict.trace:
         rows = [
-            (s.line, s.rule, s.action, "MATCH" if s.matched else "no", _clip(s.why))
+            (s.line, s.rule, s.action, "MATCH" if s.matched else "no", _clip(v(s.why)))
             for s in verdict.trace
         ]
         lines.append("")

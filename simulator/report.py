@@ -5,7 +5,8 @@ inline CSS and inline SVG charts generated here (actions by label, per-rule hits
 label, false positives by extension) and the tables behind them. ``write(path, doc)`` writes
 it (UTF-8). The page has no script, loads nothing (a Content-Security-Policy forbids any
 fetch), and every message-derived string (file names, paths, reasons, rule ids) is escaped,
-so a hostile name such as ``<script>.exe`` renders as text.
+so a hostile name such as ``<script>.exe`` renders as text; invisible characters and
+padding are shown first (``corpus.visible``: ``invoice\\u202Egpj.exe``).
 
 Figures carry ``data-figure`` attributes (``messages``, ``unreadable``, ``false-positives``,
 rule hits as ``rule:<id>:hits`` ...) so tests can find them in the rendered DOM.
@@ -22,6 +23,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
+from mailpolicy.corpus.visible import visible
 from mailpolicy.simulator.score import DEFAULT_RULE, ratio
 
 MAX_BARS = 30
@@ -52,8 +54,9 @@ code{font-size:.95em}
 
 
 def esc(value: object) -> str:
-    """Text for HTML and SVG: everything escaped, quotes included."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """Text for HTML and SVG: invisible characters and padding shown (``corpus.visible``),
+    then everything escaped, quotes included."""
+    return html.escape(visible(None if value is None else str(value)), quote=True)
 
 
 def _color(series: str, i: int) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from mailpolicy.corpus.visible import visible
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.simulator.replay import UNREADABLE, Decision
 from mailpolicy.simulator.score import (
@@ -67,13 +68,14 @@ def result_json(
 
 
 def _clip(text: str | None, width: int = 60) -> str:
-    text = "" if text is None else " ".join(str(text).split())
+    text = visible(None if text is None else str(text))
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _where(s: JSON, width: int = 0) -> str:
     """``path:key``; clipped in the middle to ``width``, since both ends tell messages apart."""
     text = f"{s['path']}:{s['key']}" if s.get("key") is not None else str(s["path"])
+    text = visible(text)
     if width and len(text) > width:
         half = (width - 1) // 2
         text = text[:half] + "…" + text[len(text) - (width - 1 - half) :]

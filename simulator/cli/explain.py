@@ -13,6 +13,7 @@ import json
 from typing import TextIO
 
 from mailpolicy.corpus.readers import Unreadable
+from mailpolicy.corpus.visible import visible
 from mailpolicy.policy.diagnostics import InputError
 from mailpolicy.policy.loader import load_policy
 from mailpolicy.simulator import explain
@@ -28,7 +29,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
         count += 1
         if isinstance(item, Unreadable):
             print(
-                f"mailpolicy: error: cannot read message {location(item)}: {item.reason}",
+                f"mailpolicy: error: cannot read message {visible(location(item))}: "
+                f"{visible(item.reason)}",
                 file=err,
             )
             status = ExitCode.USAGE

@@ -16,6 +16,7 @@ from typing import TextIO
 
 from mailpolicy.corpus import inspect, readers
 from mailpolicy.corpus.message import Message
+from mailpolicy.corpus.visible import visible
 from mailpolicy.simulator.cli.common import ExitCode, budget, corpus_paths, labels
 from mailpolicy.simulator.replay import judge_raw, location
 
@@ -54,6 +55,6 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
             doc = {"path": location(item), "unreadable": item.reason}
             out.write(json.dumps(doc, ensure_ascii=False) + "\n")
         else:
-            print(f"{location(item)}: unreadable: {item.reason}", file=err)
+            print(f"{visible(location(item))}: unreadable: {visible(item.reason)}", file=err)
         status = ExitCode.USAGE
     return status
