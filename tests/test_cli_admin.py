@@ -61,3 +61,63 @@ def test_report_and_summary_cells_show_the_escape() -> None:
 
     assert report.esc(RTLO + "<") == "invoice\\u202Egpj.exe&lt;"
     assert summary._clip("setup.exe   ", 60) == "setup.exe␠␠␠"
+
+
+# ---- one truth for success -------------------------------------------------------------------
+SIRCAM = str(ROOT / "policy" / "policies" / "sircam-2001.policy")  # one W204 warning
+MBOX = str(ROOT / "corpus" / "samples" / "mbox" / "malicious" / "sircam.mbox")
+
+
+def test_check_strict_json_says_not_ok_when_it_exits_1() -> None:
+    code, out, _ = run("check", "--strict", "--json", SIRCAM)
+    (doc,) = json.loads(out)
+    assert code == 1 and doc["ok"] is False and doc["warnings"] == 1
+    code, out, _ = run("check", "--json", SIRCAM)
+    assert code == 0 and json.loads(out)[0]["ok"] is True
+
+
+def test_check_strict_text_never_says_ok_when_it_fails() -> None:
+    code, out, _ = run("check", "--strict", SIRCAM)
+    assert code == 1 and "fails --strict" in out and ": ok" not in out
+
+
+def test_check_json_on_a_missing_file_is_json(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope.policy")
+    code, out, err = run("check", "--json", missing, SIRCAM)
+    docs = json.loads(out)
+    assert code == 2 and "no such file" in err.lower()
+    assert docs[0]["path"] == missing and docs[0]["ok"] is False and docs[0]["error"]
+    assert docs[1]["ok"] is True
+
+
+def test_every_json_error_is_json(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.policy"
+    bad.write_text('block attachment "*.pif\n')
+    for argv, code in [
+        (["explain", "--json", str(tmp_path / "nope.policy"), MBOX], 2),
+        (["simulate", "--json", BASELINE, str(tmp_path / "nope")], 2),
+        (["explain", "--json", str(bad), MBOX], 1),
+    ]:
+        got, out, _ = run(*argv)
+        doc = json.loads(out)
+        assert got == code and doc["ok"] is False and doc["exit_code"] == code and doc["error"]
+    assert doc["diagnostics"][0]["path"] == str(bad)
+
+
+def test_a_run_that_read_no_message_exits_2(tmp_path: Path) -> None:
+    not_mail = tmp_path / "passwd"
+    not_mail.write_bytes(b"\x00\x01\x02 root:x:0:0\n" * 3)
+    (tmp_path / "empty").mkdir()
+    for corpus in (str(not_mail), str(tmp_path / "empty")):
+        code, out, err = run("simulate", "--json", BASELINE, corpus)
+        assert code == 2 and json.loads(out)["ok"] is False
+        assert "no message could be read" in err
+        assert run("simulate", BASELINE, corpus)[0] == 2
+        assert run("diff", BASELINE, BASELINE, corpus)[0] == 2
+
+
+def test_a_run_that_read_messages_is_ok() -> None:
+    code, out, _ = run("simulate", "--json", "--workers", "1", BASELINE, MBOX)
+    assert code == 0 and json.loads(out)["ok"] is True
+    code, out, _ = run("diff", "--json", "--workers", "1", BASELINE, BASELINE, MBOX)
+    assert code == 0 and json.loads(out)["ok"] is True

@@ -8,13 +8,16 @@ text or its JSON form (``policy.loader``); ``fmt`` formats text only.
 
 Exit codes (``ExitCode``): 0 fine; 1 the policy has errors or a check failed; 2 usage or
 input errors (a missing file, an unreadable message); 130 interrupted. Every failure is
-one line on stderr (or rendered diagnostics for policy errors), never a traceback.
+one line on stderr (or rendered diagnostics for policy errors), never a traceback; with
+``--json`` it is also a JSON object on stdout, ``{"ok": false, "exit_code", "error"}``.
+Every ``--json`` document with an ``"ok"`` field has it true exactly when the exit code is 0.
 Nothing but the ``mailpolicy`` script imports this package.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -145,6 +148,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _json_error(
+    args: argparse.Namespace,
+    out: TextIO,
+    code: ExitCode,
+    message: str,
+    diagnostics: list[dict[str, object]] | None = None,
+) -> ExitCode:
+    """With ``--json``, a failure is a JSON object on stdout too: ``{"ok": false, ...}``."""
+    if getattr(args, "json", False):
+        doc = {"ok": False, "exit_code": int(code), "error": message}
+        if diagnostics is not None:
+            doc["diagnostics"] = diagnostics
+        json.dump(doc, out, ensure_ascii=False)
+        out.write("\n")
+    return code
+
+
 def main(
     argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
@@ -163,10 +183,11 @@ def main(
         return func(args, out, err)
     except PolicyError as exc:
         print(render_all(exc.diagnostics, _sources(exc)), file=err)
-        return ExitCode.FAIL
+        diags = [{"path": d.span.file, **check.diagnostic_json(d)} for d in exc.diagnostics]
+        return _json_error(args, out, ExitCode.FAIL, str(exc), diags)
     except InputError as exc:
         print(f"mailpolicy: error: {exc}", file=err)
-        return ExitCode.USAGE
+        return _json_error(args, out, ExitCode.USAGE, str(exc))
     except KeyboardInterrupt:
         print("mailpolicy: interrupted", file=err)
         return ExitCode.INTERRUPTED

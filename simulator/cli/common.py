@@ -249,13 +249,27 @@ def finish(
     *,
     messages: int,
 ) -> ExitCode:
-    """Print a replay's summary (``--json`` or ``render``); INTERRUPTED when it is partial."""
+    """Print a replay's summary (``--json`` or ``render``) and its exit code: INTERRUPTED
+    when it is partial, USAGE when not one message could be read, else OK. ``doc["ok"]``
+    is true exactly when the exit code is 0."""
+    status = ExitCode.OK
+    if doc["partial"]:
+        status = ExitCode.INTERRUPTED
+    elif not doc["messages"]:
+        status = ExitCode.USAGE
+    doc["ok"] = status == ExitCode.OK
     if args.json:
         json.dump(doc, out, ensure_ascii=False, indent=2)
         out.write("\n")
     else:
         out.write(render(doc) + "\n")
-    if doc["partial"]:
+    if status == ExitCode.INTERRUPTED:
         print(f"mailpolicy: interrupted after {messages} messages; results are partial", file=err)
-        return ExitCode.INTERRUPTED
-    return ExitCode.OK
+    elif status == ExitCode.USAGE:
+        unreadable = f" ({doc['unreadable']} unreadable)" if doc["unreadable"] else ""
+        print(
+            f"mailpolicy: error: no message could be read in {', '.join(doc['corpus'])}"
+            f"{unreadable}",
+            file=err,
+        )
+    return status
