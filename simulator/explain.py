@@ -15,8 +15,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tabulate import tabulate
-
 from mailpolicy.corpus.message import Message
 from mailpolicy.corpus.readers import RawMessage, Unreadable
 from mailpolicy.corpus.visible import visible
@@ -24,9 +22,7 @@ from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.policy.evaluate import Verdict, evaluate
 from mailpolicy.simulator.budget import DEFAULT, Budget
 from mailpolicy.simulator.replay import judge_raw, replay
-
-#: Width of the ``why`` column of the trace table.
-WHY_WIDTH = 110
+from mailpolicy.simulator.width import table
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +76,10 @@ def to_json(policy: CheckedPolicy, found: Explained) -> dict[str, Any]:
     }
 
 
-def _clip(text: str, width: int = WHY_WIDTH) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def render(found: Explained) -> str:
+def render(found: Explained, width: int | None = None) -> str:
     """The human form: verdict, deciding rule and attachment, then the trace table; every
-    message-derived string shown through ``corpus.visible``."""
+    message-derived string shown through ``corpus.visible``. The ``why`` column is wrapped
+    to fit ``width`` (``simulator.width``), never cut; None: one line per rule."""
     msg, verdict = found.msg, found.verdict
     att = verdict.attachment
     v = visible
@@ -109,9 +102,9 @@ def render(found: Explained) -> str:
         lines.append(f"unscannable: {v(why)}")
     if verdict.trace:
         rows = [
-            (s.line, s.rule, s.action, "MATCH" if s.matched else "no", _clip(v(s.why)))
+            (s.line, s.rule, s.action, "MATCH" if s.matched else "no", v(s.why))
             for s in verdict.trace
         ]
         lines.append("")
-        lines.append(tabulate(rows, headers=["line", "rule", "action", "result", "why"]))
+        lines.append(table(rows, ["line", "rule", "action", "result", "why"], width, [4]))
     return "\n".join(lines)

@@ -33,6 +33,7 @@ from mailpolicy.simulator.score import (
     sort_actions,
     stopped,
 )
+from mailpolicy.simulator.width import table
 
 #: A JSON object as the summaries build it.
 JSON = dict[str, Any]
@@ -67,19 +68,14 @@ def result_json(
     return doc
 
 
-def _clip(text: str | None, width: int = 60) -> str:
-    text = visible(None if text is None else str(text))
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _clip(text: str | None) -> str:
+    """A cell as shown: ``corpus.visible``, never shortened (``simulator.width`` wraps)."""
+    return visible(None if text is None else str(text))
 
 
-def _where(s: JSON, width: int = 0) -> str:
-    """``path:key``; clipped in the middle to ``width``, since both ends tell messages apart."""
-    text = f"{s['path']}:{s['key']}" if s.get("key") is not None else str(s["path"])
-    text = visible(text)
-    if width and len(text) > width:
-        half = (width - 1) // 2
-        text = text[:half] + "…" + text[len(text) - (width - 1 - half) :]
-    return text
+def _where(s: JSON) -> str:
+    """``path:key`` as shown."""
+    return _clip(f"{s['path']}:{s['key']}" if s.get("key") is not None else str(s["path"]))
 
 
 def _partial(doc: JSON, head: str) -> str:
@@ -87,8 +83,8 @@ def _partial(doc: JSON, head: str) -> str:
     return "PARTIAL (interrupted): " + head if doc["partial"] else head
 
 
-def render_simulate(doc: JSON) -> str:
-    """The human form of a ``simulate`` result."""
+def render_simulate(doc: JSON, width: int | None = None) -> str:
+    """The human form of a ``simulate`` result; long cells wrapped to ``width``."""
     parts = []
     head = (
         f"policy {doc['policy']} over {', '.join(doc['corpus'])}: {doc['messages']} messages, "
@@ -147,18 +143,18 @@ def render_simulate(doc: JSON) -> str:
             continue
         rows = [
             [
-                _where(s, 72),
-                _clip(s["attachment"] or ", ".join(s["attachments"]), 40),
+                _where(s),
+                _clip(s["attachment"] or ", ".join(s["attachments"])),
                 s["action"],
                 s["rule"] or DEFAULT_RULE,
-                _clip(s["reason"], 50),
+                _clip(s["reason"]),
             ]
             for s in shown
         ]
         more = f", first {len(shown)}" if len(shown) < doc[key] else ""
         parts.append(
             f"{title}: {doc[key]}{more}\n"
-            + tabulate(rows, headers=["message", "attachment", "action", "rule", "reason"])
+            + table(rows, ["message", "attachment", "action", "rule", "reason"], width, [0, 1, 4])
         )
     if doc["false_positives_by_extension"]:
         parts.append(
@@ -166,24 +162,24 @@ def render_simulate(doc: JSON) -> str:
             + ", ".join(f"{e} {n}" for e, n in doc["false_positives_by_extension"].items())
         )
     if doc["unreadable"]:
-        rows = [[_where(s, 60), _clip(s["reason"], 70)] for s in doc["samples"]["unreadable"]]
+        rows = [[_where(s), _clip(s["reason"])] for s in doc["samples"]["unreadable"]]
         parts.append(
-            f"unreadable: {doc['unreadable']}\n" + tabulate(rows, headers=["message", "reason"])
+            f"unreadable: {doc['unreadable']}\n" + table(rows, ["message", "reason"], width, [0, 1])
         )
     if doc["defective"]:
         rows = [
-            [_where(s, 60), s["action"], _clip(", ".join(s["defects"]), 60)]
+            [_where(s), s["action"], _clip(", ".join(s["defects"]))]
             for s in doc["samples"]["defective"]
         ]
         parts.append(
             f"decided despite MIME defects: {doc['defective']}\n"
-            + tabulate(rows, headers=["message", "action", "defects"])
+            + table(rows, ["message", "action", "defects"], width, [0, 2])
         )
-    parts.append(_exhausted(doc))
+    parts.append(_exhausted(doc, width))
     return "\n\n".join(parts)
 
 
-def _exhausted(doc: JSON) -> str:
+def _exhausted(doc: JSON, width: int | None) -> str:
     """The line (and first samples) of messages that ran out of their budget."""
     spent = doc["budget_exhausted"]
     total = sum(spent.values())
@@ -193,8 +189,8 @@ def _exhausted(doc: JSON) -> str:
     )
     if not total:
         return line
-    rows = [[_where(s, 60), s["budget"], s["action"]] for s in doc["samples"]["budget_exhausted"]]
-    return line + "\n" + tabulate(rows, headers=["message", "budget", "action"])
+    rows = [[_where(s), s["budget"], s["action"]] for s in doc["samples"]["budget_exhausted"]]
+    return line + "\n" + table(rows, ["message", "budget", "action"], width, [0])
 
 
 # ---- diff ------------------------------------------------------------------------------------
@@ -298,7 +294,8 @@ def _verdict(side: JSON) -> str:
     return f"{side['action']} ({side['rule'] or 'default'})"
 
 
-def render_diff(doc: JSON) -> str:
+def render_diff(doc: JSON, width: int | None = None) -> str:
+    """The human form of a ``diff`` result; long cells wrapped to ``width``."""
     parts = []
     head = (
         f"{doc['old_policy']} -> {doc['new_policy']} over {', '.join(doc['corpus'])}: "
@@ -318,18 +315,20 @@ def render_diff(doc: JSON) -> str:
             rules = "; ".join(f"{r['old']} -> {r['new']} ({r['messages']})" for r in g["rules"])
             labels = ", ".join(f"{k} {v}" for k, v in g["labels"].items())
             rows.append([f"{g['old']} -> {g['new']}", g["messages"], labels, rules])
-        parts.append(tabulate(rows, headers=["change", "messages", "labels", "rules (old -> new)"]))
+        parts.append(
+            table(rows, ["change", "messages", "labels", "rules (old -> new)"], width, [2, 3])
+        )
         rows = [
             [
-                _where(c, 72),
+                _where(c),
                 c["label"] or "",
-                _clip(c["new"]["attachment"] or c["old"]["attachment"], 36),
+                _clip(c["new"]["attachment"] or c["old"]["attachment"]),
                 _verdict(c["old"]),
                 _verdict(c["new"]),
             ]
             for c in doc["changes"]
         ]
-        parts.append(tabulate(rows, headers=["message", "label", "attachment", "old", "new"]))
+        parts.append(table(rows, ["message", "label", "attachment", "old", "new"], width, [0, 2]))
     if doc["rule_changes"]:
         parts.append(
             f"{len(doc['rule_changes'])} messages keep their action but are decided by "

@@ -7,6 +7,8 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from mailpolicy.simulator.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +62,7 @@ def test_report_and_summary_cells_show_the_escape() -> None:
     from mailpolicy.simulator import report, summary
 
     assert report.esc(RTLO + "<") == "invoice\\u202Egpj.exe&lt;"
-    assert summary._clip("setup.exe   ", 60) == "setup.exe␠␠␠"
+    assert summary._clip("setup.exe   ") == "setup.exe␠␠␠"
 
 
 # ---- one truth for success -------------------------------------------------------------------
@@ -121,3 +123,66 @@ def test_a_run_that_read_messages_is_ok() -> None:
     assert code == 0 and json.loads(out)["ok"] is True
     code, out, _ = run("diff", "--json", "--workers", "1", BASELINE, BASELINE, MBOX)
     assert code == 0 and json.loads(out)["ok"] is True
+
+
+# ---- width that follows the terminal ---------------------------------------------------------
+POLICY = """block attachment (extension "exe" or extension "scr" or extension "com" or
+    extension "pif" or extension "bat" or extension "cmd" or extension "vbs")
+    unless sender matches "dev@build.partner.example.com"
+    as "exe-from-outside"
+"""
+DECISIVE = "but unless holds: sender"
+
+
+def unless_case(tmp_path: Path) -> tuple[str, str]:
+    policy = tmp_path / "p.policy"
+    policy.write_text(POLICY)
+    msg = tmp_path / "m.eml"
+    msg.write_bytes(
+        b"Return-Path: <dev@build.partner.example.com>\nFrom: dev@build.partner.example.com\n"
+        b'To: bob@example.org\nSubject: x\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"\n\n'
+        b'--b\nContent-Type: application/octet-stream; name="setup.exe"\n'
+        b"Content-Transfer-Encoding: base64\n\nTVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAA=\n--b--\n"
+    )
+    return str(policy), str(msg)
+
+
+def trace_text(out: str) -> str:
+    """The trace's ``why`` cells joined back (a wrapped cell continues on the next lines)."""
+    start = out.index("why\n")
+    return " ".join(" ".join(out[start:].split()).split())
+
+
+def test_piped_output_is_never_cut(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    policy, msg = unless_case(tmp_path)
+    code, out, _ = run("explain", policy, msg)
+    assert code == 0 and "…" not in out
+    line = next(x for x in out.splitlines() if DECISIVE in x)
+    assert line.rstrip().endswith('matches "dev@build.partner.example.com"')
+    assert len(line) > 120  # one line per rule: nothing wrapped or cut when piped
+
+
+@pytest.mark.parametrize("columns", ["70", "80", "100"])
+def test_columns_wraps_and_keeps_what_decided(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, columns: str
+) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    policy, msg = unless_case(tmp_path)
+    code, out, _ = run("explain", policy, msg)
+    table = out[out.index("  line") :]
+    assert code == 0 and "…" not in out
+    assert max(len(x) for x in table.splitlines()) <= int(columns)
+    assert DECISIVE in trace_text(out) and "dev@build.partner.example.com" in out
+    code, wide, _ = run("explain", "--wide", policy, msg)
+    assert max(len(x) for x in wide.splitlines()) > int(columns)
+
+
+def test_simulate_tables_follow_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+    code, piped, _ = run("simulate", "--workers", "1", BASELINE, MBOX)
+    assert code == 0 and "…" not in piped
+    assert str(MBOX) in piped  # the whole path, its folder included
+    monkeypatch.setenv("COLUMNS", "70")
+    code, narrow, _ = run("simulate", "--workers", "1", BASELINE, MBOX)
+    assert code == 0 and "…" not in narrow

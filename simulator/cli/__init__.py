@@ -28,7 +28,7 @@ from mailpolicy.policy.diagnostics import InputError, PolicyError, render_all
 from mailpolicy.policy.export import TARGETS
 from mailpolicy.policy.listfile import read_regular
 from mailpolicy.simulator.cli import check, diff, explain, export, fmt, inspect, simulate
-from mailpolicy.simulator.cli.common import ExitCode, add_budget_options
+from mailpolicy.simulator.cli.common import ExitCode, add_budget_options, add_wide_option
 from mailpolicy.simulator.replay import EVALUATORS
 
 __all__ = ["ExitCode", "build_parser", "main"]
@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("policy", metavar="POLICY")
     e.add_argument("message", metavar="MESSAGE")
     e.add_argument("--json", action="store_true")
+    add_wide_option(e)
     add_budget_options(e)
 
     i = _verb(
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("corpus", nargs="+", metavar="CORPUS")
     s.add_argument("--labels", metavar="FILE")
     s.add_argument("--json", action="store_true")
+    add_wide_option(s)
     s.add_argument("--decisions", metavar="FILE", help="one JSON line per message")
     s.add_argument("--report", metavar="FILE.html", help="a self-contained HTML report")
     s.add_argument(
@@ -142,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("corpus", nargs="+", metavar="CORPUS")
     d.add_argument("--labels", metavar="FILE")
     d.add_argument("--json", action="store_true")
+    add_wide_option(d)
     d.add_argument("--workers", type=int, default=None, metavar="N")
     d.add_argument("--evaluator", choices=EVALUATORS, default="compiled")
     add_budget_options(d)

@@ -28,6 +28,7 @@ from mailpolicy.policy.diagnostics import InputError
 from mailpolicy.simulator import replay as _replay
 from mailpolicy.simulator.budget import DEFAULT as DEFAULT_BUDGET
 from mailpolicy.simulator.budget import Budget
+from mailpolicy.simulator.width import columns
 
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".z")
 
@@ -94,6 +95,16 @@ def budget(args: argparse.Namespace) -> Budget:
     if seconds < 0 or megabytes < 0:
         raise InputError("--time-budget and --memory-budget must be 0 (no limit) or more")
     return Budget(seconds=seconds or None, memory=(megabytes << 20) or None)
+
+
+def add_wide_option(p: argparse.ArgumentParser) -> None:
+    """``--wide``: human tables as wide as their content, whatever the terminal."""
+    p.add_argument(
+        "--wide",
+        action="store_true",
+        help="never wrap tables to the terminal (default: wrap to COLUMNS or the terminal "
+        "when output is one; never when piped)",
+    )
 
 
 def add_budget_options(p: argparse.ArgumentParser) -> None:
@@ -242,14 +253,15 @@ def consume(
 
 def finish(
     doc: dict[str, Any],
-    render: Callable[[dict[str, Any]], str],
+    render: Callable[[dict[str, Any], int | None], str],
     args: argparse.Namespace,
     out: TextIO,
     err: TextIO,
     *,
     messages: int,
 ) -> ExitCode:
-    """Print a replay's summary (``--json`` or ``render``) and its exit code: INTERRUPTED
+    """Print a replay's summary (``--json``, or ``render`` to the width of ``out``:
+    ``simulator.width.columns``) and its exit code: INTERRUPTED
     when it is partial, USAGE when not one message could be read, else OK. ``doc["ok"]``
     is true exactly when the exit code is 0."""
     status = ExitCode.OK
@@ -262,7 +274,7 @@ def finish(
         json.dump(doc, out, ensure_ascii=False, indent=2)
         out.write("\n")
     else:
-        out.write(render(doc) + "\n")
+        out.write(render(doc, columns(out, args.wide)) + "\n")
     if status == ExitCode.INTERRUPTED:
         print(f"mailpolicy: interrupted after {messages} messages; results are partial", file=err)
     elif status == ExitCode.USAGE:

@@ -19,10 +19,12 @@ from mailpolicy.policy.loader import load_policy
 from mailpolicy.simulator import explain
 from mailpolicy.simulator.cli.common import ExitCode, budget, corpus_paths
 from mailpolicy.simulator.replay import location
+from mailpolicy.simulator.width import columns
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     policy = load_policy(args.policy)
+    width = columns(out, args.wide)
     count = 0
     status = ExitCode.OK
     for item in explain.explain(policy, corpus_paths([args.message], what=""), budget(args)):
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
         elif args.json:
             out.write(json.dumps(explain.to_json(policy, item), ensure_ascii=False) + "\n")
         else:
-            out.write(explain.render(item) + "\n")
+            out.write(explain.render(item, width) + "\n")
     if count == 0:
         raise InputError(f"no message found in {args.message}")
     return status
