@@ -106,18 +106,6 @@ def test_every_json_error_is_json(tmp_path: Path) -> None:
     assert doc["diagnostics"][0]["path"] == str(bad)
 
 
-def test_a_run_that_read_no_message_exits_2(tmp_path: Path) -> None:
-    not_mail = tmp_path / "passwd"
-    not_mail.write_bytes(b"\x00\x01\x02 root:x:0:0\n" * 3)
-    (tmp_path / "empty").mkdir()
-    for corpus in (str(not_mail), str(tmp_path / "empty")):
-        code, out, err = run("simulate", "--json", BASELINE, corpus)
-        assert code == 2 and json.loads(out)["ok"] is False
-        assert "no message could be read" in err
-        assert run("simulate", BASELINE, corpus)[0] == 2
-        assert run("diff", BASELINE, BASELINE, corpus)[0] == 2
-
-
 def test_a_run_that_read_messages_is_ok() -> None:
     code, out, _ = run("simulate", "--json", "--workers", "1", BASELINE, MBOX)
     assert code == 0 and json.loads(out)["ok"] is True

@@ -262,13 +262,8 @@ def finish(
 ) -> ExitCode:
     """Print a replay's summary (``--json``, or ``render`` to the width of ``out``:
     ``simulator.width.columns``) and its exit code: INTERRUPTED
-    when it is partial, USAGE when not one message could be read, else OK. ``doc["ok"]``
-    is true exactly when the exit code is 0."""
-    status = ExitCode.OK
-    if doc["partial"]:
-        status = ExitCode.INTERRUPTED
-    elif not doc["messages"]:
-        status = ExitCode.USAGE
+    when it is partial, else OK. ``doc["ok"]`` is true exactly when the exit code is 0."""
+    status = ExitCode.INTERRUPTED if doc["partial"] else ExitCode.OK
     doc["ok"] = status == ExitCode.OK
     if args.json:
         json.dump(doc, out, ensure_ascii=False, indent=2)
@@ -277,11 +272,4 @@ def finish(
         out.write(render(doc, columns(out, args.wide)) + "\n")
     if status == ExitCode.INTERRUPTED:
         print(f"mailpolicy: interrupted after {messages} messages; results are partial", file=err)
-    elif status == ExitCode.USAGE:
-        unreadable = f" ({doc['unreadable']} unreadable)" if doc["unreadable"] else ""
-        print(
-            f"mailpolicy: error: no message could be read in {', '.join(doc['corpus'])}"
-            f"{unreadable}",
-            file=err,
-        )
     return status

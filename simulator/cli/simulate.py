@@ -7,8 +7,7 @@ self-contained HTML file).
 Exit codes: 0 done; 2 an input cannot be used (a corpus path or labels file that does not
 exist, an output file that cannot be written: checked before the replay starts); 130
 interrupted by Ctrl-C, after writing the partial results (marked ``"partial": true``).
-Unreadable messages are listed in the results and do not change the exit code, unless
-not one message could be read: then exit 2 (the summary is still printed, ``"ok": false``).
+Unreadable messages do not change the exit code: they are listed in the results.
 
 Progress goes to stderr only when stderr is a terminal: messages done, rate, and an ETA
 when the corpus size is known from a cheap ``stat`` (uncompressed files only).
