@@ -174,3 +174,15 @@ def test_simulate_tables_follow_columns(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("COLUMNS", "70")
     code, narrow, _ = run("simulate", "--workers", "1", BASELINE, MBOX)
     assert code == 0 and "…" not in narrow
+
+
+def test_a_run_that_read_no_message_exits_2(tmp_path: Path) -> None:
+    not_mail = tmp_path / "passwd"
+    not_mail.write_bytes(b"\x00\x01\x02 root:x:0:0\n" * 3)
+    (tmp_path / "empty").mkdir()
+    for corpus in (str(not_mail), str(tmp_path / "empty")):
+        code, out, err = run("simulate", "--json", str(BASELINE), corpus)
+        assert code == 2 and json.loads(out)["ok"] is False
+        assert "no message could be read" in err
+        assert run("simulate", str(BASELINE), corpus)[0] == 2
+        assert run("diff", str(BASELINE), str(BASELINE), corpus)[0] == 2

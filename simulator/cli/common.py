@@ -261,9 +261,12 @@ def finish(
     messages: int,
 ) -> ExitCode:
     """Print a replay's summary (``--json``, or ``render`` to the width of ``out``:
-    ``simulator.width.columns``) and its exit code: INTERRUPTED
-    when it is partial, else OK. ``doc["ok"]`` is true exactly when the exit code is 0."""
+    ``simulator.width.columns``) and its exit code: INTERRUPTED when it is partial, USAGE
+    when not one message could be read (a report of "no misses" over nothing is not a
+    success), else OK. ``doc["ok"]`` is true exactly when the exit code is 0."""
     status = ExitCode.INTERRUPTED if doc["partial"] else ExitCode.OK
+    if status == ExitCode.OK and not doc.get("messages"):
+        status = ExitCode.USAGE
     doc["ok"] = status == ExitCode.OK
     if args.json:
         json.dump(doc, out, ensure_ascii=False, indent=2)
@@ -272,4 +275,11 @@ def finish(
         out.write(render(doc, columns(out, args.wide)) + "\n")
     if status == ExitCode.INTERRUPTED:
         print(f"mailpolicy: interrupted after {messages} messages; results are partial", file=err)
+    elif status == ExitCode.USAGE:
+        unreadable = doc.get("unreadable", 0)
+        print(
+            f"mailpolicy: error: no message could be read in {', '.join(doc['corpus'])} "
+            f"({unreadable} unreadable)",
+            file=err,
+        )
     return status

@@ -107,7 +107,8 @@ def replay_all(messages: list[bytes], folder: Path, workers: int = 1) -> list[di
             "--json",
         ]  # fmt: skip
     )
-    assert code == 0
+    # a corpus with no readable message at all exits 2 (nothing was judged); else 0
+    assert code in (0, 2)
     # JSON Lines: split at "\n" only (a name may hold U+0085 or U+2028, which JSON allows)
     lines = decisions.read_text(encoding="utf-8").split("\n")
     rows = [json.loads(line) for line in lines if line]
