@@ -144,10 +144,14 @@ def keyword(node: ast.Leaf) -> tuple[str, str]:
     """The (field, op) pair of ``node`` in the JSON form: ``("sender", "in")``,
     ``("subject", "contains")``, ``("size", ">")``, ``("archive", "encrypted")``."""
     match node:
-        case ast.TextContains() | ast.TextMatches():
-            return node.field, node.op
-        case ast.MessageSize() | ast.AttachmentCount() | ast.AttachmentSize():
-            return node.field, node.op
+        case (
+            ast.TextContains()
+            | ast.TextMatches()
+            | ast.MessageSize()
+            | ast.AttachmentCount()
+            | ast.AttachmentSize()
+        ):
+            return node.field, node.op  # the field or the comparison is the node's own
         case _:
             return entry(node).keyword
 
