@@ -21,19 +21,33 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn, TextIO
+from typing import NoReturn, Protocol, TextIO
 
 from mailpolicy.policy import __version__
 from mailpolicy.policy.diagnostics import InputError, PolicyError, render_all
-from mailpolicy.policy.export import TARGETS
 from mailpolicy.policy.listfile import read_regular
 from mailpolicy.simulator.cli import check, diff, explain, export, fmt, inspect, simulate
-from mailpolicy.simulator.cli.common import ExitCode, add_budget_options, add_wide_option
-from mailpolicy.simulator.replay import EVALUATORS
+from mailpolicy.simulator.cli.common import ExitCode
 
 __all__ = ["ExitCode", "build_parser", "main"]
 
 Verb = Callable[[argparse.Namespace, TextIO, TextIO], ExitCode]
+
+
+class VerbModule(Protocol):
+    """A verb is a module with these three names: its help line, its arguments, its run."""
+
+    __name__: str
+    HELP: str
+
+    def configure(self, p: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode: ...
+
+
+#: Every verb, in the order ``mailpolicy --help`` lists them. A new verb is a module in
+#: this package with ``HELP``, ``configure(parser)`` and ``run(args, out, err)``, named here.
+VERBS: tuple[VerbModule, ...] = (check, fmt, explain, inspect, export, simulate, diff)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,12 +69,6 @@ def _sources(exc: PolicyError) -> dict[str, str]:
     return out
 
 
-def _verb(sub: argparse._SubParsersAction[_Parser], name: str, run: Verb, help: str) -> _Parser:
-    p = sub.add_parser(name, help=help)
-    p.set_defaults(func=run)
-    return p
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="mailpolicy", description="Write, check, replay and export mail attachment policies."
@@ -69,85 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     sub.required = True
 
-    c = _verb(sub, "check", check.run, "parse and check policies; report errors and lint warnings")
-    c.add_argument("policies", nargs="+", metavar="POLICY")
-    c.add_argument("--json", action="store_true", help="diagnostics as JSON")
-    c.add_argument("--strict", action="store_true", help="warnings fail the check too")
-    c.add_argument("--max-errors", type=int, default=50, metavar="N")
-
-    f = _verb(sub, "fmt", fmt.run, "print policies in canonical form")
-    f.add_argument("policies", nargs="+", metavar="POLICY")
-    g = f.add_mutually_exclusive_group()
-    g.add_argument("--check", action="store_true", help="exit 1 when a file would change")
-    g.add_argument("--write", action="store_true", help="rewrite files in place")
-
-    e = _verb(sub, "explain", explain.run, "show the verdict of a policy on one message, and why")
-    e.add_argument("policy", metavar="POLICY")
-    e.add_argument("message", metavar="MESSAGE")
-    e.add_argument("--json", action="store_true")
-    add_wide_option(e)
-    add_budget_options(e)
-
-    i = _verb(
-        sub, "inspect", inspect.run, "show every attachment of messages as the policy sees it"
-    )
-    i.add_argument("paths", nargs="+", metavar="MESSAGE_OR_CORPUS")
-    i.add_argument("--json", action="store_true", help="JSON Lines, one object per message")
-    i.add_argument("--labels", metavar="FILE")
-    add_budget_options(i)
-
-    x = _verb(sub, "export", export.run, "export a policy to a mail server's configuration")
-    x.add_argument("policy", metavar="POLICY")
-    x.add_argument("--target", required=True, choices=list(TARGETS))
-    x.add_argument("-o", "--output", metavar="PATH")
-    mode = x.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--strict",
-        dest="approximate",
-        action="store_false",
-        default=False,
-        help="fail on any rule the target cannot express exactly (default)",
-    )
-    mode.add_argument(
-        "--approximate",
-        dest="approximate",
-        action="store_true",
-        help="emit the nearest sound rule and a loss report instead",
-    )
-    x.add_argument(
-        "--verify",
-        nargs="+",
-        metavar="CORPUS",
-        help="run the exported rules through the real software over these messages",
-    )
-
-    s = _verb(sub, "simulate", simulate.run, "replay recorded mail through a policy and score it")
-    s.add_argument("policy", metavar="POLICY")
-    s.add_argument("corpus", nargs="+", metavar="CORPUS")
-    s.add_argument("--labels", metavar="FILE")
-    s.add_argument("--json", action="store_true")
-    add_wide_option(s)
-    s.add_argument("--decisions", metavar="FILE", help="one JSON line per message")
-    s.add_argument("--report", metavar="FILE.html", help="a self-contained HTML report")
-    s.add_argument(
-        "--workers", type=int, default=None, metavar="N", help="processes (default: all cores)"
-    )
-    s.add_argument("--evaluator", choices=EVALUATORS, default="compiled")
-    s.add_argument(
-        "--samples", type=int, default=10, metavar="N", help="false positives/negatives shown"
-    )
-    add_budget_options(s)
-
-    d = _verb(sub, "diff", diff.run, "what changes when a new policy replaces an old one")
-    d.add_argument("old", metavar="OLD_POLICY")
-    d.add_argument("new", metavar="NEW_POLICY")
-    d.add_argument("corpus", nargs="+", metavar="CORPUS")
-    d.add_argument("--labels", metavar="FILE")
-    d.add_argument("--json", action="store_true")
-    add_wide_option(d)
-    d.add_argument("--workers", type=int, default=None, metavar="N")
-    d.add_argument("--evaluator", choices=EVALUATORS, default="compiled")
-    add_budget_options(d)
+    for verb in VERBS:
+        name = verb.__name__.rsplit(".", 1)[-1]
+        v = sub.add_parser(name, help=verb.HELP)
+        verb.configure(v)
+        v.set_defaults(func=verb.run)
     return p
 
 

@@ -40,6 +40,17 @@ def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
     }
 
 
+HELP = "parse and check policies; report errors and lint warnings"
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``mailpolicy check``."""
+    p.add_argument("policies", nargs="+", metavar="POLICY")
+    p.add_argument("--json", action="store_true", help="diagnostics as JSON")
+    p.add_argument("--strict", action="store_true", help="warnings fail the check too")
+    p.add_argument("--max-errors", type=int, default=50, metavar="N")
+
+
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     status = ExitCode.OK
     results: list[dict[str, Any]] = []

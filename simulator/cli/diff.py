@@ -15,8 +15,24 @@ from typing import TextIO
 from mailpolicy.policy.loader import load_policy
 from mailpolicy.simulator import replay
 from mailpolicy.simulator.cli import common
-from mailpolicy.simulator.cli.common import ExitCode
+from mailpolicy.simulator.cli.common import ExitCode, add_budget_options, add_wide_option
+from mailpolicy.simulator.replay import EVALUATORS
 from mailpolicy.simulator.summary import Changes, diff_json, render_diff
+
+HELP = "what changes when a new policy replaces an old one"
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``mailpolicy diff``."""
+    p.add_argument("old", metavar="OLD_POLICY")
+    p.add_argument("new", metavar="NEW_POLICY")
+    p.add_argument("corpus", nargs="+", metavar="CORPUS")
+    p.add_argument("--labels", metavar="FILE")
+    p.add_argument("--json", action="store_true")
+    add_wide_option(p)
+    p.add_argument("--workers", type=int, default=None, metavar="N")
+    p.add_argument("--evaluator", choices=EVALUATORS, default="compiled")
+    add_budget_options(p)
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:

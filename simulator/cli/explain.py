@@ -17,9 +17,26 @@ from mailpolicy.corpus.visible import visible
 from mailpolicy.policy.diagnostics import InputError
 from mailpolicy.policy.loader import load_policy
 from mailpolicy.simulator import explain
-from mailpolicy.simulator.cli.common import ExitCode, budget, corpus_paths
+from mailpolicy.simulator.cli.common import (
+    ExitCode,
+    add_budget_options,
+    add_wide_option,
+    budget,
+    corpus_paths,
+)
 from mailpolicy.simulator.replay import location
 from mailpolicy.simulator.width import columns
+
+HELP = "show the verdict of a policy on one message, and why"
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``mailpolicy explain``."""
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("message", metavar="MESSAGE")
+    p.add_argument("--json", action="store_true")
+    add_wide_option(p)
+    add_budget_options(p)
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:

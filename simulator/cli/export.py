@@ -64,6 +64,36 @@ def run_verify(
     return ExitCode.FAIL if verify.unexplained(rows) else ExitCode.OK
 
 
+HELP = "export a policy to a mail server's configuration"
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``mailpolicy export``."""
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("--target", required=True, choices=list(TARGETS))
+    p.add_argument("-o", "--output", metavar="PATH")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--strict",
+        dest="approximate",
+        action="store_false",
+        default=False,
+        help="fail on any rule the target cannot express exactly (default)",
+    )
+    mode.add_argument(
+        "--approximate",
+        dest="approximate",
+        action="store_true",
+        help="emit the nearest sound rule and a loss report instead",
+    )
+    p.add_argument(
+        "--verify",
+        nargs="+",
+        metavar="CORPUS",
+        help="run the exported rules through the real software over these messages",
+    )
+
+
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     policy = load_policy(args.policy)
     cls = TARGETS[args.target]

@@ -186,5 +186,16 @@ def fmt_paths(
     return rc
 
 
+HELP = "print policies in canonical form"
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``mailpolicy fmt``."""
+    p.add_argument("policies", nargs="+", metavar="POLICY")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--check", action="store_true", help="exit 1 when a file would change")
+    g.add_argument("--write", action="store_true", help="rewrite files in place")
+
+
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     return fmt_paths(args.policies, check=args.check, write=args.write, out=out, err=err)

@@ -17,7 +17,13 @@ from typing import TextIO
 from mailpolicy.corpus import inspect, readers
 from mailpolicy.corpus.message import Message
 from mailpolicy.corpus.visible import visible
-from mailpolicy.simulator.cli.common import ExitCode, budget, corpus_paths, labels
+from mailpolicy.simulator.cli.common import (
+    ExitCode,
+    add_budget_options,
+    budget,
+    corpus_paths,
+    labels,
+)
 from mailpolicy.simulator.replay import judge_raw, location
 
 
@@ -29,6 +35,17 @@ def _show(msg: Message, as_json: bool) -> str | readers.Unreadable:
 
 def _failed(raw: readers.RawMessage, why: str) -> str | readers.Unreadable:
     return readers.Unreadable(raw.path, raw.key, f"parser failed: {why}", raw.label)
+
+
+HELP = "show every attachment of messages as the policy sees it"
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``mailpolicy inspect``."""
+    p.add_argument("paths", nargs="+", metavar="MESSAGE_OR_CORPUS")
+    p.add_argument("--json", action="store_true", help="JSON Lines, one object per message")
+    p.add_argument("--labels", metavar="FILE")
+    add_budget_options(p)
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:

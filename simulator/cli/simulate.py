@@ -23,10 +23,31 @@ from typing import TextIO
 from mailpolicy.policy.loader import load_policy
 from mailpolicy.simulator import replay, report
 from mailpolicy.simulator.cli import common
-from mailpolicy.simulator.cli.common import ExitCode
-from mailpolicy.simulator.replay import Decision
+from mailpolicy.simulator.cli.common import ExitCode, add_budget_options, add_wide_option
+from mailpolicy.simulator.replay import EVALUATORS, Decision
 from mailpolicy.simulator.score import Score
 from mailpolicy.simulator.summary import render_simulate, result_json
+
+HELP = "replay recorded mail through a policy and score it"
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``mailpolicy simulate``."""
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("corpus", nargs="+", metavar="CORPUS")
+    p.add_argument("--labels", metavar="FILE")
+    p.add_argument("--json", action="store_true")
+    add_wide_option(p)
+    p.add_argument("--decisions", metavar="FILE", help="one JSON line per message")
+    p.add_argument("--report", metavar="FILE.html", help="a self-contained HTML report")
+    p.add_argument(
+        "--workers", type=int, default=None, metavar="N", help="processes (default: all cores)"
+    )
+    p.add_argument("--evaluator", choices=EVALUATORS, default="compiled")
+    p.add_argument(
+        "--samples", type=int, default=10, metavar="N", help="false positives/negatives shown"
+    )
+    add_budget_options(p)
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
