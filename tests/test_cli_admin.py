@@ -186,3 +186,32 @@ def test_a_run_that_read_no_message_exits_2(tmp_path: Path) -> None:
         assert "no message could be read" in err
         assert run("simulate", str(BASELINE), corpus)[0] == 2
         assert run("diff", str(BASELINE), str(BASELINE), corpus)[0] == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (["check", BASELINE], 0),
+        (["simulate", BASELINE, str(ROOT / "corpus" / "samples" / "maildir" / "malicious")], 0),
+        (["export", BASELINE, "--target", "json"], 0),
+        (["check", "/nonexistent/x.policy"], 2),
+    ],
+)
+def test_quiet_prints_nothing_and_keeps_the_exit_code(argv: list[str], code: int) -> None:
+    loud = run(*argv)
+    quiet = run(*argv[:1], "--quiet", *argv[1:])
+    assert loud[0] == quiet[0] == code
+    assert quiet[1] == ""
+    assert loud[1] != "" or code != 0
+    assert quiet[2] == ("" if code == 0 else loud[2])  # errors still said, once
+
+
+def test_quiet_still_writes_the_files_asked_for(tmp_path: Path) -> None:
+    report, decisions = tmp_path / "r.html", tmp_path / "d.jsonl"
+    corpus = str(ROOT / "corpus" / "samples" / "maildir" / "malicious")
+    code, out, err = run(
+        "simulate", BASELINE, corpus, "-q", "--report", str(report), "--decisions", str(decisions)
+    )
+    assert (code, out) == (0, "")
+    assert report.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert len(decisions.read_text(encoding="utf-8").splitlines()) > 10

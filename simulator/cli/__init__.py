@@ -17,11 +17,12 @@ Nothing but the ``mailpolicy`` script imports this package.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn, Protocol, TextIO
+from typing import NoReturn, Protocol, TextIO, cast
 
 from mailpolicy.policy import __version__
 from mailpolicy.policy.diagnostics import InputError, PolicyError, render_all
@@ -69,6 +70,23 @@ def _sources(exc: PolicyError) -> dict[str, str]:
     return out
 
 
+class _Quiet(io.TextIOBase):
+    """Standard error under ``--quiet``: every line still written, but never a terminal,
+    so no progress line is drawn."""
+
+    def __init__(self, err: TextIO) -> None:
+        self._err = err
+
+    def write(self, text: str) -> int:
+        return self._err.write(text)
+
+    def flush(self) -> None:
+        self._err.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="mailpolicy", description="Write, check, replay and export mail attachment policies."
@@ -81,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
         name = verb.__name__.rsplit(".", 1)[-1]
         v = sub.add_parser(name, help=verb.HELP)
         verb.configure(v)
+        v.add_argument(
+            "-q",
+            "--quiet",
+            action="store_true",
+            help="print nothing on standard output and no progress: the exit code is the "
+            "answer (errors still go to standard error; files asked for are still written)",
+        )
         v.set_defaults(func=verb.run)
     return p
 
@@ -116,6 +141,8 @@ def main(
             return ExitCode.USAGE
         return int(exc.code or 0)
     func: Verb = args.func
+    if args.quiet:
+        out, err = io.StringIO(), cast(TextIO, _Quiet(err))
     try:
         return func(args, out, err)
     except PolicyError as exc:
