@@ -36,6 +36,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mailpolicy.corpus import filestreams
+
 #: Largest labels file read (a CSV line a message: millions of messages fit).
 MAX_LABELS_BYTES = 256 << 20
 
@@ -114,11 +116,9 @@ class Labels:
     @classmethod
     def load(cls, path: str | Path) -> Labels:
         """Read a CSV or JSON Lines labels file; ``ValueError`` with the line on bad input."""
-        from mailpolicy.corpus import readers  # readers imports this module
-
         name = str(path)
         try:  # a regular file only: a FIFO or a /proc entry given as labels never blocks
-            with readers.open_regular(name) as f:
+            with filestreams.open_regular(name) as f:
                 data = f.read(MAX_LABELS_BYTES + 1)
             if len(data) > MAX_LABELS_BYTES:
                 raise ValueError(f"{name}: labels file larger than {MAX_LABELS_BYTES >> 20} MB")

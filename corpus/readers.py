@@ -41,28 +41,31 @@ held. A tar of a mail folder is not unpacked (reported with the reason).
 
 from __future__ import annotations
 
-import bz2
-import errno
-import gzip
-import io
-import lzma
 import os
 import re
 import stat
-import zlib
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO
 
 from mailpolicy.corpus.filekind import compression, is_tar, not_mail_reason
+from mailpolicy.corpus.filestreams import (
+    CHUNK,
+    CORRUPT,
+    Chain,
+    Readable,
+    Salvage,
+    decompressor,
+    read_up_to,
+)
+from mailpolicy.corpus.filestreams import open_regular as open_regular  # re-exported
 from mailpolicy.corpus.labels import Labels, folder_label
 
 if TYPE_CHECKING:
     from mailpolicy.corpus.message import Message
 
-#: Bytes read per ``read`` call from an mbox.
-CHUNK = 1 << 20
 #: A single message larger than this is reported unreadable instead of being read.
 MAX_MESSAGE_BYTES = 256 << 20
 #: Bytes looked at to decide what a file is.
@@ -77,6 +80,9 @@ class RawMessage:
     key: str | None
     data: bytes
     label: str | None
+    #: the file the bytes were read from (the Maildir or MH file itself; the mbox); None
+    #: for standard input
+    file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +93,6 @@ class Unreadable:
     key: str | None
     reason: str
     label: str | None
-
-
-class _Readable(Protocol):
-    def read(self, size: int = ..., /) -> bytes: ...
 
 
 # -- mbox --------------------------------------------------------------------------------
@@ -116,7 +118,7 @@ def _is_separator(buf: bytes, pos: int) -> bool:
 
 
 def _mbox_spans(
-    fileobj: _Readable, max_bytes: int
+    fileobj: Readable, max_bytes: int
 ) -> Iterator[tuple[int, bytes | None, int, int, int]]:
     """Split an mbox stream: (offset of the ``From`` line, buffer, start, end, size).
 
@@ -198,7 +200,7 @@ def _strip_envelope(buf: bytes, start: int, end: int, variant: str) -> bytes:
 
 
 def iter_mbox(
-    fileobj: BinaryIO | _Readable, *, variant: str = "mboxrd"
+    fileobj: BinaryIO | Readable, *, variant: str = "mboxrd"
 ) -> Iterator[tuple[int, bytes]]:
     """(offset, message bytes) for each message of an uncompressed binary mbox stream.
 
@@ -213,140 +215,6 @@ def iter_mbox(
 
 
 # -- files -------------------------------------------------------------------------------
-
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-
-
-class _AsStatted(io.RawIOBase):
-    """A regular file read no further than the size ``fstat`` gave when it was opened: a
-    ``/proc`` entry (``/proc/kmsg`` waits for data, and reading it consumes the kernel log)
-    reads as the empty file it claims to be; a read that would wait raises instead."""
-
-    def __init__(self, fd: int, size: int) -> None:
-        super().__init__()
-        self._f = io.FileIO(fd, "rb")
-        self._size = size
-        self._left = size
-
-    def readable(self) -> bool:
-        return True
-
-    seekable = readable
-
-    def readinto(self, buffer: Any) -> int:
-        n = min(len(buffer), self._left)
-        if n <= 0:
-            return 0
-        got = self._f.readinto(memoryview(buffer)[:n])
-        if got is None:
-            raise BlockingIOError(errno.EAGAIN, "no data without waiting")
-        self._left -= got
-        return got
-
-    def seek(self, pos: int, whence: int = os.SEEK_SET) -> int:
-        where = self._f.seek(pos, whence)
-        self._left = max(0, self._size - where)
-        return where
-
-    def fileno(self) -> int:
-        return self._f.fileno()
-
-    def close(self) -> None:
-        self._f.close()
-        super().close()
-
-
-def open_regular(path: str) -> BinaryIO:
-    """``path`` opened for reading if, once open, it is a regular file; else ``OSError``
-    (``IsADirectoryError``; ``ENODEV`` "not a regular file ..."; ``ELOOP`` for a link loop).
-
-    Opened non-blocking and judged by ``fstat`` on the open descriptor, so a FIFO (even
-    one swapped in after a ``stat``) never blocks and a device is never read; read no
-    further than its size then (``_AsStatted``)."""
-    fd = os.open(path, _OPEN_FLAGS)
-    try:
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(errno.EISDIR, "it is a directory", path)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.ENODEV, "not a regular file (FIFO, socket or device)", path)
-        raw = _AsStatted(fd, st.st_size)
-    except BaseException:
-        os.close(fd)
-        raise
-    return io.BufferedReader(raw)
-
-
-class _Chain:
-    """A read-only stream that returns ``head`` first, then the rest of ``rest``."""
-
-    def __init__(self, head: bytes, rest: _Readable) -> None:
-        self._head = head
-        self._rest = rest
-
-    def read(self, size: int = -1, /) -> bytes:
-        if self._head:
-            if size < 0:
-                out, self._head = self._head + self._rest.read(), b""
-                return out
-            out, self._head = self._head[:size], self._head[size:]
-            return out
-        return self._rest.read(size)
-
-
-class _Salvage:
-    """Reads a decompressing stream so that the data before a corruption is not lost.
-
-    ``GzipFile.read(n)`` raises at a truncation and drops what it had decompressed for that
-    call; this reads with ``read1`` and raises the error only on the call after.
-    """
-
-    def __init__(self, stream: gzip.GzipFile | bz2.BZ2File | lzma.LZMAFile) -> None:
-        self._stream = stream
-        self._error: Exception | None = None
-
-    def read(self, size: int = -1, /) -> bytes:
-        if self._error is not None:
-            raise self._error
-        pieces: list[bytes] = []
-        got = 0
-        want = size if size >= 0 else 1 << 62
-        while got < want:
-            try:
-                piece = self._stream.read1(min(want - got, CHUNK))
-            except _CORRUPT as exc:
-                self._error = exc
-                if not pieces:
-                    raise
-                break
-            if not piece:
-                break
-            pieces.append(piece)
-            got += len(piece)
-        return b"".join(pieces)
-
-
-def _read_up_to(stream: _Readable, limit: int) -> bytes:
-    pieces: list[bytes] = []
-    got = 0
-    while got < limit:
-        piece = stream.read(min(CHUNK, limit - got))
-        if not piece:
-            break
-        pieces.append(piece)
-        got += len(piece)
-    return b"".join(pieces)
-
-
-def _decompressor(kind: str, f: BinaryIO) -> gzip.GzipFile | bz2.BZ2File | lzma.LZMAFile:
-    if kind == "gzip":
-        return gzip.GzipFile(fileobj=f, mode="rb")
-    if kind == "bzip2":
-        return bz2.BZ2File(f, "rb")
-    return lzma.LZMAFile(f, "rb")
-
-
-_CORRUPT = (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError)
 
 
 class _Walker:
@@ -369,15 +237,22 @@ class _Walker:
     def bad(self, path: str, key: str | None, reason: str) -> Unreadable:
         return Unreadable(path, key, reason, self.label(path, key))
 
-    def raw(self, path: str, key: str | None, data: bytes) -> RawMessage:
-        return RawMessage(path, key, data, self.label(path, key))
+    def raw(self, path: str, key: str | None, data: bytes, file: str | None) -> RawMessage:
+        return RawMessage(path, key, data, self.label(path, key), file)
 
     # -- paths ---------------------------------------------------------------------------
     def path(self, path: str) -> Iterator[RawMessage | Unreadable]:
+        if path == STDIN:
+            yield from self.stream(STDIN, None, sys.stdin.buffer, None)
+            return
         try:
             st = os.stat(path)
         except FileNotFoundError:
-            yield self.bad(path, None, "no such file or directory")
+            keyed = split_key(path)
+            if keyed is None:
+                yield self.bad(path, None, "no such file or directory")
+            else:
+                yield from self.one(*keyed)
             return
         except OSError as exc:
             yield self.bad(path, None, f"cannot stat: {exc.strerror or exc}")
@@ -388,6 +263,19 @@ class _Walker:
             yield from self.file(path, None)
         else:
             yield self.bad(path, None, "not a regular file or directory (FIFO, socket, device)")
+
+    def one(self, where: str, key: str) -> Iterator[RawMessage | Unreadable]:
+        """The message ``key`` of the mailbox or folder ``where`` (``PATH:KEY``, as every
+        report prints it), or why there is none."""
+        found = False
+        for item in self.path(where):
+            if item.key == key:
+                found = True
+                yield item
+            elif found:
+                return
+        if not found:
+            yield self.bad(where, key, f"no message with key {key} in {where}")
 
     def _entries(self, path: str) -> list[os.DirEntry[str]] | Unreadable:
         real = os.path.realpath(path)
@@ -473,17 +361,23 @@ class _Walker:
         except OSError as exc:
             yield self.bad(where, key, f"cannot open: {exc.strerror or exc}")
             return
+        with f:
+            yield from self.stream(where, key, f, file=path)
+
+    def stream(
+        self, where: str, key: str | None, f: Readable, file: str | None
+    ) -> Iterator[RawMessage | Unreadable]:
+        """The messages of one stream (a file, or standard input), sniffed like a file."""
         count = 0
         try:
             head = f.read(SNIFF_BYTES)
             kind = compression(head)
-            stream: _Readable = f
+            stream: Readable = f
             if kind is not None:
-                f.seek(0)
                 try:
-                    stream = _Salvage(_decompressor(kind, f))
+                    stream = Salvage(decompressor(kind, Chain(head, f)))
                     head = stream.read(SNIFF_BYTES)
-                except _CORRUPT as exc:
+                except CORRUPT as exc:
                     yield self.bad(where, key, f"corrupt {kind} data: {exc}")
                     return
                 if compression(head):
@@ -494,9 +388,9 @@ class _Walker:
                         "(nested compression is not read)",
                     )
                     return
-            stream = _Chain(head, stream)
+            stream = Chain(head, stream)
             if head.startswith(b"From "):
-                for item in self._mbox(where, key, stream):
+                for item in self._mbox(where, key, stream, file):
                     count += isinstance(item, RawMessage)
                     yield item
                 return
@@ -508,21 +402,19 @@ class _Walker:
                 yield self.bad(where, key, reason if kind is None else f"{kind}: {reason}")
                 return
             try:
-                data = _read_up_to(stream, MAX_MESSAGE_BYTES + 1)
-            except _CORRUPT as exc:
+                data = read_up_to(stream, MAX_MESSAGE_BYTES + 1)
+            except CORRUPT as exc:
                 yield self.bad(where, key, f"corrupt {kind} data: {exc}")
                 return
             if len(data) > MAX_MESSAGE_BYTES:
                 yield self.bad(where, key, f"message larger than {MAX_MESSAGE_BYTES} bytes")
                 return
-            yield self.raw(where, key, data)
-        except _CORRUPT as exc:
+            yield self.raw(where, key, data, file)
+        except CORRUPT as exc:
             yield self.bad(where, key, f"read error after {count} messages: {exc}")
-        finally:
-            f.close()
 
     def _mbox(
-        self, path: str, key: str | None, stream: _Readable
+        self, path: str, key: str | None, stream: Readable, file: str | None
     ) -> Iterator[RawMessage | Unreadable]:
         prefix = f"{key}:" if key is not None else ""  # an mbox file inside Maildir/MH
         count = 0
@@ -542,8 +434,8 @@ class _Walker:
                     yield self.bad(path, k, "not mail: binary data (NUL bytes) in the header block")
                 else:
                     count += 1
-                    yield self.raw(path, k, data)
-        except _CORRUPT as exc:
+                    yield self.raw(path, k, data, file)
+        except CORRUPT as exc:
             yield self.bad(path, key, f"corrupt data after {count} messages: {exc}")
 
 
@@ -563,6 +455,21 @@ def _safely(test: Callable[[], bool]) -> bool:
 
 
 # -- public entry points -----------------------------------------------------------------
+
+#: The path that means standard input (a message or an mbox, compressed or not).
+STDIN = "-"
+
+
+def split_key(arg: str) -> tuple[str, str] | None:
+    """``(path, key)`` when ``arg`` is not a file but ``PATH:KEY`` with ``PATH`` one: the
+    form every report prints for a message inside an mbox (its byte offset), a Maildir or
+    an MH folder (its file name, which may hold colons itself: ``NAME:2,S``). None else."""
+    start = 0
+    while (i := arg.find(":", start)) > 0:
+        if os.path.exists(arg[:i]) and i + 1 < len(arg):
+            return arg[:i], arg[i + 1 :]
+        start = i + 1
+    return None
 
 
 def iter_raw(

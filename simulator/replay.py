@@ -107,6 +107,9 @@ class Decision:
     #: ``"time"`` or ``"memory"`` when the message ran out of its budget (it was decided
     #: on the facts read before, plus ``message unscannable``), else None
     exhausted: str | None = None
+    #: the file the message was read from (the Maildir or MH file, the mbox; None for
+    #: standard input); ``location`` is what ``explain`` and ``inspect`` take back
+    file: str | None = None
 
     @property
     def location(self) -> str:
@@ -131,6 +134,8 @@ class Decision:
             "attachments": list(self.attachments),
             "defects": list(self.defects),
             "exhausted": self.exhausted,
+            "file": self.file,
+            "location": self.location,
         }
 
 
@@ -263,7 +268,7 @@ def decide_raw(
         lambda msg: tuple(decide(m, msg) for m in matchers),
         lambda reason: tuple(_parse_failed(raw, reason) for _ in matchers),
     )
-    return out if kind is None else tuple(dataclasses.replace(d, exhausted=kind) for d in out)
+    return tuple(dataclasses.replace(d, exhausted=kind, file=raw.file) for d in out)
 
 
 def judge_raw(

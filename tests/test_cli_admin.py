@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -215,3 +216,63 @@ def test_quiet_still_writes_the_files_asked_for(tmp_path: Path) -> None:
     assert (code, out) == (0, "")
     assert report.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert len(decisions.read_text(encoding="utf-8").splitlines()) > 10
+
+
+SAMPLES = ROOT / "corpus" / "samples"
+
+
+def _decisions(tmp_path: Path, corpus: Path) -> list[dict[str, object]]:
+    out = tmp_path / "d.jsonl"
+    code, _, _ = run("simulate", BASELINE, str(corpus), "-q", "--decisions", str(out))
+    assert code == 0
+    return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("corpus", ["mbox/malicious", "maildir/malicious"])
+def test_explain_takes_the_key_simulate_prints(tmp_path: Path, corpus: str) -> None:
+    rows = _decisions(tmp_path, SAMPLES / corpus)
+    for row in rows[:3] + rows[-2:]:
+        location = str(row["location"])
+        assert ":" in location
+        code, out, err = run("explain", BASELINE, location, "--json")
+        assert code == 0, err
+        (verdict,) = [json.loads(line) for line in out.splitlines()]
+        assert (verdict["action"], verdict["rule"]) == (row["action"], row["rule"])
+        assert os.path.isfile(str(row["file"]))  # the real path of the message
+        code, out, _ = run("inspect", location, "--json")
+        assert code == 0 and len(out.splitlines()) == 1
+
+
+def test_a_key_that_is_not_there_is_one_line_exit_2() -> None:
+    mbox = SAMPLES / "mbox" / "malicious" / "sircam.mbox"
+    code, out, err = run("explain", BASELINE, f"{mbox}:999999999")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "no message with key 999999999" in err
+
+
+def _stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+
+def test_a_message_on_standard_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    message = tricky(tmp_path)
+    code, want, _ = run("explain", BASELINE, str(message), "--json")
+    assert code == 0
+    _stdin(monkeypatch, message.read_bytes())
+    code, got, err = run("explain", BASELINE, "-", "--json")
+    assert code == 0, err
+    strip = [{k: v for k, v in json.loads(x).items() if k != "message"} for x in (want, got)]
+    assert strip[0] == strip[1] and json.loads(got)["message"] == "-"
+    _stdin(monkeypatch, message.read_bytes())
+    code, out, _ = run("inspect", "-")
+    assert code == 0 and "\\u202E" in out
+
+
+def test_an_mbox_on_standard_input_is_simulated(monkeypatch: pytest.MonkeyPatch) -> None:
+    mbox = SAMPLES / "mbox" / "malicious" / "sircam.mbox"
+    code, want, _ = run("simulate", BASELINE, str(mbox), "--json", "--workers", "1")
+    _stdin(monkeypatch, mbox.read_bytes())
+    code2, got, err = run("simulate", BASELINE, "-", "--json", "--workers", "1")
+    assert code == code2 == 0, err
+    assert json.loads(got)["actions"] == json.loads(want)["actions"]
+    assert json.loads(got)["messages"] == json.loads(want)["messages"] > 1

@@ -22,6 +22,7 @@ from collections.abc import Callable, Generator, Sequence
 from types import FrameType
 from typing import Any, Self, TextIO, TypeVar
 
+from mailpolicy.corpus import readers
 from mailpolicy.corpus.labels import Labels
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.policy.diagnostics import InputError
@@ -47,9 +48,19 @@ class ExitCode(enum.IntEnum):
 
 # ---- inputs ----------------------------------------------------------------------------------
 def corpus_paths(paths: Sequence[str], what: str = "corpus") -> list[str]:
-    """``paths`` when every one exists and is readable; ``what`` names them in the error."""
+    """``paths`` when every one exists and is readable; ``what`` names them in the error.
+
+    ``-`` is standard input (once); ``PATH:KEY`` one message of a mailbox or folder, as
+    ``simulate``, ``diff`` and ``--decisions`` print it (``corpus.readers.split_key``)."""
     named = f"{what} " if what else ""
+    if sum(p == readers.STDIN for p in paths) > 1:
+        raise InputError("standard input (-) can be read once")
     for p in paths:
+        if p == readers.STDIN:
+            continue
+        keyed = readers.split_key(p) if not os.path.lexists(p) else None
+        if keyed is not None:  # PATH:KEY, as every report prints a message in a mailbox
+            p = keyed[0]
         try:
             os.stat(p)
         except FileNotFoundError:

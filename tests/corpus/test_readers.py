@@ -57,7 +57,7 @@ def test_single_message_file(tmp_path: Path) -> None:
     p = tmp_path / "one.eml"
     p.write_bytes(msg(1))
     (r,) = raw_only(items(p))
-    assert r == RawMessage(str(p), None, msg(1), None)
+    assert r == RawMessage(str(p), None, msg(1), None, str(p))
 
 
 def test_headers_after_leading_whitespace_line_are_mail(tmp_path: Path) -> None:
