@@ -27,7 +27,17 @@ from typing import NoReturn, Protocol, TextIO, cast
 from mailpolicy.policy import __version__
 from mailpolicy.policy.diagnostics import InputError, PolicyError, render_all
 from mailpolicy.policy.listfile import read_regular
-from mailpolicy.simulator.cli import check, diff, explain, export, fmt, inspect, simulate
+from mailpolicy.simulator.cli import (
+    check,
+    diff,
+    eval,
+    explain,
+    export,
+    fmt,
+    inspect,
+    simulate,
+    test,
+)
 from mailpolicy.simulator.cli.common import ExitCode
 
 __all__ = ["ExitCode", "build_parser", "main"]
@@ -48,7 +58,17 @@ class VerbModule(Protocol):
 
 #: Every verb, in the order ``mailpolicy --help`` lists them. A new verb is a module in
 #: this package with ``HELP``, ``configure(parser)`` and ``run(args, out, err)``, named here.
-VERBS: tuple[VerbModule, ...] = (check, fmt, explain, inspect, export, simulate, diff)
+VERBS: tuple[VerbModule, ...] = (
+    check,
+    fmt,
+    test,
+    eval,
+    explain,
+    inspect,
+    export,
+    simulate,
+    diff,
+)
 
 
 class _Parser(argparse.ArgumentParser):
