@@ -7,9 +7,11 @@ with the envelope sender (the message's Return-Path) and recipients. Each pair o
 verdicts is compared by action (allow, block, quarantine, tag, discard; ``error`` when
 the tool failed on the message).
 
-A disagreement is explained when the engine's or the target's deciding rule has a
-``Loss`` in the export result (the last one named for that rule), else by the runner's
-``explain`` (a target-wide limit), else it is unexplained.
+A disagreement is explained by the losses of the export (``losses.explaining``): those
+of the engine's or the target's deciding rule, or target-wide ones, whose predicate
+(``Loss.when``, see ``policy.export.when``) holds on that message; a sound loss never
+explains mail the engine stops and the target lets through. With none it is
+UNEXPLAINED, and ``export --verify`` exits 1.
 
 - ``compare(exporter, result, paths)``: ``(rows, unreadable)``, one ``Row`` per message.
   Raises ``VerifyError`` when the tool is missing or rejects the exported files.
@@ -29,6 +31,7 @@ from tabulate import tabulate
 
 from mailpolicy.corpus.readers import RawMessage, Unreadable
 from mailpolicy.policy.export.base import Exporter, ExportResult
+from mailpolicy.policy.export.losses import explaining
 from mailpolicy.policy.export.runner import Runner, VerifyError
 from mailpolicy.simulator.replay import Matcher, ReferenceMatcher, parse, replay
 
@@ -46,6 +49,9 @@ class Row:
     target_rule: str | None
     explained_by: str | None
     detail: str = ""
+    #: the keys of the losses that explain the disagreement, and their texts
+    keys: tuple[str, ...] = ()
+    texts: tuple[str, ...] = ()
 
     @property
     def agrees(self) -> bool:
@@ -56,22 +62,28 @@ class _Verify:
     """The judge of ``--verify``: both deciders on one message; None for an unreadable one."""
 
     def __init__(self, engine: Matcher, runner: Runner, result: ExportResult) -> None:
-        self.engine, self.runner = engine, runner
-        self.losses: dict[str, str] = {}
-        for loss in result.losses:  # the last loss named for a rule explains it
-            self.losses[loss.rule] = loss.text()
+        self.engine, self.runner, self.result = engine, runner, result
 
     def decide(self, raw: RawMessage) -> Row | None:
         msg = parse(raw)
         engine = self.engine.evaluate(msg)
         target = self.runner.run(raw.data, msg.sender, tuple(msg.recipients))
+        found: tuple[str, ...] = ()
+        texts: tuple[str, ...] = ()
         explained = None
         if target.action != engine.action:
-            explained = next(
-                (self.losses[r] for r in (engine.rule, target.rule) if r in self.losses), None
+            why = explaining(
+                self.result.losses,
+                msg,
+                engine.rule,
+                engine.action,
+                engine.attachment,
+                target.rule,
+                target.action,
             )
-            if explained is None:
-                explained = self.runner.explain(msg, engine, target)
+            found = tuple(x.key for x in why.losses)
+            texts = tuple(x.text() for x in why.losses)
+            explained = why.text() or None
         where = f"{raw.path}:{raw.key}" if raw.key is not None else raw.path
         return Row(
             where,
@@ -81,6 +93,8 @@ class _Verify:
             target.rule,
             explained,
             target.detail,
+            found,
+            texts,
         )
 
     def unreadable(self, item: Unreadable) -> Row | None:
@@ -136,7 +150,7 @@ def render(target: str, rows: Sequence[Row], unreadable: int) -> str:
                         r.message,
                         f"{r.engine} ({r.engine_rule or 'default'})",
                         f"{r.target} ({r.target_rule or 'default'})",
-                        r.explained_by or "UNEXPLAINED",
+                        ", ".join(r.keys) if r.keys else "UNEXPLAINED",
                     )
                     for r in bad
                 ],
@@ -144,7 +158,13 @@ def render(target: str, rows: Sequence[Row], unreadable: int) -> str:
                 maxcolwidths=[None, None, None, 70],
             )
         )
+        used = {k for r in bad for k in r.keys}
+        if used:
+            parts.append("\nlosses that explain them:")
+            known = {k: t for r in bad for k, t in zip(r.keys, r.texts, strict=True)}
+            parts += [f"  - {known[k]}" for k in sorted(used)]
     missing = unexplained(rows)
     if missing:
         parts.append(f"\n{len(missing)} disagreements are not explained by the loss report")
     return "\n".join(parts) + "\n"
+

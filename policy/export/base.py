@@ -50,151 +50,61 @@ import os
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import ClassVar, Protocol, TypedDict
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
 
 from mailpolicy.policy import __version__, ast, conditions, printer
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.diagnostics import Diagnostic, PolicyError
+from mailpolicy.policy.export.losses import (
+    ENCODINGS,
+    ENVELOPE,
+    NAME_MATCHING,
+    NAME_TESTS,
+    STOPPING,
+    Capabilities,
+    Gap,
+    Limit,
+    Loss,
+    Unexpressible,
+    supports,
+)
+from mailpolicy.policy.export.result import ExportMeta, ExportResult, _atomic_write
 from mailpolicy.policy.export.runner import Runner, VerifyError
+from mailpolicy.policy.export.when import node_when
+
+__all__ = [
+    "ENCODINGS",
+    "ENVELOPE",
+    "NAME_MATCHING",
+    "NAME_TESTS",
+    "STOPPING",
+    "Capabilities",
+    "ExportMeta",
+    "ExportResult",
+    "Exporter",
+    "Gap",
+    "Limit",
+    "Loss",
+    "Unexpressible",
+    "_atomic_write",
+    "supports",
+]
 
 #: Export diagnostics (the other stages use E1xx/W2xx).
 E_UNSUPPORTED = "E301"  # unsupported-construct
 E_UNSAFE = "E302"  # unsafe-value: a control character or newline in a value
-EXPORT_CODES = {E_UNSUPPORTED: "unsupported-construct", E_UNSAFE: "unsafe-value"}
-
-STOPPING = frozenset(ast.STOPPING_ACTIONS)
-#: The conditions that test an attachment's name (and so meet ``Capabilities.limits``).
-NAME_TESTS = (ast.NameMatches, ast.NameIn, ast.ExtensionIn, ast.ExtensionIs, ast.DoubleExtensionIn)
-#: Name encodings a target may decode before matching (``Capabilities.name_encodings``).
-ENCODINGS = ("rfc2047", "rfc2231", "rfc2231-continuations", "raw-8bit")
-
-
-@dataclass(frozen=True, slots=True)
-class Capabilities:
-    """What a target can express, as data. ``gap()`` reads it; tests tabulate it.
-
-    ``conditions``: the capability names (``conditions.capability``: ``"sender in"``,
-    ``"subject contains"``, ``"extension is"``, ``"attachment size"``...) of the kinds of
-    condition the target can express; ``supports(...)`` builds it from the table's
-    names. ``all_filenames``: every name value of a part is
-    tested (CD ``filename``, ``filename*``, duplicates and the CT ``name``), not one
-    chosen value. ``archive_members``: ``archive contains``. ``true_types``: the type
-    detected from content. ``combinators``: ``and``/``or``/``not`` usable inside rules.
-    """
-
-    conditions: frozenset[str]
-    actions: frozenset[str]
-    name_encodings: frozenset[str]
-    all_filenames: bool
-    archive_members: bool
-    true_types: bool
-    combinators: frozenset[str] = frozenset({"and", "or", "not"})
-    #: limits of how the target sees names, stated for every rule that tests a name
-    limits: tuple[Limit, ...] = ()
-    #: actions the target only approximates, keyed by the action: stated for every rule
-    action_limits: tuple[Limit, ...] = ()
-    #: the target tells executables by its own content types (``type executable`` only)
-    executable_types: Limit | None = None
-    #: free-text facts about the target for the header comment and the support table
-    notes: tuple[str, ...] = ()
-
-    def limit_text(self, key: str) -> str:
-        """The loss text of the limit ``key``: what a runner names to explain a disagreement."""
-        return next(x for x in self.limits if x.key == key).loss().text()
-
-
-@dataclass(frozen=True, slots=True)
-class Limit:
-    """A limit of how a target sees names, whatever the pattern (Postfix: no decoding).
-
-    ``strict``: an error for every name rule in ``--strict`` mode (the limit changes
-    verdicts on ordinary mail); else it is stated once as a target-wide loss. ``how``:
-    what the approximate export does about it; ``sound``: whether that covers it. The
-    runner uses ``key`` to explain disagreements (``Runner.explain``).
-    """
-
-    key: str
-    what: str
-    how: str
-    strict: bool = True
-    sound: bool = False
-
-    def loss(self) -> Loss:
-        """The target-wide ``Loss`` stating this limit."""
-        return Loss("*", 0, self.what, self.how, self.sound)
-
-
-def supports(*groups: Iterable[str]) -> frozenset[str]:
-    """The capability names of ``groups`` (``conditions.CAPABILITIES``), checked: a name
-    the table does not know is a ``ValueError``, not a condition silently unsupported."""
-    names = frozenset(n for group in groups for n in group)
-    unknown = sorted(names - conditions.CAPABILITIES)
-    if unknown:
-        raise ValueError(f"unknown condition capabilities: {', '.join(unknown)}")
-    return names
-
-
-#: Name tests every exporter of names supports.
-NAME_MATCHING = ("name matches", "name in", "extension in", "extension is", "double extension in")
-#: The envelope sender and recipient lists.
-ENVELOPE = ("sender in", "sender matches", "recipient in", "recipient matches")
-
+E_UNSOUND = "E303"  # unsound-loss: strict export, a loss lets through what the policy stops
+E_ACCEPT = "E304"  # unknown-loss: --accept-loss names no loss of this export
+EXPORT_CODES = {
+    E_UNSUPPORTED: "unsupported-construct",
+    E_UNSAFE: "unsafe-value",
+    E_UNSOUND: "unsound-loss",
+    E_ACCEPT: "unknown-loss",
+}
 
 #: Facts stated as a whole phrase in a gap ("cannot tell 'has macros'").
 _WHOLE = frozenset({"content", "unscannable"})
-
-
-@dataclass(frozen=True, slots=True)
-class Loss:
-    """One thing an approximate export does not do exactly as the policy says."""
-
-    rule: str  # rule id, or "*" for a target-wide limit
-    line: int
-    what: str  # what the target cannot express
-    how: str  # what was emitted instead
-    sound: bool = True  # True: the target stops at least what the policy stops
-
-    def text(self) -> str:
-        where = f"rule {self.rule} (line {self.line})" if self.rule != "*" else "all rules"
-        tag = "" if self.sound else "UNSOUND: "
-        return f"{tag}{where}: {self.what}; {self.how}"
-
-
-class Unexpressible(Exception):
-    """Raised by an emitter (or a ``dialect``) for a rule it cannot write at all.
-
-    ``Exporter.export`` catches it and routes it to ``unsupported`` with the rule's span:
-    the rule is left out (``how``), which is sound only for rules that do not stop mail
-    unless ``sound`` says otherwise."""
-
-    def __init__(self, what: str, *, how: str = "rule left out", sound: bool | None = None):
-        super().__init__(what)
-        self.what = what
-        self.how = how
-        self.sound = sound
-
-
-@dataclass(frozen=True, slots=True)
-class Gap:
-    """What ``Exporter.gap`` says about a node the target cannot express exactly. ``keep``:
-    still emitted (exact on most input) and ``how`` covers the rest; else ``relax``ed."""
-
-    what: str
-    keep: bool = False
-    how: str = ""
-    sound: bool = True
-
-
-class ExportMeta(TypedDict, total=False):
-    """Target-specific data a runner needs about the files an export wrote."""
-
-    #: sieve: line of the script -> the id of the rule it belongs to
-    rule_lines: dict[int, str]
-    #: rspamd: force_actions symbol -> (rule id or None for the default, action)
-    forces: dict[str, tuple[str | None, str]]
-    #: rspamd: map file -> how many regexes it holds
-    maps: dict[str, int]
 
 
 class Spanned(Protocol):
@@ -202,46 +112,6 @@ class Spanned(Protocol):
 
     @property
     def span(self) -> ast.Span: ...
-
-
-@dataclass
-class ExportResult:
-    target: str
-    files: dict[str, str] = field(default_factory=dict)
-    losses: list[Loss] = field(default_factory=list)
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    meta: ExportMeta = field(default_factory=lambda: ExportMeta())
-
-    @property
-    def ok(self) -> bool:
-        return not any(d.severity == "error" for d in self.diagnostics)
-
-    def stdout_text(self) -> str:
-        """One file as is; several concatenated with ``==> NAME <==`` separators."""
-        if len(self.files) == 1:
-            return next(iter(self.files.values()))
-        return "\n".join(f"==> {name} <==\n{text}" for name, text in self.files.items())
-
-    def write(self, path: str, *, multi: bool) -> list[str]:
-        """Write to ``path`` (a file, or a directory for multi-file targets)."""
-        written = []
-        if multi:
-            os.makedirs(path, exist_ok=True)
-            for name, text in self.files.items():
-                dest = os.path.join(path, name)
-                _atomic_write(dest, text)
-                written.append(dest)
-        else:
-            _atomic_write(path, self.stdout_text())
-            written.append(path)
-        return written
-
-
-def _atomic_write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 # ---- constants used while relaxing a condition ------------------------------------------
@@ -281,12 +151,18 @@ class Exporter:
     #: file names in output order; one name: a single-file target.
     filenames: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
+    #: strict mode fails on an unsound loss that ``accept`` does not name
+    strict_unsound: ClassVar[bool] = False
 
     def __init__(self, policy: CheckedPolicy, *, approximate: bool = False) -> None:
         self.policy = policy
         self.approximate = approximate
         self.result = ExportResult(self.target)
         self._loss_keys: set[tuple[str, str]] = set()
+        #: loss keys the administrator accepts (``--accept-loss``); set before ``export``
+        self.accept: frozenset[str] = frozenset()
+        self._key_whats: dict[str, str] = {}  # loss key -> what, to keep keys unique
+        self._failed: set[str] = set()  # rules with a strict error
 
     # -- the driver ------------------------------------------------------------------------
     def export(self) -> ExportResult:
@@ -311,22 +187,53 @@ class Exporter:
                 self.emit_rule(crule, action, cond, None if isinstance(unless, Const) else unless)
             except Unexpressible as exc:  # the rule is left out, stated with its span
                 sound = crule.action not in STOPPING if exc.sound is None else exc.sound
-                self.unsupported(crule, crule.rule, exc.what, how=exc.how, sound=sound)
+                self.unsupported(crule, crule.rule, exc.what, how=exc.how, sound=sound, key=exc.key)
                 continue
             for limit in self.caps.action_limits:
                 if limit.key == action:
-                    self.unsupported(
-                        crule, crule.rule, limit.what, how=limit.how, sound=limit.sound
-                    )
+                    self._limit(crule, limit)
         if self.result.ok:
             self.result.files = self.render()
+        self.settle()
         return self.result
+
+    def settle(self) -> None:
+        """The last check of ``export``: every ``accept`` key names a loss of this export,
+        and in strict mode no unsound loss is left unacknowledged (one error per loss,
+        naming its key). With an error nothing is rendered."""
+        keys = {x.key for x in self.result.losses} | set(self._key_whats)
+        for k in sorted(self.accept - keys):
+            self.result.diagnostics.append(
+                Diagnostic(
+                    E_ACCEPT,
+                    "error",
+                    f"--accept-loss {k}: no loss of this export to {self.target} has that key",
+                    self.policy.ast.span,
+                )
+            )
+        if not self.approximate and self.strict_unsound:
+            for loss in self.result.losses:
+                if loss.sound or loss.acknowledged:
+                    continue
+                self.result.diagnostics.append(
+                    Diagnostic(
+                        E_UNSOUND,
+                        "error",
+                        f"{loss.text()} (strict export lets nothing through that the "
+                        f"policy stops: accept it with --accept-loss {loss.key}, or use "
+                        "--approximate)",
+                        self.policy.ast.span,
+                    )
+                )
+        if not self.result.ok:
+            self.result.files = {}
 
     def _keep_rule(self, crule: CheckedRule, cond: RCond, unless: RCond | None) -> bool:
         stopping = crule.action in STOPPING
         if cond == FALSE or unless == TRUE or cond == TRUE:
-            if self.approximate:  # one loss for the whole rule, replacing the per-node ones
-                whats = [x.what for x in self.result.losses if x.rule == crule.id]
+            if crule.id not in self._failed:  # one loss for the rule, replacing the node ones
+                mine = [x for x in self.result.losses if x.rule == crule.id]
+                whats = [x.what for x in mine]
                 self.result.losses = [x for x in self.result.losses if x.rule != crule.id]
                 self._loss_keys = {k for k in self._loss_keys if k[0] != crule.id}
                 how = (
@@ -343,6 +250,8 @@ class Exporter:
                         "; ".join(whats) or "not expressible",
                         how,
                         sound=not stopping,
+                        key=f"{crule.id}:left-out",
+                        acknowledged=bool(mine) and all(x.acknowledged for x in mine),
                     )
                 )
             return False
@@ -356,9 +265,22 @@ class Exporter:
             return
         for limit in self.caps.limits:
             if limit.strict:
-                self.unsupported(crule, crule.rule, limit.what, how=limit.how, sound=limit.sound)
+                self._limit(crule, limit)
             else:
-                self._record(limit.loss())
+                loss = limit.loss(self.target)
+                self._record(loss.acknowledge() if loss.key in self.accept else loss)
+
+    def _limit(self, crule: CheckedRule, limit: Limit) -> None:
+        """``limit`` stated for one rule (strict error or loss ``RULE-ID:KEY``)."""
+        self.unsupported(
+            crule,
+            crule.rule,
+            limit.what,
+            how=limit.how,
+            sound=limit.sound,
+            key=limit.key,
+            when=limit.predicates,
+        )
 
     def _check_values(self, crule: CheckedRule) -> None:
         r = crule.rule
@@ -396,7 +318,15 @@ class Exporter:
             how = gap.how or (
                 "condition treated as always true" if widen else "condition treated as never true"
             )
-            self.unsupported(crule, node, gap.what, how=how, sound=gap.sound)
+            self.unsupported(
+                crule,
+                node,
+                gap.what,
+                how=how,
+                sound=gap.sound,
+                key=gap.key,
+                when=gap.when or node_when(node, in_attachment=in_att),
+            )
             if gap.keep:
                 return node
             return Const(widen)
@@ -465,6 +395,8 @@ class Exporter:
                 crule.rule,
                 f"{self.target} cannot remove single attachments",
                 how="the whole message is quarantined instead",
+                key="action-strip",
+                when=("has-attachment",),
             )
             return "quarantine"
         stopping = action in STOPPING
@@ -474,6 +406,7 @@ class Exporter:
             f"{self.target} has no '{action}' action",
             how="rule left out" + ("" if not stopping else ": what it stops gets through"),
             sound=not stopping,
+            key=f"action-{action}",
         )
         return None
 
@@ -486,28 +419,63 @@ class Exporter:
         *,
         how: str = "",
         sound: bool = True,
+        key: str = "",
+        when: str | tuple[str, ...] = (),
     ) -> None:
         """Every construct the target cannot express comes here.
 
-        ``--strict``: an error naming the rule, its line and ``what`` (export fails).
-        ``--approximate``: a ``Loss`` recorded (``how`` says what was emitted instead).
-        ``crule`` None: a target-wide limit."""
+        ``--strict``: an error naming the rule, its line, ``what`` and the loss key
+        (export fails), unless the key is in ``accept``: then the loss is recorded as
+        acknowledged. ``--approximate``: a ``Loss`` recorded (``how`` says what was emitted
+        instead). ``crule`` None: a target-wide limit. ``key``: the loss key's last part
+        (default: from the node, see ``loss_key``); ``when``: its predicates (default:
+        those of the facts ``node`` reads, ``when.node_when``)."""
         span = node.span
         if span is ast.NOSPAN and crule is not None:
             span = crule.rule.span
-        if self.approximate:
-            rid, line = (crule.id, crule.line) if crule else ("*", 0)
-            self._record(Loss(rid, line, what, how or "approximated", sound))
+        full = self.loss_key(crule, node, what, key)
+        preds = (when,) if isinstance(when, str) else when
+        if not preds:
+            preds = node_when(node if isinstance(node, ast.Cond) else None)
+        rid, line = (crule.id, crule.line) if crule else ("*", 0)
+        loss = Loss(rid, line, what, how or "approximated", sound, key=full, when=preds)
+        if self.approximate or full in self.accept:
+            self._record(loss.acknowledge() if full in self.accept else loss)
             return
         if crule is not None:
+            self._failed.add(crule.id)
             msg = (
                 f"rule {crule.id} (line {crule.line}) cannot be exported to {self.target}: "
                 f"{what} (use --approximate to emit the nearest sound rule"
-                f"{'' if sound else ' or leave it out'})"
+                f"{'' if sound else ' or leave it out'}; loss {full})"
             )
         else:
-            msg = f"cannot export to {self.target}: {what} (use --approximate to accept this)"
+            msg = (
+                f"cannot export to {self.target}: {what} (use --approximate to accept this; "
+                f"loss {full})"
+            )
         self.result.diagnostics.append(Diagnostic(E_UNSUPPORTED, "error", msg, span))
+
+    def loss_key(self, crule: CheckedRule | None, node: Spanned, what: str, key: str = "") -> str:
+        """The stable key of a loss: ``RULE-ID:KEY`` (``TARGET:KEY`` target-wide). ``KEY``
+        is ``key``, else the node's field and op (``type-class``, ``archive-encrypted``),
+        else ``rule``; a second, different loss under the same key gets ``-2``..."""
+        if not key:
+            if isinstance(node, ast.Leaf):
+                key = "-".join(conditions.keyword(node))
+            elif isinstance(node, (ast.And, ast.Or, ast.Not, ast.ArchiveContains)):
+                key = type(node).__name__.lower()
+            elif crule is None:
+                key = "-".join(re.findall(r"[a-z0-9]+", what.lower())[1:5]) or "limit"
+            else:
+                key = "rule"
+        key = re.sub(r"[^a-z0-9.-]+", "-", key.lower()).strip("-") or "loss"
+        base = f"{crule.id if crule else self.target}:{key}"
+        full, n = base, 1
+        while self._key_whats.setdefault(full, what) != what:
+            n += 1
+            full = f"{base}-{n}"
+        return full
 
     def _record(self, loss: Loss) -> None:
         key = (loss.rule, loss.what)
@@ -544,6 +512,7 @@ class Exporter:
             f"target:  {self.target}" + (f" ({self.description})" if self.description else ""),
             f"date:    {generation_date(p.path)}",
             f"mode:    {'approximate' if self.approximate else 'strict'}",
+            *([f"accepted losses: {', '.join(sorted(self.accept))}"] if self.accept else []),
             *extra,
         ]
         return "".join(f"{comment} {ln}".rstrip() + "\n" for ln in lines)

@@ -14,8 +14,10 @@ Contract:
   bytes and envelope. ``action`` is one of the policy actions or ``error`` when the tool
   failed on the message; ``rule`` the id of the exported rule that decided (None for the
   default); ``detail`` what the tool said, for the report.
-- ``explain(msg, engine, target)``: a target-wide reason for a disagreement (a
-  ``Limit`` of the export, such as Postfix not decoding names), or None.
+- No ``explain``: what explains a disagreement is the export's losses whose predicate
+  holds on the message (``losses.explaining``, ``when.PREDICATES``), never the runner.
+  ``embedded``, ``embedded_loss`` and ``part_limit`` remain for targets that still
+  define an ``explain`` method; ``--verify`` no longer calls it (remove it).
 - ``close()``: stop whatever ``check``/``run`` started (a daemon, a private Postfix).
 
 A runner that cannot start (the tool is missing) raises ``VerifyError`` with a message
@@ -31,7 +33,8 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from mailpolicy.corpus.message import Attachment, Message
-    from mailpolicy.policy.export.base import Capabilities, ExportResult
+    from mailpolicy.policy.export.losses import Capabilities
+    from mailpolicy.policy.export.result import ExportResult
     from mailpolicy.policy.verdict import Verdict
 
 #: Seconds one tool run may take.
@@ -61,8 +64,6 @@ class Runner(Protocol):
     def run(
         self, data: bytes, sender: str | None, recipients: tuple[str, ...]
     ) -> TargetVerdict: ...
-
-    def explain(self, msg: Message, engine: Verdict, target: TargetVerdict) -> str | None: ...
 
     def close(self) -> None: ...
 

@@ -7,10 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from mailpolicy.corpus.mime import parse_message
 from mailpolicy.policy import ir, loader
 from mailpolicy.policy.diagnostics import PolicyError
-from mailpolicy.policy.export import TARGETS, export
-from mailpolicy.policy.export.base import E_UNSAFE, E_UNSUPPORTED, Exporter, generation_date
+from mailpolicy.policy.export import TARGETS, export, when
+from mailpolicy.policy.export.base import (
+    E_UNSAFE,
+    E_UNSUPPORTED,
+    Exporter,
+    Limit,
+    generation_date,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policy" / "policies"
@@ -204,3 +211,103 @@ def test_golden(name: str, target: str, approximate: bool, monkeypatch: pytest.M
             pytest.fail(f"golden file {golden.name} was missing and has been written")
     assert text == golden.read_text(encoding="utf-8")
     assert export(p, target, approximate=approximate).stdout_text() == r.stdout_text()
+
+
+# ---- losses as conditions ---------------------------------------------------------------------
+def test_every_loss_has_a_stable_key_and_registered_predicates() -> None:
+    p = loader.load_policy(str(POLICIES / "baseline.policy"), lint=True)
+    for target in ("sieve", "postfix", "exim", "rspamd", "amavis"):
+        r = export(p, target, approximate=True)
+        keys = [x.key for x in r.losses]
+        assert len(keys) == len(set(keys)), target
+        for x in r.losses:
+            owner = target if x.rule == "*" else x.rule
+            assert x.key.startswith(f"{owner}:"), x
+            assert x.when and all(k in when.PREDICATES for k in x.when), x
+        assert export(p, target, approximate=True).losses == r.losses  # deterministic
+
+
+def test_a_relaxed_node_names_the_facts_it_reads() -> None:
+    p = policy(
+        'block attachment "*.pif" and attachment type executable as "t"\n'
+        'block attachment archive contains extension in ["exe"] as "a"\n'
+        'block attachment evasive name as "e"'
+    )
+    r = export(p, "sieve", approximate=True)
+    by_key = {x.key: x for x in r.losses}
+    assert by_key["t:type-class"].when == ("true-type",)
+    assert by_key["a:left-out"].when == ("always",) and not by_key["a:left-out"].sound
+    assert by_key["e:left-out"].when == ("always",)
+    assert by_key["sieve:embedded"].when == ("embedded-part",)
+
+
+def test_a_limit_must_name_registered_facts() -> None:
+    with pytest.raises(KeyError, match="names no predicate"):
+        Limit("my-own-limit", "what", "how")
+    with pytest.raises(KeyError, match="no predicate 'nonsense'"):
+        Limit("x", "what", "how", when="nonsense")
+    key = when.register("test-fact", lambda msg, att: att is not None, replace=True)
+    assert Limit("x", "what", "how", when=key).loss("sieve").key == "sieve:x"
+    with pytest.raises(ValueError, match="already registered"):
+        when.register("always", lambda msg, att: False)
+
+
+NAMES = [
+    (b'filename="=?UTF-8?B?ZXZpbC5leGU=?="', {"encoded-name"}),
+    (b"filename*=UTF-8''evil%2Eexe", {"encoded-name"}),
+    (b'filename="evil.ex\\e"', {"quoted-pair"}),
+    (b'filename="evil.exe."', {"trailing-dot"}),
+    ('filename="evil\u00a0.exe"'.encode(), {"unicode-space", "non-ascii-name", "raw-8bit-name"}),
+    ('filename="\u8acb\u6c42.exe"'.encode("shift_jis"), {"raw-8bit-name", "non-ascii-name"}),
+    (b'filename="a.txt"; filename="b.exe"', {"several-filenames", "duplicate-header"}),
+    (
+        'filename="evil.\u0435\u0445\u0435"'.encode(),
+        {"homoglyph", "non-ascii-name", "raw-8bit-name"},
+    ),
+]
+NAME_FACTS = {
+    "encoded-name",
+    "quoted-pair",
+    "trailing-dot",
+    "unicode-space",
+    "non-ascii-name",
+    "raw-8bit-name",
+    "several-filenames",
+    "duplicate-header",
+    "homoglyph",
+    "embedded-part",
+    "attached-message",
+}
+
+
+@pytest.mark.parametrize(("param", "facts"), NAMES, ids=[str(p) for p, _ in NAMES])
+def test_name_predicates_read_the_wire_and_decoded_names(param: bytes, facts: set[str]) -> None:
+    data = (
+        b"From: a@example.com\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
+        b"Content-Type: application/octet-stream\r\nContent-Disposition: attachment; "
+        + param
+        + b"\r\n\r\nAAAA\r\n--B--\r\n"
+    )
+    msg = parse_message(data)
+    (att,) = msg.attachments
+    held = {k for k in NAME_FACTS if when.holds((k,), msg, att)}
+    assert held == facts
+
+
+def test_embedded_and_attached_message_predicates() -> None:
+    data = (
+        b"From: a@example.com\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
+        b"Content-Type: text/plain\r\n\r\nbegin 644 evil.exe\r\n#86)C\r\n`\r\nend\r\n--B\r\n"
+        b"Content-Type: message/rfc822\r\n\r\nContent-Type: application/octet-stream; "
+        b'name="x.exe"\r\n\r\nAAAA\r\n--B--\r\n'
+    )
+    msg = parse_message(data)
+    uu, inner = msg.attachments
+    assert when.holds(("embedded-part",), msg, uu) and not when.holds(
+        ("embedded-part",), msg, inner
+    )
+    assert when.holds(("attached-message",), msg, inner)
+    assert not when.holds(("attached-message",), msg, uu)
+    # no deciding attachment: every attachment is asked
+    assert when.holds(("embedded-part",), msg, None)
+    assert not when.holds(("embedded-part",), parse_message(b"Subject: x\r\n\r\nhi\r\n"), None)

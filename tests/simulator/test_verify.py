@@ -99,29 +99,57 @@ def test_a_loss_of_the_export_explains_a_disagreement(
 
     def lossy(self: JsonExporter) -> ExportResult:
         result = real(self)
-        result.losses.append(Loss("scr", 2, "no .scr here", "delivered"))
+        result.losses.append(
+            Loss("scr", 2, "no .scr here", "delivered", sound=False, key="scr:no-scr")
+        )
         return result
 
     monkeypatch.setattr(JsonExporter, "export", lossy)
     code, out, _ = verify_run(*setup, tmp_path)
     assert code == 0
-    assert "rule scr (line 2): no .scr here; delivered" in out
+    assert "[scr:no-scr] UNSOUND: rule scr (line 2): no .scr here; delivered" in out
     assert "UNEXPLAINED" not in out and "not explained" not in out
 
 
-def test_the_runner_explains_what_no_loss_does(setup: tuple[str, str], tmp_path: Path) -> None:
+def _compare(setup: tuple[str, str], *losses: Loss) -> list[verify.Row]:
     policy, corpus = setup
     exporter = JsonExporter(load_policy(policy))
     result = exporter.export()
+    result.losses.extend(losses)
     exporter.runner = lambda result, workdir: FakeRunner(explanation="a target-wide limit")  # type: ignore[method-assign]
     rows, unreadable = verify.compare(exporter, result, [corpus])
     assert unreadable == 0
-    assert [(r.engine, r.target, r.explained_by) for r in rows] == [
-        ("block", "block", None),
-        ("block", "allow", "a target-wide limit"),
-        ("allow", "allow", None),
+    return rows
+
+
+def test_only_a_loss_whose_predicate_holds_explains(setup: tuple[str, str]) -> None:
+    """The runner's own ``explain`` counts for nothing; a loss explains the .scr message
+    only when its facts are there (``when``): an encoded name is not, a named attachment
+    is; target-wide losses count as well as the deciding rule's."""
+    encoded = Loss(
+        "*", 0, "encoded names", "not seen", sound=False, key="json:enc", when=("encoded-name",)
+    )
+    rows = _compare(setup, encoded)
+    assert [(r.engine, r.target, r.keys) for r in rows] == [
+        ("block", "block", ()),
+        ("block", "allow", ()),
+        ("allow", "allow", ()),
     ]
-    assert rows[1].detail == "kept" and verify.unexplained(rows) == []
+    assert [r.message for r in verify.unexplained(rows)] == [rows[1].message]
+    named = Loss("*", 0, "names", "not seen", sound=False, key="json:n", when=("named-attachment",))
+    rows = _compare(setup, encoded, named)
+    assert rows[1].keys == ("json:n",) and rows[1].detail == "kept"
+    assert rows[1].explained_by == "[json:n] UNSOUND: all rules: names; not seen"
+    assert verify.unexplained(rows) == []
+
+
+def test_a_sound_loss_never_explains_mail_the_target_lets_through(
+    setup: tuple[str, str],
+) -> None:
+    sound = Loss("scr", 2, "approximated", "stops more", sound=True, key="scr:approx")
+    other = Loss("pif", 1, "approximated", "lets through", sound=False, key="pif:approx")
+    rows = _compare(setup, sound, other)
+    assert rows[1].keys == () and verify.unexplained(rows) == [rows[1]]
 
 
 def test_the_tool_rejecting_the_files_exits_2(
