@@ -1,8 +1,9 @@
 """The summaries of ``simulate`` and ``diff``: their ``--json`` documents and human form.
 
 - ``result_json(policy, score, ...)``: the ``simulate --json`` object, the score plus how
-  the run went (corpus, evaluator, workers, timing, ``partial`` when interrupted);
-  ``render_simulate(doc)`` its tables.
+  the run went (corpus, evaluator, workers, timing, ``partial`` when interrupted), with
+  each rule's line and text (``rule_source``, and ``rule_line``/``rule_text`` on every
+  false positive and negative sample); ``render_simulate(doc)`` its tables.
 - ``Changes``: what ``diff`` collects from one replay with two matchers (old, new): every
   message whose action changes, and those decided by another rule with the same action;
   ``diff_json(old, new, changes, ...)`` the ``diff --json`` object, ``render_diff(doc)``
@@ -21,6 +22,7 @@ from typing import Any
 from tabulate import tabulate
 
 from mailpolicy.corpus.visible import visible
+from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.simulator.replay import UNREADABLE, Decision
 from mailpolicy.simulator.score import (
@@ -65,7 +67,23 @@ def result_json(
             "mb_per_s": round(score.bytes / 1e6 / elapsed, 2) if elapsed > 0 else None,
         }
     )
+    sources = rule_source(policy)
+    doc["rule_source"] = sources
+    for key in ("false_positives", "false_negatives"):
+        for s in doc["samples"][key]:
+            src = sources.get(s["rule"] or DEFAULT_RULE) or {"line": None, "text": None}
+            s["rule_line"], s["rule_text"] = src["line"], src["text"]
     return doc
+
+
+def rule_source(policy: CheckedPolicy) -> JSON:
+    """Where each rule id comes from: ``{id: {"line": 12, "text": "block attachment ..."}}``,
+    the canonical text ``policy.printer`` writes, in policy order, then the default
+    (``"(default)"``: the ``default`` statement's line, or None when the policy has none)."""
+    out: JSON = {r.id: {"line": r.line, "text": r.text} for r in policy.rules}
+    line = next((s.span.line for s in policy.ast.statements if isinstance(s, ast.Default)), None)
+    out[DEFAULT_RULE] = {"line": line, "text": f"default {policy.default}"}
+    return out
 
 
 def _clip(text: str | None) -> str:
