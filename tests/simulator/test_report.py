@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from simbrowser import Page
 from simsupport import CorpusFiles
 
@@ -114,3 +116,97 @@ def test_render_escapes_everything() -> None:
     assert report.esc('<a href="x">&') == "&lt;a href=&quot;x&quot;&gt;&amp;"
     svg = report.bar_chart([("<script>", [1, 2])], ["benign", "<b>"], "t<")
     assert "<script>" not in svg and "&lt;script&gt;" in svg
+
+
+# ---- rule text, attachments, tricks, wrapping, legends (no browser) -------------------------
+def test_json_carries_each_rules_line_and_text(tmp_path: Path) -> None:
+    policy = tmp_path / "p.policy"
+    policy.write_text(
+        'policy "p"\ndefault allow\nblock attachment extension in ["exe"] unless sender in '
+        '["ops@partner.example"]\nblock attachment name matches "*.*.*" as "dots"\n'
+    )
+    md = CorpusFiles(tmp_path / "benign")
+    md.maildir_message("1:2,S", 1, "backup.tar.gz")
+    mal = CorpusFiles(tmp_path / "malicious")
+    mal.maildir_message("2:2,S", 2, "photo.js")
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["simulate", str(policy), str(md.root), str(mal.root), "--json", "--workers", "1"]
+    assert main(argv, out=out, err=err) == 0, err.getvalue()
+    doc = json.loads(out.getvalue())
+    source = doc["rule_source"]
+    assert list(source) == [r["id"] for r in doc["rules"]]  # policy order, then the default
+    exe = next(r for r in doc["rules"] if r["id"].startswith("block-"))
+    assert source[exe["id"]] == {
+        "line": 3,
+        "text": 'block attachment extension in ["exe"] unless sender in ["ops@partner.example"]',
+    }
+    assert source["dots"]["line"] == 4 and source["(default)"] == {
+        "line": 2,
+        "text": "default allow",
+    }
+    (fp,) = doc["samples"]["false_positives"]
+    assert (fp["rule"], fp["rule_line"]) == ("dots", 4) and fp["rule_text"].startswith("block")
+    (fn,) = doc["samples"]["false_negatives"]
+    assert (fn["rule"], fn["rule_line"], fn["rule_text"]) == (None, 2, "default allow")
+    assert fn["attachment"] is None and fn["attachments"] == ["photo.js"]
+    page = report.render(doc)
+    assert "line 4: block attachment name matches" in page and "line 2: default allow" in page
+
+
+def test_attachment_cell_is_never_empty() -> None:
+    decided = {"attachment": "a.exe", "attachments": ["notes.txt", "a.exe"]}
+    cell = report.attachment_html(decided)
+    assert cell.index("a.exe") < cell.index("with") < cell.index("notes.txt")
+    missed = {"attachment": None, "attachments": ["photo.jpg"]}
+    assert "carried: " in report.attachment_html(missed)
+    typed = {**missed, "attachment_types": ["application/x-dosexec"]}
+    assert "(application/x-dosexec)" in report.attachment_html(typed)
+    assert "no named attachment" in report.attachment_html({"attachment": None, "attachments": []})
+
+
+@pytest.mark.parametrize(
+    ("name", "shown", "trick"),
+    [
+        ("invoice\u202egpj.exe", "invoice\\u202Egpj.exe", "bidi-control"),
+        ("document.pdf" + " " * 20 + ".exe", "document.pdf\u2420\u00d720.exe", "padding"),
+        ("setup.exe   ", "setup.exe\u2420\u2420\u2420", "trailing-space"),
+        ("re\u200bport.exe", "re\\u200Bport.exe", "invisible-character"),
+    ],
+)
+def test_names_show_their_tricks(name: str, shown: str, trick: str) -> None:
+    cell = report.name_html(name).replace("<wbr>", "")
+    assert shown in cell and f'<span class="trick">{trick}</span>' in cell
+    assert name not in cell
+
+
+def test_rule_cell_holds_line_and_text() -> None:
+    source = {"r": {"line": 12, "text": 'block attachment extension in ["exe"]'}}
+    cell = report.rule_html("r", source)
+    assert 'data-rule="r"' in cell and "line 12: block attachment extension in" in cell
+    assert report.rule_note(
+        "(default)", {"(default)": {"line": None, "text": "default allow"}}
+    ) == ("default allow")
+    assert "rtext" not in report.rule_html("other", source)  # an unknown id: the id alone
+
+
+def test_every_chart_has_a_legend() -> None:
+    one = report.bar_chart([("gz", [3])], ["benign"], "false positives by extension")
+    assert 'class="legend"' in one and "benign (labelled)" in one
+    notes = report.bar_chart(
+        [("r", [1, 2, 0])], ["benign", "malicious", "(none)"], "t", ["x" * 500]
+    )
+    assert "x" * 500 in notes and "…" in notes  # cut under the bar, whole in its tooltip
+
+
+def test_breakable_breaks_long_tokens_only() -> None:
+    assert report.breakable("a.b") == "a.b"
+    assert report.breakable("corpus/samples/maildir/benign:1.P2:2,S x") == (
+        "corpus/<wbr>samples/<wbr>maildir/<wbr>benign:<wbr>1.<wbr>P2:<wbr>2,<wbr>S x"
+    )
+    assert "<script>" not in report.breakable("<script>alert(1)</script>.exe.exe")
+
+
+@given(st.text(max_size=80))
+def test_breakable_shows_the_same_text_as_esc(text: str) -> None:
+    """Only break opportunities are added: without them the cell is ``esc``'s text."""
+    assert report.breakable(text).replace("<wbr>", "") == report.esc(text)
