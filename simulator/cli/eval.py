@@ -85,7 +85,7 @@ def spec(args: argparse.Namespace) -> dict[str, Any]:
     for h in args.header:
         name, sep, value = h.partition(":")
         if not sep or not name.strip():
-            raise SpecError("--header", f"expected NAME:VALUE, got {h!r}")
+            raise SpecError("header", f"expected NAME:VALUE, got {h!r}")
         headers.setdefault(name.strip(), []).append(value.strip())
     if headers:
         out["headers"] = headers
@@ -98,14 +98,20 @@ def spec(args: argparse.Namespace) -> dict[str, Any]:
 _OPTION = {"attachments": "--attachment", "size": "--message-size", "facts": "--fact"}
 
 
+def _option(key: str) -> str:
+    """The option that set ``key`` of the inline message (``attachments[0].size``: --size)."""
+    last = key.split(".")[-1].split("[")[0]
+    if "." in key or not last:
+        return "--" + last.replace("_", "-") if last != "facts" else "--fact"
+    return _OPTION.get(last, "--" + last.replace("_", "-"))
+
+
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     policy = load_policy(args.policy)
     try:
         msg = build_message(spec(args))
     except SpecError as exc:
-        key = exc.key.split(".")[-1].split("[")[0]
-        option = _OPTION.get(key, "--" + key.replace("_", "-")) if key else ""
-        print(f"mailpolicy: error: {option}: {exc.detail}", file=err)
+        print(f"mailpolicy: error: {_option(exc.key)}: {exc.detail}", file=err)
         if args.json:
             json.dump({"ok": False, "exit_code": 2, "error": exc.detail}, out)
             out.write("\n")
