@@ -41,6 +41,12 @@ Contracts:
   so that the stopping rules after them still apply. A stopping rule whose whole
   condition vanished would stop every message: it is dropped instead, and its loss is
   marked unsound ("UNSOUND: ... gets through").
+- Strict means strict: ``--strict`` fails (E303, one error per loss, naming its key) on
+  every unsound loss, target-wide ones included, unless the administrator names it in
+  ``accept`` (``--accept-loss KEY``); an accepted loss stays in the loss report, marked
+  accepted, and the header lists the accepted keys. An ``accept`` key that names no loss
+  of the export is an error (E304): a typo never accepts silently. Each loss names the
+  facts it concerns (``Loss.when``, ``when.py``): ``--verify`` explains by them.
 """
 
 from __future__ import annotations
@@ -55,7 +61,7 @@ from typing import ClassVar, Protocol
 
 from mailpolicy.policy import __version__, ast, conditions, printer
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
-from mailpolicy.policy.diagnostics import Diagnostic, PolicyError
+from mailpolicy.policy.diagnostics import Diagnostic, PolicyError, did_you_mean
 from mailpolicy.policy.export.losses import (
     ENCODINGS,
     ENVELOPE,
@@ -151,8 +157,6 @@ class Exporter:
     #: file names in output order; one name: a single-file target.
     filenames: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
-    #: strict mode fails on an unsound loss that ``accept`` does not name
-    strict_unsound: ClassVar[bool] = False
 
     def __init__(self, policy: CheckedPolicy, *, approximate: bool = False) -> None:
         self.policy = policy
@@ -197,21 +201,31 @@ class Exporter:
         self.settle()
         return self.result
 
+    @classmethod
+    def unsound_limits(cls) -> frozenset[str]:
+        """The keys of this target's unsound target-wide limits (``TARGET:KEY``): what a
+        strict export of a name rule must accept by name (``accept``)."""
+        return frozenset(
+            f"{cls.target}:{x.key}" for x in cls.caps.limits if not x.strict and not x.sound
+        )
+
     def settle(self) -> None:
         """The last check of ``export``: every ``accept`` key names a loss of this export,
         and in strict mode no unsound loss is left unacknowledged (one error per loss,
         naming its key). With an error nothing is rendered."""
         keys = {x.key for x in self.result.losses} | set(self._key_whats)
+        whole = dataclasses.replace(ast.NOSPAN, file=self.policy.path or "<policy>")
         for k in sorted(self.accept - keys):
             self.result.diagnostics.append(
                 Diagnostic(
                     E_ACCEPT,
                     "error",
-                    f"--accept-loss {k}: no loss of this export to {self.target} has that key",
-                    self.policy.ast.span,
+                    f"--accept-loss {k}: no loss of this export to {self.target} has that "
+                    f"key{did_you_mean(k, keys)}",
+                    whole,
                 )
             )
-        if not self.approximate and self.strict_unsound:
+        if not self.approximate:
             for loss in self.result.losses:
                 if loss.sound or loss.acknowledged:
                     continue
@@ -222,7 +236,7 @@ class Exporter:
                         f"{loss.text()} (strict export lets nothing through that the "
                         f"policy stops: accept it with --accept-loss {loss.key}, or use "
                         "--approximate)",
-                        self.policy.ast.span,
+                        whole,
                     )
                 )
         if not self.result.ok:

@@ -1,12 +1,19 @@
-"""``mailpolicy export POLICY --target T [-o PATH] [--approximate] [--verify CORPUS...]``.
+"""``mailpolicy export POLICY --target T [-o PATH] [--approximate] [--accept-loss KEY]
+[--verify CORPUS...]``.
 
 Export with the target's exporter (``policy.export.TARGETS``), report the losses on
 stderr, write the output (``-o PATH``: a file, or a directory for multi-file targets;
 else stdout) and, with ``--verify``, replay the corpus through the engine and the real
 software and report where they disagree (``simulator.verify``).
 
+Strict mode (the default) fails on every loss that lets through mail the policy stops,
+target-wide ones included, unless ``--accept-loss KEY`` names it (repeatable, or
+comma-separated; no wildcards: each loss is accepted by its own name). An accepted loss
+is still reported, marked accepted. A key that names no loss of the export is an error.
+
 Exit codes: 0 exported (and verified); 1 the policy cannot be exported as asked (strict
-mode and an unsupported rule, an unsafe value) or verification found a disagreement no
+mode and an unsupported rule or an unaccepted unsound loss, an unsafe value, an
+``--accept-loss`` key that names no loss) or verification found a disagreement no
 loss explains; 2 usage or input errors (missing tool, unwritable output, a corpus that
 does not exist). Nothing is written when the export fails.
 """
@@ -40,10 +47,12 @@ def report_losses(losses: list[Loss], target: str, err: TextIO, approximate: boo
     if not losses:
         return
     unsound = sum(1 for loss in losses if not loss.sound)
+    accepted = sum(1 for loss in losses if loss.acknowledged)
     kind = "is approximate" if approximate else "has known target limits"
     print(
         f"mailpolicy: export to {target} {kind}: {len(losses)} losses"
-        + (f", {unsound} UNSOUND (they let through mail the policy stops)" if unsound else ""),
+        + (f", {unsound} UNSOUND (they let through mail the policy stops)" if unsound else "")
+        + (f", {accepted} accepted with --accept-loss" if accepted else ""),
         file=err,
     )
     for loss in losses:
@@ -87,6 +96,14 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="emit the nearest sound rule and a loss report instead",
     )
     p.add_argument(
+        "--accept-loss",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="accept the loss KEY (as the loss report names it, e.g. sieve:embedded) in "
+        "strict mode; repeatable, or comma-separated",
+    )
+    p.add_argument(
         "--verify",
         nargs="+",
         metavar="CORPUS",
@@ -94,11 +111,37 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
 
 
+def accepted_keys(values: Sequence[str]) -> frozenset[str]:
+    """The ``--accept-loss`` keys: each value split on commas; ``ValueError`` for a
+    wildcard or a key without ``OWNER:``."""
+    keys = frozenset(k.strip() for v in values for k in v.split(",") if k.strip())
+    for k in sorted(keys):
+        if "*" in k or "?" in k:
+            raise ValueError(f"--accept-loss {k}: wildcards are not accepted; name each loss")
+        if ":" not in k:
+            raise ValueError(f"--accept-loss {k}: a loss key is OWNER:KEY (e.g. sieve:embedded)")
+    return keys
+
+
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
+    try:
+        accept = accepted_keys(args.accept_loss)
+    except ValueError as exc:
+        print(f"mailpolicy: error: {exc}", file=err)
+        return ExitCode.USAGE
     policy = load_policy(args.policy)
     cls = TARGETS[args.target]
     exporter = cls(policy, approximate=args.approximate)
+    exporter.accept = accept
     result = exporter.export()
+    unknown = sorted(accept - {x.key for x in result.losses}) if result.ok else []
+    for key in unknown:  # a target without losses (json) never settles its keys
+        print(
+            f"mailpolicy: error: --accept-loss {key}: no loss of this export has that key", file=err
+        )
+    if unknown:
+        print(f"mailpolicy: export to {args.target} failed; nothing written", file=err)
+        return ExitCode.FAIL
     if not result.ok:
         print(render_all(result.diagnostics, _source(policy.path)), file=err)
         print(f"mailpolicy: export to {args.target} failed; nothing written", file=err)
