@@ -62,64 +62,31 @@ from mailpolicy.policy.export.base import (
     Limit,
     supports,
 )
-from mailpolicy.policy.export.dialect import (
-    PCRE,
-    POSTFIX_QUOTED,
-    POSTFIX_TOKEN,
-    address,
-    name_pattern,
+from mailpolicy.policy.export.dialect import PCRE, address, name_pattern
+from mailpolicy.policy.export.postfix_names import (
+    ENCODED,
+    byte_sensitive,
+    cased_non_ascii,
+    check_delimiters,
+    line_regex,
+    split,
 )
 from mailpolicy.policy.export.runner import (
     TIMEOUT,
     Runner,
     TargetVerdict,
     VerifyError,
-    embedded_loss,
     need,
-    part_limit,
 )
 from mailpolicy.policy.export.shared_limits import SHARED
-from mailpolicy.policy.globs import AnyChar, Pat, Seq, Star
+from mailpolicy.policy.export.sieve import tool_checked
+from mailpolicy.policy.globs import Pat
 
 if TYPE_CHECKING:
-    from mailpolicy.corpus.message import Message
-    from mailpolicy.policy.verdict import Verdict
+    pass
 
 FILTER_PORT = 10026
 CONFIG_DIR = "/etc/postfix/mailpolicy"
-_HEAD = r'^Content-(?:Disposition|Type):(?:[^"]|"(?:[^"\\]|\\.)*")*?;\s*(?:file)?name'
-#: The catch-all for names Postfix cannot read (approximate mode).
-ENCODED = _HEAD + r'(?:\*[0-9]+\*?\s*=|\*\s*=[^;]*%|\s*=\s*"?[^";]*=\?)'
-
-
-def line_regex(p: Pat) -> str:
-    """The table regex matching a Content-Disposition/Type header whose name matches ``p``."""
-    quoted, token = POSTFIX_QUOTED.render(p), POSTFIX_TOKEN.render(p)
-    q_path = rf"(?:{POSTFIX_QUOTED.any_char}*(?:\/|\\\\))?"
-    t_path = r'(?:[^\s;"]*[\/\\])?'
-    forms = [
-        rf'\s*=\s*"{q_path}{quoted}[. ]*"',
-        rf"\s*=\s*{t_path}{token}\.*(?=[\s;]|$)",
-        rf"\*\s*=\s*[^'\";\s]*'[^'\";\s]*'{t_path}{token}\.*(?=[\s;]|$)",
-    ]
-    items = p.items if isinstance(p, Seq) else (p,)
-    if isinstance(items[0], Star) and isinstance(items[0].atom, AnyChar):
-        forms.append(rf'\*[0-9]+\*?\s*=\s*(?:"{quoted}[. ]*"|{token}\.*(?=[\s;]|$))')
-    rx = _HEAD + "(?:" + "|".join(forms) + ")"
-    check_delimiters(rx)
-    return rx
-
-
-def check_delimiters(rx: str) -> None:
-    """Assert ``rx`` has no unescaped ``/`` (it would end the pattern of a table line)."""
-    i = 0
-    while i < len(rx):
-        if rx[i] == "\\":
-            i += 2
-            continue
-        if rx[i] == "/":
-            raise AssertionError(f"unescaped / in {rx!r}")
-        i += 1
 
 
 def result_text(text: str) -> str:
@@ -234,9 +201,36 @@ class PostfixExporter(Exporter):
         word = {"block": "REJECT", "quarantine": "HOLD", "discard": "DISCARD"}[action]
         reason = crule.rule.reason.value if crule.rule.reason else "attachment refused by policy"
         text = result_text(f"{word} {reason} [mailpolicy rule {crule.id}]")
-        for pat in self._att_pats(cond):
+        pats = [q for p in self._att_pats(cond) for q in split(p)]
+        self._byte_limits(crule, cond, pats)
+        for pat in pats:
             self.has_names = True
             self.lines.append((crule, f"/{line_regex(pat)}/ {text}", exemptable))
+
+    def _byte_limits(self, crule: CheckedRule, cond: ast.Cond, pats: list[Pat]) -> None:
+        """Per-rule losses of byte-mode matching (non-ASCII names only)."""
+        if any(byte_sensitive(p) for p in pats):
+            self.unsupported(
+                crule,
+                cond,
+                "a single '?' or negated class matches one byte of a non-ASCII name in "
+                "Postfix, one character in the engine",
+                how="such names may be judged differently",
+                sound=False,
+                key="one-byte",
+                when=("non-ascii-name",),
+            )
+        if any(cased_non_ascii(p) for p in pats):
+            self.unsupported(
+                crule,
+                cond,
+                "Postfix folds the case of ASCII letters only: a non-ASCII letter of the "
+                "pattern matches as written",
+                how="other cases of that letter are not matched",
+                sound=False,
+                key="non-ascii-case",
+                when=("non-ascii-name",),
+            )
 
     # -- files --------------------------------------------------------------------------------
     def _sender_table(self) -> str:
@@ -259,6 +253,8 @@ class PostfixExporter(Exporter):
                 "order: when two attachments match different rules, the first "
                 "matching header decides, not the first rule",
                 how="both verdicts stop the message",
+                key="header-order",
+                when=("several-attachments",),
             )
         if self.policy.default != "allow":
             self.unsupported(
@@ -267,6 +263,8 @@ class PostfixExporter(Exporter):
                 f"default {self.policy.default} cannot be expressed by header checks",
                 how="default allow",
                 sound=self.policy.default not in STOPPING,
+                key="default",
+                when=("always",),
             )
         two_stage = self.exemption is not None
         extra = [
@@ -339,6 +337,12 @@ class PostfixExporter(Exporter):
         files["main.cf.fragment"] = head + "\n".join(main) + "\n"
         order = [n for n in self.filenames if n in files]
         return {n: files[n] for n in order}
+
+    def export(self) -> ExportResult:
+        """As ``Exporter.export``, then ``postmap`` (when installed) loads every table: a
+        line it skips with a warning (a regex too large) is a dead rule, so it is an
+        error, never written."""
+        return tool_checked(self.policy, super().export(), "postmap", PostfixRunner)
 
     def runner(self, result: ExportResult, workdir: str) -> Runner:
         # Sender exceptions are a two-stage configuration, not a table: only a running
@@ -419,23 +423,6 @@ class PostfixRunner:
                 return TargetVerdict(action, rule)
             hold = hold or TargetVerdict(action, rule)
         return hold or TargetVerdict("allow", None)
-
-    def explain(self, msg: Message, engine: Verdict, target: TargetVerdict) -> str | None:
-        found = embedded_loss(self.result, engine) or part_limit(msg, engine, PostfixExporter.caps)
-        if found:
-            return found
-        if engine.action in STOPPING and target.action in STOPPING:
-            return next(
-                (
-                    x.text()
-                    for x in self.result.losses
-                    if x.what.startswith("Postfix decides per header")
-                ),
-                None,
-            )
-        if target.rule is None and target.action == "quarantine":  # the encoded-name catch-all
-            return next((x.text() for x in self.result.losses if "encoded" in x.what), None)
-        return None
 
     def close(self) -> None:
         """Nothing runs between messages."""

@@ -35,7 +35,7 @@ Contract (``LivePostfixRunner``, a ``runner.Runner``):
   (``-``, the encoded-name catch-all, is ``None``). ``deliver`` gives the same verdict
   in a ``Delivery`` with the stage, the queue ids, the SMTP reply the client got and,
   for a bounce, the path of the DSN the sink captured.
-- ``explain``: as ``PostfixRunner`` (the same losses apply); ``close()`` stops Postfix
+- ``close()`` stops Postfix
   (``postfix -c DIR stop``) and the sink (by pid) and waits for both to exit.
 
 What only the live run shows: stage 1 runs the exempt table for *every* sender, so a
@@ -61,8 +61,7 @@ from mailpolicy.policy.export.postfix_instance import HOST, PostfixInstance, Que
 from mailpolicy.policy.export.runner import TargetVerdict, VerifyError, need
 
 if TYPE_CHECKING:
-    from mailpolicy.corpus.message import Message
-    from mailpolicy.policy.verdict import Verdict
+    pass
 
 #: Seconds to wait for one message's fate.
 MESSAGE_TIMEOUT = 30.0
@@ -130,10 +129,6 @@ class LivePostfixRunner:
         if self.own:
             self.pf.stop()
 
-    def explain(self, msg: Message, engine: Verdict, target: TargetVerdict) -> str | None:
-        return self.tables.explain(msg, engine, target)
-
-    # -- one message --------------------------------------------------------------------------
     def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]) -> TargetVerdict:
         return self.deliver(data, sender, recipients).verdict
 

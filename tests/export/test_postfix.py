@@ -51,8 +51,8 @@ def postmap(table_text: str, key: str) -> tuple[int, str, str]:
 def test_strict_refuses_name_rules_and_says_why() -> None:
     r = export(loader.load_policy(str(POLICIES / "sircam-2001.policy"), lint=True), "postfix")
     assert not r.ok
-    assert all("RFC 2047" in d.message and "(line " in d.message for d in r.diagnostics)
-    assert len(r.diagnostics) == 6
+    names = [d for d in r.diagnostics if "RFC 2047" in d.message and "(line " in d.message]
+    assert len(names) == 6
 
 
 def test_two_stage_files_and_bounce_warning() -> None:

@@ -4,46 +4,49 @@
 # target:  sieve (Dovecot Pigeonhole Sieve, RFC 5228 + RFC 5703 mime)
 # date:    2001-07-15
 # mode:    strict
-# requires: Pigeonhole with mime, regex, reject
+# accepted losses: sieve:ambiguous-mime, sieve:embedded, sieve:encoded-quote, sieve:homoglyph, sieve:raw-non-utf8
+# requires: Pigeonhole with encoded-character, mime, regex, reject
 # verify before deploying: sievec POLICY.sieve (a script that does not compile means every message is kept)
 # Loss report: what this export does not do exactly as the policy says
-#   - UNSOUND: all rules: names are matched as written: an extension in look-alike letters (Cyrillic 'ехе') is not read as the extension it imitates; such names are not matched; 'evasive name' in the engine stops them
-#   - UNSOUND: all rules: MIME that common readers read differently (two Content-Type headers, a name only in a non-standard file= parameter, a comment before a parameter) is read one way; names another reader would show are not tested; 'evasive mime' in the engine stops such messages
-#   - UNSOUND: all rules: Sieve does not see the names of uuencoded or BinHex files inside text bodies, nor winmail.dat (TNEF) members; those names are not tested
-require ["mime", "regex", "reject"];
+#   - [sieve:homoglyph] UNSOUND: all rules: names are matched as written: an extension in look-alike letters (Cyrillic 'ехе') is not read as the extension it imitates; such names are not matched; 'evasive name' in the engine stops them (accepted: --accept-loss)
+#   - [sieve:ambiguous-mime] UNSOUND: all rules: MIME that common readers read differently (two Content-Type headers, a name only in a non-standard file= parameter, a comment before a parameter) is read one way; names another reader would show are not tested; 'evasive mime' in the engine stops such messages (accepted: --accept-loss)
+#   - [sieve:embedded] UNSOUND: all rules: Sieve does not see the names of uuencoded or BinHex files inside text bodies, nor winmail.dat (TNEF) members; those names are not tested (accepted: --accept-loss)
+#   - [sieve:encoded-quote] UNSOUND: all rules: Pigeonhole ends an RFC 2047-encoded name at a decoded '"' ('invoice".exe' is read as 'invoice'); the rest of such a name is not tested (accepted: --accept-loss)
+#   - [sieve:raw-non-utf8] UNSOUND: all rules: Pigeonhole reads a raw 8-bit name that is not UTF-8 (Latin-1, Shift_JIS) with U+FFFD for each undecodable byte, where the engine guesses the charset; a space or letter in those bytes is not seen (accepted: --accept-loss)
+require ["encoded-character", "mime", "regex", "reject"];
 
 # rule block-5bf78c7e (line 10): block attachment name matches "*.pif"
-if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\\\])?.*\\.pif[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\\\])?.*\\.pif[. ]*$") {
+if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\])?[^/\\]*\\.pif[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\])?[^/\\]*\\.pif[. ]*$") {
   reject "message refused by mail policy (rule block-5bf78c7e)";
   stop;
 }
 
 # rule block-f02f6c68 (line 11): block attachment name matches "*.bat"
-if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\\\])?.*\\.bat[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\\\])?.*\\.bat[. ]*$") {
+if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\])?[^/\\]*\\.bat[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\])?[^/\\]*\\.bat[. ]*$") {
   reject "message refused by mail policy (rule block-f02f6c68)";
   stop;
 }
 
 # rule block-661012d7 (line 12): block attachment name matches "*.lnk"
-if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\\\])?.*\\.lnk[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\\\])?.*\\.lnk[. ]*$") {
+if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\])?[^/\\]*\\.lnk[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\])?[^/\\]*\\.lnk[. ]*$") {
   reject "message refused by mail policy (rule block-661012d7)";
   stop;
 }
 
 # rule block-d6fae262 (line 13): block attachment name matches "*.com"
-if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\\\])?.*\\.com[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\\\])?.*\\.com[. ]*$") {
+if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\])?[^/\\]*\\.com[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\])?[^/\\]*\\.com[. ]*$") {
   reject "message refused by mail policy (rule block-d6fae262)";
   stop;
 }
 
 # rule block-ffad002c (line 15): block attachment extension in ["exe", "scr", "vbs", "cmd"]
-if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\\\])?.*[^./\\][^/\\]*\\.[[:space:]]*(cmd|exe|scr|vbs)[[:space:]]*[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\\\])?.*[^./\\][^/\\]*\\.[[:space:]]*(cmd|exe|scr|vbs)[[:space:]]*[. ]*$") {
+if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\])?([^/\\]*[^./\\/\\][^/\\/\\]*\\.([[:space:]${hex:1C}-${hex:1F}]|${hex:C2}[${hex:85}${hex:A0}]|${hex:E1 9A 80}|${hex:E2 80}[${hex:80}-${hex:8A}${hex:A8}${hex:A9}${hex:AF}]|${hex:E2 81 9F}|${hex:E3 80 80})*(cmd|exe|scr|vbs)([[:space:]${hex:1C}-${hex:1F}]|${hex:C2}[${hex:85}${hex:A0}]|${hex:E1 9A 80}|${hex:E2 80}[${hex:80}-${hex:8A}${hex:A8}${hex:A9}${hex:AF}]|${hex:E2 81 9F}|${hex:E3 80 80})*([${hex:09}-${hex:0D}${hex:1C}-${hex:1F}]|${hex:C2}[${hex:85}${hex:A0}]|${hex:E1 9A 80}|${hex:E2 80}[${hex:80}-${hex:8A}${hex:A8}${hex:A9}${hex:AF}]|${hex:E2 81 9F}|${hex:E3 80 80})|[^/\\]*[^./\\/\\][^/\\/\\]*\\.([[:space:]${hex:1C}-${hex:1F}]|${hex:C2}[${hex:85}${hex:A0}]|${hex:E1 9A 80}|${hex:E2 80}[${hex:80}-${hex:8A}${hex:A8}${hex:A9}${hex:AF}]|${hex:E2 81 9F}|${hex:E3 80 80})*(cmd|exe|scr|vbs))[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\])?([^/\\]*[^./\\/\\][^/\\/\\]*\\.([[:space:]${hex:1C}-${hex:1F}]|${hex:C2}[${hex:85}${hex:A0}]|${hex:E1 9A 80}|${hex:E2 80}[${hex:80}-${hex:8A}${hex:A8}${hex:A9}${hex:AF}]|${hex:E2 81 9F}|${hex:E3 80 80})*(cmd|exe|scr|vbs)([[:space:]${hex:1C}-${hex:1F}]|${hex:C2}[${hex:85}${hex:A0}]|${hex:E1 9A 80}|${hex:E2 80}[${hex:80}-${hex:8A}${hex:A8}${hex:A9}${hex:AF}]|${hex:E2 81 9F}|${hex:E3 80 80})*([${hex:09}-${hex:0D}${hex:1C}-${hex:1F}]|${hex:C2}[${hex:85}${hex:A0}]|${hex:E1 9A 80}|${hex:E2 80}[${hex:80}-${hex:8A}${hex:A8}${hex:A9}${hex:AF}]|${hex:E2 81 9F}|${hex:E3 80 80})|[^/\\]*[^./\\/\\][^/\\/\\]*\\.([[:space:]${hex:1C}-${hex:1F}]|${hex:C2}[${hex:85}${hex:A0}]|${hex:E1 9A 80}|${hex:E2 80}[${hex:80}-${hex:8A}${hex:A8}${hex:A9}${hex:AF}]|${hex:E2 81 9F}|${hex:E3 80 80})*(cmd|exe|scr|vbs))[. ]*$") {
   reject "message refused by mail policy (rule block-ffad002c)";
   stop;
 }
 
 # rule double-extension-2001 (line 17): block attachment name matches "*.*.*" as "double-extension-2001" reason "double extension"
-if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\\\])?.*\\..*\\..*[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\\\])?.*\\..*\\..*[. ]*$") {
+if anyof(header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex "Content-Disposition" "^(.*[/\\])?[^/\\]*\\.[^/\\]*\\.[^/\\]*([^. /\\${hex:80}-${hex:FF}]|[${hex:C2}-${hex:F4}][${hex:80}-${hex:BF}]*)[. ]*$", header :mime :anychild :param "name" :comparator "i;ascii-casemap" :regex "Content-Type" "^(.*[/\\])?[^/\\]*\\.[^/\\]*\\.[^/\\]*([^. /\\${hex:80}-${hex:FF}]|[${hex:C2}-${hex:F4}][${hex:80}-${hex:BF}]*)[. ]*$") {
   reject "double extension";
   stop;
 }
