@@ -10,10 +10,10 @@ part, so no ``filename``/``filename*``/duplicate-header trick hides a name (see
 dots and spaces and a path before the base name are tolerated, as the engine's
 normalisation does.
 
-Actions: block -> ``reject "reason"``; quarantine -> ``fileinto "Quarantine"``
-(``QUARANTINE_FOLDER``; the folder must exist or Dovecot must autocreate it); tag ->
-``addheader`` (the ``editheader`` extension, which Pigeonhole only enables with
-``sieve_extensions = +editheader``) then ``keep``; discard -> ``discard``; allow ->
+Actions: block -> ``reject "reason"``; quarantine -> ``fileinto :create "Quarantine"``
+(``QUARANTINE_FOLDER``, created when missing); tag -> ``addheader`` (the ``editheader``
+extension, which the deploy drop-in enables for global scripts only, ``sieve_deploy``)
+then ``keep``; discard -> ``discard``; allow ->
 ``keep; stop;``; strip -> not expressible (approximate: quarantine the whole message).
 Sender exceptions: ``envelope :all :comparator "i;ascii-casemap" :matches "from"``, a
 domain entry becoming ``*@domain`` and ``*@*.domain``.
@@ -72,6 +72,7 @@ from mailpolicy.policy.export.dialect import (
 )
 from mailpolicy.policy.export.runner import TIMEOUT, Runner, TargetVerdict, VerifyError, need
 from mailpolicy.policy.export.shared_limits import SHARED
+from mailpolicy.policy.export.sieve_deploy import MAX_SCRIPT_BYTES, deploy_lines
 from mailpolicy.policy.export.sieve_names import (
     ENCODED_QUOTE,
     RAW_NON_UTF8,
@@ -271,9 +272,9 @@ class SieveExporter(Exporter):
                 else "message refused by mail policy (default)"
             )
             return [f"reject {quote(text)};"]
-        if action == "quarantine":
-            self.requires.add("fileinto")
-            return [f"fileinto {quote(QUARANTINE_FOLDER)};"]
+        if action == "quarantine":  # :create: a missing folder would mean INBOX
+            self.requires.update(("fileinto", "mailbox"))
+            return [f"fileinto :create {quote(QUARANTINE_FOLDER)};"]
         if action == "discard":
             return ["discard;"]
         if action == "tag":
@@ -323,13 +324,13 @@ class SieveExporter(Exporter):
             self.requires.add("encoded-character")
         lines: list[str] = []
         extra = [f"requires: Pigeonhole with {', '.join(sorted(self.requires))}"]
-        if "editheader" in self.requires:
-            extra.append("          (editheader needs 'sieve_extensions = +editheader')")
-        if "fileinto" in self.requires:
-            extra.append(f"quarantine: messages are filed into the folder '{QUARANTINE_FOLDER}'")
+        extra += deploy_lines(
+            editheader="editheader" in self.requires,
+            quarantine=QUARANTINE_FOLDER if "fileinto" in self.requires else None,
+        )
         extra.append(
-            "verify before deploying: sievec POLICY.sieve (a script that does not "
-            "compile means every message is kept)"
+            "verify before deploying: sievec (a script that does not compile means every "
+            "message is kept; export has compiled it when sievec was installed)"
         )
         lines.append(self.header("#", extra).rstrip("\n"))
         losses = self.loss_comments("#").rstrip("\n")
@@ -349,7 +350,18 @@ class SieveExporter(Exporter):
         lines.append(f"# default: {default}")
         lines.extend(tail)
         self.result.meta["rule_lines"] = rule_lines
-        return {"policy.sieve": "\n".join(lines) + "\n"}
+        text = "\n".join(lines) + "\n"
+        if len(text.encode("utf-8")) > MAX_SCRIPT_BYTES:
+            self.result.diagnostics.append(
+                Diagnostic(
+                    E_UNSUPPORTED,
+                    "error",
+                    f"the script is {len(text.encode('utf-8'))} bytes; Pigeonhole compiles "
+                    f"no script over {MAX_SCRIPT_BYTES} (sieve_max_script_size)",
+                    self.policy.ast.span,
+                )
+            )
+        return {"policy.sieve": text}
 
     def export(self) -> ExportResult:
         """As ``Exporter.export``, then ``sievec`` (when installed) compiles the script: a

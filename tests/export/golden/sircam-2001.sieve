@@ -6,7 +6,26 @@
 # mode:    strict
 # accepted losses: sieve:ambiguous-mime, sieve:embedded, sieve:encoded-quote, sieve:homoglyph, sieve:raw-non-utf8
 # requires: Pigeonhole with encoded-character, mime, regex, reject
-# verify before deploying: sievec POLICY.sieve (a script that does not compile means every message is kept)
+# deploy (Dovecot 2.3 with Pigeonhole, stock Debian/Ubuntu configuration; run as root):
+#   install -D -m 0644 policy.sieve /etc/dovecot/sieve/mailpolicy.sieve
+#   cat > /etc/dovecot/conf.d/95-mailpolicy.conf <<'EOF'
+#   protocol lda {
+#     mail_plugins = $mail_plugins sieve
+#   }
+#   protocol lmtp {
+#     mail_plugins = $mail_plugins sieve
+#   }
+#   plugin {
+#     sieve_before = /etc/dovecot/sieve/mailpolicy.sieve
+#   }
+#   EOF
+#   sievec /etc/dovecot/sieve/mailpolicy.sieve
+#   doveconf -n >/dev/null && doveadm reload
+# undo: rm /etc/dovecot/conf.d/95-mailpolicy.conf && doveadm reload
+# notes: a site that already sets sieve_before uses the first free sieve_beforeN;
+#   the script runs at delivery, after the MTA accepted the message: 'reject' sends
+#   a rejection message to the envelope sender.
+# verify before deploying: sievec (a script that does not compile means every message is kept; export has compiled it when sievec was installed)
 # Loss report: what this export does not do exactly as the policy says
 #   - [sieve:homoglyph] UNSOUND: all rules: names are matched as written: an extension in look-alike letters (Cyrillic 'ехе') is not read as the extension it imitates; such names are not matched; 'evasive name' in the engine stops them (accepted: --accept-loss)
 #   - [sieve:ambiguous-mime] UNSOUND: all rules: MIME that common readers read differently (two Content-Type headers, a name only in a non-standard file= parameter, a comment before a parameter) is read one way; names another reader would show are not tested; 'evasive mime' in the engine stops such messages (accepted: --accept-loss)
