@@ -20,8 +20,11 @@ types), ``N=`` (every declared name, raw and RFC 2047/2231-decoded, from ``filen
   approximate, see below); ``declared type``: the ``M=`` field.
 
 Rules keep their order in the list and the first regex that matches decides for that
-leaf: ``[qr'...' => 1]`` bans (block), ``[qr'...' => 0]`` allows. ``@banned_filename_maps``
-is emptied so Debian's default ``$banned_filename_re`` does not decide first.
+leaf: ``[qr'...' => 1]`` bans (block), ``[qr'...' => 0]`` allows. The file extends the
+site's banned checks: ``@banned_filename_maps`` (Debian's ``$banned_filename_re``) stays and
+is checked first (an allow rule cannot exempt what it bans: the sound ``site-lists``
+limit), and a ``$banned_namepath_re`` the site set before is kept after the policy's
+entries. ``--verify`` runs amavis's own code over it (``amavis_runner``).
 
 What amavis cannot do (``--strict`` refuses, ``--approximate`` records a ``Loss``):
 - it decides per leaf, not per message: an allow rule exempts only the parts it matches
@@ -44,15 +47,18 @@ log and DSN) are reduced to ``[A-Za-z0-9._-]``.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from mailpolicy.policy import ast, conditions, globs
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
+from mailpolicy.policy.export import when
 from mailpolicy.policy.export.base import (
     NAME_MATCHING,
     NAME_TESTS,
     STOPPING,
     Capabilities,
     Exporter,
+    ExportResult,
     Gap,
     Limit,
     Unexpressible,
@@ -61,6 +67,36 @@ from mailpolicy.policy.export.base import (
 from mailpolicy.policy.export.dialect import FIELD_END, PERL, name_pattern
 from mailpolicy.policy.export.shared_limits import SHARED
 from mailpolicy.policy.globs import Lit
+
+if TYPE_CHECKING:
+    from mailpolicy.corpus.message import Attachment, Message
+    from mailpolicy.policy.export.amavis_runner import AmavisRunner
+
+#: Debian's stock ``$banned_filename_re`` (``/etc/amavis/conf.d/20-debian_defaults``), as
+#: amavis applies it to the keys of a part and its ancestors (names, declared types,
+#: ``.``-prefixed file(1) short types): the predicate of the ``site-lists`` limit.
+_DEBIAN_NAME = (
+    re.compile(r"\.[^./]*\.(exe|vbs|pif|scr|bat|cmd|com|cpl|dll)\.?$", re.I),
+    re.compile(r"\{[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}\}?$", re.I),
+    re.compile(r".\.(exe|vbs|pif|scr|bat|cmd|com|cpl)$", re.I),
+)
+_DEBIAN_TYPE = re.compile(r"^application/(x-msdownload|x-msdos-program|hta)$", re.I)
+
+
+def _debian_banned(msg: Message, att: Attachment | None) -> bool:
+    if att is None:
+        return False
+    for a in att.walk():
+        names = (*a.names, *a.raw_names)
+        if any(rx.search(n) for rx in _DEBIAN_NAME for n in names):
+            return True
+        detected = a.detected_type
+        if _DEBIAN_TYPE.match(a.declared_type) or "dosexec" in detected or "portable" in detected:
+            return True
+    return False
+
+
+DEBIAN_BANNED = when.register("amavis-debian-banned", _debian_banned)
 
 #: amavis file(1) short types of executable content (``%map_full_type_to_short_type``).
 EXECUTABLE_TYPES = ("exe", "exe-ms", "exe-unix", "dll")
@@ -82,7 +118,7 @@ class AmavisExporter(Exporter):
         conditions=supports(NAME_MATCHING, ("type class", "declared type matches")),
         actions=frozenset({"allow", "block", "quarantine"}),
         name_encodings=frozenset({"rfc2047", "rfc2231", "rfc2231-continuations"}),
-        all_filenames=True,
+        all_filenames=False,
         archive_members=True,
         true_types=True,
         combinators=frozenset({"and", "or"}),
@@ -105,10 +141,40 @@ class AmavisExporter(Exporter):
             Limit(
                 "raw-8bit",
                 "amavis decodes raw 8-bit names as ISO-8859-1 (a Shift_JIS or UTF-8 name "
-                "sent without RFC 2047/2231 is seen as mojibake)",
-                "non-ASCII characters of a pattern do not match such names; ASCII "
-                "extensions still do",
+                "sent without RFC 2047/2231 is seen as mojibake, a UTF-8 no-break space "
+                "after the extension as two letters)",
+                "non-ASCII characters of a pattern do not match such names, nor an "
+                "extension followed by a raw 8-bit space",
                 strict=False,
+            ),
+            Limit(
+                "one-filename",
+                "amavis (MIME-tools) keeps one value per parameter and header: of two "
+                "filename parameters the last (filename* before filename), of two "
+                "Content-Disposition headers the first; the Content-Type name is kept too",
+                "a part that carries a second, different filename is judged by the one "
+                "MIME-tools kept",
+                strict=False,
+            ),
+            Limit(
+                "attached-message",
+                "amavis does not open attached messages (message/rfc822): MIME-tools runs "
+                "with extract_nested_messages off and file(1)'s 'mail text' is typed txt, "
+                "which no decoder opens",
+                "names inside a forwarded message are not tested",
+                strict=False,
+                when=("attached-message",),
+            ),
+            Limit(
+                "site-lists",
+                "the site's own banned lists stay in force and are checked first (Debian's "
+                "$banned_filename_re in 20-debian_defaults bans .exe, .pif, .bat, .com, "
+                "double extensions, application/x-msdownload and PE executables): an "
+                "allow rule of the policy cannot exempt what they ban",
+                "amavis stops at least what the policy stops",
+                strict=False,
+                sound=True,
+                when=(DEBIAN_BANNED,),
             ),
         ),
     )
@@ -117,6 +183,7 @@ class AmavisExporter(Exporter):
         super().__init__(policy, approximate=approximate)
         self._entries: list[tuple[CheckedRule, int, str]] = []  # rule, result, regex
         self._actions: set[str] = set()
+        self._rule_actions: dict[str, str] = {}  # comment id -> action, for the runner
 
     def gap(self, node: ast.Cond, *, in_attachment: bool, unless_root: bool = False) -> Gap | None:
         if isinstance(node, ast.Not):
@@ -165,6 +232,7 @@ class AmavisExporter(Exporter):
         result = 0 if action == "allow" else 1
         if action != "allow":
             self._actions.add(action)
+            self._rule_actions[comment_id(crule.id)] = action
         for rx in regexes:
             self._entries.append((crule, result, rx))
 
@@ -205,17 +273,36 @@ class AmavisExporter(Exporter):
                 "banned mail is kept only if $banned_quarantine_to is set."
             )
         out += [
-            "# Install: /etc/amavis/conf.d/60-mailpolicy (Debian), or append to amavisd.conf.",
-            "# Replaces the traditional banned list (Debian's $banned_filename_re):",
-            "@banned_filename_maps = ();",
+            "# Install: copy to /etc/amavis/conf.d/60-mailpolicy (Debian, Ubuntu; read after",
+            "#   50-user) or include it at the end of amavisd.conf, then check and enable:",
+            "#   amavisd test-config && systemctl reload amavis",
+            "# Undo: remove the file and reload.",
+            "# It extends the site's banned checks: @banned_filename_maps and",
+            "# $banned_filename_re (Debian's defaults) keep working and are checked first;",
+            "# the site's own $banned_namepath_re entries are kept after the policy's.",
             f"$final_banned_destiny = {destiny};",
-            "$banned_namepath_re = new_RE(",
+            "{",
+            "  my $site = $banned_namepath_re;",
+            "  $site = $$site if ref($site) eq 'REF';",
+            "  $banned_namepath_re = new_RE(",
         ]
         last = None
         for crule, result, rx in self._entries:
             if crule is not last:
-                out.append("  " + self.rule_comment(crule, "#"))
+                out.append("    " + self.rule_comment(crule, "#"))
                 last = crule
-            out.append(f"  [qr'(?#{comment_id(crule.id)}){rx}'m => {result}],")
-        out += [");", "", "1;  # conf.d files must end with a true value"]
+            out.append(f"    [qr'(?#{comment_id(crule.id)}){rx}'m => {result}],")
+        out += [
+            "    # the site's own entries, after the policy's",
+            "    (ref($site) ? @$site : ()),",
+            "  );",
+            "}",
+            "",
+            "1;  # conf.d files must end with a true value",
+        ]
         return {"60-mailpolicy": "\n".join(out) + "\n"}
+
+    def runner(self, result: ExportResult, workdir: str) -> AmavisRunner:
+        from mailpolicy.policy.export.amavis_runner import AmavisRunner
+
+        return AmavisRunner(result, workdir, dict(self._rule_actions))

@@ -38,17 +38,14 @@ Latin-1 name) and spell every non-ASCII character as its UTF-8 bytes.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
+from mailpolicy.policy.export import when
 from mailpolicy.policy.export.base import (
     ENVELOPE,
     NAME_MATCHING,
@@ -61,18 +58,57 @@ from mailpolicy.policy.export.base import (
     supports,
 )
 from mailpolicy.policy.export.dialect import EXIM, byte_address, byte_glob, byte_name_test, envelope
-from mailpolicy.policy.export.runner import TIMEOUT, TargetVerdict, VerifyError, part_limit
 from mailpolicy.policy.export.shared_limits import SHARED
 from mailpolicy.policy.globs import Lit
 
 if TYPE_CHECKING:
-    from mailpolicy.corpus.message import Message
-    from mailpolicy.policy.verdict import Verdict
+    from mailpolicy.policy.export.exim_runner import EximRunner
 
-#: Where ``.ci/install-exim.sh`` unpacks exim4-daemon-heavy; ``MAILPOLICY_EXIM`` overrides.
-EXIM_CANDIDATES = ("/opt/mailpolicy-exim/usr/sbin/exim4", "/usr/sbin/exim4", "/usr/sbin/exim")
+#: Where the files go (``-o /etc/exim4/mailpolicy``): the paths in ``macros.conf``.
+DEPLOY_DIR = "/etc/exim4/mailpolicy"
+#: How to install, enable and undo, in the header of ``macros.conf``.
+INSTALL = f"""\
+Install (Debian, Ubuntu: exim4-daemon-heavy; the light daemon has no MIME ACL):
+  mailpolicy export POLICY --target exim -o {DEPLOY_DIR}
+  non-split configuration: cat {DEPLOY_DIR}/macros.conf >> /etc/exim4/exim4.conf.localmacros
+  split configuration:     cp {DEPLOY_DIR}/macros.conf /etc/exim4/conf.d/main/00_mailpolicy
+  then: update-exim4.conf && exim4 -bV >/dev/null && systemctl reload exim4
+It keeps the site's DATA ACL: the policy's statements are included at its end through
+Debian's CHECK_DATA_LOCAL_ACL_FILE hook (a site that sets that macro already: include
+{DEPLOY_DIR}/data.acl from its own file instead), and sets acl_smtp_mime, which
+Debian leaves unset (a site with its own MIME ACL: call 'acl = {DEPLOY_DIR}/mime.acl'
+from it). Non-Debian: put these lines in the main section and end acl_smtp_data with
+'.include {DEPLOY_DIR}/data.acl'.
+Undo: remove these lines (or 00_mailpolicy), update-exim4.conf, systemctl reload exim4.
+"""
 
 _NAME_RE = re.compile(r"^[!-9;-~]+$")  # an RFC 5322 header field name
+
+
+def size_near(threshold: int) -> str:
+    """The predicate key of messages whose stored size and Exim's ``$message_size`` (each
+    line end one byte) may fall on two sides of ``threshold``: a message has at most one
+    CRLF per two bytes, so its sizes differ by at most half."""
+    key = f"exim-size-near-{threshold}"
+    if key not in when.PREDICATES:
+        when.register(key, lambda msg, att: abs(msg.size - threshold) <= msg.size // 2 + 1)
+    return key
+
+
+#: ``$mime_filename`` with its quoted-pairs undone (``evil.ex\e`` -> ``evil.exe``, ``a\\b`` ->
+#: ``a\b``): Exim keeps the backslashes of a quoted-string, the engine (and MIME-tools,
+#: Dovecot) read ``\x`` as ``x``. A part matches a test when either reading does.
+UNQUOTED_FILENAME = r"${sg{$mime_filename}{\N\x5c(.)\N}{\$1}}"
+#: ``size OP N`` over ``$message_size`` (the DATA ACL: the message as received, each line
+#: end one byte).
+SIZE_TESTS = {
+    ">": ">{{$message_size}}{{{size}}}",
+    "<": "<{{$message_size}}{{{size}}}",
+    ">=": ">={{$message_size}}{{{size}}}",
+    "<=": "<={{$message_size}}{{{size}}}",
+    "==": "=={{$message_size}}{{{size}}}",
+    "!=": "!=={{$message_size}}{{{size}}}",
+}
 
 
 # ---- string quoting ---------------------------------------------------------------------------
@@ -116,12 +152,12 @@ class EximExporter(Exporter):
 
     target = "exim"
     description = "Exim 4.96+ exim4-daemon-heavy: acl_smtp_mime records, acl_smtp_data decides"
-    filenames = ("main.conf", "acl.conf")
+    filenames = ("macros.conf", "mime.acl", "data.acl")
     caps = Capabilities(
         conditions=supports(
             ENVELOPE,
             NAME_MATCHING,
-            ("subject contains", "subject matches", "declared type matches"),
+            ("subject contains", "subject matches", "declared type matches", "message size"),
         ),
         actions=frozenset({"allow", "block", "tag", "discard", "quarantine"}),
         name_encodings=frozenset({"rfc2231", "rfc2231-continuations"}),
@@ -156,6 +192,17 @@ class EximExporter(Exporter):
                 "non-ASCII characters of a pattern match UTF-8 (RFC 2231) names only; "
                 "ASCII extensions match in every charset",
                 strict=False,
+            ),
+            Limit(
+                "quoted-pair",
+                "Exim keeps the backslashes of a quoted-string's quoted-pairs "
+                '($mime_filename of "evil.ex\\e" is evil.ex\\e) and reads \\" as the end of '
+                "the string",
+                "each name test is matched against the name as Exim gives it and with its "
+                'quoted-pairs undone (evil.exe); a name holding \\" or a literal backslash '
+                "may still be read differently",
+                strict=False,
+                when=("quoted-pair",),
             ),
             Limit(
                 "mime-parts-only",
@@ -197,7 +244,10 @@ class EximExporter(Exporter):
     def _message_test(self, crule: CheckedRule, node: ast.Cond) -> str:
         match node:
             case ast.AnyAttachment(pred=pred):
-                part = _logic(pred, self._part_test)
+                part = _logic(pred, lambda n: self._part_test(n, "$mime_filename"))
+                unquoted = _logic(pred, lambda n: self._part_test(n, UNQUOTED_FILENAME))
+                if unquoted != part:  # a name test: the name as Exim gives it, or unquoted
+                    part = f"or{{{{{part}}}{{{unquoted}}}}}"
                 # a name test implies a named part; a negation or a declared type needs the
                 # policy's notion of an attachment (not the body text, not a container)
                 guard = any(isinstance(n, (ast.Not, ast.DeclaredType)) for n in ast.walk(pred))
@@ -209,6 +259,19 @@ class EximExporter(Exporter):
                 if role == "sender":
                     return f"match_address{{$sender_address}}{{+{lst}}}"
                 return f"forany{{<, $recipients}}{{match_address{{$item}}{{+{lst}}}}}"
+            case ast.MessageSize(op=op, operand=ast.Number(value=size)):
+                self.unsupported(
+                    crule,
+                    node,
+                    "Exim's $message_size counts each line end as one byte (the message as "
+                    "received over SMTP); the engine counts the bytes of the stored message, "
+                    "two per CRLF line end",
+                    how="size compared with $message_size",
+                    sound=False,
+                    key="message-size",
+                    when=(size_near(size),),
+                )
+                return SIZE_TESTS[op].format(size=size)
             case ast.TextContains(operand=ast.Str(value=text)):  # the subject (caps)
                 rx = rf"(?i){EXIM.render(Lit(text))}"
             case ast.TextMatches(operand=ast.Str(value=glob)):
@@ -217,8 +280,9 @@ class EximExporter(Exporter):
                 raise TypeError(f"unexpected node {node!r}")
         return rf"match{{$h_subject:}}{{\N{rx}\N}}"
 
-    def _part_test(self, node: ast.Cond) -> str:
-        """A MIME-ACL condition about one part, for an attachment test."""
+    def _part_test(self, node: ast.Cond, filename: str) -> str:
+        """A MIME-ACL condition about one part, for an attachment test; ``filename``: the
+        expansion that gives the name tested (``UNQUOTED_FILENAME`` or the raw one)."""
         if isinstance(node, ast.DeclaredType):
             assert isinstance(node.operand, ast.Str)
             rx = byte_glob(node.operand.value)
@@ -227,7 +291,7 @@ class EximExporter(Exporter):
         name_rx = byte_name_test(self.policy, node)
         if name_rx is None:
             return "eq{1}{0}"  # no entry can ever be an extension
-        return rf"and{{{{def:mime_filename}}{{match{{$mime_filename}}{{\N{name_rx}\N}}}}}}"
+        return rf"and{{{{def:mime_filename}}{{match{{{filename}}}{{\N{name_rx}\N}}}}}}"
 
     def _list(self, crule: CheckedRule, operand: ast.Operand, *, domain_rule: bool) -> str:
         base = operand.name if isinstance(operand, ast.ListRef) else f"r{crule.index + 1}"
@@ -236,7 +300,9 @@ class EximExporter(Exporter):
             items = []
             for entry in self.policy.entries(operand):
                 self.safe(crule, entry, "an address list entry")
-                items.append(rf"\N{byte_address(entry, domain_rule=domain_rule)}\N")
+                # an item is a regex only when it starts with "^" (else a literal
+                # address or a domain glob): the regex carries its own anchors
+                items.append(rf"\N^{byte_address(entry, domain_rule=domain_rule)}\N")
             self._lists[name] = items
         return name
 
@@ -249,43 +315,41 @@ class EximExporter(Exporter):
 
     def render(self) -> dict[str, str]:
         extra = [f"limit:   {lim.what}" for lim in self.caps.limits]
-        main = [
+        macros = [
             self.header("#", extra).rstrip("\n"),
             self.loss_comments("#").rstrip("\n"),
-            "# Main section (Debian split config: conf.d/main/; else before 'begin acl').",
-            "# The DATA ACL replaces the site's own: merge by hand if you have one.",
-            "# Debian: MAIN_ACL_CHECK_DATA = acl_mailpolicy_data",
+            *(f"# {ln}" if ln else "#" for ln in INSTALL.splitlines()),
             "",
+            f"CHECK_DATA_LOCAL_ACL_FILE = {DEPLOY_DIR}/data.acl",
+            f"acl_smtp_mime = {DEPLOY_DIR}/mime.acl",
         ]
         for name, items in self._lists.items():
-            main.append(f"addresslist {name} = <; " + " ; ".join(items))
-        main += ["acl_smtp_mime = acl_mailpolicy_mime", "acl_smtp_data = acl_mailpolicy_data", ""]
-        acl = [
+            macros.append(f"addresslist {name} = <; " + " ; ".join(items))
+        mime = [
             self.header("#").rstrip("\n"),
-            "# ACL section: .include this file after 'begin acl'.",
-            "",
-            "# Once per MIME part: record the first part each attachment test holds for.",
-            "acl_mailpolicy_mime:",
+            "# The MIME ACL (acl_smtp_mime, set in macros.conf): once per MIME part, record",
+            "# the first part each attachment test of the policy holds for.",
         ]
         for cond, (var, needs_guard) in self._parts.items():
             guard = f"{{{self._GUARD}}}" if needs_guard else ""
             setter = "${if def:mime_filename{$mime_filename}{[part $mime_part_count]}}"
-            acl += [
-                f"  warn    condition = ${{if and{{{{!def:{var}}}{guard}{{{cond}}}}}}}",
-                f"          set {var} = {setter}",
+            mime += [
+                f"warn    condition = ${{if and{{{{!def:{var}}}{guard}{{{cond}}}}}}}",
+                f"        set {var} = {setter}",
             ]
-        acl += [
-            "  accept",
-            "",
-            "# Once per message, after the MIME ACL: the first rule that holds decides.",
-            "acl_mailpolicy_data:",
+        mime.append("accept")
+        data = [
+            self.header("#").rstrip("\n"),
+            "# Included at the end of the site's own DATA ACL (Debian's acl_check_data, through",
+            "# CHECK_DATA_LOCAL_ACL_FILE), after its checks: the first rule that holds decides.",
         ]
         for i, st in enumerate(self._statements):
-            acl += self._statement(i, st)
-        acl += self._statement(-1, _Statement(None, self.policy.default, ""))
+            data += self._statement(i, st)
+        data += self._statement(-1, _Statement(None, self.policy.default, ""))
         return {
-            "main.conf": "\n".join(x for x in main if x is not None) + "\n",
-            "acl.conf": "\n".join(acl) + "\n",
+            "macros.conf": "\n".join(x for x in macros if x) + "\n",
+            "mime.acl": "\n".join(mime) + "\n",
+            "data.acl": "\n".join(data) + "\n",
         }
 
     def _statement(self, i: int, st: _Statement) -> list[str]:
@@ -315,143 +379,6 @@ class EximExporter(Exporter):
         return out
 
     def runner(self, result: ExportResult, workdir: str) -> EximRunner:
+        from mailpolicy.policy.export.exim_runner import EximRunner
+
         return EximRunner(result, workdir)
-
-
-# ---- running the real Exim -----------------------------------------------------------------
-def find_exim() -> str | None:
-    """The exim4-daemon-heavy binary (``MAILPOLICY_EXIM``, the CI unpack dir, or PATH)."""
-    env = os.environ.get("MAILPOLICY_EXIM")
-    for path in (env,) if env else EXIM_CANDIDATES:
-        if path and os.access(path, os.X_OK):
-            return path
-    return shutil.which("exim4") if not env else None
-
-
-_TEST_MAIN = """\
-primary_hostname = mx.mailpolicy.invalid
-keep_environment =
-message_body_visible = 65536
-spool_directory = {spool}
-log_file_path = {spool}/%slog
-headers_charset = UTF-8
-acl_smtp_rcpt = acl_mailpolicy_rcpt
-"""
-_TEST_TAIL = """
-acl_mailpolicy_rcpt:
-  accept
-
-begin routers
-mailpolicy_sink:
-  driver = accept
-  transport = mailpolicy_null
-
-begin transports
-mailpolicy_null:
-  driver = appendfile
-  file = /dev/null
-"""
-_LOG_RULE = re.compile(r"mailpolicy: rule=(\S+) action=(\w+)")
-
-
-class EximRunner:
-    """Runs exported rules through ``exim -C CONF -bh 127.0.0.1`` (no daemon, nothing queued;
-    a ``runner.Runner``).
-
-    ``check()`` runs ``-bV`` (syntax) and returns an error text or None; ``run(data,
-    sender, recipients)`` feeds one SMTP dialogue and reads the verdict: the reply after
-    the data plus the ``mailpolicy: rule=`` log line. A ``451`` or a missing log line is an
-    ``error`` verdict (a broken expansion is only found at run time).
-    """
-
-    def __init__(self, result: ExportResult, workdir: str, exim: str | None = None) -> None:
-        self.exim = exim or find_exim()
-        # Exim drops to its own user (Debian-exim) before it touches the spool, so the spool
-        # must be reachable from / for that user: a fresh directory in the system temp dir,
-        # not under ``workdir`` (which may be private); ``close()`` removes it.
-        self.dir = tempfile.mkdtemp(prefix="mailpolicy-exim-")
-        spool = os.path.join(self.dir, "spool")
-        os.makedirs(spool)
-        os.chmod(self.dir, 0o755)
-        os.chmod(spool, 0o1777)  # exim drops to Debian-exim before it writes the spool
-        self.conf = os.path.join(self.dir, "exim.conf")
-        with open(self.conf, "w", encoding="utf-8") as fh:
-            fh.write(
-                _TEST_MAIN.format(spool=spool)
-                + result.files["main.conf"]
-                + "\nbegin acl\n"
-                + result.files["acl.conf"]
-                + _TEST_TAIL
-            )
-
-    def close(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def available(self) -> str | None:
-        """None when Exim with Content_Scanning can run here, else the reason it cannot."""
-        if self.exim is None:
-            return "exim4-daemon-heavy not found (run .ci/install-exim.sh or set MAILPOLICY_EXIM)"
-        return None
-
-    def check(self) -> str | None:
-        """``exim -bV`` on the generated config: None, or why it was refused.
-
-        Raises ``VerifyError`` when no suitable Exim is installed."""
-        problem = self.available()
-        if problem is not None:
-            raise VerifyError(problem)
-        assert self.exim is not None
-        p = subprocess.run(
-            [self.exim, "-C", self.conf, "-bV"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=TIMEOUT,
-        )
-        if p.returncode != 0:
-            return (p.stdout + p.stderr).strip()
-        if "Content_Scanning" not in p.stdout:
-            return "this Exim has no Content_Scanning (install exim4-daemon-heavy)"
-        return None
-
-    def explain(self, msg: Message, engine: Verdict, target: TargetVerdict) -> str | None:
-        """The target-wide limit behind a disagreement on this message, if one applies."""
-        return part_limit(msg, engine, EximExporter.caps)
-
-    def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]) -> TargetVerdict:
-        assert self.exim is not None
-        body = data.replace(b"\r\n", b"\n").split(b"\n")
-        if body and body[-1] == b"":
-            body.pop()
-        lines = [b"EHLO client.mailpolicy.invalid", f"MAIL FROM:<{sender or ''}>".encode()]
-        lines += [f"RCPT TO:<{r}>".encode() for r in (recipients or ("postmaster@example.com",))]
-        lines += [
-            b"DATA",
-            *((b"." + ln) if ln.startswith(b".") else ln for ln in body),
-            b".",
-            b"QUIT",
-        ]
-        p = subprocess.run(
-            [self.exim, "-C", self.conf, "-bh", "127.0.0.1"],
-            input=b"\r\n".join(lines) + b"\r\n",
-            capture_output=True,
-            timeout=TIMEOUT,
-            check=False,
-        )
-        out = p.stdout.decode("utf-8", "replace").splitlines()
-        err = p.stderr.decode("utf-8", "replace")
-        code, reply = "", ""
-        for k, ln in enumerate(out):
-            if ln.startswith("354"):
-                reply = out[k + 1] if k + 1 < len(out) else ""
-                code = reply[:3]
-                break
-        logged = _LOG_RULE.findall(err)
-        if code == "451" or not code:
-            return TargetVerdict("error", None, reply or err[-400:])
-        if not logged:
-            return TargetVerdict("error", None, f"no mailpolicy log line; reply {reply!r}")
-        rule, action = logged[-1]
-        if action == "block" and code != "550":
-            return TargetVerdict("error", rule, f"block without 550: {reply!r}")
-        return TargetVerdict(action, None if rule == "-" else rule, reply)

@@ -58,7 +58,6 @@ from mailpolicy.policy.export.base import (
     Gap,
     Limit,
     Unexpressible,
-    _atomic_write,
     supports,
 )
 from mailpolicy.policy.export.dialect import (
@@ -68,6 +67,7 @@ from mailpolicy.policy.export.dialect import (
     envelope,
     map_line,
 )
+from mailpolicy.policy.export.result import _atomic_write
 from mailpolicy.policy.export.shared_limits import SHARED
 
 if TYPE_CHECKING:

@@ -19,12 +19,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from mailpolicy.policy.export.base import ExportResult
-from mailpolicy.policy.export.rspamd import ACTIONS, RspamdExporter
-from mailpolicy.policy.export.runner import TargetVerdict, VerifyError, part_limit
+from mailpolicy.policy.export.rspamd import ACTIONS
+from mailpolicy.policy.export.runner import TargetVerdict, VerifyError
 
 if TYPE_CHECKING:
-    from mailpolicy.corpus.message import Message
-    from mailpolicy.policy.verdict import Verdict
+    pass
 
 #: Seconds the daemon may take to start and load the maps.
 START_TIMEOUT = 60
@@ -198,10 +197,6 @@ class RspamdRunner:
                 "block", None, f"rspamd's own scoring: {d.get('action')} score {d.get('score')}"
             )
         return TargetVerdict("allow", None)
-
-    def explain(self, msg: Message, engine: Verdict, target: TargetVerdict) -> str | None:
-        """The target-wide limit behind a disagreement on this message, if one applies."""
-        return part_limit(msg, engine, RspamdExporter.caps)
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
