@@ -25,7 +25,9 @@ fi
 $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends \
     perl file libmailtools-perl libio-stringy-perl libunix-syslog-perl libarchive-zip-perl \
     libconvert-tnef-perl libconvert-uulib-perl libnet-libidn-perl >/dev/null
-perl -I"$LIB" -e 'use Amavis::Unpackers; use Amavis::Unpackers::MIME;
-    use Amavis::Unpackers::Validity; use MIME::Parser; 1' \
+# amavisd runs under taint mode (perl -T), and so does the verifier
+version="$(perl -T -I"$LIB" -e 'require Amavis::Util; require Amavis::Unpackers;
+    require Amavis::Unpackers::MIME; require Amavis::Unpackers::Validity; require MIME::Parser;
+    print $Amavis::Conf::myversion')" \
     || { echo "install-amavis: amavis modules do not load from $LIB" >&2; exit 1; }
-echo "install-amavis: amavisd-new $(sed -n 's/^Version: //p' "$ROOT/DEBIAN/control" 2>/dev/null || true) modules ready in $LIB"
+echo "install-amavis: $version modules ready in $LIB (MAILPOLICY_AMAVIS_ROOT=$ROOT)"
