@@ -35,7 +35,7 @@ from mailpolicy.policy.export.losses import explaining
 from mailpolicy.policy.export.runner import Runner, VerifyError
 from mailpolicy.simulator.replay import Matcher, ReferenceMatcher, parse, replay
 
-__all__ = ["Row", "VerifyError", "compare", "render", "unexplained"]
+__all__ = ["Judge", "Row", "VerifyError", "compare", "render", "unexplained"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +58,9 @@ class Row:
         return self.engine == self.target
 
 
-class _Verify:
-    """The judge of ``--verify``: both deciders on one message; None for an unreadable one."""
+class Judge:
+    """The judge of ``--verify``: both deciders on one message; None for an unreadable one.
+    The evasion matrix (tests/export) drives it cell by cell with a ``RawMessage``."""
 
     def __init__(self, engine: Matcher, runner: Runner, result: ExportResult) -> None:
         self.engine, self.runner, self.result = engine, runner, result
@@ -114,7 +115,7 @@ def compare(
             problem = runner.check()
             if problem:
                 raise VerifyError(f"{exporter.target} rejects the exported files: {problem}")
-            judge = _Verify(ReferenceMatcher(exporter.policy), runner, result)
+            judge = Judge(ReferenceMatcher(exporter.policy), runner, result)
             for row in replay(judge, paths, workers=1):
                 if row is None:
                     unreadable += 1

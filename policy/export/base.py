@@ -24,7 +24,9 @@ How to add a target (say ``exim``):
    test (``dialect.name_pattern``), address entries (``dialect.address``), rendered by
    the target's ``Dialect`` (or a new one: a ``Dialect`` is data).
 5. Optional ``--verify`` support: implement ``runner(self, result, workdir)`` returning
-   a ``runner.Runner`` (``runner.py``: check, run, explain, close; one ``TargetVerdict``).
+   a ``runner.Runner`` (``runner.py``: check, run, close; one ``TargetVerdict``). What
+   explains a disagreement is a loss whose predicate holds (``Limit(when=...)``,
+   ``when.register`` for a fact of your own; see ``losses.py``), never the runner.
 6. Register the class in ``TARGETS`` in ``policy/export/__init__.py``, add golden files
    and a row to the support table in ``tests/export/``.
 
