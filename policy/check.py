@@ -12,14 +12,14 @@ Contract:
 - Reading a policy file, text or JSON, is ``loader.py``'s job: one way to load a policy.
 
 List files (``list x = file "lists/partners.txt"``) are read relative to ``base_dir``
-(default: the policy file's directory, or the working directory for ``<string>``): one
-entry a line, blank lines ignored, surrounding whitespace stripped, and ``#`` at the start
-of a line or after whitespace starts a comment (so ``a#b@example.com`` stays whole). Only
-regular files are read (a FIFO or ``/dev/zero`` would hang), at most ``MAX_LIST_BYTES``
-(``listfile.py``).
+(default: the policy file's directory, or the working directory for ``<string>``), only
+from under ``list_root`` (default: that directory), as ``listfile.py`` says. Every entry
+of a list, inline or in a file, is checked for each use of the list (``_Checker.entry``:
+an address or domain, a glob, an extension, a type); an entry of a file is reported at
+its own ``FILE:LINE:COLUMN``.
 
-Limits: types are checked per operand position, not inferred; list *contents* are checked
-for what their use needs (globs valid, extensions without a dot), not for meaning.
+Limits: types are checked per operand position, not inferred; entries are checked for
+their form (``user@@example.com``), not for meaning (whether the domain exists).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import dataclasses
 import hashlib
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import assert_never
@@ -41,7 +40,7 @@ from mailpolicy.policy.diagnostics import (
     did_you_mean,
     error,
 )
-from mailpolicy.policy.listfile import read_list_file
+from mailpolicy.policy.listfile import address_problem, extension_problem, load_entries
 
 #: Largest list file read, in bytes.
 #: Type classes a policy may name (``other`` is what is left, not something to ask for).
@@ -51,6 +50,8 @@ DEFAULT_ACTIONS = ("allow", "block", "quarantine", "discard")
 
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII but ':'
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_LIST_DEF = re.compile(r"\s*list\s+([A-Za-z_][A-Za-z0-9_-]*)")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,8 @@ def check(
     source_sha256: str | None = None,
     file_lists: dict[str, tuple[str, ...]] | None = None,
     lint: bool = True,
+    list_root: str | Path | None = None,
+    skipped: tuple[str, ...] = (),
 ) -> CheckResult:
     """Resolve and check ``policy``; never raises for a parsed tree.
 
@@ -86,8 +89,14 @@ def check(
     ``list x = file "..."`` lists already known (the JSON form carries them), so those
     files are not read. ``lint=False`` skips the lint warnings: they are for people
     reviewing a policy (``check``), not for the verbs that only run it.
+
+    ``list_root``: the directory list files must be under (None: the policy's directory,
+    ``base_dir``). ``skipped``: the text of statements that did not parse
+    (``parse.parse_partial``); ``policy`` holds the others, and what only their absence
+    causes (an empty policy, a list defined or used there) is not reported.
     """
-    checker = _Checker(policy, _base_dir(policy.path, base_dir), file_lists or {})
+    root = None if list_root is None else os.fspath(list_root)
+    checker = _Checker(policy, _base_dir(policy.path, base_dir), file_lists or {}, root, skipped)
     checker.run()
     if source_sha256 is None:
         source_sha256 = hashlib.sha256(source).hexdigest() if source is not None else ""
@@ -100,6 +109,9 @@ def check(
     from mailpolicy.policy import lint as _lint  # reads CheckedPolicy; imported late on purpose
 
     warnings = tuple(_lint.lint(provisional)) if lint else ()
+    if skipped:  # a list may be used by a statement that did not parse
+        words = {w for text in skipped for w in _WORD.findall(text)}
+        warnings = tuple(w for w in warnings if w.code != "W202" or _named(policy, w) not in words)
     diags = tuple(sorted([*checker.diags, *warnings], key=Diagnostic.sort_key))
     if any(d.severity == "error" for d in diags):
         return CheckResult(policy=None, diagnostics=diags)
@@ -123,23 +135,38 @@ class _Checker:
     """One run over a policy: collects diagnostics and resolved lists."""
 
     def __init__(
-        self, policy: ast.Policy, base_dir: str, file_lists: dict[str, tuple[str, ...]]
+        self,
+        policy: ast.Policy,
+        base_dir: str,
+        file_lists: dict[str, tuple[str, ...]],
+        list_root: str | None = None,
+        skipped: tuple[str, ...] = (),
     ) -> None:
         self.policy = policy
         self.base_dir = base_dir
+        self.list_root = list_root
+        # lists defined by statements that did not parse: using them is no second error
+        self.undefined_ok = {m[1] for t in skipped if (m := _LIST_DEF.match(t))}
+        self.recovered = bool(skipped)
         self.file_lists = file_lists
         self.diags: list[Diagnostic] = []
         self.defs: dict[str, ast.ListDef] = {}  # first definition of each name
         self.lists: dict[str, tuple[str, ...]] = {}  # names whose entries are known
-        self._glob_checked: set[str] = set()
-        self._ext_checked: set[str] = set()
+        self.spans: dict[str, tuple[ast.Span, ...]] = {}  # where each entry is written
+        self._validated: set[tuple[str, str]] = set()  # (list, use) whose entries were checked
+        self._said: set[Diagnostic] = set()
 
     def err(self, code: str, message: str, span: ast.Span) -> None:
-        self.diags.append(error(code, message, span))
+        diag = error(code, message, span)
+        if diag not in self._said:  # an entry checked for two uses (a glob, an address)
+            self._said.add(diag)
+            self.diags.append(diag)
 
     # -- driver --------------------------------------------------------------------------
     def run(self) -> None:
         if not self.policy.statements:
+            if self.recovered:  # every statement had a syntax error: nothing more to say
+                return
             self.err(
                 "E110",
                 "the policy is empty: write at least one rule",
@@ -193,17 +220,18 @@ class _Checker:
             return
         if stmt.file is None:
             self.lists[stmt.name] = tuple(i.value for i in stmt.items or ())
+            self.spans[stmt.name] = tuple(i.span for i in stmt.items or ())
             return
         if stmt.name in self.file_lists:
             self.lists[stmt.name] = self.file_lists[stmt.name]
+            self.spans[stmt.name] = (stmt.file.span,) * len(self.lists[stmt.name])
             return
-        written = stmt.file.value
-        full = os.path.join(self.base_dir, written) if self.base_dir else written
         try:
-            self.lists[stmt.name] = read_list_file(full)
+            found = load_entries(stmt.file.value, self.base_dir, self.list_root, self.policy.path)
         except ValueError as exc:
-            shown = written if full == written else f"{written}' ('{full}"
-            self.err("E103", f"list file '{shown}' {exc}", stmt.file.span)
+            self.err("E103", str(exc), stmt.file.span)
+            return
+        self.lists[stmt.name], self.spans[stmt.name] = found
 
     # -- rules ---------------------------------------------------------------------------
     def rule(self, rule: ast.Rule) -> None:
@@ -264,7 +292,8 @@ class _Checker:
         match node:
             case ast.SenderIn() | ast.RecipientIn():
                 f = node.field
-                self.need_list(node, arg, f"{f} in", glob=True, hint=f'{f} matches "{_text(arg)}"')
+                hint = f'{f} matches "{_text(arg)}"'
+                self.need_list(node, arg, f"{f} in", use="address", hint=hint)
             case ast.SenderMatches() | ast.RecipientMatches():
                 self.need_glob(node, arg, f"{node.field} matches", in_form=f"{node.field} in")
             case ast.TextContains() | ast.TextMatches():
@@ -307,15 +336,16 @@ class _Checker:
                 self.need_glob(node, node.operand, "name matches", in_form="name in")
             case ast.NameIn():
                 arg = node.operand
-                self.need_list(node, arg, "name in", glob=True, hint=f'name matches "{_text(arg)}"')
+                self.need_list(
+                    node, arg, "name in", use="glob", hint=f'name matches "{_text(arg)}"'
+                )
             case ast.ExtensionIs():
                 self.extension_value(node.operand.value, node.operand.span)
             case ast.ExtensionIn() | ast.DoubleExtensionIn():
                 arg, plain = node.operand, isinstance(node, ast.ExtensionIn)
                 word = "extension" if plain else "double extension"
                 hint = f'extension "{_text(arg)}"' if plain else ""
-                if self.need_list(node, arg, f"{word} in", glob=False, hint=hint):
-                    self.extension_entries(arg)
+                self.need_list(node, arg, f"{word} in", use="extension", hint=hint)
             case ast.TypeClass():
                 value = node.operand.value
                 if value not in TYPE_CLASSES:
@@ -361,26 +391,19 @@ class _Checker:
         declared = isinstance(node, ast.DeclaredTypeIn)
         what = "declared type in" if declared else "type in"
         hint = f'declared type "{_text(node.operand)}"' if declared else ""
-        if not self.need_list(node, node.operand, what, glob=False, hint=hint):
-            return
-        arg = node.operand
-        if isinstance(arg, ast.ListLit):
-            items = [(i.value, i.span) for i in arg.items]
-        elif isinstance(arg, ast.ListRef) and arg.name in self.defs:
-            items = list(self._entries_with_spans(self.defs[arg.name]))
-        else:
-            items = []
-        for value, span in items:
-            if "/" in value or declared:
-                self.mime(ast.Str(value=value, span=span), "declared type" if declared else "type")
-            elif value not in TYPE_CLASSES:
-                self.err(
-                    "E106",
-                    f"unknown type class '{value}'{did_you_mean(value, TYPE_CLASSES)}; the "
-                    f"classes are {', '.join(TYPE_CLASSES)}, or a MIME type such as "
-                    '"application/x-dosexec"',
-                    span,
-                )
+        self.need_list(node, node.operand, what, use="declared" if declared else "type", hint=hint)
+
+    def type_entry(self, value: str, span: ast.Span) -> None:
+        if "/" in value:
+            self.mime(ast.Str(value=value, span=span), "type")
+        elif value not in TYPE_CLASSES:
+            self.err(
+                "E106",
+                f"unknown type class '{value}'{did_you_mean(value, TYPE_CLASSES)}; the "
+                f"classes are {', '.join(TYPE_CLASSES)}, or a MIME type such as "
+                '"application/x-dosexec"',
+                span,
+            )
 
     # -- operand kinds --------------------------------------------------------------------
     def need_list(
@@ -389,26 +412,27 @@ class _Checker:
         arg: ast.Operand | None,
         what: str,
         *,
-        glob: bool,
+        use: str,
         hint: str,
-    ) -> bool:
-        """A list name or inline list; True when it is one (known or not)."""
+    ) -> None:
+        """A list name or inline list, each entry checked for ``use`` (``_ENTRY``)."""
         if isinstance(arg, ast.ListRef):
-            if self.known(arg) and glob:
-                self.list_globs(arg)
-            return True
+            if self.known(arg) and (arg.name, use) not in self._validated:
+                self._validated.add((arg.name, use))  # once per list and use
+                entries = self.lists.get(arg.name, ())
+                for value, span in zip(entries, self.spans.get(arg.name, ()), strict=True):
+                    self.entry(use, value, span, arg.name)
+            return
         if isinstance(arg, ast.ListLit):
-            if glob:
-                for item in arg.items:
-                    self.glob(item.value, item.span)
-            return True
+            for item in arg.items:
+                self.entry(use, item.value, item.span, None)
+            return
         tip = f" (did you mean {hint}?)" if hint and isinstance(arg, ast.Str) else ""
         self.err(
             "E102",
             f"'{what}' needs a list (a list name or [...]), not {_kind(arg)}{tip}",
             _span(arg, node),
         )
-        return False
 
     def need_glob(
         self,
@@ -460,6 +484,8 @@ class _Checker:
     def known(self, ref: ast.ListRef) -> bool:
         if ref.name in self.defs:
             return True
+        if ref.name in self.undefined_ok:
+            return False
         self.err("E101", f"unknown list '{ref.name}'{did_you_mean(ref.name, self.defs)}", ref.span)
         return False
 
@@ -470,39 +496,31 @@ class _Checker:
             self.err("E107", f"malformed glob {value!r}: {why}", span)
         return why is None
 
-    def list_globs(self, ref: ast.ListRef) -> None:
-        """Validate once the entries of a named list used where globs are needed."""
-        if ref.name in self._glob_checked:
-            return
-        self._glob_checked.add(ref.name)
-        stmt = self.defs[ref.name]
-        for value, span in self._entries_with_spans(stmt):
+    def entry(self, use: str, value: str, span: ast.Span, name: str | None) -> None:
+        """One list entry, checked for what its list is used with."""
+        if use == "address":
+            if self.glob(value, span):
+                why = address_problem(value)
+                if why is not None:
+                    where = f" in list '{name}'" if name else ""
+                    self.err(
+                        "E109",
+                        f"{value!r}{where} is not an address, address glob or domain: {why}",
+                        span,
+                    )
+        elif use == "glob":
             self.glob(value, span)
-
-    def extension_entries(self, arg: ast.Operand | None) -> None:
-        if isinstance(arg, ast.ListLit):
-            for item in arg.items:
-                self.extension_value(item.value, item.span)
-        elif isinstance(arg, ast.ListRef) and arg.name in self.defs:
-            if arg.name in self._ext_checked:
-                return
-            self._ext_checked.add(arg.name)
-            for value, span in self._entries_with_spans(self.defs[arg.name]):
-                self.extension_value(value, span)
+        elif use == "extension":
+            self.extension_value(value, span)
+        elif use == "type":
+            self.type_entry(value, span)
+        else:
+            self.mime(ast.Str(value=value, span=span), "declared type")
 
     def extension_value(self, value: str, span: ast.Span) -> None:
-        if value.startswith("."):
-            self.err(
-                "E109",
-                f"an extension is written without the dot: '{value.lstrip('.')}', not '{value}'",
-                span,
-            )
-        elif not value or "." in value or "/" in value:
-            self.err(
-                "E109",
-                f"'{value}' is not an extension (one part after the last dot, such as 'exe')",
-                span,
-            )
+        why = extension_problem(value)
+        if why is not None:
+            self.err("E109", why, span)
 
     def mime(self, arg: ast.Str, what: str) -> None:
         if not self.glob(arg.value, arg.span):
@@ -520,15 +538,14 @@ class _Checker:
                 arg.span,
             )
 
-    def _entries_with_spans(self, stmt: ast.ListDef) -> Iterator[tuple[str, ast.Span]]:
-        if stmt.items is not None:
-            yield from ((i.value, i.span) for i in stmt.items)
-        elif stmt.file is not None:
-            for value in self.lists.get(stmt.name, ()):
-                yield value, stmt.file.span
-
 
 # ---- helpers ----------------------------------------------------------------------------
+def _named(policy: ast.Policy, diag: Diagnostic) -> str | None:
+    """The list a W202 warning is about (it points at the ``list`` statement)."""
+    at = diag.span.start
+    return next((s.name for s in policy.lists.values() if s.span.start == at), None)
+
+
 def _where(span: ast.Span) -> str:
     return f"line {span.line}, column {span.column}"
 

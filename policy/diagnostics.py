@@ -41,6 +41,7 @@ CODES: dict[str, str] = {
     "W205": "empty-list",
     "W206": "duplicate-entry",
     "W207": "broad-content-rule",
+    "W208": "size-without-unit",
 }
 
 

@@ -16,6 +16,8 @@ Codes (never change meaning):
 - ``W206 duplicate-entry``: the same entry twice in a list (case-insensitive).
 - ``W207 broad-content-rule``: a stopping rule without exception on a fact that common
   benign mail carries (``has macros``, ``has javascript``).
+- ``W208 size-without-unit``: ``size > 10`` compares with ten bytes; a size under 1 KB
+  written without a unit is almost always a missing ``KB`` or ``MB``.
 
 Limits: the shadowing test is a conservative implication check: it says "shadowed" only
 when sure, and misses cases that need real reasoning about globs or text. One
@@ -426,6 +428,31 @@ def _duplicates(items: list[tuple[str, ast.Span]], where: str) -> Iterator[Diagn
 
 # ---- the pass -------------------------------------------------------------------------------
 #: (issue code, rule) in the order they run.
+# ---- W208 size-without-unit ---------------------------------------------------------------
+def size_without_unit(policy: CheckedPolicy) -> Iterator[Diagnostic]:
+    """A size under 1 KB written without a unit: bytes, where a unit was surely meant.
+
+    Example::
+
+        block attachment size > 10          # W208: ten bytes; write 10MB (or 10B)
+
+    0 and 1 are left alone: ``size == 0``, ``size < 1`` and ``size > 0`` mean "empty" and
+    "not empty", written on purpose.
+    """
+    for crule in policy.rules:
+        for node in _leaves(crule.rule):
+            if isinstance(node, (ast.MessageSize, ast.AttachmentSize)):
+                n = node.operand
+                if isinstance(n, ast.Number) and n.unit is None and 1 < n.value < 1000:
+                    yield _warn(
+                        "W208",
+                        f"'size {node.op} {n.text}' compares with {n.text} bytes; give the "
+                        f"unit: {n.text}KB or {n.text}MB (MB is 10^6 bytes, MiB 2^20), or "
+                        f"{n.text}B if bytes are meant",
+                        n.span,
+                    )
+
+
 LINTS: tuple[tuple[str, LintRule], ...] = (
     ("W201", shadowed_rule),
     ("W202", unused_list),
@@ -434,6 +461,7 @@ LINTS: tuple[tuple[str, LintRule], ...] = (
     ("W205", empty_list),
     ("W206", duplicate_entry),
     ("W207", broad_content_rule),
+    ("W208", size_without_unit),
 )
 
 

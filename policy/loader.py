@@ -18,6 +18,12 @@ the policy's name, source path and digest, and its list files' entries.
 - ``is_json(text)``: whether ``text`` is the JSON form.
 - ``load_text(text, path)``: a checked policy from policy text in memory (tests, programs
   that build a policy as text); ``PolicyError`` on any error.
+- ``check_text(text, path)``: the ``CheckResult`` of policy text: after a syntax error the
+  statements that parsed are still checked and linted, so one run reports every mistake.
+
+List files are read only from under the policy's directory, or under ``list_root`` when
+given (the command line's ``--list-root DIR``): ``load_policy``, ``check_file``,
+``load_text`` and ``check_text`` take it.
 
 Lint on the JSON form runs over the rebuilt policy; its warnings point at the lines of
 the source the document was exported from.
@@ -34,7 +40,7 @@ from mailpolicy.policy.ast import Span
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.policy.diagnostics import Diagnostic, InputError, PolicyError, error
 from mailpolicy.policy.listfile import read_regular
-from mailpolicy.policy.parse import MAX_BYTES, decode_source, parse
+from mailpolicy.policy.parse import MAX_BYTES, decode_source, parse_partial
 
 #: ``ir`` ends a message that came from the checker with its code: ``... [E102]``.
 _CODE = re.compile(r"^(?P<message>.*) \[(?P<code>E\d{3})\]$", re.DOTALL)
@@ -76,48 +82,85 @@ def _from_json(path: str, text: str, lint: bool) -> CheckedPolicy:
     return dataclasses.replace(policy, warnings=tuple(_lint.lint(policy)))
 
 
-def _from_text(path: str, data: bytes, lint: bool) -> CheckedPolicy:
-    text = decode_source(data, path)
+def check_text(
+    text: str,
+    path: str = "<string>",
+    *,
+    base_dir: str | None = None,
+    source: bytes | None = None,
+    lint: bool = True,
+    list_root: str | None = None,
+) -> check.CheckResult:
+    """Parse and check policy text, reporting every mistake one run can find: the syntax
+    errors (``parse.parse_partial`` recovers at statement boundaries), then the errors
+    and warnings of the statements that parsed. ``PolicyError`` only for a text refused
+    before parsing (too large, nested too deep)."""
+    partial = parse_partial(text, path)
     result = check.check(
-        parse(text, path),
-        base_dir=os.path.dirname(os.path.abspath(path)),
-        source=data,
+        partial.policy,
+        base_dir=base_dir,
+        source=text.encode("utf-8") if source is None else source,
         lint=lint,
+        list_root=list_root,
+        skipped=partial.skipped,
     )
+    if not partial.errors:
+        return result
+    diags = sorted([*partial.errors, *result.diagnostics], key=Diagnostic.sort_key)
+    return check.CheckResult(policy=None, diagnostics=tuple(diags))
+
+
+def _from_text(path: str, data: bytes, lint: bool, list_root: str | None) -> CheckedPolicy:
+    base_dir = os.path.dirname(os.path.abspath(path))
+    text = decode_source(data, path)
+    result = check_text(text, path, base_dir=base_dir, source=data, lint=lint, list_root=list_root)
     if result.policy is None:
         raise PolicyError(result.diagnostics)
     return result.policy
 
 
-def load_policy(path: str, *, lint: bool = False) -> CheckedPolicy:
+def load_policy(path: str, *, lint: bool = False, list_root: str | None = None) -> CheckedPolicy:
     """The checked policy in ``path`` (text or JSON form); see the module docstring.
 
     ``lint`` fills ``CheckedPolicy.warnings``; the verbs that only run a policy leave it
-    off, ``check`` turns it on."""
+    off, ``check`` turns it on. ``list_root``: the directory list files must be under
+    (``--list-root DIR``; None: the policy's own directory)."""
     data = read_source(path)
     text = decode_source(data, path)
     if is_json(text):
         return _from_json(path, text, lint)
-    return _from_text(path, data, lint)
+    return _from_text(path, data, lint, list_root)
 
 
-def check_file(path: str) -> tuple[str, list[Diagnostic], CheckedPolicy | None]:
-    """(source text, every diagnostic, checked policy or None) for ``mailpolicy check``."""
+def check_file(
+    path: str, *, list_root: str | None = None
+) -> tuple[str, list[Diagnostic], CheckedPolicy | None]:
+    """(source text, every diagnostic, checked policy or None) for ``mailpolicy check``;
+    ``list_root`` as for ``load_policy``."""
     data = read_source(path)
     try:
         text = decode_source(data, path)
     except PolicyError as exc:
         return data.decode("utf-8", "replace"), list(exc.diagnostics), None
     try:
-        policy = _from_json(path, text, True) if is_json(text) else _from_text(path, data, True)
+        if is_json(text):
+            policy = _from_json(path, text, True)
+        else:
+            policy = _from_text(path, data, True, list_root)
     except PolicyError as exc:
         return text, list(exc.diagnostics), None
     return text, list(policy.warnings), policy
 
 
-def load_text(text: str, path: str = "<string>", base_dir: str | None = None) -> CheckedPolicy:
+def load_text(
+    text: str,
+    path: str = "<string>",
+    base_dir: str | None = None,
+    *,
+    list_root: str | None = None,
+) -> CheckedPolicy:
     """Parse and check ``text``; raises ``PolicyError`` with every diagnostic on an error."""
-    result = check.check(parse(text, path), base_dir=base_dir, source=text.encode("utf-8"))
+    result = check_text(text, path, base_dir=base_dir, list_root=list_root)
     if result.policy is None:
         raise PolicyError(result.diagnostics)
     return result.policy

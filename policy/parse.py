@@ -17,7 +17,7 @@ import decimal
 import functools
 import re
 import threading
-from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, cast
 
@@ -28,11 +28,10 @@ from lark.exceptions import (
 
 from mailpolicy.policy import ast
 from mailpolicy.policy.diagnostics import Diagnostic, PolicyError, error
-from mailpolicy.policy.syntax import blank_statement, depth_check, syntax_diag
+from mailpolicy.policy.syntax import MAX_BYTES as MAX_BYTES  # re-exported: callers import it here
+from mailpolicy.policy.syntax import decode_source as decode_source
+from mailpolicy.policy.syntax import depth_check, statement_lines, syntax_diag
 
-#: Largest policy file accepted. The parser reads about 1 MB a second; large sets of names
-#: belong in list files (`list x = file "..."`), which are read without the parser.
-MAX_BYTES = 1024 * 1024
 MAX_ERRORS = 50
 #: Largest number (after its unit) the language accepts, for sizes and counts alike: 2**53
 #: (about 9 PB), the largest integer every JSON reader holds exactly (the IR carries it).
@@ -75,6 +74,7 @@ def _builder() -> _Builder:
 
 
 _ESCAPE = re.compile(r"\\([\\\"])")
+_SPACED = re.compile(r"[ \t]+")
 
 
 def unescape(token: str) -> str:
@@ -91,6 +91,7 @@ def parse_size(text: str) -> tuple[int, str | None]:
 
     ``ValueError`` for an unknown unit or a value above ``MAX_NUMBER`` (so a 309-digit
     number is an error, not an overflow in every verb)."""
+    text = _SPACED.sub("", text)  # `25 MB` is `25MB`
     m = re.fullmatch(r"(\d+)(?:\.(\d+))?([A-Za-z]*)", text)
     if m is None:
         raise ValueError(f"invalid number {text[:40]!r}")
@@ -146,9 +147,9 @@ class _Builder(Transformer[Token, Any]):
     computes, without its cost. Token-level values (``STRING``, ``NUMBER``) are built by
     the rule that holds them: a method named after a terminal would run inside the lexer.
 
-    One builder serves every parse: the file name and the first build error (a modifier
-    given twice, a bad unit) live in thread-local state set by ``begin``. A build error is
-    recorded, not raised, so that syntax errors anywhere in the text take precedence."""
+    One builder serves every parse: the file name and the build errors (a modifier given
+    twice, a bad unit) live in thread-local state set by ``begin``. A build error is
+    recorded, not raised, so that the parse goes on and every error is reported."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -156,16 +157,15 @@ class _Builder(Transformer[Token, Any]):
 
     def begin(self, path: str) -> None:
         self._local.path = path
-        self._local.error = None
+        self._local.errors = []
 
     @property
-    def error(self) -> Diagnostic | None:
-        diag: Diagnostic | None = self._local.error
-        return diag
+    def errors(self) -> list[Diagnostic]:
+        found: list[Diagnostic] = self._local.errors
+        return found
 
     def _fail(self, diag: Diagnostic) -> None:
-        if self._local.error is None:  # report the first, as a tree walk would
-            self._local.error = diag
+        self._local.errors.append(diag)
 
     # -- spans ---------------------------------------------------------------------------
     def _all(self, items: list[Any]) -> ast.Span:
@@ -212,12 +212,13 @@ class _Builder(Transformer[Token, Any]):
 
     def _number(self, tok: Token) -> ast.Number:
         span = self._tok(tok)
+        text = _SPACED.sub("", str(tok))  # the canonical form: `25 MB` is kept as `25MB`
         try:
-            value, unit = parse_size(str(tok))
+            value, unit = parse_size(text)
         except ValueError as exc:
             self._fail(error("E109", str(exc), span))
             value, unit = 0, None
-        return ast.Number(text=str(tok), value=value, unit=unit, span=span)
+        return ast.Number(text=text, value=value, unit=unit, span=span)
 
     def _operand(self, item: Any) -> Any:
         """``?operand``: a STRING or NUMBER token, or an already built list node."""
@@ -467,42 +468,36 @@ def _flatten(kind: type[ast.And | ast.Or], items: list[Any]) -> tuple[Any, ...]:
     return tuple(out)
 
 
-# ---- pre-checks -----------------------------------------------------------------------------
-def decode_source(data: bytes, path: str) -> str:
-    """Policy bytes -> text, or PolicyError for a binary, non-UTF-8 or oversized file."""
-    where = ast.Span(path, 1, 1, 1, 1)
-    if len(data) > MAX_BYTES:
-        raise PolicyError(
-            [
-                error(
-                    "E111",
-                    f"policy file is too large (over the limit of {MAX_BYTES // (1024 * 1024)} MB)",
-                    where,
-                )
-            ]
-        )
-    if b"\0" in data[:65536] or b"\0" in data:
-        raise PolicyError(
-            [error("E111", "this is a binary file, not a policy (it contains NUL bytes)", where)]
-        )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise PolicyError(
-            [
-                error(
-                    "E111",
-                    f"policy is not UTF-8 text (invalid byte 0x{data[exc.start]:02x})",
-                    ast.Span(path, line, 1, line, 1),
-                )
-            ]
-        ) from None
-    return text.removeprefix("\ufeff")
+@dataclass(frozen=True, slots=True)
+class Partial:
+    """What a parse that recovers from syntax errors found (``parse_partial``).
+
+    ``policy``: the statements that parsed, in order, with their true positions;
+    ``errors``: every syntax error (E100) and build error (E108, E109), sorted;
+    ``skipped``: the text of each statement left out because it holds a syntax error."""
+
+    policy: ast.Policy
+    errors: tuple[Diagnostic, ...]
+    skipped: tuple[str, ...]
 
 
 def parse(text: str, path: str = "<string>") -> ast.Policy:
-    """Parse policy text into an AST, or raise PolicyError with every syntax error."""
+    """Parse policy text into an AST, or raise PolicyError with every error found."""
+    partial = parse_partial(text, path)
+    if partial.errors:
+        raise PolicyError(partial.errors)
+    return partial.policy
+
+
+def parse_partial(text: str, path: str = "<string>") -> Partial:
+    """Parse ``text``, recovering after each syntax error at statement boundaries.
+
+    After an error the statements before the one holding it are parsed on their own (they
+    parsed once already, up to the error) and kept; the statement holding it is left out
+    and the text after it parsed again. So each statement is parsed at most twice, and the
+    checker can report the semantic errors of every statement that did parse. At most
+    ``MAX_ERRORS`` syntax errors; the limits checked before lark runs (size, nesting) raise
+    ``PolicyError`` at once."""
     if len(text) > MAX_BYTES:
         raise PolicyError(
             [
@@ -515,44 +510,55 @@ def parse(text: str, path: str = "<string>") -> ast.Policy:
             ]
         )
     depth_check(text, path)
-    diags: list[Diagnostic] = []
+    statements: list[ast.Statement] = []
+    errors: list[Diagnostic] = []
+    skipped: list[str] = []
+    syntax = 0
     current = text
     while True:
-        _builder().begin(path)
         try:
-            tree = parser().parse(current)
+            statements.extend(_parse_whole(current, path, errors))
             break
         except UnexpectedInput as exc:
             diag = syntax_diag(exc, current, path)
-            diags.append(diag)
-            if len(diags) >= MAX_ERRORS:
-                raise PolicyError(diags) from None
-            nxt = blank_statement(current, diag.span.line, diag.span.column)
-            if not nxt.strip() or nxt == current:
-                raise PolicyError(diags) from None
-            current = nxt
-    if diags:
-        raise PolicyError(diags)
-    built = _builder().error
-    if built is not None:  # reported only for a policy free of syntax errors
-        raise PolicyError([built])
+            errors.append(diag)
+            syntax += 1
+            lines = current.split("\n")
+            begin, stop = statement_lines(lines, diag.span.line, diag.span.column)
+            prefix = "\n".join(lines[: begin - 1])
+            if prefix.strip():
+                try:
+                    statements.extend(_parse_whole(prefix, path, errors))
+                except UnexpectedInput:
+                    pass  # a keyword at the start of a line inside a list: not a statement
+            skipped.append("\n".join(lines[begin - 1 : stop]))
+            if syntax >= MAX_ERRORS or stop >= len(lines):
+                break
+            current = "\n".join([" " * len(ln) for ln in lines[:stop]] + lines[stop:])
+            if not current.strip():
+                break
+    span = (
+        ast.Span(path, 1, 1, 1, 1)
+        if not statements
+        else ast.Span(
+            path,
+            statements[0].span.line,
+            statements[0].span.column,
+            statements[-1].span.end_line,
+            statements[-1].span.end_column,
+            statements[0].span.start,
+            statements[-1].span.end,
+        )
+    )
+    policy = ast.Policy(statements=tuple(statements), path=path, span=span)
+    return Partial(policy, tuple(sorted(errors, key=Diagnostic.sort_key)), tuple(skipped))
+
+
+def _parse_whole(text: str, path: str, errors: list[Diagnostic]) -> tuple[ast.Statement, ...]:
+    """The statements of ``text``, which must parse (else lark's error); its build errors
+    are added to ``errors``."""
+    _builder().begin(path)
+    tree = parser().parse(text)
+    errors.extend(_builder().errors)
     assert isinstance(tree, ast.Policy)
-    return tree
-
-
-def parse_file(path: str, read: Callable[[str], bytes] | None = None) -> tuple[ast.Policy, str]:
-    """Read and parse ``path``; returns the AST and the source text (for diagnostics).
-
-    Raises OSError for a file that cannot be read, PolicyError for one that is not a policy.
-    """
-    if read is not None:
-        data = read(path)
-    else:
-        from mailpolicy.policy.listfile import read_regular
-
-        try:
-            data = read_regular(path, MAX_BYTES)
-        except ValueError as exc:
-            raise OSError(f"{path}: {exc}") from None
-    text = decode_source(data, path)
-    return parse(text, path), text
+    return tree.statements

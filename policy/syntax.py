@@ -3,8 +3,10 @@
 ``syntax_diag`` turns one lark error into one E100 diagnostic: expected tokens as their
 text (``]``, never ``RSQB``), "did you mean" for a misspelt keyword, a bad number or an
 unterminated string named as such, and for a missing ``]`` or ``)`` where the list or
-parenthesis began. ``blank_statement`` is the recovery step (``parse.py``), and
-``depth_check`` refuses nesting deeper than ``MAX_DEPTH`` before any recursive stage sees it.
+parenthesis began. ``statement_lines`` finds the statement recovery leaves out
+(``parse.py``). Before the parser runs, ``decode_source`` refuses what is not a policy's
+text (binary, not UTF-8, over ``MAX_BYTES``) and ``depth_check`` nesting deeper than
+``MAX_DEPTH``, before any recursive stage sees it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from mailpolicy.policy import ast
 from mailpolicy.policy.diagnostics import Diagnostic, PolicyError, did_you_mean, error
 
 MAX_DEPTH = 64
+#: Largest policy file accepted. The parser reads about 1 MB a second; large sets of names
+#: belong in list files (`list x = file "..."`), which are read without the parser.
+MAX_BYTES = 1024 * 1024
 
 #: What to call each terminal in an error message.
 TOKEN_TEXT = {
@@ -47,6 +52,7 @@ TOKEN_TEXT = {
     "LSQB": "[",
     "RSQB": "]",
     "COMMA": ",",
+    "_AUTO_RUN": "auto-run",
     "EQUAL": "=",
     "$END": "end of file",
 }
@@ -112,12 +118,81 @@ def _open_bracket(text: str, upto: int) -> tuple[int, str] | None:
     return stack[-1] if stack else None
 
 
+def _int(value: int | None) -> int:
+    return value or 0
+
+
 def _line_col(text: str, pos: int) -> tuple[int, int]:
     line = text.count("\n", 0, pos) + 1
     return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
 
 
 _BAD_NUMBER = re.compile(r"\d+(?:\.\d+)?[A-Za-z_][A-Za-z0-9_]*")
+_NUMBER_BEFORE = re.compile(r"(\d+(?:\.\d+)?)[ \t]*\Z")
+#: ``megabytes`` -> ``MB``: unit words people write out.
+_UNIT_WORD = re.compile(r"(?i)(kilo|kibi|mega|mebi|giga|gibi|tera|tebi|k|m|g)?bytes?\Z")
+_UNIT_OF = {"": "B", "kilo": "KB", "k": "KB", "mega": "MB", "m": "MB", "giga": "GB", "g": "GB"}
+_UNIT_OF |= {"tera": "TB", "kibi": "KiB", "mebi": "MiB", "gibi": "GiB", "tebi": "TiB"}
+UNITS_HELP = (
+    "a size is a number and a unit, such as 25MB or 25 MB (B; KB, MB, GB, TB: powers of "
+    "1000; KiB, MiB, GiB, TiB: powers of 1024; any case)"
+)
+
+
+def _size_hint(number: str, word: str) -> str:
+    """``; a size is ... (did you mean '25MB'?)`` for ``25 megabytes``."""
+    m = _UNIT_WORD.match(word)
+    tip = f" (did you mean '{number}{_UNIT_OF[(m.group(1) or '').lower()]}'?)" if m else ""
+    return f"; {UNITS_HELP}{tip}"
+
+
+#: Groups of expected tokens shown as one phrase when all of a group is expected; what the
+#: phrase covers goes with it (after ``block`` lark also lists the next statement's words).
+_STATEMENT = ("policy", "default", "list", "allow", "block", "quarantine", "strip", "tag")
+_PHRASES = (
+    (
+        ("name", "extension", "type", "size", "archive", "contains", "has", "evasive"),
+        ("double", "declared", "unscannable", "smuggles", "a quoted string", "("),
+        "what to test of the attachment (a quoted glob, name, extension, double extension, "
+        "type, declared type, size, contains, archive, has, evasive name, unscannable, "
+        "smuggles a file, '(')",
+    ),
+    (
+        ("attachment", "sender", "recipient", "header", "attachments", "message"),
+        ("from/subject/body", "size", "evasive", "not", "(", "a glob", *_STATEMENT, "discard"),
+        "a condition (attachment ..., sender, recipient, from/subject/body, header, size, "
+        "attachments, message unscannable, evasive mime, not, '(' or a glob such as *.exe)",
+    ),
+    (
+        (*_STATEMENT, "discard"),
+        (),
+        "a statement (policy, default, list, or a rule: allow, block, quarantine, strip, "
+        "tag, discard)",
+    ),
+    (
+        ("[", "a name", "a number", "a quoted string"),
+        (),
+        "a value (a quoted string, a number, a list name or [...])",
+    ),
+)
+#: Keywords in the order people read them, before the rest (sorted).
+_ORDER = ("and", "or", "unless", "as", "reason")
+
+
+def expected_text(expected: set[str]) -> str:
+    """The expected tokens as a readable hint: whole groups as one phrase (``a
+    statement (...)``), the rest as their text in quotes (``']'``, ``'unless'``): ``a, b or c``."""
+    left = set(expected)
+    phrases: list[str] = []
+    for words, covered, phrase in _PHRASES:
+        if set(words) <= left:
+            left -= {*words, *covered}
+            phrases.append(phrase)
+    tokens = [w for w in _ORDER if w in left] + sorted(left - set(_ORDER))
+    items = [t if t.startswith(("a ", "the ")) else f"'{t}'" for t in tokens] + phrases
+    if len(items) > 12:
+        items = [*items[:12], "..."]
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
 
 
 def syntax_diag(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
@@ -140,10 +215,10 @@ def syntax_diag(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
             msg = 'unterminated string (a string ends with " on the same line)'
         elif bad_number:
             width = len(bad_number.group())
-            msg = (
-                f"invalid number {bad_number.group()!r} (a size is a number with an optional"
-                " unit: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
-            )
+            digits = re.match(r"[\d.]+", bad_number.group())
+            assert digits is not None
+            word = bad_number.group()[digits.end() :]
+            msg = f"invalid number {bad_number.group()!r}" + _size_hint(digits.group(), word)
             expected = []
         else:
             msg = f"unexpected character {exc.char!r}"
@@ -159,13 +234,14 @@ def syntax_diag(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
         width = max(1, len(value.splitlines()[0]) if value else 1)
         msg = f"unexpected {value!r}" if value else "unexpected input"
         words = [e for e in expected if re.fullmatch(r"[a-z/]+", e)]
-        if re.fullmatch(r"[A-Za-z_]\w*", value):
+        number = _NUMBER_BEFORE.search(text, 0, _int(exc.token.start_pos))
+        if exc.token.type == "NAME" and number:  # `10 bytes`, `25 megabytes`
+            msg += " after a number" + _size_hint(number.group(1), value)
+            expected = []
+        elif re.fullmatch(r"[A-Za-z_]\w*", value):
             msg += did_you_mean(value, [w for e in words for w in e.split("/")])
     if expected:
-        shown = ", ".join(
-            e if re.fullmatch(r"[a-z/ ]+|a .*|end of file", e) else f"'{e}'" for e in expected[:12]
-        ) + (", ..." if len(expected) > 12 else "")
-        msg += f"; expected {shown}"
+        msg += f"; expected {expected_text(set(expected))}"
     opened = None
     if any(e in ("]", ")") for e in expected):
         opened = _open_bracket(text, min(len(text), pos if pos else len(text)))
@@ -177,24 +253,54 @@ def syntax_diag(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
     return error("E100", msg, ast.Span(path, line, col, line, col + width))
 
 
-def blank_statement(text: str, line: int, column: int) -> str:
-    """Replace the statement holding the error at ``line``:``column``, and everything
-    before it, with spaces, keeping newlines (so positions stay true). An error on the first
-    word of a statement (lark reports a missing ``]`` at the next token) belongs to the
-    statement before it.
-
-    Once there is an error the tree is thrown away, so the statements before it need not be
-    parsed again: blanking them keeps recovery linear in the size of the file."""
-    lines = text.split("\n")
+def statement_lines(lines: list[str], line: int, column: int) -> tuple[int, int]:
+    """``(begin, stop)``: the statement holding the error at ``line``:``column`` runs from
+    line ``begin`` (1-based) to line ``stop`` (included; the next statement starts after
+    it). An error on the first word of a statement (lark reports a missing ``]`` at the
+    next token) belongs to the statement before it; an error on another first word of a
+    line (``blok``) starts a statement of its own, so the one before it is kept.
+    Statements start at a line's first word (``STATEMENT_START``); recovery
+    (``parse.parse_partial``) leaves that range out."""
     starts = [i + 1 for i, ln in enumerate(lines) if STATEMENT_START.match(ln)]
-    at_start = line in starts and line <= len(lines) and not lines[line - 1][: column - 1].strip()
-    if at_start and line > 1:
+    first_word = line <= len(lines) and not lines[line - 1][: column - 1].strip()
+    if first_word and line in starts and line > 1:
         line -= 1
+    elif first_word:  # a misspelt first word (`blok`): its line starts a statement of its own
+        starts = sorted({*starts, line})
     begin = max((s for s in starts if s <= line), default=1)
     end = min((s for s in starts if s > line), default=None)
-    stop = (end - 1) if end else len(lines)
-    for i in range(stop):
-        lines[i] = " " * len(lines[i])
-    if begin - 1 >= stop:  # nothing to blank: give up rather than loop
-        return ""
-    return "\n".join(lines)
+    return begin, (end - 1) if end else len(lines)
+
+
+# ---- pre-checks -----------------------------------------------------------------------------
+def decode_source(data: bytes, path: str) -> str:
+    """Policy bytes -> text, or PolicyError for a binary, non-UTF-8 or oversized file."""
+    where = ast.Span(path, 1, 1, 1, 1)
+    if len(data) > MAX_BYTES:
+        raise PolicyError(
+            [
+                error(
+                    "E111",
+                    f"policy file is too large (over the limit of {MAX_BYTES // (1024 * 1024)} MB)",
+                    where,
+                )
+            ]
+        )
+    if b"\0" in data[:65536] or b"\0" in data:
+        raise PolicyError(
+            [error("E111", "this is a binary file, not a policy (it contains NUL bytes)", where)]
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise PolicyError(
+            [
+                error(
+                    "E111",
+                    f"policy is not UTF-8 text (invalid byte 0x{data[exc.start]:02x})",
+                    ast.Span(path, line, 1, line, 1),
+                )
+            ]
+        ) from None
+    return text.removeprefix("\ufeff")

@@ -289,8 +289,8 @@ def test_check_keeps_the_tree_and_resolves_lists_in_one_place() -> None:
 def _render(name: str) -> str:
     text = (GOLDEN / name).read_text(encoding="utf-8")
     try:  # list files relative to the working directory, so messages name them as written
-        found = list(check(parse(text, name)).diagnostics)
-    except PolicyError as exc:  # a syntax error
+        found = list(loader.check_text(text, name).diagnostics)  # syntax errors, then the rest
+    except PolicyError as exc:  # refused before parsing
         found = list(exc.diagnostics)
     return render_all(found, {name: text}) + "\n"
 
