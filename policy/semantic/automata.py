@@ -31,6 +31,7 @@ README's limits).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import unicodedata
@@ -306,7 +307,7 @@ class ExtAutomaton:
             if not seg.nonblank:
                 return _Seg(nonempty=True) if not seg.nonempty else seg
             odd = self.tricky and (seg.pend_nonascii or not c.isascii())
-            return _Seg(**{**_asdict(seg), "pend": True, "pend_nonascii": odd})
+            return dataclasses.replace(seg, pend=True, pend_nonascii=odd)
         s = sk(c)
         node, length, digits, alnum, nonascii = (
             seg.node,
@@ -344,7 +345,7 @@ class ExtAutomaton:
             if st.seg.nonempty:
                 seg = st.seg
                 vec = self.vec_of[seg.node] if seg.node >= 0 else 0
-                pending = _Seg(**{**_asdict(seg), "node": vec})
+                pending = dataclasses.replace(seg, node=vec)
             pad_index = min(2, st.index + 1) if self.tricky else 0
             return _Ext(_FRESH, pending, st.last, st.dbl, st.hom, pad_index, 0, st.pad)
         last, dbl, hom, pending = st.last, st.dbl, st.hom, st.pending
@@ -386,10 +387,6 @@ class ExtAutomaton:
         return self.vectors[last or 0], bool(dbl), hom or st.pad
 
 
-def _asdict(seg: _Seg) -> dict[str, object]:
-    return {f: getattr(seg, f) for f in _Seg.__slots__}
-
-
 # ---- queries ------------------------------------------------------------------------------------
 class Query:
     """One search: some string over ``alphabet`` for which every ``pos`` leaf holds and no
@@ -404,7 +401,9 @@ class Query:
             words = frozenset.intersection(*(x.exts for x in pos_ext))
             words -= {e for x in neg if isinstance(x, ExtLeaf) and not x.double for e in x.exts}
             self.empty = not words
-            pos = frozenset(ExtLeaf(x.exts & words, x.double) if isinstance(x, ExtLeaf) else x for x in pos)
+            pos = frozenset(
+                ExtLeaf(x.exts & words, x.double) if isinstance(x, ExtLeaf) else x for x in pos
+            )
             neg = frozenset(
                 ExtLeaf(x.exts & words, x.double) if isinstance(x, ExtLeaf) else x
                 for x in neg

@@ -10,6 +10,8 @@ variable means.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 FALSE, TRUE = 0, 1
 _LEAF = 1 << 60  # the "variable" of the two constant nodes: below every real variable
 
@@ -84,7 +86,7 @@ class BDD:
             out = self.disj(out, f)
         return out
 
-    def cube_of(self, assignment: dict[int, bool]) -> int:
+    def cube_of(self, assignment: Mapping[int, bool]) -> int:
         """The conjunction of the literals of ``assignment``."""
         return self.all(
             [self.var(v) if b else self.neg(self.var(v)) for v, b in assignment.items()]

@@ -220,8 +220,8 @@ class Comparison:
         for v, test in rec_pos:
             r = real.address([test], rec_neg)  # type: ignore[list-item, arg-type]
             if r is None:
-                neg = {w: False for w, k in kinds.items() if k[0] == "recipient" and not cube[w]}
-                return Core({v: True, **neg})
+                gone = {w: False for w, k in kinds.items() if k[0] == "recipient" and not cube[w]}
+                return Core({v: True, **gone})
             if r not in recipients:
                 recipients.append(r)
         if not rec_pos and not any(address_in_test(t, NEUTRAL) for t in rec_neg):  # type: ignore[arg-type]
@@ -244,7 +244,7 @@ class Comparison:
         rcpts = tuple(recipients)
         out = real._facts(want, lambda knobs: make_message(sender, rcpts, atts, knobs), "message")
         if isinstance(out, Core):
-            return Core({space.index[("fact", k[1])]: v for k, v in out.literals.items()})  # type: ignore[index, call-overload]
+            return Core({space.index[("fact", k[1])]: v for k, v in out.literals.items()})
         if isinstance(out, Opaque):
             return out
         msg: Message = out.value

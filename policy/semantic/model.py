@@ -172,10 +172,10 @@ class Space:
         if isinstance(node, ast.TypeClass):
             return ("type", frozenset({node.operand.value}))
         if isinstance(node, ast.TypeIn):
-            entries = policy.entries(node.operand)
-            classes = frozenset(e for e in entries if "/" not in e)
+            listed = policy.entries(node.operand)
+            classes = frozenset(e for e in listed if "/" not in e)
             parts: list[Term] = [("type", classes)] if classes else []
-            for e in sorted({e for e in entries if "/" in e}):
+            for e in sorted({e for e in listed if "/" in e}):
                 mime = ast.TypeMime(operand=ast.Str(value=e))
                 parts.append(("fact", self._atom(mime, policy, "attachment")))
             return parts[0] if len(parts) == 1 else ("or", *parts)
@@ -202,9 +202,7 @@ class Space:
                 kind = "guess"
             else:
                 kind = "opaque"
-            text = (
-                printer.cond(node) if isinstance(node, ast.ArchiveContains) else printer.leaf(node)
-            )  # type: ignore[arg-type]
+            text = printer.cond(node)
             found = self.atoms[key] = Atom(key, node, policy, text, level, kind)
         if self.rule not in found.rules[self.side]:
             found.rules[self.side].append(self.rule)

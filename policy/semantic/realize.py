@@ -18,7 +18,7 @@ listing), so no reader runs and no libmagic is called.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +48,10 @@ MAX_CUBES = 2000
 
 @dataclass(frozen=True, slots=True)
 class Core:
-    literals: dict[int, bool]
+    """Literals no message satisfies together: variable numbers (message level) or
+    attachment terms (inside one attachment)."""
+
+    literals: Mapping[Any, bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,12 +134,12 @@ class Realiser:
             cube = b.cube(f)
             if cube is None:
                 break
-            lits = {self.space.vars[v][1]: val for v, val in cube.items()}
-            out = self._build(lits)  # type: ignore[arg-type]
+            lits: dict[Term, bool] = {self.space.vars[v][1]: val for v, val in cube.items()}  # type: ignore[misc]
+            out = self._build(lits)
             if isinstance(out, Built):
                 return out
             if isinstance(out, Core):
-                core = {self.space.index[("att", t)]: val for t, val in out.literals.items()}  # type: ignore[call-overload]
+                core = {self.space.index[("att", t)]: val for t, val in out.literals.items()}
             else:
                 opaque.extend(r for r in out.reasons if r not in opaque)
                 core = cube
@@ -254,11 +257,8 @@ def _group(node: ast.Cond) -> str:
 
 def _candidates(group: str, atoms: dict[Atom, bool]) -> list[Any]:
     if group == "size":
-        numbers = [
-            n.operand.value
-            for n in (a.node for a in atoms)
-            if isinstance(getattr(n, "operand", None), ast.Number)
-        ]  # type: ignore[attr-defined]
+        ops = [getattr(a.node, "operand", None) for a in atoms]
+        numbers = [op.value for op in ops if isinstance(op, ast.Number)]
         return sorted({1024, *(max(0, x + d) for x in numbers for d in (-1, 0, 1))})
     if group == "archive":
         return sorted(itertools.product((False, True), repeat=3), key=sum)

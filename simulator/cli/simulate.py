@@ -4,9 +4,15 @@ Prints a summary (human tables or ``--json``), optionally writes ``--decisions``
 Lines in corpus order, unreadable messages included) and ``--report`` (one
 self-contained HTML file).
 
-Exit codes: 0 done; 2 an input cannot be used (a corpus path or labels file that does not
-exist, an output file that cannot be written: checked before the replay starts); 130
-interrupted by Ctrl-C, after writing the partial results (marked ``"partial": true``).
+CI gates (``simulator/gates.py``): ``--max-false-positives N``, ``--max-false-negatives N``,
+``--min-precision P``, ``--min-recall R``; a gate that fails makes the run exit 1, with a
+line on stderr naming the gate and its figures, and ``"gates"`` in ``--json`` (``"ok"``
+false). A gate over a corpus without benign/malicious labels is a usage error (exit 2).
+
+Exit codes: 0 done; 1 a gate failed; 2 an input cannot be used (a corpus path or labels
+file that does not exist, an output file that cannot be written: checked before the
+replay starts); 130 interrupted by Ctrl-C, after writing the partial results (marked
+``"partial": true``).
 Unreadable messages do not change the exit code: they are listed in the results.
 
 Progress goes to stderr only when stderr is a terminal: messages done, rate, and an ETA
@@ -18,15 +24,18 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
+from mailpolicy.policy.diagnostics import InputError
 from mailpolicy.policy.loader import load_policy
-from mailpolicy.simulator import replay, report
+from mailpolicy.simulator import gates, replay, report
 from mailpolicy.simulator.cli import common
 from mailpolicy.simulator.cli.common import ExitCode, add_budget_options, add_wide_option
 from mailpolicy.simulator.replay import EVALUATORS, Decision
 from mailpolicy.simulator.score import Score
 from mailpolicy.simulator.summary import render_simulate, result_json
+from mailpolicy.simulator.width import columns
 
 HELP = "replay recorded mail through a policy and score it"
 
@@ -48,6 +57,56 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--samples", type=int, default=10, metavar="N", help="false positives/negatives shown"
     )
     add_budget_options(p)
+    g = p.add_argument_group("CI gates (exit 1 when one fails; they need labelled mail)")
+    g.add_argument("--max-false-positives", type=int, metavar="N")
+    g.add_argument("--max-false-negatives", type=int, metavar="N")
+    g.add_argument("--min-precision", type=float, metavar="P")
+    g.add_argument("--min-recall", type=float, metavar="R")
+
+
+def finish(
+    doc: dict[str, Any],
+    render: Callable[[dict[str, Any], int | None], str],
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+    *,
+    messages: int,
+    found: list[gates.Gate],
+) -> ExitCode:
+    """``common.finish`` with gates: their results in the document (``"gates"``) and, when
+    one fails on a complete run, exit 1 with a line on stderr for each failed gate."""
+    if found:
+        doc["gates"] = gates.gates_json(found)
+    failed = [g for g in found if not g.passed]
+    if not failed or doc["partial"] or not doc.get("messages"):
+        status = common.finish(doc, render, args, out, err, messages=messages)
+        if found and not args.json and status == ExitCode.OK:
+            out.write(f"gates: {len(found)} passed\n")
+        return status
+    doc["ok"] = False
+    if args.json:
+        json.dump(doc, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    else:
+        out.write(render(doc, columns(out, args.wide)) + "\n")
+        out.write(f"gates: {len(failed)} of {len(found)} failed\n")
+    for g in failed:
+        print(f"mailpolicy: gate failed: {gates.describe(g)}", file=err)
+    return ExitCode.FAIL
+
+
+def _gates(doc: dict[str, Any], args: argparse.Namespace) -> list[gates.Gate]:
+    try:
+        return gates.evaluate_simulate(
+            doc,
+            max_false_positives=args.max_false_positives,
+            max_false_negatives=args.max_false_negatives,
+            min_precision=args.min_precision,
+            min_recall=args.min_recall,
+        )
+    except gates.NeedsLabels as exc:
+        raise InputError(str(exc)) from None
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
@@ -92,6 +151,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
         evaluator=replay.evaluator_name(matcher),
         workers=workers,
     )
+    found = _gates(doc, args) if doc.get("messages") and not partial else []
     if args.report:
         report.write(args.report, doc)
-    return common.finish(doc, render_simulate, args, out, err, messages=score.total)
+    return finish(doc, render_simulate, args, out, err, messages=score.total, found=found)
