@@ -197,7 +197,7 @@ def _case(path: str, i: int, table: dict[str, Any], policy: CheckedPolicy | None
                 next(iter(spec)), "a case gives either 'message' or an inline message, not both"
             )
     else:
-        inline.build_message(spec)  # every key checked now, with its position
+        inline.build_message(spec, CASE_KEYS)  # every key checked now, with its position
     return Case(path, 0, i, name, expect, rule, message, spec)
 
 
