@@ -15,6 +15,8 @@ if ! command -v sievec >/dev/null || ! command -v postmap >/dev/null \
         postfix postfix-pcre dovecot-core dovecot-sieve >/dev/null
 fi
 # setpriv (util-linux) runs sieve-test as nobody; it is part of every Debian base system.
-for tool in sievec sieve-test sieve-filter postmap postfix postqueue smtp-sink setpriv; do
+# doveconf, postconf and postsuper: the deploy tests run the export headers' own commands.
+for tool in sievec sieve-test sieve-filter doveconf postmap postconf postfix postqueue postsuper \
+        smtp-sink setpriv; do
     command -v "$tool" >/dev/null || { echo "install-mta: $tool missing after install" >&2; exit 1; }
 done

@@ -63,6 +63,7 @@ from mailpolicy.policy.export.base import (
     supports,
 )
 from mailpolicy.policy.export.dialect import PCRE, address, name_pattern
+from mailpolicy.policy.export.postfix_deploy import CONFIG_DIR, deploy_lines
 from mailpolicy.policy.export.postfix_names import (
     ENCODED,
     byte_sensitive,
@@ -86,7 +87,6 @@ if TYPE_CHECKING:
     pass
 
 FILTER_PORT = 10026
-CONFIG_DIR = "/etc/postfix/mailpolicy"
 
 
 def result_text(text: str) -> str:
@@ -267,12 +267,7 @@ class PostfixExporter(Exporter):
                 when=("always",),
             )
         two_stage = self.exemption is not None
-        extra = [
-            (
-                f"install: copy the files to {CONFIG_DIR}/, merge the .fragment files into "
-                "main.cf/master.cf, then 'postfix reload'"
-            )
-        ]
+        extra = deploy_lines(two_stage=two_stage)
         if two_stage:
             extra += [
                 "two stages: senders in sender_access.pcre are checked against the rules",
@@ -310,6 +305,8 @@ class PostfixExporter(Exporter):
             )
             files["sender_access.pcre"] = head + self._sender_table()
             main += [
+                "# the site's own checks, kept in stage 1 too (deploy: the value before)",
+                "mailpolicy_site_mime_header_checks = $header_checks",
                 "mailpolicy_stage1_sender_restrictions =",
                 f"    check_sender_access pcre:{CONFIG_DIR}/sender_access.pcre,",
                 f"    check_sender_access static:{{FILTER smtp:[127.0.0.1]:{FILTER_PORT}}}",
@@ -323,7 +320,8 @@ class PostfixExporter(Exporter):
                         "  -o smtpd_sender_restrictions=$mailpolicy_stage1_sender_restrictions",
                         "  -o cleanup_service_name=mailpolicy_cleanup1",
                         "mailpolicy_cleanup1 unix n    -       y       -       0       cleanup",
-                        f"  -o mime_header_checks=pcre:{CONFIG_DIR}/mime_header_checks_exempt.pcre",
+                        "  -o mime_header_checks=$mailpolicy_site_mime_header_checks,"
+                        f"pcre:{CONFIG_DIR}/mime_header_checks_exempt.pcre",
                         "# stage 2: every other sender, full table (a reject here bounces)",
                         f"127.0.0.1:{FILTER_PORT} inet n  -       y       -       -       smtpd",
                         "  -o smtpd_sender_restrictions=",

@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -187,3 +188,86 @@ def test_runner_uses_exempt_table_for_trusted_sender() -> None:
         assert not runner.exempt_sender("build@evil.partner.example.com.example")
         assert not runner.exempt_sender("mallory@example.net")
     assert os.path.basename(d)
+
+
+# ---- raw names, big lists and the postmap gate ---------------------------------------------
+RAW_POLICY = """\
+policy "raw"
+default allow
+block attachment extension in ["pif"] as "ext"
+quarantine attachment name matches "*.*.*" as "double"
+"""
+
+
+def _raw_message(name: bytes) -> bytes:
+    return (
+        b"From: m@example.net\nTo: bob@example.com\nSubject: t\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\nhi\n'
+        b"--b\nContent-Type: application/octet-stream\nContent-Disposition: attachment; "
+        b'filename="' + name + b'"\nContent-Transfer-Encoding: base64\n\naGk=\n--b--\n'
+    )
+
+
+def _verdicts(src: str, messages: list[bytes]) -> list[tuple[tuple[str, str | None], ...]]:
+    from mailpolicy.corpus.readers import RawMessage
+    from mailpolicy.simulator.replay import ReferenceMatcher, parse
+
+    policy = loader.load_text(src, "raw.policy")
+    result = PostfixExporter(policy, approximate=True).export()
+    assert result.ok, [d.message for d in result.diagnostics]
+    engine = ReferenceMatcher(policy)
+    out = []
+    with tempfile.TemporaryDirectory() as d:
+        runner = PostfixRunner(result, d)
+        assert runner.check() is None
+        for data in messages:
+            e = engine.evaluate(parse(RawMessage("m", None, data, None)))
+            t = runner.run(data, "mallory@example.net", ())
+            out.append(((e.action, e.rule), (t.action, t.rule)))
+    return out
+
+
+def test_raw_8bit_names_with_unicode_spaces_and_trailing_runs() -> None:
+    from mailpolicy.policy.export.sieve_names import SPACES
+
+    names = [f"invoice.pif{c}".encode() for c in SPACES] + [f"x.{c}pif".encode() for c in SPACES]
+    names += [b"invoice.pif\xa0", b"invoice.pif\x81\x40"]  # Windows-1252 and Shift_JIS
+    names += [b"invoice.pif.", b"invoice.pif . .", b"report.doc.", b"a.b. ", b"a.b.c"]
+    pairs = _verdicts(RAW_POLICY, [_raw_message(n) for n in names])
+    assert [(n, p) for n, p in zip(names, pairs) if p[0] != p[1]] == []
+    assert {p[0][0] for p in pairs} == {"block", "quarantine", "allow"}
+
+
+def test_a_large_list_is_split_under_the_pcre_limit_and_every_line_loads() -> None:
+    from mailpolicy.policy.export.postfix_names import MAX_WEIGHT, weight
+
+    globs_ = [f"quarterly-report-{i}-[0-9][0-9]*.{{pdf,doc}}.exe" for i in range(200)]
+    listed = ", ".join(quote(g) for g in globs_)
+    src = f'policy "big"\ndefault allow\nlist big = [{listed}]\nblock attachment name in big as "big"\n'
+    pairs = _verdicts(
+        src,
+        [
+            _raw_message(b"quarterly-report-199-12.pdf.exe"),
+            _raw_message(b"quarterly-report-0-99x.doc.exe"),
+            _raw_message(b"quarterly-report-200-12.pdf.exe"),
+        ],
+    )
+    assert [p[1] for p in pairs] == [("block", "big"), ("block", "big"), ("allow", None)]
+    assert [p[0] for p in pairs] == [p[1] for p in pairs]
+    r = PostfixExporter(loader.load_text(src, "big.policy"), approximate=True).export()
+    lines = [ln for ln in r.files["mime_header_checks.pcre"].splitlines() if ln.startswith("/")]
+    assert len(lines) > 2 and all(weight(ln) <= MAX_WEIGHT + 200 for ln in lines)
+
+
+def test_a_table_postmap_refuses_is_an_error_and_nothing_is_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mailpolicy.policy.export import postfix
+
+    monkeypatch.setattr(postfix, "split", lambda p: [p])  # one regex for the whole list
+    globs_ = [f"quarterly-report-{i}-[0-9][0-9]*.{{pdf,doc}}.exe" for i in range(200)]
+    listed = ", ".join(quote(g) for g in globs_)
+    src = f'policy "big"\ndefault allow\nlist big = [{listed}]\nblock attachment name in big as "big"\n'
+    r = PostfixExporter(loader.load_text(src, "big.policy"), approximate=True).export()
+    assert not r.ok and r.files == {}
+    assert any("postmap rejects" in d.message and "too large" in d.message for d in r.diagnostics)

@@ -303,3 +303,33 @@ def test_deferred_or_foreign_bounce_is_an_error_at_once(tmp_path: Path) -> None:
         v = runner._decide(q, ["4jQID0000001"], 1, STRANGER, "250 Ok")
         assert isinstance(v, Delivery) and v.verdict.action == "error"
         assert status in v.verdict.detail
+
+
+def test_raw_8bit_names_with_unicode_spaces_are_stopped_live(pf: PostfixInstance) -> None:
+    """Raw 8-bit names (UTF-8, Windows-1252, Shift_JIS) padded with a no-break or an
+    ideographic space: cleanup's mime_header_checks see the bytes and reject them."""
+    policy = loader.load_text(
+        'policy "raw-live"\ndefault allow\nblock attachment extension in ["pif"] as "pif"\n',
+        "raw-live.policy",
+    )
+    _, result = _export(policy)
+    pf.configure(result)
+    runner = LivePostfixRunner(result, os.path.dirname(pf.root), pf)
+    for name in (
+        b"a.pif\xc2\xa0",
+        b"a.pif\xe3\x80\x80",
+        b"a.\xe2\x80\x83pif",
+        b"a.pif\xa0",
+        b"a.pif\x81\x40",
+        b"a.txt\xc2\xa0",
+    ):
+        data = (
+            b"From: m@example.net\nTo: bob@example.com\nSubject: raw\nMIME-Version: 1.0\n"
+            b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\n'
+            b"hi\n--b\nContent-Type: application/octet-stream\n"
+            b'Content-Disposition: attachment; filename="' + name + b'"\n'
+            b"Content-Transfer-Encoding: base64\n\naGk=\n--b--\n"
+        )
+        verdict = runner.run(data, STRANGER, ("bob@example.com",))
+        want = ("allow", None) if name.startswith(b"a.txt") else ("block", "pif")
+        assert (verdict.action, verdict.rule) == want, (name, verdict)

@@ -163,3 +163,108 @@ def test_literal_name_matches_exactly(name: str) -> None:
                 (),
             )
             assert miss.action == "allow", other
+
+
+# ---- names, sizes and limits against the real Pigeonhole ------------------------------------
+NAMES_POLICY = """\
+policy "names"
+default allow
+block attachment extension in ["pif"] as "ext"
+quarantine attachment name matches "*.*.*" as "double"
+block attachment name matches "?.exe" as "one"
+"""
+
+
+def _forms(name: str) -> list[bytes]:
+    """``name`` as RFC 2231, RFC 2047 (B) and raw 8-bit (UTF-8) ``filename`` values."""
+    import base64
+
+    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+    b64 = base64.b64encode(name.encode()).decode()
+    return [
+        _message("filename*=UTF-8''" + urllib.parse.quote(name, safe="")),
+        _message(f'filename="=?UTF-8?B?{b64}?="'),
+        _message(f'filename="{quoted}"'),
+    ]
+
+
+def _judged(src: str, messages: list[bytes]) -> list[tuple[tuple[str, str | None], ...]]:
+    """(engine, Pigeonhole) verdict pairs, each as (action, rule)."""
+    from mailpolicy.corpus.readers import RawMessage
+    from mailpolicy.simulator.replay import ReferenceMatcher, parse
+
+    policy = loader.load_text(src, "names.policy")
+    ex = SieveExporter(policy, approximate=True)
+    result = ex.export()
+    assert result.ok, [d.message for d in result.diagnostics]
+    engine = ReferenceMatcher(policy)
+    out = []
+    with tempfile.TemporaryDirectory() as d:
+        os.chmod(d, 0o755)
+        runner = SieveRunner(result, d)
+        assert runner.check() is None
+        for data in messages:
+            e = engine.evaluate(parse(RawMessage("m", None, data, None)))
+            t = runner.run(data, "mallory@example.net", ("bob@example.com",))
+            out.append(((e.action, e.rule), (t.action, t.rule)))
+    return out
+
+
+def test_unicode_spaces_trailing_runs_and_utf8_characters_agree_with_the_engine() -> None:
+    from mailpolicy.policy.export.sieve_names import SPACES
+
+    names = [f"invoice.pif{c}" for c in ("\t", *SPACES)] + [f"x.{c}pif" for c in SPACES]
+    names += ["invoice.pif.", "invoice.pif . .", "x.pif\u00a0 .", "report.doc.", "a.b. "]
+    names += ["a.b.c", "é.exe", "日.exe", "ab.exe", "invoice.pif\u200b"]
+    pairs = _judged(NAMES_POLICY, [m for n in names for m in _forms(n)])
+    assert len(pairs) == 3 * len(names)
+    assert [
+        (n, p) for n, p in zip([n for n in names for _ in range(3)], pairs) if p[0] != p[1]
+    ] == []
+    assert {p[0][0] for p in pairs} == {"block", "quarantine", "allow"}
+
+
+def test_message_size_comparisons_are_exact() -> None:
+    body = ("From: a@b.example\nTo: c@d.example\nSubject: x\n\n" + "x" * 50 + "\n").encode()
+    n = len(body)
+    for op in (">", "<", ">=", "<=", "==", "!="):
+        for value in (n - 1, n, n + 1, 0):
+            src = f'policy "s"\ndefault allow\nquarantine size {op} {value} as "s"\n'
+            ((engine, _), (target, _)) = _judged(src, [body])[0]
+            assert engine == target, (op, value)
+
+
+def test_a_tag_value_over_the_addheader_limit_is_never_written() -> None:
+    from mailpolicy.policy.export.sieve import MAX_HEADER_VALUE
+
+    for size, fits in ((MAX_HEADER_VALUE, True), (MAX_HEADER_VALUE + 1, False)):
+        value = "é" * (size // 2) + "x" * (size % 2)  # bytes, not characters, count
+        src = f'policy "t"\ndefault allow\ntag "X-Note: {value}" when sender in ["a.example"] as "t"\n'
+        strict = SieveExporter(loader.load_text(src, "t.policy")).export()
+        if fits:
+            assert strict.ok and sievec(strict.files["policy.sieve"]).returncode == 0
+        else:
+            assert not strict.ok and strict.files == {}
+            assert any("2048" in d.message for d in strict.diagnostics)
+            loose = SieveExporter(loader.load_text(src, "t.policy"), approximate=True).export()
+            assert loose.ok and "\naddheader" not in loose.files["policy.sieve"]
+            assert 'require "envelope";' in loose.files["policy.sieve"]  # no editheader
+            assert [x.key for x in loose.losses if x.rule == "t"] == ["t:tag-too-long"]
+
+
+def test_an_encoded_quote_is_a_predicted_difference() -> None:
+    from mailpolicy.corpus.readers import RawMessage
+    from mailpolicy.policy.export.losses import explaining
+    from mailpolicy.simulator.replay import ReferenceMatcher, parse
+
+    data = _message('filename="=?UTF-8?Q?invoice=22.pif?="')
+    ((engine, _), (target, _)) = _judged(NAMES_POLICY, [data])[0]
+    assert (engine, target) == ("block", "allow")  # Pigeonhole reads 'invoice'
+    policy = loader.load_text(NAMES_POLICY, "names.policy")
+    result = SieveExporter(policy, approximate=True).export()
+    msg = parse(RawMessage("m", None, data, None))
+    verdict = ReferenceMatcher(policy).evaluate(msg)
+    found = explaining(
+        result.losses, msg, verdict.rule, verdict.action, verdict.attachment, None, "allow"
+    )
+    assert [x.key for x in found.losses] == ["sieve:encoded-quote"]
