@@ -59,6 +59,8 @@ class Result:
     unconfirmed: list[dict[str, Any]] = field(default_factory=list)
     undecided: str | None = None
     elapsed: float = 0.0
+    #: the built message of each counterexample, by direction (not in the JSON form)
+    messages: list[tuple[str, Message]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -181,6 +183,7 @@ class Comparison:
             want_new_stop = direction == "newly_stopped"
             if new["stopped"] == want_new_stop and old["stopped"] != want_new_stop:
                 found.append(example)
+                result.messages.append((direction, msg))
                 f = b.conj(
                     f,
                     b.neg(
