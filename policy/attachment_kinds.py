@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from mailpolicy.corpus import content as _content
 from mailpolicy.corpus import names as _names
@@ -20,8 +20,8 @@ from mailpolicy.policy.entry import (
     AttachmentEntry,
     Lists,
     Match,
+    Need,
     Sets,
-    Trigger,
     is_double_extension,
     list_label,
     norm_extension,
@@ -57,7 +57,7 @@ class NameKind(AttachmentEntry[NameNode]):
         where = "glob" if isinstance(node, ast.NameMatches) else list_label(node.operand)
         return Match(False, f"name {quoted(x.normalized_name)} matches no {where}")
 
-    def index(self, node: NameNode, lists: Lists) -> Trigger:
+    def index(self, node: NameNode, lists: Lists) -> Need:
         return frozenset(("glob", g) for g in lists.entries(node.operand))
 
 
@@ -101,7 +101,7 @@ class ExtensionKind(AttachmentEntry[ExtensionNode]):
             return Match(True, f"{self.word} of {quoted(n)} is {exts[-1]!r}, in {label}", x, n)
         return Match(False, f"{self.word} of {quoted(x.normalized_name)} is not in {label}")
 
-    def index(self, node: ExtensionNode, lists: Lists) -> Trigger:
+    def index(self, node: ExtensionNode, lists: Lists) -> Need:
         return frozenset(("ext", e) for e in self.wanted(node, lists))
 
 
@@ -129,9 +129,16 @@ def _fact_test(entry: FactKind, node: FactNode, value: Any, a: Attachment) -> bo
     return entry.holds(node, value, a)
 
 
+#: How the rule index reads a fact (``FactKind.indexed``): true when it is truthy, equal to
+#: the operand, matching the operand glob, or satisfying the comparison.
+Indexed = Literal["flag", "value", "glob", "compare"]
+
+
 class FactKind(AttachmentEntry[FactNode]):
     """A fact of the attachment read once: its detected type or class, declared type,
-    size, archive flags, name tricks. ``value`` is the precompiled operand."""
+    size, archive flags, name tricks. ``value`` is the precompiled operand. ``indexed``:
+    how the rule index reads the fact; ``lazy``: reading it may decode or parse the
+    attachment, so the index reads it only once a rule that needs it is reached."""
 
     def __init__(
         self,
@@ -142,9 +149,27 @@ class FactKind(AttachmentEntry[FactNode]):
         says: Callable[[FactNode, Attachment, bool], str],
         operand: Callable[[FactNode], Any] = lambda node: None,
         capability: str | None = None,
+        indexed: Indexed = "flag",
+        lazy: bool = True,
     ) -> None:
         super().__init__(field, op, capability=capability)
         self.fact, self._holds, self.says, self.operand = fact, holds, says, operand
+        self.indexed, self.lazy = indexed, lazy
+
+    def index(self, node: FactNode, lists: Lists) -> Need:
+        field, op = self.keyword
+        if self.indexed == "flag":
+            return frozenset({("fact", field, op)})
+        # lint asks before the checker has refused a bad operand: no key for it then
+        if self.indexed == "compare":
+            if not isinstance(node, ast.AttachmentSize) or node.op == "!=":
+                return None
+            if not isinstance(node.operand, ast.Number):
+                return None
+            return frozenset({("fact", field, op, node.op, node.operand.value)})
+        if not isinstance(node.operand, ast.Str):
+            return None
+        return frozenset({("fact", field, op, node.operand.value)})
 
     def holds(self, node: FactNode, value: Any, a: Attachment) -> bool:
         return self._holds(node, value, self.fact(a))
@@ -213,6 +238,7 @@ TYPE_CLASS = FactKind(
     lambda a: a.type_class,
     lambda node, value, fact: fact == string_of(node.operand),
     lambda node, a, ok: f"content of {quoted(a.name)} is {a.type_class} ({a.detected_type})",
+    indexed="value",
 )
 
 TYPE_MIME = FactKind(
@@ -222,6 +248,7 @@ TYPE_MIME = FactKind(
     lambda node, rx, fact: rx.match(fact) is not None,
     lambda node, a, ok: f"content of {quoted(a.name)} is {a.detected_type}",
     _glob_operand,
+    indexed="glob",
 )
 
 TYPE_MISMATCH = FactKind(
@@ -239,6 +266,8 @@ DECLARED_TYPE = FactKind(
     lambda node, rx, fact: rx.match(fact) is not None,
     lambda node, a, ok: f"declared type of {quoted(a.name)} is {a.declared_type}",
     _glob_operand,
+    indexed="glob",
+    lazy=False,
 )
 
 ATTACHMENT_SIZE = FactKind(
@@ -248,6 +277,7 @@ ATTACHMENT_SIZE = FactKind(
     _size_holds,
     lambda node, a, ok: f"size of {quoted(a.name)} is {a.size} bytes",
     capability="attachment size",
+    indexed="compare",
 )
 
 ARCHIVE_ENCRYPTED = FactKind(
@@ -273,6 +303,7 @@ EVASIVE_NAME = FactKind(
     lambda node, value, fact: bool(fact),
     lambda node, a, ok: f"name {quoted(a.name)} uses {', '.join(a.tricks) or 'no trick'}",
     capability="evasive name",
+    lazy=False,
 )
 
 UNSCANNABLE = FactKind(
@@ -318,6 +349,15 @@ class TypeListKind(AttachmentEntry[TypeListNode]):
 
     def compile(self, node: TypeListNode, sets: Sets) -> Callable[[Attachment], bool]:
         return partial(_type_list_hit, self.wanted(node, sets), self.declared)
+
+    def index(self, node: TypeListNode, lists: Lists) -> Need:
+        entries = lists.entries(node.operand)
+        if self.declared:
+            return frozenset(("fact", "declared_type", "matches", e) for e in entries)
+        return frozenset(
+            ("fact", "type", "mime", e) if "/" in e else ("fact", "type", "class", e)
+            for e in entries
+        )
 
     def explain(self, node: TypeListNode, x: Attachment, lists: Lists) -> Match:
         ok = _type_list_hit(self.wanted(node, lists), self.declared, x)

@@ -7,17 +7,21 @@ the two equal on action and rule:
 
 1. **Compiled sets** (``sets.py``): globs by strategy, lists as sets, one compiled set
    per distinct list, so a list named by 500 rules is built once.
-2. **Rule index**: for every rule, ``conditions.trigger`` derives a necessary condition
-   on attachment names (``extension in executable`` -> those extensions; ``name matches
-   G`` -> the glob G). Per message the matcher computes the extensions and glob hits of
-   all names once, and only tries rules whose trigger was hit plus the rules it could not
-   index (message-level ones such as ``body contains``), in policy order; the first that
+2. **Rule index** (``index.needs``, ``index_rules.RuleIndex``): for every rule, a
+   necessary condition on the facts of a message, from the table's ``index`` of each
+   leaf (``extension in executable`` -> those extensions; ``sender matches G`` -> the
+   glob G over the sender; ``subject contains "x"`` -> the needle; ``size > 10MB`` -> the
+   threshold; ``type executable`` -> the class). Per message the index reads each kind of
+   fact once through one multi-pattern structure (extensions, globs, addresses and
+   domains, Aho-Corasick needles per field, sorted thresholds, fact values) and the
+   matcher tries, in policy order, only the rules whose keys were hit plus the rules
+   without a known need (``not``, ``archive contains``, ``size != N``); the first that
    matches decides.
 
 The verdict's explanation (reason, witness attachment) comes from the table's explaining
-walk on the one deciding rule (``explain.rule_outcome``), so ``simulate`` reports read the
-same either way. Everything here pickles, so a worker process receives a compiled policy
-once.
+walk on the one deciding rule's condition (``explain.explain_cond``), so ``simulate``
+reports read the same either way. Everything here pickles, so a worker process receives
+a compiled policy once.
 """
 
 from __future__ import annotations
@@ -25,13 +29,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-from mailpolicy.corpus import names as _names
 from mailpolicy.corpus.message import Attachment, Message
 from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
-from mailpolicy.policy.conditions import ENTRIES, Trigger
-from mailpolicy.policy.explain import decided, rule_outcome
-from mailpolicy.policy.index import trigger
+from mailpolicy.policy.conditions import ENTRIES, Need
+from mailpolicy.policy.explain import decided, explain_cond
+from mailpolicy.policy.index import needs
+from mailpolicy.policy.index_rules import RuleIndex
 from mailpolicy.policy.sets import AddressSet, GlobSet
 from mailpolicy.policy.verdict import Verdict
 
@@ -94,22 +98,14 @@ class CompiledPolicy:
         self._globs: dict[tuple[str, ...], GlobSet] = {}
         self._addresses: dict[tuple[str, ...], AddressSet] = {}
         self.preds: list[tuple[Test[Message], Test[Message] | None]] = []
-        triggers: list[Trigger] = []
+        rule_needs: list[Need] = []
         for crule in policy.rules:
             r = crule.rule
             cond = self._message(r.condition)
             unless = self._message(r.unless) if r.unless is not None else None
             self.preds.append((cond, unless))
-            triggers.append(trigger(r.condition, policy))
-        # The index: extension -> rule positions, glob -> rule positions, and the rest.
-        self.always = tuple(i for i, t in enumerate(triggers) if t is None)
-        self.by_ext: dict[str, list[int]] = {}
-        by_glob: dict[str, list[int]] = {}
-        for i, t in enumerate(triggers):
-            for kind, value in t or ():
-                (self.by_ext if kind == "ext" else by_glob).setdefault(value, []).append(i)
-        self.glob_rules = GlobSet(by_glob)
-        self.glob_targets = tuple(by_glob[g] for g in self.glob_rules.patterns)
+            rule_needs.append(needs(r.condition, policy))
+        self.index = RuleIndex(rule_needs)
 
     # -- what the table's ``compile`` needs (``conditions.Sets``) ----------------------------
     def entries(self, operand: ast.Operand) -> tuple[str, ...]:
@@ -159,24 +155,13 @@ class CompiledPolicy:
     # -- matching -------------------------------------------------------------------------
     def candidates(self, msg: Message) -> list[int]:
         """Positions of the rules that can fire on ``msg``, in policy order."""
-        hit: set[int] = set(self.always)
-        by_ext, targets = self.by_ext, self.glob_targets
-        for a in msg.attachments:
-            for n in a.normalized_names:
-                if by_ext:
-                    exts = _names.extensions(n)
-                    if exts and exts[-1] in by_ext:
-                        hit.update(by_ext[exts[-1]])
-                if targets:
-                    for g in self.glob_rules.matching(n):
-                        hit.update(targets[g])
-        return sorted(hit)
+        return list(self.index.candidates(msg))
 
     def match(self, msg: Message) -> CheckedRule | None:
         """The first rule that decides ``msg``, or None for the default."""
-        rules = self.policy.rules
-        for i in self.candidates(msg):
-            cond, unless = self.preds[i]
+        rules, preds = self.policy.rules, self.preds
+        for i in self.index.candidates(msg):
+            cond, unless = preds[i]
             if cond(msg) and (unless is None or not unless(msg)):
                 return rules[i]
         return None
@@ -186,7 +171,12 @@ class CompiledPolicy:
         crule = self.match(msg)
         if crule is None:
             return self._default_verdict
-        return decided(self.policy, crule, msg, rule_outcome(self.policy, crule, msg))
+        # ``rule_outcome`` would explain the ``unless`` too, only to find it false (the
+        # match says so) and return the condition's outcome: explain just that. (An
+        # ``unless sender in partners`` would otherwise scan the list on every verdict.)
+        return decided(
+            self.policy, crule, msg, explain_cond(crule.rule.condition, msg, self.policy)
+        )
 
 
 def compile_policy(policy: CheckedPolicy) -> CompiledPolicy:

@@ -7,7 +7,8 @@ Each leaf class of ``ast`` (``SenderIn``, ``NameMatches``, ``ExtensionIn``, ...)
 - ``compile(node, sets)``: its compiled test, a picklable ``x -> bool``;
 - ``explain(node, x, lists)``: its outcome with the sentence a trace prints;
 - ``index(node, lists)``: the index keys that make a rule a candidate (an extension or a
-  name glob that some attachment name must hit), or None when it cannot be indexed;
+  name glob that some attachment name must hit, an address entry, a needle, a threshold,
+  a fact's value: ``entry.Key``), or None when it cannot be indexed;
 - ``keyword``: its (field, op) pair in the JSON form; ``capability``: the name an
   exporter declares in ``Capabilities.conditions`` to say it can express it.
 
@@ -62,8 +63,10 @@ from mailpolicy.policy.entry import (
     COMPARE,
     Entry,
     IndexKey,
+    Key,
     Lists,
     Match,
+    Need,
     Sets,
     Trigger,
     is_double_extension,
@@ -78,8 +81,10 @@ __all__ = [
     "ENTRIES",
     "Entry",
     "IndexKey",
+    "Key",
     "Lists",
     "Match",
+    "Need",
     "Sets",
     "Trigger",
     "capability",

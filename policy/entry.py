@@ -31,6 +31,15 @@ COMPARE: dict[str, Callable[[int, int], bool]] = {
 #: some attachment name matches ``g``.
 IndexKey = tuple[Literal["ext", "glob"], str]
 Trigger = frozenset[IndexKey] | None
+#: A key of the rule index (``index.needs``): a fact of the message that a condition needs,
+#: its first item saying which: the name keys above, ``("address", role, glob)`` and
+#: ``("domain", role, entry)`` (``sender``/``recipient``), ``("contains", field, needle)``
+#: and ``("matches", field, glob)`` (``from``, ``subject``, ``body``, ``header:NAME``),
+#: ``("count", field, op, number)`` (message ``size``, ``attachments``), ``("message",
+#: fact)``, and ``("fact", field, op[, operand])`` for an attachment fact (``FactKind``).
+Key = tuple[str | int, ...]
+#: Keys one of which the message must hit for a condition to hold, or None (unknown).
+Need = frozenset[Key] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +136,9 @@ class Entry(Generic[N, X]):
     def explain(self, node: N, x: X, lists: Lists) -> Match:
         raise NotImplementedError
 
-    def index(self, node: N, lists: Lists) -> Trigger:
+    def index(self, node: N, lists: Lists) -> Need:
+        """The keys one of which a message (or an attachment) must hit for ``node`` to
+        hold, or None when no such set is known. Exact or wider, never narrower."""
         return None
 
 

@@ -14,9 +14,11 @@ from mailpolicy.corpus.message import Message
 from mailpolicy.policy import ast, globs, printer
 from mailpolicy.policy.entry import (
     COMPARE,
+    Key,
     Lists,
     Match,
     MessageEntry,
+    Need,
     Sets,
     list_label,
     number_of,
@@ -73,6 +75,14 @@ class AddressKind(MessageEntry[AddressNode]):
         verb = "is not in" if self.is_in else "does not match"
         return Match(False, f"{f} {', '.join(values)} {verb} {list_label(node.operand)}")
 
+    def index(self, node: AddressNode, lists: Lists) -> Need:
+        # an ``in`` entry with ``@`` and every ``matches`` glob: a glob over the address;
+        # an ``in`` entry without ``@``: a domain and its subdomains (``address_in``)
+        return frozenset(
+            ("domain" if self.is_in and "@" not in e else "address", self.role, e)
+            for e in lists.entries(node.operand)
+        )
+
 
 TextNode = ast.TextContains | ast.TextMatches | ast.HeaderContains | ast.HeaderMatches
 
@@ -122,6 +132,19 @@ class TextKind(MessageEntry[TextNode]):
         verb = "contain" if self.contains else "match"
         return Match(False, f"{label} does not {verb} {quoted(want)}")
 
+    def index(self, node: TextNode, lists: Lists) -> Need:
+        if isinstance(node, (ast.HeaderContains, ast.HeaderMatches)):
+            field = "header:" + node.header.lower()  # Message.header is case-insensitive
+        else:
+            field = node.field
+        if not isinstance(node.operand, ast.Str):
+            return None  # lint asks before the checker has refused a bad operand
+        want = node.operand.value
+        if not self.contains:
+            return frozenset({("matches", field, want)})
+        # an empty needle is in every value: true whenever the field has one
+        return frozenset({("contains", field, want.casefold())}) if want else None
+
 
 FlagNode = ast.MessageUnscannable | ast.EvasiveMime
 
@@ -154,6 +177,13 @@ class MessageFlagKind(MessageEntry[FlagNode]):
             return Match(True, f"the MIME structure uses {', '.join(found)}")
         return Match(False, "the MIME structure uses no trick")
 
+    def index(self, node: FlagNode, lists: Lists) -> Need:
+        key: Key = (
+            "message",
+            "unscannable" if isinstance(node, ast.MessageUnscannable) else "tricks",
+        )
+        return frozenset({key})
+
 
 CountNode = ast.MessageSize | ast.AttachmentCount
 
@@ -180,6 +210,13 @@ class CountKind(MessageEntry[CountNode]):
         ok = COMPARE[node.op](actual, number.value)
         shown = node.op if ok else "is not " + node.op
         return Match(ok, f"message {node.field} {actual} {shown} {number.text}")
+
+    def index(self, node: CountNode, lists: Lists) -> Need:
+        # ``!=`` is true for nearly every message: not worth a key; a bad operand (lint
+        # asks before the checker refuses it): none either
+        if node.op == "!=" or not isinstance(node.operand, ast.Number):
+            return None
+        return frozenset({("count", node.field, node.op, node.operand.value)})
 
 
 # -- attachment level --

@@ -203,6 +203,9 @@ def test_compiled_policy_pickles() -> None:
 
 def test_only_indexed_rules_are_tried() -> None:
     rules = "\n".join(f'block attachment extension "x{i}"' for i in range(1000))
-    compiled = compile_policy(loader.load_text(rules + '\nblock body contains "zzz"', "p"))
+    text = rules + '\nblock body contains "zzz"\nblock not sender in ["a.example"]'
+    compiled = compile_policy(loader.load_text(text, "p"))
     m = Message(attachments=(Attachment(names=("file.x500",), data=b"x"),))
-    assert compiled.candidates(m) == [500, 1000]
+    # the body rule has a needle the body lacks; the `not` rule has no known need
+    assert compiled.candidates(m) == [500, 1001]
+    assert compiled.candidates(Message(body="a zzz b")) == [1000, 1001]
