@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from mailpolicy.policy import globs
 from mailpolicy.policy.loader import load_policy, load_text
 from mailpolicy.policy.semantic import Result, compare
 from mailpolicy.policy.semantic.automata import Alphabet, ExtLeaf, GlobLeaf, Query
-from mailpolicy.policy import globs
 from mailpolicy.simulator.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,9 +42,15 @@ def test_removing_pif_gives_a_name_ending_in_pif() -> None:
         'block attachment extension in ["exe", "scr"]',
     )
     assert not r.equivalent and not r.newly_stopped
-    assert names(r.newly_delivered) and all(n.lower().endswith(".pif") for n in names(r.newly_delivered))
+    assert names(r.newly_delivered) and all(
+        n.lower().endswith(".pif") for n in names(r.newly_delivered)
+    )
     e = r.newly_delivered[0]
-    assert e["old"]["action"] == "block" and e["new"] == {"action": "allow", "rule": None, "stopped": False}
+    assert e["old"]["action"] == "block" and e["new"] == {
+        "action": "allow",
+        "rule": None,
+        "stopped": False,
+    }
 
 
 @pytest.mark.parametrize(
@@ -54,15 +60,18 @@ def test_removing_pif_gives_a_name_ending_in_pif() -> None:
             'block attachment extension in ["exe", "pif", "scr"]',
             'block attachment extension in ["scr", "pif", "exe"]',
         ),
-        ('list x = ["pif", "bat"]\nblock *.pif', 'list y = ["bat", "pif"]\nblock attachment name matches "*.pif"'),
+        (
+            'list x = ["pif", "bat"]\nblock *.pif',
+            'list y = ["bat", "pif"]\nblock attachment name matches "*.pif"',
+        ),
         ('block attachment name matches "*.EXE"', 'block attachment name matches "*.exe"'),
         ('block attachment extension "pif"', 'block attachment extension in ["PIF", "pif"]'),
-        ('block attachment has macros', 'block attachment has macros'),
+        ("block attachment has macros", "block attachment has macros"),
         (
             'block attachment type executable\nblock attachment extension "exe"',
             'block attachment extension "exe"\nblock attachment type executable',
         ),
-        ('block attachment size > 10MB', 'block attachment size > 10000000'),
+        ("block attachment size > 10MB", "block attachment size > 10000000"),
     ],
 )
 def test_rewrites_that_mean_the_same_are_equivalent(old: str, new: str) -> None:
@@ -107,9 +116,14 @@ def test_a_glob_and_an_extension_differ_on_names_the_engine_reads_apart() -> Non
 
 
 def test_default_action_and_type_classes() -> None:
-    r = cmp("default block\nallow attachment type image", "default block\nallow attachment type in [image, document]")
+    r = cmp(
+        "default block\nallow attachment type image",
+        "default block\nallow attachment type in [image, document]",
+    )
     assert [a["type"] for e in r.newly_stopped for a in e["message"]["attachments"]] == []
-    assert [a["type"] for e in r.newly_delivered for a in e["message"]["attachments"]] == ["document"]
+    assert [a["type"] for e in r.newly_delivered for a in e["message"]["attachments"]] == [
+        "document"
+    ]
 
 
 def test_sizes_are_compared_by_value() -> None:
@@ -120,7 +134,7 @@ def test_sizes_are_compared_by_value() -> None:
 
 
 def test_conditions_it_cannot_read_are_listed_never_equal() -> None:
-    r = cmp("block attachment has macros as \"m\"", "default allow")
+    r = cmp('block attachment has macros as "m"', "default allow")
     assert not r.equivalent
     assert r.opaque and "has macros" in r.opaque[0]["needs"][0]
     assert r.not_compared == [
@@ -137,7 +151,8 @@ def test_recipients() -> None:
         'block attachment extension "exe"',
     )
     assert [e["message"]["recipients"] for e in r.newly_stopped] == [["a@it.example.org"]] or all(
-        any(x.endswith("it.example.org") for x in e["message"]["recipients"]) for e in r.newly_stopped
+        any(x.endswith("it.example.org") for x in e["message"]["recipients"])
+        for e in r.newly_stopped
     )
 
 
@@ -151,8 +166,12 @@ def test_every_counterexample_was_replayed() -> None:
     assert r.newly_stopped and r.newly_delivered and not r.unconfirmed
     for direction, msg in r.messages:
         o, n = CompiledPolicy(old).evaluate(msg), CompiledPolicy(new).evaluate(msg)
-        assert (n.action in ("block", "quarantine", "strip", "discard")) == (direction == "newly_stopped")
-        assert (o.action in ("block", "quarantine", "strip", "discard")) != (direction == "newly_stopped")
+        assert (n.action in ("block", "quarantine", "strip", "discard")) == (
+            direction == "newly_stopped"
+        )
+        assert (o.action in ("block", "quarantine", "strip", "discard")) != (
+            direction == "newly_stopped"
+        )
 
 
 # ---- the automata -----------------------------------------------------------------------------------
@@ -164,7 +183,9 @@ def test_reversed_extension_lists_are_fast() -> None:
     )
     alphabet = Alphabet("", True)
     started = time.monotonic()
-    q = Query(frozenset({ExtLeaf(big)}), frozenset({GlobLeaf(globs.parse("*.exe"))}), alphabet, True)
+    q = Query(
+        frozenset({ExtLeaf(big)}), frozenset({GlobLeaf(globs.parse("*.exe"))}), alphabet, True
+    )
     found = q.find()
     assert found is not None and not globs.match("*.exe", found)
     assert time.monotonic() - started < 10
