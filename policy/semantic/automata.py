@@ -350,13 +350,7 @@ class ExtAutomaton:
             return _Ext(_FRESH, pending, st.last, st.dbl, st.hom, pad_index, 0, st.pad)
         last, dbl, hom, pending = st.last, st.dbl, st.hom, st.pending
         if pending is not None:  # a part follows: the pending one was not the stem
-            if pending.nonblank:
-                if last is None:
-                    last = pending.node
-                    dbl = None if self.double else False
-                elif dbl is None:
-                    dbl = 1 <= pending.length <= 4 and not pending.digits
-                hom = hom or (self.tricky and pending.nonascii and pending.alnum)
+            last, dbl, hom = self._confirm(st, pending)
             pending = None
         want_trie = last is None
         want_len = last is not None and dbl is None
@@ -375,16 +369,23 @@ class ExtAutomaton:
     def result(self, st: _Ext) -> tuple[tuple[bool, ...], bool, bool]:
         """At the start of the name: (which ext leaves hold the last extension, whether
         the one before it looks real, tricky)."""
-        last, dbl, hom, pending = st.last, st.dbl, st.hom, st.pending
-        if st.seg.nonempty and pending is not None:  # the current part is the stem
-            if pending.nonblank:
-                if last is None:
-                    last = pending.node
-                    dbl = None if self.double else False
-                elif dbl is None:
-                    dbl = 1 <= pending.length <= 4 and not pending.digits
-                hom = hom or (self.tricky and pending.nonascii and pending.alnum)
+        last, dbl, hom = st.last, st.dbl, st.hom
+        if st.seg.nonempty and st.pending is not None:  # the current part is the stem
+            last, dbl, hom = self._confirm(st, st.pending)
         return self.vectors[last or 0], bool(dbl), hom or st.pad
+
+    def _confirm(self, st: _Ext, part: _Seg) -> tuple[int | None, bool | None, bool]:
+        """A completed part turned out not to be the stem: it is the last extension, or
+        the one before it (``is_double_extension``), and may be a homoglyph."""
+        last, dbl, hom = st.last, st.dbl, st.hom
+        if part.nonblank:
+            if last is None:
+                last = part.node
+                dbl = None if self.double else False
+            elif dbl is None:
+                dbl = 1 <= part.length <= 4 and not part.digits
+            hom = hom or (self.tricky and part.nonascii and part.alnum)
+        return last, dbl, hom
 
 
 # ---- queries ------------------------------------------------------------------------------------
@@ -489,8 +490,8 @@ class Query:
         out = ["a"]
         for x in self.pos:
             if isinstance(x, GlobLeaf):
-                out.append(_sample(x.pat))
-                out.append(_sample(x.pat, "a"))
+                out.append(sample(x.pat))
+                out.append(sample(x.pat, "a"))
             elif isinstance(x, ExtLeaf):
                 out += [("a.a." if x.double else "a.") + e for e in sorted(x.exts)[:50]]
         return out
@@ -542,7 +543,7 @@ class Query:
         return None
 
 
-def _sample(p: globs.Pat, fill: str = "") -> str:
+def sample(p: globs.Pat, fill: str = "") -> str:
     """A short string the glob tree matches; ``fill`` stands for each ``*``."""
     if isinstance(p, globs.Lit):
         return p.text
@@ -555,5 +556,5 @@ def _sample(p: globs.Pat, fill: str = "") -> str:
     if isinstance(p, globs.Star):
         return fill if accepts(_atom_rx(p.atom), fill or "a") else ""
     if isinstance(p, globs.Alt):
-        return _sample(p.options[0], fill)
-    return "".join(_sample(i, fill) for i in p.items)
+        return sample(p.options[0], fill)
+    return "".join(sample(i, fill) for i in p.items)

@@ -26,7 +26,7 @@ from mailpolicy.corpus.message import ArchiveListing, Attachment, Message
 from mailpolicy.policy import ast, globs
 from mailpolicy.policy.check import TYPE_CLASSES
 from mailpolicy.policy.explain import explain_att, explain_cond
-from mailpolicy.policy.semantic.automata import TRICKY, Alphabet, GlobLeaf, Leaf, Query
+from mailpolicy.policy.semantic.automata import TRICKY, Alphabet, GlobLeaf, Leaf, Query, sample
 from mailpolicy.policy.semantic.bdd import FALSE
 from mailpolicy.policy.semantic.model import AddrTest, Atom, Space, Term, att_bdd, att_vars
 
@@ -65,26 +65,6 @@ class Built:
 
 
 Outcome = Built | Core | Opaque
-
-
-def sample(p: globs.Pat) -> str:
-    """One short string a glob tree matches."""
-    if isinstance(p, globs.Lit):
-        return p.text
-    if isinstance(p, globs.AnyChar):
-        return "x"
-    if isinstance(p, globs.Blank):
-        return " "
-    if isinstance(p, globs.CharClass):
-        if p.negated:
-            return next(c for c in "xyz0_" if c not in str(p.items))
-        first = p.items[0]
-        return first[0] if isinstance(first, tuple) else first
-    if isinstance(p, globs.Star):
-        return ""
-    if isinstance(p, globs.Alt):
-        return sample(p.options[0])
-    return "".join(sample(i) for i in p.items)
 
 
 def _operand_strings(node: ast.Cond, atom: Atom) -> list[str]:
