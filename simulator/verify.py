@@ -168,4 +168,3 @@ def render(target: str, rows: Sequence[Row], unreadable: int) -> str:
     if missing:
         parts.append(f"\n{len(missing)} disagreements are not explained by the loss report")
     return "\n".join(parts) + "\n"
-
