@@ -22,7 +22,6 @@ from typing import Any
 from tabulate import tabulate
 
 from mailpolicy.corpus.visible import visible
-from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.simulator.replay import UNREADABLE, Decision
 from mailpolicy.simulator.score import (
@@ -79,10 +78,10 @@ def result_json(
 def rule_source(policy: CheckedPolicy) -> JSON:
     """Where each rule id comes from: ``{id: {"line": 12, "text": "block attachment ..."}}``,
     the canonical text ``policy.printer`` writes, in policy order, then the default
-    (``"(default)"``: the ``default`` statement's line, or None when the policy has none)."""
-    out: JSON = {r.id: {"line": r.line, "text": r.text} for r in policy.rules}
-    line = next((s.span.line for s in policy.ast.statements if isinstance(s, ast.Default)), None)
-    out[DEFAULT_RULE] = {"line": line, "text": f"default {policy.default}"}
+    (``"(default)"``: ``default allow``, line None: the JSON form of a policy does not keep
+    the line of its ``default`` statement, and both forms give the same document)."""
+    out: JSON = {r.id: {"line": r.line or None, "text": r.text} for r in policy.rules}
+    out[DEFAULT_RULE] = {"line": None, "text": f"default {policy.default}"}
     return out
 
 

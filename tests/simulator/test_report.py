@@ -140,17 +140,15 @@ def test_json_carries_each_rules_line_and_text(tmp_path: Path) -> None:
         "line": 3,
         "text": 'block attachment extension in ["exe"] unless sender in ["ops@partner.example"]',
     }
-    assert source["dots"]["line"] == 4 and source["(default)"] == {
-        "line": 2,
-        "text": "default allow",
-    }
+    assert source["dots"]["line"] == 4
+    assert source["(default)"] == {"line": None, "text": "default allow"}
     (fp,) = doc["samples"]["false_positives"]
     assert (fp["rule"], fp["rule_line"]) == ("dots", 4) and fp["rule_text"].startswith("block")
     (fn,) = doc["samples"]["false_negatives"]
-    assert (fn["rule"], fn["rule_line"], fn["rule_text"]) == (None, 2, "default allow")
+    assert (fn["rule"], fn["rule_line"], fn["rule_text"]) == (None, None, "default allow")
     assert fn["attachment"] is None and fn["attachments"] == ["photo.js"]
     page = report.render(doc)
-    assert "line 4: block attachment name matches" in page and "line 2: default allow" in page
+    assert "line 4: block attachment name matches" in page and ">default allow<" in page
 
 
 def test_attachment_cell_is_never_empty() -> None:
