@@ -377,7 +377,14 @@ class Exporter:
                 return Gap(f"{self.target} cannot see archive members")
             case ast.TypeClass(operand=ast.Str(value="executable")) if c.executable_types:
                 own = c.executable_types
-                return Gap(own.what, keep=True, how=own.how, sound=own.sound)
+                return Gap(
+                    own.what,
+                    keep=True,
+                    how=own.how,
+                    sound=own.sound,
+                    key=own.key,
+                    when=own.predicates,
+                )
             case ast.TypeClass() | ast.TypeMime() | ast.TypeMismatch() if c.executable_types:
                 op = conditions.keyword(node)[1]
                 return Gap(f"{self.target} cannot test attachment type ({op})")

@@ -402,3 +402,10 @@ def test_cli_accept_loss(tmp_path: Path) -> None:
     assert (code, out) == (1, "") and "--accept-loss json:nothing: no loss" in err
     code, out, err = cli("export", str(path), "--target", "sieve", "--approximate")
     assert code == 0 and "UNSOUND" in err  # approximate mode: the report, as before
+
+
+def test_a_kept_type_test_names_the_targets_own_type_limit() -> None:
+    p = policy('block attachment type executable as "x"')
+    r = export(p, "amavis", approximate=True)
+    (loss,) = [x for x in r.losses if x.rule == "x"]
+    assert (loss.key, loss.when) == ("x:file-types", ("true-type-differs",))
