@@ -26,7 +26,7 @@ kinds of keys and the hits, not with the number of rules.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from mailpolicy.corpus import names as _names
@@ -94,15 +94,13 @@ class _Addresses(_Probe):
             yield from (self.domain_keys[i] for i in in_domains)
 
 
-def _field_values(field: str) -> Callable[[Message], Sequence[str]]:
+def _field_values(field: str, msg: Message) -> Sequence[str]:
+    """The values a ``contains``/``matches`` of ``field`` reads (``message_kinds``)."""
     if field.startswith("header:"):
-        name = field.removeprefix("header:")
-        return lambda msg: msg.header(name)
+        return msg.header(field.removeprefix("header:"))
     if field == "from":
-        return lambda msg: (msg.from_,)
-    if field == "subject":
-        return lambda msg: (msg.subject,)
-    return lambda msg: (msg.body,)
+        return (msg.from_,)
+    return (msg.subject,) if field == "subject" else (msg.body,)
 
 
 class _Texts(_Probe):
@@ -111,7 +109,6 @@ class _Texts(_Probe):
     def __init__(self, field: str, keys: Sequence[Key]) -> None:
         super().__init__(keys)
         self.field = field
-        self.values = _field_values(field)
         self.contains = [k for k, key in enumerate(keys) if key[0] == "contains"]
         self.matches = [k for k, key in enumerate(keys) if key[0] == "matches"]
         self.needles = Needles(str(keys[k][2]) for k in self.contains)
@@ -120,7 +117,7 @@ class _Texts(_Probe):
         self.glob_keys = tuple(where[g] for g in self.globs.patterns)
 
     def hits(self, msg: Message) -> Iterator[int]:
-        for v in self.values(msg):
+        for v in _field_values(self.field, msg):
             if self.contains:
                 yield from (self.contains[i] for i in self.needles.found(v.casefold()))
             if self.glob_keys:

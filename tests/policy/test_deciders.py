@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
-from strategies import attachment_tests, checked_policies, message_tests
+from strategies import attachment_tests, checked_policies, entries, message_tests
 
 from mailpolicy.corpus.message import ArchiveListing, Attachment, Message
 from mailpolicy.policy import ast, loader
-from mailpolicy.policy.checked import CheckedPolicy
+from mailpolicy.policy.checked import CheckedPolicy, assign_ids
 from mailpolicy.policy.compile import compile_policy
 from mailpolicy.policy.conditions import ENTRIES
 from mailpolicy.policy.evaluate import evaluate
@@ -422,6 +422,50 @@ def test_compiled_equals_reference_on_every_kind(data: st.DataObject) -> None:
         m = data.draw(messages(policy))
         # action and rule: the rest of a verdict is built from the deciding rule by the one
         # function both deciders call (explain.decided), so comparing it proves nothing
+        got, want = compiled.evaluate(m), evaluate(policy, m, trace=False)
+        assert (got.action, got.rule) == (want.action, want.rule)
+
+
+@st.composite
+def many_rule_policies(draw: Any) -> CheckedPolicy:
+    """20 to 60 rules, most of them message-level (addresses, texts, headers, counts), some
+    joined with an attachment test, some with an ``unless``: the shape the rule index files
+    by every kind of key at once."""
+    lists = {"l": tuple(draw(st.lists(entries, max_size=5)))}
+    msg_leaf = message_tests(("l",))
+    att_leaf = st.builds(lambda p: ast.AnyAttachment(pred=p), attachment_tests(("l",)))
+    cond = st.one_of(
+        msg_leaf,
+        msg_leaf,
+        att_leaf,
+        st.builds(lambda a, b: ast.And(items=(a, b)), msg_leaf, st.one_of(msg_leaf, att_leaf)),
+        st.builds(lambda a, b: ast.Or(items=(a, b)), msg_leaf, msg_leaf),
+    )
+    rules = [
+        ast.Rule(
+            action=draw(st.sampled_from(["allow", "block", "quarantine", "discard"])),
+            condition=draw(cond),
+            unless=draw(st.none() | msg_leaf),
+        )
+        for _ in range(draw(st.integers(20, 60)))
+    ]
+    tree = ast.Policy(
+        statements=(
+            ast.Default(action="allow"),
+            ast.ListDef(name="l", items=tuple(ast.Str(value=e) for e in lists["l"])),
+            *rules,
+        )
+    )
+    return CheckedPolicy(ast=tree, rules=assign_ids(tree.rules), lists=lists, source_sha256="")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_compiled_equals_reference_on_many_message_level_rules(data: st.DataObject) -> None:
+    policy = data.draw(many_rule_policies())
+    compiled = compile_policy(policy)
+    for _ in range(5):
+        m = data.draw(messages(policy))
         got, want = compiled.evaluate(m), evaluate(policy, m, trace=False)
         assert (got.action, got.rule) == (want.action, want.rule)
 
