@@ -99,6 +99,9 @@ class Decision:
     reason: str = ""
     #: decoded names of every attachment of the message (at most ``MAX_NAMES``)
     attachments: tuple[str, ...] = ()
+    #: true type of every named attachment, parallel to ``attachments``, for messages
+    #: labelled malicious only (what a reviewer of a miss needs; detecting costs)
+    types: tuple[str, ...] = ()
     #: last extension of every named attachment, in order, duplicates kept
     extensions: tuple[str, ...] = ()
     size: int = 0
@@ -212,8 +215,12 @@ def decide(matcher: Matcher, msg: Message) -> Decision:
     ext = _ext(shown) if shown else None
     if ext is None and v.attachment is not None:
         ext = v.attachment.extension
+    named = [a for a in atts if a.name][:MAX_NAMES]
     return dataclasses.replace(
         base,
+        types=tuple(f"{a.detected_type}, {a.type_class}" for a in named)
+        if msg.label == "malicious"
+        else (),
         action=v.action,
         rule=v.rule,
         line=v.line,

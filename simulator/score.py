@@ -85,6 +85,7 @@ def sample(d: Decision) -> dict[str, Any]:
         "rule": d.rule,
         "attachment": d.attachment,
         "attachments": list(d.attachments),
+        "attachment_types": list(d.types),
         "reason": d.reason,
     }
 
