@@ -81,6 +81,7 @@ from mailpolicy.policy.export.runner import (
 )
 from mailpolicy.policy.export.shared_limits import SHARED
 from mailpolicy.policy.export.sieve import tool_checked
+from mailpolicy.policy.export.sieve_names import DOUBLE_PADDING, SPACED_EXTENSION
 from mailpolicy.policy.globs import Pat
 
 if TYPE_CHECKING:
@@ -202,6 +203,17 @@ class PostfixExporter(Exporter):
         reason = crule.rule.reason.value if crule.rule.reason else "attachment refused by policy"
         text = result_text(f"{word} {reason} [mailpolicy rule {crule.id}]")
         pats = [q for p in self._att_pats(cond) for q in split(p)]
+        for node in ast.walk(cond):
+            if isinstance(node, ast.DoubleExtensionIn):
+                self.unsupported(
+                    crule,
+                    node,
+                    DOUBLE_PADDING,
+                    how="such names are not matched by this rule",
+                    sound=False,
+                    key="padded-double-extension",
+                    when=(SPACED_EXTENSION,),
+                )
         self._byte_limits(crule, cond, pats)
         for pat in pats:
             self.has_names = True

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, assert_never
 
 from mailpolicy.policy import ast, conditions, globs
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
+from mailpolicy.policy.conditions import norm_extension
 from mailpolicy.policy.diagnostics import Diagnostic
 from mailpolicy.policy.export.base import (
     E_UNSAFE,
@@ -76,6 +77,7 @@ from mailpolicy.policy.export.sieve_deploy import MAX_SCRIPT_BYTES, deploy_lines
 from mailpolicy.policy.export.sieve_names import (
     ENCODED_QUOTE,
     RAW_NON_UTF8,
+    extension_key,
     literal_dollars,
     name_keys,
     size_test,
@@ -203,7 +205,16 @@ class SieveExporter(Exporter):
             return "anyof(" + ", ".join(self._att(crule, i) for i in node.items) + ")"
         assert isinstance(node, NAME_TESTS), node
         self.requires.update(("mime", "regex"))
-        keys = name_keys(name_pattern(self.policy, node))
+        match node:
+            case ast.ExtensionIn() | ast.ExtensionIs() | ast.DoubleExtensionIn():
+                exts = [norm_extension(e) for e in self.policy.entries(node.operand)]
+                keys = [
+                    extension_key(
+                        [e for e in exts if e], double=isinstance(node, ast.DoubleExtensionIn)
+                    )
+                ]
+            case _:
+                keys = name_keys(name_pattern(self.policy, node))
         tests = [
             (
                 f'header :mime :anychild :param "filename" :comparator "i;ascii-casemap" :regex '

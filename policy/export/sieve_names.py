@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 
+from mailpolicy.corpus import names as _names
 from mailpolicy.corpus.message import Attachment, Message
 from mailpolicy.policy.export import when
 from mailpolicy.policy.export.base import Unexpressible
@@ -280,3 +281,86 @@ def size_test(op: str, value: int) -> str:
         case "!=":
             return f"anyof(size :over {value}, size :under {value})"
     raise ValueError(f"unknown comparison {op!r}")
+
+
+def _spaced_extension(msg: Message, att: Attachment | None) -> bool:
+    """A name with whitespace around an extension or a blank part between two
+    (``report.pdf      .exe``), which the double-extension pattern does not read."""
+    if att is None:
+        return False
+    for n in att.names:
+        base = re.split(r"[\\/]", _names.normalize(n))[-1]
+        if any(p != p.strip() or not p for p in base.lstrip(".").split(".")[1:]):
+            return True
+    return False
+
+
+SPACED_EXTENSION = when.register("spaced-extension", _spaced_extension, replace=True)
+#: The loss of every double-extension rule of a regex target (Sieve, Postfix).
+DOUBLE_PADDING = (
+    "the double-extension pattern reads the extension before the last one only when "
+    "no whitespace surrounds it ('report.pdf      .exe' is not read as a double extension)"
+)
+
+
+# ---- extensions ---------------------------------------------------------------------------------
+#: One character that is neither a dot nor a separator (any bytes of a non-ASCII one).
+_PART = f"([^./\\\\${{hex:80}}-${{hex:FF}}]|{_MB})"
+#: A continuation byte, and a non-ASCII character that is not a space (``SPACES``: C2 85,
+#: C2 A0, E1 9A 80, E2 80 80-8A, E2 80 A8 A9 AF, E2 81 9F, E3 80 80), by its UTF-8 bytes.
+_C = "[${hex:80}-${hex:BF}]"
+_MB_SOLID = (
+    "(${hex:C2}[${hex:80}-${hex:84}${hex:86}-${hex:9F}${hex:A1}-${hex:BF}]"
+    f"|[${{hex:C3}}-${{hex:DF}}]{_C}"
+    f"|[${{hex:E0}}${{hex:E4}}-${{hex:EF}}]{_C}{_C}"
+    f"|${{hex:E1}}([${{hex:80}}-${{hex:99}}${{hex:9B}}-${{hex:BF}}]{_C}"
+    "|${hex:9A}[${hex:81}-${hex:BF}])"
+    f"|${{hex:E2}}([${{hex:82}}-${{hex:BF}}]{_C}"
+    "|${hex:80}[${hex:8B}-${hex:A7}${hex:AA}-${hex:AE}${hex:B0}-${hex:BF}]"
+    "|${hex:81}[${hex:80}-${hex:9E}${hex:A0}-${hex:BF}])"
+    f"|${{hex:E3}}([${{hex:81}}-${{hex:BF}}]{_C}|${{hex:80}}[${{hex:81}}-${{hex:BF}}])"
+    f"|[${{hex:F0}}-${{hex:F4}}]{_C}{_C}{_C})"
+)
+#: ... and not blank: the first and last character of a stripped extension. A non-ASCII
+#: digit counts as a non-digit (stricter: 'x.١٢.exe' is a double extension here).
+_EDGE_ASCII = "[^. /\\${hex:09}-${hex:0D}${hex:1C}-${hex:1F}${hex:80}-${hex:FF}"
+_EDGE = f"({_EDGE_ASCII}]|{_MB_SOLID})"
+_EDGE_NONDIGIT = f"({_EDGE_ASCII}0-9]|{_MB_SOLID})"
+_PART_NONDIGIT = f"([^./\\\\0-9${{hex:80}}-${{hex:FF}}]|{_MB})"
+
+
+def _previous() -> str:
+    """The extension before the last: 1 to 4 characters after its blanks are stripped, not
+    all ASCII digits (``entry.is_double_extension``)."""
+    alts = []
+    for length in range(1, 5):
+        for k in range(length):  # the first non-digit at position k
+            chars = []
+            for i in range(length):
+                edge = i in (0, length - 1)
+                if i < k:
+                    chars.append("[0-9]")
+                elif i == k:
+                    chars.append(_EDGE_NONDIGIT if edge else _PART_NONDIGIT)
+                else:
+                    chars.append(_EDGE if edge else _PART)
+            alts.append("".join(chars))
+    return "(" + "|".join(alts) + ")"
+
+
+def extension_key(exts: list[str], *, double: bool) -> str:
+    """The ``:regex`` key for ``extension in EXTS`` (``double``: ``double extension in``)
+    over a decoded name, as ``corpus.names.extensions`` reads it: the stem, then parts
+    split at dots, each stripped of every Unicode space, blank parts dropped (so any run of
+    dots and blanks between two extensions or after the last is ignored).
+
+    Exact but for one stricter case: a non-ASCII digit counts as a non-digit in the
+    extension before the last.
+    """
+    r = _Ere()
+    names = "(" + "|".join("".join(r.char(c) for c in e) for e in sorted(set(exts))) + ")"
+    last = f"\\.{BLANK}*{names}(\\.|{BLANK})*$"
+    stem = f"^(.*[/\\\\])?[^/\\\\]*[^./\\\\]{ANY}*"
+    if not double:
+        return stem + last
+    return f"{stem}\\.{BLANK}*{_previous()}(\\.|{BLANK})*{last}"

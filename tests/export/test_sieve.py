@@ -268,3 +268,20 @@ def test_an_encoded_quote_is_a_predicted_difference() -> None:
         result.losses, msg, verdict.rule, verdict.action, verdict.attachment, None, "allow"
     )
     assert [x.key for x in found.losses] == ["sieve:encoded-quote"]
+
+
+def test_extensions_with_blanks_padding_and_blank_parts_agree_with_the_engine() -> None:
+    src = (
+        'policy "ext"\ndefault allow\n'
+        'quarantine attachment double extension in ["exe"] as "double"\n'
+        'block attachment extension in ["pif"] as "pif"\n'
+    )
+    names = ["report.pdf            .exe", "report.pdf .exe", "a.b.exe", "a.12.exe", "a.1a.exe"]
+    names += ["a.abcd.exe", "a.abcde.exe", "a. .exe", "a..exe", "..pdf.exe", " .pdf.exe"]
+    names += ["a.pdf. . .exe", "x.pdf.exe. \u3000", "x.pif. \u3000", "x.pif\u00a0.\u3000"]
+    names += ["a.日本.exe", "a.日本語四五.exe", "a. pdf .exe", "a.p f.exe", "a.pdf.EXE"]
+    names += ["dir/a.pdf.exe", "a.pdf/b.exe", "x.  .pif", "a.x\u3000y.exe", "a.\u3000.exe"]
+    pairs = _judged(src, [m for n in names for m in _forms(n)])
+    labels = [n for n in names for _ in range(3)]
+    assert [(n, p) for n, p in zip(labels, pairs) if p[0] != p[1]] == []
+    assert {p[0][0] for p in pairs} == {"block", "quarantine", "allow"}
