@@ -110,3 +110,15 @@ def test_the_old_command_line_modules_are_gone() -> None:
 )
 def test_imports_are_found_anywhere(source: str, module: str, found: str) -> None:
     assert found in imports(ast.parse(source), module)
+
+
+def test_every_package_in_the_tree_is_packaged() -> None:
+    """A package missing from pyproject.toml works editable and breaks an installed CLI."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(project["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(["mailpolicy", *init.parent.relative_to(ROOT).parts])
+        for folder in FORBIDDEN
+        for init in (ROOT / folder).rglob("__init__.py")
+    }
+    assert found - listed == set()
