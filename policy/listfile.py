@@ -193,6 +193,6 @@ def extension_problem(entry: str) -> str | None:
         return f"an extension is written without the dot: '{entry.lstrip('.')}', not '{entry}'"
     if entry.startswith("*.") and entry[2:] and "." not in entry[2:] and "*" not in entry[2:]:
         return f"an extension is written without '*.': '{entry[2:]}', not '{entry}'"
-    if not entry or "." in entry or "/" in entry or any(c.isspace() for c in entry):
+    if not entry or "." in entry or "/" in entry:
         return f"'{entry}' is not an extension (one part after the last dot, such as 'exe')"
     return None

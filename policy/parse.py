@@ -5,15 +5,16 @@ AST, embedded in the LALR parser; lark types never leave this module. Shorthands
 desugared here (``block *.pif`` -> ``block attachment name matches "*.pif"``,
 ``sender trusted`` -> ``sender in trusted``) so every later stage sees one form.
 
-Recovery: after a syntax error the statement holding it is blanked out (newlines kept, so
-positions stay true) and the text parsed again, so one run reports the errors of several
-statements (``syntax.py`` words the errors). Limits checked before lark runs: size
-(``MAX_BYTES``), nesting depth (``syntax.MAX_DEPTH``), UTF-8 text without NUL bytes.
+Recovery (``parse_partial``): after a syntax error the statements before the one holding
+it are kept, that one is left out, and the text after it is parsed again (blanked text
+keeps every position true). So one run reports the syntax errors of every statement
+(``syntax.py`` words them) and returns the others for the checker. Numbers are read by
+``syntax.parse_size`` (``25 MB`` is kept as ``25MB``). Limits checked before lark runs:
+size (``MAX_BYTES``), nesting depth (``syntax.MAX_DEPTH``), UTF-8 text without NUL bytes.
 """
 
 from __future__ import annotations
 
-import decimal
 import functools
 import re
 import threading
@@ -29,30 +30,12 @@ from lark.exceptions import (
 from mailpolicy.policy import ast
 from mailpolicy.policy.diagnostics import Diagnostic, PolicyError, error
 from mailpolicy.policy.syntax import MAX_BYTES as MAX_BYTES  # re-exported: callers import it here
+from mailpolicy.policy.syntax import MAX_NUMBER as MAX_NUMBER
+from mailpolicy.policy.syntax import SPACED, depth_check, statement_lines, syntax_diag
 from mailpolicy.policy.syntax import decode_source as decode_source
-from mailpolicy.policy.syntax import depth_check, statement_lines, syntax_diag
+from mailpolicy.policy.syntax import parse_size as parse_size
 
 MAX_ERRORS = 50
-#: Largest number (after its unit) the language accepts, for sizes and counts alike: 2**53
-#: (about 9 PB), the largest integer every JSON reader holds exactly (the IR carries it).
-MAX_NUMBER = 2**53
-
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1000,
-    "kb": 1000,
-    "kib": 1024,
-    "m": 1000**2,
-    "mb": 1000**2,
-    "mib": 1024**2,
-    "g": 1000**3,
-    "gb": 1000**3,
-    "gib": 1024**3,
-    "t": 1000**4,
-    "tb": 1000**4,
-    "tib": 1024**4,
-}
 
 
 @functools.cache
@@ -74,7 +57,6 @@ def _builder() -> _Builder:
 
 
 _ESCAPE = re.compile(r"\\([\\\"])")
-_SPACED = re.compile(r"[ \t]+")
 
 
 def unescape(token: str) -> str:
@@ -84,33 +66,6 @@ def unescape(token: str) -> str:
     if "\\" not in body:  # the common case, without the cost of re.sub
         return body
     return _ESCAPE.sub(r"\1", body)
-
-
-def parse_size(text: str) -> tuple[int, str | None]:
-    """``(value in bytes or units, unit as written)`` of a NUMBER token such as ``1.5MB``.
-
-    ``ValueError`` for an unknown unit or a value above ``MAX_NUMBER`` (so a 309-digit
-    number is an error, not an overflow in every verb)."""
-    text = _SPACED.sub("", text)  # `25 MB` is `25MB`
-    m = re.fullmatch(r"(\d+)(?:\.(\d+))?([A-Za-z]*)", text)
-    if m is None:
-        raise ValueError(f"invalid number {text[:40]!r}")
-    unit = m.group(3)
-    factor = _UNITS.get(unit.lower())
-    if factor is None:
-        raise ValueError(f"unknown unit '{unit}'")
-    whole = m.group(1).lstrip("0")
-    shown = text if len(text) <= 24 else f"{text[:20]}... ({len(text)} characters)"
-    too_large = ValueError(
-        f"number {shown} is too large (the largest is {MAX_NUMBER:,}, about 9 PB)"
-    )
-    if len(whole) > len(str(MAX_NUMBER)) or len(m.group(2) or "") > 30:
-        raise too_large
-    exact = decimal.Decimal(f"{m.group(1)}.{m.group(2) or '0'}") * factor
-    if exact > MAX_NUMBER:
-        raise too_large
-    value = int(float(m.group(1) + "." + (m.group(2) or "0")) * factor)
-    return value, (unit or None)
 
 
 class _Paren:
@@ -212,7 +167,7 @@ class _Builder(Transformer[Token, Any]):
 
     def _number(self, tok: Token) -> ast.Number:
         span = self._tok(tok)
-        text = _SPACED.sub("", str(tok))  # the canonical form: `25 MB` is kept as `25MB`
+        text = SPACED.sub("", str(tok))  # the canonical form: `25 MB` is kept as `25MB`
         try:
             value, unit = parse_size(text)
         except ValueError as exc:
@@ -513,30 +468,7 @@ def parse_partial(text: str, path: str = "<string>") -> Partial:
     statements: list[ast.Statement] = []
     errors: list[Diagnostic] = []
     skipped: list[str] = []
-    syntax = 0
-    current = text
-    while True:
-        try:
-            statements.extend(_parse_whole(current, path, errors))
-            break
-        except UnexpectedInput as exc:
-            diag = syntax_diag(exc, current, path)
-            errors.append(diag)
-            syntax += 1
-            lines = current.split("\n")
-            begin, stop = statement_lines(lines, diag.span.line, diag.span.column)
-            prefix = "\n".join(lines[: begin - 1])
-            if prefix.strip():
-                try:
-                    statements.extend(_parse_whole(prefix, path, errors))
-                except UnexpectedInput:
-                    pass  # a keyword at the start of a line inside a list: not a statement
-            skipped.append("\n".join(lines[begin - 1 : stop]))
-            if syntax >= MAX_ERRORS or stop >= len(lines):
-                break
-            current = "\n".join([" " * len(ln) for ln in lines[:stop]] + lines[stop:])
-            if not current.strip():
-                break
+    _recover(text, path, statements, errors, skipped)
     span = (
         ast.Span(path, 1, 1, 1, 1)
         if not statements
@@ -552,6 +484,69 @@ def parse_partial(text: str, path: str = "<string>") -> Partial:
     )
     policy = ast.Policy(statements=tuple(statements), path=path, span=span)
     return Partial(policy, tuple(sorted(errors, key=Diagnostic.sort_key)), tuple(skipped))
+
+
+def _recover(
+    text: str,
+    path: str,
+    statements: list[ast.Statement],
+    errors: list[Diagnostic],
+    skipped: list[str],
+) -> None:
+    """Parse ``text``, adding what it finds to the three lists (``parse_partial``).
+
+    The prefix before a statement with an error parsed once already, up to the error, and
+    is parsed alone; when even that fails (``allow sender in`` followed by ``block``, which
+    lark then reads as a list name) the prefix is recovered the same way, so its own
+    mistake is reported too."""
+    current = text
+    while True:
+        try:
+            statements.extend(_parse_whole(current, path, errors))
+            return
+        except UnexpectedInput as exc:
+            diag = syntax_diag(exc, current, path)
+            lines = current.split("\n")
+            begin, stop = statement_lines(lines, diag.span.line, diag.span.column)
+            if not _echo(lines, begin, stop, path, statements, errors, skipped):
+                errors.append(diag)
+                skipped.append("\n".join(lines[begin - 1 : stop]))
+            if _syntax_errors(errors) >= MAX_ERRORS or stop >= len(lines):
+                return
+            blanked = "\n".join([" " * len(ln) for ln in lines[:stop]] + lines[stop:])
+            if not blanked.strip() or blanked == current:  # nothing left, or no progress
+                return
+            current = blanked
+
+
+def _echo(
+    lines: list[str],
+    begin: int,
+    stop: int,
+    path: str,
+    statements: list[ast.Statement],
+    errors: list[Diagnostic],
+    skipped: list[str],
+) -> bool:
+    """Recover the lines before ``begin``; True when they held a mistake of their own and
+    the statement at ``begin``..``stop`` parses alone: its error was only an echo."""
+    prefix = "\n".join(lines[: begin - 1])
+    before = _syntax_errors(errors)
+    if not prefix.strip() or before >= MAX_ERRORS:
+        return False
+    _recover(prefix, path, statements, errors, skipped)
+    if _syntax_errors(errors) == before:
+        return False
+    alone = "\n".join([" " * len(ln) for ln in lines[: begin - 1]] + lines[begin - 1 : stop])
+    try:
+        statements.extend(_parse_whole(alone, path, errors))
+    except UnexpectedInput:
+        return False
+    return True
+
+
+def _syntax_errors(errors: list[Diagnostic]) -> int:
+    return sum(1 for d in errors if d.code == "E100")
 
 
 def _parse_whole(text: str, path: str, errors: list[Diagnostic]) -> tuple[ast.Statement, ...]:

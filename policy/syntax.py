@@ -6,11 +6,15 @@ unterminated string named as such, and for a missing ``]`` or ``)`` where the li
 parenthesis began. ``statement_lines`` finds the statement recovery leaves out
 (``parse.py``). Before the parser runs, ``decode_source`` refuses what is not a policy's
 text (binary, not UTF-8, over ``MAX_BYTES``) and ``depth_check`` nesting deeper than
-``MAX_DEPTH``, before any recursive stage sees it.
+``MAX_DEPTH``, before any recursive stage sees it. ``parse_size`` reads a number and its
+unit (``25 MB``, ``1.5GiB``: B; KB, MB, GB, TB powers of 1000; KiB, MiB, GiB, TiB powers
+of 1024; K, M, G, T the same as KB, MB, GB, TB; any case).
 """
 
 from __future__ import annotations
 
+import decimal
+import difflib
 import re
 
 from lark.exceptions import (
@@ -61,6 +65,58 @@ _KEYWORD_TERMINAL = re.compile(r"^_?([A-Z_]+?)(_KW)?$")
 STATEMENT_START = re.compile(
     r"^[ \t]*(policy|default|list|allow|block|quarantine|strip|tag|discard)\b", re.MULTILINE
 )
+
+
+#: Largest number (after its unit) the language accepts, for sizes and counts alike: 2**53
+#: (about 9 PB), the largest integer every JSON reader holds exactly (the IR carries it).
+MAX_NUMBER = 2**53
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "tib": 1024**4,
+}
+
+
+SPACED = re.compile(r"[ \t]+")
+
+
+def parse_size(text: str) -> tuple[int, str | None]:
+    """``(value in bytes or units, unit as written)`` of a NUMBER token such as ``1.5MB``.
+
+    ``ValueError`` for an unknown unit or a value above ``MAX_NUMBER`` (so a 309-digit
+    number is an error, not an overflow in every verb)."""
+    text = SPACED.sub("", text)  # `25 MB` is `25MB`
+    m = re.fullmatch(r"(\d+)(?:\.(\d+))?([A-Za-z]*)", text)
+    if m is None:
+        raise ValueError(f"invalid number {text[:40]!r}")
+    unit = m.group(3)
+    factor = _UNITS.get(unit.lower())
+    if factor is None:
+        raise ValueError(f"unknown unit '{unit}'")
+    whole = m.group(1).lstrip("0")
+    shown = text if len(text) <= 24 else f"{text[:20]}... ({len(text)} characters)"
+    too_large = ValueError(
+        f"number {shown} is too large (the largest is {MAX_NUMBER:,}, about 9 PB)"
+    )
+    if len(whole) > len(str(MAX_NUMBER)) or len(m.group(2) or "") > 30:
+        raise too_large
+    exact = decimal.Decimal(f"{m.group(1)}.{m.group(2) or '0'}") * factor
+    if exact > MAX_NUMBER:
+        raise too_large
+    value = int(float(m.group(1) + "." + (m.group(2) or "0")) * factor)
+    return value, (unit or None)
 
 
 def token_text(name: str) -> str:
@@ -253,6 +309,20 @@ def syntax_diag(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
     return error("E100", msg, ast.Span(path, line, col, line, col + width))
 
 
+_FIRST_WORD = re.compile(r"[A-Za-z]+\b")
+_STATEMENT_WORDS = ("policy", "default", "list", "allow", "block", "quarantine", "strip", "tag")
+
+
+def _starts_statement(line: str) -> bool:
+    """A statement keyword first on the line, or at its very start a word close to one
+    (``blok``, ``quarantin``): a misspelt statement is a statement of its own."""
+    if STATEMENT_START.match(line):
+        return True
+    word = _FIRST_WORD.match(line)
+    close = difflib.get_close_matches
+    return bool(word and close(word.group().lower(), (*_STATEMENT_WORDS, "discard"), 1, 0.8))
+
+
 def statement_lines(lines: list[str], line: int, column: int) -> tuple[int, int]:
     """``(begin, stop)``: the statement holding the error at ``line``:``column`` runs from
     line ``begin`` (1-based) to line ``stop`` (included; the next statement starts after
@@ -261,9 +331,9 @@ def statement_lines(lines: list[str], line: int, column: int) -> tuple[int, int]
     line (``blok``) starts a statement of its own, so the one before it is kept.
     Statements start at a line's first word (``STATEMENT_START``); recovery
     (``parse.parse_partial``) leaves that range out."""
-    starts = [i + 1 for i, ln in enumerate(lines) if STATEMENT_START.match(ln)]
+    starts = [i + 1 for i, ln in enumerate(lines) if _starts_statement(ln)]
     first_word = line <= len(lines) and not lines[line - 1][: column - 1].strip()
-    if first_word and line in starts and line > 1:
+    if first_word and line > 1 and STATEMENT_START.match(lines[line - 1]):
         line -= 1
     elif first_word:  # a misspelt first word (`blok`): its line starts a statement of its own
         starts = sorted({*starts, line})

@@ -280,3 +280,20 @@ def _breakable(line: str) -> bool:
     """Whether the formatter could have done better with a line over ``WIDTH``: it only
     leaves such a line when it is one entry, one clause or one top-level operand."""
     return line.startswith("list ") and line.endswith("]") and '", "' in line
+
+
+@pytest.mark.parametrize(
+    ("source", "want"),
+    [
+        ("block attachment size > 25 MB\n", "block attachment size > 25MB\n"),
+        ("quarantine size >= 1.5\tGiB  # big\n", "quarantine size >= 1.5GiB  # big\n"),
+        (
+            "block attachment contains (size > 2 kb)\n",
+            "block attachment archive contains size > 2kb\n",
+        ),
+    ],
+)
+def test_a_spaced_size_is_written_without_the_space(source: str, want: str) -> None:
+    got = format_source(source, "t.policy")
+    assert got == want
+    assert format_source(got, "t.policy") == got

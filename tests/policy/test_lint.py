@@ -321,3 +321,30 @@ def test_broad_content_rule_says_what_it_stops_and_what_to_write() -> None:
     [diag] = [d for d in lint(load_text("block attachment has javascript")) if d.code == "W207"]
     assert "PDF forms" in diag.message and "'smuggles a file'" in diag.message
     assert diag.name == "broad-content-rule"
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("block attachment size > 10", [("W208", 1)]),
+        ("quarantine size >= 999", [("W208", 1)]),
+        ("block attachment contains (size > 20)", [("W208", 1)]),
+        ('block *.exe unless attachment size < 50 reason "tiny"', [("W208", 1)]),
+        ("block attachment size == 0", []),  # empty: written on purpose
+        ("block attachment size < 1", []),
+        ("block size > 1", []),
+        ("block attachment size > 10B", []),  # bytes, said explicitly
+        ("block attachment size > 1000", []),
+        ("block attachment size > 10KB", []),
+        ("block attachment size > 25 MB", []),
+        ("block attachments > 10", []),  # a count, not a size
+    ],
+)
+def test_size_without_unit(text: str, want: list[tuple[str, int]]) -> None:
+    assert codes(text) == want
+
+
+def test_size_without_unit_says_what_to_write() -> None:
+    (diag,) = warnings("block attachment size > 10")
+    assert diag.name == "size-without-unit" and (diag.span.column, diag.span.end_column) == (25, 27)
+    assert "10KB or 10MB" in diag.message and "10B" in diag.message and "MiB 2^20" in diag.message

@@ -583,3 +583,82 @@ def test_unmutated_grammar_text_always_parses(tokens: list[str]) -> None:
         parse(text)
     except PolicyError as exc:  # only the checks the parser makes beyond the grammar
         assert {d.code for d in exc.diagnostics} <= {"E108", "E109"}, text
+
+
+# ---- sizes: a space before the unit, units and their values ---------------------------------
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [
+        ("10B", 10),
+        ("1KB", 1000),
+        ("1kb", 1000),
+        ("1K", 1000),
+        ("1KiB", 1024),
+        ("1MB", 10**6),
+        ("1MiB", 2**20),
+        ("1.5GB", 1_500_000_000),
+        ("2GiB", 2 * 2**30),
+        ("1TB", 10**12),
+        ("1TiB", 2**40),
+    ],
+)
+def test_units(written: str, value: int) -> None:
+    spaced = written[: len(written.rstrip("BbKkMmGgTtIi"))] + " " + written.lstrip("0123456789.")
+    for text in (written, spaced, spaced.replace(" ", "\t")):
+        rule = parse(f"block attachment size > {text}").rules[0]
+        number = rule.condition.pred.operand  # type: ignore[union-attr]
+        assert isinstance(number, ast.Number)
+        assert (number.value, number.text) == (value, written)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "block size > 25 MB",
+        "block attachment size > 25 MB",
+        "block attachment contains (size >= 25 MB)",
+        "block attachment archive contains size < 1 KiB",
+        'block *.exe unless size <= 2 GB as "x"',
+    ],
+)
+def test_a_space_before_the_unit_everywhere_a_size_is_written(text: str) -> None:
+    assert parse(text) == parse(
+        text.replace(" MB", "MB").replace(" KiB", "KiB").replace(" GB", "GB")
+    )
+    assert " MB" not in printer.rule(parse(text).rules[0])
+
+
+def test_a_unit_on_the_next_line_is_not_a_unit() -> None:
+    with pytest.raises(PolicyError):
+        parse("block attachment size > 25\nMB")
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("block attachment size > 10 bytes", "did you mean '10B'?"),
+        ("block attachment size > 25 megabytes", "did you mean '25MB'?"),
+        ("block attachment size > 25megabytes", "did you mean '25MB'?"),
+        ("block attachment size > 2 mebibytes", "did you mean '2MiB'?"),
+        ("block attachment size > 25 XB", "a size is a number and a unit, such as 25MB or 25 MB"),
+    ],
+)
+def test_a_size_written_out_gets_a_hint_saying_what_to_write(text: str, fragment: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        parse(text)
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E100" and fragment in diag.message
+    assert "NAME" not in diag.message and "NUMBER" not in diag.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["block attachment", "block sender", "block foo", "foo", "list x = [1 2]", 'block "a" and'],
+)
+def test_expected_tokens_are_a_readable_hint(text: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        parse(text)
+    message = info.value.diagnostics[0].message
+    assert "; expected " in message
+    assert not re.search(r"\b[A-Z_]{3,}\b", message)  # no terminal names (RSQB, _NAME_KW)
+    assert ", ..." not in message or len(message) < 400
