@@ -37,7 +37,8 @@ import time
 from dataclasses import dataclass, field
 
 from mailpolicy.policy.export.base import ExportResult
-from mailpolicy.policy.export.postfix import CONFIG_DIR, FILTER_PORT
+from mailpolicy.policy.export.postfix import FILTER_PORT
+from mailpolicy.policy.export.postfix_deploy import CONFIG_DIR
 from mailpolicy.policy.export.runner import VerifyError, need
 
 #: Seconds to wait for the instance to listen and to stop.
