@@ -56,21 +56,6 @@ class KnownGap:
 #: From /work/notes/matrix-findings.md; a gap that no longer shows fails the test (remove it).
 KNOWN_GAPS: tuple[KnownGap, ...] = (
     KnownGap(
-        "double-padded",
-        "sieve",
-        lambda c: c.name == "padded",
-        "the double-extension regex reads at most 4 characters before the last dot and no "
-        "padding: 'report.pdf' + 12 spaces + '.exe' is delivered to a listed sender, whom "
-        "only the double-extension rule stops (finding F1)",
-    ),
-    KnownGap(
-        "double-padded",
-        "postfix",
-        lambda c: c.name == "padded",
-        "as for sieve: the double-extension pattern misses padding before the last "
-        "extension (finding F1)",
-    ),
-    KnownGap(
         "wire-form-merged",
         "postfix",
         lambda c: c.name == "benign" and c.placement == "both-different",
