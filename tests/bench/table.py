@@ -19,6 +19,10 @@ def main(path: str) -> None:
         f"{cpu.get('count', '?')} cores, Python {doc['machine_info']['python_version']}.\n"
     )
 
+    if "test_mixed_compiled[10]" in mean:
+        mixed(mean, by)
+    if "test_compiled[10]" not in mean:
+        return  # a run of the mixed benchmarks alone (-k mixed)
     print("### 1. Matcher cost per message (50 messages a round)\n")
     print("| rules | compiled (µs/message) | reference (µs/message) | compiled vs 10 rules |")
     print("| ---: | ---: | ---: | ---: |")
@@ -76,6 +80,33 @@ def main(path: str) -> None:
         ("`parse_message`, every fact (type, sha256, archives)", "test_all_facts"),
     ]:
         print(f"| {label} | {mean[name] * 1e3:.1f} | {mean[name] / eref:.2f} |")
+
+
+def mixed(mean: dict[str, float], by: dict[str, dict]) -> None:  # type: ignore[type-arg]
+    """Benchmark 1a and 2a: the mixed workload (tests/bench/workload.py)."""
+    print("### 1a. `evaluate()` per message, mixed rules, fresh messages (100 a round)\n")
+    print(
+        "| rules | compiled: mean | median | min | reference: mean | compiled vs 10 rules (mean) |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    base = mean["test_mixed_compiled[10]"]
+    for n in (10, 100, 1000, 10000):
+        st = by[f"test_mixed_compiled[{n}]"]["stats"]
+        ref = mean.get(f"test_mixed_reference[{n}]")
+        shown = f"{ref / 100 * 1e6:,.0f} µs" if ref else "-"
+        print(
+            f"| {by[f'test_mixed_compiled[{n}]']['extra_info']['rules']:,} "
+            f"| {st['mean'] / 100 * 1e6:,.1f} µs | {st['median'] / 100 * 1e6:,.1f} µs "
+            f"| {st['min'] / 100 * 1e6:,.1f} µs | {shown} | {st['mean'] / base:.2f}x |"
+        )
+    if "test_simulate_mixed[10-1-worker]" in mean:
+        print("\n### 2a. `simulate` of the 3,000-message mbox, mixed rules (mean of 3)\n")
+        print("| workers | 10 rules | 2,000 rules | 2,000 vs 10 |")
+        print("| --- | ---: | ---: | ---: |")
+        for w, label in (("1-worker", "one (`--workers 1`)"), ("all-cores", "all cores")):
+            a, b = mean[f"test_simulate_mixed[10-{w}]"], mean[f"test_simulate_mixed[2000-{w}]"]
+            print(f"| {label} | {a:.2f} s | {b:.2f} s | {b / a:.2f}x |")
+    print()
 
 
 if __name__ == "__main__":
