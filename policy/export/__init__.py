@@ -30,6 +30,15 @@ TARGETS: dict[str, type[Exporter]] = {
 __all__ = ["TARGETS", "export"]
 
 
-def export(policy: CheckedPolicy, target: str, *, approximate: bool = False) -> ExportResult:
-    """Export ``policy`` to ``target`` without writing anything (KeyError: unknown target)."""
-    return TARGETS[target](policy, approximate=approximate).export()
+def export(
+    policy: CheckedPolicy,
+    target: str,
+    *,
+    approximate: bool = False,
+    accept: frozenset[str] = frozenset(),
+) -> ExportResult:
+    """Export ``policy`` to ``target`` without writing anything (KeyError: unknown target).
+    ``accept``: the loss keys the administrator accepts (``--accept-loss``)."""
+    exporter = TARGETS[target](policy, approximate=approximate)
+    exporter.accept = accept
+    return exporter.export()
