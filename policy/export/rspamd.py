@@ -1,24 +1,33 @@
 """The ``rspamd`` target: multimap symbols and ``force_actions`` rules for rspamd 3.4+.
 
-Output (``-o DIR``, with ``DIR`` the rspamd ``$LOCAL_CONFDIR``, ``/etc/rspamd`` on Debian):
+Output (``-o /etc/rspamd/mailpolicy``: the export's own directory; ``rspamd_deploy`` says
+how the site's ``local.d`` files include it, and the header of ``multimap.conf`` repeats
+it with the enforcing hookup):
 
-- ``local.d/multimap.conf``: one symbol per distinct test, score 0. Name tests are
+- ``multimap.conf``: one symbol per distinct test, score 0. Name tests are
   ``type = "filename"`` symbols over a ``regexp = true`` map (``skip_archives`` and
   ``skip_detected`` set, so only the part's own name is matched); sender and recipient
   lists are ``type = "from"`` / ``"rcpt"`` symbols with ``filter = "email:addr"`` (the
   envelope addresses) over an anchored regex map, one regex per list entry.
-- ``mailpolicy/mp_N.map``: the maps, one ``/regex/`` a line, every line validated before
+- ``mailpolicy_tN.map``: the maps, one ``/regex/`` a line, every line validated before
   it is written (rspamd drops a line it cannot compile without failing the config).
-- ``local.d/force_actions.conf``: one rule per policy rule that stops or tags mail. First
-  match is reproduced without priorities: the expression of rule *i* is its condition
-  ``& !``(condition of every earlier emitted rule, allow rules included), so at most one
-  rule can hold for a message, and it is the one the reference evaluator picks.
-- ``local.d/actions.conf``: declares the ``quarantine`` and ``discard`` actions that rspamd
-  3.4 refuses in ``force_actions`` until they exist (``unknown action quarantine``).
-- ``local.d/mime_types.conf``: ``enabled = false``. The built-in ``mime_types`` module
-  scores extensions on its own (``MIME_BAD_EXTENSION``, ``MIME_DOUBLE_BAD_EXTENSION``) and
-  so adds headers to, greylists or rejects mail the policy allows (a trusted partner's
-  installer). The exported policy replaces it; its content-type symbols go with it.
+- ``force_actions.conf``: one rule per policy rule, allow rules included. First match is
+  reproduced without priorities: the expression of rule *i* is its condition ``& !``
+  (condition of every earlier emitted rule), so at most one rule can hold for a message,
+  and it is the one the reference evaluator picks. block forces ``reject`` (rspamd stops
+  checking the message); quarantine and discard force theirs unless rspamd's own verdict
+  is already ``reject``; tag forces ``add header`` as the *least* action (a stronger
+  verdict of rspamd's stays); allow forces ``no action`` unless rspamd's own verdict
+  stops the message (reject, soft reject, quarantine, discard). The default allow forces
+  nothing: such mail gets rspamd's own verdict.
+- ``actions.conf`` (only for a policy that quarantines or discards): declares those two
+  actions with ``no_threshold``; rspamd 3.4 refuses them in ``force_actions`` at scan
+  time until they exist ("unknown action quarantine", and the message passes).
+
+Nothing global is switched off: rspamd's ``mime_types`` module and every other module
+keep scoring all mail. Where that makes rspamd stricter than the policy (mail the policy
+allows by default, a site reject beating a quarantine), the ``own-scoring`` limit states
+it; it never lets through what the policy stops.
 
 Names: rspamd matches the decoded name (RFC 2047 and RFC 2231 with charsets converted to
 UTF-8) in PCRE byte mode, so patterns are the Exim target's byte-mode regexes
@@ -41,7 +50,6 @@ force_actions' ``${selector}`` expansion); symbol names are generated.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -67,14 +75,23 @@ from mailpolicy.policy.export.dialect import (
     envelope,
     map_line,
 )
-from mailpolicy.policy.export.result import _atomic_write
+from mailpolicy.policy.export.rspamd_deploy import MAP_DIR, install_text
 from mailpolicy.policy.export.shared_limits import SHARED
 
 if TYPE_CHECKING:
     from mailpolicy.policy.export.rspamd_runner import RspamdRunner
 
 #: force_actions action per policy action (allow emits no force rule).
-ACTIONS = {"block": "reject", "quarantine": "quarantine", "discard": "discard", "tag": "add header"}
+ACTIONS = {
+    "allow": "no action",
+    "block": "reject",
+    "quarantine": "quarantine",
+    "discard": "discard",
+    "tag": "add header",
+}
+#: rspamd verdicts of its own that a forced rule of this action yields to (``honor_action``).
+STOPS = ("reject", "soft reject", "quarantine", "discard")
+HONOR = {"allow": STOPS, "quarantine": ("reject",), "discard": ("reject",)}
 #: lua_magic extensions of executable content (``detected.EXT`` in a filename multimap).
 DETECTED_EXECUTABLE = (
     "exe",
@@ -90,7 +107,6 @@ DETECTED_EXECUTABLE = (
     "ps1",
     "vbs",
 )
-_MAP_DIR = "mailpolicy"
 
 
 def smtp_message(text: str) -> str:
@@ -114,31 +130,12 @@ class _Force:
     name: str = ""
 
 
-@dataclass
-class RspamdResult(ExportResult):
-    """An ``ExportResult`` whose ``write`` creates ``local.d/`` and ``mailpolicy/``."""
-
-    def write(self, path: str, *, multi: bool) -> list[str]:
-        written = []
-        for name, text in self.files.items():
-            dest = os.path.join(path, name)
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            _atomic_write(dest, text)
-            written.append(dest)
-        return written
-
-
 class RspamdExporter(Exporter):
-    """``mailpolicy export --target rspamd -o /etc/rspamd``."""
+    """``mailpolicy export --target rspamd -o /etc/rspamd/mailpolicy``."""
 
     target = "rspamd"
     description = "rspamd 3.4+: multimap symbols, force_actions in rule order"
-    filenames = (
-        "local.d/multimap.conf",
-        "local.d/force_actions.conf",
-        "local.d/actions.conf",
-        "local.d/mime_types.conf",
-    )
+    filenames = ("multimap.conf", "force_actions.conf", "actions.conf")
     caps = Capabilities(
         conditions=supports(ENVELOPE, NAME_MATCHING, ("type class",)),
         actions=frozenset({"allow", "block", "quarantine", "discard", "tag"}),
@@ -179,18 +176,29 @@ class RspamdExporter(Exporter):
                 "those attachments are not tested",
                 strict=False,
             ),
+            Limit(
+                "own-scoring",
+                "rspamd's own modules still score every message (mime_types adds up to 10 "
+                "for extensions it dislikes): mail the policy leaves to its default allow "
+                "gets rspamd's own action, and a reject, soft reject, quarantine or discard "
+                "that rspamd reaches on its own beats a policy allow, tag, quarantine or "
+                "discard",
+                "rspamd may stop or mark mail the policy delivers; it never delivers mail a "
+                "policy rule stops",
+                strict=False,
+                sound=True,
+                when="always",
+            ),
         ),
         notes=(
-            (
-                "the built-in mime_types module is disabled (local.d/mime_types.conf): it "
-                "would score trusted senders' executables against the policy"
-            ),
+            "nothing global is switched off: rspamd's own modules (mime_types included) "
+            "keep scoring all mail; the site's actions.conf and local.d files are extended "
+            "by one include line each, never replaced",
         ),
     )
 
     def __init__(self, policy: CheckedPolicy, *, approximate: bool = False) -> None:
         super().__init__(policy, approximate=approximate)
-        self.result = RspamdResult(self.target)
         self._symbols: dict[tuple[str, tuple[str, ...]], _Symbol] = {}
         self._forces: list[_Force] = []
 
@@ -303,15 +311,18 @@ class RspamdExporter(Exporter):
             + [f"limit:   {lim.what}" for lim in self.caps.limits],
         )
         losses = self.loss_comments("#")
+        rules, quarantines = self._force_rules()
+        names = ["multimap.conf", "force_actions.conf"] + (["actions.conf"] if quarantines else [])
+        install = "".join(f"# {ln}".rstrip() + "\n" for ln in install_text(names).splitlines())
         mm = [
-            head + losses,
-            "# Install: copy this tree into $LOCAL_CONFDIR (/etc/rspamd); maps are read from",
-            f"# $LOCAL_CONFDIR/{_MAP_DIR}/. Every symbol scores 0: force_actions decides.",
+            head + losses + install,
+            f"# Maps are read from $LOCAL_CONFDIR/{MAP_DIR}/. Every symbol scores 0: the rules",
+            "# of force_actions.conf decide.",
             "",
         ]
         files: dict[str, str] = {}
         for sym in self._symbols.values():
-            mapname = f"{_MAP_DIR}/{sym.name.lower()}.map"
+            mapname = f"{sym.name.lower()}.map"
             opts = {
                 "filename": 'type = "filename"; skip_archives = true; skip_detected = true;',
                 "archive": 'type = "filename"; skip_detected = true;',
@@ -322,10 +333,29 @@ class RspamdExporter(Exporter):
             mm += [
                 f"# {_comment(sym.comment)}",
                 f"{sym.name} {{ {opts} regexp = true; score = 0.0;",
-                f'  map = "${{LOCAL_CONFDIR}}/{mapname}"; description = "mailpolicy test"; }}',
+                f'  map = "${{LOCAL_CONFDIR}}/{MAP_DIR}/{mapname}";',
+                '  description = "mailpolicy test"; }',
             ]
             files[mapname] = head + "".join(f"/{ln}/\n" for ln in sym.lines)
-        fa = [head + losses, "rules {"]
+        self.result.meta["maps"] = {
+            f"{s.name.lower()}.map": len(s.lines) for s in self._symbols.values()
+        }
+        out = {
+            "multimap.conf": "\n".join(mm) + "\n",
+            "force_actions.conf": head + losses + "\n" + rules,
+        }
+        if quarantines:
+            out["actions.conf"] = (
+                head + "# Included from local.d/actions.conf: rspamd 3.4 accepts these actions in\n"
+                "# force_actions only once they are declared; no score ever reaches them.\n"
+                + "".join(f'{a} {{ flags = ["no_threshold"]; }}\n' for a in quarantines)
+            )
+        return {**out, **dict(sorted(files.items()))}
+
+    def _force_rules(self) -> tuple[str, list[str]]:
+        """``force_actions.conf``'s ``rules {}`` (first match by guards) and the declared
+        actions it needs (quarantine, discard)."""
+        fa = ["rules {"]
         earlier: list[str] = []
         meta: dict[str, tuple[str | None, str]] = {}
         forces = list(self._forces)
@@ -336,7 +366,7 @@ class RspamdExporter(Exporter):
             expr = f"({f.cond})" + (f" & {guard}" if guard else "") if f.cond else guard
             if f.cond:
                 earlier.append(f.cond)
-            if f.action == "allow" or not expr:
+            if not expr:
                 continue
             rid = f.crule.id if f.crule else "-"
             name = f"MAILPOLICY_R{i}"
@@ -347,37 +377,30 @@ class RspamdExporter(Exporter):
                 else f.crule.rule.header.value
                 if f.crule and f.crule.rule.header
                 else f"attachment refused by policy rule {rid}"
+                if f.action != "allow"
+                else f"attachment allowed by policy rule {rid}"
             )
-            fa += [
-                f"  # {_comment(self.rule_comment(f.crule, '') if f.crule else 'the default')}",
-                f"  {name} {{",
+            body = [
                 f'    action = "{ACTIONS[f.action]}";',
                 f'    expression = "{expr}";',
                 f'    message = "{smtp_message(reason)} [mailpolicy rule {smtp_message(rid)}]";',
+            ]
+            if f.action in HONOR:
+                body.append(
+                    "    honor_action = [" + ", ".join(f'"{a}"' for a in HONOR[f.action]) + "];"
+                )
+            if f.action == "tag":
+                body.append("    least = true;")
+            fa += [
+                f"  # {_comment(self.rule_comment(f.crule, '') if f.crule else 'the default')}",
+                f"  {name} {{",
+                *body,
                 "  }",
             ]
         fa.append("}")
         self.result.meta["forces"] = meta
-        self.result.meta["maps"] = {
-            f"{_MAP_DIR}/{s.name.lower()}.map": len(s.lines) for s in self._symbols.values()
-        }
-        actions = (
-            head + "# force_actions in rspamd 3.4 only accepts actions that exist.\n"
-            'quarantine { flags = ["no_threshold"]; }\n'
-            'discard { flags = ["no_threshold"]; }\n'
-        )
-        mime = (
-            head + "# The policy decides on attachments; rspamd's own extension scoring\n"
-            "# would otherwise penalise what the policy allows (trusted senders).\n"
-            "enabled = false;\n"
-        )
-        return {
-            "local.d/multimap.conf": "\n".join(mm) + "\n",
-            "local.d/force_actions.conf": "\n".join(fa) + "\n",
-            "local.d/actions.conf": actions,
-            "local.d/mime_types.conf": mime,
-            **dict(sorted(files.items())),
-        }
+        used = {a for _, a in meta.values()}
+        return "\n".join(fa) + "\n", [a for a in ("quarantine", "discard") if a in used]
 
     def runner(self, result: ExportResult, workdir: str) -> RspamdRunner:
         from mailpolicy.policy.export.rspamd_runner import RspamdRunner

@@ -1,8 +1,12 @@
 """``--verify`` for the rspamd target: a private rspamd daemon on 127.0.0.1.
 
-``RspamdRunner`` follows ``runner.Runner``: ``check()`` runs ``rspamadm configtest -s`` on
-the exported tree and starts the daemon, ``run()`` scans one message with ``rspamc -j``
-and reads which ``force_actions`` rule fired, ``close()`` stops the daemon.
+``RspamdRunner`` follows ``runner.Runner``: the export is installed as its header says
+(``rspamd_deploy.install``: the files in ``$LOCAL_CONFDIR/mailpolicy``, one include line
+in each site file) over Debian's stock ``/etc/rspamd``; ``check()`` runs ``rspamadm
+configtest -s`` on it (half a second, no daemon: what ``export`` runs before it exits 0);
+the first ``run()`` starts the daemon (a few seconds) and every ``run()`` scans one
+message with ``rspamc -j`` and reads which ``force_actions`` rule fired; ``close()``
+stops the daemon.
 """
 
 from __future__ import annotations
@@ -16,14 +20,12 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mailpolicy.policy.export.base import ExportResult
-from mailpolicy.policy.export.rspamd import ACTIONS
+from mailpolicy.policy.export.rspamd import ACTIONS, STOPS
+from mailpolicy.policy.export.rspamd_deploy import install
 from mailpolicy.policy.export.runner import TargetVerdict, VerifyError
-
-if TYPE_CHECKING:
-    pass
 
 #: Seconds the daemon may take to start and load the maps.
 START_TIMEOUT = 60
@@ -52,12 +54,15 @@ class RspamdRunner:
     """An rspamd daemon on 127.0.0.1 with the exported files, scanned with ``rspamc -j``.
 
     Everything lives in a fresh temporary directory (``LOCAL_CONFDIR``, ``DBDIR``,
-    ``RUNDIR``; the system config in ``/etc/rspamd`` is read, never written); the workers
-    listen on free loopback ports; fuzzy_check is disabled (it resolves
-    ``fuzzy1.rspamd.com``). ``check()`` runs ``rspamadm configtest -s``, starts the daemon
-    (``start_timeout`` seconds at most) and reads its log: a map regex rspamd could not
-    compile, or fewer regexes loaded than written, is a failure. ``close()`` stops the
-    daemon by its pid and removes the directory.
+    ``RUNDIR``; the stock config in ``/etc/rspamd`` is read, never written, and the
+    site's own ``local.d`` there is not used); this machine's settings (not the
+    export's) go in ``local.d`` beside the include lines: the workers listen on free
+    loopback ports, the log is a file, fuzzy_check is disabled (it resolves
+    ``fuzzy1.rspamd.com``). ``check()`` runs ``rspamadm configtest -s``. ``start()``
+    (called by the first ``run()``) starts the daemon (``start_timeout`` seconds at most)
+    and reads its log: a map regex rspamd could not compile, or fewer regexes loaded
+    than written, is a ``VerifyError``. ``close()`` stops the daemon by its pid and
+    removes the directory.
     """
 
     def __init__(self, result: ExportResult, start_timeout: float = START_TIMEOUT) -> None:
@@ -81,15 +86,20 @@ class RspamdRunner:
             "local.d/logging.inc": f'type = "file";\nfilename = "{self.log}";\nlevel = "info";\n',
             "local.d/fuzzy_check.conf": "enabled = false;\n",
         }
-        for name, text in {**harness, **result.files}.items():
+        for name, text in harness.items():
             dest = os.path.join(self.conf, name)
             os.makedirs(os.path.dirname(dest), exist_ok=True)
-            os.chmod(os.path.dirname(dest), 0o755)
             with open(dest, "w", encoding="utf-8") as fh:
                 fh.write(text)
-            os.chmod(dest, 0o644)
+        install(result.files, self.conf)
+        for top, dirs, files in os.walk(self.conf):  # rspamd reads them as _rspamd
+            for d in dirs:
+                os.chmod(os.path.join(top, d), 0o755)
+            for f in files:
+                os.chmod(os.path.join(top, f), 0o644)
         self.msg = os.path.join(self.dir, "message.eml")
         self.proc: subprocess.Popen[bytes] | None = None
+        self.started = False
 
     def _vars(self) -> list[str]:
         return [
@@ -114,6 +124,7 @@ class RspamdRunner:
 
     def start(self) -> str | None:
         """Start the daemon and wait for it; None, or why it did not come up."""
+        self.started = True
         argv = ["rspamd", "-f", *self._vars(), "-p", os.path.join(self.run_dir, "rspamd.pid")]
         if os.geteuid() == 0:
             argv[2:2] = ["-u", "_rspamd", "-g", "_rspamd"]
@@ -154,13 +165,18 @@ class RspamdRunner:
         return self._log_text()[-800:]
 
     def check(self) -> str | None:
-        """configtest, then start; raises ``VerifyError`` when rspamd is missing."""
+        """``rspamadm configtest -s`` on the installed export (no daemon); raises
+        ``VerifyError`` when rspamd is missing."""
         problem = self.available()
         if problem is not None:
             raise VerifyError(problem)
-        return self.configtest() or self.start()
+        return self.configtest()
 
     def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]) -> TargetVerdict:
+        if not self.started:
+            problem = self.start()
+            if problem:
+                raise VerifyError(f"rspamd did not start: {problem}")
         with open(self.msg, "wb") as fh:
             fh.write(data)
         os.chmod(self.msg, 0o644)
@@ -179,23 +195,26 @@ class RspamdRunner:
         return self.parse(d)
 
     def parse(self, d: dict[str, Any]) -> TargetVerdict:
-        """The verdict from ``rspamc -j`` output: the policy's forced rule, else allow (a
-        reject by rspamd's own scoring is reported as such)."""
+        """The verdict from ``rspamc -j`` output: the policy's forced rule, else rspamd's
+        own action (reject and soft reject read as block, quarantine and discard as
+        themselves, anything else as allow), with rule None."""
         symbols = d.get("symbols", {})
+        got = d.get("action")
         for sym, (rule, action) in self.forces.items():
-            if sym in symbols:
-                want = ACTIONS[action]
-                if d.get("action") != want:
-                    return TargetVerdict(
-                        "error",
-                        rule,
-                        f"{sym} fired but action is {d.get('action')!r}, not {want!r}",
-                    )
+            if sym not in symbols:
+                continue
+            if got == ACTIONS[action]:
                 return TargetVerdict(action, rule, d.get("messages", {}).get("smtp_message", ""))
-        if d.get("action") in ("reject", "soft reject", "quarantine", "discard"):
-            return TargetVerdict(
-                "block", None, f"rspamd's own scoring: {d.get('action')} score {d.get('score')}"
-            )
+            if action == "tag" and got not in STOPS:  # least: a stronger mark of rspamd's
+                return TargetVerdict(action, rule, f"{sym} fired; rspamd's action {got!r}")
+            if action != "tag":
+                return TargetVerdict(
+                    "error", rule, f"{sym} fired but action is {got!r}, not {ACTIONS[action]!r}"
+                )
+            break
+        own = {"reject": "block", "soft reject": "block"}.get(str(got), str(got))
+        if own in ("block", "quarantine", "discard"):
+            return TargetVerdict(own, None, f"rspamd's own scoring: {got} score {d.get('score')}")
         return TargetVerdict("allow", None)
 
     def close(self) -> None:

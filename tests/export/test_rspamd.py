@@ -86,7 +86,7 @@ def test_output_is_deterministic_and_writes_subdirectories(tmp_path: Path) -> No
     one = Rspamd(pol, approximate=True).export()
     assert one.files == Rspamd(pol, approximate=True).export().files
     written = one.write(str(tmp_path / "out"), multi=True)
-    assert (tmp_path / "out" / "local.d" / "force_actions.conf").is_file()
+    assert (tmp_path / "out" / "force_actions.conf").is_file()
     assert any(p.endswith(".map") for p in written)
 
 
@@ -153,9 +153,91 @@ def test_first_match_guards_every_later_rule() -> None:
     result = export(
         'allow attachment "*.txt"\nblock attachment "*.pif"\nquarantine attachment "*.zip"\n'
     )
-    fa = result.files["local.d/force_actions.conf"]
-    assert "MAILPOLICY_R1 {" not in fa  # allow forces nothing, it only guards
+    fa = result.files["force_actions.conf"]
     assert 'expression = "(MAILPOLICY_T3) & !(MAILPOLICY_T1) & !(MAILPOLICY_T2)"' in fa
+    # allow forces no action, yielding to a stop rspamd reaches on its own
+    r1 = fa[fa.index("MAILPOLICY_R1 {") : fa.index("MAILPOLICY_R2 {")]
+    assert 'action = "no action";' in r1
+    assert 'honor_action = ["reject", "soft reject", "quarantine", "discard"];' in r1
+    r3 = fa[fa.index("MAILPOLICY_R3 {") :]
+    assert 'action = "quarantine";' in r3 and 'honor_action = ["reject"];' in r3
+    assert result.meta["forces"]["FORCE_ACTION_MAILPOLICY_R1"][1] == "allow"
+
+
+def test_the_default_allow_forces_nothing_and_tag_is_the_least_action() -> None:
+    result = export('tag "X-Zip: yes" when attachment "*.zip"\n', approximate=True)
+    fa = result.files["force_actions.conf"]
+    assert fa.count("MAILPOLICY_R") == 1
+    assert 'action = "add header";' in fa and "least = true;" in fa
+    assert "honor_action" not in fa
+
+
+@pytest.mark.parametrize(
+    ("policy", "declared"),
+    [
+        ('block attachment "*.pif"\n', ""),
+        ('quarantine attachment "*.pif"\n', "quarantine"),
+        ('discard attachment "*.pif"\nquarantine attachment "*.scr"\n', "quarantine discard"),
+        ('block attachment "*.pif"\ndefault quarantine\n', "quarantine"),
+    ],
+)
+def test_no_site_file_is_written_and_actions_only_when_needed(policy: str, declared: str) -> None:
+    result = export(policy)
+    assert result.ok, result.diagnostics
+    # the export's own directory only: no local.d/override.d file, no mime_types switch
+    assert all("/" not in name for name in result.files)
+    assert "mime_types" not in "".join(result.files)
+    assert ("actions.conf" in result.files) == bool(declared)
+    if declared:
+        body = [ln for ln in result.files["actions.conf"].splitlines() if not ln.startswith("#")]
+        assert body == [f'{a} {{ flags = ["no_threshold"]; }}' for a in declared.split()]
+    header = result.files["multimap.conf"]
+    assert ("local.d/actions.conf" in header) == bool(declared)
+    for site in ("multimap.conf", "force_actions.conf"):
+        assert f'"$LOCAL_CONFDIR/mailpolicy/{site}"\' >> /etc/rspamd/local.d/{site}' in header
+    for words in ("systemctl reload rspamd", "smtpd_milters = inet:localhost:11332", "Undo"):
+        assert words in header
+
+
+def test_own_scoring_is_a_sound_target_wide_limit() -> None:
+    result = export('block attachment "*.pif"\n')
+    own = [x for x in result.losses if x.key == "rspamd:own-scoring"]
+    assert len(own) == 1 and own[0].sound and own[0].rule == "*"
+
+
+@pytest.mark.parametrize(
+    ("action", "symbols", "want"),
+    [
+        ("reject", ["FORCE_ACTION_MAILPOLICY_R2"], ("block", "b")),
+        ("no action", ["FORCE_ACTION_MAILPOLICY_R1"], ("allow", "a")),
+        ("add header", ["FORCE_ACTION_MAILPOLICY_R3"], ("tag", "t")),
+        ("rewrite subject", ["FORCE_ACTION_MAILPOLICY_R3"], ("tag", "t")),
+        ("reject", ["FORCE_ACTION_MAILPOLICY_R3"], ("block", None)),  # least: rspamd's reject
+        ("soft reject", [], ("block", None)),
+        ("quarantine", [], ("quarantine", None)),
+        ("add header", [], ("allow", None)),
+        ("greylist", [], ("allow", None)),
+        ("no action", ["FORCE_ACTION_MAILPOLICY_R2"], ("error", "b")),
+    ],
+)
+def test_parse_reads_the_forced_rule_else_rspamds_own_action(
+    action: str, symbols: list[str], want: tuple[str, str | None]
+) -> None:
+    result = export(
+        'allow attachment "*.txt"\nblock attachment "*.pif"\ntag "X: y" when attachment "*.zip"\n',
+        approximate=True,
+    )
+    result.meta["forces"] = {
+        "FORCE_ACTION_MAILPOLICY_R1": ("a", "allow"),
+        "FORCE_ACTION_MAILPOLICY_R2": ("b", "block"),
+        "FORCE_ACTION_MAILPOLICY_R3": ("t", "tag"),
+    }
+    runner = RspamdRunner(result)
+    try:
+        got = runner.parse({"action": action, "score": 1.0, "symbols": dict.fromkeys(symbols, {})})
+    finally:
+        runner.close()
+    assert (got.action, got.rule) == want, got.detail
 
 
 def test_approximate_archive_and_type_are_reported_unsound() -> None:
@@ -167,8 +249,8 @@ def test_approximate_archive_and_type_are_reported_unsound() -> None:
     assert result.ok
     rules = [loss for loss in result.losses if loss.rule != "*"]
     assert len(rules) == 2 and not any(loss.sound for loss in rules)
-    assert "skip_detected = true;" in result.files["local.d/multimap.conf"]
-    assert "Loss report" in result.files["local.d/force_actions.conf"]
+    assert "skip_detected = true;" in result.files["multimap.conf"]
+    assert "Loss report" in result.files["force_actions.conf"]
 
 
 # ---- escaping -----------------------------------------------------------------------------------
@@ -181,9 +263,7 @@ def test_control_characters_are_refused() -> None:
 def test_reason_cannot_break_out_of_ucl_or_selectors() -> None:
     result = export('block attachment "*.pif" reason "a\\"; action = \\"no action\\"; ${x} \\\\"\n')
     assert result.ok
-    line = next(
-        ln for ln in result.files["local.d/force_actions.conf"].splitlines() if "message =" in ln
-    )
+    line = next(ln for ln in result.files["force_actions.conf"].splitlines() if "message =" in ln)
     assert line.count('"') == 2 and "${" not in line and "\\" not in line
 
 
@@ -263,13 +343,23 @@ def test_configtest_accepts_the_exports() -> None:
             assert runner.configtest() is None
         finally:
             runner.close()
+    every_action = export(
+        'allow attachment "*.txt"\ndiscard attachment "*.scr"\ntag "X: y" when attachment '
+        '"*.zip"\nquarantine attachment "*.pif"\nblock attachment "*.exe"\n',
+        approximate=True,
+    )
+    runner = RspamdRunner(every_action)
+    try:
+        assert runner.configtest() is None
+    finally:
+        runner.close()
 
 
 def test_configtest_refuses_a_broken_expression() -> None:
     if MISSING:
         tool_missing(MISSING)
     result = export('block attachment "*.pif"\n')
-    result.files["local.d/force_actions.conf"] = result.files["local.d/force_actions.conf"].replace(
+    result.files["force_actions.conf"] = result.files["force_actions.conf"].replace(
         "MAILPOLICY_T1", "MAILPOLICY_TX"
     )
     runner = RspamdRunner(result)
@@ -287,8 +377,11 @@ def sircam() -> Iterator[tuple[RspamdExporter, RspamdRunner]]:
     result = exporter.export()
     runner = RspamdRunner(result)
     try:
-        problem = runner.check()
+        assert runner.check() is None  # rspamadm configtest -s
+        problem = runner.start()
         if problem:
+            if IN_CI:
+                pytest.fail(f"rspamd did not start: {problem}")
             pytest.skip(f"rspamd did not start: {problem}")
         yield exporter, runner
     finally:
