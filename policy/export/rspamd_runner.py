@@ -24,11 +24,26 @@ from typing import Any
 
 from mailpolicy.policy.export.base import ExportResult
 from mailpolicy.policy.export.rspamd import ACTIONS, STOPS
-from mailpolicy.policy.export.rspamd_deploy import install
+from mailpolicy.policy.export.rspamd_deploy import MAP_DIR, install
 from mailpolicy.policy.export.runner import TargetVerdict, VerifyError
 
 #: Seconds the daemon may take to start and load the maps.
 START_TIMEOUT = 60
+#: ``rspamadm lua`` script: every map line that rspamd's own regex engine refuses (the
+#: daemon would drop it with a log line and start anyway; configtest never reads maps).
+MAP_CHECK = """\
+local rspamd_regexp = require "rspamd_regexp"
+if not arg or #arg == 0 then print("rspamadm lua passed no map file to the check") end
+for _, path in ipairs(arg or {}) do
+  local n = 0
+  for line in io.lines(path) do
+    n = n + 1
+    if line ~= "" and line:sub(1, 1) ~= "#" and not rspamd_regexp.create(line) then
+      print(path:match("[^/]*$") .. ":" .. n .. ": rspamd cannot compile " .. line:sub(1, 80))
+    end
+  end
+end
+"""
 
 
 def find_rspamd() -> str | None:
@@ -112,7 +127,7 @@ class RspamdRunner:
         return find_rspamd()
 
     def configtest(self) -> str | None:
-        """``rspamadm configtest -s``: None, or its complaint."""
+        """``rspamadm configtest -s``: None, or its complaint on one line."""
         p = subprocess.run(
             ["rspamadm", *self._vars(), "configtest", "-s"],
             capture_output=True,
@@ -120,7 +135,12 @@ class RspamdRunner:
             timeout=120,
             check=False,
         )
-        return None if p.returncode == 0 else (p.stdout + p.stderr).strip()[-2000:]
+        if p.returncode == 0:
+            return None
+        lines = [ln.strip() for ln in (p.stdout + p.stderr).splitlines() if ln.strip()]
+        said = [ln for ln in lines if ln != "syntax BAD" and not ln.endswith("errors found")]
+        count = next((ln for ln in lines if ln.endswith("errors found")), "syntax BAD")
+        return f"rspamadm configtest: {'; '.join(said[:5]) or 'no message'} ({count})"[:2000]
 
     def start(self) -> str | None:
         """Start the daemon and wait for it; None, or why it did not come up."""
@@ -165,12 +185,27 @@ class RspamdRunner:
         return self._log_text()[-800:]
 
     def check(self) -> str | None:
-        """``rspamadm configtest -s`` on the installed export (no daemon); raises
-        ``VerifyError`` when rspamd is missing."""
+        """``rspamadm configtest -s`` on the installed export, then every map line through
+        rspamd's own regex engine (``rspamadm lua``); no daemon. Raises ``VerifyError``
+        when rspamd is missing."""
         problem = self.available()
         if problem is not None:
             raise VerifyError(problem)
-        return self.configtest()
+        return self.configtest() or self.maps_compile()
+
+    def maps_compile(self) -> str | None:
+        """None, or the map lines rspamd's regex engine refuses, on one line."""
+        maps = [os.path.join(self.conf, MAP_DIR, n) for n in sorted(self.result.files)]
+        maps = [m for m in maps if m.endswith(".map")]
+        if not maps:
+            return None
+        script = os.path.join(self.dir, "maps.lua")
+        with open(script, "w", encoding="utf-8") as fh:
+            fh.write(MAP_CHECK)
+        argv = ["rspamadm", "lua", *(x for m in maps for x in ("-a", m)), script]
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        said = [ln for ln in (p.stdout + p.stderr).splitlines() if ln.strip()]
+        return "; ".join(said[:5])[:2000] or None
 
     def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]) -> TargetVerdict:
         if not self.started:

@@ -369,6 +369,26 @@ def test_configtest_refuses_a_broken_expression() -> None:
         runner.close()
 
 
+def test_check_refuses_a_map_line_rspamd_cannot_compile() -> None:
+    # configtest never reads maps, and the daemon drops such a line and starts anyway
+    if MISSING:
+        tool_missing(MISSING)
+    result = export('block attachment "*.pif"\n')
+    assert result.ok
+    runner = RspamdRunner(result)
+    try:
+        assert runner.check() is None
+    finally:
+        runner.close()
+    result.files["mailpolicy_t1.map"] += "/\\.(pif|bat$/i\n"
+    runner = RspamdRunner(result)
+    try:
+        problem = runner.check()
+    finally:
+        runner.close()
+    assert problem is not None and "mailpolicy_t1.map:" in problem and "cannot compile" in problem
+
+
 @pytest.fixture(scope="module")
 def sircam() -> Iterator[tuple[RspamdExporter, RspamdRunner]]:
     if MISSING:
