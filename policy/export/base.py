@@ -104,11 +104,13 @@ E_UNSUPPORTED = "E301"  # unsupported-construct
 E_UNSAFE = "E302"  # unsafe-value: a control character or newline in a value
 E_UNSOUND = "E303"  # unsound-loss: strict export, a loss lets through what the policy stops
 E_ACCEPT = "E304"  # unknown-loss: --accept-loss names no loss of this export
+E_REJECTED = "E305"  # tool-rejected: the target's own tool refuses the exported files
 EXPORT_CODES = {
     E_UNSUPPORTED: "unsupported-construct",
     E_UNSAFE: "unsafe-value",
     E_UNSOUND: "unsound-loss",
     E_ACCEPT: "unknown-loss",
+    E_REJECTED: "tool-rejected",
 }
 
 #: Facts stated as a whole phrase in a gap ("cannot tell 'has macros'").

@@ -80,7 +80,6 @@ from mailpolicy.policy.export.runner import (
     need,
 )
 from mailpolicy.policy.export.shared_limits import SHARED
-from mailpolicy.policy.export.sieve import tool_checked
 from mailpolicy.policy.export.sieve_names import DOUBLE_PADDING, SPACED_EXTENSION
 from mailpolicy.policy.globs import Pat
 
@@ -347,12 +346,6 @@ class PostfixExporter(Exporter):
         files["main.cf.fragment"] = head + "\n".join(main) + "\n"
         order = [n for n in self.filenames if n in files]
         return {n: files[n] for n in order}
-
-    def export(self) -> ExportResult:
-        """As ``Exporter.export``, then ``postmap`` (when installed) loads every table: a
-        line it skips with a warning (a regex too large) is a dead rule, so it is an
-        error, never written."""
-        return tool_checked(self.policy, super().export(), "postmap", PostfixRunner)
 
     def runner(self, result: ExportResult, workdir: str) -> Runner:
         # Sender exceptions are a two-stage configuration, not a table: only a running

@@ -40,8 +40,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import tempfile
-from collections.abc import Callable
 from typing import TYPE_CHECKING, assert_never
 
 from mailpolicy.policy import ast, conditions, globs
@@ -71,7 +69,7 @@ from mailpolicy.policy.export.dialect import (
     matches_key,
     name_pattern,
 )
-from mailpolicy.policy.export.runner import TIMEOUT, Runner, TargetVerdict, VerifyError, need
+from mailpolicy.policy.export.runner import TIMEOUT, TargetVerdict, need
 from mailpolicy.policy.export.shared_limits import SHARED
 from mailpolicy.policy.export.sieve_deploy import MAX_SCRIPT_BYTES, deploy_lines
 from mailpolicy.policy.export.sieve_names import (
@@ -374,44 +372,8 @@ class SieveExporter(Exporter):
             )
         return {"policy.sieve": text}
 
-    def export(self) -> ExportResult:
-        """As ``Exporter.export``, then ``sievec`` (when installed) compiles the script: a
-        script Pigeonhole refuses keeps every message, so it is an error, never written."""
-        return tool_checked(self.policy, super().export(), "sievec", SieveRunner)
-
     def runner(self, result: ExportResult, workdir: str) -> SieveRunner:
         return SieveRunner(result, workdir)
-
-
-def tool_checked(
-    policy: CheckedPolicy,
-    result: ExportResult,
-    tool: str,
-    make: Callable[[ExportResult, str], Runner],
-) -> ExportResult:
-    """``result``, or an error and no files when the target's tool refuses them
-    (``Runner.check`` in a scratch directory). A missing tool checks nothing: the header
-    of every file says to check before deploying."""
-    if not result.ok:
-        return result
-    with tempfile.TemporaryDirectory(prefix="mailpolicy-check-") as workdir:
-        os.chmod(workdir, 0o755)  # Pigeonhole's tools may run as nobody
-        try:
-            problem = make(result, workdir).check()
-        except VerifyError:  # the tool is missing
-            problem = None
-    if problem:
-        result.diagnostics.append(
-            Diagnostic(
-                E_UNSUPPORTED,
-                "error",
-                f"{tool} rejects the exported files, so nothing is written: "
-                + problem.splitlines()[0],
-                policy.ast.span,
-            )
-        )
-        result.files = {}
-    return result
 
 
 def _bad_header(crule: CheckedRule, header: str) -> Diagnostic:

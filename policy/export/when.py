@@ -110,7 +110,9 @@ _BUILTIN: dict[str, Predicate] = {
     "attached-message": _att(lambda a: "/" in (a.part or "")),
     "archive-member": _att(lambda a: a.in_archive or bool(a.members)),
     "true-type": lambda msg, att: att is not None,
-    "true-type-differs": _att(lambda a: a.type_class == "executable" or a.type_mismatch),
+    "true-type-differs": _att(
+        lambda a: any(m.type_class == "executable" or m.type_mismatch for m in a.walk())
+    ),
     "ambiguous-mime": lambda msg, att: "ambiguous-mime" in msg.tricks,
     "several-attachments": _several_attachments,
     "trailing-dot": _trick("trailing-dot"),

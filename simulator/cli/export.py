@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from mailpolicy.policy.diagnostics import render_all
-from mailpolicy.policy.export import TARGETS
+from mailpolicy.policy.export import TARGETS, toolcheck
 from mailpolicy.policy.export.base import Exporter, ExportResult, Loss
 from mailpolicy.policy.listfile import read_regular
 from mailpolicy.policy.loader import load_policy
@@ -76,11 +76,22 @@ def run_verify(
 HELP = "export a policy to a mail server's configuration"
 
 
+def add_tool_check_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-tool-check",
+        action="store_true",
+        help="write the files even when the target's own tool (sievec, postmap, exim -bV, "
+        "rspamadm configtest, perl) is not installed to check them (default: such an "
+        "export fails, exit 2; files the tool refuses are never written)",
+    )
+
+
 def configure(p: argparse.ArgumentParser) -> None:
     """The arguments of ``mailpolicy export``."""
     p.add_argument("policy", metavar="POLICY")
     p.add_argument("--target", required=True, choices=list(TARGETS))
     p.add_argument("-o", "--output", metavar="PATH")
+    add_tool_check_option(p)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--strict",
@@ -142,6 +153,18 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     if unknown:
         print(f"mailpolicy: export to {args.target} failed; nothing written", file=err)
         return ExitCode.FAIL
+    if result.ok and not args.no_tool_check:
+        checked = toolcheck.check(exporter, result)
+        if checked.problem:
+            toolcheck.rejected(exporter, result, checked.problem)
+        elif checked.missing:
+            print(
+                f"mailpolicy: error: cannot check the exported files with {args.target}'s own "
+                f"tool: {checked.missing}; install it, or pass --no-tool-check to write files "
+                "no tool has accepted",
+                file=err,
+            )
+            return ExitCode.USAGE
     if not result.ok:
         print(render_all(result.diagnostics, _source(policy.path)), file=err)
         print(f"mailpolicy: export to {args.target} failed; nothing written", file=err)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from toolsupport import tool_missing
 
 from mailpolicy.policy import globs, loader
 from mailpolicy.policy.diagnostics import PolicyError
@@ -262,12 +263,18 @@ def test_a_large_list_is_split_under_the_pcre_limit_and_every_line_loads() -> No
 def test_a_table_postmap_refuses_is_an_error_and_nothing_is_written(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from mailpolicy.policy.export import postfix
+    from mailpolicy.policy.export import postfix, toolcheck
 
     monkeypatch.setattr(postfix, "split", lambda p: [p])  # one regex for the whole list
     globs_ = [f"quarterly-report-{i}-[0-9][0-9]*.{{pdf,doc}}.exe" for i in range(200)]
     listed = ", ".join(quote(g) for g in globs_)
     src = f'policy "big"\ndefault allow\nlist big = [{listed}]\nblock attachment name in big as "big"\n'
-    r = PostfixExporter(loader.load_text(src, "big.policy"), approximate=True).export()
+    exporter = PostfixExporter(loader.load_text(src, "big.policy"), approximate=True)
+    r = exporter.export()
+    checked = toolcheck.check(exporter, r)
+    if checked.missing:
+        tool_missing(checked.missing)
+    assert checked.problem is not None and "too large" in checked.problem
+    toolcheck.rejected(exporter, r, checked.problem)
     assert not r.ok and r.files == {}
-    assert any("postmap rejects" in d.message and "too large" in d.message for d in r.diagnostics)
+    assert any(d.code == "E305" and "too large" in d.message for d in r.diagnostics)
