@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import gc
 import multiprocessing
 import os
 import signal
