@@ -34,6 +34,9 @@ Contract:
   waited on (a file is read no further than its size when opened). Symlinks are
   followed, directory loops reported once.
 
+Parts: ``corpus.mbox_index`` indexes the ``From `` lines of an mbox (with the splitter
+above) and reads the corpus in parts that concatenate to ``iter_raw``, for the Dask engine.
+
 Limits: one message in memory at a time (the mbox reader reads ``CHUNK`` bytes at a time);
 a message larger than ``MAX_MESSAGE_BYTES`` is reported unreadable and skipped, never
 held. A tar of a mail folder is not unpacked (reported with the reason).
@@ -414,13 +417,15 @@ class _Walker:
             yield self.bad(where, key, f"read error after {count} messages: {exc}")
 
     def _mbox(
-        self, path: str, key: str | None, stream: Readable, file: str | None
+        self, path: str, key: str | None, stream: Readable, file: str | None, base: int = 0
     ) -> Iterator[RawMessage | Unreadable]:
+        """The messages of an mbox stream; ``base`` is the file offset the stream starts at
+        (a part of the file, ``corpus.mbox_index``), so keys stay offsets in the file."""
         prefix = f"{key}:" if key is not None else ""  # an mbox file inside Maildir/MH
         count = 0
         try:
             for offset, buf, start, end, size in _mbox_spans(stream, MAX_MESSAGE_BYTES):
-                k = f"{prefix}{offset}"
+                k = f"{prefix}{base + offset}"
                 if buf is None:
                     yield self.bad(
                         path, k, f"message larger than {MAX_MESSAGE_BYTES} bytes ({size} bytes)"

@@ -1,0 +1,291 @@
+"""Replay on a Dask cluster (dask.distributed): the rows ``replay.replay`` yields, in corpus order.
+
+Contract:
+- ``connect(scheduler, workers)``: a ``Cluster`` holding a ``Client`` of the scheduler at
+  ``scheduler`` (``tcp://host:8786``), or of a ``LocalCluster`` of ``workers`` processes
+  with one thread each when ``scheduler`` is None. ``EngineError`` (one line) when the
+  scheduler cannot be reached, or a worker cannot read a corpus path.
+- ``replay(judge, paths, labels, cluster=...)`` yields ``judge.decide(raw)`` for every
+  message and ``judge.unreadable(item)`` for every item the readers could not read, in
+  corpus order: the very rows of ``replay.replay(judge, paths, labels)``, so the verbs
+  write the same JSON and the same decisions file. The corpus is split by
+  ``corpus.mbox_index.plan``: batches of files (a Maildir of millions of messages is
+  thousands of tasks, not millions) and byte ranges of each large mbox (its ``From ``
+  lines indexed here, in the client); the workers read the files themselves.
+- The judge (the compiled policies) reaches each worker once: a ``WorkerPlugin`` named
+  after the hash of its pickle, unpickled in the worker's ``setup`` (also on a worker
+  that joins or restarts later) and dropped at the end of the run; tasks carry the part
+  and the hash, never the policy.
+- At most ``INFLIGHT_PER_THREAD`` parts per worker thread are in flight, so memory does
+  not grow with the corpus; results that finish early wait in order. Progress comes from
+  the futures as they complete (``as_completed``): ``Progress.bytes_read`` counts the bytes
+  of finished parts, ``Progress.messages`` the rows handed on.
+- Fail closed: a worker that dies is replaced and its task retried by Dask
+  (``distributed.scheduler.allowed-failures``). A part that still fails (``KilledWorker``,
+  or an error in a task) is read here and its messages are sent one by one; a message
+  that fails alone becomes ``judge.unreadable`` with the reason. Never a lost message.
+- Closing the generator (Ctrl-C in the verb) cancels the futures in flight, drops the
+  plugin, and closes the client (and the local cluster it started).
+
+Limits: workers need this package installed and the corpus at the same absolute path
+(checked before the run; ``PATH:KEY`` arguments and standard input are read here and their
+bytes travel with the tasks). Tasks run in a worker thread, where the per-message budget
+holds only its cooperative deadline (``simulator.budget``: the watchdog and the memory
+limit need the main thread); the nanny's memory limit still ends a worker that runs away,
+and the message is then found and reported as above. A worker thread shares the GIL:
+run workers with one thread each (``dask worker --nthreads 1``), one per core.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import logging
+import os
+import pickle
+import time
+import uuid
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from distributed import Client, Future, LocalCluster, WorkerPlugin, as_completed
+
+from mailpolicy.corpus import mbox_index
+from mailpolicy.corpus.readers import STDIN, RawMessage, Unreadable, split_key
+from mailpolicy.simulator.replay import Judge, Progress
+
+if TYPE_CHECKING:
+    from distributed import Worker
+
+    from mailpolicy.corpus.labels import Labels
+
+R = TypeVar("R")
+
+#: Parts in flight per worker thread.
+INFLIGHT_PER_THREAD = 2
+#: Seconds to wait for the scheduler to answer.
+CONNECT_TIMEOUT = "10s"
+
+
+class EngineError(Exception):
+    """The cluster cannot be used (unreachable, or a worker cannot read the corpus)."""
+
+
+# ---- worker side -----------------------------------------------------------------------------
+#: The judges (and labels) the plugins installed in this worker, by hash.
+_JUDGES: dict[str, tuple[Judge[Any], Labels | None]] = {}
+
+
+class JudgePlugin(WorkerPlugin):  # type: ignore[misc]  # distributed's class is untyped
+    """Installs one judge in every worker, once: unpickling the plugin builds the compiled
+    policies; ``setup`` files them under ``key`` for the tasks."""
+
+    def __init__(self, key: str, judge: Judge[Any], labels: Labels | None) -> None:
+        self.key, self.judge, self.labels = key, judge, labels
+
+    def setup(self, worker: Worker) -> None:
+        _JUDGES[self.key] = (self.judge, self.labels)
+        # The compiled policy lives as long as the run: out of the collector's walks, as in
+        # the local engine's workers (BENCHMARKS.md, rule index).
+        gc.freeze()
+
+    def teardown(self, worker: Worker) -> None:
+        _JUDGES.pop(self.key, None)
+
+
+def run_part(key: str, part: mbox_index.Part) -> list[Any]:
+    """The task: the judge's result for every item of ``part``, in order."""
+    try:
+        judge, labels = _JUDGES[key]
+    except KeyError:  # the plugin is set up before a worker takes tasks: a bug if not
+        raise RuntimeError(f"judge {key} is not installed in this worker") from None
+    return [
+        judge.decide(item) if isinstance(item, RawMessage) else judge.unreadable(item)
+        for item in mbox_index.read_part(part, labels)
+    ]
+
+
+# ---- the cluster -----------------------------------------------------------------------------
+@dataclass
+class Cluster:
+    """A client, and the local cluster it runs on when this process started one."""
+
+    client: Client
+    local: LocalCluster | None = None
+
+    @property
+    def threads(self) -> int:
+        return max(1, sum(self.client.nthreads().values()))
+
+    def close(self) -> None:
+        self.client.close()
+        if self.local is not None:
+            self.local.close()
+
+
+def connect(scheduler: str | None, workers: int) -> Cluster:
+    """A client of ``scheduler``, or of a new local cluster of ``workers`` processes."""
+    if scheduler is None:
+        local = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        return Cluster(Client(local), local)
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise EngineError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    return Cluster(client)
+
+
+def check_paths(cluster: Cluster, paths: Sequence[str]) -> None:
+    """``EngineError`` naming the first worker that cannot read a corpus path (by the
+    absolute path the workers open)."""
+    wanted = [
+        os.path.abspath(p) for p in paths if p != STDIN and (os.path.exists(p) or not split_key(p))
+    ]
+    if not wanted:
+        return
+    found: dict[str, list[str]] = cluster.client.run(_missing, wanted)
+    for worker, missing in sorted(found.items()):
+        if missing:
+            raise EngineError(
+                f"Dask worker {worker} cannot read {missing[0]}: every worker needs the "
+                "corpus at the same absolute path"
+            )
+
+
+def _missing(paths: list[str]) -> list[str]:
+    return [p for p in paths if not os.access(p, os.R_OK)]
+
+
+def judge_key(judge: Judge[Any], labels: Labels | None) -> str:
+    """The name a judge is installed under: the hash of what the workers unpickle."""
+    return hashlib.sha256(pickle.dumps((judge, labels))).hexdigest()[:16]
+
+
+# ---- client side -----------------------------------------------------------------------------
+def replay(
+    judge: Judge[R],
+    paths: Sequence[str],
+    labels: Labels | None = None,
+    *,
+    cluster: Cluster,
+    progress: Progress | None = None,
+    owned: bool = False,
+    plan: Iterator[mbox_index.Part] | None = None,
+) -> Generator[R, None, None]:
+    """The judge's result for every corpus item, in corpus order, computed on ``cluster``
+    (see the module docstring); ``owned``: close the cluster at the end. ``plan`` replaces
+    ``mbox_index.plan(paths, labels)`` (tests split finer)."""
+    progress = progress if progress is not None else Progress()
+    progress.started = time.monotonic()
+    run = _Run(judge, labels, cluster)
+    try:
+        yield from run.rows(plan if plan is not None else mbox_index.plan(paths, labels), progress)
+    finally:
+        run.stop()
+        if owned:
+            cluster.close()
+
+
+class _Run:
+    """One replay on the cluster: the plugin, the parts in flight, the order of results."""
+
+    def __init__(self, judge: Judge[Any], labels: Labels | None, cluster: Cluster) -> None:
+        self.judge, self.labels, self.cluster = judge, labels, cluster
+        self.key = judge_key(judge, labels)
+        self.plugin = f"mailpolicy-judge-{self.key}"
+        self.prefix = f"mailpolicy-part-{uuid.uuid4().hex[:12]}"
+        self.inflight: dict[str, tuple[int, mbox_index.Part, Future]] = {}
+        self.registered = False
+
+    def rows(self, parts: Iterator[mbox_index.Part], progress: Progress) -> Iterator[Any]:
+        client = self.cluster.client
+        client.register_plugin(JudgePlugin(self.key, self.judge, self.labels), name=self.plugin)
+        self.registered = True
+        window = INFLIGHT_PER_THREAD * self.cluster.threads
+        finished: dict[int, list[Any]] = {}
+        done = as_completed()
+        submitted = wanted = 0
+        more = True
+        while True:
+            while more and len(self.inflight) + len(finished) < window:
+                part = next(parts, None)
+                if part is None:
+                    more = False
+                    break
+                fut = self._submit(part, f"{self.prefix}-{submitted}")
+                self.inflight[fut.key] = (submitted, part, fut)
+                done.add(fut)
+                submitted += 1
+            if wanted == submitted:
+                return
+            while wanted not in finished:
+                fut = next(done)
+                index, part, _ = self.inflight.pop(fut.key)
+                finished[index] = self._result(fut, part)
+                progress.bytes_read += part.size
+            for row in finished.pop(wanted):
+                progress.messages += 1
+                yield row
+            wanted += 1
+
+    def _submit(self, part: mbox_index.Part, name: str) -> Future:
+        return self.cluster.client.submit(run_part, self.key, part, key=name, pure=False)
+
+    def _result(self, fut: Future, part: mbox_index.Part) -> list[Any]:
+        try:
+            out: list[Any] = fut.result()
+        except Exception:  # noqa: BLE001 - KilledWorker, or a task that failed
+            return self._salvage(part)
+        return out
+
+    def _salvage(self, part: mbox_index.Part) -> list[Any]:
+        """A part whose task failed: read it here, send its messages one by one; one that
+        fails alone is unreadable, with the reason."""
+        items = list(mbox_index.read_part(part, self.labels))
+        singles: dict[int, Future] = {}
+        for i, item in enumerate(items):
+            if isinstance(item, RawMessage):
+                one = mbox_index.Part((item,), len(item.data))
+                singles[i] = self._submit(one, f"{self.prefix}-salvage-{uuid.uuid4().hex[:12]}")
+        out: list[Any] = []
+        for i, item in enumerate(items):
+            if isinstance(item, Unreadable):
+                out.append(self.judge.unreadable(item))
+                continue
+            try:
+                (row,) = singles[i].result()
+            except Exception as again:  # noqa: BLE001 - this message, alone, fails the worker
+                row = self.judge.unreadable(
+                    Unreadable(item.path, item.key, _failure(again), item.label)
+                )
+            out.append(row)
+        return out
+
+    def stop(self) -> None:
+        """Cancel what is in flight and drop the plugin; never raises (it runs on Ctrl-C)."""
+        client = self.cluster.client
+        try:
+            if self.inflight:
+                client.cancel([f for _, _, f in self.inflight.values()], force=True)
+            if self.registered:
+                client.unregister_worker_plugin(self.plugin)
+        except Exception:  # noqa: BLE001, S110 - the cluster may be gone already
+            pass
+        self.inflight.clear()
+
+
+def _failure(exc: BaseException) -> str:
+    """The unreadable reason of a message whose task failed alone."""
+    if type(exc).__name__ == "KilledWorker":
+        return (
+            "reading or deciding it ended the Dask worker process every time it was tried "
+            "(KilledWorker): not decided"
+        )
+    return f"reading or deciding it failed on the Dask worker: {type(exc).__name__}: {exc}"
