@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import sys
 
 from mailpolicy.policy import check, ir
 from mailpolicy.policy.ast import Span
@@ -51,11 +52,18 @@ def is_json(text: str) -> bool:
     return text.lstrip("\ufeff \t\r\n").startswith("{")
 
 
+#: The policy path that means standard input.
+STDIN = "-"
+
+
 def read_source(path: str) -> bytes:
-    """The bytes of the policy file ``path`` (at most ``MAX_BYTES + 1``, which
+    """The bytes of the policy file ``path``, or of standard input for ``-`` (at most
+    ``MAX_BYTES + 1``, which
     ``decode_source`` refuses); InputError says why it cannot be read. Only a regular file
     is read, never blocking (``listfile.read_regular``): a FIFO, a device, a directory or a
     symbolic link loop is a one-line error, a ``/proc`` entry reads as the size it states."""
+    if path == STDIN:  # a policy piped in; its list files are found from the working dir
+        return sys.stdin.buffer.read(MAX_BYTES + 1)
     try:
         return read_regular(path, MAX_BYTES)
     except ValueError as exc:

@@ -276,3 +276,36 @@ def test_an_mbox_on_standard_input_is_simulated(monkeypatch: pytest.MonkeyPatch)
     assert code == code2 == 0, err
     assert json.loads(got)["actions"] == json.loads(want)["actions"]
     assert json.loads(got)["messages"] == json.loads(want)["messages"] > 1
+
+
+def test_a_policy_on_standard_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    message = tricky(tmp_path)
+    code, want, _ = run("explain", BASELINE, str(message), "--json")
+    monkeypatch.chdir(ROOT / "policy" / "policies")  # its list files, from the working dir
+    _stdin(monkeypatch, Path(BASELINE).read_bytes())
+    code2, got, err = run("explain", "-", str(message), "--json")
+    assert code == code2 == 0, err
+    assert json.loads(got)["action"] == json.loads(want)["action"] == "block"
+    _stdin(monkeypatch, b'policy "x"\nblock attachment extension in ["exe"]\n')
+    code, out, _ = run("check", "-")
+    assert code == 0 and out.startswith("-: ok")
+
+
+def test_list_files_outside_need_list_root(tmp_path: Path) -> None:
+    lists = tmp_path / "shared"
+    lists.mkdir()
+    (lists / "bad.txt").write_text("exe\n.scr\n", encoding="utf-8")
+    site = tmp_path / "site"
+    site.mkdir()
+    policy = site / "p.policy"
+    policy.write_text(
+        'list bad = file "../shared/bad.txt"\nblock attachment extension in bad\n', encoding="utf-8"
+    )
+    code, _, err = run("check", str(policy))
+    assert code == 1 and "[E103]" in err and "--list-root" in err
+    code, out, err = run("check", "--list-root", str(tmp_path), str(policy), "--json")
+    assert code == 1
+    (diag,) = json.loads(out)[0]["diagnostics"]
+    assert diag["file"].endswith("bad.txt") and diag["line"] == 2  # '.scr': did you mean scr
+    code, _, err = run("check", "--list-root", str(tmp_path), str(policy))
+    assert ".scr" in err and "^" in err  # the list file's line, with a caret

@@ -19,14 +19,12 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn, Protocol, TextIO, cast
 
 from mailpolicy.policy import __version__
 from mailpolicy.policy.diagnostics import InputError, PolicyError, render_all
-from mailpolicy.policy.listfile import read_regular
 from mailpolicy.simulator.cli import (
     check,
     diff,
@@ -38,7 +36,7 @@ from mailpolicy.simulator.cli import (
     simulate,
     test,
 )
-from mailpolicy.simulator.cli.common import ExitCode
+from mailpolicy.simulator.cli.common import ExitCode, sources
 
 __all__ = ["ExitCode", "build_parser", "main"]
 
@@ -75,19 +73,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         raise SystemExit(f"mailpolicy: error: {message}") from None
-
-
-def _sources(exc: PolicyError) -> dict[str, str]:
-    """The text of every file a diagnostic points into, for the line and caret."""
-    out: dict[str, str] = {}
-    for d in exc.diagnostics:
-        path = d.span.file
-        if path not in out and os.path.isfile(path):
-            try:
-                out[path] = read_regular(path, 8 * 1024 * 1024).decode("utf-8", "replace")
-            except ValueError:
-                pass
-    return out
 
 
 class _Quiet(io.TextIOBase):
@@ -166,7 +151,7 @@ def main(
     try:
         return func(args, out, err)
     except PolicyError as exc:
-        print(render_all(exc.diagnostics, _sources(exc)), file=err)
+        print(render_all(exc.diagnostics, sources(exc.diagnostics)), file=err)
         diags = [{"path": d.span.file, **check.diagnostic_json(d)} for d in exc.diagnostics]
         return _json_error(args, out, ExitCode.FAIL, str(exc), diags)
     except InputError as exc:

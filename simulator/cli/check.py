@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from mailpolicy.policy import __version__, lint
 from mailpolicy.policy.diagnostics import CODES, Diagnostic, InputError, render_all
 from mailpolicy.policy.loader import check_file
-from mailpolicy.simulator.cli.common import ExitCode
+from mailpolicy.simulator.cli.common import ExitCode, add_policy_options, sources
 
 
 def _json(path: str, ok: bool, diags: list[Diagnostic]) -> dict[str, Any]:
@@ -41,6 +41,7 @@ def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
         "name": d.name,
         "severity": d.severity,
         "message": d.message,
+        "file": d.span.file,
         "line": d.span.line,
         "column": d.span.column,
     }
@@ -166,6 +167,7 @@ HELP = "parse and check policies; report errors and lint warnings"
 def configure(p: argparse.ArgumentParser) -> None:
     """The arguments of ``mailpolicy check``."""
     p.add_argument("policies", nargs="+", metavar="POLICY")
+    add_policy_options(p)
     p.add_argument(
         "--format",
         choices=("text", "json", "sarif"),
@@ -191,7 +193,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     log = SarifLog()
     for path in args.policies:
         try:
-            text, diags, checked = check_file(path)
+            text, diags, checked = check_file(path, list_root=args.list_root)
         except InputError as exc:
             if form == "text":
                 raise
@@ -212,7 +214,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
             log.add(path, diags)
             continue
         if diags:
-            print(render_all(diags, {path: text}, limit=args.max_errors), file=err)
+            print(render_all(diags, sources(diags, {path: text}), limit=args.max_errors), file=err)
         if checked is not None:
             verdict = "fails --strict" if failed else "ok"
             print(

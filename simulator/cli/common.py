@@ -25,7 +25,9 @@ from typing import Any, Self, TextIO, TypeVar
 from mailpolicy.corpus import readers
 from mailpolicy.corpus.labels import Labels
 from mailpolicy.policy.checked import CheckedPolicy
-from mailpolicy.policy.diagnostics import InputError
+from mailpolicy.policy.diagnostics import Diagnostic, InputError
+from mailpolicy.policy.listfile import read_regular
+from mailpolicy.policy.loader import load_policy
 from mailpolicy.simulator import replay as _replay
 from mailpolicy.simulator.budget import DEFAULT as DEFAULT_BUDGET
 from mailpolicy.simulator.budget import Budget
@@ -106,6 +108,36 @@ def budget(args: argparse.Namespace) -> Budget:
     if seconds < 0 or megabytes < 0:
         raise InputError("--time-budget and --memory-budget must be 0 (no limit) or more")
     return Budget(seconds=seconds or None, memory=(megabytes << 20) or None)
+
+
+def sources(diags: Sequence[Diagnostic], known: dict[str, str] | None = None) -> dict[str, str]:
+    """The text of every file ``diags`` point into (the policy, its list files), for the
+    line and caret under each diagnostic; ``known`` texts are used as they are."""
+    out = dict(known or {})
+    for d in diags:
+        path = d.span.file
+        if path not in out and os.path.isfile(path):
+            try:
+                out[path] = read_regular(path, 8 * 1024 * 1024).decode("utf-8", "replace")
+            except ValueError:
+                pass
+    return out
+
+
+def add_policy_options(p: argparse.ArgumentParser) -> None:
+    """``--list-root DIR``, for every verb that reads a policy (``load``)."""
+    p.add_argument(
+        "--list-root",
+        metavar="DIR",
+        help="list files may be anywhere under DIR (default: only under the policy's own "
+        "directory; a list file outside it is refused, never read)",
+    )
+
+
+def load(args: argparse.Namespace, path: str) -> CheckedPolicy:
+    """The checked policy ``path`` (``-``: standard input), its list files under
+    ``--list-root`` when given."""
+    return load_policy(path, list_root=getattr(args, "list_root", None))
 
 
 def add_wide_option(p: argparse.ArgumentParser) -> None:

@@ -17,8 +17,7 @@ from typing import Any, TextIO
 
 from mailpolicy.corpus.visible import visible
 from mailpolicy.policy.evaluate import evaluate
-from mailpolicy.policy.loader import load_policy
-from mailpolicy.simulator.cli.common import ExitCode, add_wide_option
+from mailpolicy.simulator.cli.common import ExitCode, add_policy_options, add_wide_option, load
 from mailpolicy.simulator.explain import Explained, render
 from mailpolicy.simulator.policytest import SpecError, build_message
 from mailpolicy.simulator.policytest.inline import ATTACHMENT_FACTS, CLASS_MIME, MESSAGE_FACTS
@@ -30,6 +29,7 @@ HELP = "decide stated facts (an attachment name, a sender) without a message, wi
 def configure(p: argparse.ArgumentParser) -> None:
     """The arguments of ``mailpolicy eval``."""
     p.add_argument("policy", metavar="POLICY")
+    add_policy_options(p)
     p.add_argument(
         "--attachment", action="append", default=[], metavar="NAME", help="an attachment name"
     )
@@ -107,7 +107,7 @@ def _option(key: str) -> str:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
-    policy = load_policy(args.policy)
+    policy = load(args, args.policy)
     try:
         msg = build_message(spec(args))
     except SpecError as exc:

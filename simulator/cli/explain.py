@@ -15,14 +15,15 @@ from typing import TextIO
 from mailpolicy.corpus.readers import Unreadable
 from mailpolicy.corpus.visible import visible
 from mailpolicy.policy.diagnostics import InputError
-from mailpolicy.policy.loader import load_policy
 from mailpolicy.simulator import explain
 from mailpolicy.simulator.cli.common import (
     ExitCode,
     add_budget_options,
+    add_policy_options,
     add_wide_option,
     budget,
     corpus_paths,
+    load,
 )
 from mailpolicy.simulator.replay import location
 from mailpolicy.simulator.width import columns
@@ -33,6 +34,7 @@ HELP = "show the verdict of a policy on one message, and why"
 def configure(p: argparse.ArgumentParser) -> None:
     """The arguments of ``mailpolicy explain``."""
     p.add_argument("policy", metavar="POLICY")
+    add_policy_options(p)
     p.add_argument("message", metavar="MESSAGE")
     p.add_argument("--json", action="store_true")
     add_wide_option(p)
@@ -40,7 +42,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
-    policy = load_policy(args.policy)
+    policy = load(args, args.policy)
     width = columns(out, args.wide)
     count = 0
     status = ExitCode.OK

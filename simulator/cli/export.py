@@ -29,10 +29,9 @@ from mailpolicy.policy.diagnostics import render_all
 from mailpolicy.policy.export import TARGETS, toolcheck
 from mailpolicy.policy.export.base import Exporter, ExportResult, Loss
 from mailpolicy.policy.listfile import read_regular
-from mailpolicy.policy.loader import load_policy
 from mailpolicy.policy.parse import MAX_BYTES
 from mailpolicy.simulator import verify
-from mailpolicy.simulator.cli.common import ExitCode, corpus_paths
+from mailpolicy.simulator.cli.common import ExitCode, add_policy_options, corpus_paths, load
 
 
 def _source(path: str) -> dict[str, str]:
@@ -89,6 +88,7 @@ def add_tool_check_option(p: argparse.ArgumentParser) -> None:
 def configure(p: argparse.ArgumentParser) -> None:
     """The arguments of ``mailpolicy export``."""
     p.add_argument("policy", metavar="POLICY")
+    add_policy_options(p)
     p.add_argument("--target", required=True, choices=list(TARGETS))
     p.add_argument("-o", "--output", metavar="PATH")
     add_tool_check_option(p)
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     except ValueError as exc:
         print(f"mailpolicy: error: {exc}", file=err)
         return ExitCode.USAGE
-    policy = load_policy(args.policy)
+    policy = load(args, args.policy)
     cls = TARGETS[args.target]
     exporter = cls(policy, approximate=args.approximate)
     exporter.accept = accept

@@ -23,9 +23,15 @@ import os
 from typing import TextIO
 
 from mailpolicy.policy.diagnostics import InputError
-from mailpolicy.policy.loader import load_policy
 from mailpolicy.simulator import policytest
-from mailpolicy.simulator.cli.common import ExitCode, add_budget_options, budget, writable
+from mailpolicy.simulator.cli.common import (
+    ExitCode,
+    add_budget_options,
+    add_policy_options,
+    budget,
+    load,
+    writable,
+)
 from mailpolicy.simulator.policytest import report
 from mailpolicy.simulator.policytest.run import Coverage
 
@@ -41,6 +47,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="a policy and its tests files (default NAME.tests.toml beside NAME.policy); "
         "several policies may be given, each followed by its own tests files",
     )
+    add_policy_options(p)
     p.add_argument("--json", action="store_true", help="the whole run as one JSON document")
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
     p.add_argument("--verbose", "-v", action="store_true", help="list passing cases too")
@@ -77,7 +84,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     want_cov = args.coverage or args.min_coverage is not None
     runs: list[report.Run] = []
     for policy_path, tests in pairs(args.files):
-        policy = load_policy(policy_path)
+        policy = load(args, policy_path)
         cases = []
         for t in dict.fromkeys(tests):
             if not os.path.lexists(t) and t == policytest.tests_for(policy_path):

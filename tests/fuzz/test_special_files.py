@@ -106,8 +106,12 @@ def test_special_files_as_list_files(specials: dict[str, Path], tmp_path: Path) 
     lines = [f'list l{i} = file "{specials[n]}"' for i, n in enumerate(SPECIALS)]
     rules = [f"block attachment extension in l{i}" for i in range(len(SPECIALS))]
     policy.write_text("\n".join(lines + rules) + "\n", encoding="utf-8")
+    # outside the policy's directory: every one refused before it is opened
     [(code, err)] = _mailpolicy(["check", str(policy)])
-    # every one an E103 but the /proc entries, which read as the empty lists they claim
+    assert code == 1 and err.count("[E103]") == len(SPECIALS), err
+    # allowed anywhere: every one an E103 but the /proc entries, which read as the empty
+    # lists they claim
+    [(code, err)] = _mailpolicy(["check", "--list-root", "/", str(policy)])
     assert code == 1 and err.count("[E103]") == len(SPECIALS) - 2, err
 
 

@@ -83,7 +83,7 @@ text = st.text(_any_char, max_size=20)
 
 #: A list entry usable both as a glob and as an extension: no dot, slash or bracket.
 _entry_char = st.one_of(
-    st.sampled_from('"\\#-_ é中ü~!'),
+    st.sampled_from("\\#-_é中ü~!"),
     st.characters(categories=("L", "N"), exclude_characters="."),
 )
 entries = st.text(_entry_char, min_size=1, max_size=8)
