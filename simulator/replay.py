@@ -25,7 +25,10 @@ Contract:
   (``simulator.budget``, ``Decide.budget``): one that runs out is decided on the facts
   read before, plus ``message unscannable`` ("time budget of 1.5 s exhausted ..."), and
   its decisions say so (``Decision.exhausted``).
-- The corpus is only ever opened for reading (by the readers); nothing here writes.
+- The corpus is only ever opened for reading (by the readers); nothing here writes to it.
+  ``Decide(..., facts=store)`` reads each content's facts from a ``simulator.factstore``
+  instead of parsing it when the store has them, and stores those it parsed (each batch's
+  in one transaction, after the batch): decisions are the same with and without it.
 
 Limits: one message is held whole in memory while it is parsed (the readers bound message
 size). Worker processes ignore SIGINT: the parent owns Ctrl-C, stops reading, terminates
@@ -62,6 +65,7 @@ if TYPE_CHECKING:
     from mailpolicy.corpus.message import Message
     from mailpolicy.policy.checked import CheckedPolicy
     from mailpolicy.policy.verdict import Verdict
+    from mailpolicy.simulator.factstore import FactStore, Reading
 
 #: Most raw messages sent to a worker at once.
 BATCH_MESSAGES = 64
@@ -261,12 +265,15 @@ def decide_raw(
     raw: RawMessage,
     labels: Labels | None = None,
     budget: _budget.Budget = _budget.DEFAULT,
+    facts: FactStore | None = None,
 ) -> tuple[Decision, ...]:
     """Parse one raw message and decide it with every matcher, under ``budget``; never raises.
 
     ``labels`` (a ``corpus.labels.Labels``) relabels the message once its Message-ID is
     known, as ``readers.iter_messages`` does. A message that runs out of its budget is
-    decided as ``judge_raw`` says, and its decisions carry ``exhausted``.
+    decided as ``judge_raw`` says, and its decisions carry ``exhausted``. With ``facts``
+    (a ``simulator.factstore.FactStore``) the message is built from its stored facts when
+    the store has its content, and its facts are stored when it had not.
     """
     out, kind = judge_raw(
         raw,
@@ -274,6 +281,7 @@ def decide_raw(
         budget,
         lambda msg: tuple(decide(m, msg) for m in matchers),
         lambda reason: tuple(_parse_failed(raw, reason) for _ in matchers),
+        facts,
     )
     return tuple(dataclasses.replace(d, exhausted=kind, file=raw.file) for d in out)
 
@@ -284,6 +292,7 @@ def judge_raw(
     budget: _budget.Budget,
     judge: Callable[[Message], R],
     failed: Callable[[str], R],
+    facts: FactStore | None = None,
 ) -> tuple[R, str | None]:
     """``(judge(message), None)`` for ``raw`` parsed (and relabelled), all under ``budget``;
     ``failed(reason)`` when the parser raised (a bug there).
@@ -294,11 +303,19 @@ def judge_raw(
     parser had finished (judged again under ``FALLBACK_SECONDS``: its facts are cached and
     the archive deadline has passed), else its header block alone (``fallback_message``).
     The second value is then the budget's kind (``"time"`` or ``"memory"``).
+
+    With ``facts``, the content is looked up first (``factstore.Reading``); a message parsed
+    and judged within its budget has its facts kept afterwards, under a budget of their own.
     """
     read: list[Message] = []
+    reading = None
+    if facts is not None:
+        from mailpolicy.simulator.factstore import Reading
+
+        reading = Reading(facts, raw)
 
     def work() -> R:
-        msg = _parse_labelled(raw, labels)
+        msg = _parse_labelled(raw, labels, reading)
         if isinstance(msg, str):
             return failed(msg)
         read.append(msg)
@@ -308,9 +325,13 @@ def judge_raw(
         return out
 
     try:
-        return _budget.within(budget, work), None
+        out = _budget.within(budget, work)
     except _budget.Exhausted as exc:
         reason, kind = exc.reason, exc.kind
+    else:
+        if reading is not None and read:
+            reading.keep(read[0], budget)
+        return out, None
     short = _budget.Budget(seconds=FALLBACK_SECONDS, memory=budget.memory)
     if read:
         msg = read[0]
@@ -322,10 +343,13 @@ def judge_raw(
     return judge(fallback_message(raw, labels, reason)), kind
 
 
-def _parse_labelled(raw: RawMessage, labels: Labels | None) -> Message | str:
-    """The parsed, relabelled message; or why the parser failed (a bug there)."""
+def _parse_labelled(
+    raw: RawMessage, labels: Labels | None, reading: Reading | None = None
+) -> Message | str:
+    """The parsed (or, through ``reading``, stored), relabelled message; or why the parser
+    failed (a bug there)."""
     try:
-        msg = parse(raw)
+        msg = parse(raw) if reading is None else reading.message(parse)
         if labels is not None:
             msg.label = labels.label_for(raw.path, raw.key, msg.message_id, raw.label)
     except MemoryError:
@@ -389,9 +413,11 @@ class Decide:
     matchers: tuple[Matcher, ...]
     labels: Labels | None = None
     budget: _budget.Budget = _budget.DEFAULT
+    #: the fact store (``simulator.factstore``), or None to read every message
+    facts: FactStore | None = None
 
     def decide(self, raw: RawMessage) -> tuple[Decision, ...]:
-        return decide_raw(self.matchers, raw, self.labels, self.budget)
+        return decide_raw(self.matchers, raw, self.labels, self.budget, self.facts)
 
     def unreadable(self, item: Unreadable) -> tuple[Decision, ...]:
         return (unreadable(item),) * len(self.matchers)
@@ -414,7 +440,15 @@ def _init_worker(judge: Judge[Any]) -> None:
 
 def _work(batch: list[RawMessage]) -> list[Any]:
     assert _JUDGE is not None, "the pool initializer sets the judge"
-    return [_JUDGE.decide(raw) for raw in batch]
+    out = [_JUDGE.decide(raw) for raw in batch]
+    _flush(_JUDGE)
+    return out
+
+
+def _flush(judge: Judge[Any]) -> None:
+    """Write the facts a batch queued: one transaction per batch (``factstore``)."""
+    if isinstance(judge, Decide) and judge.facts is not None:
+        judge.facts.flush()
 
 
 # ---- parent side -----------------------------------------------------------------------------
@@ -504,7 +538,9 @@ def replay(
     if workers == 1:
         for batch in batches:
             raws, slots = _split(judge, batch)
-            for row in _merge(slots, [judge.decide(r) for r in raws]):
+            decided = [judge.decide(r) for r in raws]
+            _flush(judge)
+            for row in _merge(slots, decided):
                 progress.messages += 1
                 yield row
         return
