@@ -4,7 +4,8 @@
 # verifier loads amavis's own Perl modules (Amavis::Unpackers::MIME::mime_decode, the
 # Amavis::Unpackers decoders and file(1) typing, Amavis::Unpackers::Validity's
 # check_for_banned_names) from there with `perl -I`. Then install the Perl libraries those
-# modules load (all plain library packages) and file(1). Safe to run twice.
+# modules load (all plain library packages), file(1) and the decoder programs a Debian
+# install of amavisd-new has (pax, bzip2, xz-utils). Safe to run twice.
 # Override the destination with MAILPOLICY_AMAVIS_ROOT (the tests read the same variable).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -21,13 +22,23 @@ if ! [ -f "$LIB/Amavis/Unpackers/MIME.pm" ] || ! [ -f "$LIB/MIME/Parser.pm" ]; t
     $SUDO mkdir -p "$ROOT"
     for deb in "$work"/*.deb; do $SUDO dpkg -x "$deb" "$ROOT"; done
 fi
-# The libraries Amavis::Unpackers, Amavis::Log and MIME-tools load, and file(1).
+# The libraries Amavis::Unpackers, Amavis::Log and MIME-tools load, file(1), and the
+# programs Debian's stock @decoders run on a Debian install: pax (a dependency of
+# amavisd-new, its only tar and cpio decoder: without it scripts.tar.gz stays a leaf),
+# bzip2 and xz-utils (standard priority). Recommends: ripole is not in bookworm, altermime
+# and libnet-patricia-perl decode nothing. 7-Zip, unrar, cabextract and arj are only
+# suggested, so a stock amavisd opens no 7z, rar, cab or arj (the export's "containers"
+# limit); they stay uninstalled here too.
 $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends \
     perl file libmailtools-perl libio-stringy-perl libunix-syslog-perl libarchive-zip-perl \
-    libconvert-tnef-perl libconvert-uulib-perl libnet-libidn-perl >/dev/null
+    libconvert-tnef-perl libconvert-uulib-perl libnet-libidn-perl pax bzip2 xz-utils >/dev/null
 # amavisd runs under taint mode (perl -T), and so does the verifier
 version="$(perl -T -I"$LIB" -e 'require Amavis::Util; require Amavis::Unpackers;
     require Amavis::Unpackers::MIME; require Amavis::Unpackers::Validity; require MIME::Parser;
     print $Amavis::Conf::myversion')" \
     || { echo "install-amavis: amavis modules do not load from $LIB" >&2; exit 1; }
+for prog in file pax bzip2 xz; do
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin:/usr/bin:/bin command -v "$prog" >/dev/null \
+        || { echo "install-amavis: $prog not found: amavis would not decode with it" >&2; exit 1; }
+done
 echo "install-amavis: $version modules ready in $LIB (MAILPOLICY_AMAVIS_ROOT=$ROOT)"

@@ -35,7 +35,10 @@ What amavis cannot do (``--strict`` refuses, ``--approximate`` records a ``Loss`
   *recipient* (``@bypass_banned_checks_maps``), policy banks are chosen by client IP or
   port, and ``@author_to_policy_bank_maps`` needs a valid DKIM author signature;
 - no body, subject, header or size tests, no ``and``/``not`` across attachments;
-- raw 8-bit names are decoded as ISO-8859-1 (a Shift_JIS name is seen as mojibake).
+- raw 8-bit names are decoded as ISO-8859-1 (a Shift_JIS name is seen as mojibake);
+- it unpacks only the containers its decoders open (Debian's stock set: zip with stored
+  or deflate members, tar, gzip, bzip2, xz): ``archive contains`` does not reach members
+  of 7z, rar, cab and the like, of Deflate64 zip entries, or of a mailbox in a zip.
 
 Quoting: every regex is a ``qr'...'`` literal (no interpolation); every ASCII character
 that is not a letter or digit is written ``\\xHH`` and every non-ASCII one ``\\x{HHHH}``,
@@ -49,6 +52,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from mailpolicy.corpus.archives import formats, zipdir
+from mailpolicy.corpus.archives.limits import LIMITS, Budget
+from mailpolicy.corpus.archives.protocol import Level
 from mailpolicy.policy import ast, conditions, globs
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.export import when
@@ -98,6 +104,39 @@ def _debian_banned(msg: Message, att: Attachment | None) -> bool:
 
 DEBIAN_BANNED = when.register("amavis-debian-banned", _debian_banned)
 
+#: The engine's container formats that Debian's stock amavisd opens (``@decoders`` with the
+#: programs a Debian install has: the package's dependencies, pax among them, and the
+#: standard-priority bzip2 and xz-utils; 7-Zip, unrar, cabextract and arj are only
+#: suggested, so 7z, rar, cab, iso, MSI, OneNote and disk images stay leaves).
+AMAVIS_OPENS = frozenset({"zip", "gzip", "bzip2", "xz", "tar"})
+#: Zip methods ``Archive::Zip`` reads (stored, deflate); ``do_unzip`` marks a member
+#: compressed otherwise undecipherable (``A=U``) and leaves it unread.
+_ZIP_METHODS = frozenset({0, 8})
+
+
+def _unread_zip_method(data: bytes) -> bool:
+    level = Level(budget=Budget(LIMITS), name=None, part="", depth=0)
+    return any(e.method not in _ZIP_METHODS for e in zipdir.entries(data, level))
+
+
+def _unopened(a: Attachment) -> bool:
+    """``a`` has members (in the engine) that amavis does not reach: a mail folder inside an
+    archive (file(1) types it text, which no decoder opens), a container amavis has no
+    decoder for (or an Office document's parts), a zip with a member in a method that
+    ``Archive::Zip`` does not read."""
+    if not a.members:
+        return False
+    if not a.is_archive:
+        return True  # a mail folder, an Office document, a smuggling page
+    fmt = formats.sniff(a.data[: formats.SNIFF_BYTES])
+    return fmt not in AMAVIS_OPENS or (fmt == "zip" and _unread_zip_method(a.data))
+
+
+UNOPENED = when.register(
+    "amavis-unopened-container",
+    lambda msg, att: att is not None and any(_unopened(a) for a in att.walk()),
+)
+
 #: amavis file(1) short types of executable content (``%map_full_type_to_short_type``).
 EXECUTABLE_TYPES = ("exe", "exe-ms", "exe-unix", "dll")
 _MIME_LINE = r"(?=[^\n]*\tM=)"
@@ -106,6 +145,20 @@ _MEMBER_LINE = r"(?![^\n]*\tM=)"
 
 def comment_id(rid: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", rid)[:60]
+
+
+CONTAINERS = Limit(
+    "containers",
+    "Debian's stock amavisd opens zip, tar, gzip, bzip2 and xz only (its other decoders "
+    "need 7-Zip, unrar, cabextract or arj, which the package only suggests): members of 7z, "
+    "rar, cab, ISO, MSI and OneNote files and disk images, of Office documents, of zip "
+    "entries compressed with other methods than stored and deflate (Deflate64, bzip2, LZMA: "
+    "marked undecipherable) and of mail folders inside archives (file(1) types an mbox as "
+    "text) are not unpacked",
+    "names and types below such a container are not tested",
+    strict=False,
+    when=(UNOPENED,),
+)
 
 
 class AmavisExporter(Exporter):
@@ -251,6 +304,7 @@ class AmavisExporter(Exporter):
             case ast.Or(items=items):
                 return "(?:" + "|".join(self._line(i) for i in items) + ")"
             case ast.ArchiveContains(pred=pred):
+                self._state(CONTAINERS)
                 return rf"(?:[^\n]*\n)*?{_MEMBER_LINE}{self._line(pred)}"
             case ast.TypeClass():  # executable (caps.executable_types)
                 types = "|".join(PERL.render(Lit(t)) for t in EXECUTABLE_TYPES)
@@ -261,8 +315,15 @@ class AmavisExporter(Exporter):
                 assert isinstance(node, NAME_TESTS), node  # relax() removed everything else
                 return rf"(?=[^\n]*{PERL.for_name(name_pattern(self.policy, node))})"
 
+    def _state(self, limit: Limit) -> None:
+        """A target-wide ``limit`` stated once, by the first rule that reads what it
+        concerns (``containers``: archive members; a rule on MIME parts alone never meets
+        it, so it is not in ``caps.limits``, which every name rule states)."""
+        loss = limit.loss(self.target)
+        self._record(loss.acknowledge() if loss.key in self.accept else loss)
+
     def render(self) -> dict[str, str]:
-        extra = [f"limit:   {lim.what}" for lim in self.caps.limits]
+        extra = [f"limit:   {lim.what}" for lim in (*self.caps.limits, CONTAINERS)]
         out = [self.header("#", extra).rstrip("\n")]
         if self.result.losses:
             out.append(self.loss_comments("#").rstrip("\n"))

@@ -10,7 +10,9 @@ receiving a message and its banned check:
    ``60-mailpolicy``, read by ``Amavis::Conf::include_config_files`` (amavisd's own
    reader), and the decoders' programs found by amavisd's own ``find_program_path`` /
    ``find_external_programs`` (their source is read out of ``Amavis.pm`` and compiled:
-   ``Amavis.pm`` itself starts the daemon when loaded);
+   ``Amavis.pm`` itself starts the daemon when loaded); the programs those decoders run on
+   a Debian install (``DECODER_PROGRAMS``: pax, a dependency of the package, for tar) must
+   be there, else every message is an error rather than a verdict of a weaker amavis;
 2. ``Amavis::Unpackers::MIME::mime_decode`` (MIME::Parser, the names of every part, raw and
    RFC 2047/2231-decoded, from ``Content-Disposition`` ``filename`` and ``Content-Type``
    ``name``), then ``Amavis::Unpackers::decompose_mail`` (file(1) types, the archive
@@ -31,13 +33,10 @@ import re
 import shutil
 import subprocess
 import tempfile
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from mailpolicy.policy.export.base import ExportResult
 from mailpolicy.policy.export.runner import TIMEOUT, TargetVerdict, VerifyError
-
-if TYPE_CHECKING:
-    pass
 
 #: Where ``.ci/install-amavis.sh`` unpacks amavisd-new and libmime-tools-perl.
 DEFAULT_ROOT = "/opt/mailpolicy-amavis"
@@ -118,6 +117,25 @@ while (defined(my $len = <STDIN>)) {
 """
 
 
+#: The programs Debian's stock ``@decoders`` run for the formats the engine opens, by the
+#: package that gives them: amavisd-new depends on ``pax`` (its only tar and cpio decoder:
+#: ``do_pax_cpio``) and ``file``; ``bzip2`` and ``xz-utils`` are of standard priority, so on
+#: every Debian install. zip, gzip, TNEF and MIME are decoded in Perl. Without one of them
+#: amavis leaves such a container unopened and the runner is not a Debian amavisd.
+DECODER_PROGRAMS = {"file": "file", "pax": "pax", "bzip2": "bzip2", "xz": "xz-utils"}
+#: Where amavisd looks for them (``$path`` of Debian's ``01-debian``).
+AMAVIS_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin:/usr/bin:/bin"
+
+
+def missing_decoders() -> list[str]:
+    """``program (package)`` for each decoder program of a Debian install not found."""
+    return [
+        f"{prog} ({pkg})"
+        for prog, pkg in DECODER_PROGRAMS.items()
+        if shutil.which(prog, path=AMAVIS_PATH) is None
+    ]
+
+
 def find_amavis() -> tuple[str, str] | None:
     """(perl5 lib dir, Amavis.pm) of the unpacked amavisd-new, or None."""
     root = os.environ.get("MAILPOLICY_AMAVIS_ROOT", DEFAULT_ROOT)
@@ -164,6 +182,8 @@ class AmavisRunner:
         with open(self.conf, "w", encoding="utf-8") as fh:
             fh.write(result.stdout_text())
         self.proc: subprocess.Popen[bytes] | None = None
+        #: decoder programs a Debian install has that this machine lacks (``run`` errors)
+        self.missing = missing_decoders()
         #: the ``(?#id)`` comment of each banning regex -> the policy action it stands for
         self.actions = actions
 
@@ -214,12 +234,23 @@ class AmavisRunner:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        probe = self.run(b"Subject: probe\n\nhello\n", None, ())
+        probe = self._ask(b"Subject: probe\n\nhello\n")
         if probe.action == "error":
             return probe.detail
         return None
 
     def run(self, data: bytes, sender: str | None, recipients: tuple[str, ...]) -> TargetVerdict:
+        """amavis's verdict; an error for every message while a decoder program of a Debian
+        install is missing (amavis would leave those containers unopened)."""
+        if self.missing:
+            return TargetVerdict(
+                "error",
+                None,
+                f"amavis decoders missing: {', '.join(self.missing)} (run .ci/install-amavis.sh)",
+            )
+        return self._ask(data)
+
+    def _ask(self, data: bytes) -> TargetVerdict:
         proc = self.proc
         if proc is None or proc.poll() is not None:
             return TargetVerdict("error", None, self._stderr(proc))
