@@ -398,6 +398,18 @@ class Query:
     ) -> None:
         self.empty = False
         pos_ext = [x for x in pos if isinstance(x, ExtLeaf)]
+        tails = [t for x in pos if isinstance(x, GlobLeaf) for t in [_tail(x.pat)] if t]
+        if tails and name:
+            # "worm-*.exe": a matching name's last extension is exe, or it has none, so every
+            # list can forget its other words
+            keep = frozenset.intersection(*tails)
+            pos, neg = (
+                frozenset(
+                    ExtLeaf(x.exts & keep, x.double) if isinstance(x, ExtLeaf) else x for x in side
+                )
+                for side in (pos, neg)
+            )
+            pos_ext = [x for x in pos if isinstance(x, ExtLeaf)]
         if pos_ext and name:  # the last extension is one of these words: prune every list
             words = frozenset.intersection(*(x.exts for x in pos_ext))
             words -= {e for x in neg if isinstance(x, ExtLeaf) and not x.double for e in x.exts}
@@ -410,15 +422,21 @@ class Query:
                 for x in neg
                 if not isinstance(x, ExtLeaf) or x.exts & words
             )
-        self.pos, self.neg, self.name = pos, neg, name
+        self.pos, self.neg, self.name, self.alphabet = pos, neg, name, alphabet
         leaves = pos | neg
         self.globs = sorted({x.pat for x in leaves if isinstance(x, GlobLeaf)}, key=repr)
+        self.nfas: list[NFA] = []
+        self.ext: ExtAutomaton | None = None
+        self.classes: list[str] = []
+
+    def _automata(self) -> None:
+        """Build the automata and character classes (only when a search is needed)."""
+        leaves = self.pos | self.neg
         self.nfas = [nfa(p) for p in self.globs]
         ext_leaves = sorted((x for x in leaves if isinstance(x, ExtLeaf)), key=repr)
-        self.ext: ExtAutomaton | None = None
         if ext_leaves or TRICKY in leaves:
             self.ext = ExtAutomaton(ext_leaves, TRICKY in leaves)
-        self.classes = self._classes(alphabet.chars, {e for x in ext_leaves for e in x.exts})
+        self.classes = self._classes(self.alphabet.chars, {e for x in ext_leaves for e in x.exts})
 
     def _classes(self, chars: tuple[str, ...], words: set[str]) -> list[str]:
         atoms = sorted({a for n in self.nfas for a in n.atoms()})
@@ -445,6 +463,26 @@ class Query:
             vec, dbl, _ = ext
             return vec[self.ext.leaves.index(leaf)] and (dbl or not leaf.double)
         return ext[2]
+
+    def dead(self, state: tuple[_Ext | None, tuple[frozenset[int], ...]]) -> bool:
+        """No longer string from this state can answer the query: a wanted glob has no
+        live state, or the extensions read already decide a list the wrong way."""
+        est, sets = state
+        for x in self.pos:
+            if isinstance(x, GlobLeaf) and not sets[self.globs.index(x.pat)]:
+                return True
+        if self.ext is None or est is None:
+            return False
+        if TRICKY in self.neg and (est.hom or est.pad):
+            return True
+        if est.last is None or est.dbl is None:
+            return False
+        vec = self.ext.vectors[est.last]
+        for x in self.ext.leaves:
+            holds = vec[self.ext.leaves.index(x)] and (est.dbl or not x.double)
+            if holds == (x in self.neg):
+                return True
+        return False
 
     def accepted(self, state: tuple[_Ext | None, tuple[frozenset[int], ...]]) -> bool:
         est, sets = state
@@ -505,6 +543,7 @@ class Query:
         for cand in self._candidates():
             if self._direct(cand):
                 return cand
+        self._automata()
         start = (
             self.ext.start if self.ext is not None else None,
             tuple(n.initial for n in self.nfas),
@@ -537,10 +576,24 @@ class Query:
                 nxt = (nest, tuple(nsets_l))
                 if nxt not in seen:
                     seen.add(nxt)
+                    if self.dead(nxt):
+                        continue
                     if len(seen) > MAX_STATES:
                         raise Undecided(f"more than {MAX_STATES} automaton states")
                     queue.append((nxt, rev + c))
         return None
+
+
+def _tail(p: globs.Pat) -> frozenset[str] | None:
+    """The last extension of any name ``p`` matches (if it has one), when ``p`` ends with a
+    literal ``.ext`` of ASCII letters and digits; else None."""
+    last = p.items[-1] if isinstance(p, globs.Seq) else p
+    if not isinstance(last, globs.Lit) or "." not in last.text:
+        return None
+    ext = last.text.rsplit(".", 1)[1]
+    if not ext or not (ext.isascii() and ext.isalnum()):
+        return None
+    return frozenset({ext.lower()})
 
 
 def sample(p: globs.Pat, fill: str = "") -> str:

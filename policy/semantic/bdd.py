@@ -74,23 +74,29 @@ class BDD:
     def disj(self, f: int, g: int) -> int:
         return self.ite(f, TRUE, g)
 
+    def _reduce(self, fs: list[int], unit: int, op: str) -> int:
+        """``op`` over ``fs`` pairwise (a balanced tree: n log n, not n squared)."""
+        items = list(fs) or [unit]
+        while len(items) > 1:
+            pairs = [
+                self.conj(x, y) if op == "and" else self.disj(x, y)
+                for x, y in zip(items[::2], items[1::2], strict=False)
+            ]
+            items = pairs + ([items[-1]] if len(items) % 2 else [])
+        return items[0]
+
     def all(self, fs: list[int]) -> int:
-        out = TRUE
-        for f in fs:
-            out = self.conj(out, f)
-        return out
+        return self._reduce(fs, TRUE, "and")
 
     def any(self, fs: list[int]) -> int:
-        out = FALSE
-        for f in fs:
-            out = self.disj(out, f)
-        return out
+        return self._reduce(fs, FALSE, "or")
 
     def cube_of(self, assignment: Mapping[int, bool]) -> int:
-        """The conjunction of the literals of ``assignment``."""
-        return self.all(
-            [self.var(v) if b else self.neg(self.var(v)) for v, b in assignment.items()]
-        )
+        """The conjunction of the literals of ``assignment``, built bottom-up in one pass."""
+        out = TRUE
+        for v in sorted(assignment, reverse=True):
+            out = self.mk(v, FALSE, out) if assignment[v] else self.mk(v, out, FALSE)
+        return out
 
     def cube(self, f: int) -> dict[int, bool] | None:
         """One path of ``f`` to true (false branches first), or None when ``f`` is false."""

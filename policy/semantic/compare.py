@@ -32,8 +32,8 @@ from mailpolicy.policy import ast
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.policy.compile import CompiledPolicy
 from mailpolicy.policy.semantic.automata import Alphabet, Undecided, matches
-from mailpolicy.policy.semantic.bdd import FALSE
-from mailpolicy.policy.semantic.model import AddrTest, Atom, Space
+from mailpolicy.policy.semantic.bdd import FALSE, TRUE
+from mailpolicy.policy.semantic.model import AddrTest, Atom, Space, Term
 from mailpolicy.policy.semantic.realize import (
     NEUTRAL,
     Built,
@@ -75,23 +75,32 @@ class Result:
         }
 
 
-def _chain(space: Space, policy: CheckedPolicy, side: str) -> tuple[int, list[int]]:
-    """(stopped, decides[i] for each rule i then the default) as BDDs."""
-    b = space.bdd
-    space.side = side
-    conds = []
-    for r in policy.rules:
-        space.rule = r.id
-        conds.append(space.rule_condition(r.rule.condition, r.rule.unless, policy))
-    decides, before = [], FALSE
-    for c in conds:
-        decides.append(b.conj(c, b.neg(before)))
-        before = b.disj(before, c)
-    decides.append(b.neg(before))
-    stop = FALSE if policy.default not in STOPPING else b.neg(before)
-    for r, c in zip(reversed(policy.rules), reversed(conds), strict=True):
-        stop = b.ite(c, 1 if r.action in STOPPING else FALSE, stop)
-    return stop, decides
+class Chain:
+    """One policy as BDDs: ``stop`` (the message is stopped) and, on demand, ``decides(i)``
+    (rule ``i`` decides: it holds and no rule before it does; ``None``: the default)."""
+
+    def __init__(self, space: Space, policy: CheckedPolicy, side: str) -> None:
+        b = self.bdd = space.bdd
+        self.policy = policy
+        space.side = side
+        self.conds = []
+        for r in policy.rules:
+            space.rule = r.id
+            self.conds.append(space.rule_condition(r.rule.condition, r.rule.unless, policy))
+        stop = TRUE if policy.default in STOPPING else FALSE
+        for r, c in zip(reversed(policy.rules), reversed(self.conds), strict=True):
+            stop = b.ite(c, TRUE if r.action in STOPPING else FALSE, stop)
+        self.stop = stop
+        self._before = [FALSE]  # the prefix disjunctions, built as far as asked
+
+    def decides(self, rule: str | None) -> int:
+        i = len(self.conds) if rule is None else self.policy.rule(rule).index
+        while len(self._before) <= i:
+            n = len(self._before) - 1
+            self._before.append(self.bdd.disj(self._before[-1], self.conds[n]))
+        if i == len(self.conds):
+            return self.bdd.neg(self._before[i])
+        return self.bdd.conj(self.conds[i], self.bdd.neg(self._before[i]))
 
 
 def _alphabet_chars(space: Space) -> tuple[set[str], set[str]]:
@@ -127,8 +136,8 @@ class Comparison:
     def __init__(self, old: CheckedPolicy, new: CheckedPolicy, examples: int) -> None:
         self.old, self.new, self.examples = old, new, examples
         self.space = Space()
-        self.stop_old, self.dec_old = _chain(self.space, old, "old")
-        self.stop_new, self.dec_new = _chain(self.space, new, "new")
+        self.chains = (Chain(self.space, old, "old"), Chain(self.space, new, "new"))
+        self.stop_old, self.stop_new = self.chains[0].stop, self.chains[1].stop
         names, addrs = _alphabet_chars(self.space)
         self.realiser = Realiser(self.space, Alphabet(names, True), Alphabet(addrs, False))
         self.matchers = (CompiledPolicy(old), CompiledPolicy(new))
@@ -184,25 +193,23 @@ class Comparison:
             if new["stopped"] == want_new_stop and old["stopped"] != want_new_stop:
                 found.append(example)
                 result.messages.append((direction, msg))
-                f = b.conj(
-                    f,
-                    b.neg(
-                        b.conj(
-                            self._decides(self.dec_old, self.old, old["rule"]),
-                            self._decides(self.dec_new, self.new, new["rule"]),
-                        )
-                    ),
-                )
+                f = b.conj(f, b.neg(self._cause(direction, old["rule"], new["rule"], cube)))
             else:
                 result.unconfirmed.append({"direction": direction, **example})
                 f = b.conj(f, b.neg(b.cube_of(cube)))
         raise Undecided(f"more than {MAX_ROUNDS} cases for {direction.replace('_', ' ')}")
 
-    @staticmethod
-    def _decides(decides: list[int], policy: CheckedPolicy, rule: str | None) -> int:
+    def _cause(
+        self, direction: str, old: str | None, new: str | None, cube: dict[int, bool]
+    ) -> int:
+        """What to rule out after an example, so the next one shows another stopping rule:
+        that rule's condition (cheap, unlike "it decides"), or the assignment itself when
+        the default stopped the message."""
+        side, rule = (0, old) if direction == "newly_delivered" else (1, new)
         if rule is None:
-            return decides[-1]
-        return decides[next(r.index for r in policy.rules if r.id == rule)]
+            return self.space.bdd.cube_of(cube)
+        chain = self.chains[side]
+        return chain.conds[chain.policy.rule(rule).index]
 
     # -- one message ------------------------------------------------------------------------
     def message(self, cube: dict[int, bool]) -> Built | Core | Opaque:
@@ -236,7 +243,7 @@ class Comparison:
             out = real.attachment(term, frozenset(neg))
             if isinstance(out, Core):
                 lits = {space.index[("some", term)]: True}
-                lits.update({space.index[("some", t)]: False for t in neg})
+                lits.update({space.index[("some", t)]: False for t in self._core(term, neg)})
                 return Core(lits)
             if isinstance(out, Opaque):
                 return out
@@ -260,6 +267,28 @@ class Comparison:
         if message_facts:
             facts["facts"] = message_facts
         return Built((msg, facts))
+
+    def _core(self, term: Term, avoid: list[Term]) -> list[Term]:
+        """A small part of ``avoid`` that ``term`` cannot avoid either (found by bisection),
+        so the clause learned rules out many assignments, not one."""
+        real = self.realiser
+
+        def unsat(part: list[Term]) -> bool:
+            return isinstance(real.attachment(term, frozenset(part)), Core)
+
+        core: list[Term] = []
+        rest = list(avoid)
+        while rest and not unsat(core):
+            lo, hi = 1, len(rest)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if unsat(core + rest[:mid]):
+                    hi = mid
+                else:
+                    lo = mid + 1
+            core.append(rest[lo - 1])
+            rest = rest[: lo - 1]
+        return core
 
     def _att_facts(self, a: Attachment) -> dict[str, bool]:
         from mailpolicy.policy.explain import explain_att
