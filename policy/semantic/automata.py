@@ -6,9 +6,9 @@ A query (``Query.find``) names *leaves*, each a fact about one string:
 - ``GlobLeaf(pat)``: the string as a whole matches a glob tree (``policy.globs.parse``),
   case-insensitively as ``globs.match`` does (each character is tested against each
   glob atom by Python's ``re`` with ``IGNORECASE``, so case folding is the engine's own);
-- ``ExtLeaf(exts, double)``: the last extension of the name, as ``corpus.names.extensions``
-  reads it (parts after the stem, stripped of blanks, each in its confusable skeleton), is
-  one of ``exts``; with ``double``, the extension before it also looks real
+- ``ExtLeaf(exts, double)`` (``extensions.py``): the last extension of the name, as
+  ``corpus.names.extensions`` reads it (parts after the stem, stripped of blanks, each
+  in its confusable skeleton), is one of ``exts``; with ``double``, the extension before it also looks real
   (``entry.is_double_extension``: 1 to 4 characters, not all digits);
 - ``TRICKY``: the name uses a trick ``corpus.names.tricks`` reports that our alphabet can
   spell: padding (a run of 4 blanks before the last extension) or a homoglyph extension.
@@ -31,7 +31,6 @@ README's limits).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 import unicodedata
@@ -42,15 +41,38 @@ from dataclasses import dataclass
 from mailpolicy.corpus import names as _names
 from mailpolicy.policy import globs
 from mailpolicy.policy.entry import is_double_extension
+from mailpolicy.policy.semantic.extensions import SPACE, ExtAutomaton, ExtLeaf, ExtState, sk
+
+__all__ = [
+    "TRICKY",
+    "Alphabet",
+    "ExtLeaf",
+    "GlobLeaf",
+    "Query",
+    "TrickyLeaf",
+    "Undecided",
+    "matches",
+    "sample",
+]
 from mailpolicy.policy.sets import FOLD
 
 #: Product states a single query may visit before it gives up (``Undecided``).
 MAX_STATES = 200_000
 
-_SPACE = frozenset(" \t\u00a0\u1680\u202f\u205f\u3000\u2800\u3164\u115f\u1160\uffa0") | {
-    chr(c) for c in range(0x2000, 0x200B)
-}
 _PREFERRED = "aex" + "bcdfghijklmnopqrstuvwyz0123456789"
+
+
+__all__ = [
+    "TRICKY",
+    "Alphabet",
+    "ExtLeaf",
+    "GlobLeaf",
+    "Query",
+    "TrickyLeaf",
+    "Undecided",
+    "matches",
+    "sample",
+]
 
 
 class Undecided(Exception):
@@ -60,12 +82,6 @@ class Undecided(Exception):
 @dataclass(frozen=True, slots=True)
 class GlobLeaf:
     pat: globs.Pat
-
-
-@dataclass(frozen=True, slots=True)
-class ExtLeaf:
-    exts: frozenset[str]
-    double: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,170 +240,6 @@ def nfa(pat: globs.Pat) -> NFA:
     return NFA(pat)
 
 
-# ---- the extension automaton, reversed --------------------------------------------------------
-@functools.lru_cache(maxsize=1 << 16)
-def sk(c: str) -> str:
-    """The skeleton of one character, as ``names.skeleton`` maps it inside a part."""
-    return _names.skeleton(c)
-
-
-@dataclass(frozen=True, slots=True)
-class _Seg:
-    """What the part being read (reversed) has shown so far."""
-
-    nonempty: bool = False
-    nonblank: bool = False
-    pend: bool = False  # blanks read after a non-blank: internal if another comes
-    pend_nonascii: bool = False
-    node: int = 0  # trie node; -1 dead
-    length: int = 0  # of the skeleton, capped at 5
-    digits: bool = True
-    nonascii: bool = False
-    alnum: bool = True  # skeleton all ASCII letters and digits
-
-
-_FRESH = _Seg()
-
-
-@dataclass(frozen=True, slots=True)
-class _Ext:
-    seg: _Seg = _FRESH
-    pending: _Seg | None = None  # the last part completed: the stem unless more follows
-    last: int | None = None  # node of the confirmed last extension (-1: not a listed one)
-    dbl: bool | None = None  # the extension before it looks real
-    hom: bool = False
-    index: int = 0  # parts read, capped at 2 (padding lives in the second)
-    run: int = 0
-    pad: bool = False
-
-
-class ExtAutomaton:
-    """Reads a reversed name; ``result`` gives (which ext leaves hold, double, tricky).
-
-    A completed part keeps only which leaves' lists hold it (an index into ``vectors``),
-    not the extension itself, so a list of 200 extensions costs its trie and no more."""
-
-    def __init__(self, leaves: list[ExtLeaf], tricky: bool) -> None:
-        self.leaves = leaves
-        self.double = any(x.double for x in leaves)
-        self.trie: list[dict[str, int]] = [{}]
-        word: dict[int, str] = {}
-        for e in sorted({e for x in leaves for e in x.exts}):
-            node = 0
-            for ch in reversed(e):
-                nxt = self.trie[node].get(ch)
-                if nxt is None:
-                    nxt = len(self.trie)
-                    self.trie.append({})
-                    self.trie[node][ch] = nxt
-                node = nxt
-            word[node] = e
-        none = tuple(False for _ in leaves)
-        self.vectors: list[tuple[bool, ...]] = [none]
-        index = {none: 0}
-        self.vec_of: list[int] = []
-        for node in range(len(self.trie)):
-            w = word.get(node)
-            v = tuple(w in x.exts for x in leaves) if w is not None else none
-            self.vec_of.append(index.setdefault(v, len(index)))
-            if len(self.vectors) < len(index):
-                self.vectors.append(v)
-        self.tricky = tricky
-        self.start = _Ext()
-
-    def _feed(self, node: int, text: str) -> int:
-        for ch in reversed(text):
-            if node < 0:
-                return -1
-            node = self.trie[node].get(ch, -1)
-        return node
-
-    def _char(self, seg: _Seg, c: str, want_trie: bool, want_len: bool) -> _Seg:
-        if c.isspace():
-            if not seg.nonblank:
-                return _Seg(nonempty=True) if not seg.nonempty else seg
-            odd = self.tricky and (seg.pend_nonascii or not c.isascii())
-            return dataclasses.replace(seg, pend=True, pend_nonascii=odd)
-        s = sk(c)
-        node, length, digits, alnum, nonascii = (
-            seg.node,
-            seg.length,
-            seg.digits,
-            seg.alnum,
-            seg.nonascii,
-        )
-        if seg.pend:  # blanks between two non-blanks stay in the part
-            node, digits, alnum = -1, False, False
-            length = min(5, length + 1) if want_len else 0
-            nonascii = nonascii or seg.pend_nonascii
-        if want_trie:
-            node = self._feed(node, s)
-        else:
-            node = -1
-        if want_len:
-            length = min(5, length + len(s))
-            digits = digits and s.isdigit()
-        if not self.tricky:
-            return _Seg(nonempty=True, nonblank=True, node=node, length=length, digits=digits)
-        return _Seg(
-            nonempty=True,
-            nonblank=True,
-            node=node,
-            length=length,
-            digits=digits,
-            nonascii=nonascii or not c.isascii(),
-            alnum=alnum and s.isascii() and s.isalnum(),
-        )
-
-    def step(self, st: _Ext, c: str) -> _Ext:
-        if c == ".":
-            pending = st.pending
-            if st.seg.nonempty:
-                seg = st.seg
-                vec = self.vec_of[seg.node] if seg.node >= 0 else 0
-                pending = dataclasses.replace(seg, node=vec)
-            pad_index = min(2, st.index + 1) if self.tricky else 0
-            return _Ext(_FRESH, pending, st.last, st.dbl, st.hom, pad_index, 0, st.pad)
-        last, dbl, hom, pending = st.last, st.dbl, st.hom, st.pending
-        if pending is not None:  # a part follows: the pending one was not the stem
-            last, dbl, hom = self._confirm(st, pending)
-            pending = None
-        want_trie = last is None
-        want_len = last is not None and dbl is None
-        if not self.tricky and last is not None and dbl is not None:
-            seg = _Seg(nonempty=True)
-        else:
-            seg = self._char(st.seg, c, want_trie, want_len)
-        run, pad = st.run, st.pad
-        if self.tricky and st.index == 1 and not pad:
-            run = run + 1 if c in _SPACE else 0
-            pad = run >= _names.PADDING_RUN
-        elif not self.tricky or st.index != 1:
-            run = 0
-        return _Ext(seg, pending, last, dbl, hom, st.index, run, pad)
-
-    def result(self, st: _Ext) -> tuple[tuple[bool, ...], bool, bool]:
-        """At the start of the name: (which ext leaves hold the last extension, whether
-        the one before it looks real, tricky)."""
-        last, dbl, hom = st.last, st.dbl, st.hom
-        if st.seg.nonempty and st.pending is not None:  # the current part is the stem
-            last, dbl, hom = self._confirm(st, st.pending)
-        return self.vectors[last or 0], bool(dbl), hom or st.pad
-
-    def _confirm(self, st: _Ext, part: _Seg) -> tuple[int | None, bool | None, bool]:
-        """A completed part turned out not to be the stem: it is the last extension, or
-        the one before it (``is_double_extension``), and may be a homoglyph."""
-        last, dbl, hom = st.last, st.dbl, st.hom
-        if part.nonblank:
-            if last is None:
-                last = part.node
-                dbl = None if self.double else False
-            elif dbl is None:
-                dbl = 1 <= part.length <= 4 and not part.digits
-            hom = hom or (self.tricky and part.nonascii and part.alnum)
-        return last, dbl, hom
-
-
 # ---- queries ------------------------------------------------------------------------------------
 class Query:
     """One search: some string over ``alphabet`` for which every ``pos`` leaf holds and no
@@ -443,7 +295,7 @@ class Query:
         letters = {ch for w in words for ch in w}
         seen: dict[tuple[object, ...], str] = {}
         for c in chars:
-            sig: list[object] = [c == ".", c == " ", c.isspace(), c in _SPACE]
+            sig: list[object] = [c == ".", c == " ", c.isspace(), c in SPACE]
             sig += [accepts(a, c) for a in atoms]
             if self.ext is not None:
                 s = sk(c)
@@ -464,7 +316,7 @@ class Query:
             return vec[self.ext.leaves.index(leaf)] and (dbl or not leaf.double)
         return ext[2]
 
-    def dead(self, state: tuple[_Ext | None, tuple[frozenset[int], ...]]) -> bool:
+    def dead(self, state: tuple[ExtState | None, tuple[frozenset[int], ...]]) -> bool:
         """No longer string from this state can answer the query: a wanted glob has no
         live state, or the extensions read already decide a list the wrong way."""
         est, sets = state
@@ -484,7 +336,7 @@ class Query:
                 return True
         return False
 
-    def accepted(self, state: tuple[_Ext | None, tuple[frozenset[int], ...]]) -> bool:
+    def accepted(self, state: tuple[ExtState | None, tuple[frozenset[int], ...]]) -> bool:
         est, sets = state
         ext = (
             self.ext.result(est) if self.ext is not None and est is not None else ((), False, False)
@@ -549,10 +401,10 @@ class Query:
             tuple(n.initial for n in self.nfas),
         )
         seen = {start}
-        queue: deque[tuple[tuple[_Ext | None, tuple[frozenset[int], ...]], str]] = deque(
+        queue: deque[tuple[tuple[ExtState | None, tuple[frozenset[int], ...]], str]] = deque(
             [(start, "")]
         )
-        ext_memo: dict[tuple[_Ext, str], _Ext] = {}
+        ext_memo: dict[tuple[ExtState, str], ExtState] = {}
         set_memo: list[dict[tuple[frozenset[int], str], frozenset[int]]] = [{} for _ in self.nfas]
         while queue:
             state, rev = queue.popleft()

@@ -29,8 +29,9 @@ from typing import Literal
 from mailpolicy.policy import ast, globs, printer
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.policy.entry import norm_extension
-from mailpolicy.policy.semantic.automata import TRICKY, ExtLeaf, GlobLeaf
+from mailpolicy.policy.semantic.automata import TRICKY, GlobLeaf
 from mailpolicy.policy.semantic.bdd import BDD
+from mailpolicy.policy.semantic.extensions import ExtLeaf
 
 Term = tuple[object, ...]
 Kind = Literal["exact", "guess", "opaque"]
