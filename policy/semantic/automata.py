@@ -8,8 +8,9 @@ A query (``Query.find``) names *leaves*, each a fact about one string:
   glob atom by Python's ``re`` with ``IGNORECASE``, so case folding is the engine's own);
 - ``ExtLeaf(exts, double)`` (``extensions.py``): the last extension of the name, as
   ``corpus.names.extensions`` reads it (parts after the stem, stripped of blanks, each
-  in its confusable skeleton), is one of ``exts``; with ``double``, the extension before it also looks real
-  (``entry.is_double_extension``: 1 to 4 characters, not all digits);
+  in its confusable skeleton), is one of ``exts``; with ``double``, the extension
+  before it also looks real (``entry.is_double_extension``: 1 to 4 characters, not all
+  digits);
 - ``TRICKY``: the name uses a trick ``corpus.names.tricks`` reports that our alphabet can
   spell: padding (a run of 4 blanks before the last extension) or a homoglyph extension.
 
