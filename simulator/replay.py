@@ -441,14 +441,16 @@ def _init_worker(judge: Judge[Any]) -> None:
 def _work(batch: list[RawMessage]) -> list[Any]:
     assert _JUDGE is not None, "the pool initializer sets the judge"
     out = [_JUDGE.decide(raw) for raw in batch]
-    _flush(_JUDGE)
+    flush_facts(_JUDGE)
     return out
 
 
-def _flush(judge: Judge[Any]) -> None:
-    """Write the facts a batch queued: one transaction per batch (``factstore``)."""
-    if isinstance(judge, Decide) and judge.facts is not None:
-        judge.facts.flush()
+def flush_facts(judge: Judge[Any]) -> None:
+    """Write the facts the judge's store queued (``Decide.facts``): call it after each batch,
+    in the process that decided it (one transaction per batch, ``simulator.factstore``)."""
+    store = getattr(judge, "facts", None)
+    if store is not None:
+        store.flush()
 
 
 # ---- parent side -----------------------------------------------------------------------------
@@ -539,7 +541,7 @@ def replay(
         for batch in batches:
             raws, slots = _split(judge, batch)
             decided = [judge.decide(r) for r in raws]
-            _flush(judge)
+            flush_facts(judge)
             for row in _merge(slots, decided):
                 progress.messages += 1
                 yield row
