@@ -49,7 +49,8 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from distributed import Client, Future, LocalCluster, WorkerPlugin, as_completed
+import distributed
+from distributed import Future, WorkerPlugin
 
 from mailpolicy.corpus import mbox_index
 from mailpolicy.corpus.readers import STDIN, RawMessage, Unreadable, split_key
@@ -61,6 +62,9 @@ if TYPE_CHECKING:
     from mailpolicy.corpus.labels import Labels
 
 R = TypeVar("R")
+#: distributed's client API is partly untyped (no-untyped-call under --strict): reached
+#: through ``Any`` here, in this one module.
+_dd: Any = distributed
 
 #: Parts in flight per worker thread.
 INFLIGHT_PER_THREAD = 2
@@ -77,7 +81,7 @@ class EngineError(Exception):
 _JUDGES: dict[str, tuple[Judge[Any], Labels | None]] = {}
 
 
-class JudgePlugin(WorkerPlugin):  # type: ignore[misc]  # distributed's class is untyped
+class JudgePlugin(WorkerPlugin):
     """Installs one judge in every worker, once: unpickling the plugin builds the compiled
     policies; ``setup`` files them under ``key`` for the tasks."""
 
@@ -111,12 +115,13 @@ def run_part(key: str, part: mbox_index.Part) -> list[Any]:
 class Cluster:
     """A client, and the local cluster it runs on when this process started one."""
 
-    client: Client
-    local: LocalCluster | None = None
+    client: Any  # distributed.Client
+    local: Any = None  # distributed.LocalCluster, when this process started it
 
     @property
     def threads(self) -> int:
-        return max(1, sum(self.client.nthreads().values()))
+        threads: dict[str, int] = self.client.nthreads()
+        return max(1, sum(threads.values()))
 
     def close(self) -> None:
         self.client.close()
@@ -127,16 +132,16 @@ class Cluster:
 def connect(scheduler: str | None, workers: int) -> Cluster:
     """A client of ``scheduler``, or of a new local cluster of ``workers`` processes."""
     if scheduler is None:
-        local = LocalCluster(
+        local = _dd.LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
             silence_logs=logging.ERROR,
         )
-        return Cluster(Client(local), local)
+        return Cluster(_dd.Client(local), local)
     try:
-        client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+        client = _dd.Client(scheduler, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as exc:
         raise EngineError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     return Cluster(client)
@@ -201,7 +206,9 @@ class _Run:
         self.key = judge_key(judge, labels)
         self.plugin = f"mailpolicy-judge-{self.key}"
         self.prefix = f"mailpolicy-part-{uuid.uuid4().hex[:12]}"
-        self.inflight: dict[str, tuple[int, mbox_index.Part, Future]] = {}
+        self.inflight: dict[str, tuple[int, mbox_index.Part, Future[Any]]] = {}
+        #: a message of a failed part, sent alone
+        self.single: Future[Any] | None = None
         self.registered = False
 
     def rows(self, parts: Iterator[mbox_index.Part], progress: Progress) -> Iterator[Any]:
@@ -210,7 +217,7 @@ class _Run:
         self.registered = True
         window = INFLIGHT_PER_THREAD * self.cluster.threads
         finished: dict[int, list[Any]] = {}
-        done = as_completed()
+        done = _dd.as_completed()
         submitted = wanted = 0
         more = True
         while True:
@@ -220,14 +227,14 @@ class _Run:
                     more = False
                     break
                 fut = self._submit(part, f"{self.prefix}-{submitted}")
-                self.inflight[fut.key] = (submitted, part, fut)
+                self.inflight[str(fut.key)] = (submitted, part, fut)
                 done.add(fut)
                 submitted += 1
             if wanted == submitted:
                 return
             while wanted not in finished:
                 fut = next(done)
-                index, part, _ = self.inflight.pop(fut.key)
+                index, part, _ = self.inflight.pop(str(fut.key))
                 finished[index] = self._result(fut, part)
                 progress.bytes_read += part.size
             for row in finished.pop(wanted):
@@ -235,36 +242,44 @@ class _Run:
                 yield row
             wanted += 1
 
-    def _submit(self, part: mbox_index.Part, name: str) -> Future:
-        return self.cluster.client.submit(run_part, self.key, part, key=name, pure=False)
+    def _submit(self, part: mbox_index.Part, name: str) -> Future[Any]:
+        fut: Future[Any] = self.cluster.client.submit(
+            run_part, self.key, part, key=name, pure=False
+        )
+        return fut
 
-    def _result(self, fut: Future, part: mbox_index.Part) -> list[Any]:
+    def _result(self, fut: Future[Any], part: mbox_index.Part) -> list[Any]:
+        """The rows of a finished part; the future is released at once (a failed one, held
+        by its traceback, would otherwise keep its task on the scheduler)."""
         try:
-            out: list[Any] = fut.result()
-        except Exception:  # noqa: BLE001 - KilledWorker, or a task that failed
-            return self._salvage(part)
-        return out
+            try:
+                out: list[Any] = fut.result()
+            except Exception:  # noqa: BLE001 - KilledWorker, or a task that failed
+                return self._salvage(part)
+            return out
+        finally:
+            _release(fut)
 
     def _salvage(self, part: mbox_index.Part) -> list[Any]:
-        """A part whose task failed: read it here, send its messages one by one; one that
-        fails alone is unreadable, with the reason."""
-        items = list(mbox_index.read_part(part, self.labels))
-        singles: dict[int, Future] = {}
-        for i, item in enumerate(items):
-            if isinstance(item, RawMessage):
-                one = mbox_index.Part((item,), len(item.data))
-                singles[i] = self._submit(one, f"{self.prefix}-salvage-{uuid.uuid4().hex[:12]}")
+        """A part whose task failed: read it here and send its messages one at a time (one
+        in flight, so a message that kills its worker takes no other single message with
+        it); one that fails alone is unreadable, with the reason."""
         out: list[Any] = []
-        for i, item in enumerate(items):
+        for item in mbox_index.read_part(part, self.labels):
             if isinstance(item, Unreadable):
                 out.append(self.judge.unreadable(item))
                 continue
+            one = mbox_index.Part((item,), len(item.data))
+            self.single = self._submit(one, f"{self.prefix}-one-{uuid.uuid4().hex[:12]}")
             try:
-                (row,) = singles[i].result()
+                (row,) = self.single.result()
             except Exception as again:  # noqa: BLE001 - this message, alone, fails the worker
                 row = self.judge.unreadable(
                     Unreadable(item.path, item.key, _failure(again), item.label)
                 )
+            finally:
+                _release(self.single)
+                self.single = None
             out.append(row)
         return out
 
@@ -272,13 +287,22 @@ class _Run:
         """Cancel what is in flight and drop the plugin; never raises (it runs on Ctrl-C)."""
         client = self.cluster.client
         try:
-            if self.inflight:
-                client.cancel([f for _, _, f in self.inflight.values()], force=True)
+            pending = [f for _, _, f in self.inflight.values()]
+            if self.single is not None:
+                pending.append(self.single)
+            if pending:
+                client.cancel(pending, force=True)
             if self.registered:
                 client.unregister_worker_plugin(self.plugin)
         except Exception:  # noqa: BLE001, S110 - the cluster may be gone already
             pass
         self.inflight.clear()
+        self.single = None
+
+
+def _release(fut: Any) -> None:
+    """``Future.release`` (untyped upstream): the client stops wanting the task's result."""
+    fut.release()
 
 
 def _failure(exc: BaseException) -> str:

@@ -1,0 +1,339 @@
+"""The Dask engine gives the local engine's rows, message for message, in corpus order.
+
+The corpus parts (``corpus.mbox_index``) are checked against ``iter_raw`` without Dask,
+with Hypothesis over generated mboxes. The engine runs on one ``LocalCluster`` of two
+worker processes for the module: the same rows, JSON and decisions file as the local
+engine on the bundled samples (Maildir and mbox) for both shipped policies, an mbox split
+into many byte ranges, a message that kills its worker (an unreadable row, never a lost
+message), closing the rows mid-run (nothing left on the cluster), and the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from simsupport import mbox_message, write_large_mbox
+
+from mailpolicy.corpus import mbox_index
+from mailpolicy.corpus.readers import RawMessage, Unreadable, iter_raw
+from mailpolicy.policy.diagnostics import InputError
+from mailpolicy.policy.loader import load_policy
+from mailpolicy.simulator import replay
+from mailpolicy.simulator.cli import engine_options, main
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "corpus" / "samples"
+POLICIES = sorted(str(p) for p in (ROOT / "policy" / "policies").glob("*.policy"))
+CORPORA = [str(SAMPLES / "maildir"), str(SAMPLES / "mbox")]
+#: What differs between two runs of the same replay: how long it took.
+TIMINGS = ("elapsed_s", "messages_per_s", "mb_per_s")
+
+try:
+    import dask
+    from distributed import Client
+
+    from mailpolicy.simulator import dask_engine
+except ImportError as exc:  # the 'dask' extra is not installed
+    if os.environ.get("CI"):
+        raise
+    MISSING: str | None = f"dask.distributed is not installed ({exc.name})"
+else:
+    MISSING = None
+
+needs_dask = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+
+
+# ---- the parts, without Dask -----------------------------------------------------------------
+def _parts_items(paths: list[str], **limits: int) -> list[RawMessage | Unreadable]:
+    return [i for p in mbox_index.plan(paths, **limits) for i in mbox_index.read_part(p)]
+
+
+ENVELOPES = [
+    b"From sender@example.com Mon Jul 16 10:00:00 2001\n",
+    b"From x\n",  # no date: a separator only after a blank line
+    b"From a@b Sun Jun 16 10:00:00 2002\r\n",
+]
+BODY_LINES = [
+    b"Subject: hi\n",
+    b"From: a@b\n",
+    b"\n",
+    b"From the desk of the dean\n",  # a body line, or a separator after a blank line
+    b">From quoted\n",
+    b">>From twice\n",
+    b"From b@c Mon Jul 16 10:00:00 2001\n",  # a separator even without a blank line
+    b"hello\r\n",
+    b"\x00binary\n",
+    b"x" * 300 + b"\n",
+]
+
+
+@st.composite
+def mboxes(draw: st.DrawFn) -> bytes:
+    out = b""
+    for _ in range(draw(st.integers(1, 12))):
+        out += draw(st.sampled_from(ENVELOPES))
+        out += b"".join(draw(st.lists(st.sampled_from(BODY_LINES), max_size=8)))
+        if draw(st.booleans()):
+            out += b"\n"
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mboxes(), st.integers(1, 5), st.integers(1, 400))
+def test_mbox_parts_read_as_iter_raw(data: bytes, messages: int, part_bytes: int) -> None:
+    """However an mbox is cut into ranges, the ranges read back as ``iter_raw`` reads it:
+    the same messages, keys (offsets in the whole file), labels and reasons."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "box.mbox")
+        with open(path, "wb") as fh:
+            fh.write(data)
+        whole = list(iter_raw([path]))
+        parts = list(
+            mbox_index.plan([path], split_bytes=0, part_messages=messages, part_bytes=part_bytes)
+        )
+        assert [i for p in parts for i in mbox_index.read_part(p)] == whole
+        ranges = [e for p in parts for e in p.entries if isinstance(e, mbox_index.MboxRange)]
+        with open(path, "rb") as fh:
+            offsets = [o for o, _ in mbox_index.mbox_offsets(fh)]
+        # Ranges start at From lines, follow each other without a gap and cover the file.
+        assert set(r.start for r in ranges) <= set(offsets)
+        assert [r.end for r in ranges[:-1]] == [r.start for r in ranges[1:]]
+        assert (ranges[0].start, ranges[-1].end) == (0, len(data))
+        assert all(1 <= r.messages <= messages for r in ranges)
+        assert sum(r.messages for r in ranges) == len(offsets) == len(whole)
+
+
+def test_parts_of_the_samples_read_as_iter_raw(tmp_path: Path) -> None:
+    """Maildir, MH, mbox, an mbox inside a Maildir (keys ``NAME:OFFSET``), junk, a missing
+    path and ``PATH:KEY``: the parts concatenate to ``iter_raw``, labels included."""
+    inner = tmp_path / "box" / "cur"
+    inner.mkdir(parents=True)
+    (inner / "boxed").write_bytes(b"".join(mbox_message(n, f"f{n}.pif") for n in range(5)))
+    (tmp_path / "box" / "new").mkdir()
+    (tmp_path / "junk.bin").write_bytes(b"\x00\x01not mail")
+    mbox = next(iter_raw([str(SAMPLES / "mbox")]))
+    paths = [
+        str(SAMPLES),
+        str(tmp_path),
+        str(tmp_path / "missing"),
+        f"{mbox.path}:{mbox.key}",
+        str(SAMPLES / "maildir"),  # read already: a loop, reported once
+    ]
+    whole = list(iter_raw(paths))
+    assert any(i.key == "boxed:0" for i in whole)
+    assert any(isinstance(i, Unreadable) for i in whole)
+    for limits in ({}, {"split_bytes": 0, "part_messages": 1}, {"part_messages": 7}):
+        assert _parts_items(paths, **limits) == whole
+
+
+def test_a_large_mbox_is_split_at_from_lines(tmp_path: Path) -> None:
+    path = tmp_path / "large.mbox"
+    write_large_mbox(path, 300)
+    parts = list(mbox_index.plan([str(path)], split_bytes=1, part_messages=64))
+    ranges = [e for p in parts for e in p.entries]
+    assert [r.messages for r in ranges if isinstance(r, mbox_index.MboxRange)] == [64] * 4 + [44]
+    data = path.read_bytes()
+    assert all(
+        data[r.start : r.start + 5] == b"From "
+        for r in ranges
+        if isinstance(r, mbox_index.MboxRange)
+    )
+    assert [i for p in parts for i in mbox_index.read_part(p)] == list(iter_raw([str(path)]))
+
+
+def test_a_range_of_an_mbox_rewritten_since_is_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "box.mbox"
+    write_large_mbox(path, 20)
+    parts = list(mbox_index.plan([str(path)], split_bytes=1, part_messages=5))
+    path.write_bytes(b"X" + path.read_bytes())  # every offset now one byte off
+    items = list(mbox_index.read_part(parts[1]))
+    assert len(items) == 1 and isinstance(items[0], Unreadable)
+    assert "mbox changed since it was indexed" in items[0].reason
+
+
+# ---- the engine ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    if MISSING is not None:
+        pytest.skip(MISSING)
+    # One retry before KilledWorker (Dask's default is 3): the worker-killing test is faster.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        c = dask_engine.connect(None, 2)
+    assert len(c.client.nthreads()) == 2
+    yield c
+    c.close()
+
+
+def _judge(policies: list[str]) -> replay.Decide:
+    return replay.Decide(tuple(replay.make_matcher(load_policy(p), "compiled") for p in policies))
+
+
+@needs_dask
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: Path(p).stem)
+@pytest.mark.parametrize("corpus", CORPORA, ids=lambda p: Path(p).name)
+def test_same_rows_as_the_local_engine(cluster: Any, policy: str, corpus: str) -> None:
+    judge = _judge([policy])
+    local = list(replay.replay(judge, [corpus], workers=1))
+    rows = list(dask_engine.replay(judge, [corpus], cluster=cluster))
+    assert rows == local
+    assert {r[0].action for r in rows} >= {"allow", "block"}
+
+
+@needs_dask
+def test_same_rows_for_diff_over_an_mbox_in_many_ranges(cluster: Any) -> None:
+    """Both policies per message (``diff``'s judge), the mbox cut into ranges of 3 messages."""
+    judge = _judge(POLICIES)
+    progress = replay.Progress()
+    plan = mbox_index.plan(CORPORA, split_bytes=0, part_messages=3)
+    rows = list(dask_engine.replay(judge, CORPORA, cluster=cluster, progress=progress, plan=plan))
+    assert rows == list(replay.replay(judge, CORPORA, workers=1))
+    assert progress.messages == len(rows)
+    ranges = [
+        e
+        for p in mbox_index.plan(CORPORA, split_bytes=0, part_messages=3)
+        for e in p.entries
+        if isinstance(e, mbox_index.MboxRange)
+    ]
+    assert len({r.open_as for r in ranges}) < len(ranges)  # some mbox is in several ranges
+
+
+def _verb(argv: list[str], decisions: Path) -> tuple[dict[str, Any], str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main([*argv, "--json", "--workers", "2", "--decisions", str(decisions)], out, err)
+    doc: dict[str, Any] = json.loads(out.getvalue())
+    assert code == 0, err.getvalue()
+    for key in TIMINGS:
+        doc.pop(key, None)
+    return doc, decisions.read_text(encoding="utf-8")
+
+
+@needs_dask
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: Path(p).stem)
+def test_simulate_writes_the_same_json_and_decisions(
+    cluster: Any, policy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``simulate`` end to end with its replay on the cluster: the same document and the
+    same decisions file, byte for byte, as with the local engine."""
+    argv = ["simulate", policy, *CORPORA]
+    local = _verb(argv, tmp_path / "local.jsonl")
+
+    def on_cluster(judge: Any, paths: Any, labels: Any = None, **kw: Any) -> Any:
+        return dask_engine.replay(judge, paths, labels, cluster=cluster, progress=kw["progress"])
+
+    monkeypatch.setattr(replay, "replay", on_cluster)
+    assert _verb(argv, tmp_path / "dask.jsonl") == local
+    assert local[1].count("\n") == local[0]["messages"] + local[0].get("unreadable", 0)
+
+
+# A judge that kills its worker process on one message (a reader that segfaults).
+class KillOn:
+    def __init__(self, inner: replay.Decide, key: str) -> None:
+        self.inner, self.key = inner, key
+
+    def decide(self, raw: RawMessage) -> Any:
+        if raw.key == self.key:
+            os._exit(70)
+        return self.inner.decide(raw)
+
+    def unreadable(self, item: Unreadable) -> Any:
+        return self.inner.unreadable(item)
+
+
+@needs_dask
+def test_a_message_that_kills_its_worker_is_an_unreadable_row(cluster: Any) -> None:
+    judge = _judge(POLICIES[:1])
+    corpus = [str(SAMPLES / "mbox")]
+    local = list(replay.replay(judge, corpus, workers=1))
+    victim = local[7][0]
+    assert victim.key is not None and not victim.unreadable
+    plan = mbox_index.plan(corpus, split_bytes=0, part_messages=5)
+    rows = list(dask_engine.replay(KillOn(judge, victim.key), corpus, cluster=cluster, plan=plan))
+    assert len(rows) == len(local)
+    assert rows[:7] + rows[8:] == local[:7] + local[8:]
+    (found,) = rows[7]
+    assert (found.path, found.key, found.label) == (victim.path, victim.key, victim.label)
+    assert found.unreadable and "ended the Dask worker process" in found.reason
+    deadline = time.monotonic() + 60  # the nanny restarts the killed workers
+    while len(cluster.client.nthreads()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(cluster.client.nthreads()) == 2
+
+
+def _ours(dask_scheduler: Any) -> list[str]:
+    return [str(k) for k in dask_scheduler.tasks if str(k).startswith("mailpolicy-")]
+
+
+def _plugins(dask_worker: Any) -> list[str]:
+    return [n for n in dask_worker.plugins if n.startswith("mailpolicy-")]
+
+
+@needs_dask
+def test_closing_the_rows_cancels_the_work(cluster: Any, tmp_path: Path) -> None:
+    """What Ctrl-C does (``common.consume`` closes the rows): nothing of the run is left on
+    the scheduler, and the workers drop the judge."""
+    path = tmp_path / "large.mbox"
+    write_large_mbox(path, 2000)
+    plan = mbox_index.plan([str(path)], split_bytes=0, part_messages=10)
+    rows = dask_engine.replay(_judge(POLICIES[:1]), [str(path)], cluster=cluster, plan=plan)
+    first = [next(rows) for _ in range(3)]
+    assert [r[0].key for r in first] == [i.key for i, _ in zip(iter_raw([str(path)]), range(3))]
+    rows.close()
+    client: Client = cluster.client
+    deadline = time.monotonic() + 30
+    while client.run_on_scheduler(_ours) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert client.run_on_scheduler(_ours) == []
+    assert all(not names for names in client.run(_plugins).values())
+
+
+@needs_dask
+def test_a_worker_without_the_corpus_is_a_usage_error(cluster: Any, tmp_path: Path) -> None:
+    with pytest.raises(dask_engine.EngineError, match="same absolute path"):
+        dask_engine.check_paths(cluster, [str(tmp_path / "not-there")])
+    dask_engine.check_paths(cluster, CORPORA)
+
+
+# ---- the options -----------------------------------------------------------------------------
+def _args(*argv: str) -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    engine_options.add_engine_options(p)
+    return p.parse_args(list(argv))
+
+
+def test_engine_options() -> None:
+    assert engine_options.check(_args()) == "local"
+    assert engine_options.check(_args("--engine", "dask")) == "dask"
+    assert engine_options.check(_args("--scheduler", "tcp://h:8786")) == "dask"
+    with pytest.raises(InputError, match="--scheduler needs --engine dask"):
+        engine_options.check(_args("--engine", "local", "--scheduler", "tcp://h:8786"))
+
+
+def test_the_local_engine_is_replay() -> None:
+    judge = _judge(POLICIES[:1])
+    progress = replay.Progress()
+    rows = engine_options.replay(_args(), judge, CORPORA, None, workers=1, progress=progress)
+    assert list(rows) == list(replay.replay(judge, CORPORA, workers=1))
+    assert progress.messages > 0
+
+
+@needs_dask
+def test_an_unreachable_scheduler_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", "1s")
+    args = _args("--scheduler", "tcp://127.0.0.1:9")
+    with pytest.raises(
+        InputError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"
+    ):
+        engine_options.replay(
+            args, _judge(POLICIES[:1]), CORPORA, None, workers=1, progress=replay.Progress()
+        )
