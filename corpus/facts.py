@@ -23,8 +23,9 @@ Contract:
   ``RecordError``; no condition of the language reads them.
 
 ``EXTRACTION_VERSION`` names the extraction: a store keeps facts under it, and facts kept
-under another version are never used. ``readers_digest()`` hashes the sources of this
-package, a second guard for a working tree whose code changes under the same version.
+under another version are never used. ``readers_digest()`` is a second guard, for what
+changes under one version: it hashes this package's sources and names Python's version, the
+reader libraries' and libmagic's (and its database's size and time).
 
 Limits: ``Message.time`` keeps its UTC offset, not a zone name; a record holds at most what
 the message holds (``BODY_LIMIT`` characters of body).
@@ -33,6 +34,8 @@ the message holds (``BODY_LIMIT`` characters of body).
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import fields
 from datetime import datetime
@@ -71,10 +74,32 @@ class RecordError(ValueError):
     stored attachment asked for its payload."""
 
 
+#: The libraries the readers call: a new version of one may read the same bytes differently.
+READER_LIBRARIES = (
+    "python-magic",
+    "py7zr",
+    "rarfile",
+    "tnefparse",
+    "pycdlib",
+    "acefile",
+    "inflate64",
+    "olefile",
+    "charset-normalizer",
+)
+#: Where libmagic's compiled database usually is (``$MAGIC`` first).
+MAGIC_DATABASES = (
+    "/usr/share/misc/magic.mgc",
+    "/usr/lib/file/magic.mgc",
+    "/usr/share/file/magic.mgc",
+)
+
+
 @cache
 def readers_digest() -> str:
-    """A digest of this package's sources (the readers), outside ``samples``: a checkout
-    whose readers change under one package version gets a new one."""
+    """A digest of what reads the mail besides ``SCHEMA``: this package's sources (outside
+    ``samples``), Python's version, the versions of ``READER_LIBRARIES``, libmagic's and the
+    size and time of its database. A checkout whose readers change under one package
+    version, or a system whose libraries are upgraded, gets a new one."""
     root = Path(__file__).resolve().parent
     h = hashlib.blake2b(digest_size=16)
     for path in sorted(root.rglob("*.py")):
@@ -86,7 +111,31 @@ def readers_digest() -> str:
             h.update(path.read_bytes())
         except OSError:
             h.update(b"?")
+    h.update(sys.version.encode())
+    for lib in READER_LIBRARIES:
+        try:
+            h.update(f"{lib}={metadata.version(lib)}".encode())
+        except metadata.PackageNotFoundError:
+            h.update(f"{lib}=?".encode())
+    h.update(_magic_identity().encode())
     return h.hexdigest()
+
+
+def _magic_identity() -> str:
+    try:
+        import magic
+
+        version = str(magic.version())  # type: ignore[no-untyped-call]
+    except Exception:  # noqa: BLE001 - an old python-magic, or no libmagic: still a value
+        version = "?"
+    for db in (os.environ.get("MAGIC", ""), *MAGIC_DATABASES):
+        try:
+            st = os.stat(db) if db else None
+        except OSError:
+            continue
+        if st is not None:
+            return f"libmagic {version} {db} {st.st_size} {st.st_mtime_ns}"
+    return f"libmagic {version}"
 
 
 # ---- before the message is read: what only the parse knows ----------------------------------

@@ -118,6 +118,8 @@ class FactStore:
         self.notice = notice
         #: why this process stopped using the store, or None
         self.failed: str | None = None
+        #: this process's counts: messages built from facts, messages parsed, rows refused
+        #: (size, seal or record), rows written, rows lost to a busy or full database
         self.hits = self.misses = self.rejected = self.stored = self.dropped = 0
         self._queue: list[tuple[bytes, int, dict[str, Any]]] = []
         self._conn: sqlite3.Connection | None = None
@@ -203,7 +205,6 @@ class FactStore:
             self._fail(exc)
             return None
         if row is None:
-            self.misses += 1
             return None
         stored, seal, blob = row
         if stored != size or seal != _seal(key, size, blob):
@@ -214,7 +215,6 @@ class FactStore:
         except (zlib.error, ValueError):
             self.rejected += 1
             return None
-        self.hits += 1
         return record
 
     def put(self, key: bytes, size: int, record: dict[str, Any]) -> None:
@@ -302,9 +302,12 @@ class Reading:
         try:
             record = self.store.get(self.key, len(raw.data))
             if record is not None:
-                return _facts.from_record(record, path=raw.path, key=raw.key, label=raw.label)
+                msg = _facts.from_record(record, path=raw.path, key=raw.key, label=raw.label)
+                self.store.hits += 1
+                return msg
         except Exception:  # noqa: BLE001 - a record that does not rebuild: read the mail
             self.store.rejected += 1
+        self.store.misses += 1
         msg = parse(raw)
         self._watched = _facts.watch(msg)
         return msg
