@@ -19,6 +19,8 @@ Contract:
   (same keys, same labels, same ``file``: an mbox range keeps offsets in the whole file).
   A part names files as given and opens them by the absolute path the plan saw
   (``FileRef.open_as``), so a reader whose working directory differs reads the same files.
+- ``anchored(labels)``: the labels a reader elsewhere uses, so that a labels file matches
+  relative paths from the planner's working directory, not the reader's.
 - A range that no longer starts with a ``From `` line (the mbox was rewritten after the
   index was made) is one ``Unreadable`` naming the range, never a misread.
 
@@ -228,6 +230,29 @@ def plan(
         yield Part(tuple(batch), size)
 
 
+@dataclass
+class AnchoredLabels(Labels):
+    """Labels that match a relative message path from ``cwd`` (the planner's working
+    directory) rather than the reader's own: a part read on another machine is labelled
+    as ``iter_raw`` labels it where the plan was made (``Labels`` resolves paths with
+    ``os.path.abspath``)."""
+
+    cwd: str = ""
+
+    def _match_path(self, path: str) -> str | None:
+        return super()._match_path(os.path.join(self.cwd, path))
+
+
+def anchored(labels: Labels, cwd: str | None = None) -> AnchoredLabels:
+    """``labels`` matched from ``cwd`` (default: this process's working directory)."""
+    return AnchoredLabels(
+        by_name=labels.by_name,
+        by_message_id=labels.by_message_id,
+        source=labels.source,
+        cwd=cwd if cwd is not None else os.getcwd(),
+    )
+
+
 # ---- reading a part --------------------------------------------------------------------------
 def read_part(part: Part, labels: Labels | None = None) -> Iterator[RawMessage | Unreadable]:
     """The items of ``part``: ``iter_raw``'s items for those files and ranges."""
@@ -297,4 +322,3 @@ def read_range(r: MboxRange, labels: Labels | None = None) -> Iterator[RawMessag
             )
             return
         yield from w._mbox(where, r.key, Chain(head, window), r.path, base=r.start)
-

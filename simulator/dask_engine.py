@@ -38,6 +38,7 @@ run workers with one thread each (``dask worker --nthreads 1``), one per core.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import logging
@@ -54,7 +55,7 @@ from distributed import Future, WorkerPlugin
 
 from mailpolicy.corpus import mbox_index
 from mailpolicy.corpus.readers import STDIN, RawMessage, Unreadable, split_key
-from mailpolicy.simulator.replay import Judge, Progress
+from mailpolicy.simulator.replay import Decide, Judge, Progress
 
 if TYPE_CHECKING:
     from distributed import Worker
@@ -132,13 +133,17 @@ class Cluster:
 def connect(scheduler: str | None, workers: int) -> Cluster:
     """A client of ``scheduler``, or of a new local cluster of ``workers`` processes."""
     if scheduler is None:
-        local = _dd.LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        )
+        try:
+            local = _dd.LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+        except Exception as exc:  # noqa: BLE001 - Dask says RuntimeError, with the cause below
+            cause = exc.__cause__ or exc
+            raise EngineError(f"cannot start a local Dask cluster: {cause}") from None
         return Cluster(_dd.Client(local), local)
     try:
         client = _dd.Client(scheduler, timeout=CONNECT_TIMEOUT)
@@ -189,6 +194,10 @@ def replay(
     ``mbox_index.plan(paths, labels)`` (tests split finer)."""
     progress = progress if progress is not None else Progress()
     progress.started = time.monotonic()
+    if labels is not None:  # matched from this directory, not each worker's
+        labels = mbox_index.anchored(labels)
+    if isinstance(judge, Decide) and judge.labels is not None:
+        judge = dataclasses.replace(judge, labels=mbox_index.anchored(judge.labels))
     run = _Run(judge, labels, cluster)
     try:
         yield from run.rows(plan if plan is not None else mbox_index.plan(paths, labels), progress)

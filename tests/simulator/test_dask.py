@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from simsupport import mbox_message, write_large_mbox
 
 from mailpolicy.corpus import mbox_index
+from mailpolicy.corpus.labels import Labels
 from mailpolicy.corpus.readers import RawMessage, Unreadable, iter_raw
 from mailpolicy.policy.diagnostics import InputError
 from mailpolicy.policy.loader import load_policy
@@ -234,6 +235,27 @@ def test_simulate_writes_the_same_json_and_decisions(
     monkeypatch.setattr(replay, "replay", on_cluster)
     assert _verb(argv, tmp_path / "dask.jsonl") == local
     assert local[1].count("\n") == local[0]["messages"] + local[0].get("unreadable", 0)
+
+
+@needs_dask
+def test_labels_match_from_the_clients_directory(
+    cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A labels file with an absolute ``path:key`` entry and a ``..`` entry, a corpus named
+    relative to a directory the workers are not in: labelled as the local engine does."""
+    monkeypatch.chdir(SAMPLES / "maildir")  # the workers stay in the directory they started in
+    corpus = ["../mbox"]
+    first, second = [i for i in iter_raw(corpus) if isinstance(i, RawMessage)][:2]
+    labels_file = tmp_path / "labels.csv"
+    labels_file.write_text(
+        f"path,label\n{os.path.abspath(first.path)}:{first.key},spam\n{second.path},ham\n",
+        encoding="utf-8",
+    )
+    labels = Labels.load(str(labels_file))
+    judge = replay.Decide(_judge(POLICIES[:1]).matchers, labels)
+    local = list(replay.replay(judge, corpus, labels, workers=1))
+    assert {r[0].label for r in local} >= {"spam", "ham"}
+    assert list(dask_engine.replay(judge, corpus, labels, cluster=cluster)) == local
 
 
 # A judge that kills its worker process on one message (a reader that segfaults).
