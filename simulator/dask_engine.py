@@ -28,12 +28,13 @@ Contract:
   plugin, and closes the client (and the local cluster it started).
 
 Limits: workers need this package installed and the corpus at the same absolute path
-(checked before the run; ``PATH:KEY`` arguments and standard input are read here and their
-bytes travel with the tasks). Tasks run in a worker thread, where the per-message budget
-holds only its cooperative deadline (``simulator.budget``: the watchdog and the memory
-limit need the main thread); the nanny's memory limit still ends a worker that runs away,
-and the message is then found and reported as above. A worker thread shares the GIL:
-run workers with one thread each (``dask worker --nthreads 1``), one per core.
+(checked on the workers present when the run starts; ``PATH:KEY`` arguments and standard
+input are read here and their bytes travel with the tasks). Tasks run in a worker thread,
+where the per-message budget holds only its cooperative deadline (``simulator.budget``:
+the watchdog and the memory limit need the main thread); the nanny's memory limit still
+ends a worker that runs away, and the message is then found and reported as above. A
+worker thread shares the GIL: run workers with one thread each (``dask worker --nthreads
+1``), one per core.
 """
 
 from __future__ import annotations
@@ -224,12 +225,12 @@ class _Run:
         client = self.cluster.client
         client.register_plugin(JudgePlugin(self.key, self.judge, self.labels), name=self.plugin)
         self.registered = True
-        window = INFLIGHT_PER_THREAD * self.cluster.threads
         finished: dict[int, list[Any]] = {}
         done = _dd.as_completed()
         submitted = wanted = 0
         more = True
         while True:
+            window = INFLIGHT_PER_THREAD * self.cluster.threads  # workers come and go
             while more and len(self.inflight) + len(finished) < window:
                 part = next(parts, None)
                 if part is None:
