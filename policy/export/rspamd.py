@@ -27,7 +27,8 @@ it with the enforcing hookup):
 Nothing global is switched off: rspamd's ``mime_types`` module and every other module
 keep scoring all mail. Where that makes rspamd stricter than the policy (mail the policy
 allows by default, a site reject beating a quarantine), the ``own-scoring`` limit states
-it; it never lets through what the policy stops.
+it; with the stock configuration it never lets through what the policy stops (a site's
+own ``no action`` force rule or a settings entry that skips checks can, and says so).
 
 Names: rspamd matches the decoded name (RFC 2047 and RFC 2231 with charsets converted to
 UTF-8) in PCRE byte mode, so patterns are the Exim target's byte-mode regexes
@@ -183,8 +184,9 @@ class RspamdExporter(Exporter):
                 "gets rspamd's own action, and a reject, soft reject, quarantine or discard "
                 "that rspamd reaches on its own beats a policy allow, tag, quarantine or "
                 "discard",
-                "rspamd may stop or mark mail the policy delivers; it never delivers mail a "
-                "policy rule stops",
+                "rspamd may stop or mark mail the policy delivers; with the stock "
+                "configuration it never delivers mail a policy rule stops (a site's own force "
+                "rule with 'no action', or a settings entry that skips checks, can)",
                 strict=False,
                 sound=True,
                 when="always",

@@ -91,7 +91,9 @@ def install_text(names: Iterable[str]) -> str:
         "  policy stop (reject) ends rspamd's checks for the message; quarantine, discard,",
         "  tag (add header, as the least action) and allow rules (no action) yield to a",
         "  reject, soft reject, quarantine or discard rspamd reaches on its own; mail the",
-        "  policy leaves to its default allow gets rspamd's own action.",
+        "  policy leaves to its default allow gets rspamd's own action. A site rule that",
+        "  forces no action, or a settings entry that skips checks (want_spam,",
+        "  symbols_disabled), beats a policy stop too: review them.",
     ]
     return "\n".join(lines) + "\n"
 
