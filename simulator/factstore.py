@@ -52,6 +52,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -122,7 +123,8 @@ class FactStore:
         #: (size, seal or record), rows written, rows lost to a busy or full database
         self.hits = self.misses = self.rejected = self.stored = self.dropped = 0
         self._queue: list[tuple[bytes, int, dict[str, Any]]] = []
-        self._conn: sqlite3.Connection | None = None
+        #: this process's connections, one per thread (SQLite's own rule)
+        self._conns: dict[int, sqlite3.Connection] = {}
         self._pid = 0
 
     # ---- opening -----------------------------------------------------------------------------
@@ -163,7 +165,10 @@ class FactStore:
         return store
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)
+        # one thread uses it; close() may come from another
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         # WAL with NORMAL: a crash loses at most the last transactions, never consistency.
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -173,16 +178,16 @@ class FactStore:
         if self.failed is not None:
             return None
         if self._pid != os.getpid():
-            if self._conn is not None:
-                _INHERITED.append(self._conn)
-            self._conn, self._pid = None, os.getpid()
-        if self._conn is None:
+            _INHERITED.extend(self._conns.values())
+            self._conns, self._pid = {}, os.getpid()
+        conn = self._conns.get(threading.get_ident())
+        if conn is None:
             try:
-                self._conn = self._connect()
+                conn = self._conns[threading.get_ident()] = self._connect()
             except sqlite3.Error as exc:
                 self._fail(exc)
                 return None
-        return self._conn
+        return conn
 
     def _fail(self, exc: sqlite3.Error) -> None:
         self.failed = _one_line(exc)
@@ -253,9 +258,10 @@ class FactStore:
     def close(self) -> None:
         """Write what is queued and close this process's connection."""
         self.flush()
-        if self._conn is not None and self._pid == os.getpid():
-            self._conn.close()
-        self._conn = None
+        if self._pid == os.getpid():
+            for conn in self._conns.values():
+                conn.close()
+        self._conns = {}
 
     def corrupt(self) -> str | None:
         """Why the store was found corrupt during the run (by any process), or None."""
@@ -268,7 +274,7 @@ class FactStore:
     # ---- pickling: into worker processes, without a connection --------------------------------
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_conn=None, _pid=0, _queue=[])
+        state.update(_conns={}, _pid=0, _queue=[])
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

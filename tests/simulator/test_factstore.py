@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -282,10 +283,22 @@ def test_the_default_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 
 def test_the_store_pickles_without_its_connection(tmp_path: Path) -> None:
     store, paths, _ = _one_message_store(tmp_path)
-    assert store._conn is not None
+    assert store._conns
     copy = pickle.loads(pickle.dumps(store))
-    assert copy._conn is None and copy.version == store.version
+    assert copy._conns == {} and copy.version == store.version
     assert decisions(POLICIES[0], paths, copy) and copy.hits == 3
+
+
+def test_each_thread_has_its_own_connection(tmp_path: Path) -> None:
+    store, paths, without = _one_message_store(tmp_path)
+    got: list[object] = []
+    worker = threading.Thread(target=lambda: got.append(decisions(POLICIES[0], paths, store)))
+    worker.start()
+    worker.join()
+    assert got == [without]
+    assert store.failed is None and store.hits == 3 and len(store._conns) == 2
+    store.close()
+    assert store._conns == {}
 
 
 # ---- interrupted runs ------------------------------------------------------------------------
