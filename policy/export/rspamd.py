@@ -164,11 +164,29 @@ class RspamdExporter(Exporter):
             Limit(
                 "one-filename",
                 "rspamd sees one filename per part (the first filename or filename* "
-                "parameter, Content-Disposition before the Content-Type name) and keeps "
-                'quoted-pairs (say \\"hi\\".bat)',
+                "parameter, Content-Disposition before the Content-Type name)",
                 "each name test is matched against that one name: a part that carries a "
                 "second, different name is judged by the one rspamd chose",
                 strict=False,
+            ),
+            Limit(
+                "quoted-pair",
+                'rspamd keeps the backslashes of a quoted-string\'s quoted-pairs ("evil.ex\\e" '
+                "is evil.ex\\e, not evil.exe)",
+                "such names are matched with their backslashes: an extension written with a "
+                "quoted-pair is not seen",
+                strict=False,
+                when=("quoted-pair",),
+            ),
+            Limit(
+                "raw-8bit",
+                "rspamd reads a raw 8-bit name (sent without RFC 2047 or RFC 2231) as UTF-8 "
+                "only: in another charset (Shift_JIS, Latin-1) its spaces and letters are "
+                "not seen",
+                "such names are matched as their bytes: a space before the extension in "
+                "another charset hides the extension",
+                strict=False,
+                when=("raw-non-utf8-name",),
             ),
             Limit(
                 "mime-parts-only",

@@ -238,7 +238,6 @@ def name_keys(p: Pat) -> list[str]:
 
 # ---- the messages on which Pigeonhole reads a name differently ------------------------------
 #: ``backslashreplace`` escapes the message model keeps for undecodable wire bytes.
-_BYTE_ESCAPE = re.compile(r"\\x[89a-f][0-9a-f]")
 
 
 def _encoded_quote(msg: Message, att: Attachment | None) -> bool:
@@ -248,15 +247,8 @@ def _encoded_quote(msg: Message, att: Attachment | None) -> bool:
     return any('"' in n for n in att.names) and any("=?" in r for r in att.raw_names)
 
 
-def _raw_non_utf8(msg: Message, att: Attachment | None) -> bool:
-    """A raw 8-bit name whose bytes are not UTF-8: Pigeonhole sees U+FFFD in their place."""
-    return att is not None and any(
-        "=?" not in r and _BYTE_ESCAPE.search(r) is not None for r in att.raw_names
-    )
-
-
 ENCODED_QUOTE = when.register("encoded-quote", _encoded_quote, replace=True)
-RAW_NON_UTF8 = when.register("raw-non-utf8-name", _raw_non_utf8, replace=True)
+RAW_NON_UTF8 = "raw-non-utf8-name"
 
 
 # ---- message size ------------------------------------------------------------------------------

@@ -79,6 +79,11 @@ def _raw_8bit(a: Attachment) -> bool:
     )
 
 
+def _raw_non_utf8(a: Attachment) -> bool:
+    """A raw 8-bit name whose bytes are not UTF-8 (kept as byte escapes in the wire form)."""
+    return any("=?" not in r and _BYTE_ESCAPE.search(r) is not None for r in a.raw_names)
+
+
 def _encoded(a: Attachment) -> bool:
     """RFC 2047 words or an RFC 2231 value (``charset'lang'...``) in a wire form."""
     return any("=?" in r or _RFC2231.match(r) is not None for r in a.raw_names)
@@ -103,6 +108,7 @@ _BUILTIN: dict[str, Predicate] = {
     "encoded-name": _att(_encoded),
     "quoted-pair": _att(_quoted_pair),
     "raw-8bit-name": _att(_raw_8bit),
+    "raw-non-utf8-name": _att(_raw_non_utf8),
     "non-ascii-name": _att(lambda a: any(not n.isascii() for n in a.names)),
     "unicode-space": _att(_unicode_space),
     "several-filenames": _att(lambda a: len(a.names) > 1 or len(a.raw_names) > 1),

@@ -62,7 +62,6 @@ def run_verify(
     exporter: Exporter, result: ExportResult, paths: Sequence[str], out: TextIO, err: TextIO
 ) -> ExitCode:
     """``--verify``: the report on ``out``; FAIL when a disagreement is unexplained."""
-    paths = corpus_paths(paths, what="")
     try:
         rows, unreadable = verify.compare(exporter, result, paths)
     except verify.VerifyError as exc:
@@ -140,6 +139,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     except ValueError as exc:
         print(f"mailpolicy: error: {exc}", file=err)
         return ExitCode.USAGE
+    if args.verify:  # a corpus that cannot be read fails before anything is exported
+        args.verify = corpus_paths(args.verify, what="")
     policy = load(args, args.policy)
     cls = TARGETS[args.target]
     exporter = cls(policy, approximate=args.approximate)

@@ -63,21 +63,6 @@ KNOWN_GAPS: tuple[KnownGap, ...] = (
         "wire form per decoded name, and the decoy filename= decodes to the same name, so "
         "'encoded-name' cannot see the encoding (finding F2, corpus)",
     ),
-    KnownGap(
-        "quoted-pair",
-        "rspamd",
-        lambda c: c.name == "quoted-pair",
-        "rspamd keeps the backslash of a quoted-pair (evil.ex\\e is not .exe); its "
-        "one-filename limit says so in words but its predicate is several-filenames only "
-        "(finding F3)",
-    ),
-    KnownGap(
-        "raw-sjis",
-        "rspamd",
-        lambda c: c.encoding == "raw-sjis",
-        "rspamd delivers a raw 8-bit Shift_JIS name with U+3000 before .exe; no rspamd "
-        "limit states raw 8-bit names (finding F4)",
-    ),
 )
 
 

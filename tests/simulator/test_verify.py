@@ -87,8 +87,8 @@ def test_an_unexplained_disagreement_fails(setup: tuple[str, str], tmp_path: Pat
     assert "block (scr)" in out and "allow (default)" in out and "UNEXPLAINED" in out
     assert out.endswith("\n1 disagreements are not explained by the loss report\n")
     assert err.startswith("mailpolicy: wrote ")
-    (runner,) = FakeRunner.instances
-    assert runner.closed
+    checked, runner = FakeRunner.instances  # the tool check before writing, then verify
+    assert checked.closed and checked.messages == [] and runner.closed
     assert runner.messages == [("sender@example.com", ("rcpt@example.org",))] * 3
 
 
@@ -152,16 +152,17 @@ def test_a_sound_loss_never_explains_mail_the_target_lets_through(
     assert rows[1].keys == () and verify.unexplained(rows) == [rows[1]]
 
 
-def test_the_tool_rejecting_the_files_exits_2(
+def test_the_tool_rejecting_the_files_fails_before_anything_is_written(
     setup: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
         JsonExporter, "runner", lambda self, result, workdir: FakeRunner(problem="line 3: bad")
     )
     code, out, err = verify_run(*setup, tmp_path)
-    assert (code, out) == (2, "")
-    assert err.endswith("mailpolicy: error: verify: json rejects the exported files: line 3: bad\n")
-    assert FakeRunner.instances[0].closed
+    assert (code, out) == (1, "")
+    assert "rejects the exported files, so nothing is written: line 3: bad [E305]" in err
+    assert err.endswith("nothing written\n") and not (tmp_path / "out.json").exists()
+    assert [r.closed for r in FakeRunner.instances] == [True]
 
 
 def test_a_missing_tool_exits_2(
@@ -172,7 +173,7 @@ def test_a_missing_tool_exits_2(
 
     monkeypatch.setattr(JsonExporter, "runner", missing)
     code, _, err = verify_run(*setup, tmp_path)
-    assert code == 2 and err.endswith("mailpolicy: error: verify: sieve-test is not installed\n")
+    assert code == 2 and "sieve-test is not installed" in err and err.count("\n") == 1
 
 
 def test_a_missing_corpus_exits_2(setup: tuple[str, str], tmp_path: Path) -> None:
