@@ -45,9 +45,12 @@ import hashlib
 import logging
 import os
 import pickle
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -135,13 +138,14 @@ def connect(scheduler: str | None, workers: int) -> Cluster:
     """A client of ``scheduler``, or of a new local cluster of ``workers`` processes."""
     if scheduler is None:
         try:
-            local = _dd.LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
+            with _deaf_to_ctrl_c():
+                local = _dd.LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
         except Exception as exc:  # noqa: BLE001 - Dask says RuntimeError, with the cause below
             cause = exc.__cause__ or exc
             raise EngineError(f"cannot start a local Dask cluster: {cause}") from None
@@ -151,6 +155,22 @@ def connect(scheduler: str | None, workers: int) -> Cluster:
     except (OSError, TimeoutError, ValueError) as exc:
         raise EngineError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     return Cluster(client)
+
+
+@contextmanager
+def _deaf_to_ctrl_c() -> Iterator[None]:
+    """SIGINT ignored while the local cluster starts. Its processes inherit that (Python
+    and asyncio leave an ignored SIGINT ignored), so Ctrl-C at a terminal, which reaches
+    the whole process group, stops the replay in this process (``common.consume``) and
+    not the workers under it, which would leave the run waiting for them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def check_paths(cluster: Cluster, paths: Sequence[str]) -> None:

@@ -14,6 +14,9 @@ import argparse
 import io
 import json
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -317,6 +320,70 @@ def test_closing_the_rows_cancels_the_work(cluster: Any, tmp_path: Path) -> None
         time.sleep(0.1)
     assert client.run_on_scheduler(_ours) == []
     assert all(not names for names in client.run(_plugins).values())
+
+
+CTRL_C_SCRIPT = """
+import argparse, sys
+from mailpolicy.policy.loader import load_policy
+from mailpolicy.simulator import replay
+from mailpolicy.simulator.cli import common, engine_options
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    engine_options.add_engine_options(p)
+    judge = replay.Decide((replay.make_matcher(load_policy(sys.argv[1]), "compiled"),))
+    rows = engine_options.replay(
+        p.parse_args(["--engine", "dask"]), judge, [sys.argv[2]], None, workers=2,
+        progress=replay.Progress(),
+    )
+    got = []
+
+    def each(row):
+        got.append(row)
+        if len(got) == 100:
+            print("running", flush=True)
+
+    partial = common.consume(rows, None, each)
+    print("partial", partial, len(got), sum(r[0].unreadable for r in got), flush=True)
+"""
+
+
+@needs_dask
+def test_ctrl_c_at_a_terminal_stops_the_run_not_the_workers(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group, the local cluster's processes included: the
+    replay stops between two messages, nothing is unreadable, and every process ends."""
+    script = tmp_path / "run.py"
+    script.write_text(CTRL_C_SCRIPT, encoding="utf-8")
+    corpus = tmp_path / "large.mbox"
+    write_large_mbox(corpus, 20000)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), POLICIES[0], str(corpus)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "running"
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    word, partial, rows, unreadable = out.split()
+    assert (word, partial, unreadable) == ("partial", "True", "0")
+    assert 100 <= int(rows) < 20000
+    assert proc.returncode == 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("processes of the local cluster outlived the run")
 
 
 @needs_dask
