@@ -261,6 +261,44 @@ def test_labels_match_from_the_clients_directory(
     assert list(dask_engine.replay(judge, corpus, labels, cluster=cluster)) == local
 
 
+#: How many times this process unpickled a ``Counted`` judge (read in the workers).
+UNPICKLED = 0
+
+
+class Counted:
+    """A judge that counts how often it is unpickled, in the process that unpickles it."""
+
+    def __init__(self, inner: replay.Decide) -> None:
+        self.inner = inner
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        global UNPICKLED
+        UNPICKLED += 1
+        self.__dict__.update(state)
+
+    def decide(self, raw: RawMessage) -> Any:
+        return self.inner.decide(raw)
+
+    def unreadable(self, item: Unreadable) -> Any:
+        return self.inner.unreadable(item)
+
+
+def _unpickled() -> int:
+    return UNPICKLED
+
+
+@needs_dask
+def test_the_policy_reaches_each_worker_once(cluster: Any) -> None:
+    """Thirty parts, two workers: the judge (the compiled policy) is unpickled once in each
+    worker, by the plugin, never with a task."""
+    judge = Counted(_judge(POLICIES[:1]))
+    plan = mbox_index.plan(CORPORA, split_bytes=0, part_messages=6)
+    rows = list(dask_engine.replay(judge, CORPORA, cluster=cluster, plan=plan))
+    assert rows == list(replay.replay(_judge(POLICIES[:1]), CORPORA, workers=1))
+    assert len(list(mbox_index.plan(CORPORA, split_bytes=0, part_messages=6))) >= 30
+    assert list(cluster.client.run(_unpickled).values()) == [1, 1]
+
+
 # A judge that kills its worker process on one message (a reader that segfaults).
 class KillOn:
     def __init__(self, inner: replay.Decide, key: str) -> None:
