@@ -101,6 +101,7 @@ class JudgePlugin(WorkerPlugin):
 
     def teardown(self, worker: Worker) -> None:
         _JUDGES.pop(self.key, None)
+        gc.unfreeze()  # a worker outlives the run: let the collector have the policy back
 
 
 def run_part(key: str, part: mbox_index.Part) -> list[Any]:
