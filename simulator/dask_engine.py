@@ -144,7 +144,7 @@ def connect(scheduler: str | None, workers: int) -> Cluster:
                     n_workers=workers,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",  # a free port: 8787 may be taken
                     silence_logs=logging.ERROR,
                 )
         except Exception as exc:  # noqa: BLE001 - Dask says RuntimeError, with the cause below

@@ -11,10 +11,12 @@ message), closing the rows mid-run (nothing left on the cluster), and the option
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -171,8 +173,13 @@ def test_a_range_of_an_mbox_rewritten_since_is_unreadable(tmp_path: Path) -> Non
 def cluster() -> Iterator[Any]:
     if MISSING is not None:
         pytest.skip(MISSING)
-    # One retry before KilledWorker (Dask's default is 3): the worker-killing test is faster.
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+    # Dask's default HTTP port taken (by another cluster on the machine): no warning, which
+    # this suite would raise. One retry before KilledWorker (Dask's default is 3) makes the
+    # worker-killing test faster.
+    with socket.socket() as taken, dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        with contextlib.suppress(OSError):  # taken already
+            taken.bind(("0.0.0.0", 8787))
+            taken.listen()
         c = dask_engine.connect(None, 2)
     assert len(c.client.nthreads()) == 2
     yield c
