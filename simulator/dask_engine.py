@@ -13,9 +13,9 @@ Contract:
   thousands of tasks, not millions) and byte ranges of each large mbox (its ``From ``
   lines indexed here, in the client); the workers read the files themselves.
 - The judge (the compiled policies) reaches each worker once: a ``WorkerPlugin`` named
-  after the hash of its pickle, unpickled in the worker's ``setup`` (also on a worker
+  after the hash of its pickle and the run, unpickled once in each worker (also in one
   that joins or restarts later) and dropped at the end of the run; tasks carry the part
-  and the hash, never the policy.
+  and that name, never the policy.
 - At most ``INFLIGHT_PER_THREAD`` parts per worker thread are in flight, so memory does
   not grow with the corpus; results that finish early wait in order. Progress comes from
   the futures as they complete (``as_completed``): ``Progress.bytes_read`` counts the bytes
@@ -234,9 +234,12 @@ class _Run:
 
     def __init__(self, judge: Judge[Any], labels: Labels | None, cluster: Cluster) -> None:
         self.judge, self.labels, self.cluster = judge, labels, cluster
-        self.key = judge_key(judge, labels)
+        run = uuid.uuid4().hex[:12]
+        # The policy's hash names what is installed; the run's own id keeps two runs of
+        # the same policy on one cluster from removing each other's judge at their end.
+        self.key = f"{judge_key(judge, labels)}-{run}"
         self.plugin = f"mailpolicy-judge-{self.key}"
-        self.prefix = f"mailpolicy-part-{uuid.uuid4().hex[:12]}"
+        self.prefix = f"mailpolicy-part-{run}"
         self.inflight: dict[str, tuple[int, mbox_index.Part, Future[Any]]] = {}
         #: a message of a failed part, sent alone
         self.single: Future[Any] | None = None

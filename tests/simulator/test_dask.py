@@ -219,6 +219,20 @@ def test_same_rows_for_diff_over_an_mbox_in_many_ranges(cluster: Any) -> None:
     assert len({r.open_as for r in ranges}) < len(ranges)  # some mbox is in several ranges
 
 
+@needs_dask
+def test_two_runs_of_one_policy_share_a_cluster(cluster: Any) -> None:
+    """Two administrators replay the same policy on one cluster: the first to finish does
+    not take the judge away from the other."""
+    judge = _judge(POLICIES[:1])
+    local = list(replay.replay(judge, CORPORA, workers=1))
+    small = mbox_index.plan(CORPORA, split_bytes=0, part_messages=2)
+    first = dask_engine.replay(judge, CORPORA, cluster=cluster)
+    second = dask_engine.replay(judge, CORPORA, cluster=cluster, plan=small)
+    started = [next(first), next(second)]
+    assert [started[0], *first] == local
+    assert [started[1], *second] == local
+
+
 def _verb(argv: list[str], decisions: Path) -> tuple[dict[str, Any], str]:
     out, err = io.StringIO(), io.StringIO()
     code = main([*argv, "--json", "--workers", "2", "--decisions", str(decisions)], out, err)
