@@ -147,13 +147,9 @@ def _token_prefixes(value: bytes, param: str, hints: Sequence[str | None]) -> li
 
 
 def _distinct(names: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    seen: set[str] = set()
-    out = []
-    for n, r in names:
-        if n.strip() and n not in seen:
-            seen.add(n)
-            out.append((n, r))
-    return out
+    """Each (decoded, wire form) pair once: a name sent twice in different encodings keeps
+    both wire forms (``Attachment.raw_names``), though it is one name."""
+    return [(n, r) for n, r in dict.fromkeys(names) if n.strip()]
 
 
 def _shown(names: list[tuple[str, str]]) -> str:

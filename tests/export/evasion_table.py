@@ -44,8 +44,8 @@ MATRIX_TARGETS = ("sieve", "postfix", "exim", "rspamd", "amavis")
 @dataclass(frozen=True, slots=True)
 class KnownGap:
     """A difference no loss predicts yet, reported with its reason (never silent): a
-    target bug in /work/notes/matrix-findings.md, to be fixed (then removed here) or
-    stated as a loss of the target."""
+    target bug found by the matrix, to be fixed (then removed here) or stated as a loss
+    of the target."""
 
     id: str
     target: str
@@ -53,17 +53,9 @@ class KnownGap:
     reason: str
 
 
-#: From /work/notes/matrix-findings.md; a gap that no longer shows fails the test (remove it).
-KNOWN_GAPS: tuple[KnownGap, ...] = (
-    KnownGap(
-        "wire-form-merged",
-        "postfix",
-        lambda c: c.name == "benign" and c.placement == "both-different",
-        "Postfix holds the encoded name= (sound, 'encoded'); the message model keeps one "
-        "wire form per decoded name, and the decoy filename= decodes to the same name, so "
-        "'encoded-name' cannot see the encoding (finding F2, corpus)",
-    ),
-)
+#: Known differences waiting for their fix (none today); a gap that no longer shows fails the
+#: test (remove it).
+KNOWN_GAPS: tuple[KnownGap, ...] = ()
 
 
 @dataclass
