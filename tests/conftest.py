@@ -26,3 +26,10 @@ def thirdparty() -> Path:
     if not THIRDPARTY.is_dir():
         pytest.skip(f"third-party corpus not found at {THIRDPARTY}")
     return THIRDPARTY
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's fact store starts empty, in a directory of its own: never the user's
+    ~/.cache, and never facts a previous test stored under other patches."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))

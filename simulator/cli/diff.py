@@ -27,10 +27,10 @@ from typing import Any, TextIO
 
 from mailpolicy.corpus.visible import visible
 from mailpolicy.policy.diagnostics import InputError
-from mailpolicy.policy.loader import load_policy
 from mailpolicy.policy.semantic import compare
 from mailpolicy.simulator import gates, replay
 from mailpolicy.simulator.cli import common
+from mailpolicy.simulator.cli.cache_options import add_cache_options, after_run, fact_store
 from mailpolicy.simulator.cli.common import ExitCode, add_budget_options, add_wide_option
 from mailpolicy.simulator.cli.simulate import finish
 from mailpolicy.simulator.replay import EVALUATORS, Decision
@@ -45,6 +45,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("old", metavar="OLD_POLICY")
     p.add_argument("new", metavar="NEW_POLICY")
     p.add_argument("corpus", nargs="*", metavar="CORPUS")
+    common.add_policy_options(p)
     p.add_argument(
         "--semantic",
         action="store_true",
@@ -64,6 +65,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, metavar="N")
     p.add_argument("--evaluator", choices=EVALUATORS, default="compiled")
     add_budget_options(p)
+    add_cache_options(p)
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
@@ -85,8 +87,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
             fail_on = gates.parse_fail_on(args.fail_on)
         except ValueError as exc:
             raise InputError(str(exc)) from None
-    old = load_policy(args.old)
-    new = load_policy(args.new)
+    old = common.load(args, args.old)
+    new = common.load(args, args.new)
     paths = common.corpus_paths(args.corpus)
     labels = common.labels(args.labels)
     workers = common.workers(args)
@@ -102,14 +104,18 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
         labelled += row[0].label in (BENIGN, MALICIOUS)
 
     started = time.monotonic()
+    store = fact_store(args, err)
     rows = replay.replay(
-        replay.Decide(tuple(matchers), labels, common.budget(args)),
+        replay.Decide(tuple(matchers), labels, common.budget(args), facts=store),
         paths,
         labels,
         workers=workers,
         progress=progress,
     )
-    partial = common.consume(rows, ticker, each)
+    try:
+        partial = common.consume(rows, ticker, each)
+    finally:
+        after_run(store, err)
     elapsed = time.monotonic() - started
     doc = diff_json(old, new, found, paths=paths, partial=partial, elapsed=elapsed)
     checked: list[gates.Gate] = []
@@ -123,8 +129,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
 
 # ---- --semantic ----------------------------------------------------------------------------------
 def semantic(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
-    old = load_policy(args.old)
-    new = load_policy(args.new)
+    old = common.load(args, args.old)
+    new = common.load(args, args.new)
     result = compare(old, new, examples=args.examples)
     doc: dict[str, Any] = {"old_policy": old.name, "new_policy": new.name, **result.to_json()}
     if result.undecided or (

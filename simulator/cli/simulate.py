@@ -28,9 +28,9 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from mailpolicy.policy.diagnostics import InputError
-from mailpolicy.policy.loader import load_policy
 from mailpolicy.simulator import gates, replay, report
 from mailpolicy.simulator.cli import common
+from mailpolicy.simulator.cli.cache_options import add_cache_options, after_run, fact_store
 from mailpolicy.simulator.cli.common import ExitCode, add_budget_options, add_wide_option
 from mailpolicy.simulator.replay import EVALUATORS, Decision
 from mailpolicy.simulator.score import Score
@@ -44,6 +44,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     """The arguments of ``mailpolicy simulate``."""
     p.add_argument("policy", metavar="POLICY")
     p.add_argument("corpus", nargs="+", metavar="CORPUS")
+    common.add_policy_options(p)
     p.add_argument("--labels", metavar="FILE")
     p.add_argument("--json", action="store_true")
     add_wide_option(p)
@@ -57,6 +58,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--samples", type=int, default=10, metavar="N", help="false positives/negatives shown"
     )
     add_budget_options(p)
+    add_cache_options(p)
     g = p.add_argument_group("CI gates (exit 1 when one fails; they need labelled mail)")
     g.add_argument("--max-false-positives", type=int, metavar="N")
     g.add_argument("--max-false-negatives", type=int, metavar="N")
@@ -110,7 +112,7 @@ def _gates(doc: dict[str, Any], args: argparse.Namespace) -> list[gates.Gate]:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
-    policy = load_policy(args.policy)
+    policy = common.load(args, args.policy)
     paths = common.corpus_paths(args.corpus)
     labels = common.labels(args.labels)
     common.writable(args.decisions, "decisions")
@@ -121,8 +123,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     progress = replay.Progress()
     ticker = common.ticker(err, progress, paths)
     started = time.monotonic()
+    store = fact_store(args, err)
     rows = replay.replay(
-        replay.Decide((matcher,), labels, common.budget(args)),
+        replay.Decide((matcher,), labels, common.budget(args), facts=store),
         paths,
         labels,
         workers=workers,
@@ -141,6 +144,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     finally:
         if fh is not None:
             fh.close()
+        after_run(store, err)
     elapsed = time.monotonic() - started
     doc = result_json(
         policy,

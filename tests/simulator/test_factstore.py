@@ -364,17 +364,7 @@ def test_a_killed_run_leaves_only_whole_rows(tmp_path: Path) -> None:
     assert store.hits == kept and store.rejected == 0
 
 
-# ---- the command line, once simulate and diff take the options -------------------------------
-def _takes_cache(verb: str) -> bool:
-    err = io.StringIO()
-    try:
-        main([verb, "--help"], out=(out := io.StringIO()), err=err)
-    except SystemExit:
-        pass
-    return "--no-cache" in out.getvalue()
-
-
-@pytest.mark.skipif(not _takes_cache("simulate"), reason="simulate has no --cache yet")
+# ---- the command line ----------------------------------------------------------------------
 @pytest.mark.parametrize("policy", POLICIES, ids=os.path.basename)
 def test_simulate_json_and_decisions_are_the_same(policy: str, tmp_path: Path) -> None:
     def run(*extra: str) -> tuple[dict[str, object], str]:
