@@ -59,7 +59,7 @@ from distributed import Future, WorkerPlugin
 
 from mailpolicy.corpus import mbox_index
 from mailpolicy.corpus.readers import STDIN, RawMessage, Unreadable, split_key
-from mailpolicy.simulator.replay import Decide, Judge, Progress
+from mailpolicy.simulator.replay import Decide, Judge, Progress, flush_facts
 
 if TYPE_CHECKING:
     from distributed import Worker
@@ -105,15 +105,18 @@ class JudgePlugin(WorkerPlugin):
 
 
 def run_part(key: str, part: mbox_index.Part) -> list[Any]:
-    """The task: the judge's result for every item of ``part``, in order."""
+    """The task: the judge's result for every item of ``part``, in order; the facts it
+    read are written to the judge's fact store (``Decide.facts``), if any, in this worker."""
     try:
         judge, labels = _JUDGES[key]
     except KeyError:  # the plugin is set up before a worker takes tasks: a bug if not
         raise RuntimeError(f"judge {key} is not installed in this worker") from None
-    return [
+    out = [
         judge.decide(item) if isinstance(item, RawMessage) else judge.unreadable(item)
         for item in mbox_index.read_part(part, labels)
     ]
+    flush_facts(judge)  # the part's facts in one transaction, as after a local batch
+    return out
 
 
 # ---- the cluster -----------------------------------------------------------------------------

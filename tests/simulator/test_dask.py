@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -231,6 +233,31 @@ def test_two_runs_of_one_policy_share_a_cluster(cluster: Any) -> None:
     started = [next(first), next(second)]
     assert [started[0], *first] == local
     assert [started[1], *second] == local
+
+
+@needs_dask
+def test_the_fact_store_fills_from_the_workers(cluster: Any, tmp_path: Path) -> None:
+    """With a fact store the workers store the facts of the contents they read (the same
+    ones the local engine stores), and a second run with the store filled gives the same
+    rows again."""
+    from mailpolicy.simulator.factstore import FactStore
+
+    plain = _judge(POLICIES[:1])
+    local = list(replay.replay(plain, CORPORA, workers=1))
+    store = FactStore.open(str(tmp_path / "facts"))
+    judge = dataclasses.replace(plain, facts=store)
+    assert list(dask_engine.replay(judge, CORPORA, cluster=cluster)) == local
+    here = FactStore.open(str(tmp_path / "here"))
+    list(replay.replay(dataclasses.replace(plain, facts=here), CORPORA, workers=1))
+    kept = [_count_facts(s.path) for s in (store, here)]
+    assert kept[0] == kept[1] > 0  # the same contents stored as by the local engine
+    assert list(dask_engine.replay(judge, CORPORA, cluster=cluster)) == local
+
+
+def _count_facts(path: str) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        (n,) = db.execute("SELECT count(*) FROM facts").fetchone()
+    return int(n)
 
 
 def _verb(argv: list[str], decisions: Path) -> tuple[dict[str, Any], str]:
