@@ -33,6 +33,7 @@ from mailpolicy.simulator.cli import (
     export,
     fmt,
     inspect,
+    milter,
     simulate,
     test,
 )
@@ -66,6 +67,7 @@ VERBS: tuple[VerbModule, ...] = (
     export,
     simulate,
     diff,
+    milter,
 )
 
 

@@ -1,0 +1,244 @@
+"""The milter: the verdict it enforces is the verdict ``explain`` gives for the same bytes,
+audit mode, the decision log, and the fallback; through a small MTA-side client, no MTA."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("kilter.protocol", reason="the milter needs kilter.protocol (pyproject)")
+
+from kilter.protocol import messages as km  # noqa: E402
+from kilter.protocol.buffer import SimpleBuffer  # noqa: E402
+from kilter.protocol.exceptions import NeedsMore  # noqa: E402
+
+from mailpolicy.policy import loader  # noqa: E402
+from mailpolicy.simulator import explain, milter  # noqa: E402
+from mailpolicy.simulator.budget import Budget  # noqa: E402
+from mailpolicy.simulator.cli import main  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+BASELINE = str(ROOT / "policy" / "policies" / "baseline.policy")
+SAMPLES = ROOT / "corpus" / "samples" / "maildir"
+FINAL = (km.Accept, km.ReplyCode, km.Discard, km.TemporaryFailure, km.Reject, km.Continue)
+
+
+def split(data: bytes) -> tuple[list[tuple[str, bytes]], bytes]:
+    """Header fields (name, value with its leading space) and body, as an MTA sends them."""
+    end = data.find(b"\n\n")
+    head, body = (data, b"") if end == -1 else (data[: end + 1], data[end + 2 :])
+    fields: list[tuple[str, bytes]] = []
+    for line in head.split(b"\n")[:-1]:
+        if line[:1] in (b" ", b"\t") and fields:
+            name, value = fields[-1]
+            fields[-1] = (name, value + b"\n" + line)
+        else:
+            name, _, value = line.partition(b":")
+            fields.append((name.decode("ascii", "replace"), value))
+    return fields, body
+
+
+async def client(
+    port: int, data: bytes, sender: str = "a@example.org", rcpt: str = "b@example.net"
+) -> list[km.Message]:
+    """Send one message as an MTA does; the filter's replies to end of message."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    buf = SimpleBuffer(1 << 20)
+
+    async def send(*ms: km.Message) -> None:
+        for m in ms:
+            b = SimpleBuffer(1 << 20)
+            m.pack(b)
+            writer.write(b[:].tobytes())
+        await writer.drain()
+
+    async def replies(final: bool = True) -> list[km.Message]:
+        got: list[km.Message] = []
+        while True:
+            try:
+                m, size = km.Message.unpack(buf)
+            except NeedsMore:
+                chunk = await reader.read(buf.available)
+                assert chunk, "the filter closed the connection"
+                buf[:] = chunk
+                continue
+            m.freeze()
+            del buf[:size]
+            got.append(m)
+            if not final or isinstance(m, FINAL):
+                return got
+
+    await send(km.Negotiate(6, km.ActionFlags.ALL, km.ProtocolFlags.HDR_LEADSPC))
+    await replies(final=False)
+    await send(km.Macro(ord("M"), {"i": "4ABC"}), km.EnvelopeFrom(f"<{sender}>".encode()))
+    await replies()
+    await send(km.EnvelopeRecipient(f"<{rcpt}>".encode()))
+    await replies()
+    fields, body = split(data)
+    for name, value in fields:
+        await send(km.Header(name, value))
+        await replies()
+    await send(km.EndOfHeaders())
+    await replies()
+    for i in range(0, len(body), 65535):
+        await send(km.Body(body[i : i + 65535]))
+        await replies()
+    await send(km.EndOfMessage(b""))
+    out = await replies()
+    await send(km.Close())
+    writer.close()
+    return out
+
+
+def run_milter(cfg: milter.Config, messages: list[bytes]) -> list[list[km.Message]]:
+    async def go() -> list[list[km.Message]]:
+        m = milter.Milter(cfg)
+        server = await asyncio.start_server(m.handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            return [await client(port, data) for data in messages]
+        finally:
+            server.close()
+            m.pool.shutdown(wait=False)
+
+    return asyncio.run(go())
+
+
+def samples() -> Iterator[Path]:
+    found = (p for p in SAMPLES.glob("*/*/*") if p.is_file() and p.parent.name != "tmp")
+    return iter(sorted(found))
+
+
+@pytest.fixture(scope="module")
+def config() -> milter.Config:
+    return milter.Config(loader.load_policy(BASELINE), milter.policy_hash(BASELINE))
+
+
+def test_reassembled_bytes_are_the_bytes_sent() -> None:
+    checked = 0
+    for path in samples():
+        data = path.read_bytes()
+        if b"\r" in data:
+            continue
+        checked += 1
+        fields, body = split(data)
+        env = milter.Envelope(headers=fields, body=bytearray(body), leading_space=True)
+        assert milter.reassemble(env) == data, path
+    assert checked > 50
+
+
+def expected(action: str) -> type:
+    """The final reply for a verdict's action."""
+    return {"block": km.ReplyCode, "discard": km.Discard}.get(action, km.Accept)
+
+
+def test_enforced_verdict_is_explains_on_every_sample(config: milter.Config) -> None:
+    paths = list(samples())
+    found = run_milter(config, [p.read_bytes() for p in paths])
+    actions = set()
+    for path, got in zip(paths, found, strict=True):
+        (ex,) = list(explain.explain(config.policy, [str(path)]))
+        assert isinstance(ex, explain.Explained)
+        v = ex.verdict
+        actions.add(v.action)
+        final = got[-1]
+        assert isinstance(final, expected(v.action)), (path, got)
+        edits = got[:-1]
+        if v.action == "block":
+            assert isinstance(final, km.ReplyCode)
+            text = bytes(final.content).rstrip(b"\0").decode()
+            assert text.startswith("550 5.7.1 "), text
+            assert v.reason.split()[0] in text
+        elif v.action == "quarantine":
+            assert any(isinstance(e, km.Quarantine) and v.rule in e.reason for e in edits)
+        elif v.action == "tag":
+            assert v.header is not None
+            name = v.header.partition(":")[0].strip()
+            assert any(isinstance(e, km.AddHeader) and e.name == name for e in edits)
+        elif v.action == "strip":
+            named = [e for e in edits if isinstance(e, km.AddHeader)]
+            assert [e.name for e in named] == [milter.STRIP_HEADER]
+        else:
+            assert edits == []
+    assert {"allow", "block"} <= actions
+
+
+def test_audit_accepts_and_logs_what_enforcement_would_do(
+    config: milter.Config, tmp_path: Path
+) -> None:
+    paths = list(samples())[:: max(1, len(list(samples())) // 12)]
+    log_path = tmp_path / "decisions.jsonl"
+    with open(log_path, "w", encoding="utf-8") as log:
+        cfg = milter.Config(config.policy, config.policy_hash, audit=True, decision_log=log)
+        found = run_milter(cfg, [p.read_bytes() for p in paths])
+    lines = [json.loads(x) for x in log_path.read_text().splitlines()]
+    assert len(lines) == len(paths)
+    for path, got, line in zip(paths, found, lines, strict=True):
+        (ex,) = list(explain.explain(config.policy, [str(path)]))
+        assert isinstance(ex, explain.Explained)
+        assert isinstance(got[-1], km.Accept)
+        (would,) = [e for e in got[:-1] if isinstance(e, km.AddHeader)]
+        assert would.name == milter.WOULD_HEADER
+        rule = ex.verdict.rule or "default"
+        assert bytes(would.value).decode() == f"{ex.verdict.action} rule={rule}"
+        assert line["action"] == ex.verdict.action and line["rule"] == ex.verdict.rule
+        assert line["mode"] == "audit" and line["queue_id"] == "4ABC"
+        assert line["sender"] == "a@example.org" and line["recipients"] == ["b@example.net"]
+        assert line["policy_sha256"] == config.policy_hash and len(line["policy_sha256"]) == 64
+        if ex.msg.message_id:
+            assert ex.msg.message_id in line["message_id"]
+
+
+@pytest.mark.parametrize(
+    ("fallback", "kind"),
+    [("tempfail", b"451 4.7.1"), ("reject", b"550 5.7.1"), ("accept", None)],
+)
+def test_failed_analysis_gets_the_fallback(
+    config: milter.Config, monkeypatch: pytest.MonkeyPatch, fallback: str, kind: bytes | None
+) -> None:
+    def boom(*_: object) -> milter.Outcome:
+        raise RuntimeError("reader bug")
+
+    monkeypatch.setattr(milter, "judge_raw", boom)
+    cfg = milter.Config(config.policy, config.policy_hash, fallback=fallback)
+    (got,) = run_milter(cfg, [next(samples()).read_bytes()])
+    if kind is None:
+        assert isinstance(got[-1], km.Accept)
+    else:
+        assert isinstance(got[-1], km.ReplyCode) and bytes(got[-1].content).startswith(kind)
+
+
+def test_analysis_past_its_limit_gets_the_fallback_and_the_milter_answers(
+    config: milter.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def slow(*_: object) -> milter.Outcome:
+        time.sleep(1.0)
+        return milter.Outcome(None, "late")
+
+    monkeypatch.setattr(milter, "judge", slow)
+    monkeypatch.setattr(milter, "GRACE", 0.0)
+    cfg = milter.Config(config.policy, config.policy_hash, budget=Budget(0.2, None))
+    start = time.monotonic()
+    (got,) = run_milter(cfg, [next(samples()).read_bytes()])
+    assert time.monotonic() - start < 0.9
+    assert isinstance(got[-1], km.ReplyCode) and bytes(got[-1].content).startswith(b"451 4.7.1")
+
+
+def test_cli_rejects_a_bad_listen_address() -> None:
+    import io
+
+    err = io.StringIO()
+    assert main(["milter", BASELINE, "--listen", "nowhere"], io.StringIO(), err) == 2
+    assert re.search(r"--listen wants HOST:PORT", err.getvalue())
+
+
+def test_cli_offers_every_fallback_the_milter_knows() -> None:
+    from mailpolicy.simulator.cli import milter as verb
+
+    assert verb.FALLBACKS == milter.FALLBACKS
