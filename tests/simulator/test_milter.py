@@ -242,3 +242,22 @@ def test_cli_offers_every_fallback_the_milter_knows() -> None:
     from mailpolicy.simulator.cli import milter as verb
 
     assert verb.FALLBACKS == milter.FALLBACKS
+
+
+def test_sigterm_stops_the_milter_cleanly() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from mailpolicy.policy.export.postfix_instance import free_port
+
+    argv = [sys.executable, "-m", "mailpolicy.simulator.cli", "milter", BASELINE]
+    proc = subprocess.Popen(
+        [*argv, "--listen", f"127.0.0.1:{free_port()}"], stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    assert "listening on" in proc.stderr.readline()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+    assert "stopped" in proc.stderr.read()
+    proc.stderr.close()
