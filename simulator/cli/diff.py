@@ -29,7 +29,7 @@ from mailpolicy.corpus.visible import visible
 from mailpolicy.policy.diagnostics import InputError
 from mailpolicy.policy.semantic import compare
 from mailpolicy.simulator import gates, replay
-from mailpolicy.simulator.cli import common
+from mailpolicy.simulator.cli import common, engine_options
 from mailpolicy.simulator.cli.cache_options import add_cache_options, after_run, fact_store
 from mailpolicy.simulator.cli.common import ExitCode, add_budget_options, add_wide_option
 from mailpolicy.simulator.cli.simulate import finish
@@ -66,12 +66,15 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--evaluator", choices=EVALUATORS, default="compiled")
     add_budget_options(p)
     add_cache_options(p)
+    engine_options.add_engine_options(p)
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     if args.semantic:
         if args.corpus:
             raise InputError("--semantic compares the policies themselves: give no corpus")
+        if args.engine or args.scheduler:
+            raise InputError("--engine and --scheduler need a corpus")
         if args.fail_on or args.labels:
             raise InputError(
                 "--fail-on and --labels need a corpus; --semantic exits 1 on any difference"
@@ -105,7 +108,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
 
     started = time.monotonic()
     store = fact_store(args, err)
-    rows = replay.replay(
+    rows = engine_options.replay(
+        args,
         replay.Decide(tuple(matchers), labels, common.budget(args), facts=store),
         paths,
         labels,

@@ -29,7 +29,7 @@ from typing import Any, TextIO
 
 from mailpolicy.policy.diagnostics import InputError
 from mailpolicy.simulator import gates, replay, report
-from mailpolicy.simulator.cli import common
+from mailpolicy.simulator.cli import common, engine_options
 from mailpolicy.simulator.cli.cache_options import add_cache_options, after_run, fact_store
 from mailpolicy.simulator.cli.common import ExitCode, add_budget_options, add_wide_option
 from mailpolicy.simulator.replay import EVALUATORS, Decision
@@ -59,6 +59,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     add_budget_options(p)
     add_cache_options(p)
+    engine_options.add_engine_options(p)
     g = p.add_argument_group("CI gates (exit 1 when one fails; they need labelled mail)")
     g.add_argument("--max-false-positives", type=int, metavar="N")
     g.add_argument("--max-false-negatives", type=int, metavar="N")
@@ -124,7 +125,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     ticker = common.ticker(err, progress, paths)
     started = time.monotonic()
     store = fact_store(args, err)
-    rows = replay.replay(
+    rows = engine_options.replay(
+        args,
         replay.Decide((matcher,), labels, common.budget(args), facts=store),
         paths,
         labels,
