@@ -5,7 +5,9 @@
 # Amavis::Unpackers decoders and file(1) typing, Amavis::Unpackers::Validity's
 # check_for_banned_names) from there with `perl -I`. Then install the Perl libraries those
 # modules load (all plain library packages), file(1) and the decoder programs a Debian
-# install of amavisd-new has (pax, bzip2, xz-utils). Safe to run twice.
+# install of amavisd-new has (pax, bzip2, xz-utils), and Net::Server (libnet-server-perl, a
+# dependency of amavisd-new) so that amavisd itself loads and runs `amavisd test-config`
+# (tests/export/test_deploy_amavis.py). Safe to run twice.
 # Override the destination with MAILPOLICY_AMAVIS_ROOT (the tests read the same variable).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -31,12 +33,16 @@ fi
 # limit); they stay uninstalled here too.
 $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends \
     perl file libmailtools-perl libio-stringy-perl libunix-syslog-perl libarchive-zip-perl \
-    libconvert-tnef-perl libconvert-uulib-perl libnet-libidn-perl pax bzip2 xz-utils >/dev/null
+    libconvert-tnef-perl libconvert-uulib-perl libnet-libidn-perl libnet-server-perl \
+    pax bzip2 xz-utils >/dev/null
 # amavisd runs under taint mode (perl -T), and so does the verifier
 version="$(perl -T -I"$LIB" -e 'require Amavis::Util; require Amavis::Unpackers;
     require Amavis::Unpackers::MIME; require Amavis::Unpackers::Validity; require MIME::Parser;
     print $Amavis::Conf::myversion')" \
     || { echo "install-amavis: amavis modules do not load from $LIB" >&2; exit 1; }
+# amavisd (Amavis.pm, loaded by `amavisd test-config`) needs Net::Server at compile time
+perl -T -I"$LIB" -e 'require Amavis::Boot; require Net::Server::PreForkSimple' \
+    || { echo "install-amavis: amavisd cannot load (Net::Server)" >&2; exit 1; }
 for prog in file pax bzip2 xz; do
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin:/usr/bin:/bin command -v "$prog" >/dev/null \
         || { echo "install-amavis: $prog not found: amavis would not decode with it" >&2; exit 1; }
