@@ -34,8 +34,13 @@ from mailpolicy.simulator.factstore import FactStore
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "corpus" / "samples"
 #: the shared third-party corpus (tests/conftest.py finds it the same way)
+_CANDIDATES = [
+    ROOT.parent / "shared" / "corpora" / "thirdparty",
+    Path("/work/shared/corpora/thirdparty"),
+]
 THIRDPARTY = Path(
-    os.environ.get("MAILPOLICY_THIRDPARTY") or ROOT.parent / "shared" / "corpora" / "thirdparty"
+    os.environ.get("MAILPOLICY_THIRDPARTY")
+    or next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[0])
 )
 POLICIES = sorted(str(p) for p in (ROOT / "policy" / "policies").glob("*.policy"))
 

@@ -11,17 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kilter.protocol import messages as km
+from kilter.protocol.buffer import SimpleBuffer
+from kilter.protocol.exceptions import NeedsMore
 
-pytest.importorskip("kilter.protocol", reason="the milter needs kilter.protocol (pyproject)")
-
-from kilter.protocol import messages as km  # noqa: E402
-from kilter.protocol.buffer import SimpleBuffer  # noqa: E402
-from kilter.protocol.exceptions import NeedsMore  # noqa: E402
-
-from mailpolicy.policy import loader  # noqa: E402
-from mailpolicy.simulator import explain, milter  # noqa: E402
-from mailpolicy.simulator.budget import Budget  # noqa: E402
-from mailpolicy.simulator.cli import main  # noqa: E402
+from mailpolicy.policy import loader
+from mailpolicy.simulator import explain, milter
+from mailpolicy.simulator.budget import Budget
+from mailpolicy.simulator.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINE = str(ROOT / "policy" / "policies" / "baseline.policy")

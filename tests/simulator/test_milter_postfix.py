@@ -18,12 +18,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("kilter.protocol", reason="the milter needs kilter.protocol (pyproject)")
-
-from mailpolicy.policy import loader  # noqa: E402
-from mailpolicy.policy.export.postfix_instance import PostfixInstance, free_port  # noqa: E402
-from mailpolicy.policy.export.result import ExportResult  # noqa: E402
-from mailpolicy.simulator import milter  # noqa: E402
+from mailpolicy.policy import loader
+from mailpolicy.policy.export.postfix_instance import PostfixInstance, free_port
+from mailpolicy.policy.export.result import ExportResult
+from mailpolicy.simulator import milter
 
 POLICY = """\
 policy "live"
