@@ -11,12 +11,13 @@ the two equal on action and rule:
    necessary condition on the facts of a message, from the table's ``index`` of each
    leaf (``extension in executable`` -> those extensions; ``sender matches G`` -> the
    glob G over the sender; ``subject contains "x"`` -> the needle; ``size > 10MB`` -> the
-   threshold; ``type executable`` -> the class). Per message the index reads each kind of
-   fact once through one multi-pattern structure (extensions, globs, addresses and
-   domains, Aho-Corasick needles per field, sorted thresholds, fact values) and the
-   matcher tries, in policy order, only the rules whose keys were hit plus the rules
-   without a known need (``not``, ``archive contains``, ``size != N``); the first that
-   matches decides.
+   threshold; ``type executable`` -> the class; ``contains extension in L`` -> those
+   extensions of the members, ``contains type executable`` -> "has members"). Per
+   message the index reads each kind of fact once through one multi-pattern structure
+   (extensions, globs, addresses and domains, Aho-Corasick needles per field, sorted
+   thresholds, fact values) and the matcher tries, in policy order, only the rules whose
+   keys were hit plus the rules without a known need (``not``, ``size != N``); the first
+   that matches decides.
 
 The verdict's explanation (reason, witness attachment) comes from the table's explaining
 walk on the one deciding rule's condition (``explain.explain_cond``), so ``simulate``

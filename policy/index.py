@@ -10,7 +10,10 @@ which the message must hit for ``cond`` to hold, or None when no such set is kno
 - ``a and b``: the cheapest known need of the items (``cost``: a need read from names,
   addresses and texts before a count, a count before a fact that decodes the attachment,
   then the fewest keys); ``a or b``: the union, unknown if either is;
-- ``not``, ``archive contains``: unknown.
+- ``contains P``: ``P``'s name keys read from the members' names (``("member", "ext",
+  e)``, ``("member", "glob", g)``), or, when ``P`` has no need read from names alone,
+  ``("member", "any")``: some attachment has members (``member_needs``);
+- ``not``: unknown.
 
 The compiled matcher indexes every rule by its need (``index_rules.RuleIndex``) and tries
 only the rules whose keys a message hits, plus those whose need is unknown.
@@ -81,7 +84,32 @@ def needs(node: ast.Cond, lists: Lists) -> Need:
 def _att_needs(node: ast.Cond, lists: Lists) -> Need:
     if isinstance(node, ast.AttTest):
         return ENTRIES[type(node)].index(node, lists)
+    if isinstance(node, ast.ArchiveContains):
+        return member_needs(_att_needs(node.pred, lists))
     return _combine(node, lambda n: _att_needs(n, lists), cost)
+
+
+#: ``contains P`` holds only on an attachment that has members: the need of a ``contains``
+#: whose ``P`` has no need read from names.
+HAS_MEMBERS: Key = ("member", "any")
+
+
+def member_needs(inner: Need) -> Need:
+    """The need of ``contains P`` from the need of ``P`` on one member: ``P``'s name keys
+    read from the members' names (``("member", "ext", e)``, ``("member", "glob", g)``) when
+    every key of ``P``'s need is one (a member's own member is a member too, so the member
+    keys of a nested ``contains`` stay); otherwise that some attachment has members."""
+    if inner is None or not inner:
+        return frozenset({HAS_MEMBERS})
+    out: set[Key] = set()
+    for key in inner:
+        if key[0] in ("ext", "glob") and len(key) == 2:
+            out.add(("member", *key))
+        elif key[0] == "member":
+            out.add(key)
+        else:
+            return frozenset({HAS_MEMBERS})
+    return frozenset(out)
 
 
 def _combine(
@@ -112,9 +140,12 @@ def fact_entry(field: str, op: str) -> FactKind:
 def tier(key: Key) -> int:
     """How dear a key is to read, and how often it is hit: 0 for names, addresses, texts
     and message flags; 1 for a message count; 2 for an attachment fact that may decode or
-    parse the attachment (its type, archive, content); 3 for an attachment size."""
+    parse the attachment (its type, archive, content, its members' names); 3 for an
+    attachment size."""
     if key[0] == "count":
         return 1
+    if key[0] == "member":
+        return 2
     if key[0] == "fact":
         entry = fact_entry(str(key[1]), str(key[2]))
         if not entry.lazy:

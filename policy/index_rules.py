@@ -12,14 +12,16 @@ probe                 keys (``entry.Key``)                                   str
 ``_Counts``           ``("count", field, op, n)``: message size, attachments  Thresholds
 ``_MessageFacts``     ``("message", "unscannable"|"tricks")``                set
 ``_Facts``            ``("fact", field, op, ...)``: one attachment fact       by ``indexed``
+``_Members``          ``("member", "ext"|"glob", x)``, ``("member", "any")``  dict, GlobIndex
 ====================  =====================================================  ===========
 
 ``candidates(msg)`` yields, in policy order, the rules whose keys the message hits plus
 the rules whose need is unknown. Every probe reads cheap facts (names, envelope, headers,
 body, sizes the reader gave) at once, except a ``_Facts`` probe of a lazy fact (true type,
-archive listing, active content, an attachment's decoded size): that one is read only when
-the walk reaches the first rule that needs it, so a message decided earlier never decodes
-or parses for it, as with the reference evaluator. Per message the cost grows with the
+archive listing, active content, an attachment's decoded size) and the ``_Members`` probe
+(whether an attachment has members, their names: it lists the archives): those are read
+only when the walk reaches the first rule that needs them, so a message decided earlier
+never decodes or parses for it, as with the reference evaluator. Per message the cost grows with the
 kinds of keys and the hits, not with the number of rules.
 """
 
@@ -30,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from mailpolicy.corpus import names as _names
-from mailpolicy.corpus.message import Message
+from mailpolicy.corpus.message import Attachment, Message
 from mailpolicy.policy.attachment_kinds import FactKind
 from mailpolicy.policy.conditions import Key, Need
 from mailpolicy.policy.index import fact_entry
@@ -62,15 +64,42 @@ class _Names(_Probe):
         self.glob_keys = tuple(where[g] for g in self.globs.patterns)
 
     def hits(self, msg: Message) -> Iterator[int]:
-        ext, glob_keys = self.ext, self.glob_keys
         for a in msg.attachments:
-            for n in a.normalized_names:
-                if ext:
-                    exts = _names.extensions(n)
-                    if exts:
-                        yield from ext.get(exts[-1], ())
-                if glob_keys:
-                    yield from (glob_keys[i] for i in self.globs.matching(n))
+            yield from self.hits_of(a)
+
+    def hits_of(self, a: Attachment) -> Iterator[int]:
+        """The keys the names of one attachment (or member) hit."""
+        ext, glob_keys = self.ext, self.glob_keys
+        for n in a.normalized_names:
+            if ext:
+                exts = _names.extensions(n)
+                if exts:
+                    yield from ext.get(exts[-1], ())
+            if glob_keys:
+                yield from (glob_keys[i] for i in self.globs.matching(n))
+
+
+class _Members(_Probe):
+    """The keys of ``contains P`` (``index.member_needs``): some attachment has members, and
+    the members' names, read as ``_Names`` reads an attachment's. Listing archives costs
+    work, so this probe is lazy."""
+
+    def __init__(self, keys: Sequence[Key]) -> None:
+        super().__init__(keys)
+        self.any = tuple(k for k, key in enumerate(keys) if key[1] == "any")
+        self.names = _Names([key[1:] for key in keys if key[1] != "any"])
+        named = [k for k, key in enumerate(keys) if key[1] != "any"]
+        self.named = tuple(named)
+
+    def hits(self, msg: Message) -> Iterator[int]:
+        names, named = self.names, self.named
+        for a in msg.attachments:
+            members = a.walk()[1:]
+            if members:
+                yield from self.any
+            if named:
+                for m in members:
+                    yield from (named[k] for k in names.hits_of(m))
 
 
 class _Addresses(_Probe):
@@ -189,6 +218,8 @@ def _probe(group: tuple[str, ...], keys: Sequence[Key]) -> _Probe:
         return _Counts(group[1], keys)
     if kind == "message":
         return _MessageFacts(keys)
+    if kind == "member":
+        return _Members(keys)
     return _Facts(fact_entry(group[1], group[2]), keys)
 
 
@@ -202,6 +233,8 @@ def _group(key: Key) -> tuple[str, ...]:
         return ("text", str(key[1]))
     if kind in ("count", "message"):
         return (str(kind), str(key[1]))
+    if kind == "member":
+        return ("member",)
     return ("fact", str(key[1]), str(key[2]))
 
 
@@ -224,7 +257,7 @@ class RuleIndex:
         for group, keys in groups.items():
             probe = _probe(group, keys)
             targets = tuple(tuple(rules_of[k]) for k in keys)
-            if isinstance(probe, _Facts) and probe.entry.lazy:
+            if isinstance(probe, _Members) or isinstance(probe, _Facts) and probe.entry.lazy:
                 self.deferred.append((min(min(t) for t in targets), probe, targets))
             else:
                 self.eager.append((probe, targets))

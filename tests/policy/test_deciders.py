@@ -375,25 +375,35 @@ def messages(draw: Any, policy: CheckedPolicy) -> Message:
             st.sampled_from([(), (), ("corrupt",)]),
         )
 
-    listing = st.builds(
-        lambda ms, enc, exc: ArchiveListing(
-            members=tuple(ms),
-            encrypted=enc,
-            exceeds_limits=exc,
-            problems=("depth",) if exc else (),
-            is_archive=True,
-        ),
-        st.lists(leaf(True), max_size=2),
-        st.booleans(),
-        st.booleans(),
-    )
-    archives = st.builds(
-        lambda n, found: Attachment(
-            names=(n,), data=b"PK\x03\x04", part="3", member_loader=lambda _a: found
-        ),
-        name,
-        listing,
-    )
+    def listing(members: st.SearchStrategy[Attachment]) -> st.SearchStrategy[ArchiveListing]:
+        return st.builds(
+            lambda ms, enc, exc: ArchiveListing(
+                members=tuple(ms),
+                encrypted=enc,
+                exceeds_limits=exc,
+                problems=("depth",) if exc else (),
+                is_archive=True,
+            ),
+            st.lists(members, max_size=2),
+            st.booleans(),
+            st.booleans(),
+        )
+
+    def archive(in_archive: bool, members: Any) -> st.SearchStrategy[Attachment]:
+        return st.builds(
+            lambda n, found: Attachment(
+                names=(n,),
+                data=b"PK\x03\x04",
+                part="3",
+                in_archive=in_archive,
+                member_loader=lambda _a: found,
+            ),
+            name,
+            listing(members),
+        )
+
+    # an archive whose members may be archives too (``contains`` reads every depth)
+    archives = archive(False, st.one_of(leaf(True), leaf(True), archive(True, leaf(True))))
     address = st.one_of(
         st.builds(lambda w, d: f"{w}@{d}", word, word),
         word,
@@ -426,6 +436,43 @@ def test_compiled_equals_reference_on_every_kind(data: st.DataObject) -> None:
         assert (got.action, got.rule) == (want.action, want.rule)
 
 
+def _rules_over(
+    draw: Any,
+    entries_: tuple[str, ...],
+    cond: st.SearchStrategy[ast.Cond],
+    unless: st.SearchStrategy[ast.Cond],
+    count: int,
+) -> CheckedPolicy:
+    """A policy of ``count`` rules drawn from ``cond`` (and maybe ``unless``), over the list
+    ``l`` of ``entries_``, default allow."""
+    rules = [
+        ast.Rule(
+            action=draw(st.sampled_from(["allow", "block", "quarantine", "discard"])),
+            condition=draw(cond),
+            unless=draw(st.none() | unless),
+        )
+        for _ in range(count)
+    ]
+    tree = ast.Policy(
+        statements=(
+            ast.Default(action="allow"),
+            ast.ListDef(name="l", items=tuple(ast.Str(value=e) for e in entries_)),
+            *rules,
+        )
+    )
+    lists = {"l": entries_}
+    return CheckedPolicy(ast=tree, rules=assign_ids(tree.rules), lists=lists, source_sha256="")
+
+
+def _agree(data: st.DataObject, policy: CheckedPolicy, rounds: int) -> None:
+    """Both deciders give the same action and rule on ``rounds`` messages for ``policy``."""
+    compiled = compile_policy(policy)
+    for _ in range(rounds):
+        m = data.draw(messages(policy))
+        got, want = compiled.evaluate(m), evaluate(policy, m, trace=False)
+        assert (got.action, got.rule) == (want.action, want.rule)
+
+
 @st.composite
 def many_rule_policies(draw: Any) -> CheckedPolicy:
     """20 to 60 rules, most of them message-level (addresses, texts, headers, counts), some
@@ -441,33 +488,46 @@ def many_rule_policies(draw: Any) -> CheckedPolicy:
         st.builds(lambda a, b: ast.And(items=(a, b)), msg_leaf, st.one_of(msg_leaf, att_leaf)),
         st.builds(lambda a, b: ast.Or(items=(a, b)), msg_leaf, msg_leaf),
     )
-    rules = [
-        ast.Rule(
-            action=draw(st.sampled_from(["allow", "block", "quarantine", "discard"])),
-            condition=draw(cond),
-            unless=draw(st.none() | msg_leaf),
-        )
-        for _ in range(draw(st.integers(20, 60)))
-    ]
-    tree = ast.Policy(
-        statements=(
-            ast.Default(action="allow"),
-            ast.ListDef(name="l", items=tuple(ast.Str(value=e) for e in lists["l"])),
-            *rules,
-        )
-    )
-    return CheckedPolicy(ast=tree, rules=assign_ids(tree.rules), lists=lists, source_sha256="")
+    return _rules_over(draw, lists["l"], cond, msg_leaf, draw(st.integers(20, 60)))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_compiled_equals_reference_on_many_message_level_rules(data: st.DataObject) -> None:
-    policy = data.draw(many_rule_policies())
-    compiled = compile_policy(policy)
-    for _ in range(5):
-        m = data.draw(messages(policy))
-        got, want = compiled.evaluate(m), evaluate(policy, m, trace=False)
-        assert (got.action, got.rule) == (want.action, want.rule)
+    _agree(data, data.draw(many_rule_policies()), 5)
+
+
+@st.composite
+def contains_policies(draw: Any) -> CheckedPolicy:
+    """10 to 40 rules, most of them ``attachment contains P`` (``P`` on names, on other
+    facts, nested ``contains``, ``and``/``or``/``not``), among attachment and message rules:
+    the shapes the rule index files under the members' names or under "has members"."""
+    lists = {"l": tuple(draw(st.lists(entries, max_size=5)))}
+    att = attachment_tests(("l",))
+    inner = st.one_of(
+        att,
+        att,
+        st.builds(lambda a, b: ast.Or(items=(a, b)), att, att),
+        st.builds(lambda a, b: ast.And(items=(a, b)), att, att),
+        st.builds(lambda a: ast.Not(item=a), att),
+        st.builds(lambda a: ast.ArchiveContains(pred=a), att),
+    )
+    contains = st.builds(lambda p: ast.ArchiveContains(pred=p), inner)
+    cond = st.one_of(
+        st.builds(lambda p: ast.AnyAttachment(pred=p), contains),
+        st.builds(lambda p: ast.AnyAttachment(pred=p), contains),
+        st.builds(lambda a, b: ast.AnyAttachment(pred=ast.Or(items=(a, b))), contains, att),
+        st.builds(lambda a, b: ast.AnyAttachment(pred=ast.And(items=(a, b))), contains, att),
+        st.builds(lambda p: ast.AnyAttachment(pred=p), att),
+        message_tests(("l",)),
+    )
+    return _rules_over(draw, lists["l"], cond, cond, draw(st.integers(10, 40)))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_compiled_equals_reference_on_many_contains_rules(data: st.DataObject) -> None:
+    _agree(data, data.draw(contains_policies()), 5)
 
 
 @pytest.mark.parametrize("kind", sorted(ENTRIES, key=lambda k: k.__name__))

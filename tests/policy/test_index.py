@@ -11,11 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import checked_policies, globs
-from test_deciders import messages
+from test_deciders import contains_policies, messages
 
-from mailpolicy.corpus.message import Attachment, Message
+from mailpolicy.corpus.message import ArchiveListing, Attachment, Message
 from mailpolicy.policy import globs as glob_mod
 from mailpolicy.policy import loader
+from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.policy.compile import compile_policy
 from mailpolicy.policy.conditions import COMPARE
 from mailpolicy.policy.explain import explain_cond
@@ -94,7 +95,10 @@ def test_thresholds_equal_the_comparisons(items: list[tuple[str, int]], n: int) 
 @given(st.data())
 def test_every_rule_that_holds_is_a_candidate(data: st.DataObject) -> None:
     """The need is necessary: a rule whose condition holds is never left out."""
-    policy = data.draw(checked_policies())
+    _holding_rules_are_candidates(data, data.draw(checked_policies()))
+
+
+def _holding_rules_are_candidates(data: st.DataObject, policy: CheckedPolicy) -> None:
     compiled = compile_policy(policy)
     for _ in range(3):
         m = data.draw(messages(policy))
@@ -102,6 +106,90 @@ def test_every_rule_that_holds_is_a_candidate(data: st.DataObject) -> None:
             i for i, r in enumerate(policy.rules) if explain_cond(r.rule.condition, m, policy).ok
         ]
         assert set(holds) <= set(compiled.candidates(m))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_every_contains_rule_that_holds_is_a_candidate(data: st.DataObject) -> None:
+    """The same on policies made mostly of ``contains`` rules, over nested archives."""
+    _holding_rules_are_candidates(data, data.draw(contains_policies()))
+
+
+def test_contains_is_filed_under_the_members_names_or_under_having_members() -> None:
+    p = loader.load_text(
+        'block attachment contains extension in ["js", "vbs"]\n'
+        'block attachment contains (name matches "*.lnk" or extension "exe")\n'
+        'block attachment archive contains contains extension "hta"\n'
+        "block attachment contains type executable\n"
+        'block attachment contains (extension "js" or type executable)\n'
+        'block attachment contains (not extension "txt")\n'
+        'block attachment (extension "zip" and contains extension "js")\n'
+        'block attachment (extension "zip" or contains extension "js")\n',
+        "p",
+    )
+    got = [needs(r.rule.condition, p) for r in p.rules]
+    assert got == [
+        frozenset({("member", "ext", "js"), ("member", "ext", "vbs")}),
+        frozenset({("member", "glob", "*.lnk"), ("member", "ext", "exe")}),
+        frozenset({("member", "ext", "hta")}),
+        frozenset({("member", "any")}),
+        frozenset({("member", "any")}),
+        frozenset({("member", "any")}),
+        frozenset({("ext", "zip")}),
+        frozenset({("ext", "zip"), ("member", "ext", "js")}),
+    ]
+    # lint's trigger stays about the attachment's own names
+    assert trigger(p.rules[0].rule.condition, p) is None
+
+
+def _zip(name: str, *members: str, listed: list[str] | None = None) -> Attachment:
+    def members_of(a: Attachment) -> ArchiveListing:
+        if listed is not None:
+            listed.append(name)
+        found = tuple(
+            Attachment(names=(m,), data=b"", part="2.1", in_archive=True) for m in members
+        )
+        return ArchiveListing(members=found, is_archive=True)
+
+    return Attachment(names=(name,), data=b"PK\x03\x04", part="2", member_loader=members_of)
+
+
+def test_contains_lists_archives_only_when_the_walk_reaches_it() -> None:
+    p = compile_policy(
+        loader.load_text(
+            'block attachment extension "exe"\nblock attachment contains extension "js"\n'
+            "quarantine attachment contains type executable\n",
+            "p",
+        )
+    )
+    listed: list[str] = []
+    early = Message(
+        attachments=(
+            Attachment(names=("a.exe",), data=b"MZ", part="2"),
+            _zip("b.zip", "c.js", listed=listed),
+        )
+    )
+    assert p.match(early) is p.policy.rules[0]
+    assert listed == []  # decided before any ``contains``: the archive was never listed
+    assert p.candidates(Message(attachments=(_zip("d.zip", "e.js"),))) == [1, 2]
+    assert p.candidates(Message(attachments=(_zip("d.zip", "e.txt"),))) == [2]
+    assert p.candidates(Message(attachments=(_zip("d.zip"),))) == []
+
+
+@pytest.mark.parametrize("rules", [10, 1000])
+def test_contains_rules_tried_stay_few_as_rules_grow(rules: int) -> None:
+    """1,000 ``contains extension in [...]`` rules: a message tries only those its members'
+    extensions hit."""
+    text = "".join(
+        f'block attachment contains extension in ["x{k}a", "x{k}b"]\n' for k in range(rules)
+    )
+    compiled = compile_policy(loader.load_text(text, "p"))
+    batch = [
+        Message(attachments=(_zip("a.zip", f"m.x{k}b", "readme.txt"),)) for k in range(0, rules, 7)
+    ]
+    for m in batch:
+        assert [r.id for r in compiled.policy.rules if compiled.match(m) is r]
+        assert len(compiled.candidates(m)) == 1
 
 
 def test_needs_pick_the_cheapest_item_of_an_and() -> None:
