@@ -17,6 +17,7 @@ Limits: the model holds no raw MIME; ``body`` is a bounded text snippet (``BODY_
 from __future__ import annotations
 
 import hashlib
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -153,10 +154,10 @@ class Attachment:
     # -- archives ----------------------------------------------------------------------
     @cached_property
     def _listing(self) -> ArchiveListing:
-        if self._member_loader is None:
-            from mailpolicy.corpus import archives
-
-            return archives.listing(self)
+        if self._member_loader is None:  # the archive readers, imported late: they import this
+            listing: Callable[[Attachment], ArchiveListing]
+            listing = importlib.import_module("mailpolicy.corpus.archives").listing
+            return listing(self)
         return self._member_loader(self)
 
     @property

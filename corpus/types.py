@@ -65,6 +65,18 @@ CLASSES = (
     "text",
     "other",
 )
+#: A MIME type ``classify`` puts in each class: the content a fact stated only by its
+#: class (a test case's ``type = "executable"``, a built counterexample) is given.
+CLASS_MIME = {
+    "executable": "application/x-dosexec",
+    "script": "text/x-shellscript",
+    "archive": "application/zip",
+    "disk-image": "application/x-iso9660-image",
+    "document": "application/pdf",
+    "image": "image/png",
+    "text": "text/plain",
+    "other": "application/octet-stream",
+}
 #: Bytes handed to libmagic (an ISO 9660 volume descriptor sits at 32 KiB).
 SNIFF_BYTES = 64 * 1024
 #: Windows script extensions: text under these names is ``script`` (WSH, cmd, PowerShell,

@@ -125,7 +125,8 @@ class Entry(Generic[N, X]):
         # one pickles it by its position in the table.
         from mailpolicy.policy import conditions
 
-        return (conditions.entry_at, (list(conditions.ENTRIES.values()).index(self),))
+        position = next(i for i, e in enumerate(conditions.ENTRIES.values()) if id(e) == id(self))
+        return (conditions.entry_at, (position,))
 
     def read(self, node: N, x: X) -> tuple[Any, ...]:
         raise NotImplementedError

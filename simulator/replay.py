@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from mailpolicy.corpus import names as _names
 from mailpolicy.corpus.readers import RawMessage, Unreadable, iter_raw
+from mailpolicy.policy.ast import STOPPING_ACTIONS
 from mailpolicy.simulator import budget as _budget
 
 if TYPE_CHECKING:
@@ -103,8 +104,9 @@ class Decision:
     reason: str = ""
     #: decoded names of every attachment of the message (at most ``MAX_NAMES``)
     attachments: tuple[str, ...] = ()
-    #: true type of every named attachment, parallel to ``attachments``, for messages
-    #: labelled malicious only (what a reviewer of a miss needs; detecting costs)
+    #: true type of every named attachment, parallel to ``attachments``, for a message
+    #: labelled malicious that was delivered only (what a reviewer of a miss needs;
+    #: detecting costs, so stopped and unlabelled messages are not typed for it)
     types: tuple[str, ...] = ()
     #: last extension of every named attachment, in order, duplicates kept
     extensions: tuple[str, ...] = ()
@@ -223,7 +225,7 @@ def decide(matcher: Matcher, msg: Message) -> Decision:
     return dataclasses.replace(
         base,
         types=tuple(f"{a.detected_type}, {a.type_class}" for a in named)
-        if msg.label == "malicious"
+        if msg.label == "malicious" and v.action not in STOPPING_ACTIONS
         else (),
         action=v.action,
         rule=v.rule,

@@ -43,6 +43,7 @@ from mailpolicy.corpus import names as _names
 from mailpolicy.policy import globs
 from mailpolicy.policy.entry import is_double_extension
 from mailpolicy.policy.semantic.extensions import SPACE, ExtAutomaton, ExtLeaf, ExtState, sk
+from mailpolicy.policy.sets import FOLD
 
 __all__ = [
     "TRICKY",
@@ -55,25 +56,11 @@ __all__ = [
     "matches",
     "sample",
 ]
-from mailpolicy.policy.sets import FOLD
 
 #: Product states a single query may visit before it gives up (``Undecided``).
 MAX_STATES = 200_000
 
 _PREFERRED = "aex" + "bcdfghijklmnopqrstuvwyz0123456789"
-
-
-__all__ = [
-    "TRICKY",
-    "Alphabet",
-    "ExtLeaf",
-    "GlobLeaf",
-    "Query",
-    "TrickyLeaf",
-    "Undecided",
-    "matches",
-    "sample",
-]
 
 
 class Undecided(Exception):

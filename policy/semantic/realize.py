@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailpolicy.corpus.message import ArchiveListing, Attachment, Message
+from mailpolicy.corpus.types import CLASS_MIME
 from mailpolicy.policy import ast, globs
 from mailpolicy.policy.check import TYPE_CLASSES
 from mailpolicy.policy.explain import explain_att, explain_cond
@@ -31,16 +32,6 @@ from mailpolicy.policy.semantic.bdd import FALSE
 from mailpolicy.policy.semantic.model import AddrTest, Atom, Space, Term, att_bdd, att_vars
 
 CLASSES = ("other", *TYPE_CLASSES)
-MIME = {
-    "executable": "application/x-dosexec",
-    "script": "text/x-shellscript",
-    "archive": "application/zip",
-    "disk-image": "application/x-iso9660-image",
-    "document": "application/pdf",
-    "image": "image/png",
-    "text": "text/plain",
-    "other": "application/octet-stream",
-}
 NEUTRAL = "someone@example.org"
 #: Assignments tried for one attachment before giving up on it.
 MAX_CUBES = 2000
@@ -283,7 +274,7 @@ def make_attachment(names: tuple[str, ...], cls: str, knobs: dict[str, Any]) -> 
         member_loader=lambda _a: listing,
         unscannable=("corrupt structure",) if unreadable else (),
     )
-    a.__dict__["_detected"] = (knobs.get("mime") or MIME[cls], cls)
+    a.__dict__["_detected"] = (knobs.get("mime") or CLASS_MIME[cls], cls)
     a.__dict__["type_mismatch"] = bool(knobs.get("mismatch", False))
     return a
 

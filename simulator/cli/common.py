@@ -28,6 +28,7 @@ from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.policy.diagnostics import Diagnostic, InputError
 from mailpolicy.policy.listfile import read_regular
 from mailpolicy.policy.loader import load_policy
+from mailpolicy.simulator import gates
 from mailpolicy.simulator import replay as _replay
 from mailpolicy.simulator.budget import DEFAULT as DEFAULT_BUDGET
 from mailpolicy.simulator.budget import Budget
@@ -302,20 +303,31 @@ def finish(
     err: TextIO,
     *,
     messages: int,
+    found: Sequence[gates.Gate] = (),
 ) -> ExitCode:
     """Print a replay's summary (``--json``, or ``render`` to the width of ``out``:
     ``simulator.width.columns``) and its exit code: INTERRUPTED when it is partial, USAGE
     when not one message could be read (a report of "no misses" over nothing is not a
-    success), else OK. ``doc["ok"]`` is true exactly when the exit code is 0."""
+    success), FAIL when a CI gate (``found``, also in ``doc["gates"]``) failed, else OK.
+    ``doc["ok"]`` is true exactly when the exit code is 0."""
+    if found:
+        doc["gates"] = gates.gates_json(list(found))
+    failed = [g for g in found if not g.passed]
     status = ExitCode.INTERRUPTED if doc["partial"] else ExitCode.OK
     if status == ExitCode.OK and not doc.get("messages"):
         status = ExitCode.USAGE
+    if status == ExitCode.OK and failed:
+        status = ExitCode.FAIL
     doc["ok"] = status == ExitCode.OK
     if args.json:
         json.dump(doc, out, ensure_ascii=False, indent=2)
         out.write("\n")
     else:
         out.write(render(doc, columns(out, args.wide)) + "\n")
+        if status == ExitCode.FAIL:
+            out.write(f"gates: {len(failed)} of {len(found)} failed\n")
+        elif found and status == ExitCode.OK:
+            out.write(f"gates: {len(found)} passed\n")
     if status == ExitCode.INTERRUPTED:
         print(f"mailpolicy: interrupted after {messages} messages; results are partial", file=err)
     elif status == ExitCode.USAGE:
@@ -325,4 +337,6 @@ def finish(
             f"({unreadable} unreadable)",
             file=err,
         )
+    for g in failed if status == ExitCode.FAIL else []:
+        print(f"mailpolicy: gate failed: {gates.describe(g)}", file=err)
     return status

@@ -32,7 +32,6 @@ from mailpolicy.simulator import gates, replay
 from mailpolicy.simulator.cli import common, engine_options
 from mailpolicy.simulator.cli.cache_options import add_cache_options, after_run, fact_store
 from mailpolicy.simulator.cli.common import ExitCode, add_budget_options, add_wide_option
-from mailpolicy.simulator.cli.simulate import finish
 from mailpolicy.simulator.replay import EVALUATORS, Decision
 from mailpolicy.simulator.score import BENIGN, MALICIOUS
 from mailpolicy.simulator.summary import Changes, diff_json, render_diff
@@ -128,7 +127,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
             checked = gates.evaluate_diff(doc, fail_on, labelled)
         except gates.NeedsLabels as exc:
             raise InputError(str(exc)) from None
-    return finish(doc, render_diff, args, out, err, messages=found.total, found=checked)
+    return common.finish(doc, render_diff, args, out, err, messages=found.total, found=checked)
 
 
 # ---- --semantic ----------------------------------------------------------------------------------

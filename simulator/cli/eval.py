@@ -15,12 +15,13 @@ import argparse
 import json
 from typing import Any, TextIO
 
+from mailpolicy.corpus.types import CLASS_MIME
 from mailpolicy.corpus.visible import visible
 from mailpolicy.policy.evaluate import evaluate
 from mailpolicy.simulator.cli.common import ExitCode, add_policy_options, add_wide_option, load
 from mailpolicy.simulator.explain import Explained, render
 from mailpolicy.simulator.policytest import SpecError, build_message
-from mailpolicy.simulator.policytest.inline import ATTACHMENT_FACTS, CLASS_MIME, MESSAGE_FACTS
+from mailpolicy.simulator.policytest.inline import ATTACHMENT_FACTS, MESSAGE_FACTS
 from mailpolicy.simulator.width import columns
 
 HELP = "decide stated facts (an attachment name, a sender) without a message, with the trace"

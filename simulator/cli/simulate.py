@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
 from typing import Any, TextIO
 
 from mailpolicy.policy.diagnostics import InputError
@@ -35,7 +34,6 @@ from mailpolicy.simulator.cli.common import ExitCode, add_budget_options, add_wi
 from mailpolicy.simulator.replay import EVALUATORS, Decision
 from mailpolicy.simulator.score import Score
 from mailpolicy.simulator.summary import render_simulate, result_json
-from mailpolicy.simulator.width import columns
 
 HELP = "replay recorded mail through a policy and score it"
 
@@ -65,38 +63,6 @@ def configure(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-false-negatives", type=int, metavar="N")
     g.add_argument("--min-precision", type=float, metavar="P")
     g.add_argument("--min-recall", type=float, metavar="R")
-
-
-def finish(
-    doc: dict[str, Any],
-    render: Callable[[dict[str, Any], int | None], str],
-    args: argparse.Namespace,
-    out: TextIO,
-    err: TextIO,
-    *,
-    messages: int,
-    found: list[gates.Gate],
-) -> ExitCode:
-    """``common.finish`` with gates: their results in the document (``"gates"``) and, when
-    one fails on a complete run, exit 1 with a line on stderr for each failed gate."""
-    if found:
-        doc["gates"] = gates.gates_json(found)
-    failed = [g for g in found if not g.passed]
-    if not failed or doc["partial"] or not doc.get("messages"):
-        status = common.finish(doc, render, args, out, err, messages=messages)
-        if found and not args.json and status == ExitCode.OK:
-            out.write(f"gates: {len(found)} passed\n")
-        return status
-    doc["ok"] = False
-    if args.json:
-        json.dump(doc, out, ensure_ascii=False, indent=2)
-        out.write("\n")
-    else:
-        out.write(render(doc, columns(out, args.wide)) + "\n")
-        out.write(f"gates: {len(failed)} of {len(found)} failed\n")
-    for g in failed:
-        print(f"mailpolicy: gate failed: {gates.describe(g)}", file=err)
-    return ExitCode.FAIL
 
 
 def _gates(doc: dict[str, Any], args: argparse.Namespace) -> list[gates.Gate]:
@@ -160,4 +126,4 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     found = _gates(doc, args) if doc.get("messages") and not partial else []
     if args.report:
         report.write(args.report, doc)
-    return finish(doc, render_simulate, args, out, err, messages=score.total, found=found)
+    return common.finish(doc, render_simulate, args, out, err, messages=score.total, found=found)

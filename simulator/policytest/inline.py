@@ -38,6 +38,7 @@ from mailpolicy.corpus import names as _names
 from mailpolicy.corpus import types as _types
 from mailpolicy.corpus.content.model import ContentFacts
 from mailpolicy.corpus.message import ArchiveListing, Attachment, Message
+from mailpolicy.corpus.types import CLASS_MIME
 from mailpolicy.policy.parse import parse_size
 
 #: What the test case says, as evidence in traces.
@@ -76,18 +77,6 @@ MESSAGE_KEYS = (
     "size",
     "facts",
 )
-
-#: A MIME type for each class, when ``type`` names a class (``classify`` gives it back).
-CLASS_MIME = {
-    "executable": "application/x-dosexec",
-    "script": "text/x-shellscript",
-    "archive": "application/zip",
-    "disk-image": "application/x-iso9660-image",
-    "document": "application/pdf",
-    "image": "image/png",
-    "text": "text/plain",
-    "other": "application/octet-stream",
-}
 
 
 class SpecError(ValueError):

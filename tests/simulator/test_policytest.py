@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from mailpolicy.corpus.types import CLASS_MIME
 from mailpolicy.policy.evaluate import evaluate
 from mailpolicy.policy.loader import load_text
 from mailpolicy.simulator.cli import main
 from mailpolicy.simulator.cli.test import pairs
 from mailpolicy.simulator.policytest import build_message, load
-from mailpolicy.simulator.policytest.inline import ATTACHMENT_FACTS, CLASS_MIME, SpecError
+from mailpolicy.simulator.policytest.inline import ATTACHMENT_FACTS, SpecError
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policy" / "policies"
