@@ -536,7 +536,11 @@ class ListDef:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rule:
-    """``ACTION [HEADER] COND [unless COND] [as "id"] [reason "..."]``."""
+    """``ACTION [HEADER] COND [unless COND] [as "id"] [reason "..."] [mode audit]``.
+
+    ``mode`` is ``None`` for an enforced rule (``mode enforce``, the default, prints as
+    nothing); ``"audit"`` stages a rule: it reports what it would do and the next rule
+    decides."""
 
     action: str
     condition: Cond
@@ -544,7 +548,12 @@ class Rule:
     unless: Cond | None = None
     id: Str | None = None
     reason: Str | None = None
+    mode: Str | None = None
     span: Span = _span()
+
+    @property
+    def audit(self) -> bool:
+        return self.mode is not None and self.mode.value == "audit"
 
 
 Statement = PolicyName | Default | ListDef | Rule

@@ -20,11 +20,11 @@ Contract of ``format_source(text)``:
   trailing comma" of black and ruff: a vertical list stays vertical, so diffs stay one entry
   per line). Otherwise one entry per line, indented four spaces, each with a comma, and
   ``]`` on its own line.
-- Rules: one line when the rule fits in ``WIDTH``. Otherwise ``unless``, ``as`` and
-  ``reason`` each start a line indented four spaces; a condition that still does not fit
-  is broken before each top-level ``and``/``or``, its continuation lines indented four
-  more than the line it continues. Inline lists inside rules are never wrapped (name the
-  list instead).
+- Rules: one line when the rule fits in ``WIDTH``. Otherwise ``unless``, ``as``,
+  ``reason`` and ``mode`` each start a line indented four spaces; a condition that still
+  does not fit is broken before each top-level ``and``/``or``, its continuation lines
+  indented four more than the line it continues. Inline lists inside rules are never
+  wrapped (name the list instead).
 
 Comments are found by scanning the source for ``#`` outside string literals: in text that
 parses, no other token can hold ``#`` or ``"``, so the scan is exact.
@@ -113,6 +113,8 @@ def rule_lines(rule: ast.Rule) -> list[str]:
         lines.append(f"{INDENT}as {printer.quote(rule.id.value)}")
     if rule.reason is not None:
         lines.append(f"{INDENT}reason {printer.quote(rule.reason.value)}")
+    if rule.audit:
+        lines.append(f"{INDENT}mode audit")
     return lines
 
 

@@ -28,7 +28,7 @@ from lark.exceptions import (
 )
 
 from mailpolicy.policy import ast
-from mailpolicy.policy.diagnostics import Diagnostic, PolicyError, error
+from mailpolicy.policy.diagnostics import Diagnostic, PolicyError, did_you_mean, error
 from mailpolicy.policy.syntax import MAX_BYTES as MAX_BYTES  # re-exported: callers import it here
 from mailpolicy.policy.syntax import MAX_NUMBER as MAX_NUMBER
 from mailpolicy.policy.syntax import SPACED, depth_check, statement_lines, syntax_diag
@@ -216,6 +216,8 @@ class _Builder(Transformer[Token, Any]):
                 self._fail(error("E108", f"'{word}' given twice", mod.value.span))
                 continue
             fields[mod.kind] = mod.value
+        if "mode" in fields and fields["mode"].value != "audit":
+            del fields["mode"]  # `mode enforce` is the default: the AST holds only `audit`
         return ast.Rule(
             action=str(action),
             header=None if header is None else self._str(header),
@@ -232,6 +234,15 @@ class _Builder(Transformer[Token, Any]):
 
     def reason(self, items: list[Any]) -> _Mod:
         return _Mod("reason", self._str(items[1]), self._cover(items[0], items[1]))
+
+    def mode(self, items: list[Any]) -> _Mod:
+        word = ast.Str(value=str(items[1]), span=self._tok(items[1]))
+        if word.value not in MODES:
+            hint = did_you_mean(word.value, MODES)
+            self._fail(
+                error("E109", f"unknown mode '{word.value}': audit or enforce{hint}", word.span)
+            )
+        return _Mod("mode", word, self._cover(items[0], items[1]))
 
     # -- boolean structure (flattened: `a and (b and c)` is And(a, b, c)) ----------------
     def or_cond(self, items: list[Any]) -> ast.Or:
@@ -412,7 +423,8 @@ def _int(position: int | None) -> int:
     return position
 
 
-_MOD_WORD = {"unless": "unless", "id": "as", "reason": "reason"}
+_MOD_WORD = {"unless": "unless", "id": "as", "reason": "reason", "mode": "mode"}
+MODES = ("audit", "enforce")
 
 
 def _flatten(kind: type[ast.And | ast.Or], items: list[Any]) -> tuple[Any, ...]:

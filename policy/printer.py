@@ -6,8 +6,8 @@ place shows a rule the same way.
 
 Canonical forms: shorthands expanded (``attachment name matches "*.pif"``, ``sender in
 trusted``); parentheses only where precedence needs them (``not`` > ``and`` > ``or``);
-modifiers in the order ``unless``, ``as``, ``reason``; strings in double quotes with ``\\``
-and ``"`` escaped.
+modifiers in the order ``unless``, ``as``, ``reason``, ``mode``; strings in double quotes
+with ``\\`` and ``"`` escaped.
 """
 
 from __future__ import annotations
@@ -157,6 +157,8 @@ def rule(node: ast.Rule) -> str:
         parts.append("as " + quote(node.id.value))
     if node.reason is not None:
         parts.append("reason " + quote(node.reason.value))
+    if node.audit:
+        parts.append("mode audit")
     return " ".join(parts)
 
 
