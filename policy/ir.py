@@ -19,7 +19,8 @@ Document (version 1)::
       },
       "rules": [                            # in order: the first rule that matches decides
         {"id": "block-3fa94c1e", "explicit_id": false, "action": "block", "header": null,
-         "condition": EXPR, "unless": EXPR or null, "reason": "..." or null, "line": 7}
+         "condition": EXPR, "unless": EXPR or null, "reason": "..." or null,
+         "mode": "enforce" or "audit", "line": 7}
       ]
     }
 
@@ -144,6 +145,7 @@ def _rule(cr: CheckedRule) -> dict[str, Any]:
         "condition": expr(r.condition),
         "unless": expr(r.unless) if r.unless is not None else None,
         "reason": r.reason.value if r.reason is not None else None,
+        "mode": "audit" if r.audit else "enforce",
         "line": r.span.line or None,
     }
 
@@ -432,7 +434,17 @@ def _lists(data: Any, path: str) -> tuple[list[ast.ListDef], dict[str, tuple[str
     return out, entries_of
 
 
-_RULE_KEYS = ("id", "explicit_id", "action", "header", "condition", "unless", "reason", "line")
+_RULE_KEYS = (
+    "id",
+    "explicit_id",
+    "action",
+    "header",
+    "condition",
+    "unless",
+    "reason",
+    "mode",
+    "line",
+)
 
 
 def _rules(data: Any, reader: _Reader, path: str) -> list[tuple[ast.Rule, str | None]]:
@@ -454,6 +466,9 @@ def _rules(data: Any, reader: _Reader, path: str) -> list[tuple[ast.Rule, str | 
             raise _fail(where, "'explicit_id' is true but there is no 'id'")
         header = _text(spec.get("header"), f"{where}.header", nullable=True)
         reason = _text(spec.get("reason"), f"{where}.reason", nullable=True)
+        mode = _text(spec.get("mode"), f"{where}.mode", nullable=True)
+        if mode not in (None, "enforce", "audit"):
+            raise _fail(f"{where}.mode", f"unknown mode {mode!r} (expected enforce or audit)")
         unless = spec.get("unless")
         rule = ast.Rule(
             action=action,
@@ -462,6 +477,7 @@ def _rules(data: Any, reader: _Reader, path: str) -> list[tuple[ast.Rule, str | 
             unless=reader.cond(unless, f"{where}.unless", False) if unless is not None else None,
             id=ast.Str(value=rid) if explicit and rid is not None else None,
             reason=ast.Str(value=reason) if reason is not None else None,
+            mode=ast.Str(value="audit") if mode == "audit" else None,
             span=_span(path, _line(spec.get("line"), f"{where}.line")),
         )
         out.append((rule, None if explicit else rid))

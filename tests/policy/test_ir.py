@@ -75,6 +75,7 @@ def test_document_shape(sample: CheckedPolicy) -> None:
         "condition",
         "unless",
         "reason",
+        "mode",
         "line",
     ]
     assert first["id"] == sample.rules[0].id and first["explicit_id"] is False
