@@ -253,6 +253,9 @@ class Message:
     #: tricks of its MIME structure (readers that would see it differently):
     #: ``evasive mime``
     tricks: tuple[str, ...] = ()
+    #: the SMTP AUTH identity the MTA reported for this message (the milter's
+    #: ``{auth_authen}`` macro); None when unknown, as for every recorded message
+    smtp_auth: str | None = None
 
     def header(self, name: str) -> tuple[str, ...]:
         """Every decoded value of header ``name`` (case-insensitive), in order."""

@@ -36,6 +36,9 @@ class Verdict:
     header: str | None = None
     stripped: tuple[Attachment, ...] = ()
     trace: tuple[Step, ...] = field(default=())
+    #: the verdicts of the ``mode audit`` rules that matched before the deciding rule, in
+    #: order: what enforcing them would have done (the first one is what would happen)
+    audited: tuple[Verdict, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         att = self.attachment
