@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from mailpolicy.policy.diagnostics import InputError
 from mailpolicy.simulator import gates, replay, report
-from mailpolicy.simulator.cli import common, engine_options
+from mailpolicy.simulator.cli import common, decision_log_options, engine_options
 from mailpolicy.simulator.cli.cache_options import add_cache_options, after_run, fact_store
 from mailpolicy.simulator.cli.common import ExitCode, add_budget_options, add_wide_option
 from mailpolicy.simulator.replay import EVALUATORS, Decision
@@ -41,8 +41,9 @@ HELP = "replay recorded mail through a policy and score it"
 def configure(p: argparse.ArgumentParser) -> None:
     """The arguments of ``mailpolicy simulate``."""
     p.add_argument("policy", metavar="POLICY")
-    p.add_argument("corpus", nargs="+", metavar="CORPUS")
+    p.add_argument("corpus", nargs="*", metavar="CORPUS")
     common.add_policy_options(p)
+    decision_log_options.add(p)
     p.add_argument("--labels", metavar="FILE")
     p.add_argument("--json", action="store_true")
     add_wide_option(p)
@@ -80,7 +81,7 @@ def _gates(doc: dict[str, Any], args: argparse.Namespace) -> list[gates.Gate]:
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     policy = common.load(args, args.policy)
-    paths = common.corpus_paths(args.corpus)
+    paths, logged = decision_log_options.paths(args)
     labels = common.labels(args.labels)
     common.writable(args.decisions, "decisions")
     common.writable(args.report, "report")
@@ -104,6 +105,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     def each(row: tuple[Decision, ...]) -> None:
         (d,) = row
         score.add(d)
+        if logged is not None:
+            logged.seen(d)
         if fh is not None:
             fh.write(json.dumps(d.to_json(), ensure_ascii=False) + "\n")
 
@@ -117,13 +120,17 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     doc = result_json(
         policy,
         score,
-        paths=paths,
+        paths=paths if logged is None else logged.sources(args.corpus),
         elapsed=elapsed,
         partial=partial,
         evaluator=replay.evaluator_name(matcher),
         workers=workers,
     )
+    render: decision_log_options.Render = render_simulate
+    if logged is not None:
+        logged.attach(doc)
+        render = logged.render(render_simulate)
     found = _gates(doc, args) if doc.get("messages") and not partial else []
     if args.report:
         report.write(args.report, doc)
-    return common.finish(doc, render_simulate, args, out, err, messages=score.total, found=found)
+    return common.finish(doc, render, args, out, err, messages=score.total, found=found)
