@@ -1,140 +1,315 @@
-"""The milter behind a real private Postfix on loopback (``postfix_instance``): a message the
-policy blocks gets 550 at the end of DATA, a quarantined one lands in the hold queue, a
-clean one reaches the sink with nothing added. Skipped without Postfix or root; with
-``CI=1`` a missing tool fails."""
+"""The milter behind a real private Postfix on loopback (``postfix_rig``): one Postfix for
+the module, one SMTP port per route, each route with its own ``mailpolicy milter`` process
+(or a stand-in: nothing listening, a listener that never answers). Messages go in with
+smtplib; outcomes are read in the queue (``postqueue -j``, ``postcat``) and at the sink.
+
+Skipped without Postfix or root; with ``CI=1`` a missing tool fails."""
 
 from __future__ import annotations
 
-import asyncio
+import email
+import email.policy
 import os
-import shutil
+import re
 import smtplib
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
+from email.policy import SMTP
 from pathlib import Path
 
+import loadgen
+import postfix_rig as rig
 import pytest
 
-from mailpolicy.policy import loader
-from mailpolicy.policy.export.postfix_instance import PostfixInstance, free_port
-from mailpolicy.policy.export.result import ExportResult
-from mailpolicy.simulator import milter
-
+BASELINE = str(Path(__file__).resolve().parents[2] / "policy" / "policies" / "baseline.policy")
 POLICY = """\
 policy "live"
 block attachment extension in ["exe"] as "exe" reason "executables refused"
 quarantine attachment extension in ["scr"] as "scr" reason "screensavers held"
+tag "X-Policy-Tag: spreadsheet seen" when attachment extension in ["xls"] as "xls"
+discard attachment extension in ["pif"] as "pif" reason "dropped"
+strip attachment extension in ["js"] as "js" reason "scripts removed"
 """
 
 
-def _missing() -> str | None:
-    gone = [t for t in ("postfix", "postqueue", "smtp-sink") if _tool(t) is None]
-    if gone:
-        return f"missing {', '.join(gone)}"
-    if os.geteuid() != 0:
-        return "a private Postfix instance needs root"
-    return None
+class Live:
+    """The module's Postfix and milters."""
 
+    def __init__(self, work: Path) -> None:
+        policy = work / "live.policy"
+        policy.write_text(POLICY)
+        self.milters = {
+            "enforce": rig.MilterProcess(work, "enforce", str(policy)),
+            "audit": rig.MilterProcess(work, "audit", str(policy), "--audit"),
+            "reject": rig.MilterProcess(work, "reject", str(policy), "--fallback", "reject"),
+            "restart": rig.MilterProcess(work, "restart", BASELINE),
+        }
+        self.silent = rig.Silent()
+        routes = {name: rig.Route(m.port) for name, m in self.milters.items()}
+        routes["down"] = rig.Route(rig.free_port())
+        routes["silent"] = rig.Route(self.silent.port, {"milter_command_timeout": "1s"})
+        self.rig = rig.Rig(work, routes)
 
-def _tool(name: str) -> str | None:
-    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin")
+    def start(self) -> None:
+        starting = [threading.Thread(target=m.start) for m in self.milters.values()]
+        for t in starting:
+            t.start()
+        for t in starting:
+            t.join()
+        self.rig.start()
+
+    def stop(self) -> dict[str, int | None]:
+        self.rig.stop()
+        self.silent.close()
+        return {name: m.stop() for name, m in self.milters.items()}
 
 
 @pytest.fixture(scope="module")
-def live() -> Iterator[PostfixInstance]:
-    problem = _missing()
+def live() -> Iterator[Live]:
+    problem = rig.missing()
     if problem:
         if os.environ.get("CI"):
             pytest.fail(problem)
         pytest.skip(problem)
     with tempfile.TemporaryDirectory(prefix="mailpolicy-milter-") as d:
-        yield from _running(Path(d))
-
-
-def _running(work: Path) -> Iterator[PostfixInstance]:
-    path = work / "live.policy"
-    path.write_text(POLICY)
-    cfg = milter.Config(loader.load_policy(str(path)), milter.policy_hash(str(path)))
-    port = free_port()
-    loop = asyncio.new_event_loop()
-    server = milter.Milter(cfg)
-    ready = threading.Event()
-    task: list[asyncio.Task[None]] = []
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        task.append(loop.create_task(server.serve(f"127.0.0.1:{port}", ready.set)))
+        setup = Live(Path(d))
         try:
-            loop.run_until_complete(task[0])
+            setup.start()
+            yield setup
         finally:
-            loop.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    fragment = (
-        f"smtpd_milters = inet:127.0.0.1:{port}\n"
-        "milter_protocol = 6\n"
-        "milter_default_action = tempfail\n"
-        "milter_connect_timeout = 5s\nmilter_command_timeout = 10s\n"
-        "milter_content_timeout = 20s\n"
-    )
-    pf = PostfixInstance(str(work))
-    pf.configure(ExportResult("postfix", files={"main.cf.fragment": fragment}))
-    pf.start()
-    try:
-        yield pf
-    finally:
-        pf.stop()
-        loop.call_soon_threadsafe(task[0].cancel)
-        thread.join(15)
+            codes = setup.stop()
+        assert all(c == 0 for c in codes.values()), codes  # SIGTERM: a clean exit
 
 
-def _message(name: str) -> EmailMessage:
+def message(name: str, data: bytes = b"MZ\x90\x00 not really") -> EmailMessage:
     m = EmailMessage()
     m["From"], m["To"], m["Subject"] = "a@example.org", "b@example.net", f"file {name}"
     m["Message-ID"] = f"<{name}.{time.time_ns()}@example.org>"
-    m.set_content("see attached")
-    m.add_attachment(b"MZ\x90\x00 not really", "application", "octet-stream", filename=name)
+    m.set_content("see attached\n")
+    m.add_attachment(data, "application", "octet-stream", filename=name)
     return m
 
 
-def _send(pf: PostfixInstance, msg: EmailMessage) -> None:
-    with smtplib.SMTP("127.0.0.1", pf.port1, timeout=30) as s:
+def send(port: int, msg: EmailMessage, login: str | None = None) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+        if login is not None:
+            s.ehlo()
+            assert s.docmd(f"XCLIENT LOGIN={login}")[0] == 220
+            s.ehlo()  # XCLIENT starts the session again
         s.send_message(msg)
 
 
-def test_blocked_message_gets_550_from_postfix(live: PostfixInstance) -> None:
+def body(data: bytes) -> bytes:
+    return data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else data.split(b"\n\n", 1)[1]
+
+
+def field(data: bytes, name: str) -> bytes | None:
+    """The raw value (after the colon, unfolded) of header field ``name`` at the top of a
+    captured message, or None."""
+    head = data.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+    for line in re.sub(rb"\n[ \t]", b" ", head).split(b"\n"):
+        if line.lower().startswith(name.lower().encode() + b":"):
+            return line[len(name) + 1 :]
+    return None
+
+
+def mid(msg: EmailMessage) -> str:
+    return str(msg["Message-ID"])
+
+
+def decision(live: Live, route: str, message_id: str) -> dict[str, object]:
+    m = live.milters[route]
+    found: list[dict[str, object]] = []
+    rig.wait_for(
+        lambda: (
+            bool(found.extend(d for d in m.decisions_read() if d["message_id"] == message_id))
+            or bool(found)
+        ),
+        10,
+    )
+    assert found, f"no decision for {message_id} in {m.decisions}"
+    return found[-1]
+
+
+# -- enforce ----------------------------------------------------------------------------------
+def test_blocked_message_gets_550_with_the_rules_reason(live: Live) -> None:
     with pytest.raises(smtplib.SMTPDataError) as exc:
-        _send(live, _message("setup.exe"))
+        send(live.rig.port("enforce"), message("setup.exe"))
     assert exc.value.smtp_code == 550
-    assert b"executables refused" in exc.value.smtp_error
+    assert exc.value.smtp_error.startswith(b"5.7.1 executables refused")
 
 
-def _wait(check: object, seconds: float = 15) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if callable(check) and check():
-            return True
-        time.sleep(0.2)
-    return False
+def test_quarantined_message_is_in_the_hold_queue(live: Live) -> None:
+    held = message("pretty.scr")
+    send(live.rig.port("enforce"), held)
+    found: dict[str, bytes] = {}
+    assert rig.wait_for(lambda: bool(found.update(live.rig.held())) or mid(held) in found, 15)
+    assert b"Subject: file pretty.scr" in found[mid(held)]
+    assert decision(live, "enforce", mid(held))["rule"] == "scr"
+    assert mid(held) not in live.rig.delivered()
 
 
-def test_clean_message_is_delivered_and_quarantined_one_is_held(live: PostfixInstance) -> None:
-    clean = _message("report.txt")
-    _send(live, clean)
-    mid = str(clean["Message-ID"]).encode()
-    assert _wait(lambda: live.captured(mid) is not None), "clean message not delivered"
-    held = _message("pretty.scr")
-    _send(live, held)
-    hid = str(held["Message-ID"]).encode()
+def test_tagged_message_arrives_with_the_rules_header(live: Live) -> None:
+    tagged = message("budget.xls", b"\xd0\xcf\x11\xe0 sheet")
+    send(live.rig.port("enforce"), tagged)
+    got = live.rig.arrived(mid(tagged))
+    assert got is not None, "tagged message not delivered"
+    value = field(got, "X-Policy-Tag")
+    assert value is not None and value.strip() == b"spreadsheet seen"
 
-    def in_hold() -> bool:
-        live.read_log()
-        return any(live.held(q) for q in list(live.facts))
 
-    assert _wait(in_hold), "quarantined message not in the hold queue"
-    assert live.captured(hid) is None
+@pytest.mark.xfail(
+    strict=True,
+    reason="the milter negotiates SMFIP_HDR_LEADSPC but adds header values without their "
+    "leading space: Postfix writes 'X-Policy-Tag:spreadsheet seen'",
+)
+def test_added_header_keeps_the_space_after_the_colon(live: Live) -> None:
+    tagged = message("space.xls", b"\xd0\xcf\x11\xe0 sheet")
+    send(live.rig.port("enforce"), tagged)
+    got = live.rig.arrived(mid(tagged))
+    assert got is not None
+    assert field(got, "X-Policy-Tag") == b" spreadsheet seen"
+
+
+def test_discarded_message_is_accepted_and_never_arrives(live: Live) -> None:
+    dropped, after = message("invoice.pif"), message("after-the-pif.txt", b"plain")
+    send(live.rig.port("enforce"), dropped)  # no exception: 250
+    send(live.rig.port("enforce"), after)
+    assert live.rig.arrived(mid(after)) is not None
+    assert live.rig.settle(20)
+    assert mid(dropped) not in live.rig.delivered()
+    assert mid(dropped) not in live.rig.held()
+    assert decision(live, "enforce", mid(dropped))["action"] == "discard"
+
+
+def test_clean_message_arrives_byte_for_byte(live: Live) -> None:
+    clean = message("report.txt", bytes(range(256)) * 40)
+    sent = clean.as_bytes(policy=SMTP)
+    send(live.rig.port("enforce"), clean)
+    got = live.rig.arrived(mid(clean))
+    assert got is not None, "clean message not delivered"
+    # smtp-sink stores LF line ends and one empty line after each message
+    assert body(got) == body(sent).replace(b"\r\n", b"\n") + b"\n"
+    head = got.split(b"\n\n", 1)[0] if b"\r\n\r\n" not in got else got.split(b"\r\n\r\n", 1)[0]
+    assert b"X-Mailpolicy" not in head and b"X-Policy" not in head
+    assert decision(live, "enforce", mid(clean))["action"] == "allow"
+
+
+def test_strip_removes_the_part_and_keeps_the_others(live: Live) -> None:
+    """The ``js`` part is replaced by a text note naming it; the other parts arrive byte for
+    byte."""
+    msg = message("tool.js", b"WScript.Echo('x');\n")
+    msg.add_attachment(b"%PDF-1.4 keep me\n", "application", "pdf", filename="keep.pdf")
+    whole = msg.as_bytes(policy=SMTP).replace(b"\r\n", b"\n")  # sets the boundary
+    boundary = msg.get_boundary()
+    assert boundary is not None
+    sent = whole.split(f"--{boundary}".encode())
+    send(live.rig.port("enforce"), msg)
+    got = live.rig.arrived(mid(msg))
+    assert got is not None, "stripped message not delivered"
+    note = field(got, "X-Mailpolicy-Strip")
+    if note is not None and b"not implemented" in note:
+        pytest.xfail("strip is not carried out by the milter yet")
+    parts = got.split(f"--{boundary}".encode())
+    assert parts[1] == sent[1] and parts[3] == sent[3]  # the text body and keep.pdf
+    leaves = [p for p in email.message_from_bytes(got, policy=email.policy.default).walk()]
+    payloads = [p.get_payload(decode=True) or b"" for p in leaves if not p.is_multipart()]
+    assert not any(b"WScript" in p for p in payloads)
+    assert any(b"tool.js" in p for p in payloads[1:])  # the note names what was removed
+
+
+# -- audit ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "would"),
+    [
+        ("setup.exe", "block rule=exe"),
+        ("pretty.scr", "quarantine rule=scr"),
+        ("invoice.pif", "discard rule=pif"),
+        ("notes.txt", "allow rule=default"),
+    ],
+)
+def test_audit_delivers_everything_with_what_would_happen(
+    live: Live, name: str, would: str
+) -> None:
+    msg = message(name)
+    send(live.rig.port("audit"), msg)
+    got = live.rig.arrived(mid(msg))
+    assert got is not None, f"{name} not delivered in audit mode"
+    value = field(got, "X-Mailpolicy-Would")
+    assert value is not None and value.strip() == would.encode()
+    line = decision(live, "audit", mid(msg))
+    assert line["mode"] == "audit" and line["action"] == would.split()[0]
+
+
+# -- when the milter cannot answer ------------------------------------------------------------
+@pytest.mark.parametrize("route", ["down", "silent"])
+def test_a_milter_down_or_hung_gives_4xx(live: Live, route: str) -> None:
+    msg = message(f"{route}.txt", b"plain")
+    with pytest.raises(smtplib.SMTPResponseException) as exc:
+        send(live.rig.port(route), msg)
+    assert 400 <= exc.value.smtp_code < 500
+    assert live.rig.arrived(mid(msg), seconds=1) is None
+
+
+def test_the_milters_own_fallback_when_it_cannot_read(live: Live) -> None:
+    """A UTF-8 envelope sender reaches the milter in a macro the codec cannot read: the
+    configured ``--fallback reject`` answers (550), never a crash."""
+    with smtplib.SMTP("127.0.0.1", live.rig.port("reject"), timeout=30) as s:
+        s.ehlo()
+        code, text = s.mail("dépôt@example.org", ["SMTPUTF8"])
+    assert code == 550, (code, text)
+    assert live.milters["reject"].proc is not None
+    assert live.milters["reject"].proc.poll() is None  # still serving
+    assert "unreadable milter message" in live.milters["reject"].log()
+    msg = message("after-utf8.txt", b"plain")
+    send(live.rig.port("reject"), msg)
+    assert live.rig.arrived(mid(msg)) is not None
+
+
+# -- authenticated sessions -------------------------------------------------------------------
+def test_xclient_login_is_an_authenticated_session_the_milter_decides(live: Live) -> None:
+    msg = message("signed.txt", b"plain")
+    send(live.rig.port("enforce"), msg, login="alice")
+    got = live.rig.arrived(mid(msg))
+    assert got is not None
+    assert b"with ESMTPA id" in got  # Postfix took LOGIN=alice as SMTP AUTH
+    assert decision(live, "enforce", mid(msg))["action"] == "allow"
+
+
+# -- restart under load -----------------------------------------------------------------------
+def test_restart_under_load_loses_and_duplicates_nothing(live: Live) -> None:
+    """200 messages through 8 sessions while the milter is stopped (SIGTERM) and started
+    again: every 250 arrives exactly once, every 4xx was retried and then arrived once,
+    every 550 never arrives."""
+    mails = loadgen.workload(200, seed=7, tag="restart")
+    m = live.milters["restart"]
+    done: list[list[loadgen.Result]] = []
+    sender = threading.Thread(
+        target=lambda: done.append(
+            loadgen.send(live.rig.port("restart"), mails, 8, retry_delay=0.2)
+        )
+    )
+    sender.start()
+    time.sleep(1.5)
+    assert m.stop() == 0
+    time.sleep(0.5)
+    m.start()
+    sender.join(120)
+    assert done, "the load generator did not finish"
+    results = done[0]
+    assert live.rig.settle(30)
+    delivered = live.rig.delivered()
+    codes = {r.mail.mid: r.code for r in results}
+    assert sorted(set(codes.values())) in ([250, 550], [250]), {
+        r.mail.mid: (r.code, r.reply, r.tempfails[-1:]) for r in results if r.code not in (250, 550)
+    }
+    retried = [r for r in results if r.tempfails]
+    assert retried, "the restart was not seen by any session"
+    for r in results:
+        copies = len(delivered.get(r.mail.mid, []))
+        want = 1 if r.code == 250 else 0
+        assert copies == want, (r.mail.mid, r.code, copies)
+        assert (r.code == 550) == (r.mail.kind in loadgen.BLOCKED)
