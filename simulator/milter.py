@@ -3,30 +3,42 @@
 Contract:
 - ``Milter(config).serve(listen)`` speaks the Sendmail milter protocol (version 6, as
   Postfix's ``smtpd_milters`` and Sendmail's ``InputMailFilters``) on ``HOST:PORT`` or
-  ``unix:PATH``; the wire format is ``kilter.protocol`` (pure Python). Each message is
-  reassembled from the header fields and body chunks the MTA sends (``reassemble``) and
-  judged by ``judge`` exactly as ``explain`` judges the same bytes: ``replay.judge_raw``
-  under the per-message budget, the reference evaluator.
-- The verdict becomes the reply at end of message (``reply``): ``block`` is ``550 5.7.1``
+  ``unix:PATH``; the wire format is ``kilter.protocol`` (pure Python; macro values are
+  decoded here, as UTF-8 with replacement, since the codec's ASCII decoding raises on a
+  UTF-8 login). Each message is reassembled from the header fields and body chunks the MTA
+  sends (``reassemble``) and judged (``milter_judge.judge``) exactly as ``explain`` judges
+  the same bytes, with ``Message.smtp_auth`` from the ``{auth_authen}`` macro.
+- The decision becomes the reply at end of message (``reply``): ``block`` is ``550 5.7.1``
   with the rule's reason; ``quarantine`` the milter quarantine (Postfix: the hold queue);
-  ``tag`` adds the rule's header; ``discard`` discards; ``allow`` accepts; ``strip`` is not
-  done yet: the message is accepted with ``X-Mailpolicy-Strip:`` naming what would have
-  been removed. ``audit`` accepts everything and adds ``X-Mailpolicy-Would: ACTION
-  rule=ID``.
-- Never hangs the MTA, never loses mail: an analysis that raises, or does not finish
-  within the budget plus ``GRACE`` (queueing for a slot included), gets the fallback
-  (``tempfail``: ``451 4.7.1``; or ``accept``, ``reject``); at most ``max_concurrent``
-  analyses run at once (threads: in them only the cooperative archive deadline of
-  ``simulator.budget`` holds, the hard watchdog needs the main thread, hence the outer
-  timeout). A connection whose bytes the codec cannot read gets the fallback and is closed.
-- ``decision_log``: one JSON object a line per message decided (``record``).
+  ``tag`` adds the rule's header; ``discard`` discards; ``allow`` accepts; ``strip``
+  replaces the body (SMFIR_REPLBODY, in chunks under 64 KB) with the removed parts'
+  places taken by a notice, plus header changes when the whole message was the part
+  (``simulator.strip``); a strip that cannot be done safely is quarantined instead. Each
+  ``mode audit`` rule that matched before the deciding one adds ``X-Mailpolicy-Would:
+  ACTION rule=ID``. Whole-milter ``audit`` accepts everything and adds one
+  ``X-Mailpolicy-Would:`` for the verdict. Body, header and quarantine actions are
+  negotiated; a decision the MTA did not allow is never delivered (``451 4.7.1``).
+- Never hangs the MTA, never loses mail: an analysis that fails, or does not finish within
+  the budget plus ``GRACE`` (queueing for a slot included), gets the fallback (``tempfail``:
+  ``451 4.7.1``; or ``accept``, ``reject``); at most ``max_concurrent`` analyses run at once,
+  in worker processes with hard limits or in threads (``milter_pool``). Memory is bounded:
+  a message is kept up to ``MAX_MESSAGE`` bytes (the rest is judged unread: ``message
+  unscannable``), and all messages together up to ``max_buffered`` bytes; a message that
+  finds no room gets ``451 4.3.2`` at end of message (a load condition, not a verdict). A
+  connection whose bytes the codec cannot read gets the fallback and is closed.
+- ``reload(load)`` swaps the policy atomically (messages in flight finish on the old one)
+  when ``load`` returns it, else keeps the old; ``reopen()`` reopens the decision log.
+- Shutdown (``serve`` cancelled): no new connection is accepted, idle connections are
+  closed, a message in flight gets its answer (at most the analysis limit), then
+  ``serve`` returns.
+- ``decision_log``: one JSON object a line per message (``milter_log.record``) and per
+  reload; ``keep``: each judged message's bytes as ``DIR/<sha256>.eml``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import re
 import time
@@ -39,21 +51,45 @@ from kilter.protocol import messages as km
 from kilter.protocol.buffer import SimpleBuffer
 from kilter.protocol.exceptions import NeedsMore
 
-from mailpolicy.corpus.message import Message
-from mailpolicy.corpus.readers import RawMessage
 from mailpolicy.policy.checked import CheckedPolicy
-from mailpolicy.policy.evaluate import Verdict, evaluate
 from mailpolicy.simulator import budget as _budget
+from mailpolicy.simulator import milter_log, milter_pool
+from mailpolicy.simulator.milter_judge import MAX_MESSAGE, Decision, Outcome, judge
 from mailpolicy.simulator.replay import judge_raw
 
+__all__ = [
+    "MAX_MESSAGE",
+    "Config",
+    "Decision",
+    "Envelope",
+    "Milter",
+    "Outcome",
+    "judge",
+    "judge_raw",
+    "policy_hash",
+    "reassemble",
+    "reply",
+]
+
 FALLBACKS = ("tempfail", "accept", "reject")
+ISOLATIONS = milter_pool.ISOLATIONS
 #: Seconds past the budget before an analysis is given up (the fallback is sent).
 GRACE = 2.0
-#: Largest message the milter reads; a larger one is judged on what was read, plus a fact.
-MAX_MESSAGE = 64 << 20
+#: Seconds past that limit the server waits for a worker to be stopped and reported.
+SLACK = 0.25
+#: Bytes of all messages kept at once, by default (``--max-buffered``).
+MAX_BUFFERED = 256 << 20
 WOULD_HEADER = "X-Mailpolicy-Would"
-STRIP_HEADER = "X-Mailpolicy-Strip"
+AUTH_MACRO = "{auth_authen}"
+_AUTH_MACROS = ("{auth_authen}", "{auth_type}", "{auth_author}")
 _BUFFER = 1 << 20  # the codec's buffer (the MTA sends body chunks of 64 KB at most)
+_CHUNK = 65535  # SMFIR_REPLBODY chunk (libmilter's MILTER_CHUNK_SIZE)
+_WANT = (
+    km.ActionFlags.ADD_HEADERS
+    | km.ActionFlags.CHANGE_HEADERS
+    | km.ActionFlags.CHANGE_BODY
+    | km.ActionFlags.QUARANTINE
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +101,12 @@ class Config:
     fallback: str = "tempfail"
     max_concurrent: int = 4
     budget: _budget.Budget = _budget.DEFAULT
-    decision_log: IO[str] | None = None
+    decision_log: IO[str] | milter_log.DecisionLog | None = None
+    #: where the analyses run: ``process`` (isolated, hard limits) or ``thread``
+    isolation: str = "process"
+    #: keep each judged message as ``DIR/<sha256>.eml``
+    keep: str | None = None
+    max_buffered: int = MAX_BUFFERED
 
 
 @dataclass(slots=True)
@@ -78,15 +119,12 @@ class Envelope:
     body: bytearray = field(default_factory=bytearray)
     macros: dict[str, str] = field(default_factory=dict)
     leading_space: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The decision on one message: the verdict, or why there is none (the fallback)."""
-
-    verdict: Verdict | None
-    error: str = ""
-    exhausted: str | None = None
+    #: bytes held for this message (counted in ``Milter.buffered``)
+    size: int = 0
+    #: more was sent than ``MAX_MESSAGE``: judged on what was kept
+    truncated: bool = False
+    #: no room in ``max_buffered``: the message gets ``451 4.3.2``
+    refused: bool = False
 
 
 def policy_hash(path: str) -> str:
@@ -108,56 +146,8 @@ def reassemble(env: Envelope) -> bytes:
     return bytes(out)
 
 
-def judge(policy: CheckedPolicy, data: bytes, budget: _budget.Budget, where: str) -> Outcome:
-    """The verdict ``explain`` gives for ``data``; never raises."""
-
-    def failed(reason: str) -> Verdict | str:
-        return reason
-
-    def decide(msg: Message) -> Verdict | str:
-        return evaluate(policy, msg, trace=False)
-
-    try:
-        found, kind = judge_raw(RawMessage(where, None, data, None), None, budget, decide, failed)
-    except Exception as exc:  # noqa: BLE001 - the fallback, never a crash of the milter
-        return Outcome(None, f"analysis failed: {type(exc).__name__}: {exc}")
-    if isinstance(found, str):
-        return Outcome(None, found)
-    return Outcome(found, exhausted=kind)
-
-
 def _header_value(text: str) -> str:
     return re.sub(r"[\r\n]+\s*", " ", text).strip()
-
-
-def reply(outcome: Outcome, audit: bool, fallback: str) -> tuple[list[km.Message], km.Message]:
-    """The edits and the final reply for one outcome."""
-    v = outcome.verdict
-    if v is None:
-        if fallback == "accept":
-            return [], km.Accept()
-        if fallback == "reject":
-            return [], _code("550 5.7.1", "message could not be analysed")
-        return [], _code("451 4.7.1", "message could not be analysed, try again later")
-    rule = v.rule or "default"
-    if audit:
-        would = _header_value(f"{v.action} rule={rule}")
-        return [km.AddHeader(WOULD_HEADER, would.encode())], km.Accept()
-    if v.action == "block":
-        return [], _code("550 5.7.1", v.reason or f"blocked by rule {rule}")
-    if v.action == "quarantine":
-        return [km.Quarantine(_header_value(f"rule={rule}: {v.reason}"))], km.Accept()
-    if v.action == "discard":
-        return [], km.Discard()
-    edits: list[km.Message] = []
-    if v.action == "tag" and v.header:
-        name, _, value = v.header.partition(":")
-        edits.append(km.AddHeader(name.strip(), _header_value(value).encode()))
-    if v.action == "strip":
-        names = ", ".join(a.name or a.part for a in v.stripped) or "matching parts"
-        text = f"not stripped (not implemented): {names}; rule={rule}"
-        edits.append(km.AddHeader(STRIP_HEADER, _header_value(text).encode()))
-    return edits, km.Accept()
 
 
 def _code(code: str, text: str) -> km.Message:
@@ -165,84 +155,299 @@ def _code(code: str, text: str) -> km.Message:
     return km.ReplyCode(f"{code} {line}".encode("utf-8", "replace") + b"\0")
 
 
-def record(cfg: Config, env: Envelope, outcome: Outcome) -> dict[str, Any]:
-    """The decision-log line of one message."""
-    v = outcome.verdict
-    mid = next((val for n, val in env.headers if n.lower() == "message-id"), b"")
-    return {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "queue_id": env.macros.get("i"),
-        "message_id": mid.decode("utf-8", "replace").strip() or None,
-        "sender": env.sender,
-        "recipients": list(env.recipients),
-        "action": v.action if v is not None else f"fallback:{cfg.fallback}",
-        "rule": v.rule if v is not None else None,
-        "attachment": (v.name or (v.attachment.name if v.attachment else None)) if v else None,
-        "reason": v.reason if v is not None else outcome.error,
-        "exhausted": outcome.exhausted,
-        "policy_sha256": cfg.policy_hash,
-        "mode": "audit" if cfg.audit else "enforce",
-    }
+def _would(d: Decision) -> str:
+    return _header_value(f"{d.action} rule={d.rule or 'default'}")
+
+
+def reply(
+    outcome: Outcome,
+    audit: bool,
+    fallback: str,
+    actions: int = int(_WANT),
+    lead: bool = False,
+) -> tuple[list[km.Message], km.Message]:
+    """The edits and the final reply for one outcome; ``actions`` what the MTA allowed
+    (``ActionFlags``), ``lead`` whether header values carry their leading space."""
+    sp = " " if lead else ""
+
+    def add(name: str, value: str) -> km.Message:
+        return km.AddHeader(name, (sp + _header_value(value)).encode("utf-8", "replace"))
+
+    def refuse(why: str) -> tuple[list[km.Message], km.Message]:
+        return [], _code("451 4.7.1", f"message cannot be handled as the policy says ({why})")
+
+    d = outcome.decision
+    if d is None:
+        if fallback == "accept":
+            return [], km.Accept()
+        if fallback == "reject":
+            return [], _code("550 5.7.1", "message could not be analysed")
+        return [], _code("451 4.7.1", "message could not be analysed, try again later")
+    can_add = bool(actions & km.ActionFlags.ADD_HEADERS)
+    if audit:
+        return ([add(WOULD_HEADER, _would(d))] if can_add else []), km.Accept()
+    edits = [add(WOULD_HEADER, _would(a)) for a in d.audited] if can_add else []
+    rule = d.rule or "default"
+    if d.action == "block":
+        return [], _code("550 5.7.1", d.reason or f"blocked by rule {rule}")
+    if d.action == "discard":
+        return [], km.Discard()
+    if d.action == "quarantine":
+        if not actions & km.ActionFlags.QUARANTINE:
+            return refuse("the MTA does not allow quarantine")
+        why = f"rule={rule}: {d.reason}"
+        if d.refused:
+            why = f"rule={rule}: strip not possible ({d.refused}): {d.reason}"
+        return [*edits, km.Quarantine(_header_value(why)[:900])], km.Accept()
+    if d.action == "tag" and d.header:
+        if not can_add:
+            return refuse("the MTA does not allow adding a header")
+        name, _, value = d.header.partition(":")
+        edits.append(add(name.strip(), value))
+    if d.action == "strip":
+        if d.rebuilt is None:
+            return refuse("strip without a rebuilt message")
+        need = km.ActionFlags.CHANGE_BODY
+        if d.rebuilt.headers:
+            need |= km.ActionFlags.CHANGE_HEADERS | km.ActionFlags.ADD_HEADERS
+        if actions & need != need:
+            return refuse("the MTA does not allow changing the body")
+        for h in d.rebuilt.headers:
+            raw = (sp + h.value).encode("ascii") if h.value else b""
+            if h.index == 0:
+                edits.append(km.AddHeader(h.name, raw))
+            else:
+                edits.append(km.ChangeHeader(h.index, h.name, raw))
+        body = d.rebuilt.data[d.rebuilt.body_start :]
+        edits += [km.ReplaceBody(body[i : i + _CHUNK]) for i in range(0, len(body), _CHUNK)]
+        if not body:
+            edits.append(km.ReplaceBody(b""))
+    return edits, km.Accept()
+
+
+def _macro(payload: bytes) -> km.Macro:
+    """A Macro message (SMFIC_MACRO) with its values decoded as UTF-8, never raising."""
+    parts = payload[1:].split(b"\0")
+    pairs = zip(parts[0::2], parts[1::2], strict=False)
+    macros = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in pairs}
+    return km.Macro(payload[0] if payload else 0, macros)
+
+
+def _unpack(buf: SimpleBuffer) -> tuple[km.Message, int]:
+    with buf[:] as view:
+        if len(view) >= 5 and view[4] == ord("D"):
+            size = int.from_bytes(view[:4], "big")
+            if len(view) < 4 + size:
+                raise NeedsMore
+            return _macro(bytes(view[5 : 4 + size])), 4 + size
+    return km.Message.unpack(buf)
 
 
 def _addr(raw: bytes | memoryview) -> str:
     return bytes(raw).decode("utf-8", "replace").strip().strip("<>")
 
 
+class _Engine:
+    """One policy and where its analyses run; retired engines close when idle."""
+
+    def __init__(self, policy: CheckedPolicy, sha: str, runner: milter_pool.Runner) -> None:
+        self.policy = policy
+        self.sha = sha
+        self.runner = runner
+        self.inflight = 0
+        self.retired = False
+
+
 class Milter:
-    """The server: one ``Envelope`` per connection at a time, analyses in a thread pool."""
+    """The server: one ``Envelope`` per connection at a time, analyses in a runner."""
 
     def __init__(self, cfg: Config, log: Callable[[str], None] = lambda _: None) -> None:
         self.cfg = cfg
         self.log = log
+        self.decisions = (
+            milter_log.DecisionLog.over(cfg.decision_log)
+            if cfg.decision_log is not None
+            and not isinstance(cfg.decision_log, milter_log.DecisionLog)
+            else cfg.decision_log
+        )
         self.pool = ThreadPoolExecutor(max_workers=cfg.max_concurrent)
         self.slots = asyncio.Semaphore(cfg.max_concurrent)
-        self.active: set[asyncio.Task[Any]] = set()
+        self.engine = _Engine(cfg.policy, cfg.policy_hash, self._runner(cfg.policy))
+        self.active: dict[asyncio.Task[Any], bool] = {}  # session -> inside a message
+        self.buffered = 0
+        self.stopping = False
 
-    async def analyse(self, env: Envelope) -> Outcome:
-        data = reassemble(env)
-        limit = (self.cfg.budget.seconds or 30.0) + GRACE
-        where = env.macros.get("i") or "milter"
+    def _runner(self, policy: CheckedPolicy) -> milter_pool.Runner:
+        c = self.cfg
+        return milter_pool.runner(c.isolation, policy, c.budget, c.max_concurrent)
+
+    @property
+    def limit(self) -> float:
+        """Seconds an analysis may take, waiting for a slot included."""
+        return (self.cfg.budget.seconds or 30.0) + GRACE
+
+    # -- policy reload and the decision log --------------------------------------------
+    async def reload(self, load: Callable[[], tuple[CheckedPolicy, str]]) -> bool:
+        """Load the policy again; swap it in when it loads and checks clean."""
         loop = asyncio.get_running_loop()
+        try:
+            policy, sha = await loop.run_in_executor(None, load)
+            runner = await loop.run_in_executor(None, self._runner, policy)
+        except Exception as exc:  # noqa: BLE001 - the old policy stays, whatever went wrong
+            error = " ".join(str(exc).split()) or type(exc).__name__
+            self.log(
+                f"mailpolicy milter: reload failed, policy {self.engine.sha[:12]} kept: {error}"
+            )
+            self._event(
+                {"event": "reload", "ok": False, "error": error, "policy_sha256": self.engine.sha}
+            )
+            return False
+        old, self.engine = self.engine, _Engine(policy, sha, runner)
+        old.retired = True
+        if old.inflight == 0:
+            await loop.run_in_executor(None, old.runner.close)
+        self.log(f"mailpolicy milter: policy reloaded, sha256 {sha}")
+        self._event({"event": "reload", "ok": True, "policy_sha256": sha})
+        return True
+
+    def reopen(self) -> None:
+        if self.decisions is not None:
+            try:
+                self.decisions.reopen()
+            except OSError as exc:
+                self.log(f"mailpolicy milter: cannot reopen the decision log: {exc}")
+
+    def _event(self, line: dict[str, Any]) -> None:
+        if self.decisions is not None:
+            line = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **line}
+            self._write(line)
+
+    def _write(self, line: dict[str, Any]) -> None:
+        assert self.decisions is not None
+        try:
+            self.decisions.write(line)
+        except OSError as exc:  # a full disk must not stop the mail
+            self.log(f"mailpolicy milter: cannot write the decision log: {exc}")
+
+    # -- one message -------------------------------------------------------------------
+    def _hold(self, env: Envelope, data: bytes) -> bytes:
+        """What of ``data`` the message may keep (``MAX_MESSAGE``, ``max_buffered``)."""
+        if env.refused:
+            return b""
+        room = MAX_MESSAGE - env.size
+        if len(data) > room:
+            env.truncated = True
+            data = data[: max(room, 0)]
+        if self.buffered + len(data) > self.cfg.max_buffered:
+            env.refused = True
+            self._release(env)
+            return b""
+        env.size += len(data)
+        self.buffered += len(data)
+        return data
+
+    def _release(self, env: Envelope) -> None:
+        self.buffered -= env.size
+        env.size = 0
+        env.headers.clear()
+        env.body = bytearray()
+
+    async def analyse(self, engine: _Engine, job: milter_pool.Job) -> Outcome:
+        limit = self.limit
+        loop = asyncio.get_running_loop()
+        start = loop.time()
 
         async def run() -> Outcome:
             async with self.slots:
-                return await loop.run_in_executor(
-                    self.pool, judge, self.cfg.policy, data, self.cfg.budget, where
-                )
+                left = limit - (loop.time() - start)
+                return await loop.run_in_executor(self.pool, engine.runner.call, job, left)
 
         try:
-            return await asyncio.wait_for(run(), limit)
+            return await asyncio.wait_for(run(), limit + SLACK)
         except TimeoutError:
             return Outcome(None, f"analysis did not finish within {limit:g} s")
 
-    async def end_of_message(self, env: Envelope) -> list[km.Message]:
-        outcome = await self.analyse(env)
-        edits, final = reply(outcome, self.cfg.audit, self.cfg.fallback)
-        line = record(self.cfg, env, outcome)
-        if self.cfg.decision_log is not None:
-            self.cfg.decision_log.write(json.dumps(line, ensure_ascii=False) + "\n")
-            self.cfg.decision_log.flush()
-        self.log(f"{line['queue_id'] or '-'}: {line['action']} rule={line['rule']}")
+    def _keep(self, data: bytes) -> tuple[str, str | None]:
+        sha = milter_log.digest(data)
+        if self.cfg.keep is None:
+            return sha, None
+        try:
+            return sha, milter_log.keep(self.cfg.keep, data, sha)
+        except OSError as exc:
+            self.log(f"mailpolicy milter: cannot keep {sha}.eml: {exc}")
+            return sha, None
+
+    async def end_of_message(
+        self, env: Envelope, actions: int = int(_WANT), lead: bool = False
+    ) -> list[km.Message]:
+        if env.refused:
+            self.log(f"{env.macros.get('i') or '-'}: 451 4.3.2 (--max-buffered reached)")
+            return [_code("451 4.3.2", "too much mail being analysed, try again later")]
+        data = reassemble(env)
+        auth = env.macros.get(AUTH_MACRO) or None
+        where = env.macros.get("i") or "milter"
+        engine = self.engine
+        engine.inflight += 1
+        try:
+            job = milter_pool.Job(data, where, auth, env.truncated)
+            outcome = await self.analyse(engine, job)
+        finally:
+            engine.inflight -= 1
+            if engine.retired and engine.inflight == 0:
+                asyncio.get_running_loop().run_in_executor(None, engine.runner.close)
+        loop = asyncio.get_running_loop()
+        sha, kept = await loop.run_in_executor(None, self._keep, data)
+        edits, final = reply(outcome, self.cfg.audit, self.cfg.fallback, actions, lead)
+        line = milter_log.record(
+            macros=env.macros,
+            headers=env.headers,
+            sender=env.sender,
+            recipients=env.recipients,
+            outcome=outcome,
+            fallback=self.cfg.fallback,
+            policy_hash=engine.sha,
+            audit=self.cfg.audit,
+            auth=auth,
+            sha256=sha,
+            kept=kept,
+        )
+        if self.decisions is not None:
+            self._write(line)
+        d = outcome.decision
+        note = f" (strip refused: {d.refused})" if d is not None and d.refused else ""
+        self.log(f"{line['queue_id'] or '-'}: {line['action']} rule={line['rule']}{note}")
         return [*edits, final]
 
+    # -- connections -------------------------------------------------------------------
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
-            self.active.add(task)
+            self.active[task] = False
+        env = Envelope()
         try:
-            await self._session(reader, writer)
+            await self._session(reader, writer, env, task)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             if task is not None:
-                self.active.discard(task)
+                self.active.pop(task, None)
+            self._release(env)
             writer.close()
 
-    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _mark(self, task: asyncio.Task[Any] | None, busy: bool) -> None:
+        if task is not None and task in self.active:
+            self.active[task] = busy
+
+    async def _session(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        env: Envelope,
+        task: asyncio.Task[Any] | None,
+    ) -> None:
         buf = SimpleBuffer(_BUFFER)
-        env = Envelope()
         leading = False
+        actions = int(_WANT)
         while True:
             chunk = await reader.read(buf.available)
             if not chunk:
@@ -250,7 +455,7 @@ class Milter:
             buf[:] = chunk
             while True:
                 try:
-                    msg, size = km.Message.unpack(buf)
+                    msg, size = _unpack(buf)
                 except NeedsMore:
                     break
                 except Exception as exc:  # noqa: BLE001 - bytes the codec cannot read
@@ -264,46 +469,58 @@ class Milter:
                 match msg:
                     case km.Negotiate():
                         leading = bool(msg.protocol_flags & km.ProtocolFlags.HDR_LEADSPC)
-                        want = km.ActionFlags.ADD_HEADERS | km.ActionFlags.QUARANTINE
-                        answer = [
-                            km.Negotiate(
-                                6,
-                                msg.action_flags & want,
-                                msg.protocol_flags & km.ProtocolFlags.HDR_LEADSPC,
-                            )
-                        ]
+                        actions = int(msg.action_flags & _WANT)
+                        flags = msg.protocol_flags & km.ProtocolFlags.HDR_LEADSPC
+                        answer = [km.Negotiate(6, km.ActionFlags(actions), flags)]
                     case km.Macro():
+                        if msg.stage == ord("M"):  # MAIL: this message's authentication
+                            for k in _AUTH_MACROS:
+                                env.macros.pop(k, None)
                         env.macros.update(msg.macros)
                     case km.EnvelopeFrom():
-                        macros = env.macros
-                        env = Envelope(sender=_addr(msg.sender), macros=macros)
+                        self._release(env)
+                        env.sender = _addr(msg.sender)
+                        env.recipients = []
+                        env.truncated = env.refused = False
                         env.leading_space = leading
+                        self._mark(task, True)
                         answer = [km.Continue()]
                     case km.EnvelopeRecipient():
                         env.recipients.append(_addr(msg.recipient))
                         answer = [km.Continue()]
                     case km.Header():
-                        env.headers.append((msg.name, bytes(msg.value)))
+                        value = bytes(msg.value)
+                        line = msg.name.encode("ascii", "replace") + b": " + value
+                        if len(self._hold(env, line)) == len(line):
+                            env.headers.append((msg.name, value))
                         answer = [km.Continue()]
                     case km.Body():
-                        if len(env.body) < MAX_MESSAGE:
-                            env.body += bytes(msg.content)
+                        env.body += self._hold(env, bytes(msg.content))
                         answer = [km.Continue()]
                     case km.EndOfMessage():
-                        env.body += bytes(msg.content)
-                        answer = await self.end_of_message(env)
-                        env = Envelope(macros=env.macros)
+                        env.body += self._hold(env, bytes(msg.content))
+                        self._mark(task, True)
+                        answer = await self.end_of_message(env, actions, leading)
+                        self._release(env)
+                        env.sender, env.recipients = "", []
+                        env.truncated = env.refused = False
+                        self._mark(task, False)
                     case km.Abort():
-                        env = Envelope(macros=env.macros)
+                        self._release(env)
+                        env.truncated = env.refused = False
+                        self._mark(task, False)
                     case km.Close():
                         return
                     case _:
                         answer = [km.Continue()]
                 await _send(writer, answer)
+                if self.stopping and task is not None and not self.active.get(task, False):
+                    return  # shutting down: the message is answered, the connection closes
 
     async def serve(self, listen: str, ready: Callable[[], None] = lambda: None) -> None:
-        """Serve until cancelled (SIGTERM: the caller cancels), then let the connections
-        in flight finish their message (at most the analysis limit) and return."""
+        """Serve until cancelled (SIGTERM: the caller cancels); then accept nothing new,
+        let each message in flight get its answer (at most the analysis limit), close the
+        connections and the workers, and return."""
         if listen.startswith("unix:"):
             path = listen[5:]
             if os.path.exists(path):
@@ -314,16 +531,30 @@ class Milter:
             server = await asyncio.start_server(self.handle, host or "127.0.0.1", int(port))
         ready()
         try:
-            async with server:
-                await server.serve_forever()
+            await server.serve_forever()
         except asyncio.CancelledError:
             pass
         finally:
             server.close()
-            limit = (self.cfg.budget.seconds or 30.0) + GRACE
-            if self.active:
-                await asyncio.wait(set(self.active), timeout=limit)
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            await self.drain()
+            self.close()
+
+    async def drain(self) -> None:
+        """Close idle connections; wait for the messages in flight to be answered."""
+        self.stopping = True
+        for task, busy in list(self.active.items()):
+            if not busy:
+                task.cancel()
+        busy_tasks = {t for t, b in self.active.items() if b}
+        if busy_tasks:
+            await asyncio.wait(busy_tasks, timeout=self.limit + SLACK + 1)
+        for task in list(self.active):
+            task.cancel()
+
+    def close(self) -> None:
+        """Stop the workers (the runner of the policy in use)."""
+        self.engine.runner.close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 async def _send(writer: asyncio.StreamWriter, out: list[km.Message]) -> None:

@@ -1,0 +1,136 @@
+"""The milter's judge: one message's bytes in, a picklable decision out.
+
+Contract:
+- ``judge(policy, data, budget, where, auth=None, truncated=False)`` gives the verdict
+  ``explain`` gives for the same bytes (``replay.judge_raw`` under the per-message budget,
+  the reference evaluator), with ``Message.smtp_auth`` set to ``auth`` (the MTA's
+  ``{auth_authen}``) and, when the MTA sent more than the milter keeps (``truncated``), a
+  ``message unscannable`` reason. It never raises: a failure is an ``Outcome`` without a
+  decision, which gets the fallback.
+- The ``Decision`` holds plain values only (names, not ``Attachment`` objects), so it
+  crosses from a worker process; ``audited`` holds the decisions of the ``mode audit``
+  rules that matched before the deciding one (``Verdict.audited``).
+- A ``strip`` is carried out here, inside the budget (``simulator.strip``): the decision
+  carries the rebuilt message; when the strip is refused the decision becomes
+  ``quarantine`` and ``refused`` says why: a part that cannot be removed safely is never
+  delivered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from mailpolicy.corpus.message import Message
+from mailpolicy.corpus.readers import RawMessage
+from mailpolicy.policy.checked import CheckedPolicy
+from mailpolicy.policy.evaluate import Verdict, evaluate
+from mailpolicy.simulator import budget as _budget
+from mailpolicy.simulator import strip as _strip
+from mailpolicy.simulator.replay import judge_raw
+
+#: Largest message the milter keeps; a larger one is judged on what was read, plus a fact.
+MAX_MESSAGE = 64 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What one rule (or the default) decided, in plain values."""
+
+    action: str
+    rule: str | None
+    reason: str
+    #: the name of the attachment that triggered it
+    attachment: str | None = None
+    header: str | None = None
+    #: a strip carried out: the rebuilt message and the names removed
+    rebuilt: _strip.Rebuilt | None = None
+    #: a strip that could not be carried out safely (the action is then quarantine)
+    refused: str = ""
+    audited: tuple[Decision, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The decision on one message, or why there is none (the fallback)."""
+
+    decision: Decision | None
+    error: str = ""
+    exhausted: str | None = None
+
+
+def truncated_reason() -> str:
+    return f"message larger than {MAX_MESSAGE >> 20} MB: judged on its first {MAX_MESSAGE >> 20} MB"
+
+
+def decision(v: Verdict, msg: Message | None = None, data: bytes = b"") -> Decision:
+    """The plain form of a verdict; a ``strip`` is carried out on ``data`` (``msg`` its
+    reading), or refused and turned into quarantine."""
+    name = v.name or (v.attachment.name if v.attachment else None)
+    audited = tuple(decision(a) for a in v.audited)
+    base = Decision(v.action, v.rule, v.reason, name, v.header, audited=audited)
+    if v.action != "strip" or msg is None:
+        return base
+    try:
+        done = _strip.strip(data, msg, v.stripped, v.rule or "default", v.reason)
+    except MemoryError:
+        done = _strip.Refused("out of memory while rebuilding the message")
+    except Exception as exc:  # noqa: BLE001 - a bug in the rebuild quarantines, never delivers
+        done = _strip.Refused(f"rebuild failed: {type(exc).__name__}: {exc}"[:200])
+    if isinstance(done, _strip.Refused):
+        return dataclasses.replace(base, action="quarantine", refused=done.reason)
+    return dataclasses.replace(base, rebuilt=done)
+
+
+def judge(
+    policy: CheckedPolicy,
+    data: bytes,
+    budget: _budget.Budget,
+    where: str,
+    auth: str | None = None,
+    truncated: bool = False,
+) -> Outcome:
+    """The decision ``explain`` gives for ``data``; never raises."""
+
+    def failed(reason: str) -> Decision | str:
+        return reason
+
+    def decide(msg: Message) -> Decision | str:
+        extra = (truncated_reason(),) if truncated else ()
+        if auth is not None or extra:
+            unscannable = (*msg.unscannable, *extra)
+            msg = dataclasses.replace(msg, smtp_auth=auth, unscannable=unscannable)
+        return decision(evaluate(policy, msg, trace=False), msg, data)
+
+    try:
+        found, kind = judge_raw(RawMessage(where, None, data, None), None, budget, decide, failed)
+    except Exception as exc:  # noqa: BLE001 - the fallback, never a crash of the milter
+        return Outcome(None, f"analysis failed: {type(exc).__name__}: {exc}")
+    if isinstance(found, str):
+        return Outcome(None, found)
+    return Outcome(found, exhausted=kind)
+
+
+def load_source(path: str, list_root: str | None = None) -> tuple[CheckedPolicy, str]:
+    """The checked policy in ``path`` (``-``: standard input) and the sha256 of the very
+    bytes it was read from (read once, so the hash is of the policy that runs).
+    ``InputError`` or ``PolicyError`` as ``loader.load_policy``."""
+    import hashlib
+    import os
+
+    from mailpolicy.policy import ir, loader
+    from mailpolicy.policy.ast import Span
+    from mailpolicy.policy.diagnostics import PolicyError, error
+    from mailpolicy.policy.parse import decode_source
+
+    data = loader.read_source(path)
+    sha = hashlib.sha256(data).hexdigest()
+    text = decode_source(data, path)
+    if loader.is_json(text):
+        try:
+            return ir.loads(text), sha
+        except ValueError as exc:
+            span = Span(path, 0, 0, 0, 0)
+            raise PolicyError([error("E100", f"policy in JSON form: {exc}", span)]) from None
+    base = os.path.dirname(os.path.abspath(path))
+    return loader.load_text(text, path, base, list_root=list_root), sha
