@@ -274,6 +274,7 @@ class Milter:
         self.slots = asyncio.Semaphore(cfg.max_concurrent)
         self.engine = _Engine(cfg.policy, cfg.policy_hash, self._runner(cfg.policy))
         self.active: dict[asyncio.Task[Any], bool] = {}  # session -> inside a message
+        self.writers: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
         self.buffered = 0
         self.stopping = False
 
@@ -423,6 +424,7 @@ class Milter:
         task = asyncio.current_task()
         if task is not None:
             self.active[task] = False
+            self.writers[task] = writer
         env = Envelope()
         try:
             await self._session(reader, writer, env, task)
@@ -431,6 +433,7 @@ class Milter:
         finally:
             if task is not None:
                 self.active.pop(task, None)
+                self.writers.pop(task, None)
             self._release(env)
             writer.close()
 
@@ -543,13 +546,15 @@ class Milter:
         """Close idle connections; wait for the messages in flight to be answered."""
         self.stopping = True
         for task, busy in list(self.active.items()):
-            if not busy:
-                task.cancel()
+            if not busy:  # its read ends: the session returns
+                self.writers[task].close()
         busy_tasks = {t for t, b in self.active.items() if b}
         if busy_tasks:
             await asyncio.wait(busy_tasks, timeout=self.limit + SLACK + 1)
-        for task in list(self.active):
-            task.cancel()
+        for task in list(self.active):  # a client too slow to finish its message
+            self.writers[task].close()
+        if self.active:
+            await asyncio.wait(set(self.active), timeout=1)
 
     def close(self) -> None:
         """Stop the workers (the runner of the policy in use)."""

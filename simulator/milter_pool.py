@@ -36,6 +36,8 @@ from mailpolicy.simulator import milter_judge
 from mailpolicy.simulator.milter_judge import Outcome
 
 ISOLATIONS = ("process", "thread")
+#: Seconds a new worker may take to be ready.
+START_SECONDS = 30.0
 #: Address space a worker may map beyond the budget: the message, its reassembly and a
 #: rebuilt copy for a strip, and the interpreter's own slack.
 ROOM = 3 * milter_judge.MAX_MESSAGE + (64 << 20)
@@ -88,6 +90,7 @@ def _limit_address_space(memory: int | None) -> None:
 def _worker(conn: Connection, policy: CheckedPolicy, budget: _budget.Budget) -> None:
     """A worker's life: judge each job sent, answer, until the pipe closes."""
     _limit_address_space(budget.memory)
+    conn.send(os.getpid())  # ready: limits set, policy loaded
     while True:
         try:
             job = conn.recv()
@@ -143,7 +146,14 @@ class ProcessRunner:
         )
         proc.start()
         theirs.close()
-        return _Worker(proc, mine)
+        w = _Worker(proc, mine)
+        try:
+            if mine.poll(START_SECONDS) and mine.recv() == proc.pid:
+                return w
+        except (EOFError, OSError):
+            pass
+        w.stop()
+        raise OSError(f"an analysis worker did not start within {START_SECONDS:g} s")
 
     def _take(self) -> _Worker:
         with self.lock:
@@ -183,12 +193,18 @@ class ProcessRunner:
             self.replaced += 1
             if self.closed:
                 return
+        threading.Thread(target=self._replace, daemon=True).start()
+
+    def _replace(self) -> None:
         try:
             fresh = self._start()
         except OSError:
-            return  # started again on the next call
+            return  # started on the next call that finds no idle worker
         with self.lock:
-            self.idle.append(fresh)
+            if not self.closed:
+                self.idle.append(fresh)
+                return
+        fresh.stop()
 
     def close(self) -> None:
         with self.lock:
