@@ -23,6 +23,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import resource
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,7 +89,11 @@ def _limit_address_space(memory: int | None) -> None:
 
 
 def _worker(conn: Connection, policy: CheckedPolicy, budget: _budget.Budget) -> None:
-    """A worker's life: judge each job sent, answer, until the pipe closes."""
+    """A worker's life: judge each job sent, answer, until the pipe closes. Signals to the
+    process group (Ctrl-C, systemd's SIGTERM to the whole unit) are the server's to act
+    on: it answers the messages in flight, then stops the workers itself."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     _limit_address_space(budget.memory)
     conn.send(os.getpid())  # ready: limits set, policy loaded
     while True:
