@@ -10,11 +10,12 @@ Contract:
 - ``read(paths)`` reads every line of every log (plain or gzip, as logrotate leaves them),
   in order; a line that is not a JSON object (a line cut short by a crash, a stray edit) is
   counted in ``LogRead.bad`` with its place, never raised.
-- ``locate(read, corpus)`` finds each logged message's bytes: the ``kept`` file first
-  (relative paths are relative to the log's directory), verified by its sha256; else a
-  message of the corpus (the archive the MTA kept, ``always_bcc`` for instance) with the
-  same sha256, else with the same Message-ID. Each located entry gets the corpus location
-  it is replayed from (``PATH`` or ``PATH:KEY``); the others are listed as not kept.
+- ``locate(read, corpus)`` finds each logged message's bytes: the ``kept`` file first (a
+  relative path is taken from the log's directory, else the current one), verified by its
+  sha256; else a message of the corpus (the archive the MTA kept, ``always_bcc`` for
+  instance) with the same sha256, else with the same Message-ID. Each located entry gets
+  the corpus location it is replayed from (``PATH`` or ``PATH:KEY``); the others are
+  listed as not kept.
 - ``compare(located, decisions)`` pairs the live decision of each entry with the
   decision the policy gives now, and ``section(...)`` is the ``"decision_log"`` part of
   the ``simulate --json`` document.
@@ -130,7 +131,10 @@ def _kept(entry: Entry) -> tuple[str | None, str]:
     kept = entry.text("kept")
     if kept is None:
         return None, "not kept by the milter"
-    path = kept if os.path.isabs(kept) else os.path.join(os.path.dirname(entry.log), kept)
+    path = kept
+    if not os.path.isabs(kept):  # relative to the log's directory, else to the current one
+        beside = os.path.join(os.path.dirname(entry.log), kept)
+        path = beside if os.path.exists(beside) else kept
     try:
         with open(path, "rb") as fh:
             data = fh.read()
