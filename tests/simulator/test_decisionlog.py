@@ -207,3 +207,54 @@ def test_a_log_with_nothing_replayable_is_a_usage_error(tmp_path: Path) -> None:
     code, out, err = run("simulate", BASELINE, "--decision-log", str(log))
     assert code == 2
     assert "no message of the decision log can be replayed (1 decisions; first: not kept" in err
+
+
+def test_a_real_milter_log_replays_with_its_own_verdicts(tmp_path: Path) -> None:
+    """The milter keeps every sample and logs it; replaying the log with the same policy
+    changes nothing, and with another policy changes exactly the messages whose verdict
+    that policy gives differently (as ``simulate`` over the kept files says)."""
+    from test_milter import run_milter
+
+    from mailpolicy.policy import loader
+    from mailpolicy.simulator import milter, milter_log
+
+    found = (p.read_bytes() for p in sorted(MAILDIR.glob("*/*/*")) if p.is_file())
+    messages = [m for m in found if m.strip()]  # a blank file is no message to a reader
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    log_path = tmp_path / "decisions.jsonl"
+    log = milter_log.DecisionLog(str(log_path))
+    cfg = milter.Config(
+        loader.load_policy(BASELINE),
+        milter.policy_hash(BASELINE),
+        decision_log=log,
+        keep=str(kept),
+        isolation="thread",
+    )
+    try:
+        run_milter(cfg, messages)
+    finally:
+        log.close()
+    code, out, err = run("simulate", BASELINE, "--decision-log", str(log_path), "--json")
+    assert code == 0, err
+    section = json.loads(out)["decision_log"]
+    assert section["entries"] == len(messages) and section["not_kept"] == 0
+    assert section["changed"] == []
+
+    other = str(ROOT / "policy" / "policies" / "sircam-2001.policy")
+    code, out, err = run("simulate", other, "--decision-log", str(log_path), "--json")
+    assert code == 0, err
+    changed = {c["location"] for c in json.loads(out)["decision_log"]["changed"]}
+    live = {
+        r["kept"]: (r["action"], r["rule"])
+        for r in map(json.loads, log_path.read_text().splitlines())
+        if "event" not in r
+    }
+    decisions = tmp_path / "now.jsonl"
+    code, _, err = run("simulate", other, *sorted(live), "--decisions", str(decisions))
+    assert code == 0, err
+    now = {
+        r["path"]: (r["action"], r["rule"])
+        for r in map(json.loads, decisions.read_text().splitlines())
+    }
+    assert changed == {p for p in live if live[p] != now[p]} and changed
