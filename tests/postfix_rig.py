@@ -111,26 +111,61 @@ class MilterProcess:
             proc.wait(10)
             return None
 
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None and self.proc.poll() is None
+        self.proc.send_signal(sig)
+
+    def descendants(self) -> list[int]:
+        """The process ids below the milter (its analysis workers and their fork server)."""
+        if self.proc is None:
+            return []
+        parent: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and (f := _stat(int(entry))):
+                parent[int(entry)] = int(f[1])
+        found, frontier = [], [self.proc.pid]
+        while frontier:
+            kids = [pid for pid, pp in parent.items() if pp in frontier]
+            found += kids
+            frontier = kids
+        return found
+
     def log(self) -> str:
         try:
             return self.stderr.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return ""
 
-    def decisions_read(self) -> list[dict[str, object]]:
+    def decisions_read(self, path: Path | None = None) -> list[dict[str, object]]:
+        """The decision log's lines (or those of ``path``, a rotated one)."""
         try:
-            lines = self.decisions.read_text(encoding="utf-8").splitlines()
+            lines = (path or self.decisions).read_text(encoding="utf-8").splitlines()
         except OSError:
             return []
         return [json.loads(line) for line in lines if line.strip()]
 
     def cpu_seconds(self) -> float:
-        """User plus system CPU time of the process so far (``/proc/PID/stat``)."""
-        if self.proc is None:
-            return 0.0
-        with open(f"/proc/{self.proc.pid}/stat", encoding="ascii") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User plus system CPU time of the process so far."""
+        return cpu_seconds(self.proc.pid) if self.proc is not None else 0.0
+
+
+def _stat(pid: int) -> list[str]:
+    """The fields of ``/proc/PID/stat`` after the command name (state is [0], ppid [1])."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User plus system CPU seconds of ``pid`` (with ``children``: plus those of its
+    children it has waited for)."""
+    f = _stat(pid)
+    if not f:
+        return 0.0
+    ticks = int(f[11]) + int(f[12]) + (int(f[13]) + int(f[14]) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class Silent:
@@ -218,6 +253,21 @@ class Rig:
 
     def stop(self) -> None:
         self.pf.stop()
+
+    def postfix_cpu(self) -> float:
+        """CPU seconds of the Postfix master and its services so far: the master, the
+        services it has reaped, and the live ones."""
+        master = self.pf._master_pid()
+        if master is None:
+            return 0.0
+        total = cpu_seconds(master, children=True)
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and (f := _stat(int(entry))) and f[1] == str(master):
+                total += cpu_seconds(int(entry))
+        return total
+
+    def sink_cpu(self) -> float:
+        return cpu_seconds(self.pf.sink.pid) if self.pf.sink is not None else 0.0
 
     # -- what happened ------------------------------------------------------------------------
     def _postqueue(self) -> list[dict[str, object]]:
