@@ -89,10 +89,11 @@ def _limit_address_space(memory: int | None) -> None:
 
 
 def _worker(conn: Connection, policy: CheckedPolicy, budget: _budget.Budget) -> None:
-    """A worker's life: judge each job sent, answer, until the pipe closes. Signals to the
-    process group (Ctrl-C, systemd's SIGTERM to the whole unit) are the server's to act
-    on: it answers the messages in flight, then stops the workers itself."""
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    """A worker's life: judge each job sent, answer, until the pipe closes. Ctrl-C and a
+    hangup reach the whole process group: they are the server's to act on (it answers the
+    messages in flight, then stops the workers). SIGTERM keeps its default, so that
+    multiprocessing's exit handler can stop a worker left over."""
+    for sig in (signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     _limit_address_space(budget.memory)
     conn.send(os.getpid())  # ready: limits set, policy loaded
@@ -120,6 +121,8 @@ class _Worker:
         self.conn = conn
 
     def stop(self) -> None:
+        if self.proc.exitcode is not None and self.conn.closed:
+            return
         try:
             self.proc.kill()
             self.proc.join(5)
@@ -138,6 +141,7 @@ class ProcessRunner:
         self.ctx.set_forkserver_preload(["mailpolicy.simulator.milter_pool"])
         self.lock = threading.Lock()
         self.idle: list[_Worker] = []
+        self.every: set[_Worker] = set()  # idle and busy
         self.closed = False
         #: workers killed or lost so far (for tests and the log)
         self.replaced = 0
@@ -152,12 +156,16 @@ class ProcessRunner:
         proc.start()
         theirs.close()
         w = _Worker(proc, mine)
+        with self.lock:
+            self.every.add(w)
         try:
             if mine.poll(START_SECONDS) and mine.recv() == proc.pid:
                 return w
         except (EOFError, OSError):
             pass
         w.stop()
+        with self.lock:
+            self.every.discard(w)
         raise OSError(f"an analysis worker did not start within {START_SECONDS:g} s")
 
     def _take(self) -> _Worker:
@@ -195,6 +203,7 @@ class ProcessRunner:
     def _lose(self, w: _Worker) -> None:
         w.stop()
         with self.lock:
+            self.every.discard(w)
             self.replaced += 1
             if self.closed:
                 return
@@ -214,8 +223,9 @@ class ProcessRunner:
     def close(self) -> None:
         with self.lock:
             self.closed = True
-            idle, self.idle = self.idle, []
-        for w in idle:
+            self.idle = []
+            every, self.every = self.every, set()
+        for w in every:  # a busy one too: its caller gets "worker died" at once
             w.stop()
 
 
