@@ -6,11 +6,14 @@ to its entries), every rule has an id, and the warnings are kept for reports.
 
 Rule ids: a rule's ``as "..."`` id, else one derived from its action and its canonical
 text (``block-3fa94c1e``), so the id survives reordering and reformatting; a second rule
-with the same text gets ``-2`` appended.
+with the same text gets ``-2`` appended. The text hashed leaves out ``mode audit``: a
+staged rule keeps its id when it is enforced, so its simulation figures, decision-log
+lines and tests carry over.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 
@@ -78,8 +81,10 @@ def _stem(path: str) -> str:
 
 
 def derive_id(rule: ast.Rule) -> str:
-    """The id a rule without ``as`` gets: action plus a hash of its canonical text."""
-    digest = hashlib.sha256(printer.rule(rule).encode("utf-8")).hexdigest()[:8]
+    """The id a rule without ``as`` gets: action plus a hash of its canonical text (its
+    ``mode`` left out)."""
+    text = printer.rule(dataclasses.replace(rule, mode=None) if rule.mode else rule)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
     return f"{rule.action}-{digest}"
 
 

@@ -3,7 +3,7 @@
 Every leaf compiles through its table entry (``conditions.ENTRIES[type(node)].compile``),
 which is where its meaning lives; this module adds the combinators and the rule index,
 both measured against the reference evaluator (``evaluate.py``), and property tests hold
-the two equal on action and rule:
+the two equal on action, rule and the staged rules that matched (``audited``):
 
 1. **Compiled sets** (``sets.py``): globs by strategy, lists as sets, one compiled set
    per distinct list, so a list named by 500 rules is built once.
@@ -17,7 +17,9 @@ the two equal on action and rule:
    (extensions, globs, addresses and domains, Aho-Corasick needles per field, sorted
    thresholds, fact values) and the matcher tries, in policy order, only the rules whose
    keys were hit plus the rules without a known need (``not``, ``size != N``); the first
-   that matches decides.
+   that matches decides. A staged rule (``mode audit``) is filed and reached through the
+   index like any other; when it matches it is recorded (``Verdict.audited``) and the
+   walk goes on to the next candidate.
 
 The verdict's explanation (reason, witness attachment) comes from the table's explaining
 walk on the one deciding rule's condition (``explain.explain_cond``), so ``simulate``
@@ -27,6 +29,7 @@ a compiled policy once.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -88,7 +91,8 @@ class _SomeMember:
 # ---- the compiler -------------------------------------------------------------------------------
 class CompiledPolicy:
     """The matcher for one checked policy. ``match`` gives the deciding rule (or None);
-    ``evaluate`` gives the full Verdict, equal to the reference's on action and rule."""
+    ``evaluate`` gives the full Verdict, equal to the reference's on action, rule and
+    ``audited``."""
 
     def __init__(self, policy: CheckedPolicy) -> None:
         self.policy = policy
@@ -107,6 +111,8 @@ class CompiledPolicy:
             self.preds.append((cond, unless))
             rule_needs.append(needs(r.condition, policy))
         self.index = RuleIndex(rule_needs)
+        #: per rule: staged (``mode audit``), so a match is recorded and does not decide
+        self.staged = tuple(crule.rule.audit for crule in policy.rules)
 
     # -- what the table's ``compile`` needs (``conditions.Sets``) ----------------------------
     def entries(self, operand: ast.Operand) -> tuple[str, ...]:
@@ -159,25 +165,42 @@ class CompiledPolicy:
         return list(self.index.candidates(msg))
 
     def match(self, msg: Message) -> CheckedRule | None:
-        """The first rule that decides ``msg``, or None for the default."""
-        rules, preds = self.policy.rules, self.preds
+        """The first enforced rule that decides ``msg``, or None for the default."""
+        return self.walk(msg)[0]
+
+    def walk(self, msg: Message) -> tuple[CheckedRule | None, tuple[CheckedRule, ...]]:
+        """The deciding rule (None: the default) and the staged rules that matched before it,
+        in policy order."""
+        rules, preds, staged = self.policy.rules, self.preds, self.staged
+        hits: list[CheckedRule] = []
         for i in self.index.candidates(msg):
             cond, unless = preds[i]
             if cond(msg) and (unless is None or not unless(msg)):
-                return rules[i]
-        return None
+                if staged[i]:
+                    hits.append(rules[i])
+                    continue
+                return rules[i], tuple(hits)
+        return None, tuple(hits)
 
     def evaluate(self, msg: Message) -> Verdict:
-        """The Verdict (no trace), explained by the table's walk on the deciding rule."""
-        crule = self.match(msg)
-        if crule is None:
-            return self._default_verdict
+        """The Verdict (no trace), explained by the table's walk on the deciding rule and on
+        each staged rule that matched before it."""
+        crule, hits = self.walk(msg)
         # ``rule_outcome`` would explain the ``unless`` too, only to find it false (the
         # match says so) and return the condition's outcome: explain just that. (An
         # ``unless sender in partners`` would otherwise scan the list on every verdict.)
-        return decided(
-            self.policy, crule, msg, explain_cond(crule.rule.condition, msg, self.policy)
-        )
+        audited = tuple(self._decided(h, msg) for h in hits)
+        if crule is None:
+            if audited:
+                return dataclasses.replace(self._default_verdict, audited=audited)
+            return self._default_verdict
+        return self._decided(crule, msg, audited)
+
+    def _decided(
+        self, crule: CheckedRule, msg: Message, audited: tuple[Verdict, ...] = ()
+    ) -> Verdict:
+        m = explain_cond(crule.rule.condition, msg, self.policy)
+        return decided(self.policy, crule, msg, m, audited=audited)
 
 
 def compile_policy(policy: CheckedPolicy) -> CompiledPolicy:

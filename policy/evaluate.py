@@ -5,12 +5,16 @@ condition) and the explaining walk over ``and``/``or``/``not`` in ``explain.py``
 module is the rule loop, and ``verdict.py`` the Verdict it returns.
 
 This is the definition of what a policy means; it favours obviousness over speed. The
-compiled matcher must return the same action and rule on every input, and property tests
-hold the two equal.
+compiled matcher must return the same action, rule and ``audited`` on every input, and
+property tests hold the two equal.
 
 Semantics:
 - Rules are tried top to bottom; the first whose condition holds and whose ``unless``
   does not decides. When none does, the policy's ``default`` decides.
+- A staged rule (``mode audit``) is tried in its place like any other, but never decides:
+  when it matches, its own verdict (what enforcing it would do) is added to the
+  verdict's ``audited`` and the walk goes on, so the rules after it decide exactly as if
+  it were not in the policy.
 - ``attachment P`` holds when some attachment of the message (attachments of attached
   messages and uuencoded files included; archive members not) satisfies ``P``.
   ``archive contains P`` holds when some member, at any depth, satisfies ``P``.
@@ -48,15 +52,21 @@ __all__ = ["Step", "Verdict", "evaluate"]
 def evaluate(policy: CheckedPolicy, msg: Message, *, trace: bool = True) -> Verdict:
     """The verdict of ``policy`` on ``msg`` (first matching rule, else the default)."""
     steps: list[Step] = []
+    audited: list[Verdict] = []
     for crule in policy.rules:
         m = rule_outcome(policy, crule, msg)
+        staged = crule.rule.audit
         if trace:
-            steps.append(Step(crule.id, crule.line, crule.action, m.ok, m.why))
+            steps.append(Step(crule.id, crule.line, crule.action, m.ok, m.why, staged))
         if m.ok:
-            return decided(policy, crule, msg, m, tuple(steps))
+            if staged:
+                audited.append(decided(policy, crule, msg, m))
+                continue
+            return decided(policy, crule, msg, m, tuple(steps), tuple(audited))
     return Verdict(
         action=policy.default,
         rule=None,
         reason=f"no rule matched; default {policy.default}",
         trace=tuple(steps),
+        audited=tuple(audited),
     )

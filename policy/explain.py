@@ -116,9 +116,12 @@ def decided(
     msg: Message,
     m: Match,
     trace: tuple[Step, ...] = (),
+    audited: tuple[Verdict, ...] = (),
 ) -> Verdict:
     """The Verdict of ``crule``, which matched ``msg`` with outcome ``m``; the reference
-    evaluator and the compiled matcher both build theirs here, so they read the same."""
+    evaluator and the compiled matcher both build theirs here, so they read the same.
+    A staged rule's own Verdict (``mode audit``: what enforcing it would do) is built here
+    too; ``audited`` are the staged rules' Verdicts that matched before ``crule``."""
     header = crule.rule.header.value if crule.rule.header is not None else None
     reason = crule.rule.reason.value if crule.rule.reason is not None else m.why
     return Verdict(
@@ -131,4 +134,5 @@ def decided(
         header=header,
         stripped=stripped(policy, crule, msg) if crule.action == "strip" else (),
         trace=trace,
+        audited=audited,
     )

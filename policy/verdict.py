@@ -4,6 +4,11 @@
 attachment and name that triggered it, the header a ``tag`` adds, the attachments a
 ``strip`` removes, and (from the reference evaluator) the trace of every rule tried.
 ``explain.decided`` builds it for a deciding rule, for both deciders.
+
+Staged rules (``mode audit``): a staged rule that matches before the deciding rule does
+not decide; its own Verdict (what enforcing it would do, with no trace) is kept, in
+policy order, in ``audited``, and its trace step says ``audit``. Everything else in the
+Verdict is the enforced outcome, exactly as if the staged rules were not in the policy.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ class Step:
     action: str
     matched: bool
     why: str
+    #: the rule is staged (``mode audit``): a match is recorded, it does not decide
+    audit: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +48,23 @@ class Verdict:
     audited: tuple[Verdict, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
+        out = self._json()
+        out["trace"] = [
+            {
+                "rule": s.rule,
+                "line": s.line,
+                "action": s.action,
+                "matched": s.matched,
+                "mode": "audit" if s.audit else "enforce",
+                "why": s.why,
+            }
+            for s in self.trace
+        ]
+        out["audited"] = [v._json() for v in self.audited]
+        return out
+
+    def _json(self) -> dict[str, Any]:
+        """Every field but the trace and the staged verdicts."""
         att = self.attachment
         return {
             "action": self.action,
@@ -51,16 +75,6 @@ class Verdict:
             "reason": self.reason,
             "header": self.header,
             "stripped": [_att_json(a) for a in self.stripped],
-            "trace": [
-                {
-                    "rule": s.rule,
-                    "line": s.line,
-                    "action": s.action,
-                    "matched": s.matched,
-                    "why": s.why,
-                }
-                for s in self.trace
-            ],
         }
 
 

@@ -247,6 +247,11 @@ def conds(list_names: tuple[str, ...]) -> st.SearchStrategy[ast.Cond]:
     return st.recursive(leaf, lambda c: _combine(c, False), max_leaves=6)
 
 
+#: A rule's mode: about one rule in four is staged (``mode audit``): it never decides, and
+#: every stage (text, JSON form, both deciders, lint, export) must handle it.
+modes = st.sampled_from([None, None, None, ast.Str(value="audit")])
+
+
 @st.composite
 def rules(draw: Any, list_names: tuple[str, ...] = ()) -> ast.Rule:
     action = draw(st.sampled_from(ast.ACTIONS))
@@ -278,7 +283,13 @@ def rules(draw: Any, list_names: tuple[str, ...] = ()) -> ast.Rule:
         )
     )
     return ast.Rule(
-        action=action, header=header, condition=condition, unless=unless, id=rid, reason=reason
+        action=action,
+        header=header,
+        condition=condition,
+        unless=unless,
+        id=rid,
+        reason=reason,
+        mode=draw(modes),
     )
 
 
@@ -329,3 +340,74 @@ def checked_policies(draw: Any) -> CheckedPolicy:
                 lists[stmt.name] = tuple(draw(st.lists(entries, max_size=4)))
     sha = draw(st.sampled_from(["", "0" * 64]))
     return CheckedPolicy(ast=tree, rules=assign_ids(tree.rules), lists=lists, source_sha256=sha)
+
+
+# ---- authenticated trust and dated entries ---------------------------------------------------
+# Added after the rest so that the strategies above reach them by name: ``message_tests``
+# writes ``sender authenticated`` too (``sender in L authenticated`` is an ``and`` with it),
+# lists may hold entries with an expiry, and policies may name authserv-ids.
+import datetime  # noqa: E402
+
+from mailpolicy.policy import expiry  # noqa: E402
+
+_KEYWORDS.update({"authenticated", "until", "authserv-id"})
+#: Far-future dates: the entry applies, so every round trip (text, JSON) must keep it.
+dates = st.dates(datetime.date(2090, 1, 1), datetime.date(2099, 12, 31))
+#: The day checked policies are judged on (every generated date is later).
+AS_OF = datetime.date(2030, 1, 1)
+authserv_ids = st.from_regex(r"mx[0-9]\.[a-z]{1,8}\.example", fullmatch=True)
+
+
+def _dated(lit: ast.ListLit, until: list[datetime.date | None]) -> ast.ListLit:
+    items = tuple(dataclasses.replace(i, until=d) for i, d in zip(lit.items, until, strict=False))
+    return ast.ListLit(items=items + lit.items[len(items) :])
+
+
+_message_tests_untrusted = message_tests
+_list_operand_undated = _list_operand
+_list_defs_undated = list_defs
+_policies_without_servers = policies
+_checked_policies_without_servers = checked_policies
+
+
+def message_tests(list_names: tuple[str, ...]) -> st.SearchStrategy[ast.Cond]:  # noqa: F811
+    return st.one_of(_message_tests_untrusted(list_names), st.just(ast.SenderAuthenticated()))
+
+
+def _list_operand(list_names: tuple[str, ...]) -> st.SearchStrategy[ast.Operand]:  # noqa: F811
+    def date(op: ast.Operand, until: list[datetime.date | None]) -> ast.Operand:
+        return _dated(op, until) if isinstance(op, ast.ListLit) else op
+
+    return st.builds(date, _list_operand_undated(list_names), st.lists(st.none() | dates))
+
+
+@st.composite
+def list_defs(draw: Any, name: str) -> ast.ListDef:  # noqa: F811
+    found = draw(_list_defs_undated(name))
+    if found.items is None:
+        return found
+    lit = _dated(ast.ListLit(items=found.items), draw(st.lists(st.none() | dates)))
+    return dataclasses.replace(found, items=lit.items)
+
+
+@st.composite
+def policies(draw: Any, canonical: bool = True) -> ast.Policy:  # noqa: F811
+    tree = draw(_policies_without_servers(canonical))
+    servers = [ast.AuthservId(name=n) for n in draw(st.lists(authserv_ids, max_size=2))]
+    stmts = list(tree.statements)
+    at = next((k + 1 for k, s in enumerate(stmts) if isinstance(s, ast.Default)), 0)
+    if not canonical:
+        at = draw(st.integers(0, len(stmts)))
+    return ast.Policy(statements=tuple(stmts[:at] + servers + stmts[at:]))
+
+
+@st.composite
+def checked_policies(draw: Any) -> CheckedPolicy:  # noqa: F811
+    """As above, and as the checker hands rules on: ``sender authenticated`` carries the
+    policy's authserv-ids (no generated entry has expired on ``AS_OF``)."""
+    p = draw(_checked_policies_without_servers())
+    servers = p.ast.authserv_ids
+    rules = tuple(
+        dataclasses.replace(r, rule=expiry.live_rule(r.rule, AS_OF, servers)) for r in p.rules
+    )
+    return dataclasses.replace(p, rules=rules)

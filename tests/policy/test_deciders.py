@@ -5,11 +5,14 @@ The table: ``POLICY`` holds a rule for every kind in ``conditions.ENTRIES`` (a t
 that), each case is a message and the verdict wanted, and every case runs against both
 deciders. The property: for any valid policy the strategies can write (every kind of
 condition, every action, ``unless``, nesting) and any message built from the policy's own
-words, the two deciders give the same action and rule.
+words, the two deciders give the same action and rule, and the same staged rules
+(``mode audit``) recorded in ``audited``; and a policy decides as it does without its
+staged rules.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import sys
 from collections.abc import Callable
@@ -19,7 +22,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
-from strategies import attachment_tests, checked_policies, entries, message_tests
+from strategies import attachment_tests, checked_policies, entries, message_tests, modes
 
 from mailpolicy.corpus.message import ArchiveListing, Attachment, Message
 from mailpolicy.policy import ast, loader
@@ -431,9 +434,51 @@ def test_compiled_equals_reference_on_every_kind(data: st.DataObject) -> None:
     for _ in range(3):
         m = data.draw(messages(policy))
         # action and rule: the rest of a verdict is built from the deciding rule by the one
-        # function both deciders call (explain.decided), so comparing it proves nothing
+        # function both deciders call (explain.decided), so comparing it proves nothing;
+        # the staged rules that matched, each by rule and action, likewise
         got, want = compiled.evaluate(m), evaluate(policy, m, trace=False)
-        assert (got.action, got.rule) == (want.action, want.rule)
+        assert _outcome(got) == _outcome(want)
+
+
+def _outcome(v: Verdict) -> tuple[str, str | None, tuple[tuple[str, str | None], ...]]:
+    """What both deciders must agree on: action, rule, and the staged rules that matched."""
+    return v.action, v.rule, tuple((a.action, a.rule) for a in v.audited)
+
+
+def enforced_only(policy: CheckedPolicy) -> CheckedPolicy:
+    """``policy`` without its staged rules, every other rule keeping its id."""
+    kept = [r for r in policy.rules if not r.rule.audit]
+    tree = dataclasses.replace(
+        policy.ast,
+        statements=tuple(
+            s for s in policy.ast.statements if not (isinstance(s, ast.Rule) and s.audit)
+        ),
+    )
+    rules = tuple(dataclasses.replace(r, index=k) for k, r in enumerate(kept))
+    return dataclasses.replace(policy, ast=tree, rules=rules)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_staged_rules_change_no_enforced_verdict(data: st.DataObject) -> None:
+    """A policy with staged rules decides, with either decider, exactly as the same policy
+    with its staged rules removed; ``audited`` holds exactly the staged rules that match
+    and come before the deciding rule, in order."""
+    policy = data.draw(checked_policies())
+    bare = enforced_only(policy)
+    deciders = (compile_policy(policy).evaluate, compile_policy(bare).evaluate)
+    for _ in range(3):
+        m = data.draw(messages(policy))
+        full, without = evaluate(policy, m), evaluate(bare, m, trace=False)
+        assert (full.action, full.rule) == (without.action, without.rule)
+        assert [deciders[0](m).rule, deciders[1](m).rule] == [full.rule, full.rule]
+        steps = full.trace
+        if full.rule is not None:  # the trace ends at the deciding rule, an enforced one
+            assert (steps[-1].rule, steps[-1].audit) == (full.rule, False)
+            steps = steps[:-1]
+        staged = [s.rule for s in steps if s.audit and s.matched]
+        assert [a.rule for a in full.audited] == staged
+        assert all(policy.rule(a.rule or "").rule.audit for a in full.audited)
 
 
 def _rules_over(
@@ -444,12 +489,13 @@ def _rules_over(
     count: int,
 ) -> CheckedPolicy:
     """A policy of ``count`` rules drawn from ``cond`` (and maybe ``unless``), over the list
-    ``l`` of ``entries_``, default allow."""
+    ``l`` of ``entries_``, default allow; about one rule in four staged (``mode audit``)."""
     rules = [
         ast.Rule(
             action=draw(st.sampled_from(["allow", "block", "quarantine", "discard"])),
             condition=draw(cond),
             unless=draw(st.none() | unless),
+            mode=draw(modes),
         )
         for _ in range(count)
     ]
@@ -465,12 +511,12 @@ def _rules_over(
 
 
 def _agree(data: st.DataObject, policy: CheckedPolicy, rounds: int) -> None:
-    """Both deciders give the same action and rule on ``rounds`` messages for ``policy``."""
+    """Both deciders give the same action, rule and staged rules on ``rounds`` messages."""
     compiled = compile_policy(policy)
     for _ in range(rounds):
         m = data.draw(messages(policy))
         got, want = compiled.evaluate(m), evaluate(policy, m, trace=False)
-        assert (got.action, got.rule) == (want.action, want.rule)
+        assert _outcome(got) == _outcome(want)
 
 
 @st.composite
@@ -535,3 +581,36 @@ def test_the_generator_writes_every_kind(kind: type) -> None:
     """The property above sees every kind of condition: the strategies can write each."""
     leaves = st.one_of(message_tests(("l",)), attachment_tests(("l",)))
     assert isinstance(find(leaves, lambda n: isinstance(n, kind)), kind)
+
+
+# ---- authenticated trust: the table's rule and cases ------------------------------------------
+# A partner's log file passes only when the partner is authenticated: by a field of the
+# named server, or by SMTP AUTH; a field from another server, or none, is not enough.
+POLICY += """authserv-id "mx1.example.ac.jp"
+quarantine attachment extension "log" unless sender in trusted authenticated as "log-trust"
+"""
+_PARTNER = "ann@partner.example.com"
+_DKIM_OURS = ("Authentication-Results", "mx1.example.ac.jp; dkim=pass header.d=partner.example.com")
+_DKIM_THEIRS = ("Authentication-Results", "mx.evil.example; dkim=pass header.d=partner.example.com")
+CASES += [
+    (msg(att("disk.log"), sender=_PARTNER), "quarantine", "log-trust", "disk.log"),
+    (msg(att("disk.log"), sender=_PARTNER, headers=(_DKIM_OURS,)), "allow", None, None),
+    (
+        msg(att("disk.log"), sender=_PARTNER, headers=(_DKIM_THEIRS,)),
+        "quarantine",
+        "log-trust",
+        "disk.log",
+    ),
+    (
+        dataclasses.replace(msg(att("disk.log"), sender=_PARTNER), smtp_auth="ann"),
+        "allow",
+        None,
+        None,
+    ),
+    (
+        msg(att("disk.log"), sender="mallory@example.net", headers=(_DKIM_OURS,)),
+        "quarantine",
+        "log-trust",
+        "disk.log",
+    ),
+]
