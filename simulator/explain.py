@@ -6,6 +6,10 @@ order, in this process, through the reference evaluator with the trace on, and y
 readers' ``Unreadable``. Each message is read and decided under the per-message budget
 (``simulator.budget``), as in ``simulate``. ``to_json`` and ``render`` give the two forms
 ``mailpolicy explain`` prints.
+
+A staged rule (``mode audit``) that matched does not decide: ``render`` prints it as
+``audit:      rule "iso" would block (line 4): REASON`` under the verdict, and the trace
+marks it ``AUDIT``; ``to_json`` carries the verdict's ``audited``.
 """
 
 from __future__ import annotations
@@ -98,13 +102,38 @@ def render(found: Explained, width: int | None = None) -> str:
     for s in verdict.stripped:
         lines.append(f"strips:     {v(s.name)} (part {s.part})")
     lines.append(f"reason:     {v(verdict.reason)}")
+    lines += audit_lines(verdict)
     for why in msg.unscannable:
         lines.append(f"unscannable: {v(why)}")
     if verdict.trace:
         rows = [
-            (s.line, s.rule, s.action, "MATCH" if s.matched else "no", v(s.why))
+            (s.line, s.rule, _action(s.action, s.audit), _result(s.matched, s.audit), v(s.why))
             for s in verdict.trace
         ]
         lines.append("")
         lines.append(table(rows, ["line", "rule", "action", "result", "why"], width, [4]))
     return "\n".join(lines)
+
+
+def audit_lines(verdict: Verdict) -> list[str]:
+    """One line per staged rule that matched before the deciding rule: what enforcing it
+    would have done (``audit:      rule "iso" would block (line 4): REASON``)."""
+    v = visible
+    return [
+        f'audit:      rule "{v(a.rule)}" would {a.action}'
+        + (f" (line {a.line})" if a.line else "")
+        + f": {v(a.reason)}"
+        for a in verdict.audited
+    ]
+
+
+def _action(action: str, audit: bool) -> str:
+    return f"{action} (audit)" if audit else action
+
+
+def _result(matched: bool, audit: bool) -> str:
+    """``MATCH`` for the rule that decided, ``AUDIT`` for a staged rule that matched (and
+    did not decide), ``no`` for a rule that did not match."""
+    if not matched:
+        return "no"
+    return "AUDIT" if audit else "MATCH"

@@ -60,6 +60,7 @@ from mailpolicy.corpus import names as _names
 from mailpolicy.corpus.readers import RawMessage, Unreadable, iter_raw
 from mailpolicy.policy.ast import STOPPING_ACTIONS
 from mailpolicy.simulator import budget as _budget
+from mailpolicy.simulator.staged import Staged, staged
 
 if TYPE_CHECKING:
     from mailpolicy.corpus.labels import Labels
@@ -119,6 +120,8 @@ class Decision:
     #: the file the message was read from (the Maildir or MH file, the mbox; None for
     #: standard input); ``location`` is what ``explain`` and ``inspect`` take back
     file: str | None = None
+    #: the staged rules (``mode audit``) that matched before the deciding rule, in order
+    audited: tuple[Staged, ...] = ()
 
     @property
     def location(self) -> str:
@@ -145,6 +148,7 @@ class Decision:
             "exhausted": self.exhausted,
             "file": self.file,
             "location": self.location,
+            "audited": [s.to_json() for s in self.audited],
         }
 
 
@@ -233,6 +237,7 @@ def decide(matcher: Matcher, msg: Message) -> Decision:
         attachment=shown,
         extension=ext,
         reason=v.reason,
+        audited=staged(v),
         # Defects found while decoding a payload on demand appear only after evaluation.
         defects=tuple(msg.defects)[:MAX_NAMES],
     )

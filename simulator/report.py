@@ -21,6 +21,10 @@ name, a digest) a break opportunity follows each ``/ . _ - : , ; = @ +`` and pre
 token anywhere, and only where it cannot fit otherwise; every column has a minimum width
 wide enough for ordinary words.
 
+A policy that stages rules (``mode audit``) gets a section "Staged rules (mode audit)":
+one row per staged rule with what it would decide if enforced (``simulator.staged``),
+figures ``staged:<id>:<key>``, and the benign messages it would newly stop.
+
 Figures carry ``data-figure`` attributes (``messages``, ``unreadable``, ``false-positives``,
 rule hits as ``rule:<id>:hits`` ...), rule cells ``data-rule``, charts ``data-chart`` and
 their legends ``data-legend``, so tests can find them in the rendered DOM.
@@ -43,6 +47,7 @@ from typing import Any
 from mailpolicy.corpus.names import tricks
 from mailpolicy.corpus.visible import visible
 from mailpolicy.simulator.score import DEFAULT_RULE, ratio
+from mailpolicy.simulator.staged import COLUMNS
 
 MAX_BARS = 30
 COLORS = {"benign": "#3b7dd8", "malicious": "#d8453b", "(none)": "#9a9a9a"}
@@ -300,6 +305,33 @@ def _samples(items: list[dict[str, Any]], total: int, what: str, source: dict[st
     )
 
 
+def _staged(audit: list[dict[str, Any]], source: dict[str, Any]) -> str:
+    """The staged rules' section: what each would decide if it were enforced."""
+    keys = [k for _, k in COLUMNS]
+    out = [
+        "<h2>Staged rules (mode audit)</h2>",
+        "<p>These rules do not decide: every figure above is the enforced policy's. Each row "
+        "counts the messages the rule matched before the deciding rule, which it would decide "
+        "if it were enforced, and what that would change.</p>",
+        table(
+            ["rule", "action", *(h for h, _ in COLUMNS)],
+            [[rule_html(a["id"], source), a["action"], *(a[k] for k in keys)] for a in audit],
+            set(range(2, len(keys) + 2)),
+            [[None, None, *(f"staged:{a['id']}:{k}" for k in keys)] for a in audit],
+            {0: "rule"},
+        ),
+    ]
+    for a in audit:
+        fps = a["samples"]["false_positives"]
+        if fps:
+            out.append(f"<h3>{esc(a['id'])}: benign mail it would stop</h3>")
+            shown = [{**x, "action": x["would"], "rule": a["id"]} for x in fps]
+            out.append(
+                _samples(shown, a["new_false_positives"], "would-be false positives", source)
+            )
+    return "\n".join(out)
+
+
 def render(doc: dict[str, Any]) -> str:
     """The whole page for one ``simulate --json`` object."""
     labels = list(doc["labels"])
@@ -413,6 +445,9 @@ def render(doc: dict[str, Any]) -> str:
             {0: "rule"},
         )
     )
+
+    if doc.get("audit"):
+        p.append(_staged(doc["audit"], source))
 
     p.append("<h2>False positives: benign mail stopped</h2>")
     by_ext = doc["false_positives_by_extension"]

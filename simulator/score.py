@@ -23,6 +23,11 @@ Per rule: ``hits`` is how many messages the rule decided; ``benign_hits`` the fa
 positives it caused when it stops mail (for a delivering rule, benign hits are correct);
 ``malicious_hits`` the malicious messages it decided. Rules that never decided are listed
 with zeros: a rule no message reaches is worth a reviewer's look.
+
+Staged rules (``mode audit``) never decide, so every figure above is the enforced
+policy's; they are not in the per-rule table but in ``audit`` (``simulator.staged``: per
+staged rule, the messages it would have decided, by label, and what enforcing it would
+change: ``StagedStats``), the ``"audit"`` list of ``to_json()``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import Any
 
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.simulator.replay import UNREADABLE, Decision
+from mailpolicy.simulator.staged import Staged
 
 STOPPED = frozenset({"block", "quarantine", "strip", "discard"})
 DELIVERED = frozenset({"allow", "tag"})
@@ -72,6 +78,82 @@ class RuleStats:
             "benign_hits": self.benign_hits,
             "malicious_hits": self.malicious_hits,
         }
+
+
+@dataclass
+class StagedStats(RuleStats):
+    """The figures of one staged rule (``simulator.staged`` says what each means)."""
+
+    new_false_positives: int = 0
+    new_catches: int = 0
+    new_misses: int = 0
+    fixed_false_positives: int = 0
+    #: the first benign messages it would newly stop, and the first malicious ones
+    false_positive_samples: list[dict[str, Any]] = field(default_factory=list)
+    catch_samples: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, d: Decision, s: Staged, limit: int) -> None:
+        self.hits += 1
+        if d.label not in (BENIGN, MALICIOUS):
+            return
+        benign = d.label == BENIGN
+        self.benign_hits += benign
+        self.malicious_hits += not benign
+        stops, stopped_now = stopped(s.action), stopped(d.action)
+        if stops and not stopped_now:  # it would stop what is delivered today
+            if benign:
+                self.new_false_positives += 1
+            else:
+                self.new_catches += 1
+            kept = self.false_positive_samples if benign else self.catch_samples
+            if len(kept) < limit:
+                would = {"would": s.action, "attachment": s.attachment, "reason": s.reason}
+                kept.append({**sample(d), **would})
+        elif stopped_now and not stops:  # it would deliver what is stopped today
+            if benign:
+                self.fixed_false_positives += 1
+            else:
+                self.new_misses += 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **super().to_json(),
+            "new_false_positives": self.new_false_positives,
+            "new_catches": self.new_catches,
+            "new_misses": self.new_misses,
+            "fixed_false_positives": self.fixed_false_positives,
+            "samples": {
+                "false_positives": self.false_positive_samples,
+                "catches": self.catch_samples,
+            },
+        }
+
+
+@dataclass
+class Audit:
+    """Running figures of every staged rule of one policy over one corpus."""
+
+    samples_limit: int = 10
+    rules: dict[str, StagedStats] = field(default_factory=dict)
+
+    @classmethod
+    def for_policy(cls, policy: CheckedPolicy, samples: int = 10) -> Audit:
+        """Every staged rule of ``policy``, in policy order, with zeros."""
+        out = cls(samples_limit=samples)
+        for r in policy.rules:
+            if r.rule.audit:
+                out.rules[r.id] = StagedStats(r.id, r.action, r.line)
+        return out
+
+    def add(self, d: Decision) -> None:
+        for s in d.audited:
+            stats = self.rules.get(s.rule)
+            if stats is None:
+                stats = self.rules[s.rule] = StagedStats(s.rule, s.action, s.line)
+            stats.add(d, s, self.samples_limit)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [r.to_json() for r in self.rules.values()]
 
 
 def sample(d: Decision) -> dict[str, Any]:
@@ -118,13 +200,17 @@ class Score:
     exhausted: Counter[str] = field(default_factory=Counter)
     exhausted_samples: list[dict[str, Any]] = field(default_factory=list)
     bytes: int = 0
+    #: the staged rules' figures (``simulator.staged``)
+    audit: Audit = field(default_factory=Audit)
 
     @classmethod
     def for_policy(cls, policy: CheckedPolicy, samples: int = 10) -> Score:
         """An empty score listing every rule of ``policy`` (a CheckedPolicy)."""
         s = cls(policy=policy.name, default=policy.default, samples_limit=samples)
         for r in policy.rules:
-            s.rules[r.id] = RuleStats(r.id, r.action, r.line)
+            if not r.rule.audit:  # a staged rule never decides: its figures are in ``audit``
+                s.rules[r.id] = RuleStats(r.id, r.action, r.line)
+        s.audit = Audit.for_policy(policy, samples)
         return s
 
     def add(self, d: Decision) -> None:
@@ -138,6 +224,7 @@ class Score:
             return
         self.messages += 1
         self.actions[d.action] += 1
+        self.audit.add(d)
         if d.exhausted:
             self.exhausted[d.exhausted] += 1
             if len(self.exhausted_samples) < self.samples_limit:
@@ -227,6 +314,7 @@ class Score:
             "defective": self.defective,
             "budget_exhausted": {k: self.exhausted[k] for k in ("time", "memory")},
             "bytes": self.bytes,
+            "audit": self.audit.to_json(),
         }
 
 

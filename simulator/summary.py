@@ -3,7 +3,8 @@
 - ``result_json(policy, score, ...)``: the ``simulate --json`` object, the score plus how
   the run went (corpus, evaluator, workers, timing, ``partial`` when interrupted), with
   each rule's line and text (``rule_source``, and ``rule_line``/``rule_text`` on every
-  false positive and negative sample); ``render_simulate(doc)`` its tables.
+  false positive and negative sample); ``render_simulate(doc)`` its tables, and a block
+  "Staged rules (mode audit)" when the policy stages rules (``simulator.staged``).
 - ``Changes``: what ``diff`` collects from one replay with two matchers (old, new): every
   message whose action changes, and those decided by another rule with the same action;
   ``diff_json(old, new, changes, ...)`` the ``diff --json`` object, ``render_diff(doc)``
@@ -34,6 +35,7 @@ from mailpolicy.simulator.score import (
     sort_actions,
     stopped,
 )
+from mailpolicy.simulator.staged import COLUMNS
 from mailpolicy.simulator.width import table
 
 #: A JSON object as the summaries build it.
@@ -72,6 +74,8 @@ def result_json(
         for s in doc["samples"][key]:
             src = sources.get(s["rule"] or DEFAULT_RULE) or {"line": None, "text": None}
             s["rule_line"], s["rule_text"] = src["line"], src["text"]
+    for a in doc["audit"]:
+        a["text"] = (sources.get(a["id"]) or {"text": None})["text"]
     return doc
 
 
@@ -149,6 +153,8 @@ def render_simulate(doc: JSON, width: int | None = None) -> str:
         for r in doc["rules"]
     ]
     parts.append(tabulate(rules, headers=["rule", "action", "line", "hits", "benign", "malicious"]))
+    if doc.get("audit"):
+        parts.append(_staged(doc["audit"], width))
 
     for key, title in (
         ("false_positives", "false positives (benign, stopped)"),
@@ -194,6 +200,25 @@ def render_simulate(doc: JSON, width: int | None = None) -> str:
         )
     parts.append(_exhausted(doc, width))
     return "\n\n".join(parts)
+
+
+def _staged(audit: list[JSON], width: int | None) -> str:
+    """The block of the staged rules: what each would decide if it were enforced."""
+    rows = [[a["id"], a["action"], a["line"] or "", *(a[k] for _, k in COLUMNS)] for a in audit]
+    head = (
+        "Staged rules (mode audit): what each would decide if enforced; the figures above "
+        "are the enforced policy's"
+    )
+    lines = [head, table(rows, ["rule", "action", "line", *(h for h, _ in COLUMNS)], width, [0])]
+    for a in audit:
+        shown = a["samples"]["false_positives"]
+        if shown:
+            more = f", first {len(shown)}" if len(shown) < a["new_false_positives"] else ""
+            where = ", ".join(_where(s) for s in shown)
+            lines.append(
+                f"{a['id']} would stop benign mail ({a['new_false_positives']}{more}): " + where
+            )
+    return "\n".join(lines)
 
 
 def _exhausted(doc: JSON, width: int | None) -> str:

@@ -35,7 +35,9 @@ class Run:
 
 
 def _step(s: Step) -> str:
-    return f"line {s.line} {s.action} {s.rule}: {'MATCH' if s.matched else 'no'}: {visible(s.why)}"
+    result = ("AUDIT" if s.audit else "MATCH") if s.matched else "no"
+    action = f"{s.action} (audit)" if s.audit else s.action
+    return f"line {s.line} {action} {s.rule}: {result}: {visible(s.why)}"
 
 
 def render_failure(o: Outcome) -> str:
@@ -48,7 +50,7 @@ def render_failure(o: Outcome) -> str:
     v = o.verdict
     if v is None:
         return lines[0]
-    decider = next((s for s in v.trace if s.matched), None)
+    decider = next((s for s in v.trace if s.matched and not s.audit), None)
     if decider is not None:
         lines.append(f"    decided by {_step(decider)}")
     else:
