@@ -382,7 +382,11 @@ class Milter:
         self, env: Envelope, actions: int = int(_WANT), lead: bool = False
     ) -> list[km.Message]:
         if env.refused:
-            self.log(f"{env.macros.get('i') or '-'}: 451 4.3.2 (--max-buffered reached)")
+            why = f"no room: --max-buffered {self.cfg.max_buffered} bytes reached"
+            if self.decisions is not None:
+                line = self._record(env, Outcome(None, why), self.engine.sha, None, "", None)
+                self._write({**line, "action": "tempfail"})
+            self.log(f"{env.macros.get('i') or '-'}: 451 4.3.2 ({why})")
             return [_code("451 4.3.2", "too much mail being analysed, try again later")]
         data = reassemble(env)
         auth = env.macros.get(AUTH_MACRO) or None
@@ -399,25 +403,36 @@ class Milter:
         loop = asyncio.get_running_loop()
         sha, kept = await loop.run_in_executor(None, self._keep, data)
         edits, final = reply(outcome, self.cfg.audit, self.cfg.fallback, actions, lead)
-        line = milter_log.record(
-            macros=env.macros,
-            headers=env.headers,
-            sender=env.sender,
-            recipients=env.recipients,
-            outcome=outcome,
-            fallback=self.cfg.fallback,
-            policy_hash=engine.sha,
-            audit=self.cfg.audit,
-            auth=auth,
-            sha256=sha,
-            kept=kept,
-        )
+        line = self._record(env, outcome, engine.sha, auth, sha, kept)
         if self.decisions is not None:
             self._write(line)
         d = outcome.decision
         note = f" (strip refused: {d.refused})" if d is not None and d.refused else ""
         self.log(f"{line['queue_id'] or '-'}: {line['action']} rule={line['rule']}{note}")
         return [*edits, final]
+
+    def _record(
+        self,
+        env: Envelope,
+        outcome: Outcome,
+        policy_sha: str,
+        auth: str | None,
+        sha: str,
+        kept: str | None,
+    ) -> dict[str, Any]:
+        return milter_log.record(
+            macros=env.macros,
+            headers=env.headers,
+            sender=env.sender,
+            recipients=env.recipients,
+            outcome=outcome,
+            fallback=self.cfg.fallback,
+            policy_hash=policy_sha,
+            audit=self.cfg.audit,
+            auth=auth,
+            sha256=sha,
+            kept=kept,
+        )
 
     # -- connections -------------------------------------------------------------------
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

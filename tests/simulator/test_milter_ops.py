@@ -306,8 +306,11 @@ def test_a_message_past_max_message_is_judged_on_what_was_read(
 
 
 def test_past_max_buffered_a_message_gets_451_and_the_milter_goes_on(tmp_path: Path) -> None:
+    log = tmp_path / "d.jsonl"
+    fh = open(log, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+
     async def go() -> tuple[list[km.Message], list[km.Message], int]:
-        m = milter.Milter(cfg(max_buffered=1000))
+        m = milter.Milter(cfg(max_buffered=1000, decision_log=fh))
         server, port = await _serve(m)
         refused = await client(port, MAIL + b"z" * 2000)
         fine = await client(port, MAIL)
@@ -317,6 +320,9 @@ def test_past_max_buffered_a_message_gets_451_and_the_milter_goes_on(tmp_path: P
         return refused, fine, held
 
     refused, fine, held = asyncio.run(go())
+    fh.close()
+    assert [x["action"] for x in lines(log)] == ["tempfail", "allow"]
+    assert "max-buffered" in lines(log)[0]["reason"]
     assert isinstance(refused[-1], km.ReplyCode)
     assert bytes(refused[-1].content).startswith(b"451 4.3.2")
     assert isinstance(fine[-1], km.Accept) and held == 0
