@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -265,7 +266,8 @@ def test_a_worker_holds_an_address_space_limit(pool: milter_pool.ProcessRunner) 
 
 def test_a_worker_past_its_limit_is_killed_and_replaced(pool: milter_pool.ProcessRunner) -> None:
     (before,) = workers(pool)
-    out = pool.call(milter_pool.Job(EXE, "t"), 0.0)  # no worker answers in no time
+    os.kill(before, signal.SIGSTOP)  # a runaway analysis, as far as the server can tell
+    out = pool.call(milter_pool.Job(EXE, "t"), 0.5)
     assert out.decision is None and "worker was stopped" in out.error
     (after,) = workers(pool)
     assert after != before and not Path(f"/proc/{before}/cmdline").exists()
