@@ -21,6 +21,8 @@
   the final attempt from ``connect`` to the reply after the end of DATA (the span in which
   Postfix consults the milter: connect, HELO, MAIL, RCPT, header, body, end of message);
   ``Result.eod`` the part from the last byte of the message to that reply.
+- ``send(..., rate=R)``: an offered load of R messages per second (open loop, as mail
+  arrives), for the latency at a given rate rather than at saturation.
 - ``percentile(values, p)``: nearest-rank percentile.
 
 A connection that drops after the message was sent is not retried: its fate is unknown to
@@ -222,18 +224,24 @@ def send(
     attempts: int = 60,
     retry_delay: float = 0.25,
     timeout: float = 60,
+    rate: float = 0.0,
 ) -> list[Result]:
-    """Send every mail (see the module docstring); results in the order of ``mails``."""
+    """Send every mail (see the module docstring); results in the order of ``mails``.
+    With ``rate``, message ``i`` starts no earlier than ``i / rate`` seconds after the
+    first (an offered load; still at most ``sessions`` at once)."""
     results = [Result(m) for m in mails]
     lock = threading.Lock()
-    todo = iter(results)
+    todo = iter(enumerate(results))
+    start = time.perf_counter()
 
     def worker() -> None:
         while True:
             with lock:
-                res = next(todo, None)
+                i, res = next(todo, (0, None))
             if res is None:
                 return
+            if rate > 0:
+                time.sleep(max(0.0, start + i / rate - time.perf_counter()))
             while res.attempts < attempts:
                 res.attempts += 1
                 try:

@@ -145,8 +145,12 @@ class MilterProcess:
         return [json.loads(line) for line in lines if line.strip()]
 
     def cpu_seconds(self) -> float:
-        """User plus system CPU time of the process so far."""
-        return cpu_seconds(self.proc.pid) if self.proc is not None else 0.0
+        """CPU seconds of the milter so far: the process, its analysis workers (live, and
+        those that ended, as their parents' children time)."""
+        if self.proc is None:
+            return 0.0
+        pids = [self.proc.pid, *self.descendants()]
+        return sum(cpu_seconds(pid, children=True) for pid in pids)
 
 
 def _stat(pid: int) -> list[str]:

@@ -6,7 +6,9 @@ pointing at ``mailpolicy milter policy/policies/baseline.policy`` (a child proce
 options), one without a milter. The same workload (``tests/loadgen.py``: text, PDF, zip,
 Office, 1 MB, and the executables the baseline refuses) goes through both, in one run, by
 ``MILTER_BENCH_SESSIONS`` concurrent SMTP sessions (default 16),
-``MILTER_BENCH_MESSAGES`` messages each (default 1,000). Reported:
+``MILTER_BENCH_MESSAGES`` messages each (default 1,000), as fast as they go and offered
+at ``MILTER_BENCH_RATES`` messages per second (default 50,100); ``MILTER_BENCH_ARGS``
+adds options to the milter (e.g. ``--isolation thread``). Reported:
 
 - messages per second answered (end of DATA) and drained (every 250 at the sink);
 - latency per message, connect to the reply after DATA, and end of DATA to that reply:
@@ -94,7 +96,8 @@ def bench() -> Iterator[tuple[rig.Rig, rig.MilterProcess]]:
         pytest.skip(problem)
     with tempfile.TemporaryDirectory(prefix="mailpolicy-milter-bench-") as d:
         work = Path(d)
-        m = rig.MilterProcess(work, "baseline", BASELINE)
+        extra = os.environ.get("MILTER_BENCH_ARGS", "").split()
+        m = rig.MilterProcess(work, "baseline", BASELINE, *extra)
         m.start()
         r = rig.Rig(work, {"milter": rig.Route(m.port)})
         r.start()
@@ -117,9 +120,16 @@ def cpu(r: rig.Rig, m: rig.MilterProcess) -> dict[str, float]:
     }
 
 
-def run(r: rig.Rig, m: rig.MilterProcess, name: str, port: int, mails: list[loadgen.Mail]) -> Phase:
+def run(
+    r: rig.Rig,
+    m: rig.MilterProcess,
+    name: str,
+    port: int,
+    mails: list[loadgen.Mail],
+    rate: float = 0.0,
+) -> Phase:
     cpu0, t0 = cpu(r, m), time.perf_counter()
-    results = loadgen.send(port, mails, SESSIONS)
+    results = loadgen.send(port, mails, SESSIONS, rate=rate)
     wall = time.perf_counter() - t0
     assert r.settle(300)
     drained = time.perf_counter() - t0
@@ -132,23 +142,32 @@ def ms(v: float) -> str:
     return f"{v:.1f}"
 
 
-def test_throughput_and_added_latency(bench: tuple[rig.Rig, rig.MilterProcess]) -> None:
+RATES = [float(x) for x in os.environ.get("MILTER_BENCH_RATES", "50,100").split(",") if x]
+
+
+@pytest.mark.parametrize("rate", [0.0, *RATES], ids=lambda r: f"rate{r:g}" if r else "saturated")
+def test_throughput_and_added_latency(
+    bench: tuple[rig.Rig, rig.MilterProcess], rate: float
+) -> None:
+    """The same messages without and with the milter: as fast as ``SESSIONS`` sessions
+    go (``saturated``), or offered at ``rate`` messages per second."""
     r, m = bench
-    loadgen.send(r.plain, loadgen.workload(40, seed=1, tag="warm-plain"), SESSIONS)
-    loadgen.send(r.port("milter"), loadgen.workload(40, seed=1, tag="warm-milter"), SESSIONS)
+    loadgen.send(r.plain, loadgen.workload(40, seed=1, tag=f"warm-plain-{rate}"), SESSIONS)
+    loadgen.send(r.port("milter"), loadgen.workload(40, seed=1, tag=f"warm-m-{rate}"), SESSIONS)
     assert r.settle(60)
-    plain_mails = loadgen.workload(MESSAGES, seed=16, tag="plain")
-    milter_mails = loadgen.workload(MESSAGES, seed=16, tag="milter")
+    plain_mails = loadgen.workload(MESSAGES, seed=16, tag=f"plain-{rate}")
+    milter_mails = loadgen.workload(MESSAGES, seed=16, tag=f"milter-{rate}")
     size = sum(x.size for x in plain_mails) / MESSAGES
     phases = [
-        run(r, m, "without milter", r.plain, plain_mails),
-        run(r, m, "with milter", r.port("milter"), milter_mails),
+        run(r, m, "without milter", r.plain, plain_mails, rate),
+        run(r, m, "with milter", r.port("milter"), milter_mails, rate),
     ]
     delivered = r.delivered()
     kinds = Counter(x.kind for x in plain_mails)
+    offered = f"offered {rate:g} msg/s" if rate else "saturated"
     say(
-        f"### Milter behind Postfix (loopback, {os.cpu_count()} "
-        f"cores, {MESSAGES:,} messages a phase, {SESSIONS} sessions, mean "
+        f"### Milter behind Postfix, {offered} (loopback, {os.cpu_count()} "
+        f"cores, {MESSAGES:,} messages a phase, at most {SESSIONS} sessions, mean "
         f"{size / 1024:.0f} KB, largest {max(x.size for x in plain_mails) / 1e6:.2f} MB)"
     )
     say()
