@@ -539,14 +539,18 @@ class Milter:
         """Serve until cancelled (SIGTERM: the caller cancels); then accept nothing new,
         let each message in flight get its answer (at most the analysis limit), close the
         connections and the workers, and return."""
-        if listen.startswith("unix:"):
-            path = listen[5:]
-            if os.path.exists(path):
-                os.unlink(path)
-            server = await asyncio.start_unix_server(self.handle, path)
-        else:
-            host, _, port = listen.rpartition(":")
-            server = await asyncio.start_server(self.handle, host or "127.0.0.1", int(port))
+        try:
+            if listen.startswith("unix:"):
+                path = listen[5:]
+                if os.path.exists(path):
+                    os.unlink(path)
+                server = await asyncio.start_unix_server(self.handle, path)
+            else:
+                host, _, port = listen.rpartition(":")
+                server = await asyncio.start_server(self.handle, host or "127.0.0.1", int(port))
+        except BaseException:
+            self.close()  # the workers started for nothing
+            raise
         ready()
         try:
             await server.serve_forever()

@@ -135,3 +135,23 @@ def test_every_option_is_in_help() -> None:
         "--list-root",
     ):
         assert option in text, option
+
+
+def test_a_port_in_use_is_one_line_exit_2() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        done = subprocess.run(
+            [*ARGV, "-", "--listen", f"127.0.0.1:{port}"],
+            input=POLICY.encode(),
+            capture_output=True,
+            timeout=60,
+        )
+    assert done.returncode == 2
+    assert (
+        done.stderr.decode().strip().splitlines()[-1].startswith("mailpolicy: error: cannot listen")
+    )
+    assert b"Traceback" not in done.stderr
