@@ -43,6 +43,8 @@ Contracts:
   so that the stopping rules after them still apply. A stopping rule whose whole
   condition vanished would stop every message: it is dropped instead, and its loss is
   marked unsound ("UNSOUND: ... gets through").
+- A staged rule (``mode audit``) is not exported: it decides nothing in the enforced
+  policy. Each says so in the loss report as a sound note (``RULE-ID:staged``).
 - Strict means strict: ``--strict`` fails (E303, one error per loss, naming its key) on
   every unsound loss, target-wide ones included, unless the administrator names it in
   ``accept`` (``--accept-loss KEY``); an accepted loss stays in the loss report, marked
@@ -113,6 +115,9 @@ EXPORT_CODES = {
     E_REJECTED: "tool-rejected",
 }
 
+#: What the loss report says of a staged rule (``mode audit``), which no export writes.
+STAGED = ("staged (mode audit)", "not exported: it decides nothing in the enforced policy")
+
 #: Facts stated as a whole phrase in a gap ("cannot tell 'has macros'").
 _WHOLE = frozenset({"content", "unscannable"})
 
@@ -177,6 +182,9 @@ class Exporter:
         """Check, relax and emit every rule; render the files unless there were errors."""
         self.safe(None, self.policy.name, "the policy name")
         for crule in self.policy.rules:
+            if crule.rule.audit:  # staged: it enforces nothing, so nothing is lost (sound)
+                self._record(Loss(crule.id, crule.line, *STAGED, key=f"{crule.id}:staged"))
+                continue
             self._check_values(crule)
             self._name_limits(crule)
             cond = self.relax(crule, crule.rule.condition, widen=crule.action in STOPPING)

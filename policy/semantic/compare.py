@@ -16,6 +16,11 @@ those facts, and:
 - when the assignment needs a fact that cannot be built (``Opaque``), it is kept as a
   difference that rests on conditions not compared.
 
+Staged rules (``mode audit``) decide nothing, so they are left out of both BDDs: what is
+compared is the enforced behaviour. A rule switched from ``mode audit`` to enforced is a
+change like any other (its examples name it), and ``mode_changes`` lists the rules (by id)
+whose mode differs between the two policies.
+
 The policies are ``equivalent`` when both directions run out of assignments with nothing
 found: for every message the analysis can describe (see ``automata`` for the alphabet of
 names), they stop the same ones.
@@ -59,6 +64,8 @@ class Result:
     unconfirmed: list[dict[str, Any]] = field(default_factory=list)
     undecided: str | None = None
     elapsed: float = 0.0
+    #: rules in both policies (by id) staged in one and enforced in the other
+    mode_changes: list[dict[str, Any]] = field(default_factory=list)
     #: the built message of each counterexample, by direction (not in the JSON form)
     messages: list[tuple[str, Message]] = field(default_factory=list)
 
@@ -71,6 +78,7 @@ class Result:
             "differences_not_built": self.opaque,
             "unconfirmed": self.unconfirmed,
             "undecided": self.undecided,
+            "mode_changes": self.mode_changes,
             "elapsed_s": round(self.elapsed, 3),
         }
 
@@ -86,6 +94,9 @@ class Chain:
         self.conds = []
         for r in policy.rules:
             space.rule = r.id
+            if r.rule.audit:  # staged: it never decides, so it holds nowhere here
+                self.conds.append(FALSE)
+                continue
             self.conds.append(space.rule_condition(r.rule.condition, r.rule.unless, policy))
         stop = TRUE if policy.default in STOPPING else FALSE
         for r, c in zip(reversed(policy.rules), reversed(self.conds), strict=True):
@@ -101,6 +112,20 @@ class Chain:
         if i == len(self.conds):
             return self.bdd.neg(self._before[i])
         return self.bdd.conj(self.conds[i], self.bdd.neg(self._before[i]))
+
+
+def mode_changes(old: CheckedPolicy, new: CheckedPolicy) -> list[dict[str, Any]]:
+    """The rules of both policies (by id) staged (``mode audit``) in one, enforced in the other."""
+    staged = {r.id: r.rule.audit for r in old.rules}
+    return [
+        {"rule": r.id, "old": _mode(staged[r.id]), "new": _mode(r.rule.audit), "line": r.line}
+        for r in new.rules
+        if r.id in staged and staged[r.id] != r.rule.audit
+    ]
+
+
+def _mode(audit: bool) -> str:
+    return "audit" if audit else "enforce"
 
 
 def _alphabet_chars(space: Space) -> tuple[set[str], set[str]]:
@@ -158,6 +183,7 @@ class Comparison:
         except RecursionError:
             result.undecided = "the policies are too large for the comparison"
         result.not_compared = self._not_compared()
+        result.mode_changes = mode_changes(self.old, self.new)
         result.equivalent = not (
             result.newly_stopped
             or result.newly_delivered

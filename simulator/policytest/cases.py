@@ -7,6 +7,7 @@ A tests file holds ``[[case]]`` tables (and nothing else)::
     attachment = "書類名1.doc.bat"
     expect = "block"
     rule = "double-extension"      # optional: the rule that must decide
+    audited = ["iso"]              # optional: the staged rules that must match (in order)
 
     [[case]]
     name = "a recorded message"
@@ -16,7 +17,9 @@ A tests file holds ``[[case]]`` tables (and nothing else)::
 A case gives either ``message`` (a file of one message, or ``FILE:KEY`` with the key
 ``simulate`` and ``explain`` print for a message inside a mailbox or Maildir) or an
 inline message (``inline.MESSAGE_KEYS``). ``expect`` is an action; ``rule`` a rule id of
-the policy, or ``"default"`` when no rule may decide.
+the policy, or ``"default"`` when no rule may decide. ``audited`` lists the staged rules
+(``mode audit``) that must match before the deciding rule, in policy order, and no other
+(``[]``: none may); each must be a staged rule of the policy.
 
 ``load(path, policy)`` reads and checks a whole file: syntax (tomllib's own line and
 column), unknown keys and values of the wrong kind (the line found in the text), and
@@ -26,6 +29,7 @@ rule ids the policy does not have; the first problem is a ``TestFileError``
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from collections.abc import Mapping
@@ -40,7 +44,7 @@ from mailpolicy.simulator.policytest import inline
 #: Largest tests file read.
 MAX_BYTES = 8 * 1024 * 1024
 ACTIONS = ("allow", "block", "quarantine", "strip", "tag", "discard")
-CASE_KEYS = ("name", "expect", "rule", "message")
+CASE_KEYS = ("name", "expect", "rule", "message", "audited")
 DEFAULT_RULE = "default"
 
 
@@ -69,6 +73,8 @@ class Case:
     message: str | None
     #: the inline message's table (every key but the case's own), when ``message`` is None
     spec: Mapping[str, Any]
+    #: the staged rules that must match before the deciding rule, in order; None: unchecked
+    audited: tuple[str, ...] | None = None
 
 
 _HEADER = re.compile(r"^[ \t]*\[\[[ \t]*(?:case|\"case\"|'case')[ \t]*\]\]", re.M)
@@ -165,9 +171,7 @@ def load(path: str, policy: CheckedPolicy | None = None) -> list[Case]:
 
 
 def _with_line(case: Case, line: int) -> Case:
-    return Case(
-        case.file, line, case.index, case.name, case.expect, case.rule, case.message, case.spec
-    )
+    return dataclasses.replace(case, line=line)
 
 
 def _case(path: str, i: int, table: dict[str, Any], policy: CheckedPolicy | None) -> Case:
@@ -188,6 +192,7 @@ def _case(path: str, i: int, table: dict[str, Any], policy: CheckedPolicy | None
             raise inline.SpecError(
                 "rule", f"the policy has no rule {rule!r}{did_you_mean(rule, ids)}"
             )
+    audited = _audited(table["audited"], policy) if "audited" in table else None
     spec = {k: v for k, v in table.items() if k not in CASE_KEYS}
     message = None
     if "message" in table:
@@ -198,7 +203,27 @@ def _case(path: str, i: int, table: dict[str, Any], policy: CheckedPolicy | None
             )
     else:
         inline.build_message(spec, CASE_KEYS)  # every key checked now, with its position
-    return Case(path, 0, i, name, expect, rule, message, spec)
+    return Case(path, 0, i, name, expect, rule, message, spec, audited)
+
+
+def _audited(value: Any, policy: CheckedPolicy | None) -> tuple[str, ...]:
+    """The ``audited`` of a case: staged rule ids of the policy."""
+    ids = inline.strings_of(value, "audited")
+    if policy is None:
+        return ids
+    staged = [r.id for r in policy.rules if r.rule.audit]
+    for rid in ids:
+        if rid in staged:
+            continue
+        if any(r.id == rid for r in policy.rules):
+            raise inline.SpecError(
+                "audited", f"rule {rid!r} is not staged (mode audit): name it in 'rule'"
+            )
+        known = staged or [r.id for r in policy.rules]
+        raise inline.SpecError(
+            "audited", f"the policy has no staged rule {rid!r}{did_you_mean(rid, known)}"
+        )
+    return ids
 
 
 def _toml_position(exc: tomllib.TOMLDecodeError) -> tuple[int, int]:

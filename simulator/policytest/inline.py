@@ -150,7 +150,7 @@ def _kind(value: Any) -> str:
     )
 
 
-def _strings(value: Any, key: str) -> tuple[str, ...]:
+def strings_of(value: Any, key: str) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -175,7 +175,7 @@ def size_of(value: Any, key: str) -> int:
 
 
 def _facts(value: Any, key: str, allowed: Sequence[str]) -> tuple[str, ...]:
-    got = _strings(value, key)
+    got = strings_of(value, key)
     for fact in got:
         if fact not in allowed:
             raise SpecError(key, f"unknown fact {fact!r} (expected one of: {', '.join(allowed)})")
@@ -277,7 +277,7 @@ def build_message(spec: Mapping[str, Any], extra_keys: Sequence[str] = ()) -> Me
     if not isinstance(raw_headers, Mapping):
         raise SpecError("headers", "must be a table of header names and values")
     for name, value in raw_headers.items():
-        headers.extend((name, v) for v in _strings(value, f"headers.{name}"))
+        headers.extend((name, v) for v in strings_of(value, f"headers.{name}"))
     if "subject" in spec:
         headers.append(("Subject", text_of(spec["subject"], "subject")))
     sender = text_of(spec["sender"], "sender") if "sender" in spec else None
@@ -287,7 +287,7 @@ def build_message(spec: Mapping[str, Any], extra_keys: Sequence[str] = ()) -> Me
     return Message(
         path="<inline>",
         sender=sender or None,
-        recipients=_strings(spec["recipient"], "recipient") if "recipient" in spec else (),
+        recipients=strings_of(spec["recipient"], "recipient") if "recipient" in spec else (),
         headers=tuple(headers),
         body=text_of(spec["body"], "body") if "body" in spec else "",
         size=size_of(spec["size"], "size") if "size" in spec else 0,

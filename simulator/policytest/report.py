@@ -2,7 +2,8 @@
 
 - ``render_failure(outcome)``: ``FAIL FILE:LINE: "case": expected X, got Y``, then the
   trace step of the deciding rule (and of the expected rule when it was tried and did
-  not decide, or a line saying it was never reached). ``ERROR`` for a case whose message
+  not decide, or a line saying it was never reached; likewise each expected staged rule
+  that did not match). ``ERROR`` for a case whose message
   could not be read.
 - ``to_json(runs, cov)``: one object for the whole run (``"ok"`` true exactly when every
   case passed), each case with its verdict and trace.
@@ -61,6 +62,15 @@ def render_failure(o: Outcome) -> str:
             lines.append(f"    expected rule {_step(tried)}")
         elif c.rule != "default":
             lines.append(f"    expected rule {c.rule} was never reached: an earlier rule decided")
+    got = [a.rule for a in v.audited]
+    for rid in c.audited or ():
+        if rid not in got:
+            tried = next((s for s in v.trace if s.rule == rid), None)
+            lines.append(
+                f"    expected staged rule {_step(tried)}"
+                if tried is not None
+                else f"    expected staged rule {rid} was never reached: an earlier rule decided"
+            )
     return "\n".join(lines)
 
 
@@ -112,6 +122,7 @@ def case_json(o: Outcome) -> dict[str, Any]:
         "name": c.name,
         "expect": c.expect,
         "rule": c.rule,
+        "audited": list(c.audited) if c.audited is not None else None,
         "passed": o.passed,
         "error": o.error,
         "got": o.verdict.to_json() if o.verdict is not None else None,

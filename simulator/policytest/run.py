@@ -3,14 +3,17 @@
 ``run_case(policy, case)`` builds or reads the case's message, evaluates it with the
 trace on (``policy.evaluate``) and returns an ``Outcome``: passed when the action is the
 expected one and, if the case names a rule, that rule decided (``"default"``: no rule
-did). A message file that cannot be read is an ``error`` outcome, never a pass.
+did), and, if it gives ``audited``, exactly those staged rules (``mode audit``) matched
+before the deciding rule, in that order. A message file that cannot be read is an
+``error`` outcome, never a pass.
 
 Coverage (``coverage``): a rule is *exercised* when it **decided** some case. With
 first-match semantics the rule a trace shows matching is the one that decided, so
 "decided" and "matched" are the same here; a rule whose condition held but whose
 ``unless`` spared the message did not decide and does not count. Such a spared message
 is counted apart: ``Coverage.exceptions`` lists, for every rule with an ``unless``,
-whether some case exercised the exception.
+whether some case exercised the exception. A staged rule never decides: it is exercised
+when it matched some case (it is in the verdict's ``audited``).
 """
 
 from __future__ import annotations
@@ -47,14 +50,23 @@ class Outcome:
         v = self.verdict
         if v is None:
             return "no verdict"
-        return f"{v.action} (rule {v.rule}, line {v.line})" if v.rule else f"{v.action} (default)"
+        got = f"{v.action} (rule {v.rule}, line {v.line})" if v.rule else f"{v.action} (default)"
+        if self.case.audited is None and not v.audited:
+            return got
+        return got + _staged(tuple(a.rule or "" for a in v.audited))
 
     @property
     def wanted(self) -> str:
         c = self.case
-        if c.rule is None:
-            return c.expect
-        return f"{c.expect} (default)" if c.rule == DEFAULT_RULE else f"{c.expect} (rule {c.rule})"
+        want = c.expect
+        if c.rule is not None:
+            want += " (default)" if c.rule == DEFAULT_RULE else f" (rule {c.rule})"
+        return want if c.audited is None else want + _staged(c.audited)
+
+
+def _staged(ids: tuple[str, ...]) -> str:
+    """``, audited iso, macros`` or ``, audited none``."""
+    return f", audited {', '.join(ids) or 'none'}"
 
 
 def resolve(ref: str, base: str) -> tuple[str, str | None]:
@@ -133,6 +145,8 @@ def run_case(policy: CheckedPolicy, case: Case, budget: Budget = DEFAULT) -> Out
     ok = verdict.action == case.expect
     if case.rule is not None:
         ok = ok and (verdict.rule or DEFAULT_RULE) == case.rule
+    if case.audited is not None:
+        ok = ok and tuple(a.rule for a in verdict.audited) == case.audited
     return Outcome(case, verdict, ok, spared_by=spared(policy, verdict, msg))
 
 
@@ -147,7 +161,7 @@ class Coverage:
     """Which rules decided a case, and which ``unless`` exceptions a case exercised."""
 
     rules: tuple[CheckedRule, ...]
-    #: rule id -> names of the cases it decided
+    #: rule id -> names of the cases it decided (a staged rule: the cases it matched)
     decided: dict[str, list[str]] = field(default_factory=dict)
     #: rule id (rules with an ``unless`` only) -> names of the cases it spared
     exceptions: dict[str, list[str]] = field(default_factory=dict)
@@ -174,6 +188,8 @@ def coverage(policy: CheckedPolicy, outcomes: Sequence[Outcome]) -> Coverage:
     for o in outcomes:
         if o.verdict is not None and o.verdict.rule is not None:
             decided[o.verdict.rule].append(o.case.name)
+        for staged in o.verdict.audited if o.verdict is not None else ():
+            decided[staged.rule or ""].append(o.case.name)
         for rid in o.spared_by:
             exceptions[rid].append(o.case.name)
     return Coverage(policy.rules, decided, exceptions)
