@@ -66,8 +66,8 @@ COLUMNS = (
     ("would decide", "hits"),
     ("benign", "benign_hits"),
     ("malicious", "malicious_hits"),
-    ("new false positives", "new_false_positives"),
+    ("new FP", "new_false_positives"),
     ("new catches", "new_catches"),
     ("new misses", "new_misses"),
-    ("false positives removed", "fixed_false_positives"),
+    ("FP removed", "fixed_false_positives"),
 )

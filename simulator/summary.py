@@ -206,8 +206,8 @@ def _staged(audit: list[JSON], width: int | None) -> str:
     """The block of the staged rules: what each would decide if it were enforced."""
     rows = [[a["id"], a["action"], a["line"] or "", *(a[k] for _, k in COLUMNS)] for a in audit]
     head = (
-        "Staged rules (mode audit): what each would decide if enforced; the figures above "
-        "are the enforced policy's"
+        "Staged rules (mode audit): what each would decide if enforced (FP: benign mail "
+        "stopped); the figures above are the enforced policy's"
     )
     lines = [head, table(rows, ["rule", "action", "line", *(h for h, _ in COLUMNS)], width, [0])]
     for a in audit:
