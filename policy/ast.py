@@ -14,29 +14,17 @@ both. Each leaf kind is one class; its meaning is one entry of ``policy/conditio
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """Where a node came from: 1-based line and column, 0-based character offsets."""
-
-    file: str
-    line: int
-    column: int
-    end_line: int
-    end_column: int
-    start: int = 0
-    end: int = 0
-
-
-NOSPAN = Span("<generated>", 0, 0, 0, 0)
-
-
-def _span() -> Span:
-    span: Span = field(default=NOSPAN, compare=False, repr=False)
-    return span
+from mailpolicy.policy.ast_base import NOSPAN as NOSPAN
+from mailpolicy.policy.ast_base import ListLit as ListLit
+from mailpolicy.policy.ast_base import ListRef as ListRef
+from mailpolicy.policy.ast_base import Number as Number
+from mailpolicy.policy.ast_base import Operand as Operand
+from mailpolicy.policy.ast_base import Span as Span
+from mailpolicy.policy.ast_base import Str as Str
+from mailpolicy.policy.ast_base import _span
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,44 +36,6 @@ class _Flag:  # a condition without an operand: ``type mismatch``, ``has macros`
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Content(_Flag):  # an active-content fact: JSON field ``content``, one op each
     field: ClassVar[str] = "content"
-
-
-# ---- operands ---------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Str:
-    """A quoted string, unescaped (a glob, an address, a header text...)."""
-
-    value: str
-    span: Span = _span()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Number:
-    """A number as written (``10MB``) and its value (bytes when it carries a unit)."""
-
-    text: str
-    value: int
-    unit: str | None = None
-    span: Span = _span()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ListRef:
-    """A reference to a list defined with ``list NAME = ...``."""
-
-    name: str
-    span: Span = _span()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ListLit:
-    """An inline list: ``["exe", "pif"]``."""
-
-    items: tuple[Str, ...]
-    span: Span = _span()
-
-
-Operand = Str | Number | ListRef | ListLit
 
 
 # ---- conditions -------------------------------------------------------------------------
@@ -136,6 +86,21 @@ class SenderMatches:
     span: Span = _span()
     field: ClassVar[str] = "sender"
     op: ClassVar[str] = "matches"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SenderAuthenticated:
+    """``sender authenticated`` (grammar ``sender_authenticated``; ``sender in L
+    authenticated`` is ``sender in L and sender authenticated``): the sender's domain
+    passed DMARC, aligned DKIM or SPF, or the sender used SMTP AUTH (``policy/trust.py``).
+    ``servers``: the policy's ``authserv-id``s, filled in by the checker (the parser and the
+    JSON reader leave it empty; it is not printed: the statements carry it)."""
+
+    servers: tuple[str, ...] = ()
+    span: Span = _span()
+    operand: ClassVar[None] = None
+    field: ClassVar[str] = "sender"
+    op: ClassVar[str] = "authenticated"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -445,6 +410,7 @@ class EvasiveMime(_Flag):
 Test = (
     SenderIn
     | SenderMatches
+    | SenderAuthenticated
     | RecipientIn
     | RecipientMatches
     | TextContains
@@ -524,6 +490,15 @@ class Default:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AuthservId:
+    """``authserv-id "mx1.example.ac.jp"``: Authentication-Results fields from this server
+    count (RFC 8601 section 5); all others are ignored."""
+
+    name: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ListDef:
     """``list NAME = [...]`` or ``list NAME = file "path"``, as written; the entries of
     either form live in ``CheckedPolicy.lists``."""
@@ -556,7 +531,7 @@ class Rule:
         return self.mode is not None and self.mode.value == "audit"
 
 
-Statement = PolicyName | Default | ListDef | Rule
+Statement = PolicyName | Default | AuthservId | ListDef | Rule
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -572,6 +547,11 @@ class Policy:
     @property
     def default(self) -> str:
         return next((s.action for s in self.statements if isinstance(s, Default)), "allow")
+
+    @property
+    def authserv_ids(self) -> tuple[str, ...]:
+        names = (s.name for s in self.statements if isinstance(s, AuthservId))
+        return tuple(dict.fromkeys(names))
 
     @property
     def lists(self) -> dict[str, ListDef]:

@@ -25,15 +25,18 @@ their form (``user@@example.com``), not for meaning (whether the domain exists).
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import assert_never
 
 from mailpolicy.corpus.types import CLASSES
-from mailpolicy.policy import ast, globs, printer
+from mailpolicy.policy import ast, expiry, globs, printer
+from mailpolicy.policy.check_words import head, kind, span_of, text, where
 from mailpolicy.policy.checked import CheckedPolicy, assign_ids
 from mailpolicy.policy.diagnostics import (
     Diagnostic,
@@ -41,6 +44,7 @@ from mailpolicy.policy.diagnostics import (
     error,
 )
 from mailpolicy.policy.listfile import address_problem, extension_problem, load_entries
+from mailpolicy.policy.trust import authserv_problem
 
 #: Largest list file read, in bytes.
 #: Type classes a policy may name (``other`` is what is left, not something to ask for).
@@ -77,10 +81,11 @@ def check(
     base_dir: str | Path | None = None,
     source: bytes | None = None,
     source_sha256: str | None = None,
-    file_lists: dict[str, tuple[str, ...]] | None = None,
+    file_lists: Mapping[str, Sequence[str | ast.Str]] | None = None,
     lint: bool = True,
     list_root: str | Path | None = None,
     skipped: tuple[str, ...] = (),
+    as_of: datetime.date | None = None,
 ) -> CheckResult:
     """Resolve and check ``policy``; never raises for a parsed tree.
 
@@ -94,21 +99,33 @@ def check(
     ``base_dir``). ``skipped``: the text of statements that did not parse
     (``parse.parse_partial``); ``policy`` holds the others, and what only their absence
     causes (an empty policy, a list defined or used there) is not reported.
+
+    ``as_of``: the day list entries' expiry dates are judged on (None: today in UTC). The
+    checked policy's ``lists`` and rules hold only the entries that still apply; its AST
+    is ``policy``, except that a list file with dated entries has them as its items
+    (``expiry.resolved``: the JSON form and the exporters read the dates there).
     """
     root = None if list_root is None else os.fspath(list_root)
     checker = _Checker(policy, _base_dir(policy.path, base_dir), file_lists or {}, root, skipped)
     checker.run()
     if source_sha256 is None:
         source_sha256 = hashlib.sha256(source).hexdigest() if source is not None else ""
+    day = as_of or expiry.today()
+    servers = policy.authserv_ids
     provisional = CheckedPolicy(
-        ast=policy,
-        rules=assign_ids(policy.rules),
-        lists=dict(checker.lists),
+        ast=expiry.resolved(policy, checker.filled),
+        rules=tuple(
+            dataclasses.replace(r, rule=expiry.live_rule(r.rule, day, servers))
+            for r in assign_ids(policy.rules)  # ids from the rules as written
+        ),
+        lists=expiry.live_lists(checker.lists, checker.dates, day),
         source_sha256=source_sha256,
     )
     from mailpolicy.policy import lint as _lint  # reads CheckedPolicy; imported late on purpose
 
-    warnings = tuple(_lint.lint(provisional)) if lint else ()
+    warnings: tuple[Diagnostic, ...] = ()
+    if lint:
+        warnings = tuple(_lint.lint(provisional) + expiry.warnings(provisional.ast, day))
     if skipped:  # a list may be used by a statement that did not parse
         words = {w for text in skipped for w in _WORD.findall(text)}
         warnings = tuple(w for w in warnings if w.code != "W202" or _named(policy, w) not in words)
@@ -138,7 +155,7 @@ class _Checker:
         self,
         policy: ast.Policy,
         base_dir: str,
-        file_lists: dict[str, tuple[str, ...]],
+        file_lists: Mapping[str, Sequence[str | ast.Str]],
         list_root: str | None = None,
         skipped: tuple[str, ...] = (),
     ) -> None:
@@ -153,6 +170,8 @@ class _Checker:
         self.defs: dict[str, ast.ListDef] = {}  # first definition of each name
         self.lists: dict[str, tuple[str, ...]] = {}  # names whose entries are known
         self.spans: dict[str, tuple[ast.Span, ...]] = {}  # where each entry is written
+        self.dates: dict[str, tuple[datetime.date | None, ...]] = {}  # each entry's expiry
+        self.filled: dict[str, tuple[ast.Str, ...]] = {}  # a file list's entries, as read
         self._validated: set[tuple[str, str]] = set()  # (list, use) whose entries were checked
         self._said: set[Diagnostic] = set()
 
@@ -183,12 +202,13 @@ class _Checker:
                     self.err(
                         "E104",
                         f"rule id {rule.id.value!r} is already used by the rule at "
-                        f"{_where(first.span)}",
+                        f"{where(first.span)}",
                         rule.id.span,
                     )
 
     def statements(self) -> None:
         seen: dict[type, ast.Statement] = {}
+        servers: dict[str, ast.AuthservId] = {}
         for stmt in self.policy.statements:
             if isinstance(stmt, (ast.PolicyName, ast.Default)):
                 word = "policy" if isinstance(stmt, ast.PolicyName) else "default"
@@ -196,8 +216,8 @@ class _Checker:
                 if first is not stmt:
                     self.err(
                         "E108",
-                        f"a second '{word}' statement (the first is at {_where(first.span)})",
-                        _head(stmt.span, len(word)),
+                        f"a second '{word}' statement (the first is at {where(first.span)})",
+                        head(stmt.span, len(word)),
                     )
                 if isinstance(stmt, ast.Default) and stmt.action not in DEFAULT_ACTIONS:
                     self.err(
@@ -208,30 +228,49 @@ class _Checker:
                     )
             elif isinstance(stmt, ast.ListDef):
                 self.list_def(stmt)
+            elif isinstance(stmt, ast.AuthservId):
+                first = servers.setdefault(stmt.name.lower(), stmt)
+                if first is not stmt:
+                    self.err(
+                        "E108",
+                        f"authserv-id {stmt.name!r} is already named at {where(first.span)}",
+                        stmt.span,
+                    )
+                elif why := authserv_problem(stmt.name):
+                    self.err("E109", why, stmt.span)
 
     def list_def(self, stmt: ast.ListDef) -> None:
         first = self.defs.setdefault(stmt.name, stmt)
         if first is not stmt:
             self.err(
                 "E105",
-                f"list '{stmt.name}' is already defined at {_where(first.span)}",
-                _head(stmt.span, len("list ") + len(stmt.name)),
+                f"list '{stmt.name}' is already defined at {where(first.span)}",
+                head(stmt.span, len("list ") + len(stmt.name)),
             )
             return
         if stmt.file is None:
-            self.lists[stmt.name] = tuple(i.value for i in stmt.items or ())
-            self.spans[stmt.name] = tuple(i.span for i in stmt.items or ())
+            self.entries(stmt.name, stmt.items or ())
             return
         if stmt.name in self.file_lists:
-            self.lists[stmt.name] = self.file_lists[stmt.name]
-            self.spans[stmt.name] = (stmt.file.span,) * len(self.lists[stmt.name])
+            given = self.file_lists[stmt.name]
+            span = stmt.file.span
+            self.entries(stmt.name, tuple(_item(e, span) for e in given), filled=True)
             return
         try:
             found = load_entries(stmt.file.value, self.base_dir, self.list_root, self.policy.path)
         except ValueError as exc:
             self.err("E103", str(exc), stmt.file.span)
             return
-        self.lists[stmt.name], self.spans[stmt.name] = found
+        for message, span in found[1]:
+            self.err("E109", message, span)
+        self.entries(stmt.name, found[0], filled=True)
+
+    def entries(self, name: str, items: tuple[ast.Str, ...], filled: bool = False) -> None:
+        self.lists[name] = tuple(i.value for i in items)
+        self.spans[name] = tuple(i.span for i in items)
+        self.dates[name] = tuple(i.until for i in items)
+        if filled and any(i.until is not None for i in items):
+            self.filled[name] = items  # dated: the checked AST carries them (expiry.resolved)
 
     # -- rules ---------------------------------------------------------------------------
     def rule(self, rule: ast.Rule) -> None:
@@ -240,7 +279,7 @@ class _Checker:
                 self.err(
                     "E102",
                     "'tag' needs the header to add: tag \"X-Name: value\" when ...",
-                    _head(rule.span, 3),
+                    head(rule.span, 3),
                 )
             else:
                 self.header_text(rule.header)
@@ -259,7 +298,7 @@ class _Checker:
                 "E102",
                 "'strip' removes the matching attachments, but this condition "
                 "names no attachment (use block or quarantine, or add attachment ...)",
-                _head(rule.span, len("strip")),
+                head(rule.span, len("strip")),
             )
         if rule.id is not None and (not rule.id.value.strip() or _CONTROL.search(rule.id.value)):
             self.err(
@@ -292,7 +331,7 @@ class _Checker:
         match node:
             case ast.SenderIn() | ast.RecipientIn():
                 f = node.field
-                hint = f'{f} matches "{_text(arg)}"'
+                hint = f'{f} matches "{text(arg)}"'
                 self.need_list(node, arg, f"{f} in", use="address", hint=hint)
             case ast.SenderMatches() | ast.RecipientMatches():
                 self.need_glob(node, arg, f"{node.field} matches", in_form=f"{node.field} in")
@@ -304,7 +343,7 @@ class _Checker:
                 self.need_size(node, arg, "the message size")
             case ast.AttachmentCount():
                 self.need_count(node, node.operand)
-            case ast.MessageUnscannable() | ast.EvasiveMime():
+            case ast.MessageUnscannable() | ast.EvasiveMime() | ast.SenderAuthenticated():
                 pass  # no operand
             case _:
                 assert_never(node)
@@ -325,8 +364,8 @@ class _Checker:
         elif not isinstance(arg, ast.Str):
             self.err(
                 "E102",
-                f"'{what} contains' needs a quoted string, not {_kind(arg)}",
-                _span(arg, node),
+                f"'{what} contains' needs a quoted string, not {kind(arg)}",
+                span_of(arg, node),
             )
 
     # -- attachment-level tests ------------------------------------------------------------
@@ -336,15 +375,13 @@ class _Checker:
                 self.need_glob(node, node.operand, "name matches", in_form="name in")
             case ast.NameIn():
                 arg = node.operand
-                self.need_list(
-                    node, arg, "name in", use="glob", hint=f'name matches "{_text(arg)}"'
-                )
+                self.need_list(node, arg, "name in", use="glob", hint=f'name matches "{text(arg)}"')
             case ast.ExtensionIs():
                 self.extension_value(node.operand.value, node.operand.span)
             case ast.ExtensionIn() | ast.DoubleExtensionIn():
                 arg, plain = node.operand, isinstance(node, ast.ExtensionIn)
                 word = "extension" if plain else "double extension"
-                hint = f'extension "{_text(arg)}"' if plain else ""
+                hint = f'extension "{text(arg)}"' if plain else ""
                 self.need_list(node, arg, f"{word} in", use="extension", hint=hint)
             case ast.TypeClass():
                 value = node.operand.value
@@ -365,8 +402,8 @@ class _Checker:
                     self.err(
                         "E102",
                         f"'declared type' needs a quoted MIME type or glob such as "
-                        f'"audio/*", not {_kind(node.operand)}',
-                        _span(node.operand, node),
+                        f'"audio/*", not {kind(node.operand)}',
+                        span_of(node.operand, node),
                     )
             case ast.AttachmentSize():
                 self.need_size(node, node.operand, "an attachment size")
@@ -390,7 +427,7 @@ class _Checker:
         a MIME glob."""
         declared = isinstance(node, ast.DeclaredTypeIn)
         what = "declared type in" if declared else "type in"
-        hint = f'declared type "{_text(node.operand)}"' if declared else ""
+        hint = f'declared type "{text(node.operand)}"' if declared else ""
         self.need_list(node, node.operand, what, use="declared" if declared else "type", hint=hint)
 
     def type_entry(self, value: str, span: ast.Span) -> None:
@@ -430,8 +467,8 @@ class _Checker:
         tip = f" (did you mean {hint}?)" if hint and isinstance(arg, ast.Str) else ""
         self.err(
             "E102",
-            f"'{what}' needs a list (a list name or [...]), not {_kind(arg)}{tip}",
-            _span(arg, node),
+            f"'{what}' needs a list (a list name or [...]), not {kind(arg)}{tip}",
+            span_of(arg, node),
         )
 
     def need_glob(
@@ -453,14 +490,14 @@ class _Checker:
                 tip = f' (a glob is quoted: {what} "{arg.name}")'
         elif in_form and isinstance(arg, ast.ListLit):
             tip = f" (did you mean {in_form} [...]?)"
-        self.err("E102", f"'{what}' needs a quoted glob, not {_kind(arg)}{tip}", _span(arg, node))
+        self.err("E102", f"'{what}' needs a quoted glob, not {kind(arg)}{tip}", span_of(arg, node))
 
     def need_size(self, node: ast.Test | ast.AttTest, arg: ast.Operand | None, what: str) -> None:
         if not isinstance(arg, ast.Number):
             self.err(
                 "E102",
-                f"{what} is compared with a number of bytes such as 10MB, not {_kind(arg)}",
-                _span(arg, node),
+                f"{what} is compared with a number of bytes such as 10MB, not {kind(arg)}",
+                span_of(arg, node),
             )
 
     def need_count(self, node: ast.AttachmentCount, arg: ast.Operand) -> None:
@@ -468,8 +505,8 @@ class _Checker:
             self.err(
                 "E102",
                 f"'attachments' counts attachments and is compared with a whole "
-                f"number, not {_kind(arg)}",
-                _span(arg, node),
+                f"number, not {kind(arg)}",
+                span_of(arg, node),
             )
         elif arg.unit is not None:
             self.err(
@@ -546,42 +583,8 @@ def _named(policy: ast.Policy, diag: Diagnostic) -> str | None:
     return next((s.name for s in policy.lists.values() if s.span.start == at), None)
 
 
-def _where(span: ast.Span) -> str:
-    return f"line {span.line}, column {span.column}"
-
-
-def _head(span: ast.Span, width: int) -> ast.Span:
-    """The first ``width`` characters of ``span`` (a keyword, not a whole statement)."""
-    return dataclasses.replace(
-        span, end_line=span.line, end_column=span.column + width, end=span.start + width
-    )
-
-
-def _span(arg: ast.Operand | None, node: ast.Test | ast.AttTest) -> ast.Span:
-    return arg.span if arg is not None else node.span
-
-
-def _kind(arg: ast.Operand | None) -> str:
-    if isinstance(arg, ast.Str):
-        return f"the string {_short(arg.value)!r}"
-    if isinstance(arg, ast.Number):
-        return f"the {'size' if arg.unit else 'number'} {arg.text}"
-    if isinstance(arg, ast.ListRef):
-        return f"the list name '{arg.name}'"
-    if isinstance(arg, ast.ListLit):
-        return "a list"
-    return "nothing"
-
-
-def _text(arg: ast.Operand | None) -> str:
-    if isinstance(arg, ast.Str):
-        return _short(arg.value)
-    if isinstance(arg, ast.Number):
-        return arg.text
-    if isinstance(arg, ast.ListRef):
-        return arg.name
-    return "..."
-
-
-def _short(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _item(entry: str | ast.Str, span: ast.Span) -> ast.Str:
+    """An entry of a list file given by the caller (the JSON form), at the file's span."""
+    if isinstance(entry, str):
+        return ast.Str(value=entry, span=span)
+    return ast.Str(value=entry.value, until=entry.until, span=span)

@@ -74,6 +74,7 @@ from mailpolicy.policy.entry import (
     uninspectable,
 )
 from mailpolicy.policy.message_kinds import AddressKind, CountKind, MessageFlagKind, TextKind
+from mailpolicy.policy.trust import SENDER_AUTHENTICATED
 
 __all__ = [
     "CAPABILITIES",
@@ -100,6 +101,7 @@ __all__ = [
 ENTRIES: dict[type[ast.Leaf], Entry[Any, Any]] = {
     ast.SenderIn: AddressKind("sender", "in"),
     ast.SenderMatches: AddressKind("sender", "matches"),
+    ast.SenderAuthenticated: SENDER_AUTHENTICATED,
     ast.RecipientIn: AddressKind("recipient", "in"),
     ast.RecipientMatches: AddressKind("recipient", "matches"),
     ast.TextContains: TextKind("text", "contains"),

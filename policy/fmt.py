@@ -159,7 +159,7 @@ def list_lines(
             gap(c.line)
             out.append(INDENT + c.text)
         gap(item.span.line)
-        line = f"{INDENT}{printer.quote(item.value)},"
+        line = f"{INDENT}{printer.item(item)},"
         trailing = slots.after.get(i)
         if trailing is not None:
             line += "  " + trailing.text

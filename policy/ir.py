@@ -13,6 +13,7 @@ Document (version 1)::
       "policy": "campus-mail",              # the `policy "..."` name, or null when none
       "default": "allow",                   # the default action (explicit, never omitted)
       "source": {"path": "x.policy", "sha256": "..."},   # provenance, or null
+      "authserv_ids": ["mx1.example.ac.jp"],  # `authserv-id` statements; left out when none
       "lists": {                            # in definition order
         "executable": {"entries": ["exe", "pif"], "file": null, "line": 3},
         "partners": {"entries": ["a@b.c"], "file": "lists/partners.txt", "line": 4}
@@ -49,7 +50,9 @@ exceeds_limits (no value), ``evasive_name`` is (no value), ``unscannable`` is (n
 Operands: a JSON string (a glob, an address, a text); ``{"number": "10MB", "value":
 10000000}`` (the text as written and its value, bytes when it has a unit; ``value`` may be
 left out by writers and must agree when given); ``{"list": "executable"}`` (a defined
-list); ``{"items": ["hta", "reg"]}`` (an inline list).
+list); ``{"items": ["hta", "reg"]}`` (an inline list). A list entry with an expiry, here
+and in ``lists``: ``{"value": "*@partner.example", "until": "2027-03-01"}``; expired ones
+are kept (the checker leaves them out of what applies), so rule ids still derive.
 
 Rule ids: ``explicit_id`` true means the rule says ``as "id"``. Writers may leave ``id``
 out (an id is derived from the rule's text) or give one (``explicit_id`` then defaults to
@@ -81,6 +84,7 @@ from typing import Any, cast
 from mailpolicy.policy import ast, conditions
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule, assign_ids, derive_id
 from mailpolicy.policy.diagnostics import Diagnostic
+from mailpolicy.policy.expiry import entry_from_ir, entry_ir
 from mailpolicy.policy.parse import parse_size
 from mailpolicy.policy.vocabulary import (
     ATTACHMENT_FIELDS,
@@ -105,7 +109,7 @@ def _operand(node: ast.Operand) -> Any:
         return {"number": node.text, "value": node.value}
     if isinstance(node, ast.ListRef):
         return {"list": node.name}
-    return {"items": [i.value for i in node.items]}
+    return {"items": [entry_ir(i) for i in node.items]}
 
 
 def expr(node: ast.Cond) -> dict[str, Any]:
@@ -135,8 +139,7 @@ def expr(node: ast.Cond) -> dict[str, Any]:
     return att
 
 
-def _rule(cr: CheckedRule) -> dict[str, Any]:
-    r = cr.rule
+def _rule(cr: CheckedRule, r: ast.Rule) -> dict[str, Any]:
     return {
         "id": cr.id,
         "explicit_id": r.id is not None,
@@ -154,9 +157,10 @@ def to_ir(checked: CheckedPolicy) -> dict[str, Any]:
     """The IR document of a checked policy (plain dicts and lists, ready for ``json``)."""
     lists: dict[str, Any] = {}
     for name, node in checked.ast.lists.items():
-        entries = checked.lists.get(name, tuple(i.value for i in node.items or ()))
         lists[name] = {
-            "entries": list(entries),
+            "entries": [entry_ir(i) for i in node.items]  # dated: expired ones too
+            if node.items is not None
+            else list(checked.lists.get(name, ())),
             "file": node.file.value if node.file is not None else None,
             "line": node.span.line or None,
         }
@@ -166,8 +170,10 @@ def to_ir(checked: CheckedPolicy) -> dict[str, Any]:
         "policy": checked.ast.name,
         "default": checked.default,
         "source": {"path": checked.path, "sha256": checked.source_sha256 or None},
+        **({"authserv_ids": list(ids)} if (ids := checked.ast.authserv_ids) else {}),
         "lists": lists,
-        "rules": [_rule(r) for r in checked.rules],
+        # the rules as written (expired entries and all): their ids derive from that text
+        "rules": [_rule(cr, r) for cr, r in zip(checked.rules, checked.ast.rules, strict=True)],
     }
 
 
@@ -234,7 +240,7 @@ def _name(value: Any, where: str) -> str:
 class _Reader:
     """Builds AST nodes from an IR document, checking every part against its JSON path."""
 
-    def __init__(self, lists: dict[str, tuple[str, ...]]) -> None:
+    def __init__(self, lists: dict[str, tuple[ast.Str, ...]]) -> None:
         self.lists = lists
 
     def operand(self, value: Any, where: str, kinds: tuple[str, ...]) -> ast.Operand:
@@ -252,14 +258,8 @@ class _Reader:
         elif isinstance(value, dict) and "items" in value:
             _obj(value, where, ("items",))
             items = _array(value["items"], f"{where}.items")
-            kind, node = (
-                "list",
-                ast.ListLit(
-                    items=tuple(
-                        ast.Str(value=_str(v, f"{where}.items[{i}]")) for i, v in enumerate(items)
-                    )
-                ),
-            )
+            entries = tuple(entry_from_ir(v, f"{where}.items[{i}]") for i, v in enumerate(items))
+            kind, node = "list", ast.ListLit(items=entries)
         else:
             raise _fail(
                 where,
@@ -346,7 +346,7 @@ class _Reader:
             )
         if field == "header":
             _obj(data, where, ("test", "header", "op", "value"))
-        elif not any(MESSAGE_OPERANDS[(field, o)] for o in MESSAGE_FIELDS[field]):
+        elif MESSAGE_OPERANDS.get((field, data.get("op")), ("?",)) == ():  # type: ignore[arg-type]
             _obj(data, where, ("test", "op"))
         else:
             _obj(data, where, ("test", "op", "value"))
@@ -409,18 +409,18 @@ def _span(path: str, line: int) -> ast.Span:
     return ast.Span(path, line, 1, line, 1) if line else ast.NOSPAN
 
 
-def _lists(data: Any, path: str) -> tuple[list[ast.ListDef], dict[str, tuple[str, ...]]]:
+def _lists(data: Any, path: str) -> tuple[list[ast.ListDef], dict[str, tuple[ast.Str, ...]]]:
     """The list definitions as written, and every list's entries."""
     if not isinstance(data, dict):
         raise _fail("lists", f"expected an object, got {_kind(data)}")
     out = []
-    entries_of: dict[str, tuple[str, ...]] = {}
+    entries_of: dict[str, tuple[ast.Str, ...]] = {}
     for name, spec in data.items():
         where = f"lists.{name}"
         _name(name, where)
         _obj(spec, where, ("entries",), ("file", "line"))
         entries = tuple(
-            _str(e, f"{where}.entries[{i}]")
+            entry_from_ir(e, f"{where}.entries[{i}]")
             for i, e in enumerate(_array(spec["entries"], f"{where}.entries"))
         )
         file = _text(spec.get("file"), f"{where}.file", nullable=True)
@@ -429,11 +429,11 @@ def _lists(data: Any, path: str) -> tuple[list[ast.ListDef], dict[str, tuple[str
         if file is not None:
             out.append(ast.ListDef(name=name, file=ast.Str(value=file), span=span))
         else:
-            items = tuple(ast.Str(value=e) for e in entries)
-            out.append(ast.ListDef(name=name, items=items, span=span))
+            out.append(ast.ListDef(name=name, items=entries, span=span))
     return out, entries_of
 
 
+_TOP = ("policy", "default", "source", "authserv_ids", "lists")
 _RULE_KEYS = (
     "id",
     "explicit_id",
@@ -486,7 +486,7 @@ def _rules(data: Any, reader: _Reader, path: str) -> list[tuple[ast.Rule, str | 
 
 def from_ir(data: Any) -> CheckedPolicy:
     """Validate an IR document and rebuild the checked policy; ValueError names the path."""
-    doc = _obj(data, "", ("format", "version", "rules"), ("policy", "default", "source", "lists"))
+    doc = _obj(data, "", ("format", "version", "rules"), _TOP)
     if doc["format"] != FORMAT:
         raise _fail("format", f"expected {FORMAT!r}, got {doc['format']!r}")
     if type(doc["version"]) is not int or doc["version"] != VERSION:
@@ -507,12 +507,17 @@ def from_ir(data: Any) -> CheckedPolicy:
             "default", f"unknown action {default!r} (expected one of {', '.join(ast.ACTIONS)})"
         )
     list_defs, lists = _lists(doc.get("lists", {}), path)
+    servers = [
+        _str(v, f"authserv_ids[{i}]")
+        for i, v in enumerate(_array(doc.get("authserv_ids", []), "authserv_ids"))
+    ]
     built = _rules(doc["rules"], _Reader(lists), path)
 
     statements: list[ast.Statement] = []
     if name is not None:
         statements.append(ast.PolicyName(name=name))
     statements.append(ast.Default(action=default))
+    statements.extend(ast.AuthservId(name=v) for v in servers)
     statements.extend(list_defs)
     statements.extend(rule for rule, _ in built)
     policy = ast.Policy(statements=tuple(statements), path=path)
@@ -527,7 +532,7 @@ def from_ir(data: Any) -> CheckedPolicy:
     return result.policy
 
 
-def _semantics(policy: ast.Policy, entries: dict[str, tuple[str, ...]]) -> None:
+def _semantics(policy: ast.Policy, entries: dict[str, tuple[ast.Str, ...]]) -> None:
     """Run the checker over the rebuilt tree (list files are not read: their entries are
     made inline) and turn its first error into a ValueError naming the rule."""
     from mailpolicy.policy.check import check  # the checker is the one judge of meaning
@@ -540,7 +545,7 @@ def _semantics(policy: ast.Policy, entries: dict[str, tuple[str, ...]]) -> None:
                 ast.ListDef(
                     name=stmt.name,
                     span=stmt.span,
-                    items=tuple(ast.Str(value=e) for e in entries.get(stmt.name, ())),
+                    items=entries.get(stmt.name, ()),
                 )
             )
         elif not isinstance(stmt, ast.Rule):

@@ -2,6 +2,7 @@
 
 One entry a line, blank lines ignored, surrounding whitespace stripped, and ``#`` at the
 start of a line or after whitespace starts a comment (so ``a#b@example.com`` stays whole).
+An entry may end with its expiry: ``*@partner.example until 2027-03-01`` (``expiry.py``).
 Only regular files are read (a FIFO or ``/dev/zero`` would hang), never blocking, at
 most ``MAX_LIST_BYTES`` (``read_regular``, which the policy file is read with too);
 whatever makes a file unusable is a ``ValueError`` saying why, which the checker reports
@@ -16,6 +17,7 @@ import re
 
 from mailpolicy.corpus.readers import open_regular
 from mailpolicy.policy import ast
+from mailpolicy.policy.expiry import parse_date, split_file_entry
 
 MAX_LIST_BYTES = 8 * 1024 * 1024
 _COMMENT = re.compile(r"(?:^|\s)#.*$")
@@ -69,11 +71,12 @@ def resolve(written: str, base_dir: str, root: str | None) -> str:
 
 def load_entries(
     written: str, base_dir: str, root: str | None, policy_path: str
-) -> tuple[tuple[str, ...], tuple[ast.Span, ...]]:
-    """The entries of ``list x = file WRITTEN`` and where each is written (its file, as
-    ``display_path`` names it, line and column); ``ValueError`` with the whole E103
-    message. The path is checked against the root (``resolve``) before anything is opened.
-    """
+) -> tuple[tuple[ast.Str, ...], tuple[tuple[str, ast.Span], ...]]:
+    """The entries of ``list x = file WRITTEN``, each with where it is written (its file,
+    as ``display_path`` names it, line and column) and its expiry (``ENTRY until DATE``),
+    and the problems of those dates (message, span: E109 for the checker); ``ValueError``
+    with the whole E103 message. The path is checked against the root (``resolve``)
+    before anything is opened."""
     full = os.path.join(base_dir, written) if base_dir else written
     try:
         entries = read_list_entries(resolve(written, base_dir, root))
@@ -81,8 +84,19 @@ def load_entries(
         shown = f"'{written}'" if full == written else f"'{written}' ({full})"
         raise ValueError(f"list file {shown} {exc}") from None
     where = display_path(policy_path, written, full)
-    spans = tuple(ast.Span(where, line, col, line, col + len(v)) for v, line, col in entries)
-    return tuple(v for v, _, _ in entries), spans
+    items, problems = [], []
+    for text, line, col in entries:
+        value, date = split_file_entry(text)
+        until = None
+        if date is not None:
+            try:
+                until = parse_date(date)
+            except ValueError as exc:
+                at = col + len(text) - len(date)
+                problems.append((str(exc), ast.Span(where, line, at, line, at + len(date))))
+        span = ast.Span(where, line, col, line, col + len(value))
+        items.append(ast.Str(value=value, until=until, span=span))
+    return tuple(items), tuple(problems)
 
 
 def display_path(policy_path: str, written: str, full: str) -> str:

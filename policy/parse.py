@@ -3,7 +3,8 @@
 The grammar (``grammar/policy.lark``) is loaded once. Exactly one Transformer builds the
 AST, embedded in the LALR parser; lark types never leave this module. Shorthands are
 desugared here (``block *.pif`` -> ``block attachment name matches "*.pif"``,
-``sender trusted`` -> ``sender in trusted``) so every later stage sees one form.
+``sender trusted`` -> ``sender in trusted``, ``sender in L authenticated`` -> ``sender in L
+and sender authenticated``) so every later stage sees one form.
 
 Recovery (``parse_partial``): after a syntax error the statements before the one holding
 it are kept, that one is left out, and the text after it is parsed again (blanked text
@@ -18,20 +19,19 @@ from __future__ import annotations
 import functools
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, cast
 
 from lark import Lark, Token, Transformer
-from lark.exceptions import (
-    UnexpectedInput,
-)
 
 from mailpolicy.policy import ast
 from mailpolicy.policy.diagnostics import Diagnostic, PolicyError, did_you_mean, error
+from mailpolicy.policy.expiry import parse_date
 from mailpolicy.policy.syntax import MAX_BYTES as MAX_BYTES  # re-exported: callers import it here
 from mailpolicy.policy.syntax import MAX_NUMBER as MAX_NUMBER
-from mailpolicy.policy.syntax import SPACED, depth_check, statement_lines, syntax_diag
+from mailpolicy.policy.syntax import SPACED, Recovery, depth_check
 from mailpolicy.policy.syntax import decode_source as decode_source
 from mailpolicy.policy.syntax import parse_size as parse_size
 
@@ -92,6 +92,18 @@ class _Mod:
 
 def _node(item: Any) -> Any:
     return item.node if isinstance(item, _Paren) else item
+
+
+def _authenticated(
+    build: Callable[[Any, list[Any]], ast.Test],
+) -> Callable[[Any, list[Any]], ast.And]:
+    """A builder of ``sender ... authenticated``: the test and ``sender authenticated``."""
+
+    def method(self: _Builder, items: list[Any]) -> ast.And:
+        auth = ast.SenderAuthenticated(span=self._tok(items[-1]))
+        return ast.And(items=(build(self, items[:-1]), auth), span=self._all(items))
+
+    return method
 
 
 class _Builder(Transformer[Token, Any]):
@@ -197,6 +209,9 @@ class _Builder(Transformer[Token, Any]):
         _, action = items
         return ast.Default(action=str(action), span=self._cover(items[0], action))
 
+    def authserv_stmt(self, items: list[Any]) -> ast.AuthservId:
+        return ast.AuthservId(name=self._str(items[1]).value, span=self._all(items))
+
     def list_stmt(self, items: list[Any]) -> ast.ListDef:
         name, value = items[1], items[-1]
         span = self._cover(items[0], value)
@@ -280,6 +295,13 @@ class _Builder(Transformer[Token, Any]):
     def sender_short(self, items: list[Any]) -> ast.Test:
         ref = ast.ListRef(name=str(items[1]), span=self._tok(items[1]))
         return ast.SenderIn(operand=ref, span=self._all(items))
+
+    sender_in_authenticated = _authenticated(sender_in)
+    sender_matches_authenticated = _authenticated(sender_matches)
+    sender_short_authenticated = _authenticated(sender_short)
+
+    def sender_authenticated(self, items: list[Any]) -> ast.Test:
+        return ast.SenderAuthenticated(span=self._all(items))
 
     def recipient_in(self, items: list[Any]) -> ast.Test:
         return ast.RecipientIn(operand=self._operand(items[2]), span=self._all(items))
@@ -402,9 +424,29 @@ class _Builder(Transformer[Token, Any]):
     def list_ref(self, items: list[Token]) -> ast.ListRef:
         return ast.ListRef(name=str(items[0]), span=self._tok(items[0]))
 
+    def date(self, items: list[Token]) -> tuple[str, ast.Span]:
+        """``YYYY-MM-DD`` as written (three numbers, no spaces between) and its span."""
+        span = self._all(items)
+        text = "".join(str(t) for t in items)
+        return (text if span.end - span.start == len(text) else " ".join(items)), span
+
+    def dated_item(self, items: list[Any]) -> ast.Str:
+        entry, (text, span) = self._str(items[0]), items[2]
+        try:
+            until = parse_date(text)
+        except ValueError as exc:
+            self._fail(error("E109", str(exc), span))
+            until = None
+        return ast.Str(
+            value=entry.value, until=until, span=self._cover(items[0], _Paren(None, span))
+        )
+
     def list_lit(self, items: list[Any]) -> ast.ListLit:
         out = []
         for item in items[1:-1]:  # between the brackets: items, commas, placeholders
+            if isinstance(item, ast.Str):  # an entry with its expiry (``dated_item``)
+                out.append(item)
+                continue
             if item is None or item.type == "COMMA":
                 continue
             if item.type == "STRING":
@@ -477,10 +519,9 @@ def parse_partial(text: str, path: str = "<string>") -> Partial:
             ]
         )
     depth_check(text, path)
-    statements: list[ast.Statement] = []
-    errors: list[Diagnostic] = []
-    skipped: list[str] = []
-    _recover(text, path, statements, errors, skipped)
+    found = Recovery(path, _whole, MAX_ERRORS)
+    found.run(text)
+    statements, errors, skipped = found.statements, found.errors, found.skipped
     span = (
         ast.Span(path, 1, 1, 1, 1)
         if not statements
@@ -498,67 +539,8 @@ def parse_partial(text: str, path: str = "<string>") -> Partial:
     return Partial(policy, tuple(sorted(errors, key=Diagnostic.sort_key)), tuple(skipped))
 
 
-def _recover(
-    text: str,
-    path: str,
-    statements: list[ast.Statement],
-    errors: list[Diagnostic],
-    skipped: list[str],
-) -> None:
-    """Parse ``text``, adding what it finds to the three lists (``parse_partial``).
-
-    The prefix before a statement with an error parsed once already, up to the error, and
-    is parsed alone; when even that fails (``allow sender in`` followed by ``block``, which
-    lark then reads as a list name) the prefix is recovered the same way, so its own
-    mistake is reported too."""
-    current = text
-    while True:
-        try:
-            statements.extend(_parse_whole(current, path, errors))
-            return
-        except UnexpectedInput as exc:
-            diag = syntax_diag(exc, current, path)
-            lines = current.split("\n")
-            begin, stop = statement_lines(lines, diag.span.line, diag.span.column)
-            if not _echo(lines, begin, stop, path, statements, errors, skipped):
-                errors.append(diag)
-                skipped.append("\n".join(lines[begin - 1 : stop]))
-            if _syntax_errors(errors) >= MAX_ERRORS or stop >= len(lines):
-                return
-            blanked = "\n".join([" " * len(ln) for ln in lines[:stop]] + lines[stop:])
-            if not blanked.strip() or blanked == current:  # nothing left, or no progress
-                return
-            current = blanked
-
-
-def _echo(
-    lines: list[str],
-    begin: int,
-    stop: int,
-    path: str,
-    statements: list[ast.Statement],
-    errors: list[Diagnostic],
-    skipped: list[str],
-) -> bool:
-    """Recover the lines before ``begin``; True when they held a mistake of their own and
-    the statement at ``begin``..``stop`` parses alone: its error was only an echo."""
-    prefix = "\n".join(lines[: begin - 1])
-    before = _syntax_errors(errors)
-    if not prefix.strip() or before >= MAX_ERRORS:
-        return False
-    _recover(prefix, path, statements, errors, skipped)
-    if _syntax_errors(errors) == before:
-        return False
-    alone = "\n".join([" " * len(ln) for ln in lines[: begin - 1]] + lines[begin - 1 : stop])
-    try:
-        statements.extend(_parse_whole(alone, path, errors))
-    except UnexpectedInput:
-        return False
-    return True
-
-
-def _syntax_errors(errors: list[Diagnostic]) -> int:
-    return sum(1 for d in errors if d.code == "E100")
+def _whole(text: str, path: str, errors: list[Diagnostic]) -> tuple[ast.Statement, ...]:
+    return _parse_whole(text, path, errors)  # looked up at each call (tests count calls)
 
 
 def _parse_whole(text: str, path: str, errors: list[Diagnostic]) -> tuple[ast.Statement, ...]:

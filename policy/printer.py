@@ -32,11 +32,48 @@ def operand(node: ast.Operand) -> str:
         return node.text
     if isinstance(node, ast.ListRef):
         return node.name
-    return "[" + ", ".join(quote(i.value) for i in node.items) + "]"
+    return "[" + ", ".join(item(i) for i in node.items) + "]"
+
+
+def item(node: ast.Str) -> str:
+    """A list entry: its string, and its expiry when it has one."""
+    text = quote(node.value)
+    return text if node.until is None else f"{text} until {node.until.isoformat()}"
+
+
+def _authenticated_pair(node: ast.Cond) -> bool:
+    """``sender in L authenticated``: the ``and`` of a sender test and ``sender
+    authenticated``, which the parser builds from it and the printer writes back."""
+    return (
+        isinstance(node, ast.And)
+        and len(node.items) == 2
+        and isinstance(node.items[0], (ast.SenderIn, ast.SenderMatches))
+        and isinstance(node.items[1], ast.SenderAuthenticated)
+    )
+
+
+def _and(items: tuple[ast.Cond, ...]) -> list[str]:
+    """The operands of an ``and``; a sender test followed by ``sender authenticated`` is
+    written as one: ``sender in L authenticated``."""
+    out: list[str] = []
+    skip = False
+    for i, node in enumerate(items):
+        if skip:
+            skip = False
+            continue
+        after = items[i + 1] if i + 1 < len(items) else None
+        if isinstance(node, (ast.SenderIn, ast.SenderMatches)) and isinstance(
+            after, ast.SenderAuthenticated
+        ):
+            out.append(leaf(node) + " authenticated")
+            skip = True
+        else:
+            out.append(_wrap(node, 2))
+    return out
 
 
 def _prec(node: ast.Cond) -> int:
-    return _PREC.get(type(node), _ATOM)
+    return _ATOM if _authenticated_pair(node) else _PREC.get(type(node), _ATOM)
 
 
 def _wrap(node: ast.Cond, above: int) -> str:
@@ -91,6 +128,8 @@ def leaf(node: ast.Leaf) -> str:
             return "unscannable"
         case ast.MessageUnscannable():
             return "message unscannable"
+        case ast.SenderAuthenticated():
+            return "sender authenticated"
         case ast.EvasiveMime():
             return "evasive mime"
         case ast.TypeIn():
@@ -124,8 +163,8 @@ def split(node: ast.Cond) -> tuple[str, tuple[str, ...]]:
     """
     if isinstance(node, ast.Or):
         return "or", tuple(_wrap(i, 1) for i in node.items)
-    if isinstance(node, ast.And):
-        return "and", tuple(_wrap(i, 2) for i in node.items)
+    if isinstance(node, ast.And) and not _authenticated_pair(node):
+        return "and", tuple(_and(node.items))
     return "", (cond(node),)
 
 
@@ -134,7 +173,7 @@ def cond(node: ast.Cond) -> str:
     if isinstance(node, ast.Or):
         return " or ".join(_wrap(i, 1) for i in node.items)
     if isinstance(node, ast.And):
-        return " and ".join(_wrap(i, 2) for i in node.items)
+        return " and ".join(_and(node.items))
     if isinstance(node, ast.Not):
         return "not " + _wrap(node.item, 2)
     if isinstance(node, ast.AnyAttachment):
@@ -166,7 +205,7 @@ def list_def(node: ast.ListDef) -> str:
     if node.file is not None:
         return f"list {node.name} = file {quote(node.file.value)}"
     items = node.items or ()
-    return f"list {node.name} = [" + ", ".join(quote(i.value) for i in items) + "]"
+    return f"list {node.name} = [" + ", ".join(item(i) for i in items) + "]"
 
 
 def statement(node: ast.Statement) -> str:
@@ -174,6 +213,8 @@ def statement(node: ast.Statement) -> str:
         return f"policy {quote(node.name)}"
     if isinstance(node, ast.Default):
         return f"default {node.action}"
+    if isinstance(node, ast.AuthservId):
+        return f"authserv-id {quote(node.name)}"
     if isinstance(node, ast.ListDef):
         return list_def(node)
     return rule(node)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import decimal
 import difflib
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from lark.exceptions import (
     UnexpectedCharacters,
@@ -34,6 +36,7 @@ MAX_BYTES = 1024 * 1024
 
 #: What to call each terminal in an error message.
 TOKEN_TEXT = {
+    "_AUTHSERV_ID": "authserv-id",
     "ALLOW": "allow",
     "BLOCK": "block",
     "QUARANTINE": "quarantine",
@@ -63,7 +66,8 @@ TOKEN_TEXT = {
 _KEYWORD_TERMINAL = re.compile(r"^_?([A-Z_]+?)(_KW)?$")
 
 STATEMENT_START = re.compile(
-    r"^[ \t]*(policy|default|list|allow|block|quarantine|strip|tag|discard)\b", re.MULTILINE
+    r"^[ \t]*(policy|default|authserv-id|list|allow|block|quarantine|strip|tag|discard)\b",
+    re.MULTILINE,
 )
 
 
@@ -221,7 +225,7 @@ _PHRASES = (
     ),
     (
         (*_STATEMENT, "discard"),
-        (),
+        ("authserv-id",),
         "a statement (policy, default, list, or a rule: allow, block, quarantine, strip, "
         "tag, discard)",
     ),
@@ -239,6 +243,8 @@ def expected_text(expected: set[str]) -> str:
     """The expected tokens as a readable hint: whole groups as one phrase (``a
     statement (...)``), the rest as their text in quotes (``']'``, ``'unless'``): ``a, b or c``."""
     left = set(expected)
+    if "]" in left:  # an entry's `until` is rare: the list's end is what people miss
+        left.discard("until")
     phrases: list[str] = []
     for words, covered, phrase in _PHRASES:
         if set(words) <= left:
@@ -374,3 +380,66 @@ def decode_source(data: bytes, path: str) -> str:
             ]
         ) from None
     return text.removeprefix("\ufeff")
+
+
+#: Parses a whole text into statements, adding its build errors (``parse._parse_whole``).
+Whole = Callable[[str, str, list[Diagnostic]], tuple[ast.Statement, ...]]
+
+
+@dataclass
+class Recovery:
+    """One parse that recovers after syntax errors (``parse.parse_partial``): ``whole``
+    parses a text that must parse; what is found collects in the three lists."""
+
+    path: str
+    whole: Whole
+    max_errors: int
+    statements: list[ast.Statement] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def run(self, text: str) -> None:
+        """Parse ``text``, adding what it finds to the three lists.
+
+        The prefix before a statement with an error parsed once already, up to the error,
+        and is parsed alone; when even that fails (``allow sender in`` followed by
+        ``block``, which lark then reads as a list name) the prefix is recovered the same
+        way, so its own mistake is reported too."""
+        current = text
+        while True:
+            try:
+                self.statements.extend(self.whole(current, self.path, self.errors))
+                return
+            except UnexpectedInput as exc:
+                diag = syntax_diag(exc, current, self.path)
+                lines = current.split("\n")
+                begin, stop = statement_lines(lines, diag.span.line, diag.span.column)
+                if not self._echo(lines, begin, stop):
+                    self.errors.append(diag)
+                    self.skipped.append("\n".join(lines[begin - 1 : stop]))
+                if self.syntax_errors() >= self.max_errors or stop >= len(lines):
+                    return
+                blanked = "\n".join([" " * len(ln) for ln in lines[:stop]] + lines[stop:])
+                if not blanked.strip() or blanked == current:  # nothing left, or no progress
+                    return
+                current = blanked
+
+    def _echo(self, lines: list[str], begin: int, stop: int) -> bool:
+        """Recover the lines before ``begin``; True when they held a mistake of their own
+        and the statement at ``begin``..``stop`` parses alone: its error was only an echo."""
+        prefix = "\n".join(lines[: begin - 1])
+        before = self.syntax_errors()
+        if not prefix.strip() or before >= self.max_errors:
+            return False
+        self.run(prefix)
+        if self.syntax_errors() == before:
+            return False
+        alone = "\n".join([" " * len(ln) for ln in lines[: begin - 1]] + lines[begin - 1 : stop])
+        try:
+            self.statements.extend(self.whole(alone, self.path, self.errors))
+        except UnexpectedInput:
+            return False
+        return True
+
+    def syntax_errors(self) -> int:
+        return sum(1 for d in self.errors if d.code == "E100")

@@ -15,7 +15,7 @@ from mailpolicy.policy import ast
 
 #: Message-level fields and the ops each takes.
 MESSAGE_FIELDS: dict[str, tuple[str, ...]] = {
-    "sender": ("in", "matches"),
+    "sender": ("in", "matches", "authenticated"),
     "recipient": ("in", "matches"),
     "from": ("contains", "matches"),
     "subject": ("contains", "matches"),
@@ -66,6 +66,7 @@ ATTACHMENT_FIELDS: dict[str, tuple[str, ...]] = {
 MESSAGE_OPERANDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("sender", "in"): ("list",),
     ("sender", "matches"): ("string",),
+    ("sender", "authenticated"): (),
     ("recipient", "in"): ("list",),
     ("recipient", "matches"): ("string",),
     **{
@@ -130,6 +131,7 @@ def from_keyword(
         ("unscannable", "is"): ast.Unscannable,
         ("message", "unscannable"): ast.MessageUnscannable,
         ("evasive_mime", "is"): ast.EvasiveMime,
+        ("sender", "authenticated"): ast.SenderAuthenticated,
     }
     if (field, op) in bare:
         return bare[field, op]()

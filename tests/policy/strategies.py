@@ -393,7 +393,9 @@ def list_defs(draw: Any, name: str) -> ast.ListDef:  # noqa: F811
 @st.composite
 def policies(draw: Any, canonical: bool = True) -> ast.Policy:  # noqa: F811
     tree = draw(_policies_without_servers(canonical))
-    servers = [ast.AuthservId(name=n) for n in draw(st.lists(authserv_ids, max_size=2))]
+    servers = [
+        ast.AuthservId(name=n) for n in draw(st.lists(authserv_ids, max_size=2, unique=True))
+    ]
     stmts = list(tree.statements)
     at = next((k + 1 for k, s in enumerate(stmts) if isinstance(s, ast.Default)), 0)
     if not canonical:
