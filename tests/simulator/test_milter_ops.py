@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from kilter.protocol import messages as km
-from test_milter import client
+from test_milter import client, run_milter
 
 from mailpolicy.corpus.message import Message
 from mailpolicy.policy import loader
@@ -50,16 +50,7 @@ async def _serve(m: milter.Milter) -> tuple[asyncio.Server, int]:
 
 
 def run(c: milter.Config, *messages: bytes, **kw: Any) -> list[list[km.Message]]:
-    async def go() -> list[list[km.Message]]:
-        m = milter.Milter(c)
-        server, port = await _serve(m)
-        try:
-            return [await client(port, data, **kw) for data in messages]
-        finally:
-            server.close()
-            m.close()
-
-    return asyncio.run(go())
+    return run_milter(c, list(messages), **kw)
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
