@@ -110,7 +110,7 @@ def check(
     checker.run()
     if source_sha256 is None:
         source_sha256 = hashlib.sha256(source).hexdigest() if source is not None else ""
-    day = as_of or expiry.today()
+    day = as_of or expiry.as_of()
     servers = policy.authserv_ids
     provisional = CheckedPolicy(
         ast=expiry.resolved(policy, checker.filled),
@@ -125,7 +125,8 @@ def check(
 
     warnings: tuple[Diagnostic, ...] = ()
     if lint:
-        warnings = tuple(_lint.lint(provisional) + expiry.warnings(provisional.ast, day))
+        with expiry.judged_on(day):
+            warnings = tuple(_lint.lint(provisional))
     if skipped:  # a list may be used by a statement that did not parse
         words = {w for text in skipped for w in _WORD.findall(text)}
         warnings = tuple(w for w in warnings if w.code != "W202" or _named(policy, w) not in words)

@@ -42,6 +42,10 @@ CODES: dict[str, str] = {
     "W206": "duplicate-entry",
     "W207": "broad-content-rule",
     "W208": "size-without-unit",
+    "W209": "unauthenticated-trust",
+    "W210": "entry-expires-soon",
+    "W211": "entry-expired",
+    "W212": "no-authserv-id",
 }
 
 

@@ -16,6 +16,8 @@ real ``YYYY-MM-DD`` day is E109 at its position.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import datetime
 import re
@@ -23,6 +25,7 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 from mailpolicy.policy import ast
+from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.policy.diagnostics import Diagnostic, warning
 
 #: Days ahead of an expiry that ``check`` starts warning.
@@ -35,6 +38,25 @@ _FILE_UNTIL = re.compile(r"^(?P<entry>.*?)\s+until\s+(?P<date>\S+)$")
 def today() -> datetime.date:
     """Today's date in UTC, the default "as of" date of every expiry."""
     return datetime.datetime.now(datetime.UTC).date()
+
+
+_JUDGED_ON: contextvars.ContextVar[datetime.date | None] = contextvars.ContextVar(
+    "judged_on", default=None
+)
+
+
+@contextlib.contextmanager
+def judged_on(day: datetime.date | None) -> Iterator[None]:
+    """Within the block, the lint rules W210/W211 judge dates on ``day`` (None: today)."""
+    token = _JUDGED_ON.set(day)
+    try:
+        yield
+    finally:
+        _JUDGED_ON.reset(token)
+
+
+def as_of() -> datetime.date:
+    return _JUDGED_ON.get() or today()
 
 
 def parse_date(text: str) -> datetime.date:
@@ -201,3 +223,14 @@ def _one_line(text: str, where: str) -> str:
     if "\n" in text:
         raise ValueError(f"{where}: a string cannot contain a line break (the text form has none)")
     return text
+
+
+# ---- the lint rules (``lint.LINTS``) ---------------------------------------------------------
+def entry_expires_soon(policy: CheckedPolicy) -> Iterator[Diagnostic]:
+    """W210: an entry that expires within ``WARN_DAYS`` days of ``as_of()``."""
+    yield from (d for d in warnings(policy.ast, as_of()) if d.code == "W210")
+
+
+def entry_expired(policy: CheckedPolicy) -> Iterator[Diagnostic]:
+    """W211: an entry whose day has passed: it no longer applies."""
+    yield from (d for d in warnings(policy.ast, as_of()) if d.code == "W211")

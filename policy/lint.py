@@ -18,6 +18,9 @@ Codes (never change meaning):
   benign mail carries (``has macros``, ``has javascript``).
 - ``W208 size-without-unit``: ``size > 10`` compares with ten bytes; a size under 1 KB
   written without a unit is almost always a missing ``KB`` or ``MB``.
+- ``W209 unauthenticated-trust``, ``W212 no-authserv-id``: ``lint_trust.py``.
+- ``W210 entry-expires-soon``, ``W211 entry-expired``: ``expiry.py`` (the checker runs
+  them: they need the day the policy is judged on).
 
 Limits: the shadowing test is a conservative implication check: it says "shadowed" only
 when sure, and misses cases that need real reasoning about globs or text. One
@@ -33,7 +36,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterator
 
-from mailpolicy.policy import ast, globs, index, printer
+from mailpolicy.policy import ast, expiry, globs, index, lint_trust, printer
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.diagnostics import CODES, Diagnostic, warning
 from mailpolicy.policy.implies import STARS, Implies, leaf_fields
@@ -65,7 +68,8 @@ def shadowed_rule(policy: CheckedPolicy) -> Iterator[Diagnostic]:
         quarantine attachment "*.pif"      # W201: the block rule on line 1 decides first
 
     Earlier rule ``E`` shadows later rule ``L`` when ``L``'s condition implies ``E``'s and
-    ``E`` has no ``unless`` (or ``E``'s ``unless`` implies ``L``'s).
+    ``E`` has no ``unless`` (or ``E``'s ``unless`` implies ``L``'s), and ``E`` is enforced
+    (a ``mode audit`` rule reports what it would do and never decides).
     """
     rules = policy.rules
     implies = Implies(policy.lists)
@@ -75,7 +79,7 @@ def shadowed_rule(policy: CheckedPolicy) -> Iterator[Diagnostic]:
     by_ext: dict[str, set[int]] = {}  # extension -> earlier rules that need it
     unindexed: list[int] = []  # earlier rules without a known extension need
     for j, later in enumerate(rules):
-        if j:
+        if j and not rules[j - 1].rule.audit:  # a staged rule is tried, never decides
             prev = j - 1
             if needs[prev] is None:
                 unindexed.append(prev)
@@ -89,6 +93,8 @@ def shadowed_rule(policy: CheckedPolicy) -> Iterator[Diagnostic]:
             continue  # a test over an empty list: W205 says so, "shadowed" would mislead
         for i in _candidates(j, needs[j], by_ext, unindexed):
             earlier = rules[i]
+            if earlier.rule.audit:
+                continue
             if implies.exhausted:
                 return  # a huge policy: stop rather than take minutes
             # implication only ever links leaves about the same field: skip unrelated rules
@@ -462,6 +468,10 @@ LINTS: tuple[tuple[str, LintRule], ...] = (
     ("W206", duplicate_entry),
     ("W207", broad_content_rule),
     ("W208", size_without_unit),
+    ("W209", lint_trust.unauthenticated_trust),
+    ("W210", expiry.entry_expires_soon),
+    ("W211", expiry.entry_expired),
+    ("W212", lint_trust.no_authserv_id),
 )
 
 

@@ -26,17 +26,20 @@ given (the command line's ``--list-root DIR``): ``load_policy``, ``check_file``,
 ``load_text`` and ``check_text`` take it.
 
 Lint on the JSON form runs over the rebuilt policy; its warnings point at the lines of
-the source the document was exported from.
+the source the document was exported from. ``load_policy`` and ``check_file`` take
+``as_of``, the day list entries' expiry dates are judged on (``expiry.judged_on``; the
+other functions judge on the day in force, today in UTC unless a caller set one).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
 import re
 import sys
 
-from mailpolicy.policy import check, ir
+from mailpolicy.policy import check, expiry, ir
 from mailpolicy.policy.ast import Span
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.policy.diagnostics import Diagnostic, InputError, PolicyError, error
@@ -127,24 +130,39 @@ def _from_text(path: str, data: bytes, lint: bool, list_root: str | None) -> Che
     return result.policy
 
 
-def load_policy(path: str, *, lint: bool = False, list_root: str | None = None) -> CheckedPolicy:
+def load_policy(
+    path: str,
+    *,
+    lint: bool = False,
+    list_root: str | None = None,
+    as_of: datetime.date | None = None,
+) -> CheckedPolicy:
     """The checked policy in ``path`` (text or JSON form); see the module docstring.
 
     ``lint`` fills ``CheckedPolicy.warnings``; the verbs that only run a policy leave it
     off, ``check`` turns it on. ``list_root``: the directory list files must be under
-    (``--list-root DIR``; None: the policy's own directory)."""
+    (``--list-root DIR``; None: the policy's own directory). ``as_of``: the day list
+    entries' expiry dates are judged on (``--as-of DATE``; None: today in UTC)."""
     data = read_source(path)
     text = decode_source(data, path)
-    if is_json(text):
-        return _from_json(path, text, lint)
-    return _from_text(path, data, lint, list_root)
+    with expiry.judged_on(as_of):
+        if is_json(text):
+            return _from_json(path, text, lint)
+        return _from_text(path, data, lint, list_root)
 
 
 def check_file(
-    path: str, *, list_root: str | None = None
+    path: str, *, list_root: str | None = None, as_of: datetime.date | None = None
 ) -> tuple[str, list[Diagnostic], CheckedPolicy | None]:
     """(source text, every diagnostic, checked policy or None) for ``mailpolicy check``;
-    ``list_root`` as for ``load_policy``."""
+    ``list_root`` and ``as_of`` as for ``load_policy``."""
+    with expiry.judged_on(as_of):
+        return _check_file(path, list_root)
+
+
+def _check_file(
+    path: str, list_root: str | None
+) -> tuple[str, list[Diagnostic], CheckedPolicy | None]:
     data = read_source(path)
     try:
         text = decode_source(data, path)

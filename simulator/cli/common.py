@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import enum
 import json
 import os
@@ -26,6 +27,7 @@ from mailpolicy.corpus import readers
 from mailpolicy.corpus.labels import Labels
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.policy.diagnostics import Diagnostic, InputError
+from mailpolicy.policy.expiry import parse_date
 from mailpolicy.policy.listfile import read_regular
 from mailpolicy.policy.loader import load_policy
 from mailpolicy.simulator import gates
@@ -126,19 +128,36 @@ def sources(diags: Sequence[Diagnostic], known: dict[str, str] | None = None) ->
 
 
 def add_policy_options(p: argparse.ArgumentParser) -> None:
-    """``--list-root DIR``, for every verb that reads a policy (``load``)."""
+    """``--list-root DIR`` and ``--as-of DATE``, for every verb that reads a policy
+    (``load``)."""
     p.add_argument(
         "--list-root",
         metavar="DIR",
         help="list files may be anywhere under DIR (default: only under the policy's own "
         "directory; a list file outside it is refused, never read)",
     )
+    p.add_argument(
+        "--as-of",
+        type=_date,
+        metavar="YYYY-MM-DD",
+        help="judge list entries' expiry dates ('until') on this day, for reproducible "
+        "replays (default: today in UTC)",
+    )
+
+
+def _date(text: str) -> datetime.date:
+    try:
+        return parse_date(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def load(args: argparse.Namespace, path: str) -> CheckedPolicy:
     """The checked policy ``path`` (``-``: standard input), its list files under
-    ``--list-root`` when given."""
-    return load_policy(path, list_root=getattr(args, "list_root", None))
+    ``--list-root`` when given, its expiry dates judged on ``--as-of``."""
+    return load_policy(
+        path, list_root=getattr(args, "list_root", None), as_of=getattr(args, "as_of", None)
+    )
 
 
 def add_wide_option(p: argparse.ArgumentParser) -> None:
