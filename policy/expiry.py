@@ -234,3 +234,23 @@ def entry_expires_soon(policy: CheckedPolicy) -> Iterator[Diagnostic]:
 def entry_expired(policy: CheckedPolicy) -> Iterator[Diagnostic]:
     """W211: an entry whose day has passed: it no longer applies."""
     yield from (d for d in warnings(policy.ast, as_of()) if d.code == "W211")
+
+
+# ---- exporters -------------------------------------------------------------------------------
+def dated_entries(policy: CheckedPolicy, rule: ast.Rule) -> list[tuple[str, datetime.date]]:
+    """The entries with an expiry that ``rule`` (as the checker hands it on) uses, and
+    their dates: an exported file keeps them after that day, until it is exported again."""
+    out: dict[tuple[str, datetime.date], None] = {}
+    lists = policy.ast.lists
+    for cond in (rule.condition, rule.unless):
+        for node in ast.walk(cond) if cond is not None else ():
+            op = getattr(node, "operand", None)
+            items: tuple[ast.Str, ...] = ()
+            if isinstance(op, ast.ListLit):
+                items = op.items
+            elif isinstance(op, ast.ListRef) and op.name in lists:
+                items = lists[op.name].items or ()
+            for i in items:
+                if i.until is not None and i.value in policy.entries(op):  # type: ignore[arg-type]
+                    out[(i.value, i.until)] = None
+    return list(out)

@@ -101,3 +101,10 @@ def test_text_and_json_round_trips_keep_until_and_authenticated(tree) -> None:  
         if getattr(stmt, "items", None):
             text = printer.statement(stmt)
             assert parse(text + "\nblock sender authenticated").statements[0] == stmt
+
+
+def test_exporters_learn_which_live_entries_expire() -> None:
+    p = checked().policy
+    assert p is not None
+    assert expiry.dated_entries(p, p.rules[0].rule) == [("*@a.example", datetime.date(2027, 3, 1))]
+    assert expiry.dated_entries(p, p.rules[1].rule) == []  # its one entry has expired
