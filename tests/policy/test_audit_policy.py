@@ -199,10 +199,6 @@ quarantine attachment extension "exe" as "exe2" mode audit
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="policy/lint.py's W201 still counts a staged rule as one that decides first",
-)
 def test_a_staged_rule_shadows_nothing() -> None:
     found = [
         (d.code, d.span.line)
