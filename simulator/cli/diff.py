@@ -193,6 +193,12 @@ def render_semantic(doc: dict[str, Any]) -> str:
         if doc[key]:
             lines.append(f"\n{title}:")
             lines += [_example(e) for e in doc[key]]
+    if doc.get("mode_changes"):
+        lines.append("\nrules whose mode changes:")
+        lines += [
+            f"  {m['rule']} (line {m['line']}): {m['old']} -> {m['new']}"
+            for m in doc["mode_changes"]
+        ]
     if doc["differences_not_built"]:
         lines.append("\ndifferences that need a condition not compared:")
         lines += [

@@ -120,3 +120,17 @@ def test_diff_on_the_samples_frees_the_2001_false_positives() -> None:
 def test_diff_missing_corpus_exits_2(policies: tuple[str, str]) -> None:
     code, out, err = run("diff", *policies, "/nonexistent")
     assert code == 2 and out == "" and "cannot read corpus /nonexistent" in err
+
+
+def test_semantic_diff_names_a_staged_rule_that_is_enforced(tmp_path: Path) -> None:
+    staged = tmp_path / "staged.policy"
+    staged.write_text(
+        'block attachment extension in ["iso"] as "iso" mode audit\n'
+        'block attachment extension in ["exe"] as "exe"\n'
+    )
+    enforced = tmp_path / "enforced.policy"
+    enforced.write_text(staged.read_text().replace(" mode audit", ""))
+    code, out, err = run("diff", str(staged), str(enforced), "--semantic")
+    assert code == 1, err  # not equivalent
+    assert "rules whose mode changes:\n  iso (line 1): audit -> enforce" in out
+    assert 'attachment "a.iso"' in out and "new: block (iso)" in out
