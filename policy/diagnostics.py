@@ -82,7 +82,9 @@ class PolicyError(Exception):
 
     def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
         self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
-        first = self.diagnostics[0] if self.diagnostics else None
+        errors = [d for d in self.diagnostics if d.severity == "error"]
+        found = errors or self.diagnostics  # an error says more than a warning
+        first = found[0] if found else None
         super().__init__(first.message if first else "policy error")
 
 

@@ -227,12 +227,22 @@ def _one_line(text: str, where: str) -> str:
 
 # ---- the lint rules (``lint.LINTS``) ---------------------------------------------------------
 def entry_expires_soon(policy: CheckedPolicy) -> Iterator[Diagnostic]:
-    """W210: an entry that expires within ``WARN_DAYS`` days of ``as_of()``."""
+    """W210: an entry that expires within ``WARN_DAYS`` days of ``as_of()``.
+
+    Example::
+
+        list partners = ["*@p.example" until 2027-03-01]   # W210 from 2027-02-15: renew it
+    """
     yield from (d for d in warnings(policy.ast, as_of()) if d.code == "W210")
 
 
 def entry_expired(policy: CheckedPolicy) -> Iterator[Diagnostic]:
-    """W211: an entry whose day has passed: it no longer applies."""
+    """W211: an entry whose day has passed: it no longer applies.
+
+    Example::
+
+        list partners = ["*@p.example" until 2020-01-01]   # W211: renew or remove it
+    """
     yield from (d for d in warnings(policy.ast, as_of()) if d.code == "W211")
 
 

@@ -80,7 +80,14 @@ def unauthenticated(cond: ast.Cond) -> ast.Leaf | None:
 
 
 def unauthenticated_trust(policy: CheckedPolicy) -> Iterator[Diagnostic]:
-    """W209: see the module docstring."""
+    """W209: a rule about executables, disk images or macros excepts a forgeable sender.
+
+    Example::
+
+        block attachment extension in executable unless sender in partners   # W209
+        allow sender matches "*@partner.example"                           # W209 below
+        block attachment has macros
+    """
     allows: list[tuple[int, ast.Leaf]] = []  # earlier enforced allow rules trusting a sender
     for crule in policy.rules:
         r = crule.rule
@@ -112,7 +119,12 @@ def unauthenticated_trust(policy: CheckedPolicy) -> Iterator[Diagnostic]:
 
 
 def no_authserv_id(policy: CheckedPolicy) -> Iterator[Diagnostic]:
-    """W212: see the module docstring."""
+    """W212: ``authenticated`` with no ``authserv-id``: only SMTP AUTH can satisfy it.
+
+    Example::
+
+        block attachment has macros unless sender authenticated    # W212: name the server
+    """
     if policy.ast.authserv_ids:
         return
     for crule in policy.rules:
