@@ -16,6 +16,7 @@ start at 101 (``benign-101``, ``malicious-101``) so they never meet the 2001 tab
 # ruff: noqa: E501  (the sample table: one row a line, like make_samples.py)
 from __future__ import annotations
 
+import dataclasses
 import io
 import zipfile
 
@@ -28,6 +29,7 @@ from make_samples import (  # type: ignore[import-not-found]
     attach,
     encrypted_zip,
     pe_stub,
+    signed,
     text,
 )
 
@@ -141,17 +143,20 @@ CONTENT_SAMPLES: tuple[Sample, ...] = (
         "application/zip",
         "Your statement; the password comes by phone.\n",
     ),
-    _doc(
-        "benign-107",
-        "benign",
-        "a spreadsheet with a macro that runs only when asked, from a trusted partner",
-        ALLOW + "; 'has macros' is excepted for trusted partners, auto-run is not",
-        "build@partner.example.com",
-        "tables",
-        "tables.docm",
-        cf.docm_with_macros(cf.PLAIN_MACRO),
-        "application/vnd.ms-word.document.macroEnabled.12",
-        "The table macros.\n",
+    dataclasses.replace(
+        _doc(
+            "benign-107",
+            "benign",
+            "a spreadsheet with a macro that runs only when asked, from a trusted partner",
+            ALLOW + "; 'has macros' is excepted for trusted partners, auto-run is not",
+            "build@partner.example.com",
+            "tables",
+            "tables.docm",
+            cf.docm_with_macros(cf.PLAIN_MACRO),
+            "application/vnd.ms-word.document.macroEnabled.12",
+            "The table macros.\n",
+        ),
+        auth=signed("build@partner.example.com"),
     ),
     # ---- threats -----------------------------------------------------------------------------
     _doc(

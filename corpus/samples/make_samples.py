@@ -580,8 +580,12 @@ def envelope(
     from_: str | None = None,
     ip: str = "192.0.2.1",
     stored: bool = True,
+    auth: str = "",
 ) -> bytes:
-    """A whole message: trace headers (when ``stored``), RFC 5322 headers, then the MIME body."""
+    """A whole message: trace headers (when ``stored``), RFC 5322 headers, then the MIME body.
+
+    ``auth``: what the border MTA's authentication checks found (RFC 8601 results), written
+    as the ``Authentication-Results`` field it adds under its authserv-id."""
     domain = sender.rpartition("@")[2] or "example.net"
     mta_id = f"{zlib.crc32(key.encode()):08X}"
     head = (
@@ -594,6 +598,8 @@ def envelope(
         if stored
         else []
     )
+    if stored and auth:
+        head.append(f"Authentication-Results: mx.example.ac.jp;\n\t{auth}")
     head += [
         f"Date: {format_datetime(when)}",
         f"From: {from_ or sender}",
@@ -637,6 +643,17 @@ class Sample:
     tricks: tuple[str, ...] = ()  # names.TRICKS codes the names must show
     rcpt: str = "tanaka@example.ac.jp"
     from_: str | None = None
+    #: the border MTA's authentication results (``Authentication-Results``), or ""
+    auth: str = ""
+
+
+def signed(sender: str) -> str:
+    """The results a partner's mail gets at the border: DKIM, SPF and DMARC pass."""
+    domain = sender.rpartition("@")[2]
+    return (
+        f"dkim=pass header.d={domain} header.s=mail2001;\n\tspf=pass smtp.mailfrom={sender};"
+        f"\n\tdmarc=pass header.from={domain}"
+    )
 
 
 def S(  # noqa: N802
@@ -950,6 +967,7 @@ SAMPLES: tuple[Sample, ...] = (
         attach("installer.exe", pe_stub(), "application/x-msdownload"),
         names=("installer.exe",),
         from_="Build Robot <build@partner.example.com>",
+        auth=signed("build@partner.example.com"),
     ),
     S(
         "benign-17",
@@ -983,6 +1001,7 @@ SAMPLES: tuple[Sample, ...] = (
         ja_text(NOTICE),
         attach("blocked-extensions.txt", b"pif\nbat\nlnk\ncom\nscr\nvbs\n", "text/plain"),
         names=("blocked-extensions.txt",),
+        auth="auth=pass smtp.auth=postmaster",
     ),
     S(
         "benign-20",
@@ -1106,6 +1125,7 @@ SAMPLES: tuple[Sample, ...] = (
         ),
         names=("proceedings.iso",),
         members=("report.pdf", "notes.txt"),
+        auth="auth=pass smtp.auth=tanaka",
     ),
     S(
         "benign-28",
@@ -1169,6 +1189,7 @@ SAMPLES: tuple[Sample, ...] = (
         ),
         names=("printer-docs.cab",),
         members=("readme.txt", "data/addresses.csv"),
+        auth=signed("support@partner.example.com"),
     ),
     S(
         "malicious-01",
@@ -1704,6 +1725,7 @@ def render(sample: Sample) -> bytes:
         body=body,
         from_=sample.from_,
         ip=f"{net}.{n}",
+        auth=sample.auth,
     )
 
 
