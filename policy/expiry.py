@@ -264,3 +264,14 @@ def dated_entries(policy: CheckedPolicy, rule: ast.Rule) -> list[tuple[str, date
                 if i.until is not None and i.value in policy.entries(op):  # type: ignore[arg-type]
                     out[(i.value, i.until)] = None
     return list(out)
+
+
+#: What an export does about an entry that expires: it keeps it (``export_loss``).
+EXPORT_HOW = "kept in the file: export again after each date"
+
+
+def export_loss(dated: list[tuple[str, datetime.date]]) -> str:
+    """The loss an exported rule has when list entries it uses expire (``dated_entries``):
+    the file keeps applying them after their day, until it is exported again."""
+    days = ", ".join(f"'{value}' until {day.isoformat()}" for value, day in dated)
+    return f"list entries expire ({days}); the exported file keeps applying them after that day"

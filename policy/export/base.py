@@ -63,7 +63,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
-from mailpolicy.policy import __version__, ast, conditions, printer
+from mailpolicy.policy import __version__, ast, conditions, expiry, printer
 from mailpolicy.policy.checked import CheckedPolicy, CheckedRule
 from mailpolicy.policy.diagnostics import Diagnostic, PolicyError, did_you_mean
 from mailpolicy.policy.export.losses import (
@@ -284,6 +284,9 @@ class Exporter:
         return True
 
     def _name_limits(self, crule: CheckedRule) -> None:
+        if dated := expiry.dated_entries(self.policy, crule.rule):
+            what, how = expiry.export_loss(dated), expiry.EXPORT_HOW
+            self.unsupported(crule, crule.rule, what, how=how, sound=False, key="expiry")
         nodes = ast.walk(crule.rule.condition) + (
             ast.walk(crule.rule.unless) if crule.rule.unless else []
         )

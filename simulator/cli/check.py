@@ -193,7 +193,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
     log = SarifLog()
     for path in args.policies:
         try:
-            text, diags, checked = check_file(path, list_root=args.list_root)
+            text, diags, checked = check_file(path, list_root=args.list_root, as_of=args.as_of)
         except InputError as exc:
             if form == "text":
                 raise

@@ -108,3 +108,26 @@ def test_exporters_learn_which_live_entries_expire() -> None:
     assert p is not None
     assert expiry.dated_entries(p, p.rules[0].rule) == [("*@a.example", datetime.date(2027, 3, 1))]
     assert expiry.dated_entries(p, p.rules[1].rule) == []  # its one entry has expired
+
+
+def test_an_export_states_each_rule_whose_entries_expire(tmp_path: Path) -> None:
+    """The exported file keeps an entry after its day: an unsound loss, per rule, with the
+    date; strict export refuses it unless it is accepted by its key."""
+    path = tmp_path / "p.policy"
+    path.write_text(
+        'list partners = ["*@a.example" until 2099-03-01, "x@b.example"]\n'
+        'block attachment extension in ["exe"] unless sender in partners as "exe"\n'
+        'block attachment extension in ["scr"] as "scr"\n',
+        encoding="utf-8",
+    )
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["export", str(path), "--target", "postfix", "--approximate"], out, err)
+    assert code == 0, err.getvalue()
+    lines = [x for x in err.getvalue().splitlines() if ":expiry]" in x]
+    assert len(lines) == 1 and "[exe:expiry] UNSOUND" in lines[0]
+    assert "'*@a.example' until 2099-03-01" in lines[0]
+    assert "'*@a.example' until 2099-03-01" in out.getvalue()  # in the file's loss comments
+    strict = ["export", str(path), "--target", "postfix", "--no-tool-check"]
+    err = io.StringIO()
+    assert main(strict, io.StringIO(), err) == 1
+    assert "loss exe:expiry) [E301]" in err.getvalue()
