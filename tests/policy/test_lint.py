@@ -22,9 +22,14 @@ def warnings(text: str, base_dir: Path | None = None) -> list[Diagnostic]:
     ]
 
 
-def codes(text: str) -> list[tuple[str, int]]:
-    """(code, line) of every warning."""
-    return [(d.code, d.span.line) for d in warnings(text)]
+def codes(text: str, ignore: tuple[str, ...] = ()) -> list[tuple[str, int]]:
+    """(code, line) of every warning, but those in ``ignore``."""
+    return [(d.code, d.span.line) for d in warnings(text) if d.code not in ignore]
+
+
+#: W209 (a forgeable sender excepted from an executables rule): beside the point of the
+#: shadowing and use tests, whose policies are minimal
+TRUST = ("W209",)
 
 
 # ---- the registry ---------------------------------------------------------------------------
@@ -48,8 +53,9 @@ def test_warnings_are_reported_next_to_errors() -> None:
 
 def test_a_clean_policy_has_no_warnings() -> None:
     text = (
+        'authserv-id "mx.example"\n'
         'list executable = ["exe", "pif", "scr"]\nlist trusted = ["*@partner.example"]\n'
-        "allow sender in trusted and attachment extension in executable\n"
+        "allow sender in trusted authenticated and attachment extension in executable\n"
         'quarantine attachment name matches "*.{doc,xls,zip,jpg}.{bat,com,lnk,pif}"\n'
         "quarantine attachment double extension in executable\n"
         "block attachment extension in executable\n"
@@ -105,7 +111,7 @@ SHADOWED = [
 @pytest.mark.parametrize("text", SHADOWED)
 def test_shadowed(text: str) -> None:
     last = text.count("\n") + 1
-    assert codes(text)[-1:] == [("W201", last)]
+    assert codes(text, TRUST)[-1:] == [("W201", last)]
 
 
 NOT_SHADOWED = [
@@ -131,7 +137,7 @@ NOT_SHADOWED = [
 
 @pytest.mark.parametrize("text", NOT_SHADOWED)
 def test_not_shadowed(text: str) -> None:
-    assert [c for c, _ in codes(text)] == []
+    assert [c for c, _ in codes(text, TRUST)] == []
 
 
 def test_shadowing_names_the_earlier_rule_and_its_line() -> None:
@@ -158,7 +164,7 @@ def test_unused_list() -> None:
 
 
 def test_list_used_only_in_unless_is_used() -> None:
-    assert codes('list t = ["a"]\nblock *.exe unless sender in t') == []
+    assert codes('list t = ["a"]\nblock *.exe unless sender in t', TRUST) == []
 
 
 def test_misspelt_reference_does_not_make_the_list_unused() -> None:

@@ -73,8 +73,9 @@ def test_language_boxes_parse_and_check(tmp_path: Path) -> None:
     assert len(checked.rules) == 12
     assert checked.lists["partners"] == ("alice@example.com",)
     assert checked.rule("sircam-double-extension").action == "quarantine"
-    # the box is a gallery, not one policy: some rules repeat earlier ones
-    assert {d.code for d in checked.warnings} <= {"W201", "W202"}
+    # the box is a gallery, not one policy: some rules repeat earlier ones, and its
+    # exceptions trust a sender without authentication (W209)
+    assert {d.code for d in checked.warnings} <= {"W201", "W202", "W209"}
 
 
 def test_language_rules_mean_what_their_comments_say() -> None:
