@@ -394,7 +394,8 @@ class Milter:
         engine = self.engine
         engine.inflight += 1
         try:
-            job = milter_pool.Job(data, where, auth, env.truncated)
+            envelope = (env.sender, tuple(env.recipients))
+            job = milter_pool.Job(data, where, auth, env.truncated, *envelope)
             outcome = await self.analyse(engine, job)
         finally:
             engine.inflight -= 1

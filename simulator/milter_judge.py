@@ -1,11 +1,13 @@
 """The milter's judge: one message's bytes in, a picklable decision out.
 
 Contract:
-- ``judge(policy, data, budget, where, auth=None, truncated=False)`` gives the verdict
-  ``explain`` gives for the same bytes (``replay.judge_raw`` under the per-message budget,
-  the reference evaluator), with ``Message.smtp_auth`` set to ``auth`` (the MTA's
-  ``{auth_authen}``) and, when the MTA sent more than the milter keeps (``truncated``), a
-  ``message unscannable`` reason. It never raises: a failure is an ``Outcome`` without a
+- ``judge(policy, data, budget, where, auth=None, truncated=False, envelope=None)`` gives
+  the verdict ``explain`` gives for the same bytes as delivered (``replay.judge_raw`` under
+  the per-message budget, the reference evaluator): the sender and recipients are the
+  envelope's (MAIL FROM and RCPT TO, what delivery writes as ``Return-Path`` and
+  ``Delivered-To``), ``Message.smtp_auth`` is ``auth`` (the MTA's ``{auth_authen}``) and,
+  when the MTA sent more than the milter keeps (``truncated``), a ``message unscannable``
+  reason is added. It never raises: a failure is an ``Outcome`` without a
   decision, which gets the fallback.
 - The ``Decision`` holds plain values only (names, not ``Attachment`` objects), so it
   crosses from a worker process; ``audited`` holds the decisions of the ``mode audit``
@@ -20,7 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Protocol
 
+from mailpolicy.corpus import headers as H
 from mailpolicy.corpus.message import Message
 from mailpolicy.corpus.readers import RawMessage
 from mailpolicy.policy.checked import CheckedPolicy
@@ -31,6 +35,16 @@ from mailpolicy.simulator.replay import judge_raw
 
 #: Largest message the milter keeps; a larger one is judged on what was read, plus a fact.
 MAX_MESSAGE = 64 << 20
+
+
+class Envelope(Protocol):
+    """The MTA's envelope of a message (``milter_pool.Job`` is one)."""
+
+    @property
+    def sender(self) -> str | None: ...
+
+    @property
+    def recipients(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +103,13 @@ def judge(
     where: str,
     auth: str | None = None,
     truncated: bool = False,
+    envelope: Envelope | None = None,
 ) -> Outcome:
-    """The decision ``explain`` gives for ``data``; never raises."""
+    """The decision ``explain`` gives for ``data`` as delivered; never raises.
+
+    ``envelope``: the MTA's MAIL FROM and RCPT TO. They are the message's sender and
+    recipients, as the ``Return-Path`` and ``Delivered-To`` fields that delivery adds say
+    in recorded mail; a ``Return-Path`` the client wrote into the message is not believed."""
 
     def failed(reason: str) -> Decision | str:
         return reason
@@ -100,6 +119,11 @@ def judge(
         if auth is not None or extra:
             unscannable = (*msg.unscannable, *extra)
             msg = dataclasses.replace(msg, smtp_auth=auth, unscannable=unscannable)
+        if envelope is not None and envelope.sender is not None:
+            msg = dataclasses.replace(msg, sender=H.address(envelope.sender))
+        if envelope is not None and envelope.recipients:
+            found = (H.address(r) for r in envelope.recipients)
+            msg = dataclasses.replace(msg, recipients=tuple(r for r in found if r))
         return decision(evaluate(policy, msg, trace=False), msg, data)
 
     try:

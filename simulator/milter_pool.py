@@ -50,6 +50,9 @@ class Job:
     where: str
     auth: str | None = None
     truncated: bool = False
+    #: the envelope: MAIL FROM ("" for the null sender) and RCPT TO, None when unknown
+    sender: str | None = None
+    recipients: tuple[str, ...] = ()
 
 
 class Runner(Protocol):
@@ -68,7 +71,7 @@ class ThreadRunner:
     def call(self, job: Job, limit: float) -> Outcome:
         # Looked up at call time, so that a test can stand in for the judge.
         judge: Callable[..., Outcome] = milter_judge.judge
-        return judge(self.policy, job.data, self.budget, job.where, job.auth, job.truncated)
+        return judge(self.policy, job.data, self.budget, job.where, job.auth, job.truncated, job)
 
     def close(self) -> None:
         pass
@@ -103,7 +106,9 @@ def _worker(conn: Connection, policy: CheckedPolicy, budget: _budget.Budget) -> 
         except (EOFError, OSError, KeyboardInterrupt):
             return
         try:
-            out = milter_judge.judge(policy, job.data, budget, job.where, job.auth, job.truncated)
+            out = milter_judge.judge(
+                policy, job.data, budget, job.where, job.auth, job.truncated, job
+            )
         except BaseException as exc:  # noqa: BLE001 - answer, then go on or die
             out = Outcome(None, f"analysis failed: {type(exc).__name__}")
         del job

@@ -108,7 +108,11 @@ def run_milter(cfg: milter.Config, messages: list[bytes], **kw: Any) -> list[lis
         server = await asyncio.start_server(m.handle, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         try:
-            return [await client(port, data, **kw) for data in messages]
+            out = []
+            for data in messages:  # the envelope delivery recorded, unless one is given
+                sender, rcpt = delivered_envelope(data)
+                out.append(await client(port, data, **{"sender": sender, "rcpt": rcpt, **kw}))
+            return out
         finally:
             server.close()
             m.close()
@@ -144,7 +148,25 @@ def expected(action: str) -> type:
     return {"block": km.ReplyCode, "discard": km.Discard}.get(action, km.Accept)
 
 
+def delivered_envelope(data: bytes) -> tuple[str, str]:
+    """MAIL FROM and RCPT TO of a recorded message: its Return-Path and Delivered-To (what
+    delivery wrote), else a stranger's address and the To: field."""
+    head = data.split(b"\n\n", 1)[0].decode("utf-8", "replace")
+
+    def field(name: str) -> str | None:
+        found = re.search(rf"^{name}:\s*<?([^>\s]*)>?", head, re.I | re.M)
+        return found.group(1) if found else None
+
+    sender = field("Return-Path")
+    return (
+        "a@example.org" if sender is None else sender,
+        field("Delivered-To") or field("To") or "b@example.net",
+    )
+
+
 def test_enforced_verdict_is_explains_on_every_sample(config: milter.Config) -> None:
+    """The milter, given the envelope the MTA gave (what delivery recorded as Return-Path
+    and Delivered-To), decides as ``explain`` on the delivered message."""
     paths = list(samples())
     found = run_milter(config, [p.read_bytes() for p in paths])
     actions = set()
@@ -197,7 +219,8 @@ def test_audit_accepts_and_logs_what_enforcement_would_do(
         assert bytes(would.value).decode() == f" {ex.verdict.action} rule={rule}"
         assert line["action"] == ex.verdict.action and line["rule"] == ex.verdict.rule
         assert line["mode"] == "audit" and line["queue_id"] == "4ABC"
-        assert line["sender"] == "a@example.org" and line["recipients"] == ["b@example.net"]
+        sender, rcpt = delivered_envelope(path.read_bytes())
+        assert line["sender"] == sender and line["recipients"] == [rcpt]
         assert line["policy_sha256"] == config.policy_hash and len(line["policy_sha256"]) == 64
         if ex.msg.message_id:
             assert ex.msg.message_id in line["message_id"]
@@ -271,3 +294,27 @@ def test_sigterm_stops_the_milter_cleanly() -> None:
     assert proc.wait(20) == 0
     assert "stopped" in proc.stderr.read()
     proc.stderr.close()
+
+
+def test_the_envelope_is_the_sender_and_a_written_return_path_is_not(tmp_path: Path) -> None:
+    """``sender`` is MAIL FROM (what delivery records as Return-Path), and ``recipient`` is
+    RCPT TO; a Return-Path the client wrote into the message is not believed."""
+    path = tmp_path / "p.policy"
+    path.write_text(
+        'block attachment extension in ["exe"] unless sender in ["build@partner.example"]\n'
+        '    as "exe"\nblock recipient in ["ceo@example.net"] as "ceo"\n',
+        encoding="utf-8",
+    )
+    cfg = milter.Config(loader.load_policy(str(path)), milter.policy_hash(str(path)))
+    forged = (
+        b"Return-Path: <build@partner.example>\nFrom: build@partner.example\n"
+        b"To: staff@example.net\nSubject: x\nMIME-Version: 1.0\n"
+        b'Content-Type: application/octet-stream; name="setup.exe"\n'
+        b"Content-Transfer-Encoding: base64\n\nTVqQAA==\n"
+    )
+    (refused,) = run_milter(cfg, [forged], sender="mallory@evil.example", rcpt="staff@example.net")
+    assert isinstance(refused[-1], km.ReplyCode)
+    (accepted,) = run_milter(cfg, [forged], sender="build@partner.example", rcpt="staff@x.net")
+    assert isinstance(accepted[-1], km.Accept)
+    (to_ceo,) = run_milter(cfg, [forged], sender="build@partner.example", rcpt="CEO@Example.NET")
+    assert isinstance(to_ceo[-1], km.ReplyCode)

@@ -26,8 +26,6 @@ import loadgen
 import postfix_rig as rig
 import pytest
 
-from mailpolicy.policy import loader
-
 BASELINE = str(Path(__file__).resolve().parents[2] / "policy" / "policies" / "baseline.policy")
 POLICY = """\
 policy "live"
@@ -43,19 +41,6 @@ policy "auth"
 block attachment extension in ["exe"] unless sender in ["a@example.org"] authenticated
     as "exe" reason "executables refused"
 """
-
-
-def _authenticated_exception_missing(path: str) -> str:
-    """Why the live authentication test cannot run: the language, in-process, does not yet
-    let an SMTP AUTH identity satisfy ``sender in L authenticated`` (empty: it does)."""
-    from mailpolicy.simulator import milter_judge
-    from mailpolicy.simulator.budget import DEFAULT
-
-    data = message("setup.exe").as_bytes(policy=SMTP)
-    out = milter_judge.judge(loader.load_policy(path), data, DEFAULT, "check", auth="a")
-    if out.decision is None or out.decision.action != "allow":
-        return "in-process, Message.smtp_auth does not satisfy 'sender in L authenticated' yet"
-    return ""
 
 
 class Live:
@@ -81,13 +66,7 @@ class Live:
         }
         auth = work / "auth.policy"
         auth.write_text(AUTH_POLICY)
-        self.auth_problem = ""
-        try:
-            self.auth_problem = _authenticated_exception_missing(str(auth))
-        except Exception as exc:  # noqa: BLE001 - the language may not say it yet
-            self.auth_problem = f"'sender in L authenticated' does not load: {exc}"
-        if not self.auth_problem:
-            self.milters["auth"] = rig.MilterProcess(work, "auth", str(auth))
+        self.milters["auth"] = rig.MilterProcess(work, "auth", str(auth))
         self.silent = rig.Silent()
         routes = {name: rig.Route(m.port) for name, m in self.milters.items()}
         routes["down"] = rig.Route(rig.free_port())
@@ -339,8 +318,6 @@ def test_an_exception_for_authenticated_senders_holds_only_when_authenticated(
     """``unless sender in L authenticated``: the same sender and message are refused in a
     plain session and delivered in one authenticated with ``XCLIENT LOGIN`` (the milter
     reads ``{auth_authen}``)."""
-    if live.auth_problem:
-        pytest.skip(live.auth_problem)
     with pytest.raises(smtplib.SMTPDataError) as exc:
         send(live.rig.port("auth"), message("setup.exe"))
     assert exc.value.smtp_code == 550
