@@ -35,6 +35,7 @@ class MimeSample:
     tricks: tuple[str, ...] = ()
     rcpt: str = "tanaka@example.ac.jp"
     from_: str | None = None
+    auth: str = ""
 
 
 def _sample(

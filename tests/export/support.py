@@ -5,11 +5,29 @@ an administrator who read them would (``--accept-loss``)."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
+from mailpolicy.policy import loader
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.policy.export import TARGETS
 from mailpolicy.policy.export.base import E_UNSOUND, E_UNSUPPORTED, ExportResult
+
+POLICIES = Path(__file__).resolve().parents[2] / "policy" / "policies"
+
+
+def forgeable_baseline() -> CheckedPolicy:
+    """The shipped baseline with exceptions that trust an address alone (no
+    ``authenticated``): the shape of policy that Postfix's two-stage export (sender
+    exemptions) and the targets' sender tests serve. The shipped baseline requires
+    authentication, which no target checks: there its exceptions vanish (a sound loss)."""
+    text = (POLICIES / "baseline.policy").read_text(encoding="utf-8")
+    text = text.replace(" authenticated", "").replace('file "lists/', f'file "{POLICIES}/lists/')
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "baseline.policy"
+        path.write_text(text, encoding="utf-8")
+        return loader.load_policy(str(path), lint=True, list_root=str(POLICIES))
 
 
 class Unsupported:

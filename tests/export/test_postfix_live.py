@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import forgeable_baseline
 
 from mailpolicy.corpus import readers
 from mailpolicy.policy import loader
@@ -86,7 +87,7 @@ def pf() -> Iterator[PostfixInstance]:
     _require()
     with tempfile.TemporaryDirectory(prefix="mailpolicy-live-") as d:
         inst = PostfixInstance(d)
-        _, result = _export(loader.load_policy(str(POLICIES / "baseline.policy"), lint=True))
+        _, result = _export(forgeable_baseline())
         inst.configure(result)
         inst.start()
         master = inst._master_pid()
@@ -99,7 +100,7 @@ def pf() -> Iterator[PostfixInstance]:
 
 @pytest.fixture(scope="module")
 def baseline_rows(pf: PostfixInstance) -> list[Row]:
-    ex, result = _export(loader.load_policy(str(POLICIES / "baseline.policy"), lint=True))
+    ex, result = _export(forgeable_baseline())
     _live(ex, pf)
     rows, unreadable = compare(ex, result, CORPUS)
     assert unreadable == 0
@@ -107,14 +108,14 @@ def baseline_rows(pf: PostfixInstance) -> list[Row]:
 
 
 def test_hook_picks_live_runner_only_for_sender_exceptions(tmp_path: Path) -> None:
-    ex, result = _export(loader.load_policy(str(POLICIES / "baseline.policy"), lint=True))
+    ex, result = _export(forgeable_baseline())
     assert isinstance(ex.runner(result, str(tmp_path)), LivePostfixRunner)
     ex, result = _export(loader.load_policy(str(POLICIES / "sircam-2001.policy"), lint=True))
     assert type(ex.runner(result, str(tmp_path))) is PostfixRunner
 
 
 def test_adapt_master_moves_ports_and_turns_chroot_off() -> None:
-    _, result = _export(loader.load_policy(str(POLICIES / "baseline.policy"), lint=True))
+    _, result = _export(forgeable_baseline())
     text = postfix_instance.adapt_master(result.files["master.cf.fragment"], "/x/conf", 2525, 2526)
     services = [ln.split() for ln in text.splitlines() if ln and ln[0] not in "# \t"]
     assert [s[0] for s in services] == ["127.0.0.1:2525", "mailpolicy_cleanup1", "127.0.0.1:2526"]
@@ -145,7 +146,7 @@ def test_baseline_live_differs_from_tables_only_by_stage_one_hold(
     """The table runner models one pass of the full table; the real two-stage set-up
     HOLDs in stage 1 (the exempt table also has the encoded-name catch-all) before stage 2
     can REJECT. Both stop the message; nothing else differs."""
-    ex, result = _export(loader.load_policy(str(POLICIES / "baseline.policy"), lint=True))
+    ex, result = _export(forgeable_baseline())
     ex.runner = lambda res, wd: PostfixRunner(res, wd)  # type: ignore[method-assign]
     tables, _ = compare(ex, result, CORPUS)
     diff = [
