@@ -53,7 +53,7 @@ from kilter.protocol.exceptions import NeedsMore
 
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.simulator import budget as _budget
-from mailpolicy.simulator import milter_log, milter_pool
+from mailpolicy.simulator import milter_log, milter_pool, milter_wire
 from mailpolicy.simulator.milter_judge import MAX_MESSAGE, Decision, Outcome, judge
 from mailpolicy.simulator.replay import judge_raw
 
@@ -82,14 +82,7 @@ MAX_BUFFERED = 256 << 20
 WOULD_HEADER = "X-Mailpolicy-Would"
 AUTH_MACRO = "{auth_authen}"
 _AUTH_MACROS = ("{auth_authen}", "{auth_type}", "{auth_author}")
-_BUFFER = 1 << 20  # the codec's buffer (the MTA sends body chunks of 64 KB at most)
 _CHUNK = 65535  # SMFIR_REPLBODY chunk (libmilter's MILTER_CHUNK_SIZE)
-_WANT = (
-    km.ActionFlags.ADD_HEADERS
-    | km.ActionFlags.CHANGE_HEADERS
-    | km.ActionFlags.CHANGE_BODY
-    | km.ActionFlags.QUARANTINE
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +156,7 @@ def reply(
     outcome: Outcome,
     audit: bool,
     fallback: str,
-    actions: int = int(_WANT),
+    actions: int = int(milter_wire.WANT),
     lead: bool = False,
 ) -> tuple[list[km.Message], km.Message]:
     """The edits and the final reply for one outcome; ``actions`` what the MTA allowed
@@ -379,7 +372,7 @@ class Milter:
             return sha, None
 
     async def end_of_message(
-        self, env: Envelope, actions: int = int(_WANT), lead: bool = False
+        self, env: Envelope, actions: int = int(milter_wire.WANT), lead: bool = False
     ) -> list[km.Message]:
         if env.refused:
             why = f"no room: --max-buffered {self.cfg.max_buffered} bytes reached"
@@ -464,9 +457,10 @@ class Milter:
         env: Envelope,
         task: asyncio.Task[Any] | None,
     ) -> None:
-        buf = SimpleBuffer(_BUFFER)
+        buf = SimpleBuffer(milter_wire.BUFFER)
         leading = False
-        actions = int(_WANT)
+        quiet = milter_wire.P(0)
+        actions = int(milter_wire.WANT)
         while True:
             chunk = await reader.read(buf.available)
             if not chunk:
@@ -480,7 +474,7 @@ class Milter:
                 except Exception as exc:  # noqa: BLE001 - bytes the codec cannot read
                     self.log(f"unreadable milter message: {type(exc).__name__}: {exc}")
                     out = reply(Outcome(None, "unreadable"), False, self.cfg.fallback)[1]
-                    await _send(writer, [out])
+                    await milter_wire.send(writer, [out])
                     return
                 msg.freeze()
                 del buf[:size]
@@ -488,8 +482,9 @@ class Milter:
                 match msg:
                     case km.Negotiate():
                         leading = bool(msg.protocol_flags & km.ProtocolFlags.HDR_LEADSPC)
-                        actions = int(msg.action_flags & _WANT)
-                        flags = msg.protocol_flags & km.ProtocolFlags.HDR_LEADSPC
+                        actions = int(msg.action_flags & milter_wire.WANT)
+                        quiet = msg.protocol_flags & milter_wire.NO_REPLY  # what the MTA offers
+                        flags = (msg.protocol_flags & milter_wire.P.HDR_LEADSPC) | quiet
                         answer = [km.Negotiate(6, km.ActionFlags(actions), flags)]
                     case km.Macro():
                         if msg.stage == ord("M"):  # MAIL: this message's authentication
@@ -532,7 +527,9 @@ class Milter:
                         return
                     case _:
                         answer = [km.Continue()]
-                await _send(writer, answer)
+                if quiet & milter_wire.QUIET.get(type(msg), 0):
+                    answer = []  # negotiated: the MTA does not wait for this reply
+                await milter_wire.send(writer, answer)
                 if self.stopping and task is not None and not self.active.get(task, False):
                     return  # shutting down: the message is answered, the connection closes
 
@@ -580,11 +577,3 @@ class Milter:
         """Stop the workers (the runner of the policy in use)."""
         self.engine.runner.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
-
-
-async def _send(writer: asyncio.StreamWriter, out: list[km.Message]) -> None:
-    for m in out:
-        b = SimpleBuffer(_BUFFER)
-        m.pack(b)
-        writer.write(b[:].tobytes())
-    await writer.drain()

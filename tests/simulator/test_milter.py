@@ -318,3 +318,68 @@ def test_the_envelope_is_the_sender_and_a_written_return_path_is_not(tmp_path: P
     assert isinstance(accepted[-1], km.Accept)
     (to_ceo,) = run_milter(cfg, [forged], sender="build@partner.example", rcpt="CEO@Example.NET")
     assert isinstance(to_ceo[-1], km.ReplyCode)
+
+
+def test_no_reply_stages_are_negotiated_and_kept_quiet(config: milter.Config) -> None:
+    """An MTA that offers no-reply stages (Postfix does) gets none for header fields and
+    body chunks: the first reply after MAIL FROM and RCPT TO is the verdict."""
+    exe = (
+        b"From: m@example.org\nTo: b@example.net\nSubject: x\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\n'
+        + b"hello\n"
+        * 20000  # body chunks: more than one
+        + b'--b\nContent-Type: application/octet-stream; name="setup.exe"\n'
+        b"Content-Transfer-Encoding: base64\n\nTVqQAA==\n--b--\n"
+    )
+    fields, body = split(exe)
+    assert len(body) > 65535
+    f = km.ProtocolFlags
+    quiet = f.NR_HEADER | f.NR_BODY | f.NR_END_OF_HEADERS | f.NR_CONNECT
+
+    async def go() -> tuple[km.Negotiate, list[km.Message]]:
+        m = milter.Milter(config)
+        server = await asyncio.start_server(m.handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        buf = SimpleBuffer(1 << 20)
+
+        def send(*ms: km.Message) -> None:
+            for one in ms:
+                b = SimpleBuffer(1 << 20)
+                one.pack(b)
+                writer.write(b[:].tobytes())
+
+        async def reply() -> km.Message:
+            while True:
+                try:
+                    got, size = km.Message.unpack(buf)
+                except NeedsMore:
+                    buf[:] = await reader.read(buf.available)
+                    continue
+                got.freeze()
+                del buf[:size]
+                return got
+
+        try:
+            send(km.Negotiate(6, km.ActionFlags.ALL, km.ProtocolFlags.HDR_LEADSPC | quiet))
+            negotiated = await reply()
+            assert isinstance(negotiated, km.Negotiate)
+            send(km.EnvelopeFrom(b"<m@example.org>"))
+            assert isinstance(await reply(), km.Continue)
+            send(km.EnvelopeRecipient(b"<b@example.net>"))
+            assert isinstance(await reply(), km.Continue)
+            send(*(km.Header(n, v) for n, v in fields), km.EndOfHeaders())
+            send(*(km.Body(body[i : i + 65535]) for i in range(0, len(body), 65535)))
+            send(km.EndOfMessage(b""))
+            final = [await reply()]
+            send(km.Close())
+            writer.close()
+            return negotiated, final
+        finally:
+            server.close()
+            m.close()
+
+    negotiated, (final,) = asyncio.run(go())
+    assert negotiated.protocol_flags & quiet == quiet
+    assert isinstance(final, km.ReplyCode)  # the verdict, with no Continue before it
+    assert bytes(final.content).startswith(b"550 5.7.1")
