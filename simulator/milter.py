@@ -459,7 +459,6 @@ class Milter:
     ) -> None:
         buf = SimpleBuffer(milter_wire.BUFFER)
         leading = False
-        quiet = milter_wire.P(0)
         actions = int(milter_wire.WANT)
         while True:
             chunk = await reader.read(buf.available)
@@ -483,8 +482,7 @@ class Milter:
                     case km.Negotiate():
                         leading = bool(msg.protocol_flags & km.ProtocolFlags.HDR_LEADSPC)
                         actions = int(msg.action_flags & milter_wire.WANT)
-                        quiet = msg.protocol_flags & milter_wire.NO_REPLY  # what the MTA offers
-                        flags = (msg.protocol_flags & milter_wire.P.HDR_LEADSPC) | quiet
+                        flags = msg.protocol_flags & km.ProtocolFlags.HDR_LEADSPC
                         answer = [km.Negotiate(6, km.ActionFlags(actions), flags)]
                     case km.Macro():
                         if msg.stage == ord("M"):  # MAIL: this message's authentication
@@ -527,8 +525,6 @@ class Milter:
                         return
                     case _:
                         answer = [km.Continue()]
-                if quiet & milter_wire.QUIET.get(type(msg), 0):
-                    answer = []  # negotiated: the MTA does not wait for this reply
                 await milter_wire.send(writer, answer)
                 if self.stopping and task is not None and not self.active.get(task, False):
                     return  # shutting down: the message is answered, the connection closes
