@@ -27,7 +27,9 @@ Contract:
   finds no room gets ``451 4.3.2`` at end of message (a load condition, not a verdict). A
   connection whose bytes the codec cannot read gets the fallback and is closed.
 - ``reload(load)`` swaps the policy atomically (messages in flight finish on the old one)
-  when ``load`` returns it, else keeps the old; ``reopen()`` reopens the decision log.
+  when ``load`` returns it, else keeps the old; ``daily(load)`` reloads just after each
+  UTC midnight, so that list entries past their ``until`` day stop applying;
+  ``reopen()`` reopens the decision log.
 - Shutdown (``serve`` cancelled): no new connection is accepted, idle connections are
   closed, a message in flight gets its answer (at most the analysis limit), then
   ``serve`` returns.
@@ -38,6 +40,7 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import datetime
 import hashlib
 import os
 import re
@@ -218,6 +221,12 @@ def reply(
     return edits, km.Accept()
 
 
+def until_next_day(now: datetime.datetime) -> float:
+    """Seconds from ``now`` (UTC) to one second past the next midnight UTC."""
+    start = datetime.datetime.combine(now.date(), datetime.time(0, 0, 1), datetime.UTC)
+    return (start + datetime.timedelta(days=1) - now).total_seconds()
+
+
 def _macro(payload: bytes) -> km.Macro:
     """A Macro message (SMFIC_MACRO) with its values decoded as UTF-8, never raising."""
     parts = payload[1:].split(b"\0")
@@ -303,6 +312,13 @@ class Milter:
         self.log(f"mailpolicy milter: policy reloaded, sha256 {sha}")
         self._event({"event": "reload", "ok": True, "policy_sha256": sha})
         return True
+
+    async def daily(self, load: Callable[[], tuple[CheckedPolicy, str]]) -> None:
+        """Reload the policy just after each UTC midnight, so that list entries past their
+        ``until`` day stop applying on time (the checker judges expiry when it loads)."""
+        while True:
+            await asyncio.sleep(until_next_day(datetime.datetime.now(datetime.UTC)))
+            await self.reload(load)
 
     def reopen(self) -> None:
         if self.decisions is not None:

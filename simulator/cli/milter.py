@@ -193,6 +193,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
             loop.create_task(server.reload(load))
 
         loop.add_signal_handler(signal.SIGHUP, hangup)
+        background = []  # referenced while it runs; asyncio.run cancels it at the end
+        if path != "-":  # a policy from standard input keeps the day it was read on
+            background.append(loop.create_task(server.daily(load)))
         mode = "audit" if cfg.audit else "enforce"
         await server.serve(
             listen,

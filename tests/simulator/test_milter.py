@@ -4,6 +4,7 @@ audit mode, the decision log, and the fallback; through a small MTA-side client,
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import re
 import time
@@ -386,3 +387,59 @@ def test_every_stage_is_answered_even_when_no_reply_is_offered(config: milter.Co
     assert continues and all(isinstance(c, km.Continue) for c in continues)
     assert isinstance(final, km.ReplyCode)
     assert bytes(final.content).startswith(b"550 5.7.1")
+
+
+@pytest.mark.parametrize(
+    ("now", "seconds"),
+    [
+        ("2026-12-01T23:59:59", 2.0),
+        ("2026-12-01T00:00:00", 86401.0),
+        ("2026-12-01T00:00:01", 86400.0),
+        ("2026-12-31T12:00:00.5", 43200.5),
+    ],
+)
+def test_the_daily_reload_comes_just_after_midnight_utc(now: str, seconds: float) -> None:
+    at = datetime.datetime.fromisoformat(now).replace(tzinfo=datetime.UTC)
+    assert milter.until_next_day(at) == pytest.approx(seconds)
+
+
+def test_a_reload_on_a_new_day_stops_an_expired_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checker judges expiry when it loads: the reload the milter does after midnight
+    makes an entry whose ``until`` day has passed stop applying."""
+    from mailpolicy.policy import expiry
+    from mailpolicy.simulator import milter_judge
+
+    path = tmp_path / "p.policy"
+    path.write_text(
+        'list partners = ["build@partner.example" until 2026-12-01]\n'
+        'block attachment extension in ["exe"] unless sender in partners as "exe"\n',
+        encoding="utf-8",
+    )
+    exe = (
+        b"From: build@partner.example\nTo: b@example.net\nSubject: x\nMIME-Version: 1.0\n"
+        b'Content-Type: application/octet-stream; name="setup.exe"\n'
+        b"Content-Transfer-Encoding: base64\n\nTVqQAA==\n"
+    )
+    monkeypatch.setattr(expiry, "today", lambda: datetime.date(2026, 12, 1))
+    policy, sha = milter_judge.load_source(str(path))
+    cfg = milter.Config(policy, sha, isolation="thread")
+
+    async def go() -> tuple[list[km.Message], list[km.Message]]:
+        m = milter.Milter(cfg)
+        server = await asyncio.start_server(m.handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            before = await client(port, exe, sender="build@partner.example")
+            monkeypatch.setattr(expiry, "today", lambda: datetime.date(2026, 12, 2))
+            assert await m.reload(lambda: milter_judge.load_source(str(path)))
+            after = await client(port, exe, sender="build@partner.example")
+            return before, after
+        finally:
+            server.close()
+            m.close()
+
+    before, after = asyncio.run(go())
+    assert isinstance(before[-1], km.Accept)  # the entry's last day: it applies
+    assert isinstance(after[-1], km.ReplyCode)  # the day after: it no longer does
