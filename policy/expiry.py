@@ -270,8 +270,15 @@ def dated_entries(policy: CheckedPolicy, rule: ast.Rule) -> list[tuple[str, date
 EXPORT_HOW = "kept in the file: export again after each date"
 
 
-def export_loss(dated: list[tuple[str, datetime.date]]) -> str:
-    """The loss an exported rule has when list entries it uses expire (``dated_entries``):
-    the file keeps applying them after their day, until it is exported again."""
+def export_loss(policy: CheckedPolicy, rule: ast.Rule, cond: ast.Cond, unless: Any) -> str | None:
+    """The loss an exported rule has when list entries it still uses expire: the file keeps
+    applying them after their day, until it is exported again. ``cond`` and ``unless`` are
+    the rule's parts as the exporter relaxed them (an exception that became a constant uses
+    no entry: one that vanished keeps none alive). None when nothing expires."""
+    exported = isinstance(unless, ast.Cond)
+    kept = dataclasses.replace(rule, condition=cond, unless=unless if exported else None)
+    dated = dated_entries(policy, kept)
+    if not dated:
+        return None
     days = ", ".join(f"'{value}' until {day.isoformat()}" for value, day in dated)
     return f"list entries expire ({days}); the exported file keeps applying them after that day"

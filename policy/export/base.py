@@ -199,6 +199,9 @@ class Exporter:
             if action is None or not self._keep_rule(crule, cond, unless):
                 continue
             assert not isinstance(cond, Const)
+            if what := expiry.export_loss(self.policy, crule.rule, cond, unless):
+                how = expiry.EXPORT_HOW
+                self.unsupported(crule, crule.rule, what, how=how, sound=False, key="expiry")
             try:
                 self.emit_rule(crule, action, cond, None if isinstance(unless, Const) else unless)
             except Unexpressible as exc:  # the rule is left out, stated with its span
@@ -284,9 +287,6 @@ class Exporter:
         return True
 
     def _name_limits(self, crule: CheckedRule) -> None:
-        if dated := expiry.dated_entries(self.policy, crule.rule):
-            what, how = expiry.export_loss(dated), expiry.EXPORT_HOW
-            self.unsupported(crule, crule.rule, what, how=how, sound=False, key="expiry")
         nodes = ast.walk(crule.rule.condition) + (
             ast.walk(crule.rule.unless) if crule.rule.unless else []
         )

@@ -131,3 +131,25 @@ def test_an_export_states_each_rule_whose_entries_expire(tmp_path: Path) -> None
     err = io.StringIO()
     assert main(strict, io.StringIO(), err) == 1
     assert "loss exe:expiry) [E301]" in err.getvalue()
+
+
+def test_an_exception_that_vanished_in_the_export_keeps_no_entry_alive(tmp_path: Path) -> None:
+    """No target checks ``authenticated``: the exception vanishes (more mail stopped), so
+    its dated entry is in no exported file and no expiry loss is stated; an entry the rule
+    itself uses still is."""
+    path = tmp_path / "p.policy"
+    path.write_text(
+        'authserv-id "mx.example"\n'
+        'list partners = ["*@a.example" until 2099-03-01]\n'
+        'block attachment extension in ["exe"] unless sender in partners authenticated\n'
+        '    as "exe"\n'
+        'list watched = ["*@b.example" until 2099-04-01]\n'
+        'quarantine sender in watched as "watched"\n',
+        encoding="utf-8",
+    )
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["export", str(path), "--target", "sieve", "--approximate"], out, err)
+    assert code == 0, err.getvalue()
+    assert "[exe:sender-authenticated]" in err.getvalue()
+    assert "[exe:expiry]" not in err.getvalue()
+    assert "[watched:expiry] UNSOUND" in err.getvalue() and "until 2099-04-01" in err.getvalue()
