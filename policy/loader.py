@@ -143,12 +143,24 @@ def load_policy(
     off, ``check`` turns it on. ``list_root``: the directory list files must be under
     (``--list-root DIR``; None: the policy's own directory). ``as_of``: the day list
     entries' expiry dates are judged on (``--as-of DATE``; None: today in UTC)."""
+    return load_source(path, lint=lint, list_root=list_root, as_of=as_of)[0]
+
+
+def load_source(
+    path: str,
+    *,
+    lint: bool = False,
+    list_root: str | None = None,
+    as_of: datetime.date | None = None,
+) -> tuple[CheckedPolicy, bytes]:
+    """``load_policy``, and the very bytes the policy was read from (read once: a caller
+    that hashes them names the policy that runs, standard input included)."""
     data = read_source(path)
     text = decode_source(data, path)
     with expiry.judged_on(as_of):
         if is_json(text):
-            return _from_json(path, text, lint)
-        return _from_text(path, data, lint, list_root)
+            return _from_json(path, text, lint), data
+        return _from_text(path, data, lint, list_root), data
 
 
 def check_file(

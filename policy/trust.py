@@ -74,17 +74,26 @@ def aligned(result: Result, domain: str) -> bool:
     return False
 
 
-def decide(msg: Message, servers: tuple[str, ...]) -> Match:
-    """Whether the sender of ``msg`` is authenticated, and the sentence that says why."""
-    who = f"sender {msg.sender or '<>'}"
+def _evidence(msg: Message, servers: tuple[str, ...]) -> tuple[str | None, tuple[Field, ...], int]:
+    """What authenticates the sender of ``msg`` (None: nothing), with the fields read from
+    the named servers and how many of theirs could not be read."""
     if msg.smtp_auth:
-        return Match(True, f"{who} authenticated: SMTP AUTH as {msg.smtp_auth} (the MTA)")
+        return f"SMTP AUTH as {msg.smtp_auth} (the MTA)", (), 0
     fields, unreadable = fields_from(msg.header(HEADER), servers)
     domain = sender_domain(msg)
     for field in fields:
         for result in field.results:
             if aligned(result, domain):
-                return Match(True, f"{who} authenticated: {result.text()} ({field.authserv_id})")
+                return f"{result.text()} ({field.authserv_id})", fields, unreadable
+    return None, fields, unreadable
+
+
+def decide(msg: Message, servers: tuple[str, ...]) -> Match:
+    """Whether the sender of ``msg`` is authenticated, and the sentence that says why."""
+    who = f"sender {msg.sender or '<>'}"
+    why, fields, unreadable = _evidence(msg, servers)
+    if why is not None:
+        return Match(True, f"{who} authenticated: {why}")
     return Match(False, f"{who} not authenticated: {_why_not(fields, unreadable, servers)}")
 
 
@@ -100,7 +109,7 @@ def _why_not(fields: tuple[Field, ...], unreadable: int, servers: tuple[str, ...
 
 
 def _authenticated(servers: tuple[str, ...], msg: Message) -> bool:
-    return decide(msg, servers).ok
+    return _evidence(msg, servers)[0] is not None  # the deciders need no sentence
 
 
 def authserv_problem(name: str) -> str | None:

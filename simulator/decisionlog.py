@@ -24,7 +24,6 @@ Contract:
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 import re
@@ -34,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from mailpolicy.corpus import readers
+from mailpolicy.simulator import milter_log
 
 #: changed decisions listed in the summary (all of them are in ``--json``)
 SHOWN = 20
@@ -111,10 +111,6 @@ def read(paths: Sequence[str]) -> LogRead:
     return out
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def message_id(data: bytes) -> str | None:
     """The Message-ID field of a message's header block, unfolded, or None."""
     end = re.search(rb"\r?\n\r?\n", data)
@@ -141,7 +137,7 @@ def _kept(entry: Entry) -> tuple[str | None, str]:
     except OSError as exc:
         return None, f"kept file {kept}: {exc.strerror or exc}"
     want = entry.text("sha256")
-    if want is not None and _sha256(data) != want:
+    if want is not None and milter_log.digest(data) != want:
         return None, f"kept file {kept} does not hold the logged message (sha256 differs)"
     return path, ""
 
@@ -154,7 +150,7 @@ def _index(corpus: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
         if isinstance(item, readers.Unreadable):
             continue
         where = f"{item.path}:{item.key}" if item.key is not None else item.path
-        by_hash.setdefault(_sha256(item.data), where)
+        by_hash.setdefault(milter_log.digest(item.data), where)
         mid = message_id(item.data)
         if mid is not None:
             by_id.setdefault(mid, where)

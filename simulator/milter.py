@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import hashlib
 import os
 import re
 import time
@@ -57,8 +56,7 @@ from kilter.protocol.exceptions import NeedsMore
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.simulator import budget as _budget
 from mailpolicy.simulator import milter_log, milter_pool, milter_wire
-from mailpolicy.simulator.milter_judge import MAX_MESSAGE, Decision, Outcome, judge
-from mailpolicy.simulator.replay import judge_raw
+from mailpolicy.simulator.milter_judge import MAX_MESSAGE, Decision, Outcome
 
 __all__ = [
     "MAX_MESSAGE",
@@ -67,9 +65,6 @@ __all__ = [
     "Envelope",
     "Milter",
     "Outcome",
-    "judge",
-    "judge_raw",
-    "policy_hash",
     "reassemble",
     "reply",
 ]
@@ -121,11 +116,6 @@ class Envelope:
     truncated: bool = False
     #: no room in ``max_buffered``: the message gets ``451 4.3.2``
     refused: bool = False
-
-
-def policy_hash(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def reassemble(env: Envelope) -> bytes:

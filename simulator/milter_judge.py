@@ -137,24 +137,10 @@ def judge(
 
 def load_source(path: str, list_root: str | None = None) -> tuple[CheckedPolicy, str]:
     """The checked policy in ``path`` (``-``: standard input) and the sha256 of the very
-    bytes it was read from (read once, so the hash is of the policy that runs).
-    ``InputError`` or ``PolicyError`` as ``loader.load_policy``."""
+    bytes it was read from. ``InputError`` or ``PolicyError`` as ``loader.load_policy``."""
     import hashlib
-    import os
 
-    from mailpolicy.policy import ir, loader
-    from mailpolicy.policy.ast import Span
-    from mailpolicy.policy.diagnostics import PolicyError, error
-    from mailpolicy.policy.parse import decode_source
+    from mailpolicy.policy import loader
 
-    data = loader.read_source(path)
-    sha = hashlib.sha256(data).hexdigest()
-    text = decode_source(data, path)
-    if loader.is_json(text):
-        try:
-            return ir.loads(text), sha
-        except ValueError as exc:
-            span = Span(path, 0, 0, 0, 0)
-            raise PolicyError([error("E100", f"policy in JSON form: {exc}", span)]) from None
-    base = os.path.dirname(os.path.abspath(path))
-    return loader.load_text(text, path, base, list_root=list_root), sha
+    policy, data = loader.load_source(path, list_root=list_root)
+    return policy, hashlib.sha256(data).hexdigest()

@@ -37,8 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mailpolicy.policy.export.postfix_instance import HOST, PostfixInstance, free_port
-from mailpolicy.policy.export.postfix_instance import _listening as listening
+from mailpolicy.policy.export.postfix_instance import HOST, PostfixInstance, free_port, listening
 from mailpolicy.policy.export.result import ExportResult
 
 TOOLS = ("postfix", "postqueue", "postcat", "smtp-sink")
@@ -49,11 +48,12 @@ def tool(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin")
 
 
-def missing() -> str | None:
-    """Why the rig cannot run here, or None."""
-    gone = [t for t in TOOLS if tool(t) is None]
+def missing(tools: tuple[str, ...] = TOOLS, hint: str = "") -> str | None:
+    """Why a private Postfix with ``tools`` cannot run here, or None (``hint``: how to get
+    the missing ones)."""
+    gone = [t for t in tools if tool(t) is None]
     if gone:
-        return f"missing {', '.join(gone)}"
+        return f"missing {', '.join(gone)}{hint}"
     if os.geteuid() != 0:
         return "a private Postfix instance needs root"
     return None
@@ -261,7 +261,7 @@ class Rig:
     def postfix_cpu(self) -> float:
         """CPU seconds of the Postfix master and its services so far: the master, the
         services it has reaped, and the live ones."""
-        master = self.pf._master_pid()
+        master = self.pf.master_pid()
         if master is None:
             return 0.0
         total = cpu_seconds(master, children=True)

@@ -92,7 +92,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _listening(port: int) -> bool:
+def listening(port: int) -> bool:
     try:
         with socket.create_connection((HOST, port), timeout=0.5):
             return True
@@ -266,7 +266,7 @@ biff = no
         self.running = True
         deadline = time.monotonic() + START_TIMEOUT
         ports = [self.port1, self.sink_port] + ([self.port2] if self.two_stage else [])
-        while not all(_listening(p) for p in ports):
+        while not all(listening(p) for p in ports):
             if self.sink.poll() is not None:
                 err = self.sink.stderr.read().decode("utf-8", "replace") if self.sink.stderr else ""
                 self.stop()
@@ -283,7 +283,7 @@ biff = no
         """Stop Postfix (``postfix stop``, then wait for the master) and the sink (by pid)."""
         if self.running:
             self.running = False
-            pid = self._master_pid()
+            pid = self.master_pid()
             _run([need("postfix"), "-c", self.conf, "stop"])
             deadline = time.monotonic() + START_TIMEOUT
             while pid and _alive(pid) and time.monotonic() < deadline:
@@ -301,7 +301,7 @@ biff = no
                 self.sink.stderr.close()
             self.sink = None
 
-    def _master_pid(self) -> int | None:
+    def master_pid(self) -> int | None:
         try:
             with open(os.path.join(self.queue, "pid", "master.pid"), encoding="ascii") as fh:
                 return int(fh.read().strip())

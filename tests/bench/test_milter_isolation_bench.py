@@ -23,8 +23,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simulator"))
 from test_milter import client  # noqa: E402
 
-from mailpolicy.policy import loader  # noqa: E402
-from mailpolicy.simulator import milter  # noqa: E402
+from mailpolicy.simulator import milter, milter_judge  # noqa: E402
 
 pytestmark = pytest.mark.bench
 
@@ -49,8 +48,7 @@ class Server:
         import threading
 
         cfg = milter.Config(
-            loader.load_policy(BASELINE),
-            milter.policy_hash(BASELINE),
+            *milter_judge.load_source(BASELINE),
             isolation=isolation,
             max_concurrent=CONCURRENT,
         )

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import postfix_rig
 import pytest
 from support import forgeable_baseline
 
@@ -46,19 +47,6 @@ discard attachment extension in ["vbs"] unless sender in trusted as "vbs"
 """
 
 
-def _tool(name: str) -> str | None:
-    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin")
-
-
-def _missing() -> str | None:
-    gone = [t for t in TOOLS if _tool(t) is None]
-    if gone:
-        return f"missing {', '.join(gone)} (run .ci/install-mta.sh)"
-    if os.geteuid() != 0:
-        return "a private Postfix instance needs root"
-    return None
-
-
 def _export(policy: CheckedPolicy) -> tuple[PostfixExporter, ExportResult]:
     ex = PostfixExporter(policy, approximate=True)
     result = ex.export()
@@ -75,7 +63,7 @@ def _live(ex: PostfixExporter, pf: PostfixInstance) -> None:
 
 def _require() -> None:
     """Skip without the tools or root; with ``CI`` set, fail instead."""
-    problem = _missing()
+    problem = postfix_rig.missing(TOOLS, " (run .ci/install-mta.sh)")
     if problem:
         if os.environ.get("CI"):
             pytest.fail(f"live Postfix verification cannot run in CI: {problem}")
@@ -90,7 +78,7 @@ def pf() -> Iterator[PostfixInstance]:
         _, result = _export(forgeable_baseline())
         inst.configure(result)
         inst.start()
-        master = inst._master_pid()
+        master = inst.master_pid()
         try:
             yield inst
         finally:
@@ -281,7 +269,7 @@ def test_start_failure_is_an_error_and_leaves_nothing_running(
     with pytest.raises(VerifyError, match="start failed"):
         inst.start()
     assert inst.sink is None and not inst.running
-    assert not postfix_instance._listening(inst.sink_port)
+    assert not postfix_instance.listening(inst.sink_port)
 
 
 def test_not_root_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

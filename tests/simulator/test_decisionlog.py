@@ -215,8 +215,7 @@ def test_a_real_milter_log_replays_with_its_own_verdicts(tmp_path: Path) -> None
     that policy gives differently (as ``simulate`` over the kept files says)."""
     from test_milter import run_milter
 
-    from mailpolicy.policy import loader
-    from mailpolicy.simulator import milter, milter_log
+    from mailpolicy.simulator import milter, milter_judge, milter_log
 
     found = (p.read_bytes() for p in sorted(MAILDIR.glob("*/*/*")) if p.is_file())
     messages = [m for m in found if m.strip()]  # a blank file is no message to a reader
@@ -225,8 +224,7 @@ def test_a_real_milter_log_replays_with_its_own_verdicts(tmp_path: Path) -> None
     log_path = tmp_path / "decisions.jsonl"
     log = milter_log.DecisionLog(str(log_path))
     cfg = milter.Config(
-        loader.load_policy(BASELINE),
-        milter.policy_hash(BASELINE),
+        *milter_judge.load_source(BASELINE),
         decision_log=log,
         keep=str(kept),
         isolation="thread",

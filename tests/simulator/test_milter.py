@@ -17,7 +17,6 @@ from kilter.protocol import messages as km
 from kilter.protocol.buffer import SimpleBuffer
 from kilter.protocol.exceptions import NeedsMore
 
-from mailpolicy.policy import loader
 from mailpolicy.simulator import explain, milter, milter_judge
 from mailpolicy.simulator.budget import Budget
 from mailpolicy.simulator.cli import main
@@ -128,7 +127,7 @@ def samples() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def config() -> milter.Config:
-    return milter.Config(loader.load_policy(BASELINE), milter.policy_hash(BASELINE))
+    return milter.Config(*milter_judge.load_source(BASELINE))
 
 
 def test_reassembled_bytes_are_the_bytes_sent() -> None:
@@ -306,7 +305,7 @@ def test_the_envelope_is_the_sender_and_a_written_return_path_is_not(tmp_path: P
         '    as "exe"\nblock recipient in ["ceo@example.net"] as "ceo"\n',
         encoding="utf-8",
     )
-    cfg = milter.Config(loader.load_policy(str(path)), milter.policy_hash(str(path)))
+    cfg = milter.Config(*milter_judge.load_source(str(path)))
     forged = (
         b"Return-Path: <build@partner.example>\nFrom: build@partner.example\n"
         b"To: staff@example.net\nSubject: x\nMIME-Version: 1.0\n"
