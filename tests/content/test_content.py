@@ -7,6 +7,7 @@ use: OLE2 by a small writer (olefile only reads), OOXML with ``zipfile``, PDFs b
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from mailpolicy.corpus import content
 from mailpolicy.corpus.archives.limits import LIMITS, Budget, Limits, deadline
 from mailpolicy.corpus.archives.protocol import Level
 from mailpolicy.corpus.archives.smuggling import SmugglingReader, blobs
-from mailpolicy.corpus.content import html, vba
+from mailpolicy.corpus.content import html, pdf, vba
 from mailpolicy.corpus.content.model import Found
 from mailpolicy.corpus.message import Attachment
 
@@ -139,6 +140,25 @@ def test_an_unreadable_object_stream_fails_closed() -> None:
     broken = cf.pdf_js_in_object_stream().replace(b"/FlateDecode", b"/LZWDecode ")
     f = facts("a.pdf", broken)
     assert f.unscannable == ("PDF object stream 4 not read: filters LZWDecode not read",)
+
+
+#: The forward form of a PDF object header, the reference for ``pdf.objects``.
+OBJECT_HEADER = re.compile(rb"(\d{1,10})\s+(\d{1,5})\s+obj\b")
+PDF_TOKENS = [b"0", b"7", b"12345", b"123456", b"12345678901", b" ", b"\n", b"\r\n", b"\t"]
+PDF_TOKENS += [b"obj", b"endobj", b"objx", b"obj_", b"obj1", b"o", b"bj", b"x", b"/", b"\xff"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(PDF_TOKENS), max_size=40))
+def test_object_headers_read_backwards_are_the_forward_matches(tokens: list[bytes]) -> None:
+    data = b"".join(tokens)
+    forward = [(m.start(), int(m.group(1))) for m in OBJECT_HEADER.finditer(data)]
+    assert pdf.objects(data) == forward
+
+
+def test_object_headers_in_a_pdf_name_their_numbers() -> None:
+    data = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n 12345678901  0\r\nobj\n7 123456 obj 3 2 obj_"
+    assert pdf.objects(data) == [(9, 1), (31, 2345678901)]
 
 
 def test_html_scripts_and_smuggling() -> None:
