@@ -43,6 +43,7 @@ import asyncio
 import datetime
 import os
 import re
+import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -50,8 +51,6 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from kilter.protocol import messages as km
-from kilter.protocol.buffer import SimpleBuffer
-from kilter.protocol.exceptions import NeedsMore
 
 from mailpolicy.policy.checked import CheckedPolicy
 from mailpolicy.simulator import budget as _budget
@@ -81,6 +80,8 @@ WOULD_HEADER = "X-Mailpolicy-Would"
 AUTH_MACRO = "{auth_authen}"
 _AUTH_MACROS = ("{auth_authen}", "{auth_type}", "{auth_author}")
 _CHUNK = 65535  # SMFIR_REPLBODY chunk (libmilter's MILTER_CHUNK_SIZE)
+_BODY, _END = ord("B"), ord("E")
+_NEWLINE = re.compile(rb"\r?\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,8 @@ class Config:
     #: keep each judged message as ``DIR/<sha256>.eml``
     keep: str | None = None
     max_buffered: int = MAX_BUFFERED
+    #: permissions of a ``unix:`` socket (the MTA's user must be able to write to it)
+    socket_mode: int = 0o660
 
 
 @dataclass(slots=True)
@@ -122,14 +125,12 @@ def reassemble(env: Envelope) -> bytes:
     """The message bytes: header fields as sent (``Name:`` + value, the leading space put
     back when the MTA stripped it), a blank line, the body; the body's line ending."""
     nl = b"\r\n" if b"\r\n" in env.body[:65536] or not env.body else b"\n"
-    out = bytearray()
-    for name, value in env.headers:
-        sep = b":" if env.leading_space else b": "
-        value = re.sub(rb"\r?\n", nl, value)
-        out += name.encode("ascii", "replace") + sep + value + nl
-    out += nl
-    out += env.body
-    return bytes(out)
+    sep = b":" if env.leading_space else b": "
+    lines = [
+        name.encode("ascii", "replace") + sep + _NEWLINE.sub(nl, value) + nl
+        for name, value in env.headers
+    ]
+    return b"".join((*lines, nl, env.body))
 
 
 def _header_value(text: str) -> str:
@@ -215,24 +216,6 @@ def until_next_day(now: datetime.datetime) -> float:
     """Seconds from ``now`` (UTC) to one second past the next midnight UTC."""
     start = datetime.datetime.combine(now.date(), datetime.time(0, 0, 1), datetime.UTC)
     return (start + datetime.timedelta(days=1) - now).total_seconds()
-
-
-def _macro(payload: bytes) -> km.Macro:
-    """A Macro message (SMFIC_MACRO) with its values decoded as UTF-8, never raising."""
-    parts = payload[1:].split(b"\0")
-    pairs = zip(parts[0::2], parts[1::2], strict=False)
-    macros = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in pairs}
-    return km.Macro(payload[0] if payload else 0, macros)
-
-
-def _unpack(buf: SimpleBuffer) -> tuple[km.Message, int]:
-    with buf[:] as view:
-        if len(view) >= 5 and view[4] == ord("D"):
-            size = int.from_bytes(view[:4], "big")
-            if len(view) < 4 + size:
-                raise NeedsMore
-            return _macro(bytes(view[5 : 4 + size])), 4 + size
-    return km.Message.unpack(buf)
 
 
 def _addr(raw: bytes | memoryview) -> str:
@@ -463,77 +446,86 @@ class Milter:
         env: Envelope,
         task: asyncio.Task[Any] | None,
     ) -> None:
-        buf = SimpleBuffer(milter_wire.BUFFER)
         leading = False
+        quiet = milter_wire.P(0)
         actions = int(milter_wire.WANT)
+        sock = writer.get_extra_info("socket")
+        local = sock is not None and sock.family == socket.AF_UNIX
         while True:
-            chunk = await reader.read(buf.available)
-            if not chunk:
-                return
-            buf[:] = chunk
-            while True:
-                try:
-                    msg, size = _unpack(buf)
-                except NeedsMore:
-                    break
-                except Exception as exc:  # noqa: BLE001 - bytes the codec cannot read
-                    self.log(f"unreadable milter message: {type(exc).__name__}: {exc}")
-                    out = reply(Outcome(None, "unreadable"), False, self.cfg.fallback)[1]
-                    await milter_wire.send(writer, [out])
-                    return
-                msg.freeze()
-                del buf[:size]
-                answer: list[km.Message] = []
-                match msg:
-                    case km.Negotiate():
-                        leading = bool(msg.protocol_flags & km.ProtocolFlags.HDR_LEADSPC)
-                        actions = int(msg.action_flags & milter_wire.WANT)
-                        flags = msg.protocol_flags & km.ProtocolFlags.HDR_LEADSPC
-                        answer = [km.Negotiate(6, km.ActionFlags(actions), flags)]
-                    case km.Macro():
-                        if msg.stage == ord("M"):  # MAIL: this message's authentication
-                            for k in _AUTH_MACROS:
-                                env.macros.pop(k, None)
-                        env.macros.update(msg.macros)
-                    case km.EnvelopeFrom():
-                        self._release(env)
-                        env.sender = _addr(msg.sender)
-                        env.recipients = []
-                        env.truncated = env.refused = False
-                        env.leading_space = leading
-                        self._mark(task, True)
-                        answer = [km.Continue()]
-                    case km.EnvelopeRecipient():
-                        env.recipients.append(_addr(msg.recipient))
-                        answer = [km.Continue()]
-                    case km.Header():
-                        value = bytes(msg.value)
-                        line = msg.name.encode("ascii", "replace") + b": " + value
-                        if len(self._hold(env, line)) == len(line):
-                            env.headers.append((msg.name, value))
-                        answer = [km.Continue()]
-                    case km.Body():
-                        env.body += self._hold(env, bytes(msg.content))
-                        answer = [km.Continue()]
-                    case km.EndOfMessage():
-                        env.body += self._hold(env, bytes(msg.content))
-                        self._mark(task, True)
-                        answer = await self.end_of_message(env, actions, leading)
-                        self._release(env)
-                        env.sender, env.recipients = "", []
-                        env.truncated = env.refused = False
-                        self._mark(task, False)
-                    case km.Abort():
-                        self._release(env)
-                        env.truncated = env.refused = False
-                        self._mark(task, False)
-                    case km.Close():
-                        return
-                    case _:
-                        answer = [km.Continue()]
+            try:
+                ident, payload = await milter_wire.frame(reader)
+            except ValueError as exc:
+                return await self._unreadable(writer, exc)
+            answer: list[km.Message] = []
+            if ident == _BODY or ident == _END:  # the bulk of the bytes: no codec object
+                env.body += self._hold(env, payload)
+                if ident == _BODY:
+                    answer = [] if quiet & milter_wire.P.NR_BODY else [km.Continue()]
+                    await milter_wire.send(writer, answer)
+                    continue
+                self._mark(task, True)
+                answer = await self.end_of_message(env, actions, leading)
+                self._release(env)
+                env.sender, env.recipients = "", []
+                env.truncated = env.refused = False
+                self._mark(task, False)
                 await milter_wire.send(writer, answer)
                 if self.stopping and task is not None and not self.active.get(task, False):
                     return  # shutting down: the message is answered, the connection closes
+                continue
+            try:
+                msg = milter_wire.command(ident, payload)
+            except Exception as exc:  # noqa: BLE001 - bytes the codec cannot read
+                return await self._unreadable(writer, exc)
+            match msg:
+                case km.Negotiate():
+                    leading = bool(msg.protocol_flags & km.ProtocolFlags.HDR_LEADSPC)
+                    actions = int(msg.action_flags & milter_wire.WANT)
+                    if local:  # no Nagle on a local socket: the MTA need not wait
+                        quiet = msg.protocol_flags & milter_wire.NO_REPLY
+                    flags = (msg.protocol_flags & km.ProtocolFlags.HDR_LEADSPC) | quiet
+                    answer = [km.Negotiate(6, km.ActionFlags(actions), flags)]
+                case km.Macro():
+                    if msg.stage == ord("M"):  # MAIL: this message's authentication
+                        for k in _AUTH_MACROS:
+                            env.macros.pop(k, None)
+                    env.macros.update(msg.macros)
+                case km.EnvelopeFrom():
+                    self._release(env)
+                    env.sender = _addr(msg.sender)
+                    env.recipients = []
+                    env.truncated = env.refused = False
+                    env.leading_space = leading
+                    self._mark(task, True)
+                    answer = [km.Continue()]
+                case km.EnvelopeRecipient():
+                    env.recipients.append(_addr(msg.recipient))
+                    answer = [km.Continue()]
+                case km.Header():
+                    value = bytes(msg.value)
+                    line = msg.name.encode("ascii", "replace") + b": " + value
+                    if len(self._hold(env, line)) == len(line):
+                        env.headers.append((msg.name, value))
+                    answer = [km.Continue()]
+                case km.Abort():
+                    self._release(env)
+                    env.truncated = env.refused = False
+                    self._mark(task, False)
+                case km.Close():
+                    return
+                case _:
+                    answer = [km.Continue()]
+            if quiet & milter_wire.QUIET.get(type(msg), 0):
+                answer = []  # negotiated: the MTA does not wait for this reply
+            await milter_wire.send(writer, answer)
+            if self.stopping and task is not None and not self.active.get(task, False):
+                return  # shutting down: the connection closes between messages
+
+    async def _unreadable(self, writer: asyncio.StreamWriter, exc: Exception) -> None:
+        """The fallback for a connection whose bytes cannot be read; the caller closes it."""
+        self.log(f"unreadable milter message: {type(exc).__name__}: {exc}")
+        out = reply(Outcome(None, "unreadable"), False, self.cfg.fallback)[1]
+        await milter_wire.send(writer, [out])
 
     async def serve(self, listen: str, ready: Callable[[], None] = lambda: None) -> None:
         """Serve until cancelled (SIGTERM: the caller cancels); then accept nothing new,
@@ -545,6 +537,7 @@ class Milter:
                 if os.path.exists(path):
                     os.unlink(path)
                 server = await asyncio.start_unix_server(self.handle, path)
+                os.chmod(path, self.cfg.socket_mode)
             else:
                 host, _, port = listen.rpartition(":")
                 server = await asyncio.start_server(self.handle, host or "127.0.0.1", int(port))

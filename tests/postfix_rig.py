@@ -9,8 +9,10 @@ milter's live tests (``tests/simulator/test_milter_postfix.py``) and of its benc
   own port, ``Rig.plain``). ``milter_protocol = 6``, ``milter_default_action = tempfail``
   (a milter that is down or silent gives 4xx), ``XCLIENT`` allowed from 127.0.0.0/8.
 - ``MilterProcess``: ``mailpolicy milter POLICY --listen 127.0.0.1:PORT ARGS`` as a child
-  process (``start``, ``stop`` with SIGTERM, its stderr in a file); ``Silent``: a listener
-  that accepts and never answers (a hung milter).
+  process (``start``, ``stop`` with SIGTERM, its stderr in a file), or with ``local=True``
+  on a ``unix:`` socket in the work directory (mode 666: Postfix runs as its own user);
+  ``MilterProcess.address`` is what ``Route.milter`` takes. ``Silent``: a listener that
+  accepts and never answers (a hung milter).
 - What happened: ``Rig.delivered()`` (Message-ID -> list of the sink's captured bytes: a
   message delivered twice shows twice), ``Rig.held()`` (Message-IDs in the hold queue,
   ``postqueue -j`` and ``postcat -h``), ``Rig.queue()``; ``Rig.settle()`` waits until the
@@ -72,28 +74,46 @@ class MilterProcess:
     """``mailpolicy milter`` in a child process, on a fixed loopback port (so that it can be
     restarted where Postfix expects it)."""
 
-    def __init__(self, workdir: Path, name: str, policy: str, *args: str) -> None:
+    def __init__(
+        self, workdir: Path, name: str, policy: str, *args: str, local: bool = False
+    ) -> None:
         self.port = free_port()
+        self.socket = str(workdir / f"milter-{name}.sock") if local else None
         self.policy = policy
         self.args = list(args)
         self.stderr = workdir / f"milter-{name}.err"
         self.decisions = workdir / f"milter-{name}.jsonl"
         self.proc: subprocess.Popen[bytes] | None = None
 
+    @property
+    def address(self) -> int | str:
+        """Where Postfix finds the milter: the loopback port, or ``unix:PATH``."""
+        return self.port if self.socket is None else f"unix:{self.socket}"
+
+    def listening(self) -> bool:
+        if self.socket is None:
+            return listening(self.port)
+        with socket.socket(socket.AF_UNIX) as s:
+            return s.connect_ex(self.socket) == 0
+
     def argv(self) -> list[str]:
         boot = "import sys; from mailpolicy.simulator.cli import main; sys.exit(main())"
-        listen = f"{HOST}:{self.port}"
-        return [sys.executable, "-c", boot, "milter", self.policy, "--listen", listen]
+        listen = f"{HOST}:{self.port}" if self.socket is None else f"unix:{self.socket}"
+        mode = [] if self.socket is None else ["--socket-mode", "666"]
+        return [sys.executable, "-c", boot, "milter", self.policy, "--listen", listen, *mode]
 
     def start(self, timeout: float = 20) -> None:
         argv = [*self.argv(), "--decision-log", str(self.decisions), *self.args]
         with open(self.stderr, "ab") as err:
             self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
-        if not wait_for(
-            lambda: listening(self.port) or self.proc is None or self.proc.poll() is not None,
-            timeout,
-            0.05,
-        ) or not listening(self.port):
+        if (
+            not wait_for(
+                lambda: self.listening() or self.proc is None or self.proc.poll() is not None,
+                timeout,
+                0.05,
+            )
+            or not self.listening()
+        ):
             self.stop()
             raise RuntimeError(f"milter did not listen on {self.port}: {self.log()[-600:]}")
 
@@ -201,10 +221,10 @@ class Silent:
 
 @dataclass
 class Route:
-    """An smtpd service of the rig: its SMTP port, the milter port behind it, and extra
-    ``-o name=value`` settings."""
+    """An smtpd service of the rig: its SMTP port, the milter behind it (a loopback port,
+    or ``unix:PATH``), and extra ``-o name=value`` settings."""
 
-    milter: int | None
+    milter: int | str | None
     options: dict[str, str] = field(default_factory=dict)
     port: int = 0
 
@@ -244,7 +264,8 @@ class Rig:
             route.port = free_port()
             opts = dict(route.options)
             if route.milter is not None:
-                opts["smtpd_milters"] = f"inet:{HOST}:{route.milter}"
+                m = route.milter
+                opts["smtpd_milters"] = m if isinstance(m, str) else f"inet:{HOST}:{m}"
             args = " ".join(f"-o {k}={v}" for k, v in opts.items())
             lines.append(f"{HOST}:{route.port}  inet  n  -  n  -  -  smtpd {args}\n")
         master = Path(self.pf.conf) / "master.cf"

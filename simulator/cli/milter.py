@@ -40,12 +40,26 @@ def _size(text: str) -> int:
     return int(m[1]) << {"": 0, "k": 10, "m": 20, "g": 30}[m[2].lower()]
 
 
+def _mode(text: str) -> int:
+    if not re.fullmatch(r"0?[0-7]{3}", text):
+        raise argparse.ArgumentTypeError(f"an octal mode such as 660, not {text!r}")
+    return int(text, 8)
+
+
 def configure(p: argparse.ArgumentParser) -> None:
     """The arguments of ``mailpolicy milter``."""
     p.add_argument("policy", metavar="POLICY", help="the policy file (-: standard input)")
     p.add_argument("--list-root", metavar="DIR", help="where the policy's list files are")
     p.add_argument(
         "--listen", required=True, metavar="HOST:PORT|unix:PATH", help="where to accept the MTA"
+    )
+    p.add_argument(
+        "--socket-mode",
+        type=_mode,
+        default=0o660,
+        metavar="MODE",
+        help="permissions of a unix: socket, in octal (default 660: the milter's user and "
+        "group; the MTA must be able to write to it)",
     )
     p.add_argument(
         "--audit",
@@ -166,6 +180,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCode:
         isolation=args.isolation,
         keep=args.keep,
         max_buffered=args.max_buffered,
+        socket_mode=args.socket_mode,
     )
 
     def say(text: str) -> None:

@@ -320,10 +320,14 @@ def test_the_envelope_is_the_sender_and_a_written_return_path_is_not(tmp_path: P
     assert isinstance(to_ceo[-1], km.ReplyCode)
 
 
-def test_every_stage_is_answered_even_when_no_reply_is_offered(config: milter.Config) -> None:
-    """An MTA that offers no-reply stages (Postfix does) is not asked for them: measured
-    behind Postfix they only add latency (``milter_wire``). Every header field, the end
-    of headers and every body chunk get their reply, then the verdict comes."""
+@pytest.mark.parametrize("local", [False, True], ids=["tcp", "unix"])
+def test_no_reply_stages_are_asked_for_on_a_local_socket_only(
+    config: milter.Config, local: bool, tmp_path: Path
+) -> None:
+    """An MTA that offers no-reply stages (Postfix does) is asked for them on a ``unix:``
+    socket, where the header fields, the end of headers and the body chunks then get no
+    reply; over TCP it is not (measured behind Postfix they only add latency there:
+    ``milter_wire``), and every stage gets its reply. The verdict comes either way."""
     exe = (
         b"From: m@example.org\nTo: b@example.net\nSubject: x\nMIME-Version: 1.0\n"
         b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\n'
@@ -339,9 +343,14 @@ def test_every_stage_is_answered_even_when_no_reply_is_offered(config: milter.Co
 
     async def go() -> tuple[km.Negotiate, list[km.Message]]:
         m = milter.Milter(config)
-        server = await asyncio.start_server(m.handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        if local:
+            path = str(tmp_path / "milter.sock")
+            server = await asyncio.start_unix_server(m.handle, path)
+            reader, writer = await asyncio.open_unix_connection(path)
+        else:
+            server = await asyncio.start_server(m.handle, "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
         buf = SimpleBuffer(1 << 20)
 
         def send(*ms: km.Message) -> None:
@@ -372,7 +381,7 @@ def test_every_stage_is_answered_even_when_no_reply_is_offered(config: milter.Co
             chunks = [km.Body(body[i : i + 65535]) for i in range(0, len(body), 65535)]
             stages = [*(km.Header(n, v) for n, v in fields), km.EndOfHeaders(), *chunks]
             send(*stages, km.EndOfMessage(b""))
-            got = [await reply() for _ in range(len(stages) + 1)]
+            got = [await reply() for _ in range(1 if local else len(stages) + 1)]
             send(km.Close())
             writer.close()
             return negotiated, got
@@ -381,9 +390,10 @@ def test_every_stage_is_answered_even_when_no_reply_is_offered(config: milter.Co
             m.close()
 
     negotiated, got = asyncio.run(go())
-    assert not negotiated.protocol_flags & quiet
+    assert negotiated.protocol_flags & quiet == (quiet if local else 0)
     *continues, final = got
-    assert continues and all(isinstance(c, km.Continue) for c in continues)
+    assert all(isinstance(c, km.Continue) for c in continues)
+    assert len(continues) == (0 if local else len(fields) + 1 + 2)
     assert isinstance(final, km.ReplyCode)
     assert bytes(final.content).startswith(b"550 5.7.1")
 
@@ -442,3 +452,68 @@ def test_a_reload_on_a_new_day_stops_an_expired_entry(
     before, after = asyncio.run(go())
     assert isinstance(before[-1], km.Accept)  # the entry's last day: it applies
     assert isinstance(after[-1], km.ReplyCode)  # the day after: it no longer does
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        (2).to_bytes(4, "big") + b"Zx",  # a command the protocol does not have
+        (1 << 30).to_bytes(4, "big") + b"B",  # a body chunk of 1 GB announced
+        (0).to_bytes(4, "big") + b"B",  # a frame shorter than its command byte
+    ],
+    ids=["unknown-command", "huge-frame", "empty-frame"],
+)
+def test_a_frame_that_cannot_be_read_gets_the_fallback_and_the_connection_closes(
+    config: milter.Config, frame: bytes
+) -> None:
+    async def go() -> tuple[bytes, bytes]:
+        m = milter.Milter(config)
+        server = await asyncio.start_server(m.handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            b = SimpleBuffer(1 << 16)
+            km.Negotiate(6, km.ActionFlags.ALL, km.ProtocolFlags(0)).pack(b)
+            writer.write(b[:].tobytes() + frame)
+            negotiated = await reader.readexactly(4 + 13)
+            rest = await asyncio.wait_for(reader.read(), 10)  # the milter closes
+            writer.close()
+            return negotiated, rest
+        finally:
+            server.close()
+            m.close()
+
+    negotiated, rest = asyncio.run(go())
+    assert negotiated[4:5] == b"O"
+    assert rest[4:5] == b"y" and b"451 4.7.1" in rest  # the fallback: tempfail
+
+
+@pytest.mark.parametrize("mode", [0o660, 0o666])
+def test_a_unix_socket_gets_the_mode_asked_for(
+    config: milter.Config, tmp_path: Path, mode: int
+) -> None:
+    import dataclasses
+    import stat
+
+    path = tmp_path / "milter.sock"
+
+    async def go() -> int:
+        m = milter.Milter(dataclasses.replace(config, socket_mode=mode, isolation="thread"))
+        ready = asyncio.Event()
+        task = asyncio.create_task(m.serve(f"unix:{path}", ready.set))
+        await asyncio.wait_for(ready.wait(), 10)
+        found = stat.S_IMODE(path.stat().st_mode)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return found
+
+    assert asyncio.run(go()) == mode
+
+
+def test_cli_refuses_a_socket_mode_that_is_not_octal() -> None:
+    import io
+
+    err = io.StringIO()
+    argv = ["milter", BASELINE, "--listen", "unix:/tmp/x.sock", "--socket-mode", "999"]
+    assert main(argv, io.StringIO(), err) == 2
+    assert "octal mode" in err.getvalue()

@@ -67,8 +67,10 @@ class Live:
         auth = work / "auth.policy"
         auth.write_text(AUTH_POLICY)
         self.milters["auth"] = rig.MilterProcess(work, "auth", str(auth))
+        # the same policy on a unix socket, where the milter asks for no-reply stages
+        self.milters["local"] = rig.MilterProcess(work, "local", str(policy), local=True)
         self.silent = rig.Silent()
-        routes = {name: rig.Route(m.port) for name, m in self.milters.items()}
+        routes = {name: rig.Route(m.address) for name, m in self.milters.items()}
         routes["down"] = rig.Route(rig.free_port())
         routes["silent"] = rig.Route(self.silent.port, {"milter_command_timeout": "1s"})
         self.rig = rig.Rig(work, routes)
@@ -158,65 +160,77 @@ def decision(live: Live, route: str, message_id: str) -> dict[str, object]:
     return found[-1]
 
 
+#: Enforcement through a milter on TCP (every stage answered) and on a unix socket (the
+#: no-reply stages negotiated): the same outcomes.
+ENFORCING = pytest.mark.parametrize("route", ["enforce", "local"], ids=["tcp", "unix"])
+
+
 # -- enforce ----------------------------------------------------------------------------------
-def test_blocked_message_gets_550_with_the_rules_reason(live: Live) -> None:
+@ENFORCING
+def test_blocked_message_gets_550_with_the_rules_reason(live: Live, route: str) -> None:
     with pytest.raises(smtplib.SMTPDataError) as exc:
-        send(live.rig.port("enforce"), message("setup.exe"))
+        send(live.rig.port(route), message("setup.exe"))
     assert exc.value.smtp_code == 550
     assert exc.value.smtp_error.startswith(b"5.7.1 executables refused")
 
 
-def test_quarantined_message_is_in_the_hold_queue(live: Live) -> None:
+@ENFORCING
+def test_quarantined_message_is_in_the_hold_queue(live: Live, route: str) -> None:
     held = message("pretty.scr")
-    send(live.rig.port("enforce"), held)
+    send(live.rig.port(route), held)
     found: dict[str, bytes] = {}
     assert rig.wait_for(lambda: bool(found.update(live.rig.held())) or mid(held) in found, 15)
     assert b"Subject: file pretty.scr" in found[mid(held)]
-    assert decision(live, "enforce", mid(held))["rule"] == "scr"
+    assert decision(live, route, mid(held))["rule"] == "scr"
     assert mid(held) not in live.rig.delivered()
 
 
-def test_tagged_message_arrives_with_the_rules_header(live: Live) -> None:
+@ENFORCING
+def test_tagged_message_arrives_with_the_rules_header(live: Live, route: str) -> None:
     tagged = message("budget.xls", b"\xd0\xcf\x11\xe0 sheet")
-    send(live.rig.port("enforce"), tagged)
+    send(live.rig.port(route), tagged)
     got = live.rig.arrived(mid(tagged))
     assert got is not None, "tagged message not delivered"
     value = field(got, "X-Policy-Tag")
     assert value is not None and value.strip() == b"spreadsheet seen"
 
 
-def test_added_header_keeps_the_space_after_the_colon(live: Live) -> None:
+@ENFORCING
+def test_added_header_keeps_the_space_after_the_colon(live: Live, route: str) -> None:
     tagged = message("space.xls", b"\xd0\xcf\x11\xe0 sheet")
-    send(live.rig.port("enforce"), tagged)
+    send(live.rig.port(route), tagged)
     got = live.rig.arrived(mid(tagged))
     assert got is not None
     assert field(got, "X-Policy-Tag") == b" spreadsheet seen"
 
 
-def test_discarded_message_is_accepted_and_never_arrives(live: Live) -> None:
+@ENFORCING
+def test_discarded_message_is_accepted_and_never_arrives(live: Live, route: str) -> None:
     dropped, after = message("invoice.pif"), message("after-the-pif.txt", b"plain")
-    send(live.rig.port("enforce"), dropped)  # no exception: 250
-    send(live.rig.port("enforce"), after)
+    send(live.rig.port(route), dropped)  # no exception: 250
+    send(live.rig.port(route), after)
     assert live.rig.arrived(mid(after)) is not None
     assert live.rig.settle(20)
     assert mid(dropped) not in live.rig.delivered()
     assert mid(dropped) not in live.rig.held()
-    assert decision(live, "enforce", mid(dropped))["action"] == "discard"
+    assert decision(live, route, mid(dropped))["action"] == "discard"
 
 
-def test_clean_message_arrives_byte_for_byte(live: Live) -> None:
+@ENFORCING
+def test_clean_message_arrives_byte_for_byte(live: Live, route: str) -> None:
     clean = message("report.txt", bytes(range(256)) * 40)
-    sent = send(live.rig.port("enforce"), clean)
+    sent = send(live.rig.port(route), clean)
     got = live.rig.arrived(mid(clean))
     assert got is not None, "clean message not delivered"
     # smtp-sink stores LF line ends and one empty line after each message
     assert body(got) == body(sent).replace(b"\r\n", b"\n") + b"\n"
     head = got.split(b"\n\n", 1)[0] if b"\r\n\r\n" not in got else got.split(b"\r\n\r\n", 1)[0]
     assert b"X-Mailpolicy" not in head and b"X-Policy" not in head
-    assert decision(live, "enforce", mid(clean))["action"] == "allow"
+    assert decision(live, route, mid(clean))["action"] == "allow"
 
 
-def test_strip_removes_the_part_and_keeps_the_others(live: Live) -> None:
+@ENFORCING
+def test_strip_removes_the_part_and_keeps_the_others(live: Live, route: str) -> None:
     """The ``js`` part is replaced by a text note naming it; the other parts arrive byte for
     byte."""
     msg = message("tool.js", b"WScript.Echo('x');\n")
@@ -225,7 +239,7 @@ def test_strip_removes_the_part_and_keeps_the_others(live: Live) -> None:
     boundary = msg.get_boundary()
     assert boundary is not None
     sent = whole.split(f"--{boundary}".encode())
-    send(live.rig.port("enforce"), msg)
+    send(live.rig.port(route), msg)
     got = live.rig.arrived(mid(msg))
     assert got is not None, "stripped message not delivered"
     assert field(got, "X-Mailpolicy-Strip") is None
