@@ -350,15 +350,14 @@ class Milter:
         except TimeoutError:
             return Outcome(None, f"analysis did not finish within {limit:g} s")
 
-    def _keep(self, data: bytes) -> tuple[str, str | None]:
-        sha = milter_log.digest(data)
+    def _keep(self, data: bytes, sha: str) -> str | None:
         if self.cfg.keep is None:
-            return sha, None
+            return None
         try:
-            return sha, milter_log.keep(self.cfg.keep, data, sha)
+            return milter_log.keep(self.cfg.keep, data, sha)
         except OSError as exc:
             self.log(f"mailpolicy milter: cannot keep {sha}.eml: {exc}")
-            return sha, None
+            return None
 
     async def end_of_message(
         self, env: Envelope, actions: int = int(milter_wire.WANT), lead: bool = False
@@ -383,8 +382,10 @@ class Milter:
             engine.inflight -= 1
             if engine.retired and engine.inflight == 0:
                 asyncio.get_running_loop().run_in_executor(None, engine.runner.close)
-        loop = asyncio.get_running_loop()
-        sha, kept = await loop.run_in_executor(None, self._keep, data)
+        sha = outcome.sha256 or milter_log.digest(data)  # taken in the worker, if it answered
+        kept = None
+        if self.cfg.keep is not None:
+            kept = await asyncio.get_running_loop().run_in_executor(None, self._keep, data, sha)
         edits, final = reply(outcome, self.cfg.audit, self.cfg.fallback, actions, lead)
         line = self._record(env, outcome, engine.sha, auth, sha, kept)
         if self.decisions is not None:

@@ -21,6 +21,7 @@ Contract:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -71,6 +72,13 @@ class Outcome:
     decision: Decision | None
     error: str = ""
     exhausted: str | None = None
+    #: the sha256 of the message judged (``milter_log.digest``), taken where it was judged
+    sha256: str = ""
+
+
+def digest(data: bytes) -> str:
+    """The sha256 a decision log line names a message by."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def truncated_reason() -> str:
@@ -126,21 +134,21 @@ def judge(
             msg = dataclasses.replace(msg, recipients=tuple(r for r in found if r))
         return decision(evaluate(policy, msg, trace=False), msg, data)
 
+    sha = digest(data)
     try:
         found, kind = judge_raw(RawMessage(where, None, data, None), None, budget, decide, failed)
     except Exception as exc:  # noqa: BLE001 - the fallback, never a crash of the milter
-        return Outcome(None, f"analysis failed: {type(exc).__name__}: {exc}")
+        return Outcome(None, f"analysis failed: {type(exc).__name__}: {exc}", sha256=sha)
     if isinstance(found, str):
-        return Outcome(None, found)
-    return Outcome(found, exhausted=kind)
+        return Outcome(None, found, sha256=sha)
+    return Outcome(found, exhausted=kind, sha256=sha)
 
 
 def load_source(path: str, list_root: str | None = None) -> tuple[CheckedPolicy, str]:
     """The checked policy in ``path`` (``-``: standard input) and the sha256 of the very
     bytes it was read from. ``InputError`` or ``PolicyError`` as ``loader.load_policy``."""
-    import hashlib
 
     from mailpolicy.policy import loader
 
     policy, data = loader.load_source(path, list_root=list_root)
-    return policy, hashlib.sha256(data).hexdigest()
+    return policy, digest(data)

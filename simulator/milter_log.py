@@ -18,7 +18,6 @@ Contract:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -27,6 +26,7 @@ import time
 from typing import IO, Any
 
 from mailpolicy.simulator.milter_judge import Decision, Outcome
+from mailpolicy.simulator.milter_judge import digest as digest  # the log's hash
 
 
 class DecisionLog:
@@ -89,10 +89,6 @@ class DecisionLog:
             if self.file is not None:
                 self.file.close()
                 self.file = None
-
-
-def digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def keep(directory: str, data: bytes, sha: str) -> str:
