@@ -39,7 +39,6 @@ MAX_PARTS = 10_000  #: MIME entities read per message (ClamAV MaxFiles)
 MAX_HEADERS = 2000  #: header fields kept per entity
 MAX_HEADER_LINES = 20_000  #: lines of one header block read (folded lines count once a run)
 HEADER_LIMIT = 256 * 1024  #: bytes of one header value that are kept and decoded
-EAGER_SIZE = 4 * 1024 * 1024  #: base64 payloads up to this are sized at parse time
 TNEF_LIMIT = 32 * 1024 * 1024  #: decoded winmail.dat parts larger than this are not expanded
 MAX_TNEF_OBJECTS = 20_000  #: TNEF attributes read from one winmail.dat
 UU_LIMIT = 100  #: uuencoded / BinHex files taken from one text part

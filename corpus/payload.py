@@ -2,9 +2,9 @@
 
 Contract: each decoder takes the encoded bytes of one payload and returns the decoded bytes
 and whether the input was clean (``ok``); dirty input is decoded as far as it goes, the way
-mail clients do, and the caller records a defect. ``base64_size`` gives the exact decoded
-size of clean base64 without decoding it. ``find_uuencoded`` and ``find_binhex`` locate
-encoded files inside a text body, so a body is scanned once and decoded only on demand.
+mail clients do, and the caller records a defect. Clean base64 is decoded by ``pybase64``
+straight from the text, white space and all. ``find_uuencoded`` and ``find_binhex``
+locate encoded files inside a text body, so a body is scanned once and decoded on demand.
 
 Limits: BinHex 4.0 is decoded (6-bit, RLE, header) but CRCs are not checked; only the data
 fork is returned. Uuencoded files must use the classic ``begin MODE NAME`` ... ``end`` frame.
@@ -25,8 +25,12 @@ _B64_KEEP = bytes(range(256)).translate(None, _B64_ALPHABET)
 
 def base64_decode(raw: bytes) -> tuple[bytes, bool]:
     """Decode base64, skipping garbage and fixing padding; ``ok`` False if anything was off."""
-    clean = raw.translate(None, _B64_KEEP)
     ok = not raw.translate(None, _B64_ALPHABET + _B64_WHITESPACE)
+    if ok:
+        done = _clean_decode(raw)
+        if done is not None:
+            return done, True
+    clean = raw.translate(None, _B64_KEEP)
     body = clean.rstrip(b"=")
     if b"=" in body:
         # '=' inside the text: concatenated base64 files; decode them one by one.
@@ -35,6 +39,26 @@ def base64_decode(raw: bytes) -> tuple[bytes, bool]:
     if pad > 2 or (len(body) + pad) % 4:
         ok = False
     return _b64_chunk(body), ok
+
+
+#: The count of base64 characters modulo 4, by the decoded length modulo 3.
+_QUAD_REST = {0: 0, 1: 2, 2: 3}
+
+
+def _clean_decode(raw: bytes) -> bytes | None:
+    """The decoding of ``raw`` (only the alphabet, white space and ``=``) when it is
+    canonical: ``=`` only after the last character and completing the last group, so the
+    decoder may skip the white space itself (no copy without it); else None."""
+    first = raw.find(b"=")
+    tail = raw[first:] if first >= 0 else b""
+    pad = tail.count(b"=")
+    if pad > 2 or tail.translate(None, b"=" + _B64_WHITESPACE):
+        return None
+    try:
+        out = pybase64.b64decode(raw, validate=False)
+    except (binascii.Error, ValueError):
+        return None
+    return out if (_QUAD_REST[len(out) % 3] + pad) % 4 == 0 else None
 
 
 def _b64_chunk(body: bytes) -> bytes:
@@ -48,18 +72,6 @@ def _b64_chunk(body: bytes) -> bytes:
         return pybase64.b64decode(body, validate=True)
     except (binascii.Error, ValueError):
         return b""
-
-
-def base64_size(data: bytes, start: int, end: int) -> int | None:
-    """Exact decoded size of the base64 text ``data[start:end]`` if it is clean (only the
-    alphabet, white space and final padding, whole 4-character groups), else None.
-    Costs one ``bytes.translate`` over the text, no decoding."""
-    rest = data[start:end].translate(None, _B64_WHITESPACE)
-    body = rest.rstrip(b"=")
-    pad = len(rest) - len(body)
-    if pad > 2 or len(rest) % 4 or body.translate(None, _B64_ALPHABET[:-1]):
-        return None
-    return len(body) * 3 // 4
 
 
 def base64_decoded_size(raw: bytes) -> int:

@@ -76,6 +76,8 @@ class Result:
     attempts: int = 0
     latency: float = 0.0
     eod: float = 0.0
+    #: when the final attempt connected (``time.perf_counter``)
+    start: float = 0.0
     tempfails: list[str] = field(default_factory=list)
 
 
@@ -204,7 +206,7 @@ def _attempt(port: int, mail: Mail, res: Result, timeout: float) -> None:
         if 400 <= code < 500:
             raise _Retry(f"end of data: {code} {text.decode(errors='replace')}")
         res.code, res.reply = code, text.decode(errors="replace")
-        res.latency, res.eod = t2 - t0, t2 - t1
+        res.latency, res.eod, res.start = t2 - t0, t2 - t1, t0
     except (OSError, smtplib.SMTPException) as exc:
         if not sent:
             raise _Retry(f"session: {exc}") from None

@@ -406,7 +406,7 @@ def test_payload_is_not_decoded_when_only_names_are_read(monkeypatch: pytest.Mon
     assert att.data[:1] == b"\0" and calls["n"] == before + 1
 
 
-def test_cheap_exact_size_without_decoding() -> None:
+def test_sizes_are_exact_and_known_without_decoding_where_nothing_is_encoded() -> None:
     data = bytes(range(256)) * 100
     msg = parse_message(
         one_part(
@@ -414,7 +414,11 @@ def test_cheap_exact_size_without_decoding() -> None:
         )
     )
     att = msg.attachments[0]
-    assert att.size == len(data) and not att.loaded
+    assert not att.loaded and att.size == len(data) and att.loaded  # base64: decoded for it
+    text = "plain words\n" * 100
+    plain = parse_message(one_part('Content-Type: text/plain; name="a.txt"', body=text, cte="8bit"))
+    att = plain.attachments[0]
+    assert att.size == len(text.encode()) and not att.loaded
 
 
 # -- Hypothesis: nothing raises out of parse_message ------------------------------------
