@@ -167,9 +167,10 @@ def test_throughput_and_added_latency(
     ]
     delivered = r.delivered()
     kinds = Counter(x.kind for x in plain_mails)
+    where = "a loopback port" if m.socket is None else "a unix socket"
     offered = f"offered {rate:g} msg/s" if rate else "saturated"
     say(
-        f"### Milter behind Postfix, {offered} (milter on {m.address}, {os.cpu_count()} "
+        f"### Milter behind Postfix, {offered} (milter on {where}, {os.cpu_count()} "
         f"cores, {MESSAGES:,} messages a phase, at most {SESSIONS} sessions, mean "
         f"{size / 1024:.0f} KB, largest {max(x.size for x in plain_mails) / 1e6:.2f} MB)"
     )
