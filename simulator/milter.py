@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import gc
 import os
 import re
 import socket
@@ -545,6 +546,8 @@ class Milter:
         except BaseException:
             self.close()  # the workers started for nothing
             raise
+        gc.collect()  # what is loaded by now stays: out of the collector's way (milter_pool)
+        gc.freeze()
         ready()
         try:
             await server.serve_forever()
