@@ -3,11 +3,13 @@
 Contract:
 - ``Milter(config).serve(listen)`` speaks the Sendmail milter protocol (version 6, as
   Postfix's ``smtpd_milters`` and Sendmail's ``InputMailFilters``) on ``HOST:PORT`` or
-  ``unix:PATH``; the wire format is ``kilter.protocol`` (pure Python; macro values are
-  decoded here, as UTF-8 with replacement, since the codec's ASCII decoding raises on a
-  UTF-8 login). Each message is reassembled from the header fields and body chunks the MTA
-  sends (``reassemble``) and judged (``milter_judge.judge``) exactly as ``explain`` judges
-  the same bytes, with ``Message.smtp_auth`` from the ``{auth_authen}`` macro.
+  ``unix:PATH`` (created with ``socket_mode``); frames are read and unpacked by
+  ``milter_wire`` (the codec is ``kilter.protocol``). On a unix socket the MTA is asked
+  not to wait for replies at the stages with nothing to say (``milter_wire.QUIET``); on
+  TCP every stage is answered. Each message is reassembled from the header fields and
+  body chunks the MTA sends (``reassemble``) and judged (``milter_judge.judge``) exactly
+  as ``explain`` judges the same bytes, with ``Message.smtp_auth`` from the
+  ``{auth_authen}`` macro.
 - The decision becomes the reply at end of message (``reply``): ``block`` is ``550 5.7.1``
   with the rule's reason; ``quarantine`` the milter quarantine (Postfix: the hold queue);
   ``tag`` adds the rule's header; ``discard`` discards; ``allow`` accepts; ``strip``
