@@ -147,7 +147,6 @@ def judge(
 def load_source(path: str, list_root: str | None = None) -> tuple[CheckedPolicy, str]:
     """The checked policy in ``path`` (``-``: standard input) and the sha256 of the very
     bytes it was read from. ``InputError`` or ``PolicyError`` as ``loader.load_policy``."""
-
     from mailpolicy.policy import loader
 
     policy, data = loader.load_source(path, list_root=list_root)
