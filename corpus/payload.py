@@ -19,13 +19,15 @@ import pybase64
 
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 _B64_WHITESPACE = b" \t\r\n"
+#: Every byte base64 text may hold (deleted with ``bytes.translate``: what is left is garbage).
+_B64_TEXT = _B64_ALPHABET + _B64_WHITESPACE
 #: Every byte that is not base64 (deleted with ``bytes.translate``).
 _B64_KEEP = bytes(range(256)).translate(None, _B64_ALPHABET)
 
 
 def base64_decode(raw: bytes) -> tuple[bytes, bool]:
     """Decode base64, skipping garbage and fixing padding; ``ok`` False if anything was off."""
-    ok = not raw.translate(None, _B64_ALPHABET + _B64_WHITESPACE)
+    ok = not raw.translate(None, _B64_TEXT)
     if ok:
         done = _clean_decode(raw)
         if done is not None:

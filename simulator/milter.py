@@ -225,6 +225,16 @@ def _addr(raw: bytes | memoryview) -> str:
     return bytes(raw).decode("utf-8", "replace").strip().strip("<>")
 
 
+@dataclass(slots=True)
+class _Negotiated:
+    """What one connection's negotiation settled."""
+
+    local: bool  #: a unix socket: the no-reply stages may be asked for
+    leading: bool = False  #: header values keep their leading space
+    quiet: km.ProtocolFlags = km.ProtocolFlags(0)  #: the stages that get no reply
+    actions: int = int(milter_wire.WANT)  #: what the MTA allows the filter to do
+
+
 class _Engine:
     """One policy and where its analyses run; retired engines close when idle."""
 
@@ -332,6 +342,12 @@ class Milter:
         self.buffered += len(data)
         return data
 
+    def _reset(self, env: Envelope) -> None:
+        """Ready for the next message: its bytes released, its envelope and flags cleared."""
+        self._release(env)
+        env.sender, env.recipients = "", []
+        env.truncated = env.refused = False
+
     def _release(self, env: Envelope) -> None:
         self.buffered -= env.size
         env.size = 0
@@ -379,13 +395,15 @@ class Milter:
         engine.inflight += 1
         try:
             envelope = (env.sender, tuple(env.recipients))
-            job = milter_pool.Job(data, where, auth, env.truncated, *envelope)
+            hashed = self.decisions is not None or self.cfg.keep is not None
+            job = milter_pool.Job(data, where, auth, env.truncated, *envelope, hashed)
             outcome = await self.analyse(engine, job)
         finally:
             engine.inflight -= 1
             if engine.retired and engine.inflight == 0:
                 asyncio.get_running_loop().run_in_executor(None, engine.runner.close)
-        sha = outcome.sha256 or milter_log.digest(data)  # taken in the worker, if it answered
+        # taken in the worker when it answered; only a decision log or --keep needs it
+        sha = outcome.sha256 or (milter_log.digest(data) if hashed else "")
         kept = None
         if self.cfg.keep is not None:
             kept = await asyncio.get_running_loop().run_in_executor(None, self._keep, data, sha)
@@ -450,80 +468,81 @@ class Milter:
         env: Envelope,
         task: asyncio.Task[Any] | None,
     ) -> None:
-        leading = False
-        quiet = milter_wire.P(0)
-        actions = int(milter_wire.WANT)
         sock = writer.get_extra_info("socket")
-        local = sock is not None and sock.family == socket.AF_UNIX
+        state = _Negotiated(local=sock is not None and sock.family == socket.AF_UNIX)
         while True:
             try:
                 ident, payload = await milter_wire.frame(reader)
             except ValueError as exc:
                 return await self._unreadable(writer, exc)
-            answer: list[km.Message] = []
-            if ident == _BODY or ident == _END:  # the bulk of the bytes: no codec object
+            answer: list[km.Message] | None
+            if ident == _BODY:  # the bulk of the bytes: no codec object
                 env.body += self._hold(env, payload)
-                if ident == _BODY:
-                    answer = [] if quiet & milter_wire.P.NR_BODY else [km.Continue()]
-                    await milter_wire.send(writer, answer)
-                    continue
-                self._mark(task, True)
-                answer = await self.end_of_message(env, actions, leading)
-                self._release(env)
-                env.sender, env.recipients = "", []
-                env.truncated = env.refused = False
-                self._mark(task, False)
-                await milter_wire.send(writer, answer)
-                if self.stopping and task is not None and not self.active.get(task, False):
-                    return  # shutting down: the message is answered, the connection closes
+                if not state.quiet & milter_wire.P.NR_BODY:
+                    await milter_wire.send(writer, [km.Continue()])
                 continue
-            try:
-                msg = milter_wire.command(ident, payload)
-            except Exception as exc:  # noqa: BLE001 - bytes the codec cannot read
-                return await self._unreadable(writer, exc)
-            match msg:
-                case km.Negotiate():
-                    leading = bool(msg.protocol_flags & km.ProtocolFlags.HDR_LEADSPC)
-                    actions = int(msg.action_flags & milter_wire.WANT)
-                    if local:  # no Nagle on a local socket: the MTA need not wait
-                        quiet = msg.protocol_flags & milter_wire.NO_REPLY
-                    flags = (msg.protocol_flags & km.ProtocolFlags.HDR_LEADSPC) | quiet
-                    answer = [km.Negotiate(6, km.ActionFlags(actions), flags)]
-                case km.Macro():
-                    if msg.stage == ord("M"):  # MAIL: this message's authentication
-                        for k in _AUTH_MACROS:
-                            env.macros.pop(k, None)
-                    env.macros.update(msg.macros)
-                case km.EnvelopeFrom():
-                    self._release(env)
-                    env.sender = _addr(msg.sender)
-                    env.recipients = []
-                    env.truncated = env.refused = False
-                    env.leading_space = leading
-                    self._mark(task, True)
-                    answer = [km.Continue()]
-                case km.EnvelopeRecipient():
-                    env.recipients.append(_addr(msg.recipient))
-                    answer = [km.Continue()]
-                case km.Header():
-                    value = bytes(msg.value)
-                    line = msg.name.encode("ascii", "replace") + b": " + value
-                    if len(self._hold(env, line)) == len(line):
-                        env.headers.append((msg.name, value))
-                    answer = [km.Continue()]
-                case km.Abort():
-                    self._release(env)
-                    env.truncated = env.refused = False
-                    self._mark(task, False)
-                case km.Close():
-                    return
-                case _:
-                    answer = [km.Continue()]
-            if quiet & milter_wire.QUIET.get(type(msg), 0):
-                answer = []  # negotiated: the MTA does not wait for this reply
+            if ident == _END:
+                env.body += self._hold(env, payload)
+                self._mark(task, True)
+                answer = await self.end_of_message(env, state.actions, state.leading)
+                self._reset(env)
+                self._mark(task, False)
+            else:
+                try:
+                    msg = milter_wire.command(ident, payload)
+                except Exception as exc:  # noqa: BLE001 - bytes the codec cannot read
+                    return await self._unreadable(writer, exc)
+                answer = self._command(msg, env, task, state)
+                if answer is None:
+                    return  # the MTA closed the session
             await milter_wire.send(writer, answer)
             if self.stopping and task is not None and not self.active.get(task, False):
                 return  # shutting down: the connection closes between messages
+
+    def _command(
+        self,
+        msg: km.Message,
+        env: Envelope,
+        task: asyncio.Task[Any] | None,
+        state: _Negotiated,
+    ) -> list[km.Message] | None:
+        """The replies to one command before end of message; None for Close."""
+        answer: list[km.Message] = [km.Continue()]
+        match msg:
+            case km.Negotiate():
+                state.leading = bool(msg.protocol_flags & km.ProtocolFlags.HDR_LEADSPC)
+                state.actions = int(msg.action_flags & milter_wire.WANT)
+                if state.local:  # no Nagle on a local socket: the MTA need not wait
+                    state.quiet = msg.protocol_flags & milter_wire.NO_REPLY
+                flags = (msg.protocol_flags & km.ProtocolFlags.HDR_LEADSPC) | state.quiet
+                return [km.Negotiate(6, km.ActionFlags(state.actions), flags)]
+            case km.Macro():
+                if msg.stage == ord("M"):  # MAIL: this message's authentication
+                    for k in _AUTH_MACROS:
+                        env.macros.pop(k, None)
+                env.macros.update(msg.macros)
+                answer = []
+            case km.EnvelopeFrom():
+                self._reset(env)
+                env.sender = _addr(msg.sender)
+                env.leading_space = state.leading
+                self._mark(task, True)
+            case km.EnvelopeRecipient():
+                env.recipients.append(_addr(msg.recipient))
+            case km.Header():
+                value = bytes(msg.value)
+                line = msg.name.encode("ascii", "replace") + b": " + value
+                if len(self._hold(env, line)) == len(line):
+                    env.headers.append((msg.name, value))
+            case km.Abort():
+                self._reset(env)
+                self._mark(task, False)
+                answer = []
+            case km.Close():
+                return None
+        if state.quiet & milter_wire.QUIET.get(type(msg), 0):
+            return []  # negotiated: the MTA does not wait for this reply
+        return answer
 
     async def _unreadable(self, writer: asyncio.StreamWriter, exc: Exception) -> None:
         """The fallback for a connection whose bytes cannot be read; the caller closes it."""

@@ -112,12 +112,15 @@ def judge(
     auth: str | None = None,
     truncated: bool = False,
     envelope: Envelope | None = None,
+    hashed: bool = True,
 ) -> Outcome:
     """The decision ``explain`` gives for ``data`` as delivered; never raises.
 
     ``envelope``: the MTA's MAIL FROM and RCPT TO. They are the message's sender and
     recipients, as the ``Return-Path`` and ``Delivered-To`` fields that delivery adds say
-    in recorded mail; a ``Return-Path`` the client wrote into the message is not believed."""
+    in recorded mail; a ``Return-Path`` the client wrote into the message is not believed.
+    ``hashed``: take the message's sha256 (``Outcome.sha256``, for the decision log and
+    ``--keep``) here, where it is judged, rather than in the server."""
 
     def failed(reason: str) -> Decision | str:
         return reason
@@ -134,7 +137,7 @@ def judge(
             msg = dataclasses.replace(msg, recipients=tuple(r for r in found if r))
         return decision(evaluate(policy, msg, trace=False), msg, data)
 
-    sha = digest(data)
+    sha = digest(data) if hashed else ""
     try:
         found, kind = judge_raw(RawMessage(where, None, data, None), None, budget, decide, failed)
     except Exception as exc:  # noqa: BLE001 - the fallback, never a crash of the milter

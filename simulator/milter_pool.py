@@ -54,6 +54,8 @@ class Job:
     #: the envelope: MAIL FROM ("" for the null sender) and RCPT TO, None when unknown
     sender: str | None = None
     recipients: tuple[str, ...] = ()
+    #: take the message's sha256 while judging it (a decision log or ``--keep`` wants it)
+    hashed: bool = True
 
 
 class Runner(Protocol):
@@ -72,7 +74,9 @@ class ThreadRunner:
     def call(self, job: Job, limit: float) -> Outcome:
         # Looked up at call time, so that a test can stand in for the judge.
         judge: Callable[..., Outcome] = milter_judge.judge
-        return judge(self.policy, job.data, self.budget, job.where, job.auth, job.truncated, job)
+        return judge(
+            self.policy, job.data, self.budget, job.where, job.auth, job.truncated, job, job.hashed
+        )
 
     def close(self) -> None:
         pass
@@ -112,7 +116,7 @@ def _worker(conn: Connection, policy: CheckedPolicy, budget: _budget.Budget) -> 
             return
         try:
             out = milter_judge.judge(
-                policy, job.data, budget, job.where, job.auth, job.truncated, job
+                policy, job.data, budget, job.where, job.auth, job.truncated, job, job.hashed
             )
         except BaseException as exc:  # noqa: BLE001 - answer, then go on or die
             out = Outcome(None, f"analysis failed: {type(exc).__name__}")

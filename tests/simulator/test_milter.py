@@ -4,11 +4,12 @@ audit mode, the decision log, and the fallback; through a small MTA-side client,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,28 @@ async def client(
     await send(km.Close())
     writer.close()
     return out
+
+
+@contextlib.asynccontextmanager
+async def connected(
+    cfg: milter.Config, path: Path | None = None
+) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """A milter serving ``cfg`` on loopback (or on the unix socket ``path``), and one
+    connection to it; both closed afterwards."""
+    m = milter.Milter(cfg)
+    if path is not None:
+        server = await asyncio.start_unix_server(m.handle, str(path))
+        reader, writer = await asyncio.open_unix_connection(str(path))
+    else:
+        server = await asyncio.start_server(m.handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        yield reader, writer
+    finally:
+        writer.close()
+        server.close()
+        m.close()
 
 
 def run_milter(cfg: milter.Config, messages: list[bytes], **kw: Any) -> list[list[km.Message]]:
@@ -342,35 +365,29 @@ def test_no_reply_stages_are_asked_for_on_a_local_socket_only(
     quiet = f.NR_HEADER | f.NR_BODY | f.NR_END_OF_HEADERS | f.NR_CONNECT
 
     async def go() -> tuple[km.Negotiate, list[km.Message]]:
-        m = milter.Milter(config)
-        if local:
-            path = str(tmp_path / "milter.sock")
-            server = await asyncio.start_unix_server(m.handle, path)
-            reader, writer = await asyncio.open_unix_connection(path)
-        else:
-            server = await asyncio.start_server(m.handle, "127.0.0.1", 0)
-            port = server.sockets[0].getsockname()[1]
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        buf = SimpleBuffer(1 << 20)
+        async with connected(config, tmp_path / "milter.sock" if local else None) as (
+            reader,
+            writer,
+        ):
+            buf = SimpleBuffer(1 << 20)
 
-        def send(*ms: km.Message) -> None:
-            for one in ms:
-                b = SimpleBuffer(1 << 20)
-                one.pack(b)
-                writer.write(b[:].tobytes())
+            def send(*ms: km.Message) -> None:
+                for one in ms:
+                    b = SimpleBuffer(1 << 20)
+                    one.pack(b)
+                    writer.write(b[:].tobytes())
 
-        async def reply() -> km.Message:
-            while True:
-                try:
-                    got, size = km.Message.unpack(buf)
-                except NeedsMore:
-                    buf[:] = await reader.read(buf.available)
-                    continue
-                got.freeze()
-                del buf[:size]
-                return got
+            async def reply() -> km.Message:
+                while True:
+                    try:
+                        got, size = km.Message.unpack(buf)
+                    except NeedsMore:
+                        buf[:] = await reader.read(buf.available)
+                        continue
+                    got.freeze()
+                    del buf[:size]
+                    return got
 
-        try:
             send(km.Negotiate(6, km.ActionFlags.ALL, km.ProtocolFlags.HDR_LEADSPC | quiet))
             negotiated = await reply()
             assert isinstance(negotiated, km.Negotiate)
@@ -383,11 +400,7 @@ def test_no_reply_stages_are_asked_for_on_a_local_socket_only(
             send(*stages, km.EndOfMessage(b""))
             got = [await reply() for _ in range(1 if local else len(stages) + 1)]
             send(km.Close())
-            writer.close()
             return negotiated, got
-        finally:
-            server.close()
-            m.close()
 
     negotiated, got = asyncio.run(go())
     assert negotiated.protocol_flags & quiet == (quiet if local else 0)
@@ -467,21 +480,13 @@ def test_a_frame_that_cannot_be_read_gets_the_fallback_and_the_connection_closes
     config: milter.Config, frame: bytes
 ) -> None:
     async def go() -> tuple[bytes, bytes]:
-        m = milter.Milter(config)
-        server = await asyncio.start_server(m.handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
+        async with connected(config) as (reader, writer):
             b = SimpleBuffer(1 << 16)
             km.Negotiate(6, km.ActionFlags.ALL, km.ProtocolFlags(0)).pack(b)
             writer.write(b[:].tobytes() + frame)
             negotiated = await reader.readexactly(4 + 13)
             rest = await asyncio.wait_for(reader.read(), 10)  # the milter closes
-            writer.close()
             return negotiated, rest
-        finally:
-            server.close()
-            m.close()
 
     negotiated, rest = asyncio.run(go())
     assert negotiated[4:5] == b"O"

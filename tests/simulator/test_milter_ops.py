@@ -136,6 +136,14 @@ def test_without_keep_the_line_has_the_sha256_and_no_kept(tmp_path: Path) -> Non
     assert line["sha256"] == milter_log.digest(MAIL) and "kept" not in line
 
 
+def test_the_sha256_is_taken_where_the_message_is_judged_and_only_when_wanted() -> None:
+    policy = loader.load_text(POLICY)
+    wanted = milter_judge.judge(policy, EXE, Budget(), "t")
+    unwanted = milter_judge.judge(policy, EXE, Budget(), "t", hashed=False)
+    assert wanted.sha256 == milter_log.digest(EXE) and unwanted.sha256 == ""
+    assert wanted.decision == unwanted.decision and wanted.decision is not None
+
+
 # -- the decision log ----------------------------------------------------------------------
 def test_rotation_keeps_every_line_whole_and_in_order(tmp_path: Path) -> None:
     path = tmp_path / "d.jsonl"
